@@ -1,0 +1,92 @@
+"""The gate's single control thread: work from reader and GPIO threads is queued here and
+run one item at a time, with timers, so door and barrier state machines need no locks."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(order=True)
+class _Timer:
+    due: float
+    order: int
+    callback: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ControlLoop:
+    """A minimal event loop: ``call_soon_threadsafe`` from any thread, timers on monotonic time."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._timers: list[_Timer] = []
+        self._order = itertools.count()
+        self._stopping = False
+        self.thread_id: int | None = None
+
+    def now(self) -> float:
+        """Monotonic seconds."""
+        return time.monotonic()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> _Timer:
+        """Schedule ``callback``; only call this on the control thread."""
+        timer = _Timer(self.now() + max(0.0, delay), next(self._order), callback)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
+        """Queue ``callback`` to run on the control thread; safe from any thread."""
+        self._queue.put(callback)
+
+    def in_loop_thread(self) -> bool:
+        """Whether the caller is the control thread."""
+        return self.thread_id == threading.get_ident()
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the item it is running; safe from any thread."""
+        self._stopping = True
+        self._queue.put(None)
+
+    def run(self, on_idle: Callable[[], None] | None = None, idle_every: float = 1.0) -> None:
+        """Run queued work and due timers until ``stop``; ``on_idle`` runs at least every
+        ``idle_every`` seconds (the systemd watchdog is fed from there, so a hung loop is
+        noticed)."""
+        self.thread_id = threading.get_ident()
+        next_idle = self.now()
+        while not self._stopping:
+            now = self.now()
+            while self._timers and (self._timers[0].cancelled or self._timers[0].due <= now):
+                timer = heapq.heappop(self._timers)
+                if not timer.cancelled:
+                    timer.callback()
+                now = self.now()
+            if on_idle is not None and now >= next_idle:
+                on_idle()
+                next_idle = now + idle_every
+            wait = next_idle - now if on_idle is not None else idle_every
+            if self._timers:
+                wait = min(wait, self._timers[0].due - now)
+            try:
+                item = self._queue.get(timeout=max(0.0, wait))
+            except queue.Empty:
+                continue
+            if item is None:
+                continue
+            item()
+            # Drain what queued up meanwhile before looking at timers again.
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item()

@@ -1,0 +1,587 @@
+"""The device configuration file: one TOML file per controller, validated once into frozen
+objects. Every error is collected with its key path so an installer sees them all at once.
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from firmware_config.durations import parse_duration
+
+T = TypeVar("T")
+
+
+class Role(enum.StrEnum):
+    """What the controller stands at."""
+
+    DOOR = "door"
+    BARRIER_ENTRY = "barrier_entry"
+    BARRIER_EXIT = "barrier_exit"
+
+
+class LockType(enum.StrEnum):
+    """Which relay level means locked.
+
+    fail_secure: the strike is locked when unpowered, so the relay is energised to unlock.
+    fail_safe: the lock (a maglock) holds only while powered, so the relay is energised to lock.
+    """
+
+    FAIL_SECURE = "fail_secure"
+    FAIL_SAFE = "fail_safe"
+
+
+class AntiPassbackMode(enum.StrEnum):
+    """What an entry lane does with a card that is already inside."""
+
+    OFF = "off"
+    SOFT = "soft"  # grant, but flag the event
+    HARD = "hard"  # refuse
+
+
+class UntrustedClockPolicy(enum.StrEnum):
+    """What is granted while the wall clock cannot be trusted."""
+
+    # Known, active cards permitted at this gate still open; validity dates and weekly
+    # schedules are not checked because the date itself is unknown.
+    SKIP_TIME_CHECKS = "skip_time_checks"
+    DENY_ALL = "deny_all"
+
+
+class GpioBackend(enum.StrEnum):
+    """Which gpiozero pin factory drives the pins. The simulator is never a silent fallback."""
+
+    LGPIO = "lgpio"
+    SIMULATED = "simulated"
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """The compound this controller belongs to."""
+
+    id: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """This controller."""
+
+    id: str
+    role: Role
+    access_groups: tuple[str, ...]
+    data_dir: Path
+
+
+@dataclass(frozen=True)
+class NfcReaderConfig:
+    """A reader driven by nfcpy: ``udp:127.0.0.1:PORT``, ``tty:AMA0:pn532``, ``usb``."""
+
+    path: str
+    debounce: float
+    retry_initial: float
+    retry_max: float
+
+
+@dataclass(frozen=True)
+class SerialReaderConfig:
+    """A UART reader or Wiegand-to-UART bridge that sends one card number per line."""
+
+    path: str
+    baudrate: int
+    line_terminator: str
+    uid_format: str  # "hex" or "decimal"
+    debounce: float
+    retry_initial: float
+    retry_max: float
+
+
+ReaderConfig = NfcReaderConfig | SerialReaderConfig
+
+
+@dataclass(frozen=True)
+class PinConfig:
+    """One GPIO line: its name as gpiozero takes it and which electrical level is 'active'."""
+
+    pin: str
+    active_high: bool
+    pull_up: bool | None = None
+
+
+@dataclass(frozen=True)
+class DoorConfig:
+    """A door with an electric strike or maglock."""
+
+    strike: PinConfig
+    lock_type: LockType
+    pulse: float
+    rex: PinConfig | None
+    contact: PinConfig | None
+    held_open_after: float
+    shutdown_state: str  # "locked" or "unlocked"
+
+
+@dataclass(frozen=True)
+class BarrierConfig:
+    """A car-park barrier arm with its motor contacts, limit switches and two loops."""
+
+    raise_out: PinConfig
+    lower_out: PinConfig
+    open_limit: PinConfig
+    closed_limit: PinConfig
+    arming_loop: PinConfig
+    safety_loop: PinConfig
+    travel_timeout: float
+    close_delay: float
+    max_open: float
+
+
+@dataclass(frozen=True)
+class AntiPassbackConfig:
+    """Anti-passback for a pair of barrier lanes that share ``presence_db``."""
+
+    mode: AntiPassbackMode
+    reset_after: float
+    presence_db: Path
+
+
+@dataclass(frozen=True)
+class JournalConfig:
+    """Bounds of the event journal."""
+
+    max_events: int
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    """Time trust: how often the high-water mark is saved and what an untrusted clock allows."""
+
+    untrusted_policy: UntrustedClockPolicy
+    hwm_interval: float
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Simulated hardware, only with ``gpio.backend = "simulated"``."""
+
+    outputs_log: Path | None
+    arm_travel: float
+    door_pass_time: float
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """Everything one gate controller needs, checked."""
+
+    source: Path
+    site: SiteConfig
+    device: DeviceConfig
+    reader: ReaderConfig | None
+    gpio_backend: GpioBackend
+    door: DoorConfig | None
+    barrier: BarrierConfig | None
+    antipassback: AntiPassbackConfig
+    journal: JournalConfig
+    clock: ClockConfig
+    control_socket: Path
+    simulation: SimulationConfig | None
+
+    @property
+    def auth_db(self) -> Path:
+        """The whitelist, written by sync and read by the gate."""
+        return self.device.data_dir / "auth.db"
+
+    @property
+    def events_db(self) -> Path:
+        """The event journal, written by the gate."""
+        return self.device.data_dir / "events.db"
+
+    @property
+    def clock_state(self) -> Path:
+        """The persisted high-water mark of trusted time."""
+        return self.device.data_dir / "clock.json"
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; ``errors`` lists every problem found."""
+
+    def __init__(self, source: Path | str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        """The text an installer reads: one line per error, with its key path."""
+        lines = [f"{self.source}: {len(self.errors)} error(s)"]
+        lines += [f"  - {e}" for e in self.errors]
+        return "\n".join(lines)
+
+
+_MISSING = object()
+
+
+@dataclass
+class _Table:
+    """Reads one TOML table, recording errors with their key path and flagging unknown keys."""
+
+    path: str
+    data: dict[str, Any]
+    errors: list[str]
+    seen: set[str] = field(default_factory=set)
+
+    def _key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, message: str) -> None:
+        self.errors.append(f"{self._key(key)}: {message}")
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        self.seen.add(key)
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING:
+            self.error(key, "is required")
+            return None
+        return default
+
+    def typed(self, key: str, kind: type[T], default: Any = _MISSING) -> T | None:
+        value = self.raw(key, default)
+        if value is None:
+            return None
+        # bool is an int in Python; a pin numbered `true` is a mistake worth naming.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.error(key, f"must be {kind.__name__}, got {type(value).__name__} {value!r}")
+            return None
+        return value
+
+    def text(self, key: str, default: Any = _MISSING) -> str | None:
+        value = self.typed(key, str, default)
+        if value is not None and not value.strip():
+            self.error(key, "must not be empty")
+            return None
+        return value
+
+    def duration(self, key: str, default: str | None = None) -> float | None:
+        value = self.typed(key, str, _MISSING if default is None else default)
+        if value is None:
+            return None
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            self.error(key, str(exc))
+            return None
+        if seconds <= 0:
+            self.error(key, "must be longer than zero")
+            return None
+        return seconds
+
+    def choice(self, key: str, enum_type: type[Any], default: Any = _MISSING) -> Any:
+        value = self.typed(key, str, default)
+        if value is None:
+            return None
+        try:
+            return enum_type(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in enum_type)
+            self.error(key, f"{value!r} is not one of {allowed}")
+            return None
+
+    def table(self, key: str, required: bool = True) -> _Table | None:
+        value = self.raw(key, _MISSING if required else None)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.error(key, f"must be a table, got {type(value).__name__}")
+            return None
+        return _Table(self._key(key), value, self.errors)
+
+    def pin(self, key: str, required: bool = True, *, is_input: bool = False) -> PinConfig | None:
+        sub = self.table(key, required)
+        if sub is None:
+            return None
+        raw_pin = sub.raw("pin")
+        pin: str | None = None
+        if isinstance(raw_pin, int) and not isinstance(raw_pin, bool):
+            pin = f"GPIO{raw_pin}"
+        elif isinstance(raw_pin, str) and raw_pin.strip():
+            pin = raw_pin.strip()
+        elif raw_pin is not None:
+            sub.error("pin", f"must be a BCM number or a name like \"GPIO17\", got {raw_pin!r}")
+        active_high = sub.typed("active_high", bool, True)
+        pull_up = sub.typed("pull_up", bool, None) if is_input else None
+        sub.finish()
+        if pin is None or active_high is None:
+            return None
+        return PinConfig(pin=pin, active_high=active_high, pull_up=pull_up)
+
+    def finish(self) -> None:
+        for key in sorted(set(self.data) - self.seen):
+            self.error(key, "is not a known setting (misspelt?)")
+
+
+def _reader(root: _Table) -> ReaderConfig | None:
+    sub = root.table("reader", required=False)
+    if sub is None:
+        return None
+    kind = sub.text("kind")
+    path = sub.text("path")
+    debounce = sub.duration("debounce", "2s")
+    retry_initial = sub.duration("retry_initial", "1s")
+    retry_max = sub.duration("retry_max", "30s")
+    result: ReaderConfig | None = None
+    if kind == "nfc":
+        sub.finish()
+        if None not in (path, debounce, retry_initial, retry_max):
+            assert path and debounce and retry_initial and retry_max
+            result = NfcReaderConfig(path, debounce, retry_initial, retry_max)
+    elif kind == "serial":
+        baudrate = sub.typed("baudrate", int, 9600)
+        terminator = sub.typed("line_terminator", str, "\r\n")
+        uid_format = sub.text("uid_format", "hex")
+        if uid_format not in (None, "hex", "decimal"):
+            sub.error("uid_format", f"{uid_format!r} is not one of 'hex', 'decimal'")
+            uid_format = None
+        if terminator == "":
+            sub.error("line_terminator", "must not be empty")
+            terminator = None
+        sub.finish()
+        values = (path, baudrate, terminator, uid_format, debounce, retry_initial, retry_max)
+        if None not in values:
+            result = SerialReaderConfig(*values)  # type: ignore[arg-type]
+    elif kind is not None:
+        sub.error("kind", f"{kind!r} is not one of 'nfc', 'serial'")
+        sub.finish()
+    else:
+        sub.finish()
+    return result
+
+
+def _door(root: _Table) -> DoorConfig | None:
+    sub = root.table("door")
+    if sub is None:
+        return None
+    strike = sub.pin("strike")
+    lock_type = sub.choice("lock_type", LockType, "fail_secure")
+    pulse = sub.duration("pulse", "3s")
+    rex = sub.pin("rex", required=False, is_input=True)
+    contact = sub.pin("contact", required=False, is_input=True)
+    held = sub.duration("held_open_after", "30s")
+    shutdown_state = sub.text("shutdown_state", "locked")
+    if shutdown_state not in (None, "locked", "unlocked"):
+        sub.error("shutdown_state", f"{shutdown_state!r} is not one of 'locked', 'unlocked'")
+        shutdown_state = None
+    sub.finish()
+    if None in (strike, lock_type, pulse, held, shutdown_state):
+        return None
+    return DoorConfig(strike, lock_type, pulse, rex, contact, held, shutdown_state)  # type: ignore[arg-type]
+
+
+def _barrier(root: _Table) -> BarrierConfig | None:
+    sub = root.table("barrier")
+    if sub is None:
+        return None
+    pins = [
+        sub.pin("raise_out"),
+        sub.pin("lower_out"),
+        sub.pin("open_limit", is_input=True),
+        sub.pin("closed_limit", is_input=True),
+        sub.pin("arming_loop", is_input=True),
+        sub.pin("safety_loop", is_input=True),
+    ]
+    travel = sub.duration("travel_timeout", "6s")
+    close_delay = sub.duration("close_delay", "1.5s")
+    max_open = sub.duration("max_open", "45s")
+    sub.finish()
+    if None in pins or None in (travel, close_delay, max_open):
+        return None
+    return BarrierConfig(*pins, travel, close_delay, max_open)  # type: ignore[arg-type]
+
+
+def _check_pins_unique(cfg_door: DoorConfig | None, cfg_barrier: BarrierConfig | None,
+                       errors: list[str]) -> None:
+    used: dict[str, str] = {}
+    named: list[tuple[str, PinConfig | None]] = []
+    if cfg_door:
+        named += [("door.strike", cfg_door.strike), ("door.rex", cfg_door.rex),
+                  ("door.contact", cfg_door.contact)]
+    if cfg_barrier:
+        named += [(f"barrier.{n}", getattr(cfg_barrier, n)) for n in (
+            "raise_out", "lower_out", "open_limit", "closed_limit", "arming_loop", "safety_loop")]
+    for key, pin in named:
+        if pin is None:
+            continue
+        if pin.pin in used:
+            errors.append(f"{key}.pin: {pin.pin} is already used by {used[pin.pin]}")
+        else:
+            used[pin.pin] = key
+
+
+def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeConfig:
+    """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    errors: list[str] = []
+    source_path = Path(source)
+    root = _Table("", data, errors)
+
+    site_t = root.table("site")
+    site = None
+    if site_t:
+        site_id = site_t.text("id")
+        tz = site_t.text("timezone", "Asia/Shanghai")
+        if tz is not None:
+            try:
+                ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                site_t.error("timezone", f"{tz!r} is not a known IANA time zone")
+                tz = None
+        site_t.finish()
+        if site_id and tz:
+            site = SiteConfig(site_id, tz)
+
+    device_t = root.table("device")
+    device = None
+    if device_t:
+        dev_id = device_t.text("id")
+        role = device_t.choice("role", Role)
+        groups_raw = device_t.raw("access_groups")
+        groups: tuple[str, ...] | None = None
+        if isinstance(groups_raw, list) and groups_raw and all(
+            isinstance(g, str) and g.strip() for g in groups_raw
+        ):
+            groups = tuple(g.strip() for g in groups_raw)
+        elif groups_raw is not None:
+            device_t.error("access_groups", "must be a non-empty list of group names")
+        data_dir = device_t.text("data_dir")
+        if data_dir is not None and not Path(data_dir).is_absolute():
+            # Relative paths are read from the config file's folder, so a profile can be
+            # tried from a checkout; systemd units use absolute paths.
+            data_dir = str((source_path.parent / data_dir).resolve())
+        device_t.finish()
+        if dev_id and role and groups and data_dir:
+            device = DeviceConfig(dev_id, role, groups, Path(data_dir))
+
+    reader = _reader(root)
+
+    gpio_t = root.table("gpio")
+    backend = None
+    if gpio_t:
+        backend = gpio_t.choice("backend", GpioBackend)
+        gpio_t.finish()
+
+    door = barrier = None
+    role_value = device.role if device else None
+    if role_value is Role.DOOR:
+        door = _door(root)
+        if "barrier" in data:
+            root.error("barrier", "a door controller takes no [barrier] table")
+            root.seen.add("barrier")
+    elif role_value in (Role.BARRIER_ENTRY, Role.BARRIER_EXIT):
+        barrier = _barrier(root)
+        if "door" in data:
+            root.error("door", "a barrier controller takes no [door] table")
+            root.seen.add("door")
+    else:
+        root.seen.update({"door", "barrier"})
+    _check_pins_unique(door, barrier, errors)
+
+    apb_t = root.table("antipassback", required=False)
+    apb = None
+    if apb_t is not None or device is not None:
+        apb_t = apb_t or _Table("antipassback", {}, errors)
+        mode = apb_t.choice("mode", AntiPassbackMode, "off")
+        reset_after = apb_t.duration("reset_after", "12h")
+        presence = apb_t.text("presence_db", None)
+        apb_t.finish()
+        if mode is not None and mode is not AntiPassbackMode.OFF and role_value is Role.DOOR:
+            apb_t.error("mode", "anti-passback is for barrier lanes; a door takes 'off'")
+        if device and mode and reset_after:
+            presence_path = Path(presence) if presence else device.data_dir / "presence.db"
+            if not presence_path.is_absolute():
+                presence_path = (source_path.parent / presence_path).resolve()
+            apb = AntiPassbackConfig(mode, reset_after, presence_path)
+
+    journal_t = root.table("journal", required=False) or _Table("journal", {}, errors)
+    max_events = journal_t.typed("max_events", int, 2_000_000)
+    if max_events is not None and max_events < 1000:
+        journal_t.error("max_events", "must be at least 1000")
+        max_events = None
+    journal_t.finish()
+
+    clock_t = root.table("clock", required=False) or _Table("clock", {}, errors)
+    policy = clock_t.choice("untrusted_policy", UntrustedClockPolicy, "skip_time_checks")
+    hwm_interval = clock_t.duration("hwm_interval", "60s")
+    clock_t.finish()
+
+    control_t = root.table("control", required=False) or _Table("control", {}, errors)
+    control_socket = control_t.text("socket", None)
+    control_t.finish()
+
+    sim_t = root.table("simulation", required=False)
+    simulation = None
+    if sim_t is not None:
+        outputs_log = sim_t.text("outputs_log", None)
+        arm_travel = sim_t.duration("arm_travel", "2s")
+        pass_time = sim_t.duration("door_pass_time", "2s")
+        sim_t.finish()
+        if backend is not GpioBackend.SIMULATED:
+            sim_t.error("", "a [simulation] table needs gpio.backend = \"simulated\"")
+        if arm_travel and pass_time:
+            log_path = Path(outputs_log) if outputs_log else None
+            if log_path is not None and not log_path.is_absolute():
+                log_path = (source_path.parent / log_path).resolve()
+            simulation = SimulationConfig(log_path, arm_travel, pass_time)
+    elif backend is GpioBackend.SIMULATED:
+        simulation = SimulationConfig(None, 2.0, 2.0)
+
+    root.finish()
+    if errors:
+        raise ConfigError(source, errors)
+    assert site and device and backend and apb and max_events and policy and hwm_interval
+    socket_path = Path(control_socket) if control_socket else device.data_dir / "control.sock"
+    return EdgeConfig(
+        source=source_path,
+        site=site,
+        device=device,
+        reader=reader,
+        gpio_backend=backend,
+        door=door,
+        barrier=barrier,
+        antipassback=apb,
+        journal=JournalConfig(max_events),
+        clock=ClockConfig(policy, hwm_interval),
+        control_socket=socket_path,
+        simulation=simulation,
+    )
+
+
+def load_config(path: Path | str) -> EdgeConfig:
+    """Read and validate a device configuration file; raise ConfigError on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from exc
+    return parse_config(data, path)
+
+
+def iter_profiles() -> Iterator[Path]:
+    """The example profiles shipped in ``firmware_config/profiles``."""
+    yield from sorted((Path(__file__).parent / "profiles").glob("*.toml"))
+
+
+__all__ = [
+    "AntiPassbackConfig", "AntiPassbackMode", "BarrierConfig", "ClockConfig", "ConfigError",
+    "DeviceConfig", "DoorConfig", "EdgeConfig", "GpioBackend", "JournalConfig", "LockType",
+    "NfcReaderConfig", "PinConfig", "ReaderConfig", "Role", "SerialReaderConfig",
+    "SimulationConfig", "SiteConfig", "UntrustedClockPolicy", "iter_profiles", "load_config",
+    "parse_config",
+]
+
