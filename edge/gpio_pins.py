@@ -19,10 +19,12 @@ Dispatch = Callable[[Callable[[], None]], None]
 def make_pin_factory(backend: GpioBackend) -> Factory:
     """The gpiozero pin factory for ``backend``."""
     if backend is GpioBackend.SIMULATED:
-        from gpiozero.pins.mock import MockFactory
+        # Imported here: the simulator's pins are never loaded on a real gate.
+        from gpiozero.pins.mock import MockFactory  # noqa: PLC0415
 
         return MockFactory()
-    from gpiozero.pins.lgpio import LGPIOFactory
+    # lgpio exists only on a Pi (python3-lgpio); importing it elsewhere would fail.
+    from gpiozero.pins.lgpio import LGPIOFactory  # noqa: PLC0415
 
     return LGPIOFactory()
 

@@ -7,6 +7,7 @@ the simulator plug in at the same seams.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -28,14 +29,10 @@ class SystemClock:
 
     def wall(self) -> float:
         """Seconds since the epoch."""
-        import time
-
         return time.time()
 
     def monotonic(self) -> float:
         """CLOCK_MONOTONIC seconds."""
-        import time
-
         return time.monotonic()
 
 

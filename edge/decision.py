@@ -1,0 +1,99 @@
+"""The gate's decision: a pure function from what is known to grant or deny, with one reason."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from edge.cards import CardRecord, CardStatus
+from firmware_config.schema import AntiPassbackMode, Role, UntrustedClockPolicy
+
+
+class Reason(enum.StrEnum):
+    """Why a tap was granted or denied; each value is journalled and shown to guards."""
+
+    GRANTED = "granted"
+    UNKNOWN_CARD = "unknown_card"
+    LOST = "lost"
+    REVOKED = "revoked"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    NOT_PERMITTED_HERE = "not_permitted_here"
+    OUTSIDE_SCHEDULE = "outside_schedule"
+    ANTI_PASSBACK = "anti_passback"
+    CLOCK_UNTRUSTED = "clock_untrusted"
+    # Set by the gate, not by decide(): the grant stood but the hardware could not act.
+    OUT_OF_SERVICE = "out_of_service"
+
+
+class Flag(enum.StrEnum):
+    """Remarks on a granted tap that guards and the desk should see."""
+
+    ANTI_PASSBACK_SOFT = "anti_passback_soft"  # already inside, let in under a soft policy
+    TIME_CHECKS_SKIPPED = "time_checks_skipped"  # clock untrusted: dates and schedule unchecked
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """The parts of a gate's configuration that the decision depends on."""
+
+    role: Role
+    access_groups: frozenset[str]
+    antipassback: AntiPassbackMode
+    untrusted_policy: UntrustedClockPolicy
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one tap."""
+
+    granted: bool
+    reason: Reason
+    flags: tuple[Flag, ...] = ()
+
+
+def decide(
+    card: CardRecord | None,
+    gate: GateRules,
+    local_now: datetime,
+    *,
+    already_inside: bool,
+    clock_trusted: bool,
+) -> Decision:
+    """Decide a tap (rule G1).
+
+    ``local_now`` is the wall time in the site's time zone; ``already_inside`` says whether the
+    anti-passback record shows the card inside the car park (only an entry lane looks at it).
+    """
+    if card is None:
+        return Decision(False, Reason.UNKNOWN_CARD)
+    if card.status is CardStatus.LOST:
+        return Decision(False, Reason.LOST)
+    if card.status is CardStatus.REVOKED:
+        return Decision(False, Reason.REVOKED)
+    flags: list[Flag] = []
+    if not clock_trusted:
+        if gate.untrusted_policy is UntrustedClockPolicy.DENY_ALL:
+            return Decision(False, Reason.CLOCK_UNTRUSTED)
+        flags.append(Flag.TIME_CHECKS_SKIPPED)
+    else:
+        today = local_now.date()
+        if card.valid_from is not None and today < card.valid_from:
+            return Decision(False, Reason.NOT_YET_VALID)
+        if card.valid_until is not None and today > card.valid_until:
+            return Decision(False, Reason.EXPIRED)
+    if card.access_groups.isdisjoint(gate.access_groups):
+        return Decision(False, Reason.NOT_PERMITTED_HERE)
+    if (
+        clock_trusted
+        and card.schedule is not None
+        and not card.schedule.allows(local_now.isoweekday(), local_now.time())
+    ):
+        return Decision(False, Reason.OUTSIDE_SCHEDULE)
+    if gate.role is Role.BARRIER_ENTRY and already_inside:
+        if gate.antipassback is AntiPassbackMode.HARD:
+            return Decision(False, Reason.ANTI_PASSBACK)
+        if gate.antipassback is AntiPassbackMode.SOFT:
+            flags.append(Flag.ANTI_PASSBACK_SOFT)
+    return Decision(True, Reason.GRANTED, tuple(flags))

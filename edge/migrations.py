@@ -1,0 +1,43 @@
+"""Schema migrations for the edge's SQLite files, tracked in ``PRAGMA user_version``."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+
+def migrate(conn: sqlite3.Connection, steps: Sequence[str], what: str) -> int:
+    """Apply the steps not yet applied, each in its own transaction; return the new version.
+
+    A file newer than this code (a downgrade) is refused rather than guessed at.
+    """
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if current > len(steps):
+        raise RuntimeError(
+            f"{what} is at schema version {current} but this software knows only "
+            f"{len(steps)}; install the newer release instead of downgrading"
+        )
+    for version, sql in enumerate(steps[current:], start=current + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(None, (s.strip() for s in sql.split(";"))):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+    return len(steps)
+
+
+def connect(path: str, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    """Open an edge database in WAL mode with the durability the edge relies on.
+
+    Transactions are explicit (``isolation_level=None``) so a commit is exactly where the
+    code says it is.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
