@@ -1,0 +1,88 @@
+"""Shared pieces of the benchmarks: percentiles, store building, config, process RSS."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from edge.auth_store import AuthStore, CardRow
+from edge.cards import CardStatus
+from firmware_config.schema import EdgeConfig, parse_config
+
+RENOVATION = "Mon-Sat 08:00-12:00 14:00-18:00"
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+def card_uid(i: int) -> str:
+    """The i-th benchmark card's UID (7 bytes, NXP-style)."""
+    return f"04{i:012X}"
+
+
+def _rows(n: int, seed: int) -> Iterator[CardRow]:
+    rng = random.Random(seed)
+    for i in range(n):
+        r = rng.random()
+        status = CardStatus.ACTIVE
+        valid_until: date | None = date(2030, 1, 1)
+        groups: tuple[str, ...] = ("b1",)
+        schedule = None
+        if r < 0.03:
+            status = CardStatus.LOST
+        elif r < 0.05:
+            status = CardStatus.REVOKED
+        elif r < 0.08:
+            valid_until = date(2020, 1, 1)
+        elif r < 0.10:
+            groups = ("b9",)
+        elif r < 0.15:
+            schedule = RENOVATION
+        yield CardRow(card_uid(i), status, date(2020, 1, 1), valid_until, groups, schedule,
+                      "owner", None)
+
+
+def build_store(path: Path, cards: int, seed: int = 1) -> None:
+    """Fill ``path`` with ``cards`` cards: mostly valid, some lost, revoked, expired,
+    not permitted, on a renovation schedule."""
+    store = AuthStore(path)
+    store.upsert(_rows(cards, seed), applied_seq=1)
+    store.close()
+
+
+def door_config(data_dir: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A simulated door's configuration document."""
+    doc: dict[str, Any] = {
+        "site": {"id": "bench", "timezone": "Asia/Shanghai"},
+        "device": {"id": "bench-door", "role": "door", "access_groups": ["b1"],
+                   "data_dir": str(data_dir)},
+        "gpio": {"backend": "simulated"},
+        "door": {"strike": {"pin": 17}, "pulse": "1s",
+                 "rex": {"pin": 27, "active_high": False, "pull_up": True},
+                 "contact": {"pin": 22, "pull_up": True}},
+    }
+    doc.update(extra or {})
+    return doc
+
+
+def write_config(path: Path, doc: dict[str, Any]) -> EdgeConfig:
+    """Write a config document as TOML and return it validated."""
+    path.write_text(tomli_w.dumps(doc))
+    return parse_config(doc, path)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size (VmHWM) of a live process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")

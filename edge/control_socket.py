@@ -1,0 +1,158 @@
+"""The gate's local control socket: one JSON object per line in, one per line out.
+
+Guards' tools (``menwei-edge status``, ``menwei-edge open``), the booth page and the
+simulator's drivers use it. It is a Unix socket in the data directory (mode 0660), so only
+local users in the gate's group can reach it; every command runs on the control thread."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+Handler = Callable[[Mapping[str, Any]], object]
+Dispatch = Callable[[Callable[[], None]], None]
+
+MAX_LINE = 64 * 1024
+REPLY_TIMEOUT_S = 5.0
+
+
+class CommandError(Exception):
+    """A command refused with a message for the caller."""
+
+
+class ControlServer:
+    """Serves commands on a Unix socket, running each handler through ``dispatch``."""
+
+    def __init__(self, path: Path, dispatch: Dispatch) -> None:
+        self.path = path
+        self._dispatch = dispatch
+        self.handlers: dict[str, Handler] = {}
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def register(self, name: str, handler: Handler) -> None:
+        """Add a command."""
+        self.handlers[name] = handler
+
+    def start(self) -> None:
+        """Bind the socket (replacing a stale one) and serve in a background thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() or self.path.is_symlink():
+            self.path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(self.path))
+        os.chmod(self.path, 0o660)
+        sock.listen(16)
+        sock.settimeout(0.5)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._serve, name="control-socket", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and remove the socket file."""
+        self._stopping = True
+        if self._sock is not None:
+            self._sock.close()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stopping:
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+
+    def _client(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rwb") as stream:
+            while not self._stopping:
+                line = stream.readline(MAX_LINE + 1)
+                if not line:
+                    return
+                reply = self._handle_line(line)
+                stream.write(json.dumps(reply, default=str).encode() + b"\n")
+                stream.flush()
+
+    def _handle_line(self, line: bytes) -> dict[str, object]:
+        if len(line) > MAX_LINE:
+            return {"ok": False, "error": f"request longer than {MAX_LINE} bytes"}
+        try:
+            request = json.loads(line)
+        except ValueError as exc:
+            return {"ok": False, "error": f"not JSON: {exc}"}
+        if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+            return {"ok": False, "error": 'expected {"cmd": NAME, "args": {...}}'}
+        args = request.get("args", {})
+        if not isinstance(args, dict):
+            return {"ok": False, "error": "args must be an object"}
+        handler = self.handlers.get(request["cmd"])
+        if handler is None:
+            known = ", ".join(sorted(self.handlers))
+            return {"ok": False, "error": f"unknown command {request['cmd']!r}; known: {known}"}
+        return self._run(handler, args)
+
+    def _run(self, handler: Handler, args: Mapping[str, Any]) -> dict[str, object]:
+        done = threading.Event()
+        box: dict[str, object] = {}
+
+        def call() -> None:
+            try:
+                box["reply"] = {"ok": True, "result": handler(args)}
+            except (CommandError, ValueError, KeyError, TypeError) as exc:
+                box["reply"] = {"ok": False, "error": str(exc)}
+            finally:
+                done.set()
+
+        self._dispatch(call)
+        if not done.wait(REPLY_TIMEOUT_S):
+            return {"ok": False, "error": "the gate did not answer in time"}
+        reply = box["reply"]
+        assert isinstance(reply, dict)
+        return reply
+
+
+class ControlClient:
+    """Talks to a gate's control socket."""
+
+    def __init__(self, path: Path, timeout: float = 10.0) -> None:
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        self._sock.connect(str(path))
+        self._stream = self._sock.makefile("rwb")
+
+    def call(self, cmd: str, **args: object) -> Any:
+        """Run a command; return its result or raise CommandError with the gate's message."""
+        self._stream.write(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
+        self._stream.flush()
+        line = self._stream.readline()
+        if not line:
+            raise CommandError("the gate closed the connection")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise CommandError(str(reply.get("error")))
+        return reply.get("result")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._stream.close()
+        self._sock.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,262 @@
+"""The gate: reader in, decision, journal, actuator out. Runs on the control thread only.
+
+Nothing here touches the network: a tap is decided from ``auth.db`` alone, so the gate keeps
+working with the broker, the central service or the cable gone (rule G2)."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from edge.antipassback import Presence
+from edge.auth_store import AuthStore
+from edge.decision import Decision, GateRules, Reason, decide
+from edge.journal import Journal
+from edge.ports import Actuator, CardReader, Clock, DigitalInput, DigitalOutput, Scheduler
+from edge.time_trust import TimeTrust, TrustChange
+from firmware_config.schema import AntiPassbackMode, EdgeConfig, Role
+
+Dispatch = Callable[[Callable[[], None]], None]
+SOFTWARE_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class TapOutcome:
+    """What the gate did with one tap."""
+
+    seq: int
+    uid: str
+    granted: bool
+    reason: Reason
+    latency_us: int
+
+
+class JournaledOutput:
+    """Wraps an output so every change is journalled, after the change (the relay is never
+    delayed by its own log line)."""
+
+    def __init__(self, inner: DigitalOutput, journal: Journal) -> None:
+        self._inner = inner
+        self._journal = journal
+
+    @property
+    def name(self) -> str:
+        """The wrapped output's name."""
+        return self._inner.name
+
+    @property
+    def is_active(self) -> bool:
+        """The wrapped output's state."""
+        return self._inner.is_active
+
+    def set(self, active: bool) -> None:
+        """Drive the output, then journal the change."""
+        if active != self._inner.is_active:
+            self._inner.set(active)
+            self._journal.append("output", {"name": self._inner.name, "active": active})
+
+
+class Gate:
+    """One door or barrier lane: owns the stores, the journal and the actuator."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        *,
+        clock: Clock,
+        scheduler: Scheduler,
+        make_output: Callable[[str, Any, bool], DigitalOutput],
+        make_input: Callable[[str, Any], DigitalInput],
+        reader: CardReader | None = None,
+        dispatch: Dispatch | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.scheduler = scheduler
+        self.reader = reader
+        self._dispatch = dispatch or (lambda fn: fn())
+        self.tz = ZoneInfo(config.site.timezone)
+        self.rules = GateRules(
+            role=config.device.role,
+            access_groups=frozenset(config.device.access_groups),
+            antipassback=config.antipassback.mode,
+            untrusted_policy=config.clock.untrusted_policy,
+        )
+        self.journal = Journal(config.events_db, clock, max_events=config.journal.max_events)
+        self.time_trust = TimeTrust(config.clock_state, clock)
+        self.auth = AuthStore(config.auth_db, readonly=True)
+        self.presence: Presence | None = None
+        if config.device.role is not Role.DOOR and config.antipassback.mode is not \
+                AntiPassbackMode.OFF:
+            self.presence = Presence(config.antipassback.presence_db,
+                                     config.antipassback.reset_after)
+        self.recent: collections.deque[TapOutcome] = collections.deque(maxlen=20)
+        self.actuator = self._build_actuator(make_output, make_input)
+        self._trust_timer: Any = None
+        self._closed = False
+
+    def _emit(self, kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
+        self.journal.append(kind, data, alarm=alarm)
+
+    def _build_actuator(self, make_output: Callable[[str, Any, bool], DigitalOutput],
+                        make_input: Callable[[str, Any], DigitalInput]) -> Actuator:
+        cfg = self.config
+
+        def out(name: str, pin: Any, initial: bool = False) -> DigitalOutput:
+            return JournaledOutput(make_output(name, pin, initial), self.journal)
+
+        if cfg.door is not None:
+            from edge.door import Door  # noqa: PLC0415 - a barrier controller never loads it
+
+            door = cfg.door
+            strike = out("strike", door.strike, Door.locked_relay_state(door))
+            rex = make_input("rex", door.rex) if door.rex else None
+            contact = make_input("contact", door.contact) if door.contact else None
+            return Door(door, strike, rex, contact, self.scheduler, self._emit)
+        assert cfg.barrier is not None
+        from edge.barrier import Barrier  # noqa: PLC0415 - a door controller never loads it
+
+        b = cfg.barrier
+        return Barrier(
+            b,
+            out("barrier_raise", b.raise_out),
+            out("barrier_lower", b.lower_out),
+            make_input("open_limit", b.open_limit),
+            make_input("closed_limit", b.closed_limit),
+            make_input("arming_loop", b.arming_loop),
+            make_input("safety_loop", b.safety_loop),
+            self.scheduler,
+            self._emit,
+        )
+
+    def start(self) -> None:
+        """Journal the boot, judge the clock, bring outputs to idle (no pulse), start reading."""
+        cfg = self.config
+        change = self.time_trust.at_boot()
+        self.journal.clock_trusted = self.time_trust.trusted
+        self.journal.append("boot", {
+            "version": SOFTWARE_VERSION, "pid": os.getpid(), "boot_id": self.journal.boot_id,
+            "device": cfg.device.id, "site": cfg.site.id, "role": cfg.device.role.value,
+        })
+        digest = hashlib.sha256(cfg.source.read_bytes()).hexdigest() if cfg.source.exists() \
+            else ""
+        self.journal.append("config_loaded", {"path": str(cfg.source), "sha256": digest,
+                                              "whitelist_seq": self.auth.applied_seq})
+        if change is not None:
+            self._journal_trust(change)
+        self.actuator.start()
+        self._schedule_trust_tick()
+        if self.reader is not None:
+            self.reader.start(self._on_card_from_reader, self._emit_from_thread)
+
+    def _on_card_from_reader(self, uid: str) -> None:
+        self._dispatch(lambda: self.handle_tap(uid))
+
+    def _emit_from_thread(self, kind: str, data: Mapping[str, object], *,
+                          alarm: bool = False) -> None:
+        self._dispatch(lambda: self._emit(kind, data, alarm=alarm))
+
+    def _journal_trust(self, change: TrustChange) -> None:
+        self.journal.clock_trusted = change.trusted
+        self.journal.append("clock_trust", {
+            "trusted": change.trusted, "wall": change.wall,
+            "high_water_mark": change.high_water_mark, "cause": change.cause,
+            "policy": self.config.clock.untrusted_policy.value,
+        }, alarm=not change.trusted)
+
+    def _schedule_trust_tick(self) -> None:
+        def tick() -> None:
+            change = self.time_trust.tick()
+            if change is not None:
+                self._journal_trust(change)
+            self._schedule_trust_tick()
+
+        self._trust_timer = self.scheduler.call_later(self.config.clock.hwm_interval, tick)
+
+    def handle_tap(self, uid: str) -> TapOutcome:
+        """Decide one tap, make its event durable, then (if granted) drive the actuator."""
+        started = time.perf_counter()
+        card = self.auth.lookup(uid)
+        wall = self.clock.wall()
+        role = self.config.device.role
+        inside = (self.presence is not None and role is Role.BARRIER_ENTRY
+                  and self.presence.is_inside(uid, wall))
+        decision: Decision = decide(
+            card, self.rules, datetime.fromtimestamp(wall, self.tz),
+            already_inside=inside, clock_trusted=self.time_trust.trusted,
+        )
+        granted, reason = decision.granted, decision.reason
+        if granted and not self.actuator.in_service:
+            granted, reason = False, Reason.OUT_OF_SERVICE
+        latency_us = int((time.perf_counter() - started) * 1e6)
+        data: dict[str, object] = {"latency_us": latency_us}
+        if decision.flags:
+            data["flags"] = [f.value for f in decision.flags]
+        if card is not None:
+            data["holder_kind"] = card.holder_kind
+        seq = self.journal.append("tap", data, uid=uid, granted=granted, reason=reason.value)
+        # The event above is committed and fsynced: only now may the relay move.
+        if granted:
+            self.actuator.grant()
+            if self.presence is not None:
+                self.presence.record(uid, role is Role.BARRIER_ENTRY, wall)
+        outcome = TapOutcome(seq, uid, granted, reason, latency_us)
+        self.recent.append(outcome)
+        return outcome
+
+    def manual_open(self, guard: str, reason: str) -> int:
+        """A guard opens by hand (rule G3); journalled with who and why before it opens.
+
+        Returns the event's sequence number; raises ValueError on a missing guard or reason.
+        """
+        guard, reason = guard.strip(), reason.strip()
+        if not guard or not reason:
+            raise ValueError("a manual open needs the guard's name and a reason")
+        seq = self.journal.append("manual_open", {"guard": guard, "reason": reason})
+        if not self.actuator.manual_open():
+            self.journal.append("manual_open_failed", {"guard": guard, "reason": "out of service"},
+                                alarm=True)
+        return seq
+
+    def status(self) -> dict[str, object]:
+        """A snapshot for the guard's booth page and ``menwei-edge status``."""
+        last = self.journal.last_seq()
+        return {
+            "device": self.config.device.id,
+            "site": self.config.site.id,
+            "role": self.config.device.role.value,
+            "boot_id": self.journal.boot_id,
+            "clock_trusted": self.time_trust.trusted,
+            "journal": {"last_seq": last, "acked_seq": self.journal.acked_seq,
+                        "backlog": last - self.journal.acked_seq},
+            "whitelist": {"applied_seq": self.auth.applied_seq},
+            "actuator": dict(self.actuator.status()),
+            "in_service": self.actuator.in_service,
+            "recent_taps": [
+                {"seq": t.seq, "uid": t.uid, "granted": t.granted, "reason": t.reason.value}
+                for t in self.recent
+            ],
+        }
+
+    def shutdown(self) -> None:
+        """Safe outputs first, then the journal; the reader thread is stopped last."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._trust_timer is not None:
+            self._trust_timer.cancel()
+        self.actuator.shutdown()
+        self.journal.append("shutdown", {"pid": os.getpid()})
+        self.journal.close()
+        self.auth.close()
+        if self.presence is not None:
+            self.presence.close()
+        if self.reader is not None:
+            self.reader.stop()
