@@ -39,7 +39,8 @@ fi
 ensure_venv() {
     local extras="$1"
     if [ ! -x "$VENV/bin/python" ]; then
-        python3 -m venv "$VENV"
+        # shellcheck disable=SC2086  # flags are words
+        python3 -m venv ${MENWEI_VENV_FLAGS:-} "$VENV"
     fi
     local stamp="$VENV/.menwei-installed"
     local want

@@ -1,0 +1,141 @@
+"""``menwei-edge``: run a gate, check its config, commission cards, ask a running gate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from firmware_config.schema import ConfigError, EdgeConfig, load_config
+
+
+def _load(path: str) -> EdgeConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    status = 0
+    for path in args.files:
+        try:
+            cfg = load_config(path)
+        except ConfigError as exc:
+            print(exc.report(), file=sys.stderr)
+            status = 2
+            continue
+        print(f"{path}: ok ({cfg.device.role.value} {cfg.device.id} at {cfg.site.id})")
+    return status
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    from edge.daemon import run  # noqa: PLC0415 - keeps check-config free of hardware imports
+
+    return run(cfg)
+
+
+def _cmd_load_cards(args: argparse.Namespace) -> int:
+    from edge.auth_store import AuthStore, CardCsvError, load_cards_csv  # noqa: PLC0415
+
+    cfg = _load(args.config)
+    store = AuthStore(cfg.auth_db)
+    try:
+        n = load_cards_csv(store, Path(args.csv))
+    except CardCsvError as exc:
+        print(f"{args.csv}: nothing loaded, {len(exc.errors)} error(s):", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  - {error}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{args.csv}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"loaded {n} card(s) into {cfg.auth_db}")
+    return 0
+
+
+def _call(cfg: EdgeConfig, cmd: str, **kwargs: object) -> object:
+    from edge.control_socket import CommandError, ControlClient  # noqa: PLC0415
+
+    try:
+        with ControlClient(cfg.control_socket) as client:
+            return client.call(cmd, **kwargs)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        print(f"the gate {cfg.device.id} is not running (no socket at {cfg.control_socket})",
+              file=sys.stderr)
+        raise SystemExit(1) from exc
+    except CommandError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    print(json.dumps(_call(_load(args.config), "status"), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _cmd_open(args: argparse.Namespace) -> int:
+    result = _call(_load(args.config), "open", guard=args.guard, reason=args.reason)
+    print(f"opened; journalled as event {result['seq']}")  # type: ignore[index]
+    return 0
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    for event in _call(_load(args.config), "events", n=args.n):  # type: ignore[attr-defined]
+        print(json.dumps(event, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="menwei-edge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the gate (door or barrier lane) in the foreground")
+    p.add_argument("--config", required=True, help="the device's TOML file")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("check-config", help="validate config files; every error, then exit 2")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser("load-cards", help="commission cards from a CSV before sync exists")
+    p.add_argument("--config", required=True)
+    p.add_argument("csv", help="columns: uid,status,valid_from,valid_until,access_groups,"
+                               "schedule,holder_kind,plate (only uid required)")
+    p.set_defaults(func=_cmd_load_cards)
+
+    p = sub.add_parser("status", help="ask the running gate for its status")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("open", help="open the gate by hand (journalled with guard and reason)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--guard", required=True, help="who is opening")
+    p.add_argument("--reason", required=True, help="why, e.g. 'ambulance'")
+    p.set_defaults(func=_cmd_open)
+
+    p = sub.add_parser("events", help="the newest journal events of the running gate")
+    p.add_argument("--config", required=True)
+    p.add_argument("-n", type=int, default=20)
+    p.set_defaults(func=_cmd_events)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``menwei-edge``."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Runs one gate as a service: wires config, pins, reader, gate, control socket, signals and
+systemd's notify/watchdog together. This is the only place that decides real vs simulated
+hardware, and it does so from the config alone."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+from edge import sd_notify
+from edge.control_loop import ControlLoop
+from edge.control_socket import CommandError, ControlServer
+from edge.gate import Gate
+from edge.gpio_pins import GpioInput, GpioOutput, make_pin_factory
+from edge.ports import SystemClock
+from edge.readers import build_reader
+from firmware_config.schema import EdgeConfig, GpioBackend, PinConfig
+
+log = logging.getLogger("menwei.edge")
+
+
+def register_gate_commands(server: ControlServer, gate: Gate) -> None:
+    """The commands every gate answers, real or simulated."""
+    server.register("status", lambda args: gate.status())
+
+    def manual_open(args: Mapping[str, Any]) -> object:
+        guard, reason = args.get("guard"), args.get("reason")
+        if not isinstance(guard, str) or not isinstance(reason, str):
+            raise CommandError("open needs 'guard' and 'reason' as text")
+        return {"seq": gate.manual_open(guard, reason)}
+
+    server.register("open", manual_open)
+
+    def recent_events(args: Mapping[str, Any]) -> object:
+        n = args.get("n", 20)
+        if not isinstance(n, int) or not 1 <= n <= 1000:
+            raise CommandError("n must be a whole number from 1 to 1000")
+        return [e.__dict__ for e in gate.journal.tail(n)]
+
+    server.register("events", recent_events)
+
+
+def run(config: EdgeConfig) -> int:
+    """Run the gate until SIGTERM or SIGINT; return the process exit code."""
+    loop = ControlLoop()
+    dispatch = loop.call_soon_threadsafe
+    if config.gpio_backend is GpioBackend.SIMULATED:
+        from hardware_sim.observed_pins import ObservedMockFactory  # noqa: PLC0415
+
+        assert config.simulation is not None
+        factory: Any = ObservedMockFactory(config.simulation.outputs_log)
+    else:
+        factory = make_pin_factory(config.gpio_backend)
+
+    def make_output(name: str, pin: PinConfig, initial: bool) -> GpioOutput:
+        return GpioOutput(name, pin, factory, initial)
+
+    def make_input(name: str, pin: PinConfig) -> GpioInput:
+        return GpioInput(name, pin, factory, dispatch)
+
+    reader = build_reader(config.reader) if config.reader is not None else None
+    gate = Gate(config, clock=SystemClock(), scheduler=loop, make_output=make_output,
+                make_input=make_input, reader=reader, dispatch=dispatch)
+    server = ControlServer(config.control_socket, dispatch)
+    register_gate_commands(server, gate)
+    if config.gpio_backend is GpioBackend.SIMULATED:
+        from hardware_sim.sim_hardware import attach_simulation  # noqa: PLC0415
+
+        attach_simulation(config, factory, loop, server, gate)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    gate.start()
+    server.start()
+    watchdog = sd_notify.watchdog_interval()
+    sd_notify.ready(f"{config.device.role.value} {config.device.id} ready")
+    log.info("gate %s (%s) ready; control socket %s", config.device.id,
+             config.device.role.value, config.control_socket)
+    try:
+        # The watchdog is fed from the loop itself, so a hung loop stops feeding it and
+        # systemd restarts the service.
+        loop.run(on_idle=sd_notify.watchdog_ping,
+                 idle_every=min(1.0, watchdog / 2) if watchdog else 1.0)
+    finally:
+        sd_notify.stopping()
+        server.stop()
+        gate.shutdown()
+        if hasattr(factory, "close"):
+            factory.close()
+    log.info("gate %s stopped", config.device.id)
+    return 0

@@ -1,0 +1,109 @@
+"""``menwei-sim``: the simulated world around a gate — present cards, drive simulated
+hardware of a running gate, run a whole simulated compound."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _cmd_tap(args: argparse.Namespace) -> int:
+    from hardware_sim.tag_emulator import present_card  # noqa: PLC0415
+
+    try:
+        result = present_card(args.reader, args.uid, hold_s=args.hold, timeout_s=args.timeout)
+    except TimeoutError:
+        print(f"no reader polled {args.reader} within {args.timeout} s: is the gate running "
+              "with that reader path?", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"cannot present that card: {exc}", file=sys.stderr)
+        return 2
+    print(f"card {args.uid} read by {args.reader} "
+          f"({(result.read_at_mono - result.field_at_mono) * 1000:.1f} ms in the field)")
+    return 0
+
+
+def _parse_value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _cmd_call(args: argparse.Namespace) -> int:
+    from edge.control_socket import CommandError, ControlClient  # noqa: PLC0415
+    from firmware_config.schema import ConfigError, load_config  # noqa: PLC0415
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 2
+    kwargs: dict[str, object] = {}
+    for pair in args.args:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            print(f"argument {pair!r} must be key=value", file=sys.stderr)
+            return 2
+        kwargs[key] = _parse_value(value)
+    try:
+        with ControlClient(config.control_socket) as client:
+            result = client.call(args.command, **kwargs)
+    except (FileNotFoundError, ConnectionRefusedError):
+        print(f"{config.device.id} is not running (no socket {config.control_socket})",
+              file=sys.stderr)
+        return 1
+    except CommandError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _cmd_compound(args: argparse.Namespace) -> int:
+    from hardware_sim.compound import run_compound  # noqa: PLC0415
+
+    return run_compound(Path(args.dir).resolve())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="menwei-sim", description=__doc__)
+    sub = parser.add_subparsers(dest="subcommand", required=True)
+
+    p = sub.add_parser("tap", help="present a card once to an nfcpy udp reader; returns when "
+                                   "it was read")
+    p.add_argument("--reader", required=True, help="the gate's reader path, "
+                                                   "udp:127.0.0.1:PORT")
+    p.add_argument("--uid", required=True, help="card UID in hex, e.g. 04A1B2C3")
+    p.add_argument("--hold", type=float, default=0.0, help="keep the card on the reader for "
+                                                           "this many seconds after the read")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.set_defaults(func=_cmd_tap)
+
+    p = sub.add_parser("call", help="send a command to a running gate (sim.push, sim.rex, "
+                                    "sim.force, sim.drive_through, sim.outputs, status, ...)")
+    p.add_argument("--config", required=True, help="the gate's TOML file")
+    p.add_argument("command")
+    p.add_argument("args", nargs="*", help="key=value (values are JSON, or plain text)")
+    p.set_defaults(func=_cmd_call)
+
+    p = sub.add_parser("compound", help="run a simulated compound: a door and a barrier "
+                                        "lane pair")
+    p.add_argument("--dir", default="var/compound", help="where configs, data and logs go")
+    p.set_defaults(func=_cmd_compound)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``menwei-sim``."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
