@@ -56,7 +56,7 @@ class ControlLoop:
         self._stopping = True
         self._queue.put(None)
 
-    def run(self, on_idle: Callable[[], None] | None = None, idle_every: float = 1.0) -> None:
+    def run(self, on_idle: Callable[[], object] | None = None, idle_every: float = 1.0) -> None:
         """Run queued work and due timers until ``stop``; ``on_idle`` runs at least every
         ``idle_every`` seconds (the systemd watchdog is fed from there, so a hung loop is
         noticed)."""

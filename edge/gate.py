@@ -157,7 +157,10 @@ class Gate:
             self.reader.start(self._on_card_from_reader, self._emit_from_thread)
 
     def _on_card_from_reader(self, uid: str) -> None:
-        self._dispatch(lambda: self.handle_tap(uid))
+        def tap() -> None:
+            self.handle_tap(uid)
+
+        self._dispatch(tap)
 
     def _emit_from_thread(self, kind: str, data: Mapping[str, object], *,
                           alarm: bool = False) -> None:

@@ -44,7 +44,8 @@ class SimGate:
     config_path: Path
 
 
-def _free_udp_port(preferred: int) -> int:
+def free_udp_port(preferred: int) -> int:
+    """A UDP port free on 127.0.0.1: ``preferred`` if it is, else one the kernel picks."""
     for port in (preferred, 0):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
@@ -90,7 +91,7 @@ def prepare(data_dir: Path) -> list[SimGate]:
     for i, (name, role) in enumerate([("lobby-door", "door"),
                                       ("carpark-entry", "barrier_entry"),
                                       ("carpark-exit", "barrier_exit")]):
-        port = _free_udp_port(54321 + i)
+        port = free_udp_port(54321 + i)
         path = data_dir / f"{name}.toml"
         path.write_text(tomli_w.dumps(_gate_doc(name, role, port, data_dir)))
         store = AuthStore(data_dir / name / "auth.db")

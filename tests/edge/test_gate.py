@@ -92,7 +92,7 @@ def test_manual_open_records_guard_and_reason_first(make_gate: Callable[..., Gat
     manual = next(e for e in events if e.seq == seq)
     assert manual.kind == "manual_open" and manual.data == {"guard": "Wang", "reason": "ambulance"}
     assert rig.transitions[0][:2] == ("GPIO17", True)
-    assert [e.kind for e in events if e.seq > seq][0] == "output"
+    assert next(e.kind for e in events if e.seq > seq) == "output"
 
 
 def test_shutdown_puts_the_strike_in_its_safe_state(make_gate: Callable[..., GateRig],

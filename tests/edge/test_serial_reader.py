@@ -1,0 +1,257 @@
+"""SerialReader on real pseudo-terminals: the test writes to the master end, the reader opens
+the slave through a stable symlink (as udev's /dev/serial/by-id links are)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from edge.readers import build_reader
+from edge.readers.serial_reader import (
+    GARBAGE_SHOWN_CHARS,
+    SerialReader,
+    decimal_to_uid,
+    parse_card_line,
+)
+from firmware_config.schema import SerialReaderConfig
+
+
+class Recorder:
+    """on_card and the EventSink, recording from the reader's thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.cards: list[str] = []
+        self.events: list[tuple[str, dict[str, object], bool]] = []
+
+    def on_card(self, uid: str) -> None:
+        with self._cond:
+            self.cards.append(uid)
+            self._cond.notify_all()
+
+    def __call__(self, kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
+        with self._cond:
+            self.events.append((kind, dict(data), alarm))
+            self._cond.notify_all()
+
+    def kinds(self) -> list[str]:
+        with self._cond:
+            return [kind for kind, _, _ in self.events]
+
+    def of_kind(self, kind: str) -> list[dict[str, object]]:
+        with self._cond:
+            return [data for k, data, _ in self.events if k == kind]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(predicate, timeout)
+
+
+class PtyDevice:
+    """A serial device that can be unplugged and plugged back in at the same path."""
+
+    def __init__(self, link: Path) -> None:
+        self.link = link
+        self.master: int | None = None
+
+    def plug(self) -> None:
+        master, slave = os.openpty()
+        name = os.ttyname(slave)
+        os.close(slave)  # the reader opens its own; the pty lives while the master is open
+        self.master = master
+        self.link.unlink(missing_ok=True)
+        self.link.symlink_to(name)
+
+    def unplug(self) -> None:
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
+        self.link.unlink(missing_ok=True)
+
+    def write(self, data: bytes) -> None:
+        assert self.master is not None
+        os.write(self.master, data)
+
+
+@pytest.fixture
+def device(tmp_path: Path) -> Iterator[PtyDevice]:
+    dev = PtyDevice(tmp_path / "ttyCARD")
+    dev.plug()
+    yield dev
+    dev.unplug()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def start_reader(device: PtyDevice, recorder: Recorder) -> Iterator[Callable[..., SerialReader]]:
+    readers: list[SerialReader] = []
+
+    def start(uid_format: str = "hex", debounce: float = 1.0, terminator: str = "\r\n",
+              wait_available: bool = True) -> SerialReader:
+        config = SerialReaderConfig(str(device.link), 9600, terminator, uid_format,
+                                    debounce, 0.05, 0.2)
+        reader = SerialReader(config)
+        reader.start(recorder.on_card, recorder)
+        readers.append(reader)
+        if wait_available:
+            # Bytes written before the reader has the port in raw mode would be cooked by
+            # the pty's line discipline.
+            assert recorder.wait_for(lambda: "reader_available" in recorder.kinds())
+        return reader
+
+    yield start
+    for reader in readers:
+        reader.stop()
+
+
+def test_hex_lines_with_separators(device: PtyDevice, recorder: Recorder,
+                                   start_reader: Callable[..., SerialReader]) -> None:
+    start_reader()
+    device.write(b"04:a1:b2:c3:d4:e5:f6\r\nA1-B2-C3-D4\r\n 0a 0b 0c 0d \r\n")
+    assert recorder.wait_for(lambda: len(recorder.cards) >= 3)
+    assert recorder.cards == ["04A1B2C3D4E5F6", "A1B2C3D4", "0A0B0C0D"]
+    assert "reader_garbage" not in recorder.kinds()
+
+
+def test_decimal_lines(device: PtyDevice, recorder: Recorder,
+                       start_reader: Callable[..., SerialReader]) -> None:
+    start_reader(uid_format="decimal")
+    device.write(b"1234567\r\n0004294967295\r\n4294967296\r\n")
+    assert recorder.wait_for(lambda: len(recorder.cards) >= 3)
+    assert recorder.cards == ["0012D687", "FFFFFFFF", "0100000000"]
+
+
+def test_partial_lines_across_writes(device: PtyDevice, recorder: Recorder,
+                                     start_reader: Callable[..., SerialReader]) -> None:
+    start_reader()
+    for piece in (b"04A1", b"B2C3\r", b"\nA1B2", b"C3D4\r\n"):
+        device.write(piece)
+        time.sleep(0.05)  # each piece reaches the reader in its own read
+    assert recorder.wait_for(lambda: len(recorder.cards) >= 2)
+    assert recorder.cards == ["04A1B2C3", "A1B2C3D4"]
+    assert "reader_garbage" not in recorder.kinds()
+
+
+def test_other_terminator_and_stray_carriage_returns(
+        device: PtyDevice, recorder: Recorder,
+        start_reader: Callable[..., SerialReader]) -> None:
+    start_reader(terminator="\n")
+    device.write(b"A1B2C3D4\r\n04A1B2C3\n")
+    assert recorder.wait_for(lambda: len(recorder.cards) >= 2)
+    assert recorder.cards == ["A1B2C3D4", "04A1B2C3"]
+
+
+def test_garbage_is_reported_and_skipped(device: PtyDevice, recorder: Recorder,
+                                         start_reader: Callable[..., SerialReader]) -> None:
+    start_reader()
+    device.write(b"hello\r\n\xff\xfe\r\nABC\r\n\r\n")
+    device.write(b"Z" * 300)  # no terminator at all: must not grow without bound
+    time.sleep(0.1)
+    device.write(b"\r\nA1B2C3D4\r\n")
+    assert recorder.wait_for(lambda: recorder.cards == ["A1B2C3D4"])
+    garbage = recorder.of_kind("reader_garbage")
+    lines = [str(g["line"]) for g in garbage]
+    assert lines[:3] == ["hello", "\\xff\\xfe", "ABC"]
+    assert len(garbage) >= 4 and all(str(line).startswith("Z") for line in lines[3:])
+    assert all(len(line) <= GARBAGE_SHOWN_CHARS for line in lines)
+    assert all(g["reader"] == str(device.link) and g["error"] for g in garbage)
+    assert recorder.kinds()[0] == "reader_available"
+    assert "reader_unavailable" not in recorder.kinds()
+
+
+def test_debounce(device: PtyDevice, recorder: Recorder,
+                  start_reader: Callable[..., SerialReader]) -> None:
+    start_reader(debounce=0.5)
+    device.write(b"A1B2C3D4\r\nA1B2C3D4\r\nB1B2C3D4\r\nA1B2C3D4\r\n")
+    assert recorder.wait_for(lambda: len(recorder.cards) >= 2)
+    time.sleep(0.6)  # away for longer than the window
+    device.write(b"A1B2C3D4\r\n")
+    assert recorder.wait_for(lambda: len(recorder.cards) >= 3)
+    assert recorder.cards == ["A1B2C3D4", "B1B2C3D4", "A1B2C3D4"]
+
+
+def test_device_vanishes_and_returns(device: PtyDevice, recorder: Recorder,
+                                     start_reader: Callable[..., SerialReader]) -> None:
+    reader = start_reader()
+    device.write(b"A1B2C3D4\r\n")
+    assert recorder.wait_for(lambda: recorder.cards == ["A1B2C3D4"])
+
+    device.write(b"04A1")  # half a line, then the cable is pulled
+    time.sleep(0.05)
+    device.unplug()
+    assert recorder.wait_for(lambda: "reader_unavailable" in recorder.kinds())
+    time.sleep(0.5)  # several retries at the capped delay
+    assert reader.is_running and not reader.is_available
+
+    device.plug()
+    assert recorder.wait_for(lambda: recorder.kinds().count("reader_available") == 2)
+    device.write(b"B2C3D4E5\r\n")
+    assert recorder.wait_for(lambda: len(recorder.cards) >= 2)
+    assert recorder.cards == ["A1B2C3D4", "B2C3D4E5"]  # the half line was not glued on
+    assert recorder.kinds() == ["reader_available", "reader_unavailable", "reader_available"]
+    _, outage, alarm = recorder.events[1]
+    assert alarm is True and outage["retry_in_s"] == 0.05 and outage["error"]
+    back = recorder.events[2][1]
+    assert int(str(back["failed_attempts"])) >= 3 and float(str(back["down_s"])) >= 0.5
+
+
+def test_device_missing_at_start(device: PtyDevice, recorder: Recorder,
+                                 start_reader: Callable[..., SerialReader]) -> None:
+    device.unplug()
+    start_reader(wait_available=False)
+    assert recorder.wait_for(lambda: "reader_unavailable" in recorder.kinds())
+    assert recorder.events[0][2] is True
+    device.plug()
+    assert recorder.wait_for(lambda: "reader_available" in recorder.kinds())
+    device.write(b"A1B2C3D4\r\n")
+    assert recorder.wait_for(lambda: recorder.cards == ["A1B2C3D4"])
+    assert recorder.kinds() == ["reader_unavailable", "reader_available"]
+
+
+def test_stop_is_prompt(recorder: Recorder, start_reader: Callable[..., SerialReader]) -> None:
+    reader = start_reader()
+    reader.stop()
+    assert not reader.is_running
+
+
+def test_build_reader_picks_serial(device: PtyDevice) -> None:
+    config = SerialReaderConfig(str(device.link), 9600, "\r\n", "decimal", 2.0, 1.0, 30.0)
+    assert isinstance(build_reader(config), SerialReader)
+
+
+@pytest.mark.parametrize(("number", "uid"), [
+    (0, "00000000"),
+    (255, "000000FF"),
+    (1234567, "0012D687"),
+    (2**32 - 1, "FFFFFFFF"),
+    (2**32, "0100000000"),
+    (2**56 - 1, "FFFFFFFFFFFFFF"),
+    (2**80 - 1, "FF" * 10),
+])
+def test_decimal_rule(number: int, uid: str) -> None:
+    assert decimal_to_uid(number) == uid
+
+
+def test_decimal_rule_refuses_what_no_uid_can_be() -> None:
+    with pytest.raises(ValueError, match="too large"):
+        decimal_to_uid(2**80)
+    with pytest.raises(ValueError, match="negative"):
+        decimal_to_uid(-1)
+
+
+@pytest.mark.parametrize(("line", "fmt"), [
+    ("-12", "decimal"), ("12a", "decimal"), ("", "decimal"), ("٣", "decimal"),
+    ("ABC", "hex"), ("XYZ0", "hex"), ("", "hex"), ("A1B2", "octal"),
+])
+def test_parse_card_line_refuses(line: str, fmt: str) -> None:
+    with pytest.raises(ValueError):
+        parse_card_line(line, fmt)
