@@ -1,0 +1,105 @@
+"""The README's main job: the simulated compound, used as a person would from a terminal."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def compound(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    proc = subprocess.Popen([str(BIN / "menwei-sim"), "compound", "--dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while not lines or "Ctrl-C stops everything" not in lines[-1]:
+        line = proc.stdout.readline()
+        assert line, "compound exited early:\n" + "".join(lines)
+        lines.append(line)
+        assert time.monotonic() < deadline
+    text = "".join(lines)
+    readers = dict(re.findall(r"tap at the (entry|exit):\s+\S+ tap --reader (\S+)", text))
+    readers["door"] = re.findall(r"tap a card:\s+\S+ tap --reader (\S+)", text)[0]
+    yield str(tmp_path), readers
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert "compound stopped" in out
+
+
+def sim(*argv: str) -> dict[str, object]:
+    out = subprocess.run([str(BIN / "menwei-sim"), *argv], capture_output=True, text=True,
+                         check=True).stdout
+    try:
+        return dict(json.loads(out))
+    except ValueError:
+        return {"text": out}
+
+
+def taps(data_dir: str, gate: str) -> list[tuple[str, str]]:
+    out = subprocess.run([str(BIN / "menwei-edge"), "events", "--config",
+                          f"{data_dir}/{gate}.toml", "-n", "500"],
+                         capture_output=True, text=True, check=True).stdout
+    events = [json.loads(line) for line in out.splitlines()]
+    return [(e["uid"], e["reason"]) for e in events if e["kind"] == "tap"]
+
+
+def wait_state(data_dir: str, gate: str, state: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = subprocess.run([str(BIN / "menwei-edge"), "status", "--config",
+                                 f"{data_dir}/{gate}.toml"], capture_output=True, text=True,
+                                check=True).stdout
+        if json.loads(status)["actuator"]["state"] == state:
+            return
+        assert time.monotonic() < deadline, f"{gate} never reached {state}: {status}"
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(180)
+def test_car_park_round_trip_with_anti_passback(
+        compound: tuple[str, dict[str, str]]) -> None:
+    data_dir, readers = compound
+    sim("tap", "--reader", readers["entry"], "--uid", "04A1B2C3")
+    wait_state(data_dir, "carpark-entry", "open")
+    sim("call", "--config", f"{data_dir}/carpark-entry.toml", "sim.drive_through")
+    wait_state(data_dir, "carpark-entry", "closed")
+    # The same card again at the entry: already inside, refused (hard anti-passback).
+    sim("tap", "--reader", readers["entry"], "--uid", "04A1B2C3")
+    sim("tap", "--reader", readers["exit"], "--uid", "04A1B2C3")
+    wait_state(data_dir, "carpark-exit", "open")
+    sim("call", "--config", f"{data_dir}/carpark-exit.toml", "sim.drive_through")
+    wait_state(data_dir, "carpark-exit", "closed")
+    # Out again, so in again is fine.
+    sim("tap", "--reader", readers["entry"], "--uid", "04A1B2C3")
+    wait_state(data_dir, "carpark-entry", "open")
+    assert taps(data_dir, "carpark-entry") == [
+        ("04A1B2C3", "granted"), ("04A1B2C3", "anti_passback"), ("04A1B2C3", "granted")]
+    assert taps(data_dir, "carpark-exit") == [("04A1B2C3", "granted")]
+    lane = sim("call", "--config", f"{data_dir}/carpark-entry.toml", "sim.lane")
+    assert lane["violations"] == []
+
+
+@pytest.mark.timeout(120)
+def test_lobby_door_refuses_lost_and_expired_cards(
+        compound: tuple[str, dict[str, str]]) -> None:
+    data_dir, readers = compound
+    for uid in ("0C0C0C0C", "0D0D0D0D", "04A1B2C3D4E5F6"):
+        sim("tap", "--reader", readers["door"], "--uid", uid)
+    deadline = time.monotonic() + 10
+    while len(taps(data_dir, "lobby-door")) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert taps(data_dir, "lobby-door") == [
+        ("0C0C0C0C", "lost"), ("0D0D0D0D", "expired"), ("04A1B2C3D4E5F6", "granted")]
