@@ -1,11 +1,17 @@
-"""Durations in human units, as installers write them: ``"3s"``, ``"500ms"``, ``"2m"``, ``"12h"``."""
+"""Durations in human units, as installers write them: ``"500ms"``, ``"3s"``, ``"2m"``, ``"12h"``.
+
+One number (whole or with a decimal point) and one unit, optionally separated by spaces:
+``ms``, ``s``, ``m`` or ``min``, ``h``, ``d``. A bare number is refused, since ``3`` could
+mean seconds or milliseconds; so are signs, exponents and compound forms such as ``"1h30m"``
+(write ``"90m"``).
+"""
 
 from __future__ import annotations
 
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)\s*$")
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)\s*$", re.ASCII)
 
 
 def parse_duration(text: str) -> float:

@@ -4,7 +4,10 @@ objects. Every error is collected with its key path so an installer sees them al
 
 from __future__ import annotations
 
+import codecs
 import enum
+import os
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -224,6 +227,31 @@ class ConfigError(Exception):
 
 _MISSING = object()
 
+# Types as an installer editing TOML knows them.
+_TOML_KIND: dict[type, str] = {str: "a string (in quotes)", int: "a whole number",
+                               bool: "true or false", float: "a number"}
+
+
+def _toml_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return {str: "string", float: "float", list: "array", dict: "table"}.get(
+        type(value), type(value).__name__)
+
+
+# BCM numbers of the GPIO lines on the 40-pin header (every Pi since the B+, the Pi 5 included).
+_BCM_MAX = 27
+_BCM_NAME = re.compile(r"^(?:GPIO|BCM)?(\d+)$", re.IGNORECASE | re.ASCII)
+# Ids end up in MQTT topics (where '/', '+' and '#' have meanings) and in file names.
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# sun_path of an AF_UNIX address holds 108 bytes including the terminating NUL.
+_MAX_SOCKET_PATH = 107
+# Reader paths that use the Pi's primary UART, which takes GPIO14 (TXD) and GPIO15 (RXD).
+_UART_READER_PATHS = ("tty:AMA0", "tty:S0", "/dev/ttyAMA0", "/dev/ttyS0", "/dev/serial0")
+_NFC_PATH_KINDS = ("usb", "tty", "udp")
+
 
 @dataclass
 class _Table:
@@ -233,6 +261,9 @@ class _Table:
     data: dict[str, Any]
     errors: list[str]
     seen: set[str] = field(default_factory=set)
+    # Every pin read so far, with its key, shared by all tables of one document so that a pin
+    # used twice is found even when the table around it has other errors.
+    pins: list[tuple[str, PinConfig]] = field(default_factory=list)
 
     def _key(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -255,7 +286,8 @@ class _Table:
             return None
         # bool is an int in Python; a pin numbered `true` is a mistake worth naming.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.error(key, f"must be {kind.__name__}, got {type(value).__name__} {value!r}")
+            wanted = _TOML_KIND.get(kind, kind.__name__)
+            self.error(key, f"must be {wanted}, got {_toml_kind(value)} {value!r}")
             return None
         return value
 
@@ -267,8 +299,16 @@ class _Table:
         return value
 
     def duration(self, key: str, default: str | None = None) -> float | None:
-        value = self.typed(key, str, _MISSING if default is None else default)
+        value = self.raw(key, _MISSING if default is None else default)
         if value is None:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # A bare number has no unit: 3 could be seconds or milliseconds.
+            self.error(key, f"must be a duration with a unit in quotes, e.g. \"{value}s\"")
+            return None
+        if not isinstance(value, str):
+            self.error(key, f"must be a duration like \"3s\", got {type(value).__name__} "
+                            f"{value!r}")
             return None
         try:
             seconds = parse_duration(value)
@@ -279,6 +319,24 @@ class _Table:
             self.error(key, "must be longer than zero")
             return None
         return seconds
+
+    def identifier(self, key: str) -> str | None:
+        value = self.text(key)
+        if value is not None and not _ID.match(value):
+            self.error(key, f"{value!r} may only hold letters, digits, '.', '_' and '-' "
+                            "(it is used in MQTT topics and file names)")
+            return None
+        return value
+
+    def file_path(self, key: str, base: Path, default: Any = _MISSING) -> Path | None:
+        """A file system path; a relative one is read from ``base`` (the config's folder)."""
+        value = self.text(key, default)
+        if value is None:
+            return None
+        path = Path(value)
+        # Relative paths are read from the config file's folder, so a profile can be tried
+        # from a checkout whatever the current directory; systemd units use absolute paths.
+        return path if path.is_absolute() else (base / path).resolve()
 
     def choice(self, key: str, enum_type: type[Any], default: Any = _MISSING) -> Any:
         value = self.typed(key, str, default)
@@ -298,7 +356,7 @@ class _Table:
         if not isinstance(value, dict):
             self.error(key, f"must be a table, got {type(value).__name__}")
             return None
-        return _Table(self._key(key), value, self.errors)
+        return _Table(self._key(key), value, self.errors, pins=self.pins)
 
     def pin(self, key: str, required: bool = True, *, is_input: bool = False) -> PinConfig | None:
         sub = self.table(key, required)
@@ -306,18 +364,33 @@ class _Table:
             return None
         raw_pin = sub.raw("pin")
         pin: str | None = None
+        number: int | None = None
         if isinstance(raw_pin, int) and not isinstance(raw_pin, bool):
-            pin = f"GPIO{raw_pin}"
-        elif isinstance(raw_pin, str) and raw_pin.strip():
-            pin = raw_pin.strip()
+            number = raw_pin
+        elif isinstance(raw_pin, str) and (match := _BCM_NAME.match(raw_pin.strip())):
+            number = int(match.group(1))
         elif raw_pin is not None:
-            sub.error("pin", f"must be a BCM number or a name like \"GPIO17\", got {raw_pin!r}")
+            # Board numbering ("BOARD11", "J8:11") is refused rather than translated: one
+            # numbering everywhere (the BCM one of WIRING.md) keeps "pin used twice" checkable.
+            sub.error("pin", f"must be a BCM GPIO number (0-{_BCM_MAX}) or a name like "
+                             f"\"GPIO17\", got {raw_pin!r}")
+        if number is not None:
+            if 0 <= number <= _BCM_MAX:
+                pin = f"GPIO{number}"
+            else:
+                sub.error("pin", f"{raw_pin!r} is not a GPIO of the 40-pin header "
+                                 f"(BCM 0-{_BCM_MAX})")
         active_high = sub.typed("active_high", bool, True)
         pull_up = sub.typed("pull_up", bool, None) if is_input else None
+        if not is_input and "pull_up" in sub.data:
+            sub.seen.add("pull_up")
+            sub.error("pull_up", "only inputs have a pull resistor; this is an output")
         sub.finish()
         if pin is None or active_high is None:
             return None
-        return PinConfig(pin=pin, active_high=active_high, pull_up=pull_up)
+        config = PinConfig(pin=pin, active_high=active_high, pull_up=pull_up)
+        self.pins.append((self._key(key), config))
+        return config
 
     def finish(self) -> None:
         for key in sorted(set(self.data) - self.seen):
@@ -330,9 +403,16 @@ def _reader(root: _Table) -> ReaderConfig | None:
         return None
     kind = sub.text("kind")
     path = sub.text("path")
+    if kind == "nfc" and path is not None and path.split(":", 1)[0] not in _NFC_PATH_KINDS:
+        sub.error("path", f"{path!r} is not an nfcpy device path; write e.g. \"tty:AMA0:pn532\" "
+                          "(PN532 on the UART), \"usb\" or \"udp:127.0.0.1:54321\"")
+        path = None
     debounce = sub.duration("debounce", "2s")
     retry_initial = sub.duration("retry_initial", "1s")
     retry_max = sub.duration("retry_max", "30s")
+    if retry_initial is not None and retry_max is not None and retry_initial > retry_max:
+        sub.error("retry_initial", "must not be longer than retry_max")
+        retry_initial = None
     result: ReaderConfig | None = None
     if kind == "nfc":
         sub.finish()
@@ -341,6 +421,9 @@ def _reader(root: _Table) -> ReaderConfig | None:
             result = NfcReaderConfig(path, debounce, retry_initial, retry_max)
     elif kind == "serial":
         baudrate = sub.typed("baudrate", int, 9600)
+        if baudrate is not None and baudrate <= 0:
+            sub.error("baudrate", f"must be a positive number of bits per second, got {baudrate}")
+            baudrate = None
         terminator = sub.typed("line_terminator", str, "\r\n")
         uid_format = sub.text("uid_format", "hex")
         if uid_format not in (None, "hex", "decimal"):
@@ -349,12 +432,19 @@ def _reader(root: _Table) -> ReaderConfig | None:
         if terminator == "":
             sub.error("line_terminator", "must not be empty")
             terminator = None
+        elif terminator is not None and not terminator.isascii():
+            # The serial reader matches it as bytes of an ASCII line protocol.
+            sub.error("line_terminator", f"must be ASCII, got {terminator!r}")
+            terminator = None
         sub.finish()
         values = (path, baudrate, terminator, uid_format, debounce, retry_initial, retry_max)
         if None not in values:
             result = SerialReaderConfig(*values)  # type: ignore[arg-type]
     elif kind is not None:
         sub.error("kind", f"{kind!r} is not one of 'nfc', 'serial'")
+        # Which keys belong depends on the kind; with the kind unknown, do not also call the
+        # serial reader's settings misspelt.
+        sub.seen.update({"baudrate", "line_terminator", "uid_format"})
         sub.finish()
     else:
         sub.finish()
@@ -385,36 +475,33 @@ def _barrier(root: _Table) -> BarrierConfig | None:
     sub = root.table("barrier")
     if sub is None:
         return None
-    pins = [
-        sub.pin("raise_out"),
-        sub.pin("lower_out"),
-        sub.pin("open_limit", is_input=True),
-        sub.pin("closed_limit", is_input=True),
-        sub.pin("arming_loop", is_input=True),
-        sub.pin("safety_loop", is_input=True),
-    ]
+    raise_out = sub.pin("raise_out")
+    lower_out = sub.pin("lower_out")
+    open_limit = sub.pin("open_limit", is_input=True)
+    closed_limit = sub.pin("closed_limit", is_input=True)
+    arming_loop = sub.pin("arming_loop", is_input=True)
+    safety_loop = sub.pin("safety_loop", is_input=True)
     travel = sub.duration("travel_timeout", "6s")
     close_delay = sub.duration("close_delay", "1.5s")
     max_open = sub.duration("max_open", "45s")
     sub.finish()
-    if None in pins or None in (travel, close_delay, max_open):
+    if (raise_out is None or lower_out is None or open_limit is None or closed_limit is None
+            or arming_loop is None or safety_loop is None or travel is None
+            or close_delay is None or max_open is None):
         return None
-    return BarrierConfig(*pins, travel, close_delay, max_open)  # type: ignore[arg-type]
+    return BarrierConfig(
+        raise_out=raise_out, lower_out=lower_out, open_limit=open_limit,
+        closed_limit=closed_limit, arming_loop=arming_loop, safety_loop=safety_loop,
+        travel_timeout=travel, close_delay=close_delay, max_open=max_open,
+    )
 
 
-def _check_pins_unique(cfg_door: DoorConfig | None, cfg_barrier: BarrierConfig | None,
+def _check_pins_unique(pins: list[tuple[str, PinConfig]], reader: ReaderConfig | None,
                        errors: list[str]) -> None:
     used: dict[str, str] = {}
-    named: list[tuple[str, PinConfig | None]] = []
-    if cfg_door:
-        named += [("door.strike", cfg_door.strike), ("door.rex", cfg_door.rex),
-                  ("door.contact", cfg_door.contact)]
-    if cfg_barrier:
-        named += [(f"barrier.{n}", getattr(cfg_barrier, n)) for n in (
-            "raise_out", "lower_out", "open_limit", "closed_limit", "arming_loop", "safety_loop")]
-    for key, pin in named:
-        if pin is None:
-            continue
+    if reader is not None and reader.path.startswith(_UART_READER_PATHS):
+        used["GPIO14"] = used["GPIO15"] = "reader.path (the UART)"
+    for key, pin in pins:
         if pin.pin in used:
             errors.append(f"{key}.pin: {pin.pin} is already used by {used[pin.pin]}")
         else:
@@ -430,12 +517,13 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     site_t = root.table("site")
     site = None
     if site_t:
-        site_id = site_t.text("id")
+        site_id = site_t.identifier("id")
         tz = site_t.text("timezone", "Asia/Shanghai")
         if tz is not None:
             try:
                 ZoneInfo(tz)
-            except (ZoneInfoNotFoundError, ValueError):
+            # A folder of the tz database ("Asia") raises IsADirectoryError, an OSError.
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 site_t.error("timezone", f"{tz!r} is not a known IANA time zone")
                 tz = None
         site_t.finish()
@@ -444,8 +532,9 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
 
     device_t = root.table("device")
     device = None
+    role: Role | None = None
     if device_t:
-        dev_id = device_t.text("id")
+        dev_id = device_t.identifier("id")
         role = device_t.choice("role", Role)
         groups_raw = device_t.raw("access_groups")
         groups: tuple[str, ...] | None = None
@@ -455,14 +544,10 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
             groups = tuple(g.strip() for g in groups_raw)
         elif groups_raw is not None:
             device_t.error("access_groups", "must be a non-empty list of group names")
-        data_dir = device_t.text("data_dir")
-        if data_dir is not None and not Path(data_dir).is_absolute():
-            # Relative paths are read from the config file's folder, so a profile can be
-            # tried from a checkout; systemd units use absolute paths.
-            data_dir = str((source_path.parent / data_dir).resolve())
+        data_dir = device_t.file_path("data_dir", source_path.parent)
         device_t.finish()
         if dev_id and role and groups and data_dir:
-            device = DeviceConfig(dev_id, role, groups, Path(data_dir))
+            device = DeviceConfig(dev_id, role, groups, data_dir)
 
     reader = _reader(root)
 
@@ -473,7 +558,9 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
         gpio_t.finish()
 
     door = barrier = None
-    role_value = device.role if device else None
+    # The role alone decides which tables belong, so they are checked even when another
+    # [device] setting is wrong: every error at once.
+    role_value = role
     if role_value is Role.DOOR:
         door = _door(root)
         if "barrier" in data:
@@ -486,7 +573,7 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
             root.seen.add("door")
     else:
         root.seen.update({"door", "barrier"})
-    _check_pins_unique(door, barrier, errors)
+    _check_pins_unique(root.pins, reader, errors)
 
     apb_t = root.table("antipassback", required=False)
     apb = None
@@ -494,15 +581,12 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
         apb_t = apb_t or _Table("antipassback", {}, errors)
         mode = apb_t.choice("mode", AntiPassbackMode, "off")
         reset_after = apb_t.duration("reset_after", "12h")
-        presence = apb_t.text("presence_db", None)
+        presence = apb_t.file_path("presence_db", source_path.parent, None)
         apb_t.finish()
         if mode is not None and mode is not AntiPassbackMode.OFF and role_value is Role.DOOR:
             apb_t.error("mode", "anti-passback is for barrier lanes; a door takes 'off'")
         if device and mode and reset_after:
-            presence_path = Path(presence) if presence else device.data_dir / "presence.db"
-            if not presence_path.is_absolute():
-                presence_path = (source_path.parent / presence_path).resolve()
-            apb = AntiPassbackConfig(mode, reset_after, presence_path)
+            apb = AntiPassbackConfig(mode, reset_after, presence or device.data_dir / "presence.db")
 
     journal_t = root.table("journal", required=False) or _Table("journal", {}, errors)
     max_events = journal_t.typed("max_events", int, 2_000_000)
@@ -517,23 +601,32 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     clock_t.finish()
 
     control_t = root.table("control", required=False) or _Table("control", {}, errors)
-    control_socket = control_t.text("socket", None)
+    control_socket = control_t.file_path("socket", source_path.parent, None)
     control_t.finish()
+    if control_socket is None and device is not None:
+        control_socket = device.data_dir / "control.sock"
+    if control_socket is not None and len(os.fsencode(control_socket)) > _MAX_SOCKET_PATH:
+        # bind() would fail only when the gate starts; say so now, and where to fix it.
+        key = "socket" if "socket" in control_t.data else None
+        message = (f"the control socket {str(control_socket)!r} is longer than a Unix socket "
+                   f"address allows ({_MAX_SOCKET_PATH} bytes)")
+        if key:
+            control_t.error(key, message)
+        else:
+            errors.append(f"device.data_dir: {message}; set a shorter control.socket")
 
     sim_t = root.table("simulation", required=False)
     simulation = None
     if sim_t is not None:
-        outputs_log = sim_t.text("outputs_log", None)
+        outputs_log = sim_t.file_path("outputs_log", source_path.parent, None)
         arm_travel = sim_t.duration("arm_travel", "2s")
         pass_time = sim_t.duration("door_pass_time", "2s")
         sim_t.finish()
-        if backend is not GpioBackend.SIMULATED:
-            sim_t.error("", "a [simulation] table needs gpio.backend = \"simulated\"")
+        # With gpio.backend itself wrong or missing, that error is the one to fix.
+        if backend is not None and backend is not GpioBackend.SIMULATED:
+            root.error("simulation", "a [simulation] table needs gpio.backend = \"simulated\"")
         if arm_travel and pass_time:
-            log_path = Path(outputs_log) if outputs_log else None
-            if log_path is not None and not log_path.is_absolute():
-                log_path = (source_path.parent / log_path).resolve()
-            simulation = SimulationConfig(log_path, arm_travel, pass_time)
+            simulation = SimulationConfig(outputs_log, arm_travel, pass_time)
     elif backend is GpioBackend.SIMULATED:
         simulation = SimulationConfig(None, 2.0, 2.0)
 
@@ -541,7 +634,7 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     if errors:
         raise ConfigError(source, errors)
     assert site and device and backend and apb and max_events and policy and hwm_interval
-    socket_path = Path(control_socket) if control_socket else device.data_dir / "control.sock"
+    assert control_socket is not None
     return EdgeConfig(
         source=source_path,
         site=site,
@@ -553,22 +646,55 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
         antipassback=apb,
         journal=JournalConfig(max_events),
         clock=ClockConfig(policy, hwm_interval),
-        control_socket=socket_path,
+        control_socket=control_socket,
         simulation=simulation,
     )
+
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+_TOML_BARE_VALUE = re.compile(r"^\s*[A-Za-z0-9_.-]+\s*=\s*([^\s\"'\[{#][^#=]*?)\s*(?:#.*)?$")
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError, text: str) -> str:
+    """tomllib's message, the offending line, and the usual cause of it when we can tell."""
+    message = f"not valid TOML: {exc}"
+    position = _TOML_POSITION.search(str(exc))
+    lines = text.splitlines()
+    if position and 1 <= int(position.group(1)) <= len(lines):
+        line = lines[int(position.group(1)) - 1]
+        message += f": {line.strip()}"
+        bare = _TOML_BARE_VALUE.match(line)
+        if bare and bare.group(1) not in ("true", "false"):
+            try:
+                float(bare.group(1).replace("_", ""))
+            except ValueError:
+                # `pulse = 3s`, `backend = lgpio`: the installer meant a string.
+                message += " (text values need quotes, e.g. pulse = \"3s\")"
+    return message
 
 
 def load_config(path: Path | str) -> EdgeConfig:
     """Read and validate a device configuration file; raise ConfigError on any problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from exc
+    # Windows editors (Notepad) save UTF-8 with a byte-order mark, which TOML does not allow
+    # and tomllib reports only as "Invalid statement" at line 1.
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # An editor set to GBK, say: the Chinese in comments and names is not UTF-8.
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(path, [
+            f"not UTF-8 text (line {line} cannot be decoded); save the file as UTF-8"
+        ]) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from exc
+        raise ConfigError(path, [_toml_error(exc, text)]) from exc
     return parse_config(data, path)
 
 

@@ -1,0 +1,220 @@
+"""The unit files in systemd/ as systemd itself reads them.
+
+``systemd-analyze verify`` parses a unit the way PID 1 does and reports unknown directives,
+unparsable values and missing executables; a typo there would otherwise only show up on a Pi,
+as a silently ignored hardening line. The units name the installed venv under /opt/menwei, so
+each is verified from a copy whose executables point into the venv running the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+UNIT_DIR = REPO / "systemd"
+UNIT_SUFFIXES = (".service", ".socket", ".timer", ".path", ".target")
+UNITS = sorted(p for p in UNIT_DIR.iterdir() if p.suffix in UNIT_SUFFIXES)
+INSTALLED_BIN = "/opt/menwei/venv/bin/"
+EDGE_UNIT = UNIT_DIR / "menwei-edge@.service"
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(
+    SYSTEMD_ANALYZE is None,
+    reason="systemd-analyze not found (Debian package 'systemd'); unit files not verified",
+)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What ``systemd-analyze verify`` said about one unit."""
+
+    returncode: int
+    ours: list[str]  # diagnostics about our unit file
+    other: list[str]  # anything else it printed (other units of the host system)
+
+
+def _venv_bin(name: str) -> Path:
+    # The console scripts sit next to the interpreter running the tests.
+    return Path(sys.executable).parent / name
+
+
+def _prepare(unit: Path, folder: Path, extra_service_lines: tuple[str, ...] = ()) -> Path:
+    """Copy ``unit`` into ``folder`` with its /opt/menwei executables pointing into this venv;
+    return the path to verify (for a template, an instance of it)."""
+    text = unit.read_text(encoding="utf-8")
+    for name in sorted(set(re.findall(re.escape(INSTALLED_BIN) + r"([\w.-]+)", text))):
+        local = _venv_bin(name)
+        assert local.exists(), f"{unit.name} runs {name}, which is not installed: pip install -e ."
+        text = text.replace(INSTALLED_BIN + name, str(local))
+    if extra_service_lines:
+        text = text.replace("[Service]\n", "[Service]\n" + "\n".join(extra_service_lines) + "\n")
+    copy = folder / unit.name
+    copy.write_text(text, encoding="utf-8")
+    if "@." in unit.name:
+        # verify loads "name@instance.service" from the template in the same folder (it adds
+        # the folders of the files it is given to the unit search path), with %i expanded.
+        prefix, suffix = unit.name.split("@", 1)
+        return folder / f"{prefix}@test{suffix}"
+    return copy
+
+
+def _verify(path: Path) -> Verified:
+    assert SYSTEMD_ANALYZE is not None
+    env = dict(os.environ)
+    env.update(
+        LC_ALL="C",
+        # Under a service manager (a CI runner started by systemd) the default log target
+        # may be the journal, and the diagnostics would never reach us.
+        SYSTEMD_LOG_TARGET="console",
+        SYSTEMD_LOG_LEVEL="info",
+        SYSTEMD_LOG_COLOR="0",
+    )
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", "--man=no", str(path)],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )
+    # Our copies are the only files in their folder; the unit is named by its file, its
+    # template ("x@.service") or its instance ("x@test.service").
+    template_name = re.sub(r"@[^.]*\.", "@.", path.name)
+    markers = {str(path.parent), path.name, template_name}
+    lines = [ln for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
+    ours = [ln for ln in lines if any(m in ln for m in markers)]
+    other = [ln for ln in lines if ln not in ours]
+    return Verified(result.returncode, ours, other)
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
+def test_unit_verifies_without_any_warning(unit: Path, tmp_path: Path) -> None:
+    result = _verify(_prepare(unit, tmp_path))
+    # A warning about our file is a directive systemd ignores: fail on every one.
+    assert result.ours == [], "\n".join(result.ours)
+    assert result.returncode == 0, "\n".join(result.other)
+
+
+@needs_analyze
+def test_an_unknown_directive_is_reported(tmp_path: Path) -> None:
+    # The check above must be able to fail: a misspelt hardening line is exactly the mistake
+    # systemd forgives silently on the Pi.
+    result = _verify(_prepare(EDGE_UNIT, tmp_path, ("ProtectSytem=strict",)))
+    assert any("Unknown key" in ln and "ProtectSytem" in ln for ln in result.ours), result
+
+
+@needs_analyze
+def test_a_bad_value_is_reported(tmp_path: Path) -> None:
+    result = _verify(_prepare(EDGE_UNIT, tmp_path, ("WatchdogSec=ten seconds",)))
+    assert any("ten seconds" in ln for ln in result.ours), result
+
+
+@needs_analyze
+def test_a_missing_executable_is_reported(tmp_path: Path) -> None:
+    missing = _venv_bin("menwei-edge-missing")
+    text = EDGE_UNIT.read_text(encoding="utf-8").replace(INSTALLED_BIN + "menwei-edge",
+                                                         str(missing))
+    (tmp_path / EDGE_UNIT.name).write_text(text, encoding="utf-8")
+    result = _verify(tmp_path / "menwei-edge@test.service")
+    assert result.returncode != 0
+    assert any(str(missing) in ln for ln in result.ours), result
+
+
+@needs_analyze
+def test_hardening_exposure_stays_low(tmp_path: Path) -> None:
+    # systemd's own score of the sandbox (0 = locked down, 10 = none). The unit scores about
+    # 1.4; this catches a hardening block lost in an edit, not small tuning.
+    assert SYSTEMD_ANALYZE is not None
+    path = _prepare(EDGE_UNIT, tmp_path)
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "security", "--offline=true", "--threshold=20", str(path)],
+        capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}, timeout=60,
+        check=False,
+    )
+    if "--offline" in result.stderr and result.returncode != 0:
+        pytest.skip("this systemd-analyze cannot score unit files offline (needs systemd 250+)")
+    summary = [ln for ln in result.stdout.splitlines() if "Overall exposure" in ln]
+    assert result.returncode == 0, "\n".join(summary) or result.stderr
+
+
+# --- what the unit must say, read without systemd -------------------------------------------
+
+
+def _directives(unit: Path) -> dict[tuple[str, str], list[str]]:
+    """(section, key) -> every value assigned, in order; systemd allows repeated keys."""
+    found: dict[tuple[str, str], list[str]] = {}
+    section = ""
+    for raw in unit.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        key, _, value = line.partition("=")
+        found.setdefault((section, key.strip()), []).append(value.strip())
+    return found
+
+
+def _words(values: list[str]) -> list[str]:
+    return [word for value in values for word in value.split()]
+
+
+@pytest.fixture(scope="module")
+def edge_unit() -> dict[tuple[str, str], list[str]]:
+    return _directives(EDGE_UNIT)
+
+
+def test_edge_unit_runs_the_instance_config(edge_unit: dict[tuple[str, str], list[str]]) -> None:
+    assert edge_unit[("Service", "ExecStart")] == [
+        "/opt/menwei/venv/bin/menwei-edge run --config /etc/menwei/%i.toml"
+    ]
+    assert "menwei/%i" in _words(edge_unit[("Service", "StateDirectory")])
+    assert edge_unit[("Install", "WantedBy")] == ["multi-user.target"]
+
+
+def test_edge_unit_is_supervised_by_the_watchdog(
+    edge_unit: dict[tuple[str, str], list[str]],
+) -> None:
+    assert edge_unit[("Service", "Type")] == ["notify"]
+    assert edge_unit[("Service", "NotifyAccess")] == ["main"]
+    assert edge_unit[("Service", "WatchdogSec")] == ["10s"]
+    assert edge_unit[("Service", "Restart")] == ["always"]
+    assert edge_unit[("Service", "RestartSec")] == ["1s"]
+    assert edge_unit[("Service", "KillSignal")] == ["SIGTERM"]
+    assert edge_unit[("Service", "TimeoutStopSec")] == ["5s"]
+    # A refused config (menwei-edge exits 2) is not retried every second forever.
+    assert edge_unit[("Service", "RestartPreventExitStatus")] == ["2"]
+    # Without this, five quick crashes would leave the door dead until a reboot.
+    assert edge_unit[("Unit", "StartLimitIntervalSec")] == ["0"]
+
+
+def test_edge_unit_is_hardened(edge_unit: dict[tuple[str, str], list[str]]) -> None:
+    service = {key: values for (section, key), values in edge_unit.items()
+               if section == "Service"}
+    assert service["User"] == ["menwei"]
+    assert {"gpio", "dialout"} <= set(_words(service["SupplementaryGroups"]))
+    assert service["ProtectSystem"] == ["strict"]
+    assert "/var/lib/menwei" in _words(service["ReadWritePaths"])
+    for flag in ("ProtectHome", "PrivateTmp", "NoNewPrivileges", "ProtectKernelTunables",
+                 "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups"):
+        assert service[flag] == ["yes"], flag
+    # The gate never touches the network.
+    families = set(_words(service["RestrictAddressFamilies"]))
+    assert "AF_UNIX" in families
+    assert not families & {"AF_INET", "AF_INET6", "AF_PACKET"}
+    # GPIO and readers need the real /dev, so devices are allow-listed instead.
+    assert service["PrivateDevices"] == ["no"]
+    assert service["DevicePolicy"] == ["closed"]
+    assert "char-gpiochip rw" in service["DeviceAllow"]
+
+
+def test_edge_unit_works_in_a_writable_folder(edge_unit: dict[tuple[str, str], list[str]]) -> None:
+    # lgpio creates FIFOs in the working directory; under ProtectSystem=strict only the
+    # state directory is writable.
+    assert edge_unit[("Service", "WorkingDirectory")] == ["%S/menwei/%i"]
