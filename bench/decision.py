@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from bench.common import build_store, card_uid, door_config, peak_rss_mb, percentile, write_config
+from edge.control_socket import ControlClient
 from edge.gate import Gate
 from edge.gpio_pins import GpioInput, GpioOutput
 from edge.migrations import connect
@@ -106,8 +107,6 @@ def daemon_start_and_rss(data_dir: Path, taps: int) -> tuple[float, float]:
             if "READY=1" in message.split("\n"):
                 break
         startup = time.perf_counter() - t0
-        from edge.control_socket import ControlClient  # noqa: PLC0415
-
         with ControlClient(cfg.control_socket) as client:
             uids = _mixed_uids(1_000_000, taps, seed=11)
             for uid in uids:

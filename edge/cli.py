@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import sys
@@ -131,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``menwei-edge``."""
+    # When the systemd watchdog kills a hung gate (SIGABRT), every thread's stack reaches
+    # the journal: the one clue to why the loop stopped.
+    faulthandler.enable()
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)

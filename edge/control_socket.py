@@ -6,6 +6,7 @@ local users in the gate's group can reach it; every command runs on the control 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -61,10 +62,8 @@ class ControlServer:
             self._sock.close()
         if self._thread is not None:
             self._thread.join(timeout=1.0)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        except FileNotFoundError:
-            pass
 
     def _serve(self) -> None:
         assert self._sock is not None

@@ -72,25 +72,22 @@ class GpioInput:
         self._name = name
         self._dispatch = dispatch
         self._callbacks: list[Callable[[bool], None]] = []
-        # pull_up=None needs active_state; gpiozero then reads the level as given.
         if config.pull_up is None:
+            # No internal pull: gpiozero takes the active level directly.
             self._device = DigitalInputDevice(
                 config.pin, pull_up=None, active_state=config.active_high,
                 pin_factory=factory,
             )
+            self._invert = False
         else:
+            # gpiozero ties the active level to the pull (pulled up = active when low) and
+            # refuses an explicit active_state with a pull. The pull is electrical and must be
+            # kept; where the configured active level differs, invert in software instead.
             self._device = DigitalInputDevice(config.pin, pull_up=config.pull_up,
                                               pin_factory=factory)
-            if self._device.pull_up == config.active_high:
-                # A pulled-up line reads active when low; the config says which level is
-                # active, so the two must agree or the contact would read inverted.
-                self._device.close()
-                self._device = DigitalInputDevice(
-                    config.pin, pull_up=None, active_state=config.active_high,
-                    pin_factory=factory,
-                )
-        self._device.when_activated = lambda: self._changed(True)
-        self._device.when_deactivated = lambda: self._changed(False)
+            self._invert = config.pull_up == config.active_high
+        self._device.when_activated = lambda: self._changed(not self._invert)
+        self._device.when_deactivated = lambda: self._changed(self._invert)
 
     def _changed(self, active: bool) -> None:
         for callback in list(self._callbacks):
@@ -104,7 +101,7 @@ class GpioInput:
     @property
     def is_active(self) -> bool:
         """The logical state."""
-        return bool(self._device.value)
+        return bool(self._device.value) != self._invert
 
     def on_change(self, callback: Callable[[bool], None]) -> None:
         """Call ``callback(active)`` on each change, via the dispatcher."""
