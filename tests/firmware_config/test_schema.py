@@ -142,7 +142,8 @@ def test_barrier_profiles_read_as_written(name: str) -> None:
                                                3.0, 1.0, 30.0)
     barrier = config.barrier
     assert barrier is not None
-    assert barrier.raise_out == PinConfig("GPIO5", active_high=True)
+    assert barrier.raise_out == PinConfig("GPIO23", active_high=True)
+    assert barrier.lower_out == PinConfig("GPIO24", active_high=True)
     assert barrier.closed_limit == PinConfig("GPIO19", active_high=False, pull_up=True)
     assert barrier.safety_loop == PinConfig("GPIO21", active_high=True)
     assert (barrier.travel_timeout, barrier.close_delay, barrier.max_open) == (6.0, 1.5, 45.0)
