@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.common import door_config, percentile, write_config
 from edge.auth_store import AuthStore, CardRow
 from edge.cards import CardStatus
-from edge.control_socket import ControlClient
+from edge.control_socket import wait_until_answering
 from hardware_sim.compound import free_udp_port
 from hardware_sim.observed_pins import read_outputs_log
 from hardware_sim.tag_emulator import TagEmulator
@@ -57,16 +57,7 @@ def main() -> None:
         field_ms: list[float] = []
         read_ms: list[float] = []
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    with ControlClient(cfg.control_socket, timeout=2) as c:
-                        c.call("status")
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+            wait_until_answering(cfg.control_socket, 20)
             with TagEmulator("127.0.0.1", port) as emulator:
                 for i in range(args.taps):
                     seen = len(read_outputs_log(outputs_log))

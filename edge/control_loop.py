@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 
 
 @dataclass(order=True)
-class _Timer:
+class Timer:
+    """A pending callback ordered by due time; ``cancel`` makes it a no-op."""
+
     due: float
     order: int
     callback: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
 
     def cancel(self) -> None:
+        """Stop the call from happening."""
         self.cancelled = True
 
 
@@ -28,7 +31,7 @@ class ControlLoop:
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._timers: list[_Timer] = []
+        self._timers: list[Timer] = []
         self._order = itertools.count()
         self._stopping = False
         self.thread_id: int | None = None
@@ -37,9 +40,9 @@ class ControlLoop:
         """Monotonic seconds."""
         return time.monotonic()
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> _Timer:
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         """Schedule ``callback``; only call this on the control thread."""
-        timer = _Timer(self.now() + max(0.0, delay), next(self._order), callback)
+        timer = Timer(self.now() + max(0.0, delay), next(self._order), callback)
         heapq.heappush(self._timers, timer)
         return timer
 

@@ -10,7 +10,9 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -155,3 +157,24 @@ class ControlClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def wait_until_answering(path: Path, timeout: float = 20.0,
+                         process: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until a gate answers ``status`` on its control socket (it is ready then).
+
+    Raises RuntimeError if ``process`` exits first, TimeoutError after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the gate exited with code {process.returncode} before it "
+                               "was ready")
+        try:
+            with ControlClient(path, timeout=2) as client:
+                client.call("status")
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no gate answered on {path} within {timeout} s") from None
+            time.sleep(0.02)

@@ -67,7 +67,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
 def _cmd_compound(args: argparse.Namespace) -> int:
     from hardware_sim.compound import run_compound  # noqa: PLC0415
 
-    return run_compound(Path(args.dir).resolve())
+    return run_compound(Path(args.dir).resolve(), args.first_port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compound", help="run a simulated compound: a door and a barrier "
                                         "lane pair")
     p.add_argument("--dir", default="var/compound", help="where configs, data and logs go")
+    p.add_argument("--first-port", type=int, default=54321,
+                   help="UDP port of the first simulated reader (0: any free ports)")
     p.set_defaults(func=_cmd_compound)
     return parser
 

@@ -15,7 +15,7 @@ from typing import Any
 import tomli_w
 
 from edge.auth_store import AuthStore, parse_cards_csv
-from edge.control_socket import ControlClient
+from edge.control_socket import wait_until_answering
 
 DEMO_CARDS = """uid,status,valid_from,valid_until,access_groups,schedule,holder_kind,plate
 04A1B2C3,active,2024-01-01,2030-12-31,lobby|parking,,owner,沪A12345
@@ -83,15 +83,19 @@ def _gate_doc(name: str, role: str, port: int, data_dir: Path) -> dict[str, Any]
     return doc
 
 
-def prepare(data_dir: Path) -> list[SimGate]:
-    """Write each gate's config and commission the demo cards into its whitelist."""
+def prepare(data_dir: Path, first_port: int = 54321) -> list[SimGate]:
+    """Write each gate's config and commission the demo cards into its whitelist.
+
+    Readers listen on ``first_port`` and the next two when free (easy to type); with 0, or
+    when taken, on ports the kernel picks.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     rows = parse_cards_csv(DEMO_CARDS)
     gates = []
     for i, (name, role) in enumerate([("lobby-door", "door"),
                                       ("carpark-entry", "barrier_entry"),
                                       ("carpark-exit", "barrier_exit")]):
-        port = free_udp_port(54321 + i)
+        port = free_udp_port(first_port + i if first_port else 0)
         path = data_dir / f"{name}.toml"
         path.write_text(tomli_w.dumps(_gate_doc(name, role, port, data_dir)))
         store = AuthStore(data_dir / name / "auth.db")
@@ -99,22 +103,6 @@ def prepare(data_dir: Path) -> list[SimGate]:
         store.close()
         gates.append(SimGate(name, role, port, path))
     return gates
-
-
-def wait_ready(gate: SimGate, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """Wait until the gate answers on its control socket."""
-    sock = gate.config_path.parent / gate.name / "control.sock"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{gate.name} exited with code {proc.returncode}")
-        try:
-            with ControlClient(sock, timeout=2) as client:
-                client.call("status")
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{gate.name} did not become ready in {timeout} s")
 
 
 def _instructions(gates: list[SimGate], data_dir: Path) -> str:
@@ -151,9 +139,9 @@ def _instructions(gates: list[SimGate], data_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def run_compound(data_dir: Path) -> int:
+def run_compound(data_dir: Path, first_port: int = 54321) -> int:
     """Start every gate, print how to use them, and run until Ctrl-C or SIGTERM."""
-    gates = prepare(data_dir)
+    gates = prepare(data_dir, first_port)
     procs: list[subprocess.Popen[bytes]] = []
     stop = False
 
@@ -170,7 +158,8 @@ def run_compound(data_dir: Path) -> int:
                 [sys.executable, "-m", "edge.cli", "run", "--config", str(gate.config_path)],
                 stdout=log, stderr=log, start_new_session=True))
         for gate, proc in zip(gates, procs, strict=True):
-            wait_ready(gate, proc)
+            wait_until_answering(gate.config_path.parent / gate.name / "control.sock", 20,
+                                 proc)
         print(_instructions(gates, data_dir), flush=True)
         while not stop:
             for gate, proc in zip(gates, procs, strict=True):

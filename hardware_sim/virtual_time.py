@@ -5,18 +5,8 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-
-@dataclass(order=True)
-class _VirtualTimer:
-    due: float
-    order: int
-    callback: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
-
-    def cancel(self) -> None:
-        self.cancelled = True
+from edge.control_loop import Timer
 
 
 class VirtualScheduler:
@@ -24,16 +14,16 @@ class VirtualScheduler:
 
     def __init__(self, start: float = 1000.0) -> None:
         self._now = start
-        self._timers: list[_VirtualTimer] = []
+        self._timers: list[Timer] = []
         self._order = itertools.count()
 
     def now(self) -> float:
         """The virtual monotonic time."""
         return self._now
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> _VirtualTimer:
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         """Schedule ``callback`` at ``now + delay`` virtual seconds."""
-        timer = _VirtualTimer(self._now + max(0.0, delay), next(self._order), callback)
+        timer = Timer(self._now + max(0.0, delay), next(self._order), callback)
         heapq.heappush(self._timers, timer)
         return timer
 

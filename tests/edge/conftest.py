@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from edge.auth_store import AuthStore, load_cards_csv
+from edge.auth_store import AuthStore, parse_cards_csv
 from edge.gate import Gate
 from edge.gpio_pins import GpioInput, GpioOutput
 from edge.ports import SystemClock
@@ -63,6 +63,15 @@ def write_doc(path: Path, doc: dict[str, Any]) -> EdgeConfig:
     return parse_config(doc, path)
 
 
+def commission(config: EdgeConfig, cards: str = CARDS_CSV) -> None:
+    """Load test cards into a gate's whitelist, as an installer would with load-cards."""
+    store = AuthStore(config.auth_db)
+    try:
+        store.upsert(parse_cards_csv(cards))
+    finally:
+        store.close()
+
+
 @dataclass
 class GateRig:
     """A gate with everything a test needs to look at."""
@@ -82,10 +91,7 @@ def make_gate(tmp_path: Path) -> Iterator[Callable[..., GateRig]]:
     def build(doc: dict[str, Any], *, start: bool = True, cards: str = CARDS_CSV,
               before_start: Callable[[GateRig], None] | None = None) -> GateRig:
         config = write_doc(tmp_path / f"gate{len(rigs)}.toml", doc)
-        store = AuthStore(config.auth_db)
-        (tmp_path / "cards.csv").write_text(cards)
-        load_cards_csv(store, tmp_path / "cards.csv")
-        store.close()
+        commission(config, cards)
         factory = ObservedMockFactory()
         transitions: list[tuple[str, bool, float]] = []
         factory.observers.append(lambda pin, high, mono: transitions.append((pin, high, mono)))

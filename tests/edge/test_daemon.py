@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from edge.auth_store import AuthStore, load_cards_csv
-from edge.control_socket import ControlClient
+from edge.auth_store import AuthStore
+from edge.control_socket import ControlClient, wait_until_answering
 from edge.journal import Journal
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
 from hardware_sim.compound import free_udp_port
 from hardware_sim.observed_pins import read_outputs_log
 from hardware_sim.tag_emulator import present_card
-from tests.edge.conftest import CARDS_CSV, door_doc, write_doc
+from tests.edge.conftest import commission, door_doc, write_doc
 
 BIN = Path(sys.executable).parent
 
@@ -61,24 +61,12 @@ def running_gate(tmp_path: Path) -> Iterator[RunningGate]:
     doc["reader"] = {"kind": "nfc", "path": f"udp:127.0.0.1:{port}", "debounce": "1s"}
     doc["simulation"] = {"outputs_log": str(outputs_log)}
     config = write_doc(tmp_path / "door.toml", doc)
-    store = AuthStore(config.auth_db)
-    (tmp_path / "cards.csv").write_text(CARDS_CSV)
-    load_cards_csv(store, tmp_path / "cards.csv")
-    store.close()
+    commission(config)
     proc = subprocess.Popen([str(BIN / "menwei-edge"), "run", "--config", str(config.source)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     gate = RunningGate(config, proc, f"udp:127.0.0.1:{port}", outputs_log)
 
-    def ready() -> bool:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            with ControlClient(config.control_socket, timeout=1) as client:
-                client.call("status")
-            return True
-        except OSError:
-            return False
-
-    wait_for(ready, 20)
+    wait_until_answering(config.control_socket, 20, proc)
     yield gate
     if proc.poll() is None:
         proc.kill()

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.auth_store import AuthStore, load_cards_csv
-from edge.control_socket import CommandError, ControlClient
+from edge.control_socket import CommandError, ControlClient, wait_until_answering
 from firmware_config.schema import EdgeConfig
 from hardware_sim.observed_pins import read_outputs_log
-from tests.edge.conftest import CARDS_CSV, door_doc, write_doc
+from tests.edge.conftest import commission, door_doc, write_doc
 
 ROUNDS = int(os.environ.get("MENWEI_FAULT_ROUNDS", "25"))
 STRIKE = "GPIO17"
@@ -30,16 +29,8 @@ def start_gate(config: EdgeConfig) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config",
                              str(config.source)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "gate exited during start"
-        try:
-            with ControlClient(config.control_socket, timeout=2) as client:
-                client.call("status")
-                return proc
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError("gate did not start")
+    wait_until_answering(config.control_socket, 20, proc)
+    return proc
 
 
 def tap_stream(config: EdgeConfig, stop: threading.Event) -> None:
@@ -91,10 +82,7 @@ def test_sigkill_during_tap_stream_loses_nothing_and_never_pulses(tmp_path: Path
     doc = door_doc(tmp_path / "data", pulse="200ms")
     doc["simulation"] = {"outputs_log": str(outputs_log)}
     config = write_doc(tmp_path / "door.toml", doc)
-    store = AuthStore(config.auth_db)
-    (tmp_path / "cards.csv").write_text(CARDS_CSV)
-    load_cards_csv(store, tmp_path / "cards.csv")
-    store.close()
+    commission(config)
     rng = random.Random(int(os.environ.get("MENWEI_FAULT_SEED", "20261124")))
     total_activations = 0
     for round_no in range(ROUNDS):

@@ -18,7 +18,8 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def compound(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    proc = subprocess.Popen([str(BIN / "menwei-sim"), "compound", "--dir", str(tmp_path)],
+    proc = subprocess.Popen([str(BIN / "menwei-sim"), "compound", "--dir", str(tmp_path),
+                             "--first-port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     lines: list[str] = []
