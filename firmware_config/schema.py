@@ -4,6 +4,8 @@ objects. Every error is collected with its key path so an installer sees them al
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import enum
 import os
@@ -178,6 +180,24 @@ class SimulationConfig:
 
 
 @dataclass(frozen=True)
+class SyncConfig:
+    """The sync agent (``menwei-sync``): broker, credentials and the pinned central key."""
+
+    broker_host: str
+    broker_port: int
+    username: str
+    password_file: Path | None
+    tls_ca_file: Path | None
+    tls_cert_file: Path | None
+    tls_key_file: Path | None
+    central_public_key: str
+    batch_size: int
+    clock_tolerance: float
+    status_interval: float
+    reconnect_max: float
+
+
+@dataclass(frozen=True)
 class EdgeConfig:
     """Everything one gate controller needs, checked."""
 
@@ -193,6 +213,7 @@ class EdgeConfig:
     clock: ClockConfig
     control_socket: Path
     simulation: SimulationConfig | None
+    sync: SyncConfig | None = None
 
     @property
     def auth_db(self) -> Path:
@@ -203,6 +224,11 @@ class EdgeConfig:
     def events_db(self) -> Path:
         """The event journal, written by the gate."""
         return self.device.data_dir / "events.db"
+
+    @property
+    def sync_db(self) -> Path:
+        """The sync agent's own state: staged snapshots, seen command nonces."""
+        return self.device.data_dir / "sync.db"
 
     @property
     def clock_state(self) -> Path:
@@ -496,6 +522,53 @@ def _barrier(root: _Table) -> BarrierConfig | None:
     )
 
 
+def _sync(root: _Table, base: Path, device: DeviceConfig | None) -> SyncConfig | None:
+    sub = root.table("sync", required=False)
+    if sub is None:
+        return None
+    host = sub.text("broker_host", "127.0.0.1")
+    port = sub.typed("broker_port", int, 1883)
+    if port is not None and not 0 < port < 65536:
+        sub.error("broker_port", f"{port} is not a TCP port")
+        port = None
+    username = sub.text("username", device.id if device else None)
+    password_file = sub.file_path("password_file", base, None)
+    ca = sub.file_path("tls_ca_file", base, None)
+    cert = sub.file_path("tls_cert_file", base, None)
+    key = sub.file_path("tls_key_file", base, None)
+    if (cert is None) != (key is None):
+        sub.error("tls_key_file" if key is None else "tls_cert_file",
+                  "a client certificate needs both tls_cert_file and tls_key_file")
+    if cert is not None and ca is None:
+        sub.error("tls_ca_file", "required with a client certificate")
+    public_key = sub.text("central_public_key")
+    if public_key is not None:
+        try:
+            raw = base64.b64decode(public_key, validate=True)
+        except binascii.Error:
+            raw = b""
+        if len(raw) != 32:
+            sub.error("central_public_key", "must be the central service's Ed25519 public key "
+                                            "in base64 (44 characters, from `menwei-sync "
+                                            "provision`)")
+            public_key = None
+    batch = sub.typed("batch_size", int, 500)
+    if batch is not None and not 1 <= batch <= 5000:
+        sub.error("batch_size", "must be from 1 to 5000")
+        batch = None
+    tolerance = sub.duration("clock_tolerance", "5m")
+    status_interval = sub.duration("status_interval", "30s")
+    reconnect_max = sub.duration("reconnect_max", "30s")
+    sub.finish()
+    values = (host, port, username, public_key, batch, tolerance, status_interval,
+              reconnect_max)
+    if any(v is None for v in values):
+        return None
+    return SyncConfig(host, port, username, password_file, ca, cert, key,  # type: ignore[arg-type]
+                      public_key, batch, tolerance, status_interval,  # type: ignore[arg-type]
+                      reconnect_max)  # type: ignore[arg-type]
+
+
 def _check_pins_unique(pins: list[tuple[str, PinConfig]], reader: ReaderConfig | None,
                        errors: list[str]) -> None:
     used: dict[str, str] = {}
@@ -630,6 +703,8 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     elif backend is GpioBackend.SIMULATED:
         simulation = SimulationConfig(None, 2.0, 2.0)
 
+    sync = _sync(root, source_path.parent, device)
+
     root.finish()
     if errors:
         raise ConfigError(source, errors)
@@ -648,6 +723,7 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
         clock=ClockConfig(policy, hwm_interval),
         control_socket=control_socket,
         simulation=simulation,
+        sync=sync,
     )
 
 
@@ -707,7 +783,8 @@ __all__ = [
     "AntiPassbackConfig", "AntiPassbackMode", "BarrierConfig", "ClockConfig", "ConfigError",
     "DeviceConfig", "DoorConfig", "EdgeConfig", "GpioBackend", "JournalConfig", "LockType",
     "NfcReaderConfig", "PinConfig", "ReaderConfig", "Role", "SerialReaderConfig",
-    "SimulationConfig", "SiteConfig", "UntrustedClockPolicy", "iter_profiles", "load_config",
+    "SimulationConfig", "SiteConfig", "SyncConfig", "UntrustedClockPolicy", "iter_profiles",
+    "load_config",
     "parse_config",
 ]
 

@@ -3,6 +3,7 @@ refused with every mistake listed at once, each under its key path."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import re
@@ -638,7 +639,8 @@ def full_docs() -> tuple[dict[str, Any], dict[str, Any]]:
     they make the parser ask for every key it knows."""
     door = door_doc(reader={"kind": "serial", "path": "/dev/ttyUSB0"},
                     gpio={"backend": "simulated"}, simulation={}, antipassback={}, journal={},
-                    clock={}, control={})
+                    clock={}, control={},
+                    sync={"central_public_key": base64.b64encode(bytes(32)).decode()})
     return door, barrier_doc()
 
 
