@@ -108,6 +108,14 @@ class Barrier:
         service: a stuck arm is inspected and ``reset`` before it is driven again."""
         return self._admit("manual_open")
 
+    def set_mode(self, mode: str) -> bool:
+        """Remote modes: ``hold_open`` keeps the arm up; ``normal`` and ``lockdown`` let it
+        work normally (the gate refuses cards in lockdown; an arm is never held down)."""
+        if mode not in ("normal", "hold_open", "lockdown"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.hold_open(mode == "hold_open")
+        return self.in_service
+
     def hold_open(self, on: bool) -> None:
         """Keep the arm up until released (a remote command); nobody passing is a tailgater
         meanwhile. Remembered while stuck and applied after ``reset``."""

@@ -33,6 +33,16 @@ def register_gate_commands(server: ControlServer, gate: Gate) -> None:
 
     server.register("open", manual_open)
 
+    def remote_command(args: Mapping[str, Any]) -> object:
+        # Only the sync agent calls this, after verifying signature, expiry, nonce and clock.
+        command, by, nonce = args.get("command"), args.get("issued_by"), args.get("nonce")
+        if not all(isinstance(v, str) for v in (command, by, nonce)):
+            raise CommandError("command needs 'command', 'issued_by' and 'nonce' as text")
+        return {"seq": gate.remote_command(str(command), str(by), str(nonce)),
+                "mode": gate.mode}
+
+    server.register("command", remote_command)
+
     def recent_events(args: Mapping[str, Any]) -> object:
         n = args.get("n", 20)
         if not isinstance(n, int) or not 1 <= n <= 1000:

@@ -23,8 +23,10 @@ class Reason(enum.StrEnum):
     OUTSIDE_SCHEDULE = "outside_schedule"
     ANTI_PASSBACK = "anti_passback"
     CLOCK_UNTRUSTED = "clock_untrusted"
-    # Set by the gate, not by decide(): the grant stood but the hardware could not act.
+    # Set by the gate, not by decide(): the grant stood but the hardware could not act,
+    # or a remote lockdown is in force.
     OUT_OF_SERVICE = "out_of_service"
+    LOCKDOWN = "lockdown"
 
 
 class Flag(enum.StrEnum):

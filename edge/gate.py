@@ -101,6 +101,8 @@ class Gate:
         self.actuator = self._build_actuator(make_output, make_input)
         self._trust_timer: Any = None
         self._closed = False
+        # Remote modes (sync commands): "normal", "hold_open" or "lockdown".
+        self.mode = "normal"
 
     def _emit(self, kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
         self.journal.append(kind, data, alarm=alarm)
@@ -196,7 +198,9 @@ class Gate:
             already_inside=inside, clock_trusted=self.time_trust.trusted,
         )
         granted, reason = decision.granted, decision.reason
-        if granted and not self.actuator.in_service:
+        if granted and self.mode == "lockdown":
+            granted, reason = False, Reason.LOCKDOWN
+        elif granted and not self.actuator.in_service:
             granted, reason = False, Reason.OUT_OF_SERVICE
         latency_us = int((time.perf_counter() - started) * 1e6)
         data: dict[str, object] = {"latency_us": latency_us}
@@ -228,6 +232,26 @@ class Gate:
                                 alarm=True)
         return seq
 
+    def remote_command(self, command: str, issued_by: str, nonce: str) -> int:
+        """Carry out a verified remote command; journalled before anything moves.
+
+        ``open_once`` opens like a guard's manual open; ``hold_open`` keeps the door unlocked
+        or the barrier up; ``lockdown`` refuses every card (a door's REX still opens, egress
+        is never blocked); ``release`` returns to normal. Returns the event's sequence number.
+        """
+        if command not in ("open_once", "hold_open", "lockdown", "release"):
+            raise ValueError(f"unknown command {command!r}")
+        seq = self.journal.append("remote_command", {"command": command,
+                                                     "issued_by": issued_by, "nonce": nonce})
+        if command == "open_once":
+            if not self.actuator.manual_open():
+                self.journal.append("remote_command_failed",
+                                    {"command": command, "reason": "out of service"}, alarm=True)
+            return seq
+        self.mode = {"release": "normal"}.get(command, command)
+        self.actuator.set_mode(self.mode)
+        return seq
+
     def status(self) -> dict[str, object]:
         """A snapshot for the guard's booth page and ``menwei-edge status``."""
         last = self.journal.last_seq()
@@ -242,6 +266,7 @@ class Gate:
             "whitelist": {"applied_seq": self.auth.applied_seq},
             "actuator": dict(self.actuator.status()),
             "in_service": self.actuator.in_service,
+            "mode": self.mode,
             "recent_taps": [
                 {"seq": t.seq, "uid": t.uid, "granted": t.granted, "reason": t.reason.value}
                 for t in self.recent

@@ -120,6 +120,10 @@ class Actuator(Protocol):
         """Open by hand for a guard (the caller journals who and why)."""
         ...
 
+    def set_mode(self, mode: str) -> bool:
+        """Remote modes ``normal``, ``hold_open``, ``lockdown``; False when out of service."""
+        ...
+
     def shutdown(self) -> None:
         """Put every output in its configured safe state."""
         ...

@@ -136,14 +136,14 @@ def test_clock_untrusted_skip_policy_ignores_dates_and_schedule_but_not_status()
         Reason.NOT_PERMITTED_HERE
 
 
-def test_every_reason_but_out_of_service_is_reachable_from_decide() -> None:
+def test_every_reason_but_the_gates_own_is_reachable_from_decide() -> None:
     # Guards against a reason added to the enum without a path (and a test) in decide().
     covered = {
         Reason.GRANTED, Reason.UNKNOWN_CARD, Reason.LOST, Reason.REVOKED,
         Reason.NOT_YET_VALID, Reason.EXPIRED, Reason.NOT_PERMITTED_HERE,
         Reason.OUTSIDE_SCHEDULE, Reason.ANTI_PASSBACK, Reason.CLOCK_UNTRUSTED,
     }
-    assert set(Reason) - covered == {Reason.OUT_OF_SERVICE}
+    assert set(Reason) - covered == {Reason.OUT_OF_SERVICE, Reason.LOCKDOWN}
 
 
 @pytest.mark.parametrize("spec", ["", "Mon", "Mon 12:00-08:00", "Xyz 08:00-09:00",

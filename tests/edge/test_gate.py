@@ -154,3 +154,32 @@ def test_status_reports_backlog_and_recent_taps(make_gate: Callable[..., GateRig
     assert journal["backlog"] == journal["last_seq"] > 0
     assert status["recent_taps"] == [{"seq": rig.gate.journal.last_seq(), "uid": "DEADBEEF",
                                       "granted": False, "reason": "unknown_card"}]
+
+
+def test_remote_lockdown_refuses_cards_and_release_restores(
+        make_gate: Callable[..., GateRig], tmp_path: Path) -> None:
+    rig = make_gate(door_doc(tmp_path))
+    rig.gate.remote_command("lockdown", "desk:lead", "nonce-0001")
+    outcome = rig.gate.handle_tap("04A1B2C3")
+    assert not outcome.granted and outcome.reason is Reason.LOCKDOWN
+    assert rig.transitions == []
+    rig.gate.remote_command("release", "desk:lead", "nonce-0002")
+    assert rig.gate.handle_tap("04A1B2C3").granted
+    kinds = [e.data.get("command") for e in rig.gate.journal.read() if e.kind == "remote_command"]
+    assert kinds == ["lockdown", "release"]
+
+
+def test_remote_hold_open_and_open_once(make_gate: Callable[..., GateRig],
+                                        tmp_path: Path) -> None:
+    rig = make_gate(door_doc(tmp_path))
+    rig.gate.remote_command("open_once", "desk:lead", "nonce-0003")
+    assert rig.factory.pin("GPIO17").state
+    rig.scheduler.advance(5)
+    assert not rig.factory.pin("GPIO17").state
+    rig.gate.remote_command("hold_open", "desk:lead", "nonce-0004")
+    rig.scheduler.advance(60)
+    assert rig.factory.pin("GPIO17").state  # still unlocked
+    rig.gate.remote_command("release", "desk:lead", "nonce-0005")
+    assert not rig.factory.pin("GPIO17").state
+    with pytest.raises(ValueError):
+        rig.gate.remote_command("explode", "desk:lead", "nonce-0006")
