@@ -1,10 +1,486 @@
-"""``menwei-sync provision`` and friends: broker credentials, ACL and config fragments."""
+"""``menwei-sync keygen``, ``broker-config``, ``provision`` and ``revoke``: the central signing
+key, a site broker's files, and each device's broker credentials and ``[sync]`` table.
+
+The broker folder (``--dir`` / ``--broker-dir``) holds everything the site broker reads —
+``mosquitto.conf``, ``acl``, ``passwd``, the TLS files — plus ``central.password`` and
+``site.json``, which records how ``broker-config`` was run so that ``provision`` writes
+fragments that match the broker. Installer's guide: firmware_config/mosquitto/README.md."""
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
+import json
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
+import tomli_w
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
 
-def add_subcommands(sub: Any) -> None:
+from sync import signing
+from sync.broker_config import (
+    CENTRAL_USER,
+    BrokerLayout,
+    add_user,
+    check_id,
+    remove_user,
+    share_with_broker,
+    write_acl,
+    write_broker,
+)
+
+SITE_FILE = "site.json"
+CENTRAL_PASSWORD_FILE = "central.password"
+# TLS files inside the broker folder: copied there so the broker never needs the CA's folder
+# (whose ca.key must stay on the provisioning machine) and can read them as 'mosquitto'.
+CA_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE = "ca.crt", "server.crt", "server.key"
+RELOAD_HINT = "the running broker reads this on reload: systemctl reload mosquitto"
+
+
+class ProvisionError(Exception):
+    """A request that cannot be carried out; the message tells the installer what to do."""
+
+
+def _check_id(kind: str, value: str) -> str:
+    try:
+        return check_id(kind, value)
+    except ValueError as exc:
+        raise ProvisionError(str(exc)) from None
+
+
+def _need_mosquitto_passwd() -> None:
+    if shutil.which("mosquitto_passwd") is None:
+        raise ProvisionError("mosquitto_passwd not found: install the Debian package "
+                             "'mosquitto' (it hashes the broker passwords)")
+
+
+@dataclass(frozen=True)
+class SiteBroker:
+    """A broker folder: its layout and the devices shut out of it."""
+
+    layout: BrokerLayout
+    revoked: tuple[str, ...] = ()
+
+
+# --- the broker folder ---------------------------------------------------------------------
+
+
+def save_site(broker: SiteBroker) -> None:
+    """Record ``broker`` in its folder's ``site.json``."""
+    fields = {k: (str(v) if isinstance(v, Path) else v)
+              for k, v in asdict(broker.layout).items() if k != "conf_dir"}
+    path = broker.layout.conf_dir / SITE_FILE
+    path.write_text(json.dumps({**fields, "revoked": list(broker.revoked)}, indent=2) + "\n")
+    path.chmod(0o644)
+
+
+def load_site(directory: Path) -> SiteBroker:
+    """The broker folder written by ``broker-config``; ProvisionError if there is none."""
+    path = directory / SITE_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProvisionError(f"{directory} is not a broker folder (no {SITE_FILE}): run "
+                             "`menwei-sync broker-config` first") from None
+    revoked = tuple(data.pop("revoked", ()))
+    paths = {"data_dir", "tls_ca", "tls_cert", "tls_key"}
+    fields: dict[str, Any] = {k: (Path(v) if k in paths and v is not None else v)
+                              for k, v in data.items()}
+    return SiteBroker(BrokerLayout(conf_dir=directory, **fields), revoked)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only, from the first byte on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)  # an existing file keeps its old mode through O_CREAT
+        f.write(text)
+
+
+def _copy(source: Path, target: Path, mode: int) -> None:
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+    target.chmod(mode)
+
+
+def _give_data_dir_to(data_dir: Path, user: str) -> None:
+    """Mosquitto writes its persistence file as the user it drops to; a folder created here by
+    root would refuse it."""
+    if os.geteuid() != 0:
+        return
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return
+    os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+
+
+def configure_broker(site: str, directory: Path, *, port: int = 1883,
+                     bind: str = "127.0.0.1", data_dir: Path = Path("/var/lib/mosquitto"),
+                     run_as: str | None = None, tls_port: int | None = None,
+                     tls_ca: Path | None = None, tls_cert: Path | None = None,
+                     tls_key: Path | None = None, tls_bind: str = "0.0.0.0",
+                     require_client_cert: bool = False) -> SiteBroker:
+    """Write a site broker's folder; return it. The central user gets a new password in
+    ``central.password`` unless that file exists, whose password is then (re)installed."""
+    _check_id("site id", site)
+    _need_mosquitto_passwd()
+    directory = directory.resolve()
+    previous: SiteBroker | None = None
+    if (directory / SITE_FILE).exists():
+        previous = load_site(directory)
+        if previous.layout.site != site:
+            raise ProvisionError(f"{directory} is the broker folder of site "
+                                 f"{previous.layout.site!r}, not {site!r}")
+    tls_sources = (tls_ca, tls_cert, tls_key)
+    if tls_port is None and any(tls_sources):
+        raise ProvisionError("--ca, --cert and --key need --tls-port")
+    if tls_port is not None and not all(tls_sources):
+        raise ProvisionError("--tls-port needs --ca, --cert and --key (from make-site-ca.sh)")
+    for source in tls_sources:
+        if source is not None and not source.is_file():
+            raise ProvisionError(f"{source}: no such file")
+    if not directory.exists():
+        directory.mkdir(parents=True)
+        directory.chmod(0o755)  # the broker, as 'mosquitto', must reach the files inside
+    layout = BrokerLayout(site=site, conf_dir=directory, data_dir=data_dir.resolve(),
+                          port=port, bind=bind, run_as=run_as)
+    if tls_port is not None:
+        assert tls_ca is not None and tls_cert is not None and tls_key is not None
+        _copy(tls_ca, directory / CA_FILE, 0o644)
+        _copy(tls_cert, directory / SERVER_CERT_FILE, 0o644)
+        _copy(tls_key, directory / SERVER_KEY_FILE, 0o640)
+        share_with_broker(directory / SERVER_KEY_FILE)
+        layout = replace(layout, tls_port=tls_port, tls_bind=tls_bind,
+                         tls_ca=directory / CA_FILE, tls_cert=directory / SERVER_CERT_FILE,
+                         tls_key=directory / SERVER_KEY_FILE,
+                         tls_require_certificate=require_client_cert)
+    created_data_dir = not layout.data_dir.exists()
+    broker = SiteBroker(layout, previous.revoked if previous else ())
+    central_file = directory / CENTRAL_PASSWORD_FILE
+    if central_file.exists():
+        central_password = central_file.read_text().strip("\r\n")
+    else:
+        central_password = secrets.token_urlsafe(32)
+        _write_private(central_file, central_password + "\n")
+    write_broker(layout, {CENTRAL_USER: central_password}, broker.revoked)
+    if created_data_dir:
+        _give_data_dir_to(layout.data_dir, run_as or "mosquitto")
+    save_site(broker)
+    return broker
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """What ``provision`` wrote: the ``[sync]`` fragment and the files it names."""
+
+    fragment: str
+    files: tuple[Path, ...]  # next to the fragment, to copy next to the device's config
+
+
+def _public_key_text(value: str) -> str:
+    """The pinned key from its base64 text or from a file holding it (``keygen``'s .pub)."""
+    path = Path(value)
+    text = path.read_text().strip() if path.is_file() else value.strip()
+    try:
+        signing.parse_public_key(text)
+    except ValueError as exc:
+        raise ProvisionError(f"--public-key: {exc}; give the text `menwei-sync keygen` "
+                             "printed, or its .pub file") from None
+    return text
+
+
+def _names_in(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*san.get_values_for_type(x509.DNSName),
+            *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))]
+
+
+def _host_matches(host: str, names: list[str]) -> bool:
+    """What the device's TLS check will decide: an IP must be listed as that IP, a name as
+    that name or under a '*.' wildcard for its first label."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    host = host.lower()
+    parent = host.split(".", 1)[1] if "." in host else None
+    for name in (n.lower() for n in names):
+        if address is not None:
+            try:
+                if ipaddress.ip_address(name) == address:
+                    return True
+            except ValueError:
+                continue
+        elif name == host or (name.startswith("*.") and name[2:] == parent):
+            return True
+    return False
+
+
+def _check_client_cert(cert_path: Path, key_path: Path, ca_path: Path, device: str) -> None:
+    for path in (cert_path, key_path):
+        if not path.is_file():
+            raise ProvisionError(f"{path}: no such file")
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
+    common_names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if common_names != [device]:
+        raise ProvisionError(f"{cert_path} is the certificate of {common_names}, not of "
+                             f"{device!r}")
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        raise ProvisionError(f"{cert_path} is not signed by the broker's CA "
+                             f"({ca_path})") from None
+
+
+def provision_device(directory: Path, site: str, device: str, public_key: str, *,
+                     broker_host: str | None = None, out: Path | None = None,
+                     tls_cert: Path | None = None, tls_key: Path | None = None,
+                     warn: Callable[[str], None] | None = None) -> Provisioned:
+    """Give ``device`` a new broker password (replacing any earlier one), bring the ACL up to
+    date, and write the device's files into ``out``'s folder (the current folder without
+    ``out``): ``<device>.password`` and, with TLS, the CA and client certificate."""
+    _check_id("site id", site)
+    _check_id("device id", device)
+    if device == CENTRAL_USER:
+        raise ProvisionError(f"{CENTRAL_USER!r} is the central service's broker user, not a "
+                             "device id")
+    _need_mosquitto_passwd()
+    broker = load_site(directory.resolve())
+    layout = broker.layout
+    if layout.site != site:
+        raise ProvisionError(f"{directory} is the broker of site {layout.site!r}, not {site!r}")
+    key_text = _public_key_text(public_key)
+    host = broker_host or socket.getfqdn()
+    say = warn or (lambda message: print(message, file=sys.stderr))
+    if (tls_cert is None) != (tls_key is None):
+        raise ProvisionError("--tls-cert and --tls-key go together")
+
+    sync: dict[str, Any] = {"broker_host": host, "broker_port": layout.port,
+                            "username": device}
+    folder = (out.parent if out is not None else Path.cwd()).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    if layout.tls_port is not None and layout.tls_ca is not None:
+        assert layout.tls_cert is not None
+        names = _names_in(x509.load_pem_x509_certificate(layout.tls_cert.read_bytes()))
+        if not _host_matches(host, names):
+            raise ProvisionError(f"the broker's certificate is for {', '.join(names) or 'no name'}"
+                                 f"; a device connecting to {host!r} would refuse it. Pass "
+                                 "--broker-host with one of those names, or re-issue "
+                                 "server.crt with make-site-ca.sh")
+        if layout.tls_require_certificate and tls_cert is None:
+            raise ProvisionError("this broker requires a client certificate: pass --tls-cert "
+                                 f"and --tls-key (make-site-ca.sh DIR NAME {device})")
+        sync["broker_port"] = layout.tls_port
+        ca_copy = folder / f"{site}-ca.crt"
+        _copy(layout.tls_ca, ca_copy, 0o644)
+        files.append(ca_copy)
+        sync["tls_ca_file"] = ca_copy.name
+        if tls_cert is not None and tls_key is not None:
+            _check_client_cert(tls_cert, tls_key, layout.tls_ca, device)
+            cert_copy, key_copy = folder / f"{device}.crt", folder / f"{device}.key"
+            _copy(tls_cert, cert_copy, 0o644)
+            _write_private(key_copy, tls_key.read_text())
+            files += [cert_copy, key_copy]
+            sync["tls_cert_file"], sync["tls_key_file"] = cert_copy.name, key_copy.name
+    elif tls_cert is not None:
+        raise ProvisionError("this broker has no TLS listener (broker-config --tls-port)")
+    elif _is_loopback(layout.bind) and not _is_loopback(host):
+        say(f"warning: the broker listens on {layout.bind} only; {host} cannot reach it "
+            "(broker-config --bind, or a TLS listener)")
+
+    # A relative path is read from the device config's folder: the files go next to it.
+    password = secrets.token_urlsafe(24)
+    password_file = folder / f"{device}.password"
+    _write_private(password_file, password + "\n")
+    files.insert(0, password_file)
+    sync["password_file"] = password_file.name
+    sync["central_public_key"] = key_text
+    add_user(layout.passwd, device, password)
+    if device in broker.revoked:
+        broker = replace(broker, revoked=tuple(d for d in broker.revoked if d != device))
+        save_site(broker)
+    write_acl(layout, broker.revoked)
+
+    fragment = (f"# [sync] of device {device!r} at site {site!r}, written by "
+                "`menwei-sync provision`.\n"
+                "# Paste it into the device's config; copy the files it names next to that "
+                "config\n# (install -m 0640 -g menwei FILE /etc/menwei/).\n"
+                + tomli_w.dumps({"sync": sync}))
+    if out is not None:
+        out.write_text(fragment)
+    return Provisioned(fragment, tuple(files))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def revoke_device(directory: Path, device: str) -> SiteBroker:
+    """Delete ``device``'s broker user and deny it every topic of the site (which also hides
+    its retained status from new subscribers)."""
+    _check_id("device id", device)
+    if device == CENTRAL_USER:
+        raise ProvisionError(f"{CENTRAL_USER!r} is the central service, not a device")
+    _need_mosquitto_passwd()
+    broker = load_site(directory.resolve())
+    remove_user(broker.layout.passwd, device)
+    broker = replace(broker, revoked=tuple(sorted({*broker.revoked, device})))
+    write_acl(broker.layout, broker.revoked)
+    save_site(broker)
+    return broker
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if out.exists():
+        raise ProvisionError(f"{out} exists; refusing to replace the signing key (every "
+                             "device pins its public key)")
+    public = signing.generate_key(out)
+    pub_file = out.with_name(out.name + ".pub")
+    pub_file.write_text(public + "\n")
+    pub_file.chmod(0o644)
+    print(f"signing key: {out} (keep it on the central server only)", file=sys.stderr)
+    print(f"public key:  {pub_file}", file=sys.stderr)
+    print(public)
+    return 0
+
+
+def _cmd_broker_config(args: argparse.Namespace) -> int:
+    broker = configure_broker(
+        args.site, args.dir, port=args.port, bind=args.bind, data_dir=args.data_dir,
+        run_as=args.user, tls_port=args.tls_port, tls_ca=args.ca, tls_cert=args.cert,
+        tls_key=args.key, tls_bind=args.tls_bind, require_client_cert=args.require_client_cert)
+    layout = broker.layout
+    print(f"site {layout.site}: wrote {layout.conf}, {layout.acl}, {layout.passwd}")
+    print(f"central user {CENTRAL_USER}: password in {layout.conf_dir / CENTRAL_PASSWORD_FILE}")
+    listeners = f"{layout.bind}:{layout.port}"
+    if layout.tls_port is not None:
+        listeners += f", TLS {layout.tls_bind}:{layout.tls_port}"
+    print(f"listeners: {listeners}; persistence in {layout.data_dir}")
+    print("start or restart the broker: systemctl restart mosquitto")
+    return 0
+
+
+def _cmd_provision(args: argparse.Namespace) -> int:
+    result = provision_device(args.broker_dir, args.site, args.device, args.public_key,
+                              broker_host=args.broker_host, out=args.out,
+                              tls_cert=args.tls_cert, tls_key=args.tls_key)
+    if args.out is None:
+        print(result.fragment, end="")
+    else:
+        print(f"wrote {args.out}", file=sys.stderr)
+    for path in result.files:
+        print(f"wrote {path}", file=sys.stderr)
+    print(f"passwd and ACL updated; {RELOAD_HINT}", file=sys.stderr)
+    return 0
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    revoke_device(args.broker_dir, args.device)
+    print(f"{args.device}: broker user deleted, every topic denied; {RELOAD_HINT} (which "
+          "also disconnects it)", file=sys.stderr)
+    return 0
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Run ``handler``; a refused request prints its reason and exits 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except ProvisionError as exc:
+            print(f"menwei-sync {args.command}: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the provisioning subcommands on ``menwei-sync``'s parser."""
-    del sub  # filled in by the provisioning work
+    p = sub.add_parser("keygen", help="create the central Ed25519 signing key; print its "
+                                      "public key")
+    p.add_argument("--out", type=Path, required=True,
+                   help="the private key file to create (mode 0600); the public key is also "
+                        "written to OUT.pub")
+    p.set_defaults(func=_guarded(_cmd_keygen))
+
+    p = sub.add_parser("broker-config", help="write a site broker's mosquitto.conf, ACL and "
+                                             "central user")
+    p.add_argument("--site", required=True, help="the site id (site.id of its devices)")
+    p.add_argument("--dir", type=Path, required=True,
+                   help="the broker folder, e.g. /etc/mosquitto/menwei")
+    p.add_argument("--port", type=int, default=1883, help="plain MQTT port (default 1883)")
+    p.add_argument("--bind", default="127.0.0.1",
+                   help="address of the plain listener (default 127.0.0.1: local clients "
+                        "only; 0.0.0.0 for devices on a network without TLS)")
+    p.add_argument("--data-dir", type=Path, default=Path("/var/lib/mosquitto"),
+                   help="persistence folder, writable by the broker's user "
+                        "(default /var/lib/mosquitto)")
+    p.add_argument("--user", help="the user Mosquitto drops to when started as root "
+                                  "(default: its own default, 'mosquitto')")
+    p.add_argument("--tls-port", type=int, help="add a TLS listener on this port (8883)")
+    p.add_argument("--tls-bind", default="0.0.0.0",
+                   help="address of the TLS listener (default 0.0.0.0)")
+    p.add_argument("--ca", type=Path, help="the site CA certificate (make-site-ca.sh's ca.crt)")
+    p.add_argument("--cert", type=Path, help="the broker's certificate (server.crt)")
+    p.add_argument("--key", type=Path, help="the broker's private key (server.key)")
+    p.add_argument("--require-client-cert", action="store_true",
+                   help="TLS clients must also present a certificate signed by the CA")
+    p.set_defaults(func=_guarded(_cmd_broker_config))
+
+    p = sub.add_parser("provision", help="create a device's broker credentials and print its "
+                                         "[sync] table")
+    p.add_argument("--site", required=True, help="the site id")
+    p.add_argument("--device", required=True, help="the device id (device.id in its config)")
+    p.add_argument("--broker-dir", type=Path, required=True,
+                   help="the broker folder written by broker-config")
+    p.add_argument("--public-key", required=True,
+                   help="the central public key: the text keygen printed, or its .pub file")
+    p.add_argument("--broker-host",
+                   help="the broker's name or address as the device reaches it (default: "
+                        "this machine's name); with TLS, one of the certificate's names")
+    p.add_argument("--out", type=Path,
+                   help="write the fragment to this file instead of printing it; the device's "
+                        "password file (and TLS files) are written next to it, else into the "
+                        "current folder")
+    p.add_argument("--tls-cert", type=Path,
+                   help="the device's client certificate (make-site-ca.sh devices/<id>.crt)")
+    p.add_argument("--tls-key", type=Path, help="its private key (devices/<id>.key)")
+    p.set_defaults(func=_guarded(_cmd_provision))
+
+    p = sub.add_parser("revoke", help="shut a device out of the broker")
+    p.add_argument("--device", required=True, help="the device id")
+    p.add_argument("--broker-dir", type=Path, required=True,
+                   help="the broker folder written by broker-config")
+    p.set_defaults(func=_guarded(_cmd_revoke))
+

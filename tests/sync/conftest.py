@@ -86,3 +86,132 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b.start()
     yield b
     b.stop()
+
+
+# --- MQTT v5 test clients (appended for the ACL, provisioning and TLS tests) ----------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message a Probe received."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class Probe:
+    """One MQTT v5 client for tests. ``publish`` and ``subscribe`` wait for the broker's
+    acknowledgement and return its reason code: with v5, Mosquitto answers a publish the ACL
+    denies with PUBACK 0x87 'Not authorized' (v3.1.1 would acknowledge it as a success)."""
+
+    def __init__(self, port: int, username: str | None, password: str | None, *,
+                 client_id: str, host: str = "127.0.0.1", ca: Path | None = None,
+                 cert: Path | None = None, key: Path | None = None) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.host, self.port = host, port
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=mqtt.MQTTv5)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if ca is not None:
+            self.client.tls_set(ca_certs=str(ca), certfile=str(cert) if cert else None,
+                                keyfile=str(key) if key else None)
+        self._cond = threading.Condition()
+        self.connack: Any = None
+        self.closed = False
+        self.acks: dict[int, Any] = {}  # mid -> PUBACK / SUBACK reason code
+        self.received: list[Received] = []
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+
+    def _notify(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.connack = rc
+        self._notify()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
+        self.closed = True
+        self._notify()
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: Any, _p: Any) -> None:
+        with self._cond:
+            self.acks[mid] = rc
+            self._cond.notify_all()
+
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, rcs: list[Any], _p: Any) -> None:
+        with self._cond:
+            self.acks[mid] = rcs[0]
+            self._cond.notify_all()
+
+    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        with self._cond:
+            self.received.append(Received(msg.topic, msg.payload, bool(msg.retain)))
+            self._cond.notify_all()
+
+    def _wait(self, done: Any, timeout: float = 5.0) -> bool:
+        with self._cond:
+            return bool(self._cond.wait_for(done, timeout))
+
+    def connect(self) -> Any:
+        """The CONNACK reason code, or None when the broker closed the connection without
+        one (a TLS client certificate refused). TLS verification errors raise here."""
+        self.client.connect(self.host, self.port)
+        self.client.loop_start()
+        self._wait(lambda: self.connack is not None or self.closed)
+        return self.connack
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> Any:
+        """Publish at QoS 1; the PUBACK reason code."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        assert self._wait(lambda: info.mid in self.acks), f"no PUBACK for {topic}"
+        return self.acks[info.mid]
+
+    def subscribe(self, topic: str) -> Any:
+        """Subscribe at QoS 1; the SUBACK reason code."""
+        _rc, mid = self.client.subscribe(topic, qos=1)
+        assert mid is not None
+        assert self._wait(lambda: mid in self.acks), f"no SUBACK for {topic}"
+        return self.acks[mid]
+
+    def wait_for(self, topic: str, payload: bytes, timeout: float = 5.0) -> bool:
+        """Whether ``payload`` arrives on ``topic`` within ``timeout``."""
+        return self._wait(lambda: Received(topic, payload, False) in self.received
+                          or Received(topic, payload, True) in self.received, timeout)
+
+    def on(self, topic: str) -> list[bytes]:
+        """Payloads received on ``topic`` so far, in order."""
+        with self._cond:
+            return [m.payload for m in self.received if m.topic == topic]
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def mqtt_clients() -> Iterator[Any]:
+    """A factory of connected Probes, ``connect(port, username, password, **kw)``; asserts
+    the connection was accepted and closes every client at the end of the test."""
+    made: list[Probe] = []
+
+    def connect(port: int, username: str | None, password: str | None, **kw: Any) -> Probe:
+        kw.setdefault("client_id", f"probe-{username}-{len(made)}")
+        probe = Probe(port, username, password, **kw)
+        made.append(probe)
+        rc = probe.connect()
+        assert rc is not None and not rc.is_failure, f"{username} refused: {rc}"
+        return probe
+
+    yield connect
+    for probe in made:
+        probe.close()

@@ -1,0 +1,93 @@
+"""A site broker, the central sync side and device agents, for the sync benchmarks."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import tomli_w
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sync.central_bridge import CentralSync
+
+from edge.auth_store import CardRow
+from edge.cards import CardStatus
+from hardware_sim.site_broker import LocalBroker
+from sync.broker_config import CENTRAL_USER
+from sync.signing import public_key_text
+
+SITE = "bench-site"
+
+
+def card(i: int, status: CardStatus = CardStatus.ACTIVE) -> CardRow:
+    """The i-th card of the benchmark site."""
+    return CardRow(f"04{i:012X}", status, date(2024, 1, 1), date(2030, 1, 1), ("b1",), None,
+                   "owner", None)
+
+
+class SyncRig:
+    """Broker + CentralSync + device configs under one directory."""
+
+    def __init__(self, root: Path, devices: int) -> None:
+        self.root = root
+        self.names = [f"dev-{i:03d}" for i in range(devices)]
+        users = {CENTRAL_USER: "central-pw"} | {n: f"pw-{n}" for n in self.names}
+        self.broker = LocalBroker(root / "broker", SITE, users)
+        self.key = Ed25519PrivateKey.generate()
+        self.central = CentralSync(root / "central.db", SITE, self.key, "127.0.0.1",
+                                   self.broker.port, username=CENTRAL_USER,
+                                   password="central-pw")
+        self.configs = {n: self._device_config(n) for n in self.names}
+
+    def _device_config(self, device: str) -> Path:
+        data = self.root / device
+        data.mkdir(parents=True)
+        (data / "broker.password").write_text(f"pw-{device}")
+        doc = {
+            "site": {"id": SITE, "timezone": "Asia/Shanghai"},
+            "device": {"id": device, "role": "door", "access_groups": ["b1"],
+                       "data_dir": str(data)},
+            "gpio": {"backend": "simulated"},
+            "door": {"strike": {"pin": 17}},
+            "sync": {"broker_port": self.broker.port,
+                     "password_file": str(data / "broker.password"),
+                     "central_public_key": public_key_text(self.key),
+                     "status_interval": "5s", "batch_size": 1000},
+        }
+        path = self.root / f"{device}.toml"
+        path.write_text(tomli_w.dumps(doc))
+        return path
+
+    def start_agent(self, device: str) -> subprocess.Popen[bytes]:
+        """A real ``menwei-sync run`` for ``device``."""
+        return subprocess.Popen([sys.executable, "-m", "sync.cli", "run", "--config",
+                                 str(self.configs[device])], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+
+def wait_for(conn: sqlite3.Connection, sql: str, expected: object, timeout: float,
+             poll: float = 0.005) -> float:
+    """Poll until ``sql`` gives ``expected``; the monotonic time it did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            row = conn.execute(sql).fetchone()
+        except sqlite3.OperationalError:
+            row = None  # the table does not exist yet
+        if row is not None and row[0] == expected:
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{sql!r} never gave {expected!r} (last {row!r})")
+        time.sleep(poll)
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate agent processes and wait for them."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        p.wait(15)

@@ -1,0 +1,83 @@
+"""A site broker on this machine: a real Mosquitto on 127.0.0.1, configured exactly as a site
+broker is (sync.broker_config), for the simulated compound, benchmarks and tests."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from sync.broker_config import BrokerLayout, add_user, write_broker
+
+
+def free_tcp_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalBroker:
+    """Mosquitto with its config in ``directory``; ``restart`` keeps its persistence."""
+
+    def __init__(self, directory: Path, site: str, users: dict[str, str],
+                 port: int | None = None) -> None:
+        if shutil.which("mosquitto") is None:
+            raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto'; the "
+                               "README's commands install it)")
+        self.layout = BrokerLayout(
+            site=site, conf_dir=directory, data_dir=directory / "data",
+            port=port or free_tcp_port(),
+            # Run as root, Mosquitto drops to user 'mosquitto', which cannot write our files.
+            run_as=getpass.getuser() if os.geteuid() == 0 else None,
+        )
+        self.passwords = dict(users)
+        write_broker(self.layout, users)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        """The listening port on 127.0.0.1."""
+        return self.layout.port
+
+    def add_user(self, username: str, password: str) -> None:
+        """Add a user; a running broker reloads its password file on SIGHUP."""
+        add_user(self.layout.passwd, username, password)
+        self.passwords[username] = password
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(1)
+            time.sleep(0.2)
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start Mosquitto and wait until it accepts connections."""
+        log = open(self.layout.conf_dir / "mosquitto.log", "ab")  # noqa: SIM115 - child's
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.layout.conf)],
+                                     stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("mosquitto exited: "
+                                   + (self.layout.conf_dir / "mosquitto.log").read_text()[-2000:])
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("mosquitto did not start listening") from None
+                time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop Mosquitto (it saves its persistence file)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port."""
+        self.stop()
+        self.start()

@@ -1,0 +1,451 @@
+"""``central.db``: the central side of sync — the authorisation log, the outbox, the gates'
+events and the devices' last status. Plain SQL that would also run on PostgreSQL
+(``ON CONFLICT``, partial indexes); schema versions in ``PRAGMA user_version``.
+
+Each thread gets its own connection (WAL lets readers run beside the one writer); every
+write is one explicit transaction, committed with ``synchronous=FULL`` because an EventAck
+promises the device that its events survive a power cut here."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from edge.auth_store import CardRow
+from edge.cards import CardStatus, parse_schedule
+from edge.journal import OVERFLOW_KIND
+from edge.migrations import connect, migrate
+from edge.uid import normalize_uid
+from sync import topics
+from sync.messages import DeviceStatus, ProtocolError, card_from_wire, card_to_wire, dump
+
+# A fan-out message carries at most this many log entries; a bulk load is cut into outbox rows
+# of this size so the publisher never has to split a row.
+CHANGES_PER_MESSAGE = 500
+# A card's JSON as it sits inside the signed envelope (quotes escaped, non-ASCII as \\uXXXX).
+# Bounding it bounds every message built from cards, so none can exceed MAX_MESSAGE_BYTES
+# and block the outbox or a snapshot forever.
+MAX_CARD_WIRE_BYTES = 1000
+_BULK_CHUNK = 10_000
+# messages.dump's settings, built once: json.dumps builds an encoder per call, which is most
+# of the cost of logging a million cards.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+MIGRATIONS = [
+    """
+    CREATE TABLE auth_log (
+        seq INTEGER PRIMARY KEY,
+        site TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        card TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX auth_log_uid ON auth_log (uid, seq);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        topic TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('auth', 'command')),
+        payload BLOB,
+        from_seq INTEGER,
+        to_seq INTEGER,
+        expires_at REAL,
+        created_at REAL NOT NULL,
+        published_at REAL,
+        outcome TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL;
+    CREATE TABLE events (
+        device TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        boot_id TEXT NOT NULL,
+        wall REAL NOT NULL,
+        mono REAL NOT NULL,
+        kind TEXT NOT NULL,
+        alarm INTEGER NOT NULL,
+        clock_trusted INTEGER NOT NULL,
+        uid TEXT,
+        granted INTEGER,
+        reason TEXT,
+        data TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (device, seq)
+    );
+    CREATE INDEX events_uid ON events (uid, wall);
+    CREATE INDEX events_wall ON events (wall);
+    CREATE TABLE event_conflicts (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        received_at REAL NOT NULL
+    );
+    CREATE TABLE event_gaps (
+        device TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (device, first_seq)
+    );
+    CREATE TABLE devices (
+        device TEXT PRIMARY KEY,
+        status TEXT,
+        online INTEGER,
+        applied_seq INTEGER,
+        backlog INTEGER,
+        clock_trusted INTEGER,
+        last_seen REAL,
+        events_upto INTEGER
+    )
+    """,
+]
+
+_EVENT_COLUMNS = ("device, seq, boot_id, wall, mono, kind, alarm, clock_trusted, uid, granted, "
+                  "reason, data, received_at")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One pending outbox row: a range of the auth log, or a signed command."""
+
+    id: int
+    kind: str
+    topic: str
+    payload: bytes | None
+    from_seq: int | None
+    to_seq: int | None
+    expires_at: float | None
+
+
+def card_wire_text(card: CardRow, schedules: dict[str, str] | None = None) -> tuple[str, str]:
+    """``(uid, JSON text)`` of a card as it is logged and sent; ValueError if the edge would
+    refuse it (the whole message carrying it would then be refused at every gate)."""
+    uid = normalize_uid(card.uid)
+    status = CardStatus(card.status)
+    for name, value in (("valid_from", card.valid_from), ("valid_until", card.valid_until)):
+        if value is not None and not isinstance(value, date):
+            raise ValueError(f"card {uid}: {name} must be a date")
+    if card.valid_from and card.valid_until and card.valid_until < card.valid_from:
+        raise ValueError(f"card {uid}: valid_until is before valid_from")
+    if not all(isinstance(g, str) and g for g in card.access_groups):
+        raise ValueError(f"card {uid}: access_groups must be non-empty names")
+    if not isinstance(card.holder_kind, str) or not isinstance(card.plate, str | None) \
+            or not isinstance(card.schedule, str | None):
+        raise ValueError(f"card {uid}: holder_kind, plate and schedule must be text")
+    wire = card_to_wire(card)
+    wire["uid"], wire["status"] = uid, status.value
+    if card.schedule is not None:
+        cache = {} if schedules is None else schedules
+        spec = cache.get(card.schedule)
+        if spec is None:  # many cards share a schedule: parse each spec once per load
+            spec = cache[card.schedule] = parse_schedule(card.schedule).spec
+        wire["schedule"] = spec
+    text = _encode(wire)
+    if len(json.dumps(text)) > MAX_CARD_WIRE_BYTES:
+        raise ValueError(f"card {uid}: record larger than {MAX_CARD_WIRE_BYTES} bytes on the wire")
+    return uid, text
+
+
+def _card(seq: int, text: str) -> CardRow:
+    return card_from_wire(json.loads(text), seq, f"auth_log[{seq}]")
+
+
+def _optional(event: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = event.get(key)
+    if value is not None and (not isinstance(value, kind)
+                              or (isinstance(value, bool) and kind is not bool)):
+        raise ProtocolError(f"{where}.{key}: expected {kind.__name__} or null")
+    return value
+
+
+def event_row(device: str, event: Mapping[str, Any], received_at: float) -> tuple[Any, ...]:
+    """An event of a validated EventBatch as an ``events`` row; checks the optional fields
+    that EventBatch.parse leaves alone."""
+    where = f"events[seq={event['seq']}]"
+    granted = _optional(event, "granted", bool, where)
+    return (device, event["seq"], event["boot_id"], float(event["wall"]), float(event["mono"]),
+            event["kind"], int(event["alarm"]), int(event["clock_trusted"]),
+            _optional(event, "uid", str, where), None if granted is None else int(granted),
+            _optional(event, "reason", str, where), dump(event.get("data") or {}), received_at)
+
+
+class CentralStore:
+    """The central sync database of one site."""
+
+    def __init__(self, path: Path, site: str, clock: Callable[[], float] = time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.site, self.clock = path, site, clock
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        migrate(self._conn(), MIGRATIONS, f"central store {path}")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(str(self.path))
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    # ------------------------------------------------------------ authorisation log
+
+    def record_cards(self, cards: Iterable[CardRow]) -> range:
+        """Append each card's full record to the log, with its outbox rows, in one
+        transaction (all or, on any invalid card, none). Returns the sequence numbers given."""
+        now, schedules = self.clock(), dict[str, str]()
+        with self._write() as conn:
+            first = seq = self._head(conn)
+            batch: list[tuple[object, ...]] = []
+            for card in cards:
+                seq += 1
+                uid, text = card_wire_text(card, schedules)
+                batch.append((seq, self.site, uid, text, now))
+                if len(batch) >= _BULK_CHUNK:
+                    conn.executemany("INSERT INTO auth_log (seq, site, uid, card, created_at) "
+                                     "VALUES (?, ?, ?, ?, ?)", batch)
+                    batch = []
+            conn.executemany("INSERT INTO auth_log (seq, site, uid, card, created_at) "
+                             "VALUES (?, ?, ?, ?, ?)", batch)
+            topic = topics.auth_changes(self.site)
+            conn.executemany(
+                "INSERT INTO outbox (topic, kind, from_seq, to_seq, created_at) "
+                "VALUES (?, 'auth', ?, ?, ?)",
+                [(topic, lo, min(lo + CHANGES_PER_MESSAGE - 1, seq), now)
+                 for lo in range(first + 1, seq + 1, CHANGES_PER_MESSAGE)])
+        return range(first + 1, seq + 1)
+
+    def record_card(self, card: CardRow) -> int:
+        """Append one card's full record (and its outbox row); its sequence number."""
+        return self.record_cards([card])[0]
+
+    @staticmethod
+    def _head(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT coalesce(max(seq), 0) FROM auth_log").fetchone()[0])
+
+    def head_seq(self) -> int:
+        """The newest sequence number of the log (0 when empty)."""
+        return self._head(self._conn())
+
+    def entries(self, from_seq: int, to_seq: int) -> list[tuple[int, str]]:
+        """``(seq, card JSON)`` of log entries ``from_seq..to_seq``, ascending."""
+        return self._conn().execute(
+            "SELECT seq, card FROM auth_log WHERE seq BETWEEN ? AND ? ORDER BY seq",
+            (from_seq, to_seq)).fetchall()
+
+    def count_current(self, upto_seq: int) -> int:
+        """How many distinct cards the log holds as of ``upto_seq``."""
+        return int(self._conn().execute(
+            "SELECT count(DISTINCT uid) FROM auth_log WHERE seq <= ?", (upto_seq,)).fetchone()[0])
+
+    def current_page(self, upto_seq: int, after_uid: str, limit: int) -> list[tuple[str, int, str]]:
+        """``(uid, seq, card JSON)`` of the latest entry per card as of ``upto_seq``, for cards
+        after ``after_uid`` in UID order. Reading "as of" lets a snapshot be paged while the
+        desk keeps writing."""
+        return self._conn().execute(
+            "SELECT a.uid, a.seq, a.card FROM auth_log a WHERE a.uid > ? AND a.seq <= ? "
+            "AND a.seq = (SELECT max(b.seq) FROM auth_log b WHERE b.uid = a.uid AND b.seq <= ?) "
+            "ORDER BY a.uid LIMIT ?", (after_uid, upto_seq, upto_seq, limit)).fetchall()
+
+    def current_cards(self) -> list[CardRow]:
+        """Every card's latest record (``auth_seq`` = its entry), in UID order."""
+        upto, after, cards = self.head_seq(), "", []
+        while page := self.current_page(upto, after, 10_000):
+            cards += [_card(seq, text) for _uid, seq, text in page]
+            after = page[-1][0]
+        return cards
+
+    # ------------------------------------------------------------ outbox
+
+    def add_command(self, topic: str, payload: bytes, expires_at: float) -> int:
+        """Queue a signed command for publishing; the outbox row id."""
+        with self._write() as conn:
+            cur = conn.execute("INSERT INTO outbox (topic, kind, payload, expires_at, created_at) "
+                               "VALUES (?, 'command', ?, ?, ?)",
+                               (topic, payload, expires_at, self.clock()))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def pending_outbox(self, after_id: int, limit: int) -> list[OutboxRow]:
+        """Unpublished rows after ``after_id``, oldest first."""
+        rows = self._conn().execute(
+            "SELECT id, kind, topic, payload, from_seq, to_seq, expires_at FROM outbox "
+            "WHERE published_at IS NULL AND id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return [OutboxRow(*r) for r in rows]
+
+    def mark_outbox(self, ids: Iterable[int], outcome: str) -> None:
+        """Settle outbox rows: ``published`` (the broker acknowledged), ``expired``, ``refused``."""
+        with self._write() as conn:
+            conn.executemany("UPDATE outbox SET published_at = ?, outcome = ? WHERE id = ?",
+                             [(self.clock(), outcome, i) for i in ids])
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Rows per outcome; ``pending`` for those not yet settled."""
+        rows = self._conn().execute(
+            "SELECT coalesce(outcome, 'pending'), count(*) FROM outbox GROUP BY outcome")
+        return {str(k): int(n) for k, n in rows}
+
+    # ------------------------------------------------------------ events
+
+    def store_events(self, device: str, events: Iterable[Mapping[str, Any]]) -> int:
+        """Store a validated batch idempotently on (device, seq), in one transaction; the
+        sequence number up to which every event of ``device`` is now stored (what may be
+        acknowledged). A stored seq arriving with a different event (a replaced journal) is
+        kept in ``event_conflicts`` rather than dropped."""
+        now = self.clock()
+        batch = list(events)
+        rows = [event_row(device, e, now) for e in batch]
+        first, last = rows[0][1], rows[-1][1]
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                             "ON CONFLICT (device, seq) DO NOTHING", rows)
+            if conn.total_changes - before < len(rows):
+                self._keep_conflicts(conn, device, batch, rows, now)
+            for event in batch:
+                data = event.get("data") or {}
+                if event["kind"] == OVERFLOW_KIND and isinstance(data.get("first_seq"), int) \
+                        and isinstance(data.get("last_seq"), int):
+                    # The journal dropped these unacknowledged events: they will never come.
+                    conn.execute("INSERT INTO event_gaps (device, first_seq, last_seq) "
+                                 "VALUES (?, ?, ?) ON CONFLICT (device, first_seq) DO NOTHING",
+                                 (device, data["first_seq"], data["last_seq"]))
+            row = conn.execute("SELECT events_upto FROM devices WHERE device = ?",
+                               (device,)).fetchone()
+            # First contact: trust where the device starts (its older events were
+            # acknowledged by an earlier central database, or never existed).
+            upto = first - 1 if row is None or row[0] is None else int(row[0])
+            upto = self._advance(conn, device, upto)
+            conn.execute("INSERT INTO devices (device, events_upto) VALUES (?, ?) "
+                         "ON CONFLICT (device) DO UPDATE SET events_upto = excluded.events_upto",
+                         (device, upto))
+        return min(upto, int(last))
+
+    @staticmethod
+    def _keep_conflicts(conn: sqlite3.Connection, device: str, batch: list[Mapping[str, Any]],
+                        rows: list[tuple[Any, ...]], now: float) -> None:
+        stored = {r[0]: r[1:] for r in conn.execute(
+            "SELECT seq, boot_id, mono, kind FROM events WHERE device = ? AND seq BETWEEN ? AND ?",
+            (device, rows[0][1], rows[-1][1]))}
+        for event, row in zip(batch, rows, strict=True):
+            if stored.get(row[1]) != (row[2], row[4], row[5]):
+                conn.execute("INSERT INTO event_conflicts (device, seq, event, received_at) "
+                             "VALUES (?, ?, ?, ?)", (device, row[1], dump(dict(event)), now))
+
+    @staticmethod
+    def _advance(conn: sqlite3.Connection, device: str, upto: int) -> int:
+        """Move ``upto`` over every stored event and known gap that directly follows it."""
+        gaps = conn.execute("SELECT first_seq, last_seq FROM event_gaps WHERE device = ? "
+                            "ORDER BY first_seq", (device,)).fetchall()
+        while True:
+            before = upto
+            for lo, hi in gaps:
+                if lo <= upto + 1 <= hi:
+                    upto = hi
+            for (seq,) in conn.execute("SELECT seq FROM events WHERE device = ? AND seq > ? "
+                                       "ORDER BY seq LIMIT 1000", (device, upto)):
+                if seq != upto + 1:
+                    break
+                upto = seq
+            if upto == before:
+                return upto
+
+    def events_for(self, device: str | None = None, *, uid: str | None = None,
+                   since: float | None = None, until: float | None = None,
+                   granted: bool | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Stored events matching every given filter (``since`` <= wall < ``until``),
+        oldest first by the device's wall clock."""
+        where, args = [], []
+        for clause, value in (("device = ?", device), ("uid = ?", uid), ("wall >= ?", since),
+                              ("wall < ?", until),
+                              ("granted = ?", None if granted is None else int(granted))):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = (f"SELECT {_EVENT_COLUMNS} FROM events"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY wall, device, seq LIMIT ?")
+        out = []
+        for r in self._conn().execute(sql, (*args, limit)):
+            out.append({"device": r[0], "seq": r[1], "boot_id": r[2], "wall": r[3],
+                        "mono": r[4], "kind": r[5], "alarm": bool(r[6]),
+                        "clock_trusted": bool(r[7]), "uid": r[8],
+                        "granted": None if r[9] is None else bool(r[9]), "reason": r[10],
+                        "data": json.loads(r[11]), "received_at": r[12]})
+        return out
+
+    def count_events(self, device: str | None = None) -> int:
+        """How many events are stored (for one device, or all)."""
+        if device is None:
+            return int(self._conn().execute("SELECT count(*) FROM events").fetchone()[0])
+        return int(self._conn().execute("SELECT count(*) FROM events WHERE device = ?",
+                                        (device,)).fetchone()[0])
+
+    def event_conflicts(self, device: str) -> list[dict[str, Any]]:
+        """Events that arrived with a stored seq but different content, oldest first."""
+        rows = self._conn().execute("SELECT event FROM event_conflicts WHERE device = ? "
+                                    "ORDER BY id", (device,))
+        return [json.loads(r[0]) for r in rows]
+
+    # ------------------------------------------------------------ devices
+
+    def update_status(self, status: DeviceStatus, retained: bool) -> None:
+        """Record a device's status. A last will carries no counters: keep the known ones.
+        A retained copy re-delivered at subscribe says nothing about when the device spoke."""
+        now = self.clock()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO devices (device, status, online, applied_seq, backlog, "
+                "clock_trusted, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (device) DO UPDATE SET status = excluded.status, "
+                "online = excluded.online, "
+                "applied_seq = coalesce(excluded.applied_seq, devices.applied_seq), "
+                "backlog = coalesce(excluded.backlog, devices.backlog), "
+                "clock_trusted = coalesce(excluded.clock_trusted, devices.clock_trusted), "
+                "last_seen = CASE WHEN ? THEN coalesce(devices.last_seen, excluded.last_seen) "
+                "ELSE excluded.last_seen END",
+                (status.device, status.dump(), int(status.online), status.applied_seq,
+                 status.backlog, None if status.clock_trusted is None
+                 else int(status.clock_trusted), now, int(retained)))
+
+    def device_status(self) -> list[dict[str, Any]]:
+        """Every known device: online, applied_seq, ``behind`` (head - applied_seq), backlog,
+        clock_trusted, last_seen, events_upto and the raw status."""
+        head = self.head_seq()
+        out = []
+        for r in self._conn().execute(
+                "SELECT device, status, online, applied_seq, backlog, clock_trusted, last_seen, "
+                "events_upto FROM devices ORDER BY device"):
+            applied = r[3]
+            out.append({"device": r[0], "status": json.loads(r[1]) if r[1] else None,
+                        "online": None if r[2] is None else bool(r[2]), "applied_seq": applied,
+                        "behind": None if applied is None else max(0, head - applied),
+                        "backlog": r[4], "clock_trusted": None if r[5] is None else bool(r[5]),
+                        "last_seen": r[6], "events_upto": r[7]})
+        return out

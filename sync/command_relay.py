@@ -1,0 +1,172 @@
+"""Remote commands: verified here, carried out by the gate through its control socket.
+
+A command is accepted only if its signature verifies against the pinned key, it names this
+site and device, the clock is trusted, it has not expired (and was not issued beyond now +
+tolerance), and its nonce was never seen before. Nonces are kept in ``sync.db`` with their
+expiry, so a replay is refused even after the agent restarts. Every refusal is journalled as
+a security alarm. An accepted command goes straight to the gate; if the gate is not running
+the failure is journalled and the command dropped, because it is only valid for seconds.
+
+Commands run on their own thread so that a long snapshot apply on the worker never delays
+a door opening."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edge.control_socket import CommandError, ControlClient
+from sync.agent_journal import UNDELIVERED_KIND, AgentJournal
+from sync.clock_trust import ClockTrust
+from sync.envelope import MalformedMessageError, open_signed
+from sync.messages import Command, ProtocolError
+from sync.signing import SignatureError
+
+log = logging.getLogger(__name__)
+
+# Seen nonces outlive their command's expiry by a day: a wall clock that slipped back by
+# less than the gate notices must still not make an old command look new.
+NONCE_KEEP_S = 24 * 3600.0
+PRUNE_EVERY_S = 3600.0
+DELIVERY_TIMEOUT_S = 2.0
+
+
+class NonceStore:
+    """Nonces of commands already seen, with their expiry (``seen_nonces`` in sync.db)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def remember(self, nonce: str, expires_at: float) -> bool:
+        """Record ``nonce``; False if it was seen before. Durable when it returns."""
+        try:
+            self._conn.execute("INSERT INTO seen_nonces (nonce, expires_at) VALUES (?, ?)",
+                               (nonce, expires_at))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def prune(self, now: float) -> int:
+        """Forget nonces whose command expired more than NONCE_KEEP_S ago."""
+        return self._conn.execute("DELETE FROM seen_nonces WHERE expires_at < ?",
+                                  (now - NONCE_KEEP_S,)).rowcount
+
+
+class CommandRelay:
+    """Checks and delivers commands on a thread of its own (``submit`` from any thread)."""
+
+    def __init__(self, *, site: str, device: str, public_key: Ed25519PublicKey,
+                 journal: AgentJournal, trust: ClockTrust, nonces: NonceStore,
+                 tolerance: float, control_socket: Path) -> None:
+        self.site = site
+        self.device = device
+        self.public_key = public_key
+        self.journal = journal
+        self.trust = trust
+        self.nonces = nonces
+        self.tolerance = tolerance
+        self.control_socket = control_socket
+        self._queue: queue.Queue[bytes | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._last_prune = float("-inf")
+
+    def start(self) -> None:
+        """Start the relay thread."""
+        self._thread = threading.Thread(target=self._run, name="sync-commands", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Finish the command at hand (if any) and stop."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, raw: bytes) -> None:
+        """Queue a message from the command topic."""
+        self._queue.put(raw)
+
+    def _run(self) -> None:
+        while (raw := self._queue.get()) is not None:
+            try:
+                self.handle(raw)
+            except Exception:
+                # A bug here must not end command handling for the life of the process.
+                log.exception("command handling failed")
+
+    def handle(self, raw: bytes) -> str:
+        """Check and deliver one command; returns what happened, for logs and tests:
+        ``delivered``, ``undelivered``, ``refused`` or ``dropped``."""
+        now = self.trust.clock.wall()
+        if now - self._last_prune > PRUNE_EVERY_S or now < self._last_prune:
+            self.nonces.prune(now)
+            self._last_prune = now
+        try:
+            payload = open_signed(self.public_key, raw)
+        except MalformedMessageError as exc:
+            log.warning("dropped a malformed command message: %s", exc)
+            return "dropped"
+        except SignatureError as exc:
+            self.journal.security("command", "bad_signature", detail=str(exc))
+            return "refused"
+        try:
+            command = Command.parse(payload)
+        except ProtocolError as exc:
+            # Signed, so it came from central; still refused (e.g. a lifetime over 30 s).
+            self.journal.security("command", "invalid", detail=str(exc))
+            return "refused"
+        reason = self._refusal(command, now)
+        if reason is not None:
+            self.journal.security("command", reason, command=command.command,
+                                  nonce=command.nonce, issued_by=command.issued_by,
+                                  site=command.site, device=command.device,
+                                  issued_at=command.issued_at, expires_at=command.expires_at,
+                                  wall=now)
+            return "refused"
+        return self._deliver(command)
+
+    def _refusal(self, command: Command, now: float) -> str | None:
+        if command.site != self.site:
+            return "wrong_site"
+        if command.device != self.device:
+            return "wrong_device"
+        if not self.trust.trusted():
+            # Expiry means nothing when the clock itself is in doubt.
+            return "clock_untrusted"
+        if command.expires_at <= now:
+            return "expired"
+        if command.issued_at > now + self.tolerance:
+            return "issued_in_future"
+        # Last, and durable before delivery: a crash after delivering must not free the
+        # nonce for a replay.
+        if not self.nonces.remember(command.nonce, command.expires_at):
+            return "replayed_nonce"
+        return None
+
+    def _deliver(self, command: Command) -> str:
+        started = time.monotonic()
+        try:
+            with ControlClient(self.control_socket, timeout=DELIVERY_TIMEOUT_S) as client:
+                result = client.call("command", command=command.command,
+                                     issued_by=command.issued_by, nonce=command.nonce)
+        except (OSError, CommandError, ValueError) as exc:
+            # Not queued for later: the command is only valid for seconds.
+            reason = ("gate not running" if isinstance(exc, (FileNotFoundError,
+                                                              ConnectionRefusedError))
+                      else str(exc) or type(exc).__name__)
+            log.error("command %s (%s) not delivered: %s", command.command, command.nonce,
+                      reason)
+            self.journal.event(UNDELIVERED_KIND, {"command": command.command,
+                                                  "nonce": command.nonce,
+                                                  "issued_by": command.issued_by,
+                                                  "reason": reason}, alarm=True)
+            return "undelivered"
+        log.info("command %s from %s delivered in %.1f ms: %s", command.command,
+                 command.issued_by, (time.monotonic() - started) * 1000, result)
+        return "delivered"

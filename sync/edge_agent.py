@@ -1,0 +1,350 @@
+"""The edge's sync agent (``menwei-sync run``): keeps ``auth.db`` in step with the central
+authorisation log, ships the gate's journal upstream, relays remote commands to the gate and
+publishes the device's status. The gate never waits on it.
+
+Threads:
+
+- paho's network thread (``MqttLink``) runs the MQTT callbacks, which only hand messages
+  over: commands to the command relay, everything else to the worker's inbox.
+- the worker (``sync-worker``) owns ``auth.db``, the staging in ``sync.db`` and the journal
+  uplink: it applies authorisation messages, handles acks, polls the journal for new events
+  every ``poll_interval`` (at once after an ack), and publishes status. One thread, so none
+  of that state needs a lock.
+- the command relay (``sync-commands``) verifies and delivers commands on its own, so a
+  snapshot being applied on the worker never delays a door.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+
+from edge import sd_notify
+from edge.auth_store import AuthStore
+from edge.journal import Journal
+from edge.ports import Clock, SystemClock
+from firmware_config.schema import EdgeConfig, SyncConfig
+from sync import topics
+from sync.agent_journal import AgentJournal
+from sync.auth_apply import AuthApplier, Outcome
+from sync.clock_trust import ClockTrust
+from sync.command_relay import CommandRelay, NonceStore
+from sync.journal_uplink import DEFAULT_ACK_TIMEOUT_S, JournalUplink
+from sync.messages import (
+    MAX_MESSAGE_BYTES,
+    CatchupRequest,
+    DeviceStatus,
+    EventAck,
+    ProtocolError,
+)
+from sync.mqtt_link import Ack, MqttLink
+from sync.signing import parse_public_key
+from sync.snapshot_staging import SnapshotStaging
+from sync.sync_db import open_sync_db
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.1  # how soon a new journal event is noticed when nothing else wakes the worker
+CATCHUP_RETRY_S = 5.0  # while behind: one catch-up request per applied_seq per this long
+SNAPSHOT_QUIET_S = 30.0  # no gap catch-ups while a snapshot is arriving: it brings them
+STATUS_MIN_GAP_S = 1.0  # a draining backlog changes constantly; report it at most this often
+HOUSEKEEPING_S = 60.0
+# The worker is hung if it has not gone round its loop for this long. Generous: applying a
+# snapshot of a million cards on a Pi's SD card can take a minute, and a watchdog that
+# killed that apply would only see it restarted (it resumes) and killed again.
+HEALTHY_WITHIN_S = 300.0
+
+
+@dataclass(frozen=True)
+class _Up:
+    """The link is connected and subscribed."""
+
+
+@dataclass(frozen=True)
+class _Down:
+    """The link went down."""
+
+
+@dataclass(frozen=True)
+class _Message:
+    topic: str
+    payload: bytes
+    ack: Ack  # tells the broker it was handled: the next one may come
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Leave the worker loop."""
+
+
+_Item = _Up | _Down | _Message | _Stop
+
+
+class EdgeAgent:
+    """The sync agent of one gate; ``start`` and ``stop`` it, or ``run`` it as a process."""
+
+    def __init__(self, config: EdgeConfig, *, clock: Clock | None = None,
+                 ack_timeout: float = DEFAULT_ACK_TIMEOUT_S, poll_interval: float = POLL_S,
+                 client_id: str | None = None) -> None:
+        if config.sync is None:
+            raise ValueError(f"{config.source}: no [sync] table")
+        self.config = config
+        self.sync: SyncConfig = config.sync
+        self.site = config.site.id
+        self.device = config.device.id
+        self.clock = clock or SystemClock()
+        self.public_key = parse_public_key(self.sync.central_public_key)
+        self.ack_timeout = ack_timeout
+        self.poll_interval = poll_interval
+        self.client_id = client_id or f"menwei-sync-{self.device}"
+        self._inbox: queue.Queue[_Item] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self._last_tick = time.monotonic()
+        self._last_catchup: tuple[int, float] | None = None  # (after_seq, monotonic)
+        self._snapshot_arriving_at = float("-inf")
+        self._last_status: tuple[int, int, bool] | None = None
+        self._last_status_at = float("-inf")
+        self._next_housekeeping = 0.0
+        self.auth_topics = (topics.auth_changes(self.site),
+                            topics.device_auth(self.site, self.device))
+        self.ack_topic = topics.ack(self.site, self.device)
+        self.command_topic = topics.command(self.site, self.device)
+        self.status_topic = topics.status(self.site, self.device)
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Open the stores, start the worker and the command relay, connect in background."""
+        config = self.config
+        self.trust = ClockTrust(config.clock_state, self.clock)
+        self.store = AuthStore(config.auth_db)
+        sync_conn = open_sync_db(config.sync_db)
+        self._sync_conns = [sync_conn, open_sync_db(config.sync_db)]
+        max_events = config.journal.max_events
+        self.journal = AgentJournal(Journal(config.events_db, self.clock,
+                                            max_events=max_events), self.trust)
+        self.applier = AuthApplier(
+            self.store, SnapshotStaging(sync_conn, self.clock), self.journal, self.trust,
+            site=self.site, public_key=self.public_key, tolerance=self.sync.clock_tolerance,
+            sync_db=config.sync_db)
+        self.uplink = JournalUplink(
+            Journal(config.events_db, self.clock, max_events=max_events), self.device,
+            topics.events(self.site, self.device), self._publish, self.sync.batch_size,
+            ack_timeout=self.ack_timeout)
+        self.relay = CommandRelay(
+            site=self.site, device=self.device, public_key=self.public_key,
+            journal=self.journal, trust=self.trust, nonces=NonceStore(self._sync_conns[1]),
+            tolerance=self.sync.clock_tolerance, control_socket=config.control_socket)
+        self.link = MqttLink(
+            self.sync, client_id=self.client_id,
+            subscriptions=[*self.auth_topics, self.ack_topic, self.command_topic],
+            will=(self.status_topic, DeviceStatus(self.device, online=False).dump()),
+            on_message=self._on_message, on_up=lambda: self._inbox.put(_Up()),
+            on_down=lambda: self._inbox.put(_Down()))
+        self._running = True
+        self.relay.start()
+        self._worker = threading.Thread(target=self._run, name="sync-worker", daemon=True)
+        self._worker.start()
+        self.link.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Publish an offline status, disconnect and close everything (within ~timeout)."""
+        if not self._running:
+            return
+        self._running = False
+        deadline = time.monotonic() + timeout
+        if self._worker is not None:
+            self._inbox.put(_Stop())
+            # A snapshot apply in progress finishes (or the process exits around it: the
+            # transaction makes either outcome safe).
+            self._worker.join(max(0.1, deadline - time.monotonic() - 0.5))
+        self.relay.stop(0.5)
+        busy = self._worker is not None and self._worker.is_alive()
+        # The stores belong to the worker; while it is still busy, say only "offline".
+        goodbye = (DeviceStatus(self.device, online=False, at=self.clock.wall()) if busy
+                   else self._status(online=False))
+        self.link.close((self.status_topic, goodbye.dump()),
+                        timeout=max(0.1, deadline - time.monotonic()))
+        if busy:
+            log.warning("the worker is still busy; leaving its files to the process exit")
+            return
+        self._worker = None
+        self.store.close()
+        self.uplink.journal.close()
+        self.journal.close()
+        for conn in self._sync_conns:
+            conn.close()
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        """Block until the link is connected and subscribed."""
+        return self.link.wait_connected(timeout)
+
+    def healthy(self) -> bool:
+        """The worker went round its loop recently (for the systemd watchdog)."""
+        return time.monotonic() - self._last_tick < HEALTHY_WITHIN_S
+
+    # ------------------------------------------------------------ paho thread
+
+    def _on_message(self, topic: str, payload: bytes, ack: Ack) -> None:
+        if len(payload) > MAX_MESSAGE_BYTES:
+            log.warning("dropped a message of %d bytes on %s", len(payload), topic)
+            ack()
+        elif topic == self.command_topic:
+            # Commands are few and small; the relay's own queue is their buffer.
+            self.relay.submit(payload)
+            ack()
+        else:
+            self._inbox.put(_Message(topic, payload, ack))
+
+    def _publish(self, topic: str, payload: str) -> bool:
+        return self.link.publish(topic, payload)
+
+    # ------------------------------------------------------------ worker thread
+
+    def _run(self) -> None:
+        try:
+            if self.applier.resume() is Outcome.SNAPSHOT_APPLIED:
+                self._request_catchup(force=True)
+        except Exception:
+            # Not fatal: the staging stays, and the next start (or snapshot) tries again.
+            log.exception("could not resume the staged snapshot")
+        while True:
+            try:
+                item = self._inbox.get(timeout=self.poll_interval)
+            except queue.Empty:
+                item = None
+            if isinstance(item, _Stop):
+                return
+            try:
+                if item is not None:
+                    self._dispatch(item)
+                self._tick()
+            except Exception:
+                # One bad message or a transient database error must not end the agent.
+                log.exception("sync worker: error handling %r", type(item).__name__)
+            self._last_tick = time.monotonic()
+
+    def _dispatch(self, item: _Item) -> None:
+        if isinstance(item, _Up):
+            self.uplink.on_connected()
+            self._request_catchup(force=True)
+            self._publish_status(force=True)
+        elif isinstance(item, _Down):
+            self.uplink.on_disconnected()
+        elif isinstance(item, _Message):
+            try:
+                self._message(item.topic, item.payload)
+            finally:
+                item.ack()
+
+    def _message(self, topic: str, payload: bytes) -> None:
+        if topic in self.auth_topics:
+            outcome = self.applier.handle(payload)
+            if outcome is Outcome.STAGED:
+                self._snapshot_arriving_at = time.monotonic()
+            elif outcome is Outcome.SNAPSHOT_APPLIED:
+                self._snapshot_arriving_at = float("-inf")
+                # Entries issued while the snapshot travelled were gaps then; fetch them now.
+                self._request_catchup(force=True)
+        elif topic == self.ack_topic:
+            try:
+                ack = EventAck.parse(payload)
+            except ProtocolError as exc:
+                log.warning("dropped a malformed ack: %s", exc)
+                return
+            if ack.device != self.device:
+                log.warning("dropped an ack for device %r", ack.device)
+                return
+            self.uplink.on_ack(ack.upto_seq)
+        else:
+            log.warning("message on unexpected topic %s dropped", topic)
+
+    def _tick(self) -> None:
+        self.uplink.pump()
+        if (self.applier.behind
+                and time.monotonic() - self._snapshot_arriving_at > SNAPSHOT_QUIET_S):
+            # A gap, or a catch-up answer that did not cover everything seen since.
+            self._request_catchup()
+        self._publish_status()
+        now = time.monotonic()
+        if now >= self._next_housekeeping:
+            self._next_housekeeping = now + HOUSEKEEPING_S
+            self.applier.housekeeping()
+
+    def _request_catchup(self, *, force: bool = False) -> None:
+        """Ask central for every entry after applied_seq.
+
+        Gap requests are rate-limited per applied_seq (a burst of broadcasts while behind
+        asks once, then again every CATCHUP_RETRY_S until caught up). Forced ones (connect,
+        snapshot applied) always go and do not count, so a gap right after them still asks.
+        """
+        after = self.applier.applied_seq
+        now = time.monotonic()
+        if (not force and self._last_catchup is not None and self._last_catchup[0] == after
+                and now - self._last_catchup[1] < CATCHUP_RETRY_S):
+            return
+        if self.link.publish(topics.catchup(self.site, self.device),
+                             CatchupRequest(self.device, after).dump()):
+            self._last_catchup = None if force else (after, now)
+            log.info("asked for a catch-up after %d", after)
+
+    def _status(self, *, online: bool) -> DeviceStatus:
+        return DeviceStatus(self.device, online, self.applier.applied_seq,
+                            self.uplink.backlog(), self.trust.trusted(), self.clock.wall())
+
+    def _publish_status(self, *, force: bool = False) -> None:
+        """Retained status at connect, on change and every ``status_interval``."""
+        if not self.link.connected:
+            return
+        status = self._status(online=True)
+        assert status.applied_seq is not None and status.backlog is not None
+        key = (status.applied_seq, status.backlog, bool(status.clock_trusted))
+        now = time.monotonic()
+        since = now - self._last_status_at
+        last = self._last_status
+        due = (force or since >= self.sync.status_interval or last is None
+               or key[0] != last[0] or key[2] != last[2]
+               or (key[1] != last[1] and since >= STATUS_MIN_GAP_S))
+        if due and self.link.publish(self.status_topic, status.dump(), retain=True):
+            self._last_status, self._last_status_at = key, now
+
+
+def run(config: EdgeConfig) -> int:
+    """Run the agent until SIGTERM or SIGINT; return the process exit code."""
+    try:
+        agent = EdgeAgent(config)
+    except ValueError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        agent.start()
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    # Ready once started, not once connected: the agent works offline too (it resumes a
+    # staged snapshot and keeps the journal), and systemd must not hold the unit for a broker.
+    sd_notify.ready(f"sync agent of {config.device.id} started")
+    log.info("sync agent of %s started; broker %s:%d", config.device.id,
+             agent.sync.broker_host, agent.sync.broker_port)
+    watchdog = sd_notify.watchdog_interval()
+    while not stopping.wait(min(1.0, watchdog / 2) if watchdog else 1.0):
+        if agent.healthy():
+            sd_notify.watchdog_ping()
+    sd_notify.stopping()
+    agent.stop()
+    log.info("sync agent of %s stopped", config.device.id)
+    return 0

@@ -1,0 +1,123 @@
+"""Shipping the gate's journal upstream, in order, until the central service acknowledges it.
+
+Events with ``seq > acked_seq`` are read oldest first in batches of ``batch_size`` and
+published (QoS 1) to the device's ``events`` topic, with up to ``window`` batches in flight.
+An ``EventAck(upto_seq)`` from central is recorded with ``Journal.mark_acked``; nothing is
+deleted here (the gate prunes acknowledged events when it needs room). On every reconnect,
+and when no ack arrives within ``ack_timeout``, everything unacknowledged is sent again:
+central stores idempotently on (device, seq), so a duplicate costs bandwidth, never data."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from edge.journal import Journal
+from sync.messages import MAX_MESSAGE_BYTES, EventBatch
+
+log = logging.getLogger(__name__)
+
+# Publish(topic, payload) -> False when the link is down and nothing was handed over.
+Publish = Callable[[str, str], bool]
+
+DEFAULT_WINDOW = 4
+DEFAULT_ACK_TIMEOUT_S = 10.0
+
+
+class JournalUplink:
+    """The sending side of the journal; driven by the agent's worker thread only."""
+
+    def __init__(self, journal: Journal, device: str, topic: str, publish: Publish,
+                 batch_size: int, *, window: int = DEFAULT_WINDOW,
+                 ack_timeout: float = DEFAULT_ACK_TIMEOUT_S,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.journal = journal
+        self.device = device
+        self.topic = topic
+        self._publish = publish
+        self.batch_size = batch_size
+        self.window = window
+        self.ack_timeout = ack_timeout
+        self._monotonic = monotonic
+        self.acked_seq = journal.acked_seq
+        self._cursor = self.acked_seq  # the newest seq handed to the link
+        self._in_flight: deque[tuple[int, float]] = deque()  # (last_seq, sent at)
+        self._online = False
+        self.resends = 0
+
+    def on_connected(self) -> None:
+        """A (re)connection: whatever was in flight may be lost; send it all again."""
+        self._online = True
+        self._rewind()
+
+    def on_disconnected(self) -> None:
+        """The link is down: stop sending until it is back."""
+        self._online = False
+        self._in_flight.clear()
+
+    def _rewind(self) -> None:
+        self.acked_seq = self.journal.acked_seq
+        if self._cursor > self.acked_seq:
+            self.resends += 1
+        self._cursor = self.acked_seq
+        self._in_flight.clear()
+
+    def on_ack(self, upto_seq: int) -> bool:
+        """Central stored everything up to ``upto_seq``; True when that moved anything."""
+        # Never beyond what was sent: an ack for unsent events would let the gate prune
+        # them unshipped.
+        upto = min(upto_seq, self._cursor)
+        if upto <= self.acked_seq:
+            return False
+        self.journal.mark_acked(upto)
+        self.acked_seq = upto
+        while self._in_flight and self._in_flight[0][0] <= upto:
+            self._in_flight.popleft()
+        return True
+
+    def backlog(self) -> int:
+        """Events journalled but not yet acknowledged."""
+        return max(0, self.journal.last_seq() - self.acked_seq)
+
+    def pump(self) -> int:
+        """Send batches until the window is full or the journal is drained; return how many."""
+        if not self._online:
+            return 0
+        now = self._monotonic()
+        if self._in_flight and now - self._in_flight[0][1] > self.ack_timeout:
+            log.warning("no ack for events up to %d within %.0f s; sending again from %d",
+                        self._in_flight[0][0], self.ack_timeout, self.acked_seq + 1)
+            self._rewind()
+        sent = 0
+        while len(self._in_flight) < self.window:
+            events = self.journal.read(self._cursor, self.batch_size)
+            if not events:
+                break
+            rows = [_wire(dataclasses.asdict(e)) for e in events]
+            batch, text = _fit(self.device, rows)
+            if not self._publish(self.topic, text):
+                break
+            self._cursor = batch.last_seq
+            self._in_flight.append((batch.last_seq, now))
+            sent += 1
+        return sent
+
+
+def _wire(event: dict[str, Any]) -> dict[str, Any]:
+    # Omit empty optional fields: a tap has uid/granted/reason, most other events do not.
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def _fit(device: str, rows: list[dict[str, Any]]) -> tuple[EventBatch, str]:
+    """A batch of a prefix of ``rows`` that fits in one message, and its payload text."""
+    batch = EventBatch(device, tuple(rows))
+    text = batch.dump()
+    # Halving until it fits: events are small, so this only runs for pathological data.
+    while len(batch.events) > 1 and len(text.encode()) > MAX_MESSAGE_BYTES:
+        batch = EventBatch(device, batch.events[: len(batch.events) // 2])
+        text = batch.dump()
+    return batch, text
