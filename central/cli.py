@@ -1,0 +1,156 @@
+"""``menwei-desk``: the central issuing service's command line.
+
+    menwei-desk create-db   [--db URL]                  create or upgrade the database
+    menwei-desk create-staff [--db URL] --role ROLE --username NAME [--name DISPLAY]
+                            [--site CODE] [--password-file FILE]
+    menwei-desk load-site   [--db URL] FILE.toml|FILE.csv
+
+The database defaults to ``$MENWEI_DESK_DB`` or ``sqlite:///var/desk/desk.db``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from central.db import DEFAULT_URL, SchemaOutOfDateError, make_engine, upgrade
+from central.models import Role
+from central.rules import DeskError, InvalidInputError
+from central.services.context import Desk
+from central.services.sites import load_site
+from central.services.staff import NewStaff, create_staff
+from central.site_file import read_site_file
+
+
+def _print_error(exc: DeskError, where: str = "") -> None:
+    prefix = f"{where}: " if where else ""
+    if isinstance(exc, InvalidInputError):
+        print(f"{prefix}nothing written, {len(exc.errors)} problem(s):", file=sys.stderr)
+        for e in exc.errors:
+            print(f"  - {e.field}: {e.message_en} / {e.message_zh}", file=sys.stderr)
+    else:
+        print(f"{prefix}{exc}", file=sys.stderr)
+
+
+def _open(url: str) -> Desk:
+    try:
+        return Desk.open(url)
+    except SchemaOutOfDateError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _cmd_create_db(args: argparse.Namespace) -> int:
+    engine = make_engine(args.db)
+    try:
+        head = upgrade(engine)
+    finally:
+        engine.dispose()
+    print(f"{args.db}: schema at migration {head}")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_file:
+        try:
+            lines = Path(args.password_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            print(f"{args.password_file}: cannot read: {exc.strerror}", file=sys.stderr)
+            return None
+        return lines[0] if lines else ""
+    first = getpass.getpass(f"password for {args.username}: ")
+    if getpass.getpass("again: ") != first:
+        print("the two passwords differ; nothing written", file=sys.stderr)
+        return None
+    return first
+
+
+def _cmd_create_staff(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    if password is None:
+        return 2
+    desk = _open(args.db)
+    try:
+        inp = NewStaff.from_form({"username": args.username, "display_name": args.name,
+                                  "role": args.role, "password": password, "site": args.site})
+        staff_id = create_staff(desk, inp)
+    except DeskError as exc:
+        _print_error(exc)
+        return 2
+    finally:
+        desk.close()
+    print(f"staff account {inp.username} ({inp.role.value}) created, id {staff_id}")
+    return 0
+
+
+def _cmd_load_site(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        desc = read_site_file(path)
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    except DeskError as exc:
+        _print_error(exc, str(path))
+        return 2
+    desk = _open(args.db)
+    try:
+        report = load_site(desk, desc)
+    except DeskError as exc:
+        _print_error(exc, str(path))
+        return 2
+    finally:
+        desk.close()
+    verb = "created" if report.site_created else "updated"
+    print(f"site {desc.site.code} {verb}")
+    for what in ("access_groups", "gates", "buildings", "units", "households", "persons"):
+        added, existing = report.added.get(what, 0), report.existing.get(what, 0)
+        if added or existing:
+            print(f"  {what}: {added} added, {existing} already there")
+    for warning in report.warnings:
+        print(f"  warning: {warning}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the docs test)."""
+    summary = (__doc__ or "").split("\n")[0].replace("``", "")
+    parser = argparse.ArgumentParser(prog="menwei-desk", description=summary)
+    sub = parser.add_subparsers(dest="command", required=True)
+    db_default = os.environ.get("MENWEI_DESK_DB", DEFAULT_URL)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", default=db_default,
+                       help="database URL (default $MENWEI_DESK_DB or %(default)s)")
+        return p
+
+    p = with_db(sub.add_parser("create-db", help="create the database or bring it up to date"))
+    p.set_defaults(func=_cmd_create_db)
+    p = with_db(sub.add_parser("create-staff", help="create a staff account"))
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--username", required=True)
+    p.add_argument("--name", help="display name (default: the user name)")
+    p.add_argument("--site", help="site code the account serves (default: every site)")
+    p.add_argument("--password-file", help="read the password from the first line of FILE "
+                   "(default: prompt twice)")
+    p.set_defaults(func=_cmd_create_staff)
+    p = with_db(sub.add_parser("load-site", help="create or extend a site from a TOML or CSV "
+                               "description"))
+    p.add_argument("file", help="site description, .toml or .csv (see docs/central.md)")
+    p.set_defaults(func=_cmd_load_site)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``menwei-desk``."""
+    args = build_parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

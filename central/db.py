@@ -1,0 +1,163 @@
+"""The database: engines, sessions with the append-only guard, and migrations.
+
+SQLite is the default (``sqlite:///var/desk/desk.db``); a company running many sites points
+the same code at PostgreSQL. SQLite-specific settings live here and in the migrations only.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+
+from central.models import AppendOnly, Base, FrozenColumns
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DEFAULT_URL = "sqlite:///var/desk/desk.db"
+# Execution option marking a connection that will write: on SQLite it begins IMMEDIATE.
+WRITE_OPTION = "menwei_writes"
+
+
+class ImmutableRecordError(RuntimeError):
+    """Code tried to change what the rules say is never changed (the register, receipts,
+    the authorisation log). A programming error, not a user's: it is never caught."""
+
+
+class DeskSession(Session):
+    """The desk's session class; the guards below listen on it, not on every Session."""
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``url``; for a SQLite file, its directory is created, WAL with
+    ``synchronous=FULL`` (money and the register must survive a power cut), and a
+    transaction on a connection marked with WRITE_OPTION begins IMMEDIATE: it takes the
+    write lock at once, so two desks never both read a receipt number and then collide on
+    writing it. Reads begin deferred and never wait for a writer (WAL)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, echo=echo, connect_args={"timeout": 15.0})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy emits BEGIN itself (below); pysqlite's own handling would defer it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine, *, writes: bool = False) -> sessionmaker[DeskSession]:
+    """Sessions that refuse to alter append-only and frozen records; ``writes`` for the
+    sessions of actions (see make_engine)."""
+    bind = engine.execution_options(**{WRITE_OPTION: True}) if writes else engine
+    return sessionmaker(bind, class_=DeskSession, expire_on_commit=False)
+
+
+@event.listens_for(DeskSession, "before_flush")
+def _guard_flush(session: Session, _flush: UOWTransaction, _instances: object) -> None:
+    for obj in session.deleted:
+        if isinstance(obj, AppendOnly | FrozenColumns):
+            raise ImmutableRecordError(f"{type(obj).__name__} rows are never deleted")
+    for obj in session.dirty:
+        if isinstance(obj, AppendOnly) and session.is_modified(obj):
+            raise ImmutableRecordError(f"{type(obj).__name__} rows are append-only")
+        if isinstance(obj, FrozenColumns):
+            state = inspect(obj)
+            changed = [name for name in type(obj).__frozen__
+                       if state.attrs[name].history.has_changes()]
+            if changed:
+                raise ImmutableRecordError(
+                    f"{type(obj).__name__}.{', '.join(sorted(changed))} never change; "
+                    "void and write a new one instead")
+
+
+@cache
+def _guarded_tables() -> frozenset[str]:
+    return frozenset(
+        mapper.local_table.name for mapper in Base.registry.mappers  # type: ignore[attr-defined]
+        if issubclass(mapper.class_, AppendOnly | FrozenColumns))
+
+
+@event.listens_for(DeskSession, "do_orm_execute")
+def _guard_bulk(state: ORMExecuteState) -> None:
+    # Bulk UPDATE/DELETE statements bypass before_flush; refuse them on guarded tables.
+    if not (state.is_update or state.is_delete):
+        return
+    mapper = state.bind_mapper
+    if mapper is not None and mapper.local_table.name in _guarded_tables():  # type: ignore[attr-defined]
+        raise ImmutableRecordError(f"bulk update/delete of {mapper.local_table.name} refused")  # type: ignore[attr-defined]
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, built in code (no alembic.ini to ship or lose)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found in " + str(MIGRATIONS_DIR))
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at (None: empty database)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> str:
+    """Apply every migration not yet applied, in one transaction; return the head.
+
+    Running it on an up-to-date database changes nothing. A database newer than this code
+    is refused rather than guessed at.
+    """
+    head = head_revision()
+    current = current_revision(engine)
+    if current is not None and current != head:
+        known = {rev.revision for rev in ScriptDirectory.from_config(alembic_config())
+                 .walk_revisions()}
+        if current not in known:
+            raise RuntimeError(f"the database is at migration {current}, which this software "
+                               "does not know; install the newer release instead")
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    return head
+
+
+class SchemaOutOfDateError(RuntimeError):
+    """The database is not at this code's newest migration."""
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse to work on a database that ``create-db`` has not brought up to date."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaOutOfDateError(
+            f"database schema is at {current or 'nothing'}, this software needs {head}: "
+            "run `menwei-desk create-db` first")

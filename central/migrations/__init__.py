@@ -1,0 +1,1 @@
+"""Alembic migrations of the desk database (applied by ``menwei-desk create-db``)."""

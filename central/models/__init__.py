@@ -1,0 +1,60 @@
+"""The desk's data model, one concept per module; importing this package registers every
+table on ``Base.metadata`` (what Alembic and the tests compare against)."""
+
+from central.models.applications import (
+    Application,
+    ApplicationKind,
+    ConfirmationMethod,
+    Evidence,
+    EvidenceKind,
+)
+from central.models.auth_log import AuthLogEntry
+from central.models.base import AppendOnly, Base, FrozenColumns
+from central.models.cards import Card, CardState, Grant, Schedule
+from central.models.gates import AccessGroup, Device, Gate, GateRole
+from central.models.goods import GoodsPass, GoodsReleaseSlip
+from central.models.loss import LossKind, LossReport
+from central.models.money import Fee, FeeKind, PaymentMethod, Receipt, ReceiptItem, ReceiptLine
+from central.models.parking import (
+    NamedBy,
+    ParkingSpace,
+    ParkingSubscription,
+    ParkingTopUp,
+    ReservedSpaceVehicle,
+    SpaceKind,
+    Vehicle,
+)
+from central.models.people import (
+    DIRECT_RELATIVES,
+    RESIDENT_KINDS,
+    HolderKind,
+    Household,
+    HouseholdKind,
+    Person,
+    Relationship,
+)
+from central.models.register import RegisterAction, RegisterEntry
+from central.models.renovation import (
+    DepositPayer,
+    RenovationDeposit,
+    RenovationExtension,
+    RenovationFiling,
+    RenovationWorker,
+)
+from central.models.site import Building, Site, SiteSettings, Unit, UnitKind
+from central.models.staff import LoginAttempt, Role, Staff, StaffSession
+from central.models.visitors import TemporaryParkingPermit, VisitorPass, VisitorRegistration
+
+__all__ = [
+    "DIRECT_RELATIVES", "RESIDENT_KINDS", "AccessGroup", "AppendOnly", "Application",
+    "ApplicationKind", "AuthLogEntry", "Base", "Building", "Card", "CardState",
+    "ConfirmationMethod", "DepositPayer", "Device", "Evidence", "EvidenceKind", "Fee",
+    "FeeKind", "FrozenColumns", "Gate", "GateRole", "GoodsPass", "GoodsReleaseSlip", "Grant",
+    "HolderKind", "Household", "HouseholdKind", "LoginAttempt", "LossKind", "LossReport",
+    "NamedBy", "ParkingSpace", "ParkingSubscription", "ParkingTopUp", "PaymentMethod",
+    "Person", "Receipt", "ReceiptItem", "ReceiptLine", "RegisterAction", "RegisterEntry",
+    "Relationship", "RenovationDeposit", "RenovationExtension", "RenovationFiling",
+    "RenovationWorker", "ReservedSpaceVehicle", "Role", "Schedule", "Site", "SiteSettings",
+    "SpaceKind", "Staff", "StaffSession", "TemporaryParkingPermit", "Unit", "UnitKind",
+    "Vehicle", "VisitorPass", "VisitorRegistration",
+]

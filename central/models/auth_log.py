@@ -1,0 +1,34 @@
+"""The authorisation log: the outbox from the desk to the gates.
+
+Every change that affects a gate's decision appends, in the same transaction, the card's
+full effective record (state, not command) in the wire form of sync/messages.py
+``card_to_wire``. The sync library publishes from this table; re-applying an entry is
+harmless and the newest sequence number wins.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from central.models.base import AppendOnly, Base
+
+
+class AuthLogEntry(AppendOnly, Base):
+    """One effective card record, in publication order."""
+
+    __tablename__ = "auth_log"
+    # AUTOINCREMENT on SQLite: a sequence number is never reused, even after the newest row
+    # of a failed transaction; on PostgreSQL the column is an identity/serial.
+    __table_args__ = (Index("ix_auth_log_site_uid", "site", "uid"),
+                      {"sqlite_autoincrement": True})
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The site's code, as on the wire.
+    site: Mapped[str] = mapped_column(String(64))
+    uid: Mapped[str] = mapped_column(String(20))
+    # JSON text of card_to_wire(CardRow).
+    card: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -1,0 +1,73 @@
+"""Desk staff accounts, their roles, login attempts (for throttling) and sessions."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from central.models.base import Base
+
+if TYPE_CHECKING:
+    from central.models.site import Site
+
+
+class Role(enum.StrEnum):
+    """What a staff member may do; the rules name some roles (H4, L2, P3)."""
+
+    CLERK = "clerk"  # 客服人员
+    FRONT_DESK_LEAD = "front_desk_lead"  # 前台负责人
+    CUSTOMER_SERVICE_LEAD = "customer_service_lead"  # 客服负责人
+    DIRECTOR = "director"  # 管理处主任
+    GUARD = "guard"  # 安管员 / 门岗
+    ADMIN = "admin"  # accounts, sites and devices; no desk work
+
+
+class Staff(Base):
+    """A person who logs in. ``site_id`` None means every site of the company."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role]
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    # argon2id encoded hash (argon2-cffi); never the password.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+    site: Mapped[Site | None] = relationship()
+
+
+class LoginAttempt(Base):
+    """Every login attempt, successful or not; failures in a window throttle the account."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # As typed (lower-cased), so attempts on unknown names are throttled too.
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    succeeded: Mapped[bool]
+    # True when refused by the throttle without checking the password; not counted.
+    throttled: Mapped[bool] = mapped_column(default=False)
+    remote: Mapped[str] = mapped_column(String(64), default="")
+
+
+class StaffSession(Base):
+    """A logged-in session of the desk UI or API (token stored hashed)."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,134 @@
+"""Closing the loop: a card's effective gate record, and its append to ``auth_log``.
+
+The gate decides from a CardRow (edge/auth_store.py). Here the desk computes that record from
+its own state and appends it, in the wire form of sync/messages.py, inside the transaction
+of every change that may alter it. Which cards changed is collected by a session hook rather
+than by each service remembering to say so: a forgotten call cannot leave a gate stale.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, UOWTransaction
+
+from central.clock import local_date
+from central.db import DeskSession
+from central.models import (
+    AccessGroup,
+    AuthLogEntry,
+    Card,
+    CardState,
+    Grant,
+    ParkingSubscription,
+    Schedule,
+    Site,
+)
+from edge.auth_store import CardRow
+from edge.cards import CardStatus
+from sync.messages import card_to_wire, dump
+
+_TOUCHED = "menwei_gate_touched"
+_WATCHED = (Card, Grant, ParkingSubscription, Schedule, AccessGroup)
+
+# What the gates are told of each desk state. A formatted card is simply not usable.
+GATE_STATUS = {
+    CardState.ACTIVE: CardStatus.ACTIVE,
+    CardState.LOST: CardStatus.LOST,
+    CardState.REVOKED: CardStatus.REVOKED,
+    CardState.FORMATTED: CardStatus.REVOKED,
+}
+
+
+def effective_record(card: Card, today: date) -> CardRow:
+    """The card as every gate of its site must see it ``today`` (site-local).
+
+    An active card carries its grants' access groups, plus the car-park group and plate of a
+    parking subscription paid for today (rule P1: one card, doors and barriers). Any other
+    state carries no group at all: lost or revoked, its permissions are withdrawn at every
+    gate (rule L1), formatted, it holds nothing (rule I6).
+    """
+    status = GATE_STATUS[card.state]
+    groups: set[str] = set()
+    plate: str | None = None
+    if status is CardStatus.ACTIVE:
+        groups = {grant.access_group.name for grant in card.active_grants}
+        for sub in card.parking_subscriptions:
+            if sub.covers(today):
+                groups.add(sub.access_group.name)
+                plate = plate or sub.vehicle.plate
+    return CardRow(
+        uid=card.uid,
+        status=status,
+        valid_from=card.valid_from,
+        valid_until=card.valid_until,
+        access_groups=tuple(sorted(groups)),
+        schedule=card.schedule.spec if card.schedule is not None else None,
+        holder_kind=card.holder_kind.value if card.holder_kind is not None else "",
+        plate=plate,
+    )
+
+
+def wire_text(row: CardRow) -> str:
+    """The JSON text stored in ``auth_log.card``: exactly what sync publishes."""
+    return dump(card_to_wire(row))
+
+
+@event.listens_for(DeskSession, "before_flush")
+def _collect(session: Session, _flush: UOWTransaction, _instances: object) -> None:
+    touched: list[object] = session.info.setdefault(_TOUCHED, [])
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, _WATCHED) and (obj in session.new or session.is_modified(obj)):
+            touched.append(obj)
+
+
+def _cards_of(session: Session, touched: list[object]) -> dict[int, Card]:
+    cards: dict[int, Card] = {}
+    for obj in touched:
+        found: list[Card] = []
+        if isinstance(obj, Card):
+            found = [obj]
+        elif isinstance(obj, Grant | ParkingSubscription):
+            card = session.get(Card, obj.card_id)
+            found = [card] if card is not None else []
+        elif isinstance(obj, Schedule):
+            found = list(session.scalars(select(Card).where(Card.schedule_id == obj.id)))
+        elif isinstance(obj, AccessGroup):
+            found = list(session.scalars(
+                select(Card).join(Grant).where(Grant.access_group_id == obj.id,
+                                               Grant.cleared_at.is_(None))))
+        cards.update((card.id, card) for card in found)
+    return cards
+
+
+def publish_changed_cards(session: Session, now: datetime) -> int:
+    """Append the effective record of every card touched in this transaction to
+    ``auth_log`` (skipping any identical to the card's last entry); return how many."""
+    session.flush()
+    touched: list[object] = session.info.pop(_TOUCHED, [])
+    cards = _cards_of(session, touched)
+    if not cards:
+        return 0
+    written = 0
+    sites: dict[int, Site] = {}
+    for card in sorted(cards.values(), key=lambda c: c.id):
+        if card.site_id not in sites:
+            # Lock the site row until commit, so on PostgreSQL sequence numbers of one site
+            # commit in order and the publisher never skips a late one (no-op on SQLite,
+            # whose IMMEDIATE transactions are already serial).
+            sites[card.site_id] = session.scalars(
+                select(Site).where(Site.id == card.site_id).with_for_update()).one()
+        site = sites[card.site_id]
+        text = wire_text(effective_record(card, local_date(now, site.timezone)))
+        last = session.scalars(
+            select(AuthLogEntry.card).where(AuthLogEntry.site == site.code,
+                                            AuthLogEntry.uid == card.uid)
+            .order_by(AuthLogEntry.seq.desc()).limit(1)).first()
+        if last == text:
+            continue
+        session.add(AuthLogEntry(site=site.code, uid=card.uid, card=text, created_at=now))
+        written += 1
+    session.flush()
+    session.info.pop(_TOUCHED, None)
+    return written

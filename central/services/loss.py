@@ -1,0 +1,290 @@
+"""Lost and damaged cards: the report (L1), the director's review and the replacement
+(L2, with the fee of I3), and a staff holder's compensation (L3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from central.amounts import yuan
+from central.forms import FormReader
+from central.models import (
+    Card,
+    CardState,
+    HolderKind,
+    LossKind,
+    LossReport,
+    PaymentMethod,
+    ReceiptItem,
+    RegisterAction,
+    Role,
+)
+from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.services.card_fees import replacement_fee, staff_loss_compensation
+from central.services.card_ops import (
+    STATE_ZH,
+    activate,
+    blank_card,
+    clear_grants,
+    get_card,
+    same_name,
+)
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.inputs import SignOff
+from central.services.receipts import Charge, write_receipt
+from central.services.register import write_register
+
+
+@dataclass(frozen=True)
+class ReportLoss:
+    """The holder's loss or damage application (智能卡挂失/报损申请书)."""
+
+    uid: str
+    reporter_person_id: int
+    in_person: bool
+    # Rule L1: the balance the desk showed the holder, and the holder's agreement.
+    balance_shown_fen: int
+    holder_agrees: bool
+    signoff: SignOff | None
+    # Damage only: was it the holder's doing (I3, L3), and is the card handed in (L2)?
+    holder_fault: bool = True
+    card_taken_back: bool = False
+    payment_method: PaymentMethod = PaymentMethod.CASH
+
+    @staticmethod
+    def from_form(data: Any) -> ReportLoss:
+        """Validate a form; ``balance_shown_yuan`` is the amount as text (``"12.50"``)."""
+        r = FormReader(data)
+        inp = ReportLoss(
+            uid=r.uid("uid"), reporter_person_id=r.integer("reporter_person_id", 1),
+            in_person=r.flag("in_person"), balance_shown_fen=r.fen("balance_shown_yuan"),
+            holder_agrees=r.flag("holder_agrees"),
+            signoff=r.opt_object("signoff", SignOff.read),
+            holder_fault=r.flag("holder_fault", True),
+            card_taken_back=r.flag("card_taken_back"),
+            payment_method=r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class LossResult:
+    """The report written, the balance the card held, and any L3 compensation taken."""
+
+    report_id: int
+    balance_fen: int
+    compensation_fen: int
+    receipt_number: int | None
+
+
+def _report(act: Action, inp: ReportLoss, kind: LossKind) -> LossResult:
+    card = get_card(act, inp.uid)
+    if card.state is not CardState.ACTIVE or card.holder is None or card.holder_kind is None:
+        raise ConflictError(f"卡 {card.uid} {STATE_ZH[card.state]}，不能挂失或报损",
+                            f"card {card.uid} is {card.state.value}", "uid")
+    holder, holder_kind = card.holder, card.holder_kind
+    if inp.reporter_person_id != holder.id:
+        raise RuleRefused("L1", f"须由持卡人 {holder.name} 本人办理挂失/报损",
+                          f"the holder, {holder.name}, reports the card",
+                          "reporter_person_id")
+    if not inp.in_person:
+        raise RuleRefused("L1", "原持卡人须亲临客服部填写申请书",
+                          "the holder applies at the desk in person", "in_person")
+    if inp.balance_shown_fen != card.balance_fen:
+        raise RuleRefused("L1", f"须向持卡人出示卡内余额 {yuan(card.balance_fen)} 元",
+                          f"show the holder the card's remaining balance, "
+                          f"{yuan(card.balance_fen)} yuan", "balance_shown_yuan")
+    if not inp.holder_agrees:
+        raise RuleRefused("L1", "持卡人认同余额后方可挂失", "the card is stopped only on the "
+                          "holder's agreement", "holder_agrees")
+    if inp.signoff is None:
+        raise RuleRefused("I1", "须在登记表上签名", "the holder signs the register", "signoff")
+    if kind is LossKind.DAMAGED and not inp.card_taken_back:
+        raise RuleRefused("L2", "损坏的旧卡须由客服部收回", "a damaged card is taken back",
+                          "card_taken_back")
+    holder_fault = True if kind is LossKind.LOST else inp.holder_fault
+    settings = act.site.settings
+    compensation = staff_loss_compensation(settings, holder_kind, holder_fault=holder_fault)
+    receipt = None
+    if compensation:
+        receipt = write_receipt(act, payer_name=holder.name, person_id=holder.id,
+                                method=inp.payment_method, charges=[Charge(
+                                    ReceiptItem.STAFF_CARD_COMPENSATION, compensation,
+                                    "员工卡遗失/人为损坏赔偿工本费 staff card compensation",
+                                    card.uid)])
+    # Lost: withdrawn at every gate (L1). Damaged: taken back, so revoked.
+    card.state = CardState.LOST if kind is LossKind.LOST else CardState.REVOKED
+    card.updated_at = act.now
+    report = LossReport(
+        card_id=card.id, kind=kind, reported_by_person_id=holder.id, reported_on=act.today,
+        reported_at=act.now, handled_by_staff_id=act.staff.id,
+        balance_shown_fen=card.balance_fen, holder_fault=holder_fault,
+        card_taken_back=inp.card_taken_back, compensation_fen=compensation,
+        compensation_receipt_id=receipt.id if receipt is not None else None)
+    act.session.add(report)
+    act.session.flush()
+    what = RegisterAction.REPORT_LOST if kind is LossKind.LOST else RegisterAction.REPORT_DAMAGED
+    write_register(act, card, what, inp.signoff,
+                   receipt_number=receipt.number if receipt is not None else None,
+                   detail=f"balance {yuan(card.balance_fen)}; report {report.id}")
+    return LossResult(report.id, card.balance_fen, compensation,
+                      receipt.number if receipt is not None else None)
+
+
+def report_lost(desk: Desk, actor: Actor, inp: ReportLoss) -> LossResult:
+    """Rule L1: the holder, in person, having seen the balance and agreed, reports the card
+    lost; it is marked lost and refused at every gate. A staff card costs 20 (L3)."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        return _report(act, inp, LossKind.LOST)
+
+
+def report_damaged(desk: Desk, actor: Actor, inp: ReportLoss) -> LossResult:
+    """Rule L2: a damaged card is reported like a lost one and taken back (revoked). A staff
+    card damaged by its holder costs 20 (L3)."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        return _report(act, inp, LossKind.DAMAGED)
+
+
+@dataclass(frozen=True)
+class ReviewLoss:
+    """The office director's review of a loss application and its operation record."""
+
+    report_id: int
+    approved: bool
+    note: str = ""
+
+    @staticmethod
+    def from_form(data: Any) -> ReviewLoss:
+        """Validate ``{"report_id", "approved", "note"}``."""
+        r = FormReader(data)
+        inp = ReviewLoss(r.integer("report_id", 1), r.flag("approved"),
+                         r.opt_text("note", 500) or "")
+        r.finish()
+        return inp
+
+
+def _open_report(act: Action, card: Card) -> LossReport | None:
+    return act.session.scalars(
+        select(LossReport).where(LossReport.card_id == card.id,
+                                 LossReport.replacement_card_id.is_(None))
+        .order_by(LossReport.id.desc()).limit(1)).first()
+
+
+def review_loss(desk: Desk, actor: Actor, inp: ReviewLoss) -> None:
+    """Rule L2: only the office director reviews the application and operation record."""
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, frozenset(Role))
+        if staff.role is not Role.DIRECTOR:
+            raise RuleRefused("L2", "挂失/报损申请书及操作记录须经管理处主任审核",
+                              "the loss application and operation record are reviewed by the "
+                              f"office director, not a {staff.role.value}")
+        report = act.session.get(LossReport, inp.report_id)
+        if report is None or report.card.site_id != act.site.id:
+            raise NotFoundError("没有此挂失/报损申请", f"no loss report {inp.report_id}",
+                                "report_id")
+        if report.review_approved:
+            # A rejected report may be reviewed again once what was missing is there.
+            raise ConflictError("此申请已审核通过", "this report has been approved", "report_id")
+        report.reviewed_by_staff_id = staff.id
+        report.reviewed_at = act.now
+        report.review_approved = inp.approved
+        report.review_note = inp.note
+
+
+@dataclass(frozen=True)
+class ReplaceCard:
+    """Rule L2: the new card for a lost or damaged one."""
+
+    old_uid: str
+    new_uid: str
+    # The holder checks the balance moved to the new card, then signs for it.
+    balance_checked_fen: int
+    signoff: SignOff | None
+    payment_method: PaymentMethod = PaymentMethod.CASH
+
+    @staticmethod
+    def from_form(data: Any) -> ReplaceCard:
+        """Validate ``{"old_uid", "new_uid", "balance_checked_yuan", "signoff"}``."""
+        r = FormReader(data)
+        inp = ReplaceCard(r.uid("old_uid"), r.uid("new_uid"), r.fen("balance_checked_yuan"),
+                          r.opt_object("signoff", SignOff.read),
+                          r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
+        if inp.old_uid and inp.old_uid == inp.new_uid:
+            r.fail("new_uid", "新卡不能是旧卡", "the new card cannot be the old one")
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class ReplaceResult:
+    """The new card, its fee (0 when free under I3) and the receipt, if any."""
+
+    new_uid: str
+    fee_fen: int
+    receipt_number: int | None
+    balance_fen: int
+
+
+def replace_card(desk: Desk, actor: Actor, inp: ReplaceCard) -> ReplaceResult:
+    """Issue the replacement of a reported card, after the director approved the report.
+
+    The new card gets the old card's holder, validity, grants, schedule, parking and
+    balance; the old card keeps nothing. The fee follows I3 (free within a month of issue
+    when not the holder's fault, else 20; staff cards free, their holder paid at the report
+    under L3). The holder checks the balance and signs.
+    """
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        old = get_card(act, inp.old_uid, "old_uid")
+        report = _open_report(act, old)
+        if report is None or old.holder is None or old.holder_kind is None:
+            raise ConflictError(f"卡 {old.uid} 未挂失或报损，不能补办",
+                                f"card {old.uid} has not been reported lost or damaged",
+                                "old_uid")
+        if not report.review_approved:
+            state = "未经审核" if report.reviewed_at is None else "审核未通过"
+            raise RuleRefused("L2", f"挂失/报损申请{state}：须经管理处主任审核同意后方可补办新卡",
+                              "the office director reviews and approves the loss application "
+                              "before the new card is issued", "old_uid")
+        holder, kind = old.holder, old.holder_kind
+        if inp.balance_checked_fen != old.balance_fen:
+            raise RuleRefused("L2", f"持卡人须核实新卡余额 {yuan(old.balance_fen)} 元",
+                              f"the holder checks the new card's balance, "
+                              f"{yuan(old.balance_fen)} yuan", "balance_checked_yuan")
+        if inp.signoff is None or not same_name(inp.signoff.signer_name, holder.name):
+            raise RuleRefused("L2", f"须由持卡人 {holder.name} 核实余额后签收新卡",
+                              f"the holder, {holder.name}, signs for the new card", "signoff")
+        new = blank_card(act, inp.new_uid, "new_uid")
+        settings = act.site.settings
+        fee = replacement_fee(settings, kind, lost=report.kind is LossKind.LOST,
+                              holder_fault=report.holder_fault, issued_on=old.issued_on,
+                              today=act.today)
+        receipt = None
+        if fee:
+            receipt = write_receipt(act, payer_name=holder.name, person_id=holder.id,
+                                    household_id=holder.household_id,
+                                    method=inp.payment_method, charges=[Charge(
+                                        ReceiptItem.REPLACEMENT_FEE, fee,
+                                        f"补卡工本费（原卡 {old.uid}）replacement", new.uid)])
+        groups = [g.access_group for g in old.active_grants]
+        activate(act, new, holder=holder, kind=kind, valid_until=old.valid_until,
+                 groups=groups, schedule=old.schedule, relation=old.relation_to_applicant,
+                 application_id=old.application_id)
+        new.replaces_card_id = old.id
+        new.balance_fen, old.balance_fen = old.balance_fen, 0
+        for sub in list(old.parking_subscriptions):
+            sub.card = new
+        clear_grants(act, old, "replaced")
+        report.replacement_card_id = new.id
+        write_register(act, new, RegisterAction.REPLACE, inp.signoff,
+                       receipt_number=receipt.number if receipt is not None else None,
+                       related_uid=old.uid,
+                       detail=f"replaces {old.uid} ({report.kind.value}); balance "
+                              f"{yuan(new.balance_fen)}; "
+                              f"{'free (I3)' if not fee and kind is not HolderKind.STAFF else ''}")
+        return ReplaceResult(new.uid, fee, receipt.number if receipt is not None else None,
+                             new.balance_fen)

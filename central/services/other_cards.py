@@ -1,0 +1,221 @@
+"""Issuing merchant cards (rule H3) and internal staff cards (rule H4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from central.forms import FormReader
+from central.models import (
+    ApplicationKind,
+    ConfirmationMethod,
+    EvidenceKind,
+    HolderKind,
+    PaymentMethod,
+    Person,
+    ReceiptItem,
+    RegisterAction,
+    Role,
+)
+from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.services.applications import add_evidence, open_application
+from central.services.card_fees import issue_fee
+from central.services.card_ops import (
+    IssuedCard,
+    IssueResult,
+    access_groups,
+    activate,
+    blank_card,
+    schedule_for,
+)
+from central.services.context import DESK_ROLES, LEADS, Action, Actor, Desk, action
+from central.services.inputs import Countersign, PersonDetails, SignOff
+from central.services.receipts import Charge, write_receipt
+from central.services.register import write_register
+from central.services.validity import valid_until
+
+
+@dataclass(frozen=True)
+class CardHolder:
+    """A holder on record (``person_id``) or a new one (``new``)."""
+
+    person_id: int | None = None
+    new: PersonDetails | None = None
+
+    @staticmethod
+    def read(r: FormReader) -> CardHolder:
+        """From ``{"holder_person_id"}`` or ``{"new_holder": {...}}`` of the same form."""
+        holder = CardHolder(r.opt_integer("holder_person_id", 1),
+                            r.opt_object("new_holder", PersonDetails.read))
+        if (holder.person_id is None) == (holder.new is None):
+            r.fail("holder_person_id", "请选择已登记的持卡人，或填写新持卡人资料（二选一）",
+                   "give either holder_person_id (on record) or new_holder (no record)")
+        return holder
+
+
+def _holder(act: Action, holder: CardHolder, kind: HolderKind) -> Person:
+    if holder.person_id is not None:
+        person = act.session.get(Person, holder.person_id)
+        if person is None or person.site_id != act.site.id:
+            raise NotFoundError("没有此人的登记资料", f"no person {holder.person_id}",
+                                "holder_person_id")
+        if person.holder_kind is not kind:
+            raise ConflictError(f"{person.name} 登记为{person.holder_kind.value}，不是{kind.value}",
+                                f"{person.name} is on record as {person.holder_kind.value}, "
+                                f"not {kind.value}", "holder_person_id")
+        return person
+    assert holder.new is not None
+    person = Person(site_id=act.site.id, name=holder.new.name, holder_kind=kind,
+                    id_number=holder.new.id_number, phone=holder.new.phone,
+                    organisation=holder.new.organisation, created_at=act.now)
+    act.session.add(person)
+    act.session.flush()
+    return person
+
+
+def _require_signoff(signoff: SignOff | None) -> SignOff:
+    if signoff is None:
+        raise RuleRefused("I1", "领卡须在《IC卡发行/异常情况登记表》上签名",
+                          "the holder signs the IC card issue register for the card",
+                          "holder_signoff")
+    return signoff
+
+
+@dataclass(frozen=True)
+class IssueMerchantCard:
+    """Rule H3: an application under the company seal, verified by the shop manager and
+    signed off by the department head before the card is issued."""
+
+    uid: str
+    holder: CardHolder
+    seal_application_ref: str | None
+    shop_manager: Countersign | None
+    department_head: Countersign | None
+    holder_signoff: SignOff | None
+    access_groups: tuple[str, ...] = ()
+    schedule: str | None = None
+    payment_method: PaymentMethod = PaymentMethod.CASH
+
+    @staticmethod
+    def from_form(data: Any) -> IssueMerchantCard:
+        """Validate a form into the input."""
+        r = FormReader(data)
+        inp = IssueMerchantCard(
+            uid=r.uid("uid"), holder=CardHolder.read(r),
+            seal_application_ref=r.opt_text("seal_application_ref"),
+            shop_manager=r.opt_object("shop_manager", Countersign.read),
+            department_head=r.opt_object("department_head", Countersign.read),
+            holder_signoff=r.opt_object("holder_signoff", SignOff.read),
+            access_groups=r.names("access_groups"), schedule=r.opt_schedule("schedule"),
+            payment_method=r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
+        r.finish()
+        return inp
+
+
+def issue_merchant_card(desk: Desk, actor: Actor, inp: IssueMerchantCard) -> IssueResult:
+    """Issue a merchant's card (rule H3; fee and receipt, I2; register, I1; blank card, I6)."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        if not inp.seal_application_ref:
+            raise RuleRefused("H3", "商户须出具加盖公章的申请书", "a merchant's card needs the "
+                              "application bearing the company seal", "seal_application_ref")
+        if inp.shop_manager is None:
+            raise RuleRefused("H3", "须由商铺负责人核实并填写申请表", "the shop manager verifies "
+                              "the application", "shop_manager")
+        if inp.department_head is None:
+            raise RuleRefused("H3", "须经部门负责人签字同意后方可办理", "the department head signs "
+                              "off before the card is issued", "department_head")
+        signoff = _require_signoff(inp.holder_signoff)
+        holder = _holder(act, inp.holder, HolderKind.MERCHANT)
+        card = blank_card(act, inp.uid)
+        groups = access_groups(act, inp.access_groups, "access_groups")
+        application = open_application(act, ApplicationKind.MERCHANT_CARD, applicant=holder,
+                                        in_person=True)
+        add_evidence(act, application, EvidenceKind.COMPANY_SEAL_APPLICATION,
+                     reference=inp.seal_application_ref, method=ConfirmationMethod.DOCUMENT)
+        add_evidence(act, application, EvidenceKind.SHOP_MANAGER_VERIFICATION,
+                     name=inp.shop_manager.name, reference=inp.shop_manager.reference)
+        add_evidence(act, application, EvidenceKind.DEPARTMENT_HEAD_SIGNOFF,
+                     name=inp.department_head.name, reference=inp.department_head.reference)
+        settings = act.site.settings
+        fee = issue_fee(settings, HolderKind.MERCHANT)
+        receipt = write_receipt(
+            act, payer_name=holder.organisation or holder.name, person_id=holder.id,
+            method=inp.payment_method,
+            charges=[Charge(ReceiptItem.CARD_FEE, fee, "门禁卡工本费 card fee", card.uid)])
+        until = valid_until(settings, HolderKind.MERCHANT, act.today)
+        activate(act, card, holder=holder, kind=HolderKind.MERCHANT, valid_until=until,
+                 groups=groups, schedule=schedule_for(act, inp.schedule),
+                 application_id=application.id)
+        write_register(act, card, RegisterAction.ISSUE, signoff, receipt_number=receipt.number)
+        return IssueResult(application.id, (IssuedCard(card.uid, holder.id, holder.name,
+                                                       HolderKind.MERCHANT, until, fee),),
+                           receipt.number, receipt.amount_fen)
+
+
+@dataclass(frozen=True)
+class IssueStaffCard:
+    """Rule H4: an internal staff card, free, on a written application approved by the
+    department head, authorised only by the front-desk lead or the customer-service lead."""
+
+    uid: str
+    holder: CardHolder
+    written_application_ref: str | None
+    department_head: Countersign | None
+    holder_signoff: SignOff | None
+    access_groups: tuple[str, ...] = ()
+    schedule: str | None = None
+
+    @staticmethod
+    def from_form(data: Any) -> IssueStaffCard:
+        """Validate a form into the input."""
+        r = FormReader(data)
+        inp = IssueStaffCard(
+            uid=r.uid("uid"), holder=CardHolder.read(r),
+            written_application_ref=r.opt_text("written_application_ref"),
+            department_head=r.opt_object("department_head", Countersign.read),
+            holder_signoff=r.opt_object("holder_signoff", SignOff.read),
+            access_groups=r.names("access_groups"), schedule=r.opt_schedule("schedule"))
+        r.finish()
+        return inp
+
+
+def require_lead_for_staff_card(act: Action, what_zh: str, what_en: str) -> None:
+    """Rule H4: only the front-desk lead or the customer-service lead authorises staff cards;
+    anyone else — clerk, director, guard, admin — is refused."""
+    if act.staff.role not in LEADS:
+        raise RuleRefused("H4", f"内部员工IC卡的{what_zh}必须由前台负责人或客服负责人办理，"
+                          f"{act.staff.role.value} 无权操作",
+                          f"only the front-desk lead or the customer-service lead may "
+                          f"{what_en} a staff card; {act.staff.role.value} may not")
+
+
+def issue_staff_card(desk: Desk, actor: Actor, inp: IssueStaffCard) -> IssueResult:
+    """Issue an internal staff card (rule H4; free, I2: no receipt; register, I1; I6)."""
+    with action(desk) as act:
+        act.authorise(actor, frozenset(Role))
+        require_lead_for_staff_card(act, "授权办理", "authorise")
+        if not inp.written_application_ref:
+            raise RuleRefused("H4", "须有提交部门负责人的书面申请", "a staff card needs a "
+                              "written application to the department head",
+                              "written_application_ref")
+        if inp.department_head is None:
+            raise RuleRefused("H4", "书面申请须经部门负责人同意", "the department head approves "
+                              "the written application", "department_head")
+        signoff = _require_signoff(inp.holder_signoff)
+        holder = _holder(act, inp.holder, HolderKind.STAFF)
+        card = blank_card(act, inp.uid)
+        groups = access_groups(act, inp.access_groups, "access_groups")
+        application = open_application(act, ApplicationKind.STAFF_CARD, applicant=holder)
+        add_evidence(act, application, EvidenceKind.WRITTEN_APPLICATION,
+                     reference=inp.written_application_ref, method=ConfirmationMethod.DOCUMENT)
+        add_evidence(act, application, EvidenceKind.DEPARTMENT_HEAD_SIGNOFF,
+                     name=inp.department_head.name, reference=inp.department_head.reference)
+        until = valid_until(act.site.settings, HolderKind.STAFF, act.today)
+        activate(act, card, holder=holder, kind=HolderKind.STAFF, valid_until=until,
+                 groups=groups, schedule=schedule_for(act, inp.schedule),
+                 application_id=application.id)
+        write_register(act, card, RegisterAction.ISSUE, signoff,
+                       detail=f"authorised by {act.staff.role.value} {act.staff.username}")
+        return IssueResult(application.id, (IssuedCard(card.uid, holder.id, holder.name,
+                                                       HolderKind.STAFF, until, 0),), None, 0)

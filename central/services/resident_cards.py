@@ -1,0 +1,315 @@
+"""Issuing resident cards: owners and family (H1), tenants (H2), the household quota (I4),
+in person with each holder's sign-off (I5), the fee with its receipt (I2), the register
+(I1), and re-use only of formatted cards (I6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from central.forms import FormReader
+from central.models import (
+    RESIDENT_KINDS,
+    ApplicationKind,
+    Card,
+    CardState,
+    ConfirmationMethod,
+    EvidenceKind,
+    HolderKind,
+    Household,
+    HouseholdKind,
+    PaymentMethod,
+    Person,
+    ReceiptItem,
+    RegisterAction,
+    Relationship,
+)
+from central.rules import ConflictError, FieldError, InvalidInputError, NotFoundError, RuleRefused
+from central.services.applications import add_evidence, masked, open_application
+from central.services.card_fees import issue_fee
+from central.services.card_ops import (
+    IssuedCard,
+    IssueResult,
+    access_groups,
+    activate,
+    blank_card,
+    same_name,
+)
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.inputs import OwnerConfirmation, PersonDetails, SignOff
+from central.services.quota import check_quota
+from central.services.receipts import Charge, write_receipt
+from central.services.register import write_register
+from central.services.validity import valid_until
+
+# A confirmation stamped a little ahead of the server's clock is a clock skew, not fraud.
+_CLOCK_SLACK = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ResidentCardLine:
+    """One card of the application: its UID, its holder (on record, or new), the
+    relationship the applicant states (I5) and the holder's signature (I5)."""
+
+    uid: str
+    relationship: Relationship | None
+    holder_person_id: int | None = None
+    new_holder: PersonDetails | None = None
+    # Rule H1: the ID the holder shows, checked against the record.
+    id_number_presented: str | None = None
+    # Empty: the building's default groups.
+    access_groups: tuple[str, ...] = ()
+    holder_signoff: SignOff | None = None
+
+    @staticmethod
+    def read(r: FormReader) -> ResidentCardLine:
+        """One line of the form."""
+        line = ResidentCardLine(
+            uid=r.uid("uid"), relationship=r.opt_enum("relationship", Relationship),
+            holder_person_id=r.opt_integer("holder_person_id", 1),
+            new_holder=r.opt_object("new_holder", PersonDetails.read),
+            id_number_presented=r.opt_text("id_number_presented", 32),
+            access_groups=r.names("access_groups"),
+            holder_signoff=r.opt_object("holder_signoff", SignOff.read))
+        if (line.holder_person_id is None) == (line.new_holder is None):
+            r.fail("holder_person_id", "请选择已登记的持卡人，或填写新持卡人资料（二选一）",
+                   "give either holder_person_id (on record) or new_holder (no record)")
+        return line
+
+
+@dataclass(frozen=True)
+class TenantDocuments:
+    """Rule H2: the lease contract and the tenant's ID copy, by reference."""
+
+    lease_contract_ref: str
+    id_copy_ref: str
+
+    @staticmethod
+    def read(r: FormReader) -> TenantDocuments:
+        """From ``{"lease_contract_ref", "id_copy_ref"}``."""
+        return TenantDocuments(r.text("lease_contract_ref"), r.text("id_copy_ref"))
+
+
+@dataclass(frozen=True)
+class IssueResidentCards:
+    """A household's application for resident cards (住户智能卡办理申请表)."""
+
+    household_id: int
+    applicant_person_id: int
+    applicant_in_person: bool
+    lines: tuple[ResidentCardLine, ...]
+    owner_confirmation: OwnerConfirmation | None = None
+    tenant_documents: TenantDocuments | None = None
+    payment_method: PaymentMethod = PaymentMethod.CASH
+
+    @staticmethod
+    def from_form(data: Any) -> IssueResidentCards:
+        """Validate a form into the input; every field problem is reported at once."""
+        r = FormReader(data)
+        inp = IssueResidentCards(
+            household_id=r.integer("household_id", 1),
+            applicant_person_id=r.integer("applicant_person_id", 1),
+            applicant_in_person=r.flag("applicant_in_person"),
+            lines=r.items("lines", ResidentCardLine.read, min_items=1),
+            owner_confirmation=r.opt_object("owner_confirmation", OwnerConfirmation.read),
+            tenant_documents=r.opt_object("tenant_documents", TenantDocuments.read),
+            payment_method=r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
+        seen: dict[str, int] = {}
+        for i, line in enumerate(inp.lines):
+            if line.uid and line.uid in seen:
+                r.fail(f"lines[{i}].uid", f"与第 {seen[line.uid] + 1} 行卡号重复",
+                       f"the same card as lines[{seen[line.uid]}]")
+            seen.setdefault(line.uid, i)
+        r.finish()
+        return inp
+
+
+def _household(act: Action, household_id: int) -> Household:
+    household = act.session.get(Household, household_id)
+    if household is None or household.unit.building.site_id != act.site.id:
+        raise NotFoundError("本小区没有此住户", f"no household {household_id} at this site",
+                            "household_id")
+    if not household.is_current:
+        raise ConflictError(f"此住户已于 {household.ended_on} 迁出",
+                            f"this household ended on {household.ended_on}", "household_id")
+    return household
+
+
+def cards_in_use(act: Action, household: Household) -> list[Card]:
+    """The household's resident cards that still open doors (active, not expired)."""
+    return list(act.session.scalars(
+        select(Card).join(Person, Card.holder_person_id == Person.id).where(
+            Person.household_id == household.id, Card.state == CardState.ACTIVE,
+            Card.holder_kind.in_(RESIDENT_KINDS),
+            or_(Card.valid_until.is_(None), Card.valid_until >= act.today))))
+
+
+def _record_holder(act: Action, household: Household, line: ResidentCardLine,
+                   field: str) -> Person:
+    """Rule H1/H2: the holder on record, identity checked against it."""
+    rule = "H2" if household.kind is HouseholdKind.TENANCY else "H1"
+    person = act.session.get(Person, line.holder_person_id)
+    if person is None or person.site_id != act.site.id:
+        raise NotFoundError("没有此人的登记资料", f"no person {line.holder_person_id}",
+                            f"{field}.holder_person_id")
+    if person.household_id != household.id:
+        raise RuleRefused(rule, f"{person.name} 不在本户登记资料中",
+                          f"{person.name} is not on this household's record",
+                          f"{field}.holder_person_id")
+    if person.holder_kind not in RESIDENT_KINDS:
+        raise ConflictError(f"{person.name} 是{person.holder_kind.value}，请按相应流程办卡",
+                            f"{person.name} is a {person.holder_kind.value}: use that "
+                            "card's own procedure", f"{field}.holder_person_id")
+    if line.id_number_presented is None:
+        raise RuleRefused(rule, "须查验持卡人身份证件并与登记资料核对",
+                          "check the holder's ID against the record",
+                          f"{field}.id_number_presented")
+    if person.id_number and not same_name(person.id_number, line.id_number_presented):
+        raise RuleRefused(rule, f"所出示证件与 {person.name} 的登记资料不符",
+                          f"the ID shown does not match {person.name}'s record",
+                          f"{field}.id_number_presented")
+    return person
+
+
+def _confirming_owner(act: Action, household: Household,
+                      confirmation: OwnerConfirmation | None) -> Person:
+    """Rule H1: a family member with no record needs the owner's confirmation."""
+    if confirmation is None:
+        raise RuleRefused("H1", "家属无登记资料：须致电业主核实，并记录核实人、方式和时间",
+                          "a family member with no record is confirmed by phoning the owner: "
+                          "record who confirmed, how and when", "owner_confirmation")
+    owner = act.session.get(Person, confirmation.owner_person_id)
+    if (owner is None or owner.household_id != household.id
+            or owner.holder_kind is not HolderKind.OWNER):
+        raise RuleRefused("H1", "核实人须为本户业主", "the confirmation must come from an owner "
+                          "of this household", "owner_confirmation.owner_person_id")
+    if confirmation.confirmed_at > act.now + _CLOCK_SLACK:
+        raise InvalidInputError([FieldError("owner_confirmation.confirmed_at",
+                                            "核实时间不能晚于现在", "cannot be in the future")])
+    return owner
+
+
+def issue_resident_cards(desk: Desk, actor: Actor, inp: IssueResidentCards) -> IssueResult:
+    """Issue the cards of one household's application, all or none.
+
+    Refuses (nothing written) under: I5 — applicant not of the household or not in person,
+    a relationship not stated, a holder who has not signed or someone else signing; H1 — a
+    holder not on record or whose ID does not match, a new family member without the
+    owner's confirmation; H2 — a tenancy without lease contract and ID copy, or whose lease
+    has ended; I4 — over the household quota; I6 — a card not formatted.
+    """
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        settings = act.site.settings
+        household = _household(act, inp.household_id)
+        tenancy = household.kind is HouseholdKind.TENANCY
+        applicant = act.session.get(Person, inp.applicant_person_id)
+        if applicant is None or applicant.household_id != household.id:
+            raise RuleRefused("I5", "住户卡由本户住户本人申请", "resident cards are applied for "
+                              "by a resident of the household", "applicant_person_id")
+        if not inp.applicant_in_person:
+            raise RuleRefused("I5", "住户卡须由住户本人亲自到客服中心申请办理", "resident cards "
+                              "are applied for by the resident in person", "applicant_in_person")
+        if tenancy and inp.tenant_documents is None:
+            raise RuleRefused("H2", "租户办卡须出示房屋租赁合同和租户身份证复印件",
+                              "a tenant's card needs the lease contract and the tenant's ID "
+                              "copy", "tenant_documents")
+
+        planned: list[tuple[ResidentCardLine, Person, Card, list[Any], Relationship]] = []
+        owner: Person | None = None
+        for i, line in enumerate(inp.lines):
+            field = f"lines[{i}]"
+            if line.relationship is None:
+                raise RuleRefused("I5", "申请人须如实填写每位持卡人与本人的关系",
+                                  "the applicant states each cardholder's relationship",
+                                  f"{field}.relationship")
+            if line.holder_person_id is not None:
+                holder = _record_holder(act, household, line, field)
+            else:
+                assert line.new_holder is not None  # from_form guarantees one of the two
+                if not tenancy:
+                    owner = _confirming_owner(act, household, inp.owner_confirmation)
+                holder = _new_holder(act, household, line, applicant, tenancy)
+            signoff = line.holder_signoff
+            if signoff is None:
+                raise RuleRefused("I5", "持卡人本人签收后方可发卡", "a card is handed over only "
+                                  "after its holder signs for it", f"{field}.holder_signoff")
+            if not same_name(signoff.signer_name, holder.name):
+                raise RuleRefused("I5", f"须由持卡人 {holder.name} 本人签收，而非 "
+                                  f"{signoff.signer_name}", f"the holder {holder.name} signs, "
+                                  f"not {signoff.signer_name}",
+                                  f"{field}.holder_signoff.signer_name")
+            card = blank_card(act, line.uid, f"{field}.uid")
+            groups: list[Any] = (access_groups(act, line.access_groups, f"{field}.access_groups")
+                                 or list(household.unit.building.default_access_groups))
+            planned.append((line, holder, card, groups, line.relationship))
+
+        check_quota(settings, household.unit.area_m2,
+                    [c.relation_to_applicant for c in cards_in_use(act, household)],
+                    [p[4] for p in planned])
+
+        application = open_application(act, ApplicationKind.RESIDENT_CARDS, applicant=applicant,
+                                       household=household, in_person=True)
+        if tenancy and inp.tenant_documents is not None:
+            add_evidence(act, application, EvidenceKind.LEASE_CONTRACT,
+                         reference=inp.tenant_documents.lease_contract_ref,
+                         method=ConfirmationMethod.DOCUMENT)
+            add_evidence(act, application, EvidenceKind.ID_COPY,
+                         reference=inp.tenant_documents.id_copy_ref,
+                         method=ConfirmationMethod.DOCUMENT)
+        if owner is not None and inp.owner_confirmation is not None:
+            add_evidence(act, application, EvidenceKind.OWNER_CONFIRMATION, person=owner,
+                         method=inp.owner_confirmation.method,
+                         at=inp.owner_confirmation.confirmed_at,
+                         reference=inp.owner_confirmation.note)
+
+        charges = []
+        for line, holder, card, _groups, _rel in planned:
+            if line.holder_person_id is not None:
+                add_evidence(act, application, EvidenceKind.ID_CHECKED, person=holder,
+                             method=ConfirmationMethod.DOCUMENT,
+                             reference=f"ID {masked(line.id_number_presented)}")
+            fee = issue_fee(settings, holder.holder_kind)
+            if fee:
+                charges.append(Charge(ReceiptItem.CARD_FEE, fee, "门禁卡工本费 card fee",
+                                      card_uid=card.uid))
+        receipt = (write_receipt(act, payer_name=applicant.name, charges=charges,
+                                 method=inp.payment_method, household_id=household.id,
+                                 person_id=applicant.id) if charges else None)
+
+        issued = []
+        for line, holder, card, groups, relationship in planned:
+            until = valid_until(settings, holder.holder_kind, act.today, household.lease_end,
+                                tenancy=tenancy)
+            activate(act, card, holder=holder, kind=holder.holder_kind, valid_until=until,
+                     groups=groups, relation=relationship, application_id=application.id)
+            write_register(act, card, RegisterAction.ISSUE, line.holder_signoff,
+                           receipt_number=receipt.number if receipt is not None else None,
+                           detail=f"relationship to applicant: {relationship.value}")
+            issued.append(IssuedCard(card.uid, holder.id, holder.name, holder.holder_kind, until,
+                                     issue_fee(settings, holder.holder_kind)))
+        return IssueResult(application.id, tuple(issued),
+                           receipt.number if receipt is not None else None,
+                           receipt.amount_fen if receipt is not None else 0)
+
+
+def _new_holder(act: Action, household: Household, line: ResidentCardLine,
+                applicant: Person, tenancy: bool) -> Person:
+    """A family member (or a tenant's household member) the desk has no record of."""
+    assert line.new_holder is not None
+    details = line.new_holder
+    # The stated relationship is to the applicant; it is also to the householder when the
+    # applicant is the householder.
+    to_householder = (line.relationship
+                      if applicant.relation_to_householder is Relationship.SELF else None)
+    person = Person(site_id=act.site.id, household_id=household.id, name=details.name,
+                    holder_kind=HolderKind.TENANT if tenancy else HolderKind.FAMILY,
+                    relation_to_householder=to_householder, id_number=details.id_number,
+                    phone=details.phone, organisation=details.organisation,
+                    created_at=act.now)
+    act.session.add(person)
+    act.session.flush()
+    return person

@@ -1,0 +1,364 @@
+"""The site description file read by ``menwei-desk load-site``: TOML (everything) or CSV
+(one row per person: buildings, units, households, persons). Both are validated here, once,
+into a frozen SiteDescription; every problem is reported at once with where it is.
+
+The format is documented in docs/central.md, with examples in central/examples/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from central.clock import zone
+from central.forms import FormReader
+from central.models import GateRole, HolderKind, HouseholdKind, Relationship, UnitKind
+from central.models.site import DEFAULT_TIMEZONE
+from central.rules import FieldError, InvalidInputError
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """The site itself."""
+
+    code: str
+    name: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class AccessGroupSpec:
+    """An access group."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """A gate and the groups it accepts."""
+
+    code: str
+    name: str
+    role: GateRole
+    access_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BuildingSpec:
+    """A building and the groups its residents' cards get by default."""
+
+    code: str
+    name: str
+    access_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """A unit with its area (rule I4)."""
+
+    building: str
+    number: str
+    area_m2: Decimal
+    kind: UnitKind
+
+
+@dataclass(frozen=True)
+class HouseholdSpec:
+    """A household; ``key`` is how persons of the file refer to it."""
+
+    key: str
+    building: str
+    unit: str
+    kind: HouseholdKind
+    started_on: date | None
+    lease_end: date | None
+    lease_contract_ref: str | None
+
+
+@dataclass(frozen=True)
+class PersonSpec:
+    """A person; ``household`` None for merchants and staff."""
+
+    household: str | None
+    name: str
+    holder_kind: HolderKind
+    relationship: Relationship | None
+    id_number: str | None
+    phone: str | None
+    organisation: str
+
+
+@dataclass(frozen=True)
+class SiteDescription:
+    """Everything a site file says."""
+
+    site: SiteInfo
+    settings: tuple[tuple[str, Any], ...]
+    access_groups: tuple[AccessGroupSpec, ...]
+    gates: tuple[GateSpec, ...]
+    buildings: tuple[BuildingSpec, ...]
+    units: tuple[UnitSpec, ...]
+    households: tuple[HouseholdSpec, ...]
+    persons: tuple[PersonSpec, ...]
+
+
+# [settings] keys: file name -> (SiteSettings column, reader kind).
+_SETTINGS: dict[str, tuple[str, str]] = {
+    "card_fee_yuan": ("card_fee_fen", "fen"),
+    "quota_area_threshold_m2": ("quota_area_threshold_m2", "decimal"),
+    "quota_small_home": ("quota_small_home", "count"),
+    "quota_large_home": ("quota_large_home", "count"),
+    "free_replacement_months": ("free_replacement_months", "count"),
+    "renovation_max_months": ("renovation_max_months", "count"),
+    "renovation_schedule": ("renovation_schedule", "schedule"),
+    "renovation_deposit_owner_yuan": ("renovation_deposit_owner_fen", "fen"),
+    "renovation_deposit_contractor_yuan": ("renovation_deposit_contractor_fen", "fen"),
+    "renovation_deposit_self_yuan": ("renovation_deposit_self_fen", "fen"),
+    "visitor_pass_max_days": ("visitor_pass_max_days", "count"),
+    "temp_parking_max_days": ("temp_parking_max_days", "count"),
+    "goods_pass_months": ("goods_pass_months", "count"),
+    "goods_slip_filing_time": ("goods_slip_filing_time", "hhmm"),
+}
+_VALIDITY_KINDS = ("owner", "family", "tenant", "merchant", "staff")
+_HOUSEHOLD_KINDS = {
+    HouseholdKind.OWNERSHIP: {HolderKind.OWNER, HolderKind.FAMILY},
+    HouseholdKind.TENANCY: {HolderKind.TENANT},
+}
+
+
+def _settings(r: FormReader) -> tuple[tuple[str, Any], ...]:
+    out: list[tuple[str, Any]] = []
+    for key in r.data:
+        if key != "validity_months" and key not in _SETTINGS:
+            r.fail(key, "未知设置项", f"unknown setting; known: validity_months, "
+                   f"{', '.join(_SETTINGS)}")
+    for key, (column, kind) in _SETTINGS.items():
+        if not r.present(key):
+            continue
+        value: Any
+        if kind == "fen":
+            value = r.fen(key)
+        elif kind == "decimal":
+            value = r.opt_decimal(key)
+        elif kind == "count":
+            value = r.opt_integer(key, 1)
+        elif kind == "schedule":
+            value = r.opt_schedule(key)
+        else:
+            value = r.opt_text(key, 5)
+            if value is not None and not (len(value) == 5 and value[2] == ":"
+                                          and value.replace(":", "").isdigit()):
+                r.fail(key, "时间格式应为 08:30", "a time like 08:30")
+        out.append((column, value))
+    validity = r.nested("validity_months")
+    for key in validity.data:
+        if key not in _VALIDITY_KINDS:
+            validity.fail(key, "未知持卡人类别", f"unknown holder kind; known: "
+                          f"{', '.join(_VALIDITY_KINDS)}")
+    for kind_name in _VALIDITY_KINDS:
+        if not validity.present(kind_name):
+            continue
+        raw = validity.data[kind_name]
+        # "none" is rule H5's permanent card (一经办理均为永久性).
+        if isinstance(raw, str) and raw.strip().lower() == "none":
+            out.append((f"validity_{kind_name}_months", None))
+        else:
+            out.append((f"validity_{kind_name}_months", validity.opt_integer(kind_name, 1)))
+    return tuple(out)
+
+
+def _gate(r: FormReader) -> GateSpec:
+    return GateSpec(r.text("code", 64), r.opt_text("name") or r.text("code", 64),
+                    r.enum("role", GateRole), r.names("access_groups"))
+
+
+def _building(r: FormReader) -> BuildingSpec:
+    code = r.text("code", 32)
+    return BuildingSpec(code, r.opt_text("name") or code, r.names("access_groups"))
+
+
+def _unit(r: FormReader) -> UnitSpec:
+    area = r.opt_decimal("area_m2")
+    if area is None:
+        if not r.present("area_m2"):
+            r.fail("area_m2", "必填（平方米）", "required (m²)")
+        area = Decimal(0)
+    elif area <= 0:
+        r.fail("area_m2", "面积须大于零", "must be more than zero")
+    return UnitSpec(r.text("building", 32), r.text("unit" if "unit" in r.data else "number", 32),
+                    area, r.opt_enum("kind", UnitKind) or UnitKind.RESIDENCE)
+
+
+def _household(r: FormReader) -> HouseholdSpec:
+    kind = r.enum("kind", HouseholdKind)
+    lease_end = r.opt_date("lease_end")
+    if kind is HouseholdKind.TENANCY and lease_end is None and not r.present("lease_end"):
+        r.fail("lease_end", "租户须填写租约到期日（规则 H2）",
+               "a tenancy needs its lease end (rule H2)")
+    return HouseholdSpec(r.text("key", 64), r.text("building", 32), r.text("unit", 32), kind,
+                         r.opt_date("started_on"), lease_end, r.opt_text("lease_contract_ref"))
+
+
+def _person(r: FormReader) -> PersonSpec:
+    return PersonSpec(r.opt_text("household", 64), r.text("name", 100),
+                      r.enum("holder_kind", HolderKind), r.opt_enum("relationship", Relationship),
+                      r.opt_text("id_number", 32), r.opt_text("phone", 32),
+                      r.opt_text("organisation") or "")
+
+
+def _cross_check(d: SiteDescription, errors: list[FieldError]) -> None:
+    def fail(where: str, zh: str, en: str) -> None:
+        errors.append(FieldError(where, zh, en))
+
+    def unique(items: list[Any], what: str) -> None:
+        seen: set[Any] = set()
+        for i, key in enumerate(items):
+            if key in seen:
+                fail(f"{what}[{i}]", "重复", f"{key} is given twice")
+            seen.add(key)
+
+    groups = {g.name for g in d.access_groups}
+    unique([g.name for g in d.access_groups], "access_groups")
+    unique([g.code for g in d.gates], "gates")
+    unique([b.code for b in d.buildings], "buildings")
+    unique([(u.building, u.number) for u in d.units], "units")
+    unique([h.key for h in d.households], "households")
+    named: list[tuple[str, tuple[str, ...]]] = [
+        *((f"gates[{i}]", g.access_groups) for i, g in enumerate(d.gates)),
+        *((f"buildings[{i}]", b.access_groups) for i, b in enumerate(d.buildings))]
+    for where, names in named:
+        for name in names:
+            if name not in groups:
+                fail(f"{where}.access_groups", "未定义的门禁组",
+                     f"{name!r} is not in [[access_groups]]")
+    buildings = {b.code for b in d.buildings}
+    for i, u in enumerate(d.units):
+        if u.building not in buildings:
+            fail(f"units[{i}].building", "未定义的楼栋", f"no building {u.building!r}")
+    units = {(u.building, u.number) for u in d.units}
+    kinds = {}
+    for i, h in enumerate(d.households):
+        kinds[h.key] = h.kind
+        if (h.building, h.unit) not in units:
+            fail(f"households[{i}].unit", "未定义的房号", f"no unit {h.building}-{h.unit}")
+    for i, p in enumerate(d.persons):
+        if p.household is None:
+            if p.holder_kind not in (HolderKind.MERCHANT, HolderKind.STAFF):
+                fail(f"persons[{i}].household", "住户须属于某一户",
+                     "residents belong to a household (only merchants and staff may not)")
+        elif p.household not in kinds:
+            fail(f"persons[{i}].household", "未定义的住户", f"no household {p.household!r}")
+        elif p.holder_kind not in _HOUSEHOLD_KINDS[kinds[p.household]]:
+            fail(f"persons[{i}].holder_kind", "与住户类别不符",
+                 f"a {kinds[p.household].value} household holds "
+                 f"{' or '.join(sorted(k.value for k in _HOUSEHOLD_KINDS[kinds[p.household]]))}")
+
+
+def parse_toml(text: str) -> SiteDescription:
+    """Parse the TOML form (see docs/central.md)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError([FieldError("(file)", f"TOML 格式错误：{exc}",
+                                            f"not valid TOML: {exc}")]) from exc
+    r = FormReader(doc)
+    for key in doc:
+        if key not in {"site", "settings", "access_groups", "gates", "buildings", "units",
+                       "households", "persons"}:
+            r.fail(key, "未知的表", "unknown table")
+    s = r.nested("site")
+    timezone = s.opt_text("timezone", 64) or DEFAULT_TIMEZONE
+    try:
+        zone(timezone)
+    except (ValueError, KeyError, OSError):
+        s.fail("timezone", "未知时区", f"{timezone!r} is not a time zone such as Asia/Shanghai")
+    desc = SiteDescription(
+        site=SiteInfo(s.text("code", 64), s.text("name"), timezone),
+        settings=_settings(r.nested("settings")),
+        access_groups=r.items("access_groups", lambda g: AccessGroupSpec(
+            g.text("name", 64), g.opt_text("description") or ""), max_items=10_000),
+        gates=r.items("gates", _gate, max_items=10_000),
+        buildings=r.items("buildings", _building, max_items=10_000),
+        units=r.items("units", _unit, max_items=100_000),
+        households=r.items("households", _household, max_items=100_000),
+        persons=r.items("persons", _person, max_items=500_000),
+    )
+    _cross_check(desc, r.errors)
+    r.finish()
+    return desc
+
+
+CSV_COLUMNS = ("site_code", "site_name", "timezone", "building", "building_name", "unit",
+               "area_m2", "unit_kind", "household", "household_kind", "started_on", "lease_end",
+               "name", "holder_kind", "relationship", "id_number", "phone")
+
+
+def parse_csv(text: str) -> SiteDescription:
+    """Parse the CSV form: one row per person (or per unit with nobody on record).
+
+    ``household`` is a label within the unit (``owner``, ``tenant``); rows with the same
+    building, unit and label are one household.
+    """
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in reader.fieldnames or []]
+    errors: list[FieldError] = []
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        errors.append(FieldError("line 1", "未知列", f"unknown column(s) {', '.join(unknown)}; "
+                                 f"known: {', '.join(CSV_COLUMNS)}"))
+    site: SiteInfo | None = None
+    buildings: dict[str, BuildingSpec] = {}
+    units: dict[tuple[str, str], UnitSpec] = {}
+    households: dict[str, HouseholdSpec] = {}
+    persons: list[PersonSpec] = []
+    for line_no, raw in enumerate(reader, start=2):
+        row = {(k or "").strip(): v for k, v in raw.items() if isinstance(v, str)}
+        r = FormReader(row, f"line {line_no}", errors)
+        if site is None:
+            site = SiteInfo(r.text("site_code", 64), r.text("site_name"),
+                            r.opt_text("timezone", 64) or DEFAULT_TIMEZONE)
+        elif (code := r.opt_text("site_code", 64)) and code != site.code:
+            r.fail("site_code", "一个文件只能描述一个小区", f"the file is for site {site.code!r}")
+        b = r.text("building", 32)
+        buildings.setdefault(b, BuildingSpec(b, r.opt_text("building_name") or b, ()))
+        unit = _unit(FormReader({**row, "kind": row.get("unit_kind", "")}, f"line {line_no}",
+                                errors))
+        known = units.setdefault((unit.building, unit.number), unit)
+        if known.area_m2 != unit.area_m2:
+            r.fail("area_m2", "同一房号面积不一致", f"{known.area_m2} on an earlier line")
+        label = r.opt_text("household", 64)
+        if label is not None:
+            key = f"{unit.building}-{unit.number}-{label}"
+            household = _household(FormReader(
+                {**row, "key": key, "kind": row.get("household_kind", "")},
+                f"line {line_no}", errors))
+            households.setdefault(key, household)
+            if r.present("name"):
+                persons.append(_person(FormReader({**row, "household": key},
+                                                  f"line {line_no}", errors)))
+    if site is None:
+        raise InvalidInputError([FieldError("(file)", "文件为空", "the file has no rows")])
+    desc = SiteDescription(site, (), (), (), tuple(buildings.values()), tuple(units.values()),
+                           tuple(households.values()), tuple(persons))
+    _cross_check(desc, errors)
+    if errors:
+        raise InvalidInputError(errors)
+    return desc
+
+
+def read_site_file(path: Path) -> SiteDescription:
+    """Read ``path`` as TOML (``.toml``) or CSV (``.csv``)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".toml":
+        return parse_toml(text)
+    if path.suffix.lower() == ".csv":
+        return parse_csv(text)
+    raise InvalidInputError([FieldError("(file)", "只支持 .toml 或 .csv 文件",
+                                        f"{path.name}: use a .toml or .csv file")])

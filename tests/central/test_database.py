@@ -1,0 +1,98 @@
+"""The database: create-db on an empty file, twice; migrations in step with the models;
+the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from central.cli import main
+from central.db import (
+    SchemaOutOfDateError,
+    current_revision,
+    head_revision,
+    make_engine,
+    require_current_schema,
+    upgrade,
+)
+from central.models import Base
+from central.services.context import Desk
+from central.services.staff import login
+
+from .conftest import EXAMPLES, FAST_HASHER
+
+
+def test_create_db_on_empty_file_builds_the_schema(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'desk.db'}"
+    assert main(["create-db", "--db", url]) == 0
+    assert "schema at migration" in capsys.readouterr().out
+    engine = make_engine(url)
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    assert "alembic_version" in tables
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_create_db_twice_is_harmless(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    assert main(["create-db", "--db", url]) == 0
+    assert main(["load-site", "--db", url, str(EXAMPLES / "site.toml")]) == 0
+    assert main(["create-db", "--db", url]) == 0
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM persons")).scalar() == 10
+    assert upgrade(engine) == head_revision()
+    engine.dispose()
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'desk.db'}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                Base.metadata)
+    assert diff == []
+    engine.dispose()
+
+
+def test_commands_refuse_a_database_not_created(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    engine = make_engine(url)
+    with pytest.raises(SchemaOutOfDateError):
+        require_current_schema(engine)
+    engine.dispose()
+    with pytest.raises(SystemExit):
+        main(["load-site", "--db", url, str(EXAMPLES / "site.toml")])
+    assert "run `menwei-desk create-db` first" in capsys.readouterr().err
+
+
+def test_create_staff_from_password_file(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    main(["create-db", "--db", url])
+    main(["load-site", "--db", url, str(EXAMPLES / "site.toml")])
+    secret = tmp_path / "pw"
+    secret.write_text("a long enough password\n", encoding="utf-8")
+    assert main(["create-staff", "--db", url, "--role", "front_desk_lead", "--username",
+                 "lead.wu", "--name", "吴主管", "--site", "sunrise-garden",
+                 "--password-file", str(secret)]) == 0
+    assert "lead.wu (front_desk_lead) created" in capsys.readouterr().out
+    desk = Desk.open(url, hasher=FAST_HASHER)
+    try:
+        assert login(desk, "lead.wu", "a long enough password").site == "sunrise-garden"
+    finally:
+        desk.close()
+    secret.write_text("short\n", encoding="utf-8")
+    assert main(["create-staff", "--db", url, "--role", "clerk", "--username", "x1",
+                 "--password-file", str(secret)]) == 2
+    assert "password: at least 10 characters" in capsys.readouterr().err

@@ -1,0 +1,123 @@
+"""Staff accounts: argon2id hashes, throttled failed logins, roles."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from central.clock import FixedClock
+from central.models import LoginAttempt, Role, Staff
+from central.rules import (
+    ConflictError,
+    InvalidInputError,
+    LoginFailedError,
+    LoginThrottledError,
+    PermissionDeniedError,
+)
+from central.services.card_lifecycle import card_summary
+from central.services.context import Actor, Desk
+from central.services.resident_cards import IssueResidentCards, issue_resident_cards
+from central.services.staff import NewStaff, create_staff, login
+
+from .conftest import PASSWORD, SITE, Staffs, application, owner_line
+
+
+def test_password_stored_as_argon2id_hash(desk: Desk, staff: Staffs) -> None:
+    with desk.sessions() as s:
+        account = s.scalars(select(Staff).where(Staff.username == "clerk")).one()
+    assert account.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in account.password_hash
+    who = login(desk, "Clerk ", PASSWORD)
+    assert (who.username, who.role, who.site) == ("clerk", Role.CLERK, SITE)
+
+
+def test_wrong_password_and_unknown_user_fail_alike(desk: Desk, staff: Staffs) -> None:
+    with pytest.raises(LoginFailedError) as wrong:
+        login(desk, "clerk", "not the password")
+    with pytest.raises(LoginFailedError) as unknown:
+        login(desk, "nobody", PASSWORD)
+    assert wrong.value.message_en == unknown.value.message_en
+    assert wrong.value.http_status == 401
+
+
+def test_five_failures_in_fifteen_minutes_make_the_account_wait(
+        desk: Desk, staff: Staffs, clock: FixedClock) -> None:
+    for _ in range(5):
+        with pytest.raises(LoginFailedError):
+            login(desk, "clerk", "guess", remote="10.0.0.9")
+        clock.advance(timedelta(minutes=1))
+    # Now even the right password waits, with a clear message.
+    with pytest.raises(LoginThrottledError) as throttled:
+        login(desk, "clerk", PASSWORD)
+    assert throttled.value.http_status == 429
+    assert throttled.value.retry_after_s == 10 * 60  # until the first failure is 15 min old
+    assert "try again in 10 minute(s)" in throttled.value.message_en
+    assert "请 10 分钟后再试" in throttled.value.message_zh
+    # Waiting while throttled does not extend the wait.
+    clock.advance(timedelta(minutes=10, seconds=1))
+    who = login(desk, "clerk", PASSWORD)
+    assert who.username == "clerk"
+    with desk.sessions() as s:
+        attempts = list(s.scalars(select(LoginAttempt).order_by(LoginAttempt.id)))
+    assert [(a.succeeded, a.throttled) for a in attempts] == [(False, False)] * 5 + [
+        (False, True), (True, False)]
+    assert attempts[0].remote == "10.0.0.9"
+
+
+def test_a_success_resets_the_count_and_old_failures_expire(
+        desk: Desk, staff: Staffs, clock: FixedClock) -> None:
+    for _ in range(4):
+        with pytest.raises(LoginFailedError):
+            login(desk, "clerk", "guess")
+    login(desk, "clerk", PASSWORD)
+    for _ in range(4):
+        with pytest.raises(LoginFailedError):
+            login(desk, "clerk", "guess")
+    clock.advance(timedelta(minutes=16))
+    for _ in range(4):
+        with pytest.raises(LoginFailedError):
+            login(desk, "clerk", "guess")
+    login(desk, "clerk", PASSWORD)
+
+
+def test_unknown_names_are_throttled_too(desk: Desk, staff: Staffs) -> None:
+    for _ in range(5):
+        with pytest.raises(LoginFailedError):
+            login(desk, "ghost", "x")
+    with pytest.raises(LoginThrottledError):
+        login(desk, "ghost", "x")
+
+
+def test_disabled_account_cannot_log_in_or_act(desk: Desk, staff: Staffs) -> None:
+    with desk.sessions.begin() as s:
+        s.scalars(select(Staff).where(Staff.username == "clerk")).one().active = False
+    with pytest.raises(LoginFailedError):
+        login(desk, "clerk", PASSWORD)
+    with pytest.raises(PermissionDeniedError):
+        card_summary(desk, staff.clerk, "04A1B2C3")
+
+
+def test_new_staff_validation(desk: Desk, staff: Staffs) -> None:
+    with pytest.raises(InvalidInputError) as invalid:
+        NewStaff.from_form({"username": "Bad Name!", "role": "boss", "password": "short"})
+    assert {e.field for e in invalid.value.errors} == {"username", "role", "password"}
+    with pytest.raises(ConflictError):
+        create_staff(desk, NewStaff("clerk", "again", Role.CLERK, PASSWORD))
+    # Through the service with an actor: admins only.
+    with pytest.raises(PermissionDeniedError):
+        create_staff(desk, NewStaff("new-one", "n", Role.CLERK, PASSWORD), staff.front_desk_lead)
+    create_staff(desk, NewStaff("new-one", "n", Role.CLERK, PASSWORD), staff.admin)
+
+
+def test_roles_guard_desk_work(desk: Desk, staff: Staffs) -> None:
+    form = IssueResidentCards.from_form(application(desk, "王建国",
+                                                    [owner_line(desk, "04A1B2C3", "王建国")]))
+    for actor in (staff.guard, staff.admin):
+        with pytest.raises(PermissionDeniedError) as denied:
+            issue_resident_cards(desk, actor, form)
+        assert denied.value.http_status == 403
+    # A company-wide account chooses the site per request.
+    roaming = create_staff(desk, NewStaff("roaming", "r", Role.CLERK, PASSWORD))
+    issue_resident_cards(desk, Actor(roaming, SITE), form)
