@@ -1,0 +1,112 @@
+"""The desk's side of closing the loop: relays the desk's ``auth_log`` (appended inside each
+desk transaction) into each site's sync log (sync.central_bridge.CentralSync), which signs
+and publishes it to the gates.
+
+Two logs, because atomicity and ordering come from different places: the desk's entry
+commits with the desk action (so nothing is published for a refused action and nothing is
+lost for a committed one), while the sync log numbers entries per site without gaps, as the
+gates' catch-up requires. Relaying is at least once: a row relayed twice is the same card
+state twice, and the newest sequence number wins at the gate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from central.models.auth_log import AuthLogEntry
+from edge.auth_store import CardRow
+from sync.central_bridge import CentralSync
+from sync.messages import ProtocolError, card_from_wire
+
+log = logging.getLogger("menwei.desk.gate_link")
+BATCH = 500
+
+
+class DeskToGates:
+    """Copies new desk auth_log rows to the sync log of their site."""
+
+    def __init__(self, engine: Engine, syncs: Mapping[str, CentralSync], state_path: Path,
+                 interval: float = 0.02) -> None:
+        self.engine = engine
+        self.syncs = dict(syncs)
+        self.state_path = state_path
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.relayed = self._load()
+
+    def _load(self) -> int:
+        try:
+            return int(json.loads(self.state_path.read_text())["relayed_seq"])
+        except FileNotFoundError:
+            return 0
+
+    def _save(self) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            json.dump({"relayed_seq": self.relayed}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.state_path)
+
+    def relay_once(self) -> int:
+        """Relay what is new; returns how many desk entries were handled."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(AuthLogEntry.seq, AuthLogEntry.site, AuthLogEntry.card)
+                .where(AuthLogEntry.seq > self.relayed).order_by(AuthLogEntry.seq).limit(BATCH)
+            ).all()
+        if not rows:
+            return 0
+        by_site: dict[str, list[CardRow]] = {}
+        for seq, site, text in rows:
+            try:
+                card = card_from_wire(json.loads(text), 0, f"desk auth_log {seq}")
+            except (ValueError, ProtocolError) as exc:
+                # The desk validated it when writing; an entry the gates would refuse must
+                # not block every later one. It is logged loudly and skipped.
+                log.error("desk auth_log %d cannot be sent to the gates: %s", seq, exc)
+                continue
+            if site not in self.syncs:
+                log.error("desk auth_log %d is for site %r, which has no sync link", seq, site)
+                continue
+            by_site.setdefault(site, []).append(card)
+        for site, cards in by_site.items():
+            self.syncs[site].record_cards(cards)
+        self.relayed = int(rows[-1][0])
+        self._save()
+        return len(rows)
+
+    def wake(self) -> None:
+        """A desk action just committed: relay now instead of at the next tick."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Relay in a background thread until ``stop``."""
+        self._thread = threading.Thread(target=self._run, name="desk-to-gates", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                while self.relay_once() == BATCH:
+                    pass
+            except Exception:  # a dead relay would silently stop every revocation
+                log.exception("relaying the desk's auth log failed; retrying")
+                self._stop.wait(1.0)
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        """Stop relaying (what is not yet relayed goes at the next start)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(5)
