@@ -126,9 +126,11 @@ def render_conf(layout: BrokerLayout) -> str:
         # A retained message is served to a new subscriber only while the client that
         # published it may still publish there (a revoked device's status disappears).
         "check_retain_source true",
-        # Larger than the biggest message the protocol sends, so nothing is cut silently.
+        # Room for the biggest message the protocol sends plus its topic and properties. A
+        # larger packet is refused by disconnecting its sender, never cut or dropped silently.
+        # (No message_size_limit: deprecated in Mosquitto 2.0, and the PUBACK reason code it
+        # sends, 0x95, is not a valid one for PUBACK, so paho drops the connection anyway.)
         f"max_packet_size {MAX_MESSAGE_BYTES + 64 * 1024}",
-        f"message_size_limit {MAX_MESSAGE_BYTES}",
         # Queues for devices that are offline; the journal, not the broker, is the storage.
         "max_queued_messages 10000",
         "max_inflight_messages 100",

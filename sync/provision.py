@@ -142,6 +142,11 @@ def configure_broker(site: str, directory: Path, *, port: int = 1883,
         if previous.layout.site != site:
             raise ProvisionError(f"{directory} is the broker folder of site "
                                  f"{previous.layout.site!r}, not {site!r}")
+    for name, number in (("--port", port), ("--tls-port", tls_port)):
+        if number is not None and not 0 < number < 65536:
+            raise ProvisionError(f"{name} {number} is not a TCP port")
+    if tls_port == port:
+        raise ProvisionError("--port and --tls-port must differ")
     tls_sources = (tls_ca, tls_cert, tls_key)
     if tls_port is None and any(tls_sources):
         raise ProvisionError("--ca, --cert and --key need --tls-port")
@@ -266,7 +271,8 @@ def provision_device(directory: Path, site: str, device: str, public_key: str, *
     broker = load_site(directory.resolve())
     layout = broker.layout
     if layout.site != site:
-        raise ProvisionError(f"{directory} is the broker of site {layout.site!r}, not {site!r}")
+        raise ProvisionError(f"{directory} is the broker folder of site {layout.site!r}, not "
+                             f"{site!r}")
     key_text = _public_key_text(public_key)
     host = broker_host or socket.getfqdn()
     say = warn or (lambda message: print(message, file=sys.stderr))
@@ -373,6 +379,13 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def _cmd_broker_config(args: argparse.Namespace) -> int:
+    site_file = args.dir / SITE_FILE
+    had_tls = site_file.exists() and load_site(args.dir.resolve()).layout.tls_port is not None
+    if had_tls and args.tls_port is None:
+        # Re-running to change one setting and forgetting the TLS options would silently turn
+        # TLS off and lock every TLS device out.
+        print("warning: this folder had a TLS listener; without --tls-port it has none now",
+              file=sys.stderr)
     broker = configure_broker(
         args.site, args.dir, port=args.port, bind=args.bind, data_dir=args.data_dir,
         run_as=args.user, tls_port=args.tls_port, tls_ca=args.ca, tls_cert=args.cert,

@@ -24,11 +24,43 @@ UNIT_SUFFIXES = (".service", ".socket", ".timer", ".path", ".target")
 UNITS = sorted(p for p in UNIT_DIR.iterdir() if p.suffix in UNIT_SUFFIXES)
 INSTALLED_BIN = "/opt/menwei/venv/bin/"
 EDGE_UNIT = UNIT_DIR / "menwei-edge@.service"
+SYNC_UNIT = UNIT_DIR / "menwei-sync@.service"
+# A drop-in, not a unit: installed as /etc/systemd/system/mosquitto.service.d/menwei.conf on
+# top of the mosquitto.service of Debian's package.
+MOSQUITTO_DROP_IN = UNIT_DIR / "mosquitto-menwei.conf"
+DEBIAN_MOSQUITTO_UNIT = Path("/lib/systemd/system/mosquitto.service")
+# Debian 12's mosquitto.service (2.0.11), for a machine without the package's unit file.
+DEBIAN_MOSQUITTO_UNIT_TEXT = """\
+[Unit]
+Description=Mosquitto MQTT Broker
+Documentation=man:mosquitto.conf(5) man:mosquitto(8)
+After=network.target
+Wants=network.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart=/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+ExecStartPre=/bin/mkdir -m 740 -p /var/log/mosquitto
+ExecStartPre=/bin/chown mosquitto /var/log/mosquitto
+ExecStartPre=/bin/mkdir -m 740 -p /run/mosquitto
+ExecStartPre=/bin/chown mosquitto /run/mosquitto
+
+[Install]
+WantedBy=multi-user.target
+"""
+MOSQUITTO_BIN = Path("/usr/sbin/mosquitto")
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(
     SYSTEMD_ANALYZE is None,
     reason="systemd-analyze not found (Debian package 'systemd'); unit files not verified",
+)
+needs_mosquitto = pytest.mark.skipif(
+    not MOSQUITTO_BIN.exists(),
+    reason="/usr/sbin/mosquitto not found (Debian package 'mosquitto'); the drop-in runs it",
 )
 
 
@@ -64,6 +96,23 @@ def _prepare(unit: Path, folder: Path, extra_service_lines: tuple[str, ...] = ()
         prefix, suffix = unit.name.split("@", 1)
         return folder / f"{prefix}@test{suffix}"
     return copy
+
+
+def _prepare_drop_in(folder: Path, extra_service_lines: tuple[str, ...] = ()) -> Path:
+    """Debian's mosquitto.service with our drop-in beside it, as installed; return the unit
+    to verify (verify reads drop-ins from the folders of the units it is given)."""
+    unit = folder / "mosquitto.service"
+    if DEBIAN_MOSQUITTO_UNIT.exists():
+        unit.write_text(DEBIAN_MOSQUITTO_UNIT.read_text(encoding="utf-8"), encoding="utf-8")
+    else:
+        unit.write_text(DEBIAN_MOSQUITTO_UNIT_TEXT, encoding="utf-8")
+    text = MOSQUITTO_DROP_IN.read_text(encoding="utf-8")
+    if extra_service_lines:
+        text = text.replace("[Service]\n", "[Service]\n" + "\n".join(extra_service_lines) + "\n")
+    drop_ins = folder / "mosquitto.service.d"
+    drop_ins.mkdir()
+    (drop_ins / "menwei.conf").write_text(text, encoding="utf-8")
+    return unit
 
 
 def _verify(path: Path) -> Verified:
@@ -126,11 +175,33 @@ def test_a_missing_executable_is_reported(tmp_path: Path) -> None:
 
 
 @needs_analyze
-def test_hardening_exposure_stays_low(tmp_path: Path) -> None:
-    # systemd's own score of the sandbox (0 = locked down, 10 = none). The unit scores about
-    # 1.4; this catches a hardening block lost in an edit, not small tuning.
+@needs_mosquitto
+def test_mosquitto_drop_in_verifies_without_any_warning(tmp_path: Path) -> None:
+    result = _verify(_prepare_drop_in(tmp_path))
+    assert result.ours == [], "\n".join(result.ours)
+    assert result.returncode == 0, "\n".join(result.other)
+
+
+@needs_analyze
+@needs_mosquitto
+def test_an_unknown_directive_in_the_drop_in_is_reported(tmp_path: Path) -> None:
+    # Proves the drop-in is really read by the check above.
+    result = _verify(_prepare_drop_in(tmp_path, ("ProtectSytem=strict",)))
+    assert any("Unknown key" in ln and "ProtectSytem" in ln and "menwei.conf" in ln
+               for ln in result.ours), result
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit", ["edge", "sync", "mosquitto"])
+def test_hardening_exposure_stays_low(tmp_path: Path, unit: str) -> None:
+    # systemd's own score of the sandbox (0 = locked down, 10 = none). Each unit scores about
+    # 1.4 (Debian's mosquitto.service alone: 9.6); this catches a hardening block lost in an
+    # edit, not small tuning.
     assert SYSTEMD_ANALYZE is not None
-    path = _prepare(EDGE_UNIT, tmp_path)
+    if unit == "mosquitto":
+        path = _prepare_drop_in(tmp_path)
+    else:
+        path = _prepare(EDGE_UNIT if unit == "edge" else SYNC_UNIT, tmp_path)
     result = subprocess.run(
         [SYSTEMD_ANALYZE, "security", "--offline=true", "--threshold=20", str(path)],
         capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}, timeout=60,
@@ -218,3 +289,121 @@ def test_edge_unit_works_in_a_writable_folder(edge_unit: dict[tuple[str, str], l
     # lgpio creates FIFOs in the working directory; under ProtectSystem=strict only the
     # state directory is writable.
     assert edge_unit[("Service", "WorkingDirectory")] == ["%S/menwei/%i"]
+
+
+# --- the sync agent ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sync_unit() -> dict[tuple[str, str], list[str]]:
+    return _directives(SYNC_UNIT)
+
+
+def _service(unit: dict[tuple[str, str], list[str]]) -> dict[str, list[str]]:
+    return {key: values for (section, key), values in unit.items() if section == "Service"}
+
+
+def test_sync_unit_runs_the_instance_config(sync_unit: dict[tuple[str, str], list[str]]) -> None:
+    assert sync_unit[("Service", "ExecStart")] == [
+        "/opt/menwei/venv/bin/menwei-sync run --config /etc/menwei/%i.toml"
+    ]
+    assert sync_unit[("Install", "WantedBy")] == ["multi-user.target"]
+
+
+def test_sync_unit_shares_the_gates_user_and_data_folder(
+    sync_unit: dict[tuple[str, str], list[str]],
+    edge_unit: dict[tuple[str, str], list[str]],
+) -> None:
+    sync, edge = _service(sync_unit), _service(edge_unit)
+    # StateDirectory= re-owns the folder to the unit's user at every start: two users would
+    # take auth.db and events.db from each other.
+    assert sync["User"] == edge["User"] == ["menwei"]
+    assert sync["Group"] == edge["Group"] == ["menwei"]
+    assert "menwei/%i" in _words(sync["StateDirectory"])
+    assert "menwei/%i" in _words(edge["StateDirectory"])
+    assert sync["StateDirectoryMode"] == edge["StateDirectoryMode"]
+    assert "/var/lib/menwei/%i" in _words(sync["ReadWritePaths"])
+    assert sync["WorkingDirectory"] == ["%S/menwei/%i"]
+
+
+def test_sync_unit_reaches_the_network_once_it_is_up(
+    sync_unit: dict[tuple[str, str], list[str]],
+) -> None:
+    assert "network-online.target" in _words(sync_unit[("Unit", "Wants")])
+    assert "network-online.target" in _words(sync_unit[("Unit", "After")])
+    families = set(_words(sync_unit[("Service", "RestrictAddressFamilies")]))
+    assert {"AF_INET", "AF_INET6", "AF_UNIX"} <= families
+    assert not families & {"AF_PACKET", "AF_NETLINK"}
+    assert ("Service", "IPAddressDeny") not in sync_unit  # the broker is on the network
+
+
+def test_sync_unit_is_supervised_and_restarted(
+    sync_unit: dict[tuple[str, str], list[str]],
+) -> None:
+    service = _service(sync_unit)
+    assert service["Type"] == ["notify"]  # sync.edge_agent sends READY=1 and WATCHDOG=1
+    assert service["NotifyAccess"] == ["main"]
+    assert service["WatchdogSec"] == ["30s"]
+    assert service["Restart"] == ["always"]
+    assert service["RestartPreventExitStatus"] == ["2"]
+    assert sync_unit[("Unit", "StartLimitIntervalSec")] == ["0"]
+
+
+def test_sync_unit_is_hardened(sync_unit: dict[tuple[str, str], list[str]]) -> None:
+    service = _service(sync_unit)
+    assert service["ProtectSystem"] == ["strict"]
+    for flag in ("ProtectHome", "PrivateTmp", "PrivateDevices", "NoNewPrivileges",
+                 "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
+                 "ProtectControlGroups", "RestrictSUIDSGID"):
+        assert service[flag] == ["yes"], flag
+    assert service["CapabilityBoundingSet"] == [""]
+    # Not the shared /var/lib/menwei (the car park's presence database): only its own folder.
+    assert "/var/lib/menwei" not in _words(service["ReadWritePaths"])
+    assert "menwei" not in _words(service["StateDirectory"])
+
+
+# --- the site broker's drop-in ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def broker_drop_in() -> dict[tuple[str, str], list[str]]:
+    return _directives(MOSQUITTO_DROP_IN)
+
+
+def test_drop_in_runs_the_config_broker_config_writes(
+    broker_drop_in: dict[tuple[str, str], list[str]],
+) -> None:
+    from sync.broker_config import BrokerLayout
+    from sync.cli import build_parser
+
+    # An empty ExecStart= first clears Debian's; otherwise systemd refuses a second one.
+    exec_start = broker_drop_in[("Service", "ExecStart")]
+    assert exec_start[0] == ""
+    assert len(exec_start) == 2
+    binary, flag, conf = exec_start[1].split()
+    assert (binary, flag) == ("/usr/sbin/mosquitto", "-c")
+    # The folder the README tells installers to pass to broker-config.
+    layout = BrokerLayout(site="s", conf_dir=Path("/etc/mosquitto/menwei"),
+                          data_dir=Path("/var/lib/mosquitto"), port=1883)
+    assert conf == str(layout.conf)
+    readme = (REPO / "firmware_config" / "mosquitto" / "README.md").read_text(encoding="utf-8")
+    assert "--dir /etc/mosquitto/menwei" in readme
+    # Debian's ExecStartPre= (mkdir/chown as root) cleared: nothing here runs as root.
+    assert broker_drop_in[("Service", "ExecStartPre")] == [""]
+    # broker-config's default persistence folder is the one the sandbox lets it write.
+    args = build_parser().parse_args(["broker-config", "--site", "s", "--dir", "/x"])
+    assert str(args.data_dir) in _words(broker_drop_in[("Service", "ReadWritePaths")])
+
+
+def test_drop_in_runs_mosquitto_unprivileged_and_restarts_it(
+    broker_drop_in: dict[tuple[str, str], list[str]],
+) -> None:
+    service = _service(broker_drop_in)
+    assert service["User"] == ["mosquitto"]
+    assert service["CapabilityBoundingSet"] == [""]
+    assert service["Restart"] == ["always"]
+    assert broker_drop_in[("Unit", "StartLimitIntervalSec")] == ["0"]
+    assert service["ProtectSystem"] == ["strict"]
+    for flag in ("ProtectHome", "PrivateTmp", "PrivateDevices", "NoNewPrivileges",
+                 "MemoryDenyWriteExecute"):
+        assert service[flag] == ["yes"], flag

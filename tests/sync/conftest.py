@@ -89,6 +89,15 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 
 # --- MQTT v5 test clients (appended for the ACL, provisioning and TLS tests) ----------------
+# Imported here rather than at the top so that this section is a pure addition to the file.
+
+import threading  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
+from paho.mqtt.reasoncodes import ReasonCode  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -108,21 +117,20 @@ class Probe:
     def __init__(self, port: int, username: str | None, password: str | None, *,
                  client_id: str, host: str = "127.0.0.1", ca: Path | None = None,
                  cert: Path | None = None, key: Path | None = None) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.host, self.port = host, port
+        # No automatic reconnection: a test sees a refusal or a disconnection as it happened
+        # (and the network thread ends at once instead of sleeping before a retry).
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5)
+                                  protocol=mqtt.MQTTv5, reconnect_on_failure=False)
         if username is not None:
             self.client.username_pw_set(username, password)
         if ca is not None:
             self.client.tls_set(ca_certs=str(ca), certfile=str(cert) if cert else None,
                                 keyfile=str(key) if key else None)
         self._cond = threading.Condition()
-        self.connack: Any = None
+        self.connack: ReasonCode | None = None
         self.closed = False
-        self.acks: dict[int, Any] = {}  # mid -> PUBACK / SUBACK reason code
+        self.acks: dict[int, ReasonCode] = {}  # mid -> PUBACK / SUBACK reason code
         self.received: list[Received] = []
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -130,38 +138,40 @@ class Probe:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
-    def _notify(self) -> None:
+    def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode,
+                    _p: Properties | None) -> None:
         with self._cond:
+            self.connack = rc
             self._cond.notify_all()
 
-    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        self.connack = rc
-        self._notify()
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, _rc: ReasonCode,
+                       _p: Properties | None) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
-        self.closed = True
-        self._notify()
-
-    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: Any, _p: Any) -> None:
+    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, rc: ReasonCode,
+                    _p: Properties) -> None:
         with self._cond:
             self.acks[mid] = rc
             self._cond.notify_all()
 
-    def _on_subscribe(self, _c: Any, _u: Any, mid: int, rcs: list[Any], _p: Any) -> None:
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, rcs: list[ReasonCode],
+                      _p: Properties | None) -> None:
         with self._cond:
             self.acks[mid] = rcs[0]
             self._cond.notify_all()
 
-    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
-            self.received.append(Received(msg.topic, msg.payload, bool(msg.retain)))
+            self.received.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain)))
             self._cond.notify_all()
 
-    def _wait(self, done: Any, timeout: float = 5.0) -> bool:
+    def _wait(self, done: Callable[[], bool], timeout: float = 5.0) -> bool:
         with self._cond:
-            return bool(self._cond.wait_for(done, timeout))
+            return self._cond.wait_for(done, timeout)
 
-    def connect(self) -> Any:
+    def connect(self) -> ReasonCode | None:
         """The CONNACK reason code, or None when the broker closed the connection without
         one (a TLS client certificate refused). TLS verification errors raise here."""
         self.client.connect(self.host, self.port)
@@ -169,28 +179,28 @@ class Probe:
         self._wait(lambda: self.connack is not None or self.closed)
         return self.connack
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> Any:
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> ReasonCode:
         """Publish at QoS 1; the PUBACK reason code."""
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         assert self._wait(lambda: info.mid in self.acks), f"no PUBACK for {topic}"
         return self.acks[info.mid]
 
-    def subscribe(self, topic: str) -> Any:
+    def subscribe(self, topic: str) -> ReasonCode:
         """Subscribe at QoS 1; the SUBACK reason code."""
         _rc, mid = self.client.subscribe(topic, qos=1)
         assert mid is not None
         assert self._wait(lambda: mid in self.acks), f"no SUBACK for {topic}"
         return self.acks[mid]
 
-    def wait_for(self, topic: str, payload: bytes, timeout: float = 5.0) -> bool:
-        """Whether ``payload`` arrives on ``topic`` within ``timeout``."""
-        return self._wait(lambda: Received(topic, payload, False) in self.received
-                          or Received(topic, payload, True) in self.received, timeout)
-
     def on(self, topic: str) -> list[bytes]:
         """Payloads received on ``topic`` so far, in order."""
         with self._cond:
             return [m.payload for m in self.received if m.topic == topic]
+
+    def wait_for(self, topic: str, payload: bytes, timeout: float = 5.0) -> bool:
+        """Whether ``payload`` arrives on ``topic`` within ``timeout``."""
+        return self._wait(lambda: payload in [m.payload for m in self.received
+                                              if m.topic == topic], timeout)
 
     def close(self) -> None:
         """Disconnect and stop the network thread."""
@@ -198,15 +208,18 @@ class Probe:
         self.client.loop_stop()
 
 
+ConnectProbe = Callable[..., Probe]
+
+
 @pytest.fixture
-def mqtt_clients() -> Iterator[Any]:
-    """A factory of connected Probes, ``connect(port, username, password, **kw)``; asserts
-    the connection was accepted and closes every client at the end of the test."""
+def mqtt_clients() -> Iterator[ConnectProbe]:
+    """A factory of connected Probes, ``connect(port, username, password, **kw)`` (kw as for
+    Probe); asserts the broker accepted the connection, and closes every client at the end."""
     made: list[Probe] = []
 
-    def connect(port: int, username: str | None, password: str | None, **kw: Any) -> Probe:
+    def connect(port: int, username: str | None, password: str | None, **kw: object) -> Probe:
         kw.setdefault("client_id", f"probe-{username}-{len(made)}")
-        probe = Probe(port, username, password, **kw)
+        probe = Probe(port, username, password, **kw)  # type: ignore[arg-type]
         made.append(probe)
         rc = probe.connect()
         assert rc is not None and not rc.is_failure, f"{username} refused: {rc}"
@@ -215,3 +228,26 @@ def mqtt_clients() -> Iterator[Any]:
     yield connect
     for probe in made:
         probe.close()
+
+
+# --- the site CA script (appended for the TLS and provisioning tests) -----------------------
+
+MAKE_SITE_CA = Path(__file__).resolve().parents[2] / "firmware_config" / "mosquitto" / \
+    "make-site-ca.sh"
+MakeSiteCa = Callable[..., Path]
+
+
+@pytest.fixture
+def make_site_ca() -> MakeSiteCa:
+    """Runs firmware_config/mosquitto/make-site-ca.sh: ``make_site_ca(folder, "127.0.0.1",
+    *device_ids)`` returns ``folder`` holding ca.crt, server.crt/.key, devices/<id>.crt/.key."""
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is not installed (Debian package 'openssl')")
+
+    def run(folder: Path, names: str, *devices: str) -> Path:
+        result = subprocess.run(["sh", str(MAKE_SITE_CA), str(folder), names, *devices],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return folder
+
+    return run
