@@ -9,25 +9,30 @@ from collections.abc import Sequence
 def migrate(conn: sqlite3.Connection, steps: Sequence[str], what: str) -> int:
     """Apply the steps not yet applied, each in its own transaction; return the new version.
 
+    Several processes open the same files (the gate and the sync agent share auth.db, the two
+    lanes of a pair share presence.db), so the version is read again under the write lock
+    before each step: whoever gets the lock second finds the step done and skips it.
     A file newer than this code (a downgrade) is refused rather than guessed at.
     """
-    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if current > len(steps):
-        raise RuntimeError(
-            f"{what} is at schema version {current} but this software knows only "
-            f"{len(steps)}; install the newer release instead of downgrading"
-        )
-    for version, sql in enumerate(steps[current:], start=current + 1):
+    while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in filter(None, (s.strip() for s in sql.split(";"))):
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if current > len(steps):
+                raise RuntimeError(
+                    f"{what} is at schema version {current} but this software knows only "
+                    f"{len(steps)}; install the newer release instead of downgrading"
+                )
+            if current == len(steps):
+                conn.rollback()
+                return current
+            for statement in filter(None, (s.strip() for s in steps[current].split(";"))):
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute(f"PRAGMA user_version = {current + 1}")
         except BaseException:
             conn.rollback()
             raise
         conn.commit()
-    return len(steps)
 
 
 def connect(path: str, *, synchronous: str = "FULL") -> sqlite3.Connection:

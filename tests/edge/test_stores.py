@@ -202,3 +202,21 @@ def test_time_trust_survives_corrupt_file(tmp_path: Path) -> None:
     (tmp_path / "clock.json").write_text("{not json")
     trust = TimeTrust(tmp_path / "clock.json", FakeClock())
     assert trust.at_boot() is None and trust.trusted
+
+
+def test_processes_opening_a_new_shared_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    # The two lanes of a pair (and the gate and its sync agent) open the same files at start;
+    # a migration that read the version outside the write lock failed with "table exists".
+    import multiprocessing
+
+    path = tmp_path / "presence.db"
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(8) as pool:
+        results = pool.map(_open_presence, [str(path)] * 32)
+    assert results == [True] * 32
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def _open_presence(path: str) -> bool:
+    Presence(Path(path), reset_after=60).close()
+    return True
