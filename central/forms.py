@@ -9,6 +9,7 @@ the placeholder never escapes, because ``finish()`` runs before the object is us
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,16 @@ E = TypeVar("E", bound=enum.Enum)
 T = TypeVar("T")
 
 _MISSING_ZH, _MISSING_EN = "必填", "required"
+# Bounds every value must fit whatever the database: ids and counts are 32-bit on
+# PostgreSQL, amounts stay far below that, and the rules' date arithmetic (a year or two
+# added, a day taken off) must never leave Python's date range. Out of range is the
+# caller's mistake, answered per field like any other, never an overflow deep inside.
+MAX_INTEGER = 2**31 - 1
+MAX_FEN = 100_000_000  # one million yuan: no desk amount comes near it
+MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2999, 12, 31)
+# Free text goes into databases and printed receipts; control characters (NUL above all,
+# which PostgreSQL refuses) are never meant. Tab and line breaks are.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class FormReader:
@@ -83,6 +94,9 @@ class FormReader:
         if len(value) > max_len:
             self.fail(key, f"不能超过 {max_len} 个字", f"at most {max_len} characters")
             return None
+        if _CONTROL.search(value):
+            self.fail(key, "含有控制字符", "contains control characters")
+            return None
         return value
 
     def text(self, key: str, max_len: int = 200) -> str:
@@ -100,7 +114,7 @@ class FormReader:
             return normalize_uid(value)
         except ValueError:
             self.fail(key, "不是有效的卡号（十六进制）",
-                      f"{value!r} is not a card UID (hex digits)")
+                      f"{_shown(value)} is not a card UID (hex digits)")
             return ""
 
     def opt_date(self, key: str) -> date | None:
@@ -109,12 +123,19 @@ class FormReader:
             return None
         value = self._raw(key)
         if isinstance(value, date) and not isinstance(value, datetime):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            self.fail(key, "日期格式应为 2026-07-08", f"{value!r} is not a date like 2026-07-08")
+            parsed = value
+        else:
+            try:
+                parsed = date.fromisoformat(str(value))
+            except ValueError:
+                self.fail(key, "日期格式应为 2026-07-08",
+                          f"{_shown(value)} is not a date like 2026-07-08")
+                return None
+        if not MIN_DATE <= parsed <= MAX_DATE:
+            self.fail(key, f"日期须在 {MIN_DATE} 至 {MAX_DATE} 之间",
+                      f"must be between {MIN_DATE} and {MAX_DATE}")
             return None
+        return parsed
 
     def date(self, key: str) -> date:
         """A required date."""
@@ -131,10 +152,14 @@ class FormReader:
             parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         except ValueError:
             self.fail(key, "时间格式应为 2026-07-08T09:30+08:00",
-                      f"{value!r} is not a time like 2026-07-08T09:30+08:00")
+                      f"{_shown(value)} is not a time like 2026-07-08T09:30+08:00")
             return None
         if parsed.tzinfo is None:
             self.fail(key, "时间须带时区", "the time needs its UTC offset (+08:00)")
+            return None
+        if not MIN_DATE <= parsed.date() <= MAX_DATE:
+            self.fail(key, f"时间须在 {MIN_DATE} 至 {MAX_DATE} 之间",
+                      f"must be between {MIN_DATE} and {MAX_DATE}")
             return None
         return parsed
 
@@ -144,8 +169,9 @@ class FormReader:
             return datetime.min
         return self.opt_instant(key) or datetime.min
 
-    def opt_integer(self, key: str, minimum: int | None = None) -> int | None:
-        """A whole number (a JSON number or its text)."""
+    def opt_integer(self, key: str, minimum: int | None = None,
+                    maximum: int = MAX_INTEGER) -> int | None:
+        """A whole number (a JSON number or its text), at most ``maximum``."""
         if self._missing(key, False):
             return None
         value = self._raw(key)
@@ -155,10 +181,13 @@ class FormReader:
         try:
             number = int(value)
         except ValueError:
-            self.fail(key, "应为整数", f"{value!r} is not a whole number")
+            self.fail(key, "应为整数", f"{_shown(value)} is not a whole number")
             return None
         if minimum is not None and number < minimum:
             self.fail(key, f"不能小于 {minimum}", f"must be at least {minimum}")
+            return None
+        if number > maximum:
+            self.fail(key, f"不能大于 {maximum}", f"must be at most {maximum}")
             return None
         return number
 
@@ -180,7 +209,13 @@ class FormReader:
         try:
             amount = Decimal(str(value))
         except InvalidOperation:
-            self.fail(key, "不是金额", f"{value!r} is not an amount")
+            self.fail(key, "不是金额", f"{_shown(value)} is not an amount")
+            return 0
+        # Checked before any arithmetic (copy_abs is exact; abs() would round and overflow):
+        # NaN, infinities and 1E+999999999 would otherwise raise instead of being answered.
+        if not amount.is_finite() or amount.copy_abs() > Decimal(MAX_FEN) / 100:
+            self.fail(key, f"金额须在 0 至 {MAX_FEN // 100} 元之间",
+                      f"an amount between 0 and {MAX_FEN // 100} yuan")
             return 0
         fen = amount * 100
         if fen != fen.to_integral_value() or fen < 0:
@@ -200,10 +235,10 @@ class FormReader:
         try:
             number = Decimal(str(value))
         except InvalidOperation:
-            self.fail(key, "应为数字", f"{value!r} is not a number")
+            self.fail(key, "应为数字", f"{_shown(value)} is not a number")
             return None
         if not number.is_finite():
-            self.fail(key, "应为数字", f"{value!r} is not a number")
+            self.fail(key, "应为数字", f"{_shown(value)} is not a number")
             return None
         return number
 
@@ -230,7 +265,7 @@ class FormReader:
             return cls(value)
         except ValueError:
             names = ", ".join(str(m.value) for m in cls)
-            self.fail(key, f"应为以下之一：{names}", f"{value!r} is not one of {names}")
+            self.fail(key, f"应为以下之一：{names}", f"{_shown(value)} is not one of {names}")
             return None
 
     def enum(self, key: str, cls: type[E]) -> E:
@@ -239,7 +274,7 @@ class FormReader:
             return next(iter(cls))
         return self.opt_enum(key, cls) or next(iter(cls))
 
-    def names(self, key: str) -> tuple[str, ...]:
+    def names(self, key: str, max_items: int = 100, max_len: int = 64) -> tuple[str, ...]:
         """A list of short names (access groups); absent means none."""
         value = self.data.get(key)
         if value is None or value == "":
@@ -248,6 +283,11 @@ class FormReader:
             value = [v for v in value.replace(";", "|").split("|")]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             self.fail(key, "应为名称列表", "expected a list of names")
+            return ()
+        if len(value) > max_items or any(len(v) > max_len or _CONTROL.search(v)
+                                         for v in value):
+            self.fail(key, f"最多 {max_items} 个名称，每个不超过 {max_len} 个字",
+                      f"at most {max_items} names of at most {max_len} characters")
             return ()
         names = tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
         return names
@@ -291,3 +331,9 @@ class FormReader:
             return ()
         return tuple(read(FormReader(item, f"{self.path(key)}[{i}]", self.errors))
                      for i, item in enumerate(value))
+
+
+def _shown(value: Any) -> str:
+    """A rejected value as a message quotes it: short, whatever was sent."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -17,6 +17,7 @@ from central.models.loss import LossKind, LossReport
 from central.models.money import Fee, FeeKind, PaymentMethod, Receipt, ReceiptItem, ReceiptLine
 from central.models.parking import (
     NamedBy,
+    ParkingMonthlyReport,
     ParkingSpace,
     ParkingSubscription,
     ParkingTopUp,
@@ -48,13 +49,13 @@ from central.models.visitors import TemporaryParkingPermit, VisitorPass, Visitor
 __all__ = [
     "DIRECT_RELATIVES", "RESIDENT_KINDS", "AccessGroup", "AppendOnly", "Application",
     "ApplicationKind", "AuthLogEntry", "Base", "Building", "Card", "CardState",
-    "ConfirmationMethod", "DepositPayer", "Device", "Evidence", "EvidenceKind", "Fee",
-    "FeeKind", "FrozenColumns", "Gate", "GateRole", "GoodsPass", "GoodsReleaseSlip", "Grant",
-    "HolderKind", "Household", "HouseholdKind", "LoginAttempt", "LossKind", "LossReport",
-    "NamedBy", "ParkingSpace", "ParkingSubscription", "ParkingTopUp", "PaymentMethod",
+    "ConfirmationMethod", "DepositPayer", "Device", "Evidence", "EvidenceKind", "Fee", "FeeKind",
+    "FrozenColumns", "Gate", "GateRole", "GoodsPass", "GoodsReleaseSlip", "Grant", "HolderKind",
+    "Household", "HouseholdKind", "LoginAttempt", "LossKind", "LossReport", "NamedBy",
+    "ParkingMonthlyReport", "ParkingSpace", "ParkingSubscription", "ParkingTopUp", "PaymentMethod",
     "Person", "Receipt", "ReceiptItem", "ReceiptLine", "RegisterAction", "RegisterEntry",
     "Relationship", "RenovationDeposit", "RenovationExtension", "RenovationFiling",
     "RenovationWorker", "ReservedSpaceVehicle", "Role", "Schedule", "Site", "SiteSettings",
-    "SpaceKind", "Staff", "StaffSession", "TemporaryParkingPermit", "Unit", "UnitKind",
-    "Vehicle", "VisitorPass", "VisitorRegistration",
+    "SpaceKind", "Staff", "StaffSession", "TemporaryParkingPermit", "Unit", "UnitKind", "Vehicle",
+    "VisitorPass", "VisitorRegistration",
 ]

@@ -132,3 +132,33 @@ class ReservedSpaceVehicle(Base):
     valid_until: Mapped[date | None]
     created_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime]
+
+
+class ParkingMonthlyReport(Base):
+    """The monthly parking report (停车费收取情况月统计表) of one site and month, rule P4.
+
+    The desk totals last month's fees by the 10th, security adds each card's actual use by the
+    15th, and the office director signs the reconciled report. Each step is stamped here with
+    the figures it saw; the signature also keeps the SHA-256 of the report's content, so the
+    file the director signed can be told from any later rebuild.
+    """
+
+    __tablename__ = "parking_monthly_reports"
+    __table_args__ = (UniqueConstraint("site_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    # The first day of the reported month (site-local).
+    month: Mapped[date]
+    fees_total_fen: Mapped[int]
+    fees_count: Mapped[int]
+    fees_totalled_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    fees_totalled_at: Mapped[datetime]
+    usage_entries: Mapped[int | None]
+    usage_exits: Mapped[int | None]
+    usage_added_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    usage_added_at: Mapped[datetime | None]
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    signed_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    signed_at: Mapped[datetime | None]
+    director_note: Mapped[str] = mapped_column(String(500), default="")

@@ -15,6 +15,7 @@ from central.models import (
     Person,
 )
 from central.services.context import Action
+from central.services.privacy import mask_id_number
 
 
 def open_application(act: Action, kind: ApplicationKind, *, applicant: Person | None = None,
@@ -47,7 +48,6 @@ def add_evidence(act: Action, application: Application, kind: EvidenceKind, *,
 
 
 def masked(id_number: str | None) -> str:
-    """An ID number as the paper trail may show it (rule G5: never disclosed): last four."""
-    if not id_number:
-        return ""
-    return "…" + id_number[-4:]
+    """An ID number as the paper trail may show it (rule G5: never disclosed), masked by
+    the one masking function (central/services/privacy.py)."""
+    return mask_id_number(id_number)

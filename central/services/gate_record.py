@@ -102,6 +102,22 @@ def _cards_of(session: Session, touched: list[object]) -> dict[int, Card]:
     return cards
 
 
+def append_if_changed(session: Session, site: Site, card: Card, today: date,
+                      now: datetime) -> bool:
+    """Append ``card``'s effective record for ``today`` to ``auth_log`` unless it is
+    identical to the card's last entry; whether it was appended. The caller holds the site
+    row locked (see publish_changed_cards)."""
+    text = wire_text(effective_record(card, today))
+    last = session.scalars(
+        select(AuthLogEntry.card).where(AuthLogEntry.site == site.code,
+                                        AuthLogEntry.uid == card.uid)
+        .order_by(AuthLogEntry.seq.desc()).limit(1)).first()
+    if last == text:
+        return False
+    session.add(AuthLogEntry(site=site.code, uid=card.uid, card=text, created_at=now))
+    return True
+
+
 def publish_changed_cards(session: Session, now: datetime) -> int:
     """Append the effective record of every card touched in this transaction to
     ``auth_log`` (skipping any identical to the card's last entry); return how many."""
@@ -120,15 +136,7 @@ def publish_changed_cards(session: Session, now: datetime) -> int:
             sites[card.site_id] = session.scalars(
                 select(Site).where(Site.id == card.site_id).with_for_update()).one()
         site = sites[card.site_id]
-        text = wire_text(effective_record(card, local_date(now, site.timezone)))
-        last = session.scalars(
-            select(AuthLogEntry.card).where(AuthLogEntry.site == site.code,
-                                            AuthLogEntry.uid == card.uid)
-            .order_by(AuthLogEntry.seq.desc()).limit(1)).first()
-        if last == text:
-            continue
-        session.add(AuthLogEntry(site=site.code, uid=card.uid, card=text, created_at=now))
-        written += 1
+        written += append_if_changed(session, site, card, local_date(now, site.timezone), now)
     session.flush()
     session.info.pop(_TOUCHED, None)
     return written

@@ -33,8 +33,14 @@ class Charge:
     def read(r: FormReader) -> Charge:
         """From ``{"item", "amount_yuan", "description", "card_uid", "fee_id"}``."""
         uid = r.uid("card_uid") if r.present("card_uid") else None
-        return Charge(r.enum("item", ReceiptItem), r.fen("amount_yuan"),
-                      r.opt_text("description") or "", uid, r.opt_integer("fee_id", 1))
+        charge = Charge(r.enum("item", ReceiptItem), r.fen("amount_yuan"),
+                        r.opt_text("description") or "", uid, r.opt_integer("fee_id", 1))
+        # What write_receipt insists on, asked here so the form is answered per field.
+        if r.present("amount_yuan") and charge.amount_fen == 0:
+            r.fail("amount_yuan", "金额须大于零", "must be more than zero")
+        if r.present("item") and charge.item in CARD_ITEMS and not r.present("card_uid"):
+            r.fail("card_uid", "卡的费用须写明卡号（I2）", "a card's fee names the card (I2)")
+        return charge
 
 
 def write_receipt(act: Action, *, payer_name: str, charges: list[Charge], method: PaymentMethod,
@@ -115,6 +121,12 @@ def void_receipt(desk: Desk, actor: Actor, inp: VoidReceipt) -> VoidResult:
             raise ConflictError(f"第 {inp.number} 号收据已作废",
                                 f"receipt {inp.number} is already void")
         old.voided_at, old.voided_by_staff_id, old.void_reason = act.now, act.staff.id, inp.reason
+        for i, charge in enumerate(inp.corrected):
+            fee = act.session.get(Fee, charge.fee_id) if charge.fee_id is not None else None
+            if charge.fee_id is not None and (fee is None or fee.site_id != act.site.id):
+                raise NotFoundError(f"没有编号 {charge.fee_id} 的费用",
+                                    f"no fee {charge.fee_id} at this site",
+                                    f"corrected[{i}].fee_id")
         new: Receipt | None = None
         if inp.corrected:
             new = write_receipt(act, payer_name=old.payer_name, charges=list(inp.corrected),

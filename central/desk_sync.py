@@ -1,0 +1,119 @@
+"""Running the gate link inside the desk service: one CentralSync per site (signing and
+publishing to the site broker, storing the gates' events) and the relay from the desk's
+auth log into them. Configured by a small TOML file, validated once at start."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from central.gate_link import DeskToGates
+from sync.broker_config import CENTRAL_USER
+from sync.central_bridge import CentralSync
+from sync.signing import load_private_key
+
+
+class DeskSyncConfigError(ValueError):
+    """A desk sync file that cannot be used; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class DeskSyncConfig:
+    """Where the site brokers are and how the desk signs what it sends."""
+
+    broker_host: str
+    broker_port: int
+    username: str
+    password: str
+    signing_key: Path
+    data_dir: Path
+    sites: tuple[str, ...]
+    tls_ca_file: Path | None
+
+
+def load_desk_sync_config(path: Path) -> DeskSyncConfig:
+    """Read ``path`` (TOML): broker_host, broker_port, username, password_file, signing_key,
+    data_dir, sites, tls_ca_file. Relative paths are read from the file's folder."""
+    try:
+        doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DeskSyncConfigError(f"{path}: {exc}") from exc
+    errors: list[str] = []
+    known = {"broker_host", "broker_port", "username", "password_file", "signing_key",
+             "data_dir", "sites", "tls_ca_file"}
+    errors += [f"{key}: is not a known setting" for key in sorted(set(doc) - known)]
+
+    def file(key: str, required: bool = True) -> Path | None:
+        value = doc.get(key)
+        if value is None:
+            if required:
+                errors.append(f"{key}: is required")
+            return None
+        if not isinstance(value, str) or not value:
+            errors.append(f"{key}: must be a path")
+            return None
+        p = Path(value)
+        return p if p.is_absolute() else (path.parent / p).resolve()
+
+    host = doc.get("broker_host", "127.0.0.1")
+    port = doc.get("broker_port", 1883)
+    if not isinstance(host, str) or not host:
+        errors.append("broker_host: must be a host name")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        errors.append("broker_port: must be a TCP port")
+    username = doc.get("username", CENTRAL_USER)
+    sites = doc.get("sites", [])
+    if not isinstance(sites, list) or not all(isinstance(s, str) and s for s in sites) \
+            or not sites:
+        errors.append("sites: must list the site codes this desk links to its gates")
+    password_file, key, data_dir = file("password_file"), file("signing_key"), file("data_dir")
+    ca = file("tls_ca_file", required=False)
+    password = ""
+    if password_file is not None:
+        try:
+            password = password_file.read_text().strip()
+        except OSError as exc:
+            errors.append(f"password_file: cannot read {password_file}: {exc.strerror}")
+    if key is not None and not key.exists():
+        errors.append(f"signing_key: {key} does not exist (menwei-sync keygen --out {key})")
+    if errors:
+        raise DeskSyncConfigError(f"{path}: " + "; ".join(errors))
+    assert key is not None and data_dir is not None
+    return DeskSyncConfig(str(host), int(port), str(username), password, key, data_dir,
+                          tuple(sites), ca)
+
+
+class DeskSync:
+    """The running gate link of a desk service."""
+
+    def __init__(self, config: DeskSyncConfig, engine: Engine) -> None:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        key = load_private_key(config.signing_key)
+        self.syncs = {
+            site: CentralSync(config.data_dir / f"sync-{site}.db", site, key,
+                              config.broker_host, config.broker_port,
+                              username=config.username, password=config.password)
+            for site in config.sites
+        }
+        self.relay = DeskToGates(engine, self.syncs, config.data_dir / "relay-state.json")
+
+    @property
+    def stores(self) -> list[Any]:
+        """The event and device-status stores, one per site, for the API."""
+        return [sync.store for sync in self.syncs.values()]
+
+    def start(self) -> None:
+        """Connect to the brokers (in the background) and start relaying."""
+        for sync in self.syncs.values():
+            sync.start()
+        self.relay.start()
+
+    def stop(self) -> None:
+        """Stop relaying and disconnect."""
+        self.relay.stop()
+        for sync in self.syncs.values():
+            sync.close()

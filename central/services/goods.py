@@ -1,0 +1,307 @@
+"""Goods release (物品放行), rule G4: the desk issues a release slip only when the household
+has no unpaid fees, a tenant's only with the owner's consent; at the exit the guard checks
+the slip against the goods and the person, records when they left and signs; the day's slips
+are filed at the desk by 08:30 the next day (a site setting) and late ones are reported. A
+long-term goods pass (常住物品放行证) lasts one year (a site setting)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from central.amounts import yuan
+from central.calendar import months_end
+from central.clock import local_date, zone
+from central.forms import FormReader
+from central.models import (
+    RESIDENT_KINDS,
+    ApplicationKind,
+    ConfirmationMethod,
+    EvidenceKind,
+    Gate,
+    GoodsPass,
+    GoodsReleaseSlip,
+    HolderKind,
+    Household,
+    HouseholdKind,
+    Person,
+    Role,
+)
+from central.rules import ConflictError, FieldError, InvalidInputError, NotFoundError, RuleRefused
+from central.services.applications import add_evidence, masked, open_application
+from central.services.card_ops import same_name
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.fees import site_household, unpaid_fees
+from central.services.inputs import SignOff
+
+
+def filing_deadline(left_at: datetime, timezone: str, filing_time: str) -> datetime:
+    """When a slip whose goods left at ``left_at`` must be filed: ``filing_time`` (HH:MM,
+    site-local) on the next day, as an aware instant."""
+    hours, minutes = (int(part) for part in filing_time.split(":"))
+    next_day = local_date(left_at, timezone) + timedelta(days=1)
+    return datetime.combine(next_day, time(hours, minutes), zone(timezone))
+
+
+@dataclass(frozen=True)
+class OwnerConsent:
+    """Rule G4: the owner's consent to a tenant's slip — which owner, how, when."""
+
+    owner_person_id: int
+    method: ConfirmationMethod
+    confirmed_at: datetime
+    reference: str = ""
+
+    @staticmethod
+    def read(r: FormReader) -> OwnerConsent:
+        """From ``{"owner_person_id", "method", "confirmed_at", "reference"}``."""
+        return OwnerConsent(r.integer("owner_person_id", 1), r.enum("method", ConfirmationMethod),
+                            r.instant("confirmed_at"), r.opt_text("reference") or "")
+
+
+@dataclass(frozen=True)
+class IssueGoodsSlip:
+    """A release slip (物品放行条): whose goods, who carries them, what, on which day."""
+
+    household_id: int
+    applicant_person_id: int
+    carrier_name: str
+    items: str
+    valid_on: date
+    owner_consent: OwnerConsent | None = None
+
+    @staticmethod
+    def from_form(data: Any) -> IssueGoodsSlip:
+        """Validate a form; every field problem at once."""
+        r = FormReader(data)
+        inp = IssueGoodsSlip(r.integer("household_id", 1), r.integer("applicant_person_id", 1),
+                             r.text("carrier_name", 100), r.text("items", 1000),
+                             r.date("valid_on"), r.opt_object("owner_consent", OwnerConsent.read))
+        r.finish()
+        return inp
+
+
+def _consenting_owner(act: Action, household: Household, consent: OwnerConsent | None) -> Person:
+    if consent is None:
+        raise RuleRefused("G4", "租户搬出物品须经业主签字同意", "a tenant's goods slip needs the "
+                          "owner's consent", "owner_consent")
+    owner = act.session.get(Person, consent.owner_person_id)
+    owners_household = owner.household if owner is not None else None
+    if (owner is None or owners_household is None or owner.holder_kind is not HolderKind.OWNER
+            or owners_household.unit_id != household.unit_id
+            or owners_household.kind is not HouseholdKind.OWNERSHIP
+            or not owners_household.is_current):
+        raise RuleRefused("G4", "同意人须为该房屋的现业主", "the consent comes from the unit's "
+                          "current owner", "owner_consent.owner_person_id")
+    if consent.confirmed_at > act.now + timedelta(minutes=5):
+        raise InvalidInputError([FieldError("owner_consent.confirmed_at", "不能晚于现在",
+                                            "cannot be in the future")])
+    return owner
+
+
+def issue_goods_slip(desk: Desk, actor: Actor, inp: IssueGoodsSlip) -> int:
+    """Issue a numbered release slip (rule G4); its number.
+
+    Refused under G4 while the household has any unpaid fee (the message says how much), or
+    for a tenancy without the current owner's consent (who, how, when: kept as evidence).
+    """
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        household = site_household(act, inp.household_id)
+        if not household.is_current:
+            raise ConflictError("此住户已迁出", "this household has ended", "household_id")
+        applicant = act.session.get(Person, inp.applicant_person_id)
+        if applicant is None or applicant.household_id != household.id:
+            raise ConflictError("申请人须为本户住户", "the applicant belongs to the household",
+                                "applicant_person_id")
+        if inp.valid_on < act.today:
+            raise InvalidInputError([FieldError("valid_on", "不能早于今天",
+                                                "cannot be a day already past")])
+        owed = unpaid_fees(act, household)
+        if owed:
+            total = yuan(sum(f.amount_fen for f in owed))
+            raise RuleRefused("G4", f"本户尚有 {len(owed)} 笔费用共 {total} 元未缴清，"
+                              "须缴清后方可开具放行条",
+                              f"the household owes {total} yuan in {len(owed)} fee(s); a "
+                              "release slip is issued only when nothing is unpaid",
+                              "household_id")
+        owner = None
+        if household.kind is HouseholdKind.TENANCY:
+            owner = _consenting_owner(act, household, inp.owner_consent)
+        application = open_application(act, ApplicationKind.GOODS_RELEASE, applicant=applicant,
+                                       household=household, in_person=True)
+        if owner is not None and inp.owner_consent is not None:
+            add_evidence(act, application, EvidenceKind.OWNER_CONSENT, person=owner,
+                         method=inp.owner_consent.method, at=inp.owner_consent.confirmed_at,
+                         reference=inp.owner_consent.reference)
+        last = act.session.scalar(select(func.max(GoodsReleaseSlip.number)).where(
+            GoodsReleaseSlip.site_id == act.site.id))
+        slip = GoodsReleaseSlip(
+            site_id=act.site.id, number=(last or 0) + 1, household_id=household.id,
+            application_id=application.id, carrier_name=inp.carrier_name, items=inp.items,
+            valid_on=inp.valid_on, issued_by_staff_id=act.staff.id, issued_at=act.now)
+        act.session.add(slip)
+        act.session.flush()
+        return slip.number
+
+
+@dataclass(frozen=True)
+class RecordGoodsExit:
+    """At the exit: the slip, what the guard checked, and the guard's signature."""
+
+    number: int
+    gate_code: str
+    items_match: bool
+    carrier_matches: bool
+    guard_signoff: SignOff | None = None
+
+    @staticmethod
+    def from_form(data: Any) -> RecordGoodsExit:
+        """Validate ``{"number", "gate_code", "items_match", "carrier_matches",
+        "guard_signoff"}``."""
+        r = FormReader(data)
+        inp = RecordGoodsExit(r.integer("number", 1), r.text("gate_code", 64),
+                              r.flag("items_match"), r.flag("carrier_matches"),
+                              r.opt_object("guard_signoff", SignOff.read))
+        r.finish()
+        return inp
+
+
+def _slip(act: Action, number: int, field: str = "number") -> GoodsReleaseSlip:
+    slip = act.session.scalars(select(GoodsReleaseSlip).where(
+        GoodsReleaseSlip.site_id == act.site.id,
+        GoodsReleaseSlip.number == number)).one_or_none()
+    if slip is None:
+        raise NotFoundError(f"没有第 {number} 号放行条", f"no release slip {number}", field)
+    return slip
+
+
+def record_goods_exit(desk: Desk, actor: Actor, inp: RecordGoodsExit) -> datetime:
+    """The guard lets the goods out (rule G4); the time they left.
+
+    Refused under G4 when the slip is not for today, when the goods or the person do not
+    match it, or without the guard's signature. Only a guard records an exit.
+    """
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, frozenset({Role.GUARD}))
+        slip = _slip(act, inp.number)
+        if slip.left_at is not None:
+            raise ConflictError("此放行条已使用", "this slip has been used", "number")
+        if slip.valid_on != act.today:
+            raise RuleRefused("G4", f"此放行条限 {slip.valid_on} 当日有效",
+                              f"this slip is valid on {slip.valid_on} only", "number")
+        if not (inp.items_match and inp.carrier_matches):
+            raise RuleRefused("G4", "须核对放行条与所搬物品及搬出人员一致后方可放行",
+                              "the goods and the person are checked against the slip before "
+                              "they leave", "items_match" if not inp.items_match
+                              else "carrier_matches")
+        if inp.guard_signoff is None or not same_name(inp.guard_signoff.signer_name,
+                                                      staff.display_name):
+            raise RuleRefused("G4", "放行岗位须在放行条上登记离场时间并签名",
+                              "the guard on duty records the time and signs the slip",
+                              "guard_signoff")
+        gate = act.session.scalars(select(Gate).where(
+            Gate.site_id == act.site.id, Gate.code == inp.gate_code)).one_or_none()
+        if gate is None:
+            raise NotFoundError(f"没有门岗 {inp.gate_code}", f"no gate {inp.gate_code!r}",
+                                "gate_code")
+        slip.left_at, slip.exit_gate_id = act.now, gate.id
+        slip.guard_staff_id, slip.guard_signed = staff.id, True
+        return act.now
+
+
+@dataclass(frozen=True)
+class FiledSlip:
+    """A slip filed at the desk, and whether after its deadline."""
+
+    number: int
+    due_at: datetime
+    late: bool
+
+
+def file_goods_slips(desk: Desk, actor: Actor, numbers: tuple[int, ...]) -> tuple[FiledSlip, ...]:
+    """File used slips handed in by the exit posts (rule G4: by 08:30 the next day). A late
+    slip is still filed, and reported as late."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        settings, tz = act.site.settings, act.site.timezone
+        filed = []
+        for i, number in enumerate(numbers):
+            slip = _slip(act, number, f"numbers[{i}]")
+            if slip.left_at is None or slip.filed_at is not None:
+                raise ConflictError(f"第 {number} 号放行条未使用或已归档",
+                                    f"slip {number} was not used, or is filed already",
+                                    f"numbers[{i}]")
+            slip.filed_at = act.now
+            due = filing_deadline(slip.left_at, tz, settings.goods_slip_filing_time)
+            filed.append(FiledSlip(number, due, act.now > due))
+        return tuple(filed)
+
+
+def overdue_goods_slips(desk: Desk, actor: Actor) -> tuple[FiledSlip, ...]:
+    """Used slips not filed by their deadline (rule G4), oldest first: what the desk
+    chases (催收)."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        settings, tz = act.site.settings, act.site.timezone
+        overdue = []
+        for slip in act.session.scalars(select(GoodsReleaseSlip).where(
+                GoodsReleaseSlip.site_id == act.site.id, GoodsReleaseSlip.left_at.is_not(None),
+                GoodsReleaseSlip.filed_at.is_(None)).order_by(GoodsReleaseSlip.left_at)):
+            assert slip.left_at is not None  # the query's condition
+            due = filing_deadline(slip.left_at, tz, settings.goods_slip_filing_time)
+            if act.now > due:
+                overdue.append(FiledSlip(slip.number, due, True))
+        return tuple(overdue)
+
+
+@dataclass(frozen=True)
+class IssueGoodsPass:
+    """A long-term goods pass for a resident, on an ID matching the record."""
+
+    person_id: int
+    id_number_presented: str | None = None
+
+    @staticmethod
+    def from_form(data: Any) -> IssueGoodsPass:
+        """Validate ``{"person_id", "id_number_presented"}``."""
+        r = FormReader(data)
+        inp = IssueGoodsPass(r.integer("person_id", 1), r.opt_text("id_number_presented", 32))
+        r.finish()
+        return inp
+
+
+def issue_goods_pass(desk: Desk, actor: Actor, inp: IssueGoodsPass) -> tuple[int, date]:
+    """Issue a long-term goods pass (rule G4): valid one year (the site's
+    ``goods_pass_months``, counted as rule P2 counts months). Refused under G4 unless the
+    person is a current resident showing an ID that matches the record. Returns the pass's
+    id and its last valid day."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        person = act.session.get(Person, inp.person_id)
+        if person is None or person.site_id != act.site.id:
+            raise NotFoundError("没有此人的登记资料", f"no person {inp.person_id}", "person_id")
+        if (person.holder_kind not in RESIDENT_KINDS or person.household is None
+                or not person.household.is_current):
+            raise RuleRefused("G4", "常住物品放行证只为本小区现住户办理",
+                              "a long-term goods pass is for current residents", "person_id")
+        if not inp.id_number_presented or (
+                person.id_number and not same_name(person.id_number, inp.id_number_presented)):
+            raise RuleRefused("G4", "须出示与登记信息一致的身份证明",
+                              "the ID shown must match the record", "id_number_presented")
+        until = months_end(act.today, act.site.settings.goods_pass_months)
+        row = GoodsPass(site_id=act.site.id, person_id=person.id, valid_from=act.today,
+                        valid_until=until, issued_by_staff_id=act.staff.id, created_at=act.now)
+        act.session.add(row)
+        act.session.flush()
+        # The application trail notes which ID was checked, masked (rule G5).
+        application = open_application(act, ApplicationKind.GOODS_RELEASE, applicant=person,
+                                       household=person.household, in_person=True,
+                                       note=f"long-term goods pass {row.id}")
+        add_evidence(act, application, EvidenceKind.ID_CHECKED, person=person,
+                     method=ConfirmationMethod.DOCUMENT,
+                     reference=f"ID {masked(inp.id_number_presented)}")
+        return row.id, until

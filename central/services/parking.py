@@ -1,0 +1,365 @@
+"""Monthly parking: the application with its documents and card (P1), the months paid
+(P2) once the office director has approved (P3, central/services/parking_approval.py), and
+ending.
+
+A subscription rides on a card — the holder's own access card or a new one bought for it —
+and the card opens the car-park barriers only for the days paid: the gate record picks the
+subscription up (central/services/gate_record.py) when it is written, and the daily sweep
+(central/services/sweep.py) when a paid period starts or lapses with the date alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from central.amounts import yuan
+from central.calendar import billing_period
+from central.forms import FormReader
+from central.models import (
+    ApplicationKind,
+    Card,
+    CardState,
+    ConfirmationMethod,
+    EvidenceKind,
+    HolderKind,
+    HouseholdKind,
+    ParkingSubscription,
+    ParkingTopUp,
+    PaymentMethod,
+    Person,
+    ReceiptItem,
+    RegisterAction,
+    SpaceKind,
+    Vehicle,
+)
+from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.services.applications import add_evidence, masked, open_application
+from central.services.card_fees import issue_fee
+from central.services.card_ops import STATE_ZH, activate, blank_card, get_card, same_name
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.inputs import SignOff
+from central.services.parking_space import carpark_group, normalize_plate, running_subscription
+from central.services.receipts import Charge, write_receipt
+from central.services.register import write_register
+from central.services.validity import valid_until
+
+# Who may hold a monthly parking card (visitors and renovation workers have their own
+# temporary permits, rules H6 and H7).
+PARKING_HOLDERS = frozenset({HolderKind.OWNER, HolderKind.FAMILY, HolderKind.TENANT,
+                             HolderKind.MERCHANT, HolderKind.STAFF})
+MAX_MONTHS_PER_TOP_UP = 24
+
+
+@dataclass(frozen=True)
+class ParkingDocuments:
+    """Rule P1: what the desk checks and files (references to the copies kept)."""
+
+    id_number_presented: str | None = None
+    driving_licence_ref: str | None = None
+    vehicle_licence_ref: str | None = None
+    # Tenants only.
+    lease_contract_ref: str | None = None
+    # The signed parking-space agreement (车位租用/使用协议).
+    parking_agreement_ref: str | None = None
+
+    @staticmethod
+    def read(r: FormReader) -> ParkingDocuments:
+        """From ``{"id_number_presented", "driving_licence_ref", ...}``."""
+        return ParkingDocuments(r.opt_text("id_number_presented", 32),
+                                r.opt_text("driving_licence_ref"),
+                                r.opt_text("vehicle_licence_ref"),
+                                r.opt_text("lease_contract_ref"),
+                                r.opt_text("parking_agreement_ref"))
+
+
+@dataclass(frozen=True)
+class ApplyParking:
+    """A monthly parking application (车位使用申请表): holder, vehicle, documents, and the
+    card — ``existing_uid`` (the holder's access card) or ``new_uid`` (a card bought)."""
+
+    holder_person_id: int
+    plate: str
+    documents: ParkingDocuments
+    existing_uid: str | None = None
+    new_uid: str | None = None
+    space_kind: SpaceKind = SpaceKind.FLOATING
+    holder_signoff: SignOff | None = None
+    payment_method: PaymentMethod = PaymentMethod.CASH
+
+    @staticmethod
+    def from_form(data: Any) -> ApplyParking:
+        """Validate a form; every field problem at once."""
+        r = FormReader(data)
+        plate = r.text("plate", 16)
+        inp = ApplyParking(
+            holder_person_id=r.integer("holder_person_id", 1),
+            plate=normalize_plate(plate),
+            # Absent documents are not a malformed form: rule P1 names the first one missing.
+            documents=r.opt_object("documents", ParkingDocuments.read) or ParkingDocuments(),
+            existing_uid=r.uid("existing_uid") if r.present("existing_uid") else None,
+            new_uid=r.uid("new_uid") if r.present("new_uid") else None,
+            space_kind=r.opt_enum("space_kind", SpaceKind) or SpaceKind.FLOATING,
+            holder_signoff=r.opt_object("holder_signoff", SignOff.read),
+            payment_method=r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
+        if (inp.existing_uid is None) == (inp.new_uid is None):
+            r.fail("existing_uid", "请选择使用原门禁卡或购买新卡（二选一）",
+                   "give either existing_uid (the holder's access card) or new_uid (a new card)")
+        if inp.space_kind is SpaceKind.VISITOR:
+            r.fail("space_kind", "访客车位不办理月卡", "visitor spaces are not let by the month")
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class ParkingApplication:
+    """The subscription opened (awaiting the director's approval, P3) and its card."""
+
+    subscription_id: int
+    card_uid: str
+    new_card: bool
+    card_fee_fen: int
+    receipt_number: int | None
+
+
+def _require(value: str | None, field: str, zh: str, en: str) -> str:
+    if not value:
+        raise RuleRefused("P1", zh, en, field)
+    return value
+
+
+def _check_documents(holder: Person, docs: ParkingDocuments) -> None:
+    """Rule P1: ID, driving licence, vehicle licence (tenants also the lease), agreement."""
+    presented = _require(docs.id_number_presented, "documents.id_number_presented",
+                         "须查验申请人身份证", "check the applicant's ID card")
+    if holder.id_number and not same_name(holder.id_number, presented):
+        raise RuleRefused("P1", f"所出示身份证与 {holder.name} 的登记资料不符",
+                          f"the ID shown does not match {holder.name}'s record",
+                          "documents.id_number_presented")
+    _require(docs.driving_licence_ref, "documents.driving_licence_ref",
+             "须查验驾驶证", "check the driving licence")
+    _require(docs.vehicle_licence_ref, "documents.vehicle_licence_ref",
+             "须查验并复印车辆行驶证", "check (and copy) the vehicle licence")
+    household = holder.household
+    if (holder.holder_kind is HolderKind.TENANT
+            or (household is not None and household.kind is HouseholdKind.TENANCY)):
+        _require(docs.lease_contract_ref, "documents.lease_contract_ref",
+                 "租户办理车卡须提供租赁合同", "a tenant's parking card needs the lease contract")
+    _require(docs.parking_agreement_ref, "documents.parking_agreement_ref",
+             "须先签订车位租用/使用协议", "the parking-space agreement is signed first")
+
+
+def _holder(act: Action, person_id: int) -> Person:
+    holder = act.session.get(Person, person_id)
+    if holder is None or holder.site_id != act.site.id:
+        raise NotFoundError("没有此人的登记资料", f"no person {person_id}", "holder_person_id")
+    if holder.holder_kind not in PARKING_HOLDERS:
+        raise ConflictError(f"{holder.holder_kind.value} 不办理停车月卡",
+                            f"a {holder.holder_kind.value} has no monthly parking card",
+                            "holder_person_id")
+    if holder.household is not None and not holder.household.is_current:
+        raise ConflictError("此住户已迁出", "this household has ended", "holder_person_id")
+    return holder
+
+
+def _vehicle(act: Action, plate: str, holder: Person, licence_ref: str) -> Vehicle:
+    vehicle = act.session.scalars(select(Vehicle).where(
+        Vehicle.site_id == act.site.id, Vehicle.plate == plate)).one_or_none()
+    if vehicle is None:
+        vehicle = Vehicle(site_id=act.site.id, plate=plate, owner_person_id=holder.id,
+                          vehicle_licence_ref=licence_ref, created_at=act.now)
+        act.session.add(vehicle)
+        act.session.flush()
+        return vehicle
+    taken = act.session.scalars(select(ParkingSubscription).where(
+        ParkingSubscription.vehicle_id == vehicle.id,
+        ParkingSubscription.ended_on.is_(None))).first()
+    if taken is not None:
+        raise ConflictError(f"车辆 {plate} 已有停车月卡", f"{plate} already has a monthly "
+                            "parking card", "plate")
+    vehicle.vehicle_licence_ref = licence_ref
+    return vehicle
+
+
+def apply_parking(desk: Desk, actor: Actor, inp: ApplyParking) -> ParkingApplication:
+    """Open a monthly parking subscription on the holder's card (rule P1).
+
+    Refused (nothing written) under P1 when a document is missing or the ID does not match,
+    or when ``existing_uid`` is not the holder's own card; I6 when ``new_uid`` is not blank;
+    I1 when a new card is not signed for. A new card costs the card fee (I2) against a
+    receipt. The card opens no barrier until the director approves (P3) and months are paid
+    (P2).
+    """
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        holder = _holder(act, inp.holder_person_id)
+        _check_documents(holder, inp.documents)
+        group = carpark_group(act)
+        card: Card
+        fee, receipt = 0, None
+        if inp.existing_uid is not None:
+            card = get_card(act, inp.existing_uid, "existing_uid")
+            if card.holder_person_id != holder.id:
+                raise RuleRefused("P1", f"卡 {card.uid} 不是 {holder.name} 本人的门禁卡，"
+                                  "只能使用本人自备的门卡或购买新卡",
+                                  f"card {card.uid} is not {holder.name}'s own access card; "
+                                  "use the holder's card or buy a new one", "existing_uid")
+            if card.state is not CardState.ACTIVE:
+                raise ConflictError(f"卡 {card.uid} {STATE_ZH[card.state]}",
+                                    f"card {card.uid} is {card.state.value}", "existing_uid")
+            if running_subscription(card) is not None:
+                raise ConflictError(f"卡 {card.uid} 已有停车月卡",
+                                    f"card {card.uid} already carries a parking subscription",
+                                    "existing_uid")
+        else:
+            assert inp.new_uid is not None  # from_form guarantees one of the two
+            if inp.holder_signoff is None:
+                raise RuleRefused("I1", "领取新车卡须在《IC卡发行/异常情况登记表》上签名",
+                                  "the holder signs the IC card register for the new card",
+                                  "holder_signoff")
+            card = blank_card(act, inp.new_uid, "new_uid")
+        vehicle = _vehicle(act, inp.plate, holder, inp.documents.vehicle_licence_ref or "")
+        application = open_application(act, ApplicationKind.PARKING, applicant=holder,
+                                       household=holder.household, in_person=True)
+        docs = inp.documents
+        for kind, ref in ((EvidenceKind.ID_CHECKED, f"ID {masked(docs.id_number_presented)}"),
+                          (EvidenceKind.DRIVING_LICENCE, docs.driving_licence_ref),
+                          (EvidenceKind.VEHICLE_LICENCE, docs.vehicle_licence_ref),
+                          (EvidenceKind.LEASE_CONTRACT, docs.lease_contract_ref),
+                          (EvidenceKind.PARKING_AGREEMENT, docs.parking_agreement_ref)):
+            if ref:
+                add_evidence(act, application, kind, reference=ref, person=holder,
+                             method=ConfirmationMethod.DOCUMENT)
+        if inp.new_uid is not None:
+            fee = issue_fee(act.site.settings, holder.holder_kind)
+            if fee:
+                receipt = write_receipt(act, payer_name=holder.name, person_id=holder.id,
+                                        household_id=holder.household_id,
+                                        method=inp.payment_method, charges=[Charge(
+                                            ReceiptItem.CARD_FEE, fee, "停车卡工本费 card fee",
+                                            card.uid)])
+            household = holder.household
+            tenancy = household is not None and household.kind is HouseholdKind.TENANCY
+            until = valid_until(act.site.settings, holder.holder_kind, act.today,
+                                household.lease_end if household is not None else None,
+                                tenancy=tenancy)
+            # A parking-only card: no door grants; the car park comes with the months paid.
+            activate(act, card, holder=holder, kind=holder.holder_kind, valid_until=until,
+                     groups=[], application_id=application.id)
+            write_register(act, card, RegisterAction.ISSUE, inp.holder_signoff,
+                           receipt_number=receipt.number if receipt is not None else None,
+                           detail=f"parking card for {vehicle.plate}")
+        subscription = ParkingSubscription(
+            site_id=act.site.id, card=card, vehicle=vehicle, access_group=group,
+            application_id=application.id, space_kind=inp.space_kind,
+            # Set by the director's approval (P3); nothing can be paid before it.
+            fee_per_month_fen=0, created_at=act.now)
+        act.session.add(subscription)
+        act.session.flush()
+        return ParkingApplication(subscription.id, card.uid, inp.new_uid is not None, fee,
+                                  receipt.number if receipt is not None else None)
+
+
+@dataclass(frozen=True)
+class TopUpParking:
+    """Months paid on the card's subscription (rule P2)."""
+
+    uid: str
+    months: int
+    payer_name: str | None = None
+    payment_method: PaymentMethod = PaymentMethod.CASH
+
+    @staticmethod
+    def from_form(data: Any) -> TopUpParking:
+        """Validate ``{"uid", "months", "payer_name", "payment_method"}``."""
+        r = FormReader(data)
+        inp = TopUpParking(r.uid("uid"), r.integer("months", 1), r.opt_text("payer_name", 100),
+                           r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
+        if inp.months > MAX_MONTHS_PER_TOP_UP:
+            r.fail("months", f"每次最多 {MAX_MONTHS_PER_TOP_UP} 个月",
+                   f"at most {MAX_MONTHS_PER_TOP_UP} months at a time")
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class TopUpResult:
+    """The period paid (inclusive, site-local) and its receipt."""
+
+    uid: str
+    paid_from: date
+    paid_until: date
+    amount_fen: int
+    receipt_number: int
+
+
+def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
+    """Take months of parking fees on a card (rules P2, I7).
+
+    The period follows P2 (``central.calendar.billing_period``): from today, or from the day
+    after the current end when renewed before it lapses. Refused under P3 before the
+    director's approval. The receipt names the card; the barriers open for the card from
+    the period's first day.
+    """
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        card = get_card(act, inp.uid)
+        if card.state is not CardState.ACTIVE or card.holder is None:
+            raise ConflictError(f"卡 {card.uid} {STATE_ZH[card.state]}，不能充值",
+                                f"card {card.uid} is {card.state.value}", "uid")
+        sub = running_subscription(card)
+        if sub is None:
+            raise ConflictError(f"卡 {card.uid} 没有停车月卡", f"card {card.uid} carries no "
+                                "parking subscription", "uid")
+        if sub.approved_at is None:
+            raise RuleRefused("P3", "停车月卡尚未经管理处主任审批（收费标准未定），不能收费",
+                              "the office director has not approved this parking card (no fee "
+                              "standard yet): nothing can be paid", "uid")
+        start, end = billing_period(sub.paid_until, act.today, inp.months)
+        amount = inp.months * sub.fee_per_month_fen
+        holder = card.holder
+        receipt = write_receipt(
+            act, payer_name=inp.payer_name or holder.name, person_id=holder.id,
+            household_id=holder.household_id, method=inp.payment_method, charges=[Charge(
+                ReceiptItem.PARKING, amount,
+                f"停车月卡 {sub.vehicle.plate} {start}–{end} "
+                f"({inp.months} × {yuan(sub.fee_per_month_fen)})", card.uid)])
+        act.session.add(ParkingTopUp(
+            subscription_id=sub.id, months=inp.months, paid_from=start, paid_until=end,
+            amount_fen=amount, receipt_id=receipt.id, staff_id=act.staff.id,
+            created_at=act.now))
+        if sub.starts_on is None:
+            sub.starts_on = start
+        sub.paid_until = end
+        return TopUpResult(card.uid, start, end, amount, receipt.number)
+
+
+@dataclass(frozen=True)
+class EndParking:
+    """End the card's parking subscription today (the car park closes to it at once)."""
+
+    uid: str
+
+    @staticmethod
+    def from_form(data: Any) -> EndParking:
+        """Validate ``{"uid"}``."""
+        r = FormReader(data)
+        inp = EndParking(r.uid("uid"))
+        r.finish()
+        return inp
+
+
+def end_parking(desk: Desk, actor: Actor, inp: EndParking) -> None:
+    """End a subscription: the card keeps its door access; the barriers refuse it from now
+    (its fixed space is free again). Paid months are not refunded here."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        card = get_card(act, inp.uid)
+        sub = running_subscription(card)
+        if sub is None:
+            raise ConflictError(f"卡 {card.uid} 没有停车月卡", f"card {card.uid} carries no "
+                                "parking subscription", "uid")
+        sub.ended_on = act.today

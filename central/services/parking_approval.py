@@ -1,0 +1,101 @@
+"""The office director's approval of a monthly parking card, rule P3: it sets the fee
+standard and the space type, and a fixed space's number is recorded. An emergency reserve
+space goes only to a vehicle named in advance (rule P5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from central.forms import FormReader
+from central.models import ParkingSpace, ParkingSubscription, Role, SpaceKind
+from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.services.context import Action, Actor, Desk, action
+from central.services.parking_reserve import named_reserve_vehicle
+
+
+@dataclass(frozen=True)
+class ApproveParking:
+    """Rule P3: the office director's approval sets the fee standard and the space type;
+    a fixed space's number is recorded."""
+
+    subscription_id: int
+    fee_per_month_fen: int
+    space_kind: SpaceKind
+    space_number: str | None = None
+    note: str = ""
+
+    @staticmethod
+    def from_form(data: Any) -> ApproveParking:
+        """Validate ``{"subscription_id", "fee_per_month_yuan", "space_kind",
+        "space_number", "note"}``."""
+        r = FormReader(data)
+        inp = ApproveParking(r.integer("subscription_id", 1), r.fen("fee_per_month_yuan"),
+                             r.enum("space_kind", SpaceKind), r.opt_text("space_number", 32),
+                             r.opt_text("note", 500) or "")
+        if r.present("fee_per_month_yuan") and inp.fee_per_month_fen == 0:
+            r.fail("fee_per_month_yuan", "收费标准须大于零", "the monthly fee must be above zero")
+        if inp.space_kind is SpaceKind.VISITOR:
+            r.fail("space_kind", "访客车位不办理月卡", "visitor spaces are not let by the month")
+        r.finish()
+        return inp
+
+
+def approve_parking(desk: Desk, actor: Actor, inp: ApproveParking) -> None:
+    """Rule P3 (and P5): the office director approves a monthly parking application.
+
+    Refused under P3 for anyone but the director, or a fixed space without its number; under
+    P5 for an emergency reserve space whose vehicle was not named in advance by the owner
+    unit or the management office.
+    """
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, frozenset(Role))
+        if staff.role is not Role.DIRECTOR:
+            raise RuleRefused("P3", "停车月卡须经管理处主任审批，由主任确定收费标准及车位性质",
+                              "a monthly parking card is approved by the office director, "
+                              f"who sets the fee and the space type — not a {staff.role.value}")
+        sub = act.session.get(ParkingSubscription, inp.subscription_id)
+        if sub is None or sub.site_id != act.site.id:
+            raise NotFoundError("没有此停车申请", f"no parking application {inp.subscription_id}",
+                                "subscription_id")
+        if sub.approved_at is not None or sub.ended_on is not None:
+            raise ConflictError("此申请已审批或已结束", "this application is already approved "
+                                "or ended", "subscription_id")
+        space = _approved_space(act, inp)
+        if inp.space_kind is SpaceKind.EMERGENCY_RESERVE and named_reserve_vehicle(
+                act, sub.vehicle.plate, act.today) is None:
+            raise RuleRefused("P5", f"车辆 {sub.vehicle.plate} 未经业主单位或管理处事先指定，"
+                              "不能使用地面紧急备用车位",
+                              f"{sub.vehicle.plate} was not named in advance by the owner unit "
+                              "or the management office: no emergency reserve space",
+                              "space_kind")
+        sub.fee_per_month_fen = inp.fee_per_month_fen
+        sub.space_kind = inp.space_kind
+        sub.space_id = space.id if space is not None else None
+        sub.approved_by_staff_id, sub.approved_at = staff.id, act.now
+
+
+def _approved_space(act: Action, inp: ApproveParking) -> ParkingSpace | None:
+    if inp.space_number is None:
+        if inp.space_kind is SpaceKind.FIXED:
+            raise RuleRefused("P3", "固定车位须在《车位使用申请表》上填写车位号",
+                              "a fixed space's number is recorded", "space_number")
+        return None
+    space = act.session.scalars(select(ParkingSpace).where(
+        ParkingSpace.site_id == act.site.id,
+        ParkingSpace.number == inp.space_number)).one_or_none()
+    if space is None:
+        raise NotFoundError(f"没有车位 {inp.space_number}", f"no space {inp.space_number}",
+                            "space_number")
+    if space.kind is not inp.space_kind:
+        raise ConflictError(f"车位 {space.number} 是{space.kind.value}车位",
+                            f"space {space.number} is a {space.kind.value} space",
+                            "space_number")
+    if space.kind is SpaceKind.FIXED and act.session.scalars(select(ParkingSubscription).where(
+            ParkingSubscription.space_id == space.id,
+            ParkingSubscription.ended_on.is_(None))).first() is not None:
+        raise ConflictError(f"固定车位 {space.number} 已有使用人",
+                            f"fixed space {space.number} is already let", "space_number")
+    return space

@@ -1,0 +1,382 @@
+"""Renovation filings (装修备案) and the workers' temporary access cards, rule H6.
+
+A filing lasts at most three months (a site setting); each extension adds at most three more,
+counted from the day after the current end, and the desk marks every card out "延期至 DATE".
+The workers' cards are valid exactly as long as the filing — their ``valid_until`` moves with
+it, so every gate follows without a message of its own — and they open only in the site's
+permitted working hours (the ``renovation_schedule`` setting, carried on each card's gate
+record). Deposits and the cards' return are rule G6 (central/services/renovation_deposits.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from central.calendar import months_end
+from central.forms import FormReader
+from central.models import (
+    AccessGroup,
+    ApplicationKind,
+    Card,
+    CardState,
+    HolderKind,
+    HouseholdKind,
+    PaymentMethod,
+    Person,
+    Receipt,
+    RegisterAction,
+    RenovationDeposit,
+    RenovationExtension,
+    RenovationFiling,
+    RenovationWorker,
+    Role,
+)
+from central.rules import ConflictError, FieldError, InvalidInputError, RuleRefused
+from central.services.applications import open_application
+from central.services.card_ops import activate, blank_card, schedule_for
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.fees import site_household
+from central.services.inputs import PersonDetails, SignOff
+from central.services.privacy import id_number_for
+from central.services.register import write_register
+from central.services.renovation_deposits import (
+    DepositTaken,
+    cards_out,
+    get_filing,
+    take_deposits,
+)
+from edge.cards import parse_schedule
+
+
+@dataclass(frozen=True)
+class Contractor:
+    """The renovation company and its lead on site (装修负责人)."""
+
+    name: str
+    lead_name: str
+    lead_phone: str
+
+    @staticmethod
+    def read(r: FormReader) -> Contractor:
+        """From ``{"name", "lead_name", "lead_phone"}``."""
+        return Contractor(r.text("name"), r.text("lead_name", 100), r.text("lead_phone", 32))
+
+
+@dataclass(frozen=True)
+class FileRenovation:
+    """The owner's renovation filing: the period, and the contractor unless self-renovating."""
+
+    household_id: int
+    applicant_person_id: int
+    starts_on: date
+    ends_on: date
+    self_renovation: bool = False
+    contractor: Contractor | None = None
+    payment_method: PaymentMethod = PaymentMethod.CASH
+
+    @staticmethod
+    def from_form(data: Any) -> FileRenovation:
+        """Validate a form; every field problem at once."""
+        r = FormReader(data)
+        inp = FileRenovation(
+            r.integer("household_id", 1), r.integer("applicant_person_id", 1),
+            r.date("starts_on"), r.date("ends_on"), r.flag("self_renovation"),
+            r.opt_object("contractor", Contractor.read),
+            r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
+        if not inp.self_renovation and inp.contractor is None:
+            r.fail("contractor", "非自装须填写装修单位及负责人",
+                   "the contractor is required unless the owner renovates alone")
+        if r.present("ends_on") and r.present("starts_on") and inp.ends_on < inp.starts_on:
+            r.fail("ends_on", "不能早于开始日期", "before starts_on")
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class FilingResult:
+    """The filing and the deposits taken for it (rule G6)."""
+
+    filing_id: int
+    starts_on: date
+    ends_on: date
+    deposits: tuple[DepositTaken, ...]
+
+
+def file_renovation(desk: Desk, actor: Actor, inp: FileRenovation) -> FilingResult:
+    """Record an owner's renovation filing and take its deposits (rules H6, G6, I7).
+
+    Refused under H6 when the period is longer than the site's maximum (three months by
+    default, counted as rule P2 counts months). One open filing per unit at a time.
+    """
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        household = site_household(act, inp.household_id)
+        if not household.is_current or household.kind is not HouseholdKind.OWNERSHIP:
+            raise ConflictError("装修备案由本房屋现业主办理", "a renovation is filed by the "
+                                "unit's current owner household", "household_id")
+        applicant = act.session.get(Person, inp.applicant_person_id)
+        if (applicant is None or applicant.household_id != household.id
+                or applicant.holder_kind is not HolderKind.OWNER):
+            raise ConflictError("申请人须为本户业主", "the applicant is an owner of this "
+                                "household", "applicant_person_id")
+        if inp.starts_on < act.today:
+            raise InvalidInputError([FieldError("starts_on", "开始日期不能早于今天",
+                                                "cannot start on a day already past")])
+        max_months = act.site.settings.renovation_max_months
+        limit = months_end(inp.starts_on, max_months)
+        if inp.ends_on > limit:
+            raise RuleRefused("H6", f"装修备案期限最长不得超过 {max_months} 个月（至 {limit}），"
+                              "超过须期满后办理延期",
+                              f"a renovation filing lasts at most {max_months} months (to "
+                              f"{limit}); longer works are extended when it runs out",
+                              "ends_on")
+        open_filing = act.session.scalars(select(RenovationFiling).where(
+            RenovationFiling.unit_id == household.unit_id,
+            RenovationFiling.completed_on.is_(None),
+            RenovationFiling.ends_on >= act.today)).first()
+        if open_filing is not None:
+            raise ConflictError(f"此房屋已有装修备案（至 {open_filing.ends_on}）",
+                                f"this unit already has a filing (to {open_filing.ends_on})",
+                                "household_id")
+        application = open_application(act, ApplicationKind.RENOVATION, applicant=applicant,
+                                       household=household, in_person=True)
+        contractor = inp.contractor
+        filing = RenovationFiling(
+            site_id=act.site.id, unit_id=household.unit_id, household_id=household.id,
+            application_id=application.id, self_renovation=inp.self_renovation,
+            contractor_name=contractor.name if contractor is not None else "",
+            contractor_lead_name=contractor.lead_name if contractor is not None else "",
+            contractor_lead_phone=contractor.lead_phone if contractor is not None else "",
+            starts_on=inp.starts_on, ends_on=inp.ends_on, approved_by_staff_id=act.staff.id,
+            approved_at=act.now, created_at=act.now)
+        act.session.add(filing)
+        act.session.flush()
+        deposits = take_deposits(act, filing, applicant, inp.payment_method)
+        return FilingResult(filing.id, filing.starts_on, filing.ends_on, deposits)
+
+
+@dataclass(frozen=True)
+class WorkerLine:
+    """One worker (from the 施工人员登记表), the card lent to them, and the signature."""
+
+    uid: str
+    worker: PersonDetails
+    signoff: SignOff | None = None
+
+    @staticmethod
+    def read(r: FormReader) -> WorkerLine:
+        """From ``{"uid", "worker": {...}, "signoff": {...}}``; the worker's ID number is
+        required (the workers' register records it)."""
+        line = WorkerLine(r.uid("uid"), PersonDetails.read(r.nested("worker")),
+                          r.opt_object("signoff", SignOff.read))
+        if line.worker.id_number is None:
+            r.nested("worker").fail("id_number", "须登记施工人员身份证号",
+                                    "the worker's ID number is registered")
+        return line
+
+
+@dataclass(frozen=True)
+class IssueWorkerCards:
+    """Temporary access cards (人员临时出入卡) for workers of a filing."""
+
+    filing_id: int
+    lines: tuple[WorkerLine, ...]
+
+    @staticmethod
+    def from_form(data: Any) -> IssueWorkerCards:
+        """Validate ``{"filing_id", "lines": [...]}``."""
+        r = FormReader(data)
+        inp = IssueWorkerCards(r.integer("filing_id", 1),
+                               r.items("lines", WorkerLine.read, min_items=1))
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class WorkerCardView:
+    """A worker's card as the desk sees it; ``id_number`` as the viewer's role may see it
+    (rule G5)."""
+
+    uid: str
+    person_id: int
+    name: str
+    id_number: str
+    valid_until: date
+    schedule: str
+    returned: bool = False
+
+
+def issue_worker_cards(desk: Desk, actor: Actor,
+                       inp: IssueWorkerCards) -> tuple[WorkerCardView, ...]:
+    """Lend each worker a temporary card tied to the filing (rule H6): valid from the
+    filing's start to its end, for the unit's building, only in the site's working hours.
+
+    Refused under H6 when the filing has ended (extend it first); I6 when a card is not
+    blank; I1 when a line is not signed for. The cards are lent against the deposit (G6),
+    so no card fee is taken.
+    """
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, DESK_ROLES)
+        filing = get_filing(act, inp.filing_id)
+        if filing.completed_on is not None or filing.ends_on < act.today:
+            raise RuleRefused("H6", f"装修备案已于 {filing.ends_on} 到期，须先办理延期",
+                              f"the filing ran out on {filing.ends_on}; extend it first",
+                              "filing_id")
+        spec = parse_schedule(act.site.settings.renovation_schedule).spec
+        schedule = schedule_for(act, spec)
+        groups = list(filing_unit_groups(act, filing))
+        views = []
+        for i, line in enumerate(inp.lines):
+            if line.signoff is None:
+                raise RuleRefused("I1", "领卡须在《IC卡发行/异常情况登记表》上签名",
+                                  "the worker signs the IC card register for the card",
+                                  f"lines[{i}].signoff")
+            card = blank_card(act, line.uid, f"lines[{i}].uid")
+            worker = Person(site_id=act.site.id, name=line.worker.name,
+                            holder_kind=HolderKind.RENOVATION_WORKER,
+                            id_number=line.worker.id_number, phone=line.worker.phone,
+                            organisation=filing.contractor_name or line.worker.organisation,
+                            created_at=act.now)
+            act.session.add(worker)
+            act.session.flush()
+            activate(act, card, holder=worker, kind=HolderKind.RENOVATION_WORKER,
+                     valid_until=filing.ends_on, groups=groups, schedule=schedule,
+                     application_id=filing.application_id)
+            # A filing starting later lends its cards early; they open from its first day.
+            card.valid_from = max(act.today, filing.starts_on)
+            act.session.add(RenovationWorker(filing_id=filing.id, person_id=worker.id,
+                                             card_id=card.id))
+            write_register(act, card, RegisterAction.ISSUE, line.signoff,
+                           detail=f"renovation filing {filing.id}; valid to {filing.ends_on}; "
+                                  f"hours {spec}")
+            views.append(WorkerCardView(card.uid, worker.id, worker.name,
+                                        id_number_for(staff.role, worker.id_number),
+                                        filing.ends_on, spec))
+        return tuple(views)
+
+
+def filing_unit_groups(act: Action, filing: RenovationFiling) -> list[AccessGroup]:
+    """The access groups a worker of ``filing`` needs: those of the unit's building."""
+    household = site_household(act, filing.household_id)
+    return list(household.unit.building.default_access_groups)
+
+
+@dataclass(frozen=True)
+class ExtendRenovation:
+    """An extension to ``new_end``, brought by the contractor with the workers' cards."""
+
+    filing_id: int
+    new_end: date
+    signoff: SignOff | None = None
+
+    @staticmethod
+    def from_form(data: Any) -> ExtendRenovation:
+        """Validate ``{"filing_id", "new_end", "signoff": {...}}``."""
+        r = FormReader(data)
+        inp = ExtendRenovation(r.integer("filing_id", 1), r.date("new_end"),
+                               r.opt_object("signoff", SignOff.read))
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class ExtensionResult:
+    """The filing's old and new end, what is written on each card, and the cards moved."""
+
+    filing_id: int
+    previous_end: date
+    new_end: date
+    marking: str
+    cards: tuple[str, ...]
+
+
+def extend_renovation(desk: Desk, actor: Actor, inp: ExtendRenovation) -> ExtensionResult:
+    """Extend a filing (rule H6): at most the site's maximum (three months) from the day
+    after its current end. Every card still out follows: its validity moves to the new end
+    and the register notes "延期至 DATE" for it."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        filing = get_filing(act, inp.filing_id)
+        if filing.completed_on is not None:
+            raise ConflictError("装修已完工，不能延期", "the renovation is complete",
+                                "filing_id")
+        if inp.new_end <= filing.ends_on:
+            raise InvalidInputError([FieldError(
+                "new_end", f"须晚于现有期限 {filing.ends_on}", f"after the current end, "
+                f"{filing.ends_on}")])
+        max_months = act.site.settings.renovation_max_months
+        limit = months_end(filing.ends_on + timedelta(days=1), max_months)
+        if inp.new_end > limit:
+            raise RuleRefused("H6", f"每次延期最长不得超过 {max_months} 个月（至 {limit}）",
+                              f"each extension is at most {max_months} months (to {limit})",
+                              "new_end")
+        if inp.signoff is None:
+            raise RuleRefused("I1", "延期须在登记表上签名（装修负责人持临时出入卡办理）",
+                              "the contractor's lead signs the register for the extension",
+                              "signoff")
+        previous = filing.ends_on
+        act.session.add(RenovationExtension(filing_id=filing.id, previous_end=previous,
+                                            new_end=inp.new_end,
+                                            approved_by_staff_id=act.staff.id,
+                                            created_at=act.now))
+        filing.ends_on = inp.new_end
+        marking = f"延期至 {inp.new_end.isoformat()}"
+        moved = []
+        for card in cards_out(act, filing):
+            if card.state is CardState.ACTIVE:
+                card.valid_until = inp.new_end
+                card.updated_at = act.now
+                write_register(act, card, RegisterAction.VALIDITY_CHANGED, inp.signoff,
+                               detail=f"{marking} (was {previous}); filing {filing.id}")
+                moved.append(card.uid)
+        return ExtensionResult(filing.id, previous, inp.new_end, marking, tuple(moved))
+
+
+@dataclass(frozen=True)
+class FilingView:
+    """A filing as the desk's renovation ledger (装修台帐) shows it; ID numbers as the
+    viewer's role may see them (rule G5)."""
+
+    filing_id: int
+    unit: str
+    starts_on: date
+    ends_on: date
+    extensions: int
+    workers: tuple[WorkerCardView, ...]
+    deposits: tuple[DepositTaken, ...]
+
+
+def filing_summary(desk: Desk, actor: Actor, filing_id: int) -> FilingView:
+    """Look a filing up: its period, its workers and their cards, its deposits."""
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        filing = get_filing(act, filing_id)
+        spec = parse_schedule(act.site.settings.renovation_schedule).spec
+        workers = []
+        for worker, person, card in act.session.execute(
+                select(RenovationWorker, Person, Card)
+                .join(Person, Person.id == RenovationWorker.person_id)
+                .join(Card, Card.id == RenovationWorker.card_id)
+                .where(RenovationWorker.filing_id == filing.id)
+                .order_by(RenovationWorker.id)):
+            workers.append(WorkerCardView(card.uid, person.id, person.name,
+                                          id_number_for(staff.role, person.id_number),
+                                          filing.ends_on, spec,
+                                          worker.card_returned_at is not None))
+        deposits = tuple(
+            DepositTaken(deposit.payer, receipt.payer_name, deposit.amount_fen, receipt.number,
+                         deposit.refunded_at is not None)
+            for deposit, receipt in act.session.execute(
+                select(RenovationDeposit, Receipt)
+                .join(Receipt, Receipt.id == RenovationDeposit.receipt_id)
+                .where(RenovationDeposit.filing_id == filing.id)
+                .order_by(RenovationDeposit.id)))
+        extensions = len(act.session.scalars(select(RenovationExtension.id).where(
+            RenovationExtension.filing_id == filing.id)).all())
+        unit = site_household(act, filing.household_id).unit.label
+        return FilingView(filing.id, unit, filing.starts_on, filing.ends_on, extensions,
+                          tuple(workers), deposits)

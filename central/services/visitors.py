@@ -1,0 +1,356 @@
+"""Visitors, rules H7 and G5: the temporary pass (at most three days) and temporary parking
+permit (at most seven), a visitor invited by a resident confirmed by that resident, and the
+gate's visitor register — name, ID number, plate, time in, items — whose ID numbers are shown
+only as the viewer's role allows (central/services/privacy.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from central.clock import zone
+from central.forms import FormReader
+from central.models import (
+    RESIDENT_KINDS,
+    ConfirmationMethod,
+    Gate,
+    HolderKind,
+    Person,
+    RegisterAction,
+    Role,
+    TemporaryParkingPermit,
+    VisitorPass,
+    VisitorRegistration,
+)
+from central.rules import ConflictError, FieldError, InvalidInputError, NotFoundError, RuleRefused
+from central.services.card_ops import access_groups, activate, blank_card
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.inputs import PersonDetails, SignOff
+from central.services.parking_space import normalize_plate
+from central.services.privacy import id_number_for
+from central.services.register import write_register
+
+# Who hands out passes: the desk, and the guards at the main gate (seed 003).
+PASS_ISSUERS = DESK_ROLES | {Role.GUARD}
+# A confirmation stamped a little ahead of the server's clock is a clock skew, not fraud.
+_CLOCK_SLACK = timedelta(minutes=5)
+
+
+def _not_past(day: date, act: Action, field: str) -> None:
+    if day < act.today:
+        raise InvalidInputError([FieldError(field, "不能早于今天", "cannot be a day already past")])
+
+
+def _not_future(at: datetime, act: Action, field: str) -> None:
+    if at > act.now + _CLOCK_SLACK:
+        raise InvalidInputError([FieldError(field, "不能晚于现在", "cannot be in the future")])
+
+
+def _resident(act: Action, person_id: int, field: str) -> Person:
+    """A resident of a current household at the action's site."""
+    person = act.session.get(Person, person_id)
+    if person is None or person.site_id != act.site.id:
+        raise NotFoundError("没有此人的登记资料", f"no person {person_id}", field)
+    if (person.holder_kind not in RESIDENT_KINDS or person.household is None
+            or not person.household.is_current):
+        raise ConflictError(f"{person.name} 不是本小区现住户", f"{person.name} is not a current "
+                            "resident", field)
+    return person
+
+
+@dataclass(frozen=True)
+class ResidentConfirmation:
+    """Rule H7: the inviting resident confirms the visitor — who, how, when."""
+
+    person_id: int
+    method: ConfirmationMethod
+    confirmed_at: datetime
+
+    @staticmethod
+    def read(r: FormReader) -> ResidentConfirmation:
+        """From ``{"person_id", "method", "confirmed_at"}``."""
+        return ResidentConfirmation(r.integer("person_id", 1),
+                                    r.enum("method", ConfirmationMethod),
+                                    r.instant("confirmed_at"))
+
+
+@dataclass(frozen=True)
+class IssueVisitorPass:
+    """A temporary pass (临时通行证), optionally on a temporary card."""
+
+    visitor: PersonDetails
+    valid_from: date
+    valid_until: date
+    invited_by_person_id: int | None = None
+    confirmation: ResidentConfirmation | None = None
+    card_uid: str | None = None
+    # Empty: the inviting resident's building.
+    access_groups: tuple[str, ...] = ()
+    signoff: SignOff | None = None
+
+    @staticmethod
+    def from_form(data: Any) -> IssueVisitorPass:
+        """Validate a form; every field problem at once."""
+        r = FormReader(data)
+        inp = IssueVisitorPass(
+            PersonDetails.read(r.nested("visitor")), r.date("valid_from"), r.date("valid_until"),
+            r.opt_integer("invited_by_person_id", 1),
+            r.opt_object("confirmation", ResidentConfirmation.read),
+            r.uid("card_uid") if r.present("card_uid") else None, r.names("access_groups"),
+            r.opt_object("signoff", SignOff.read))
+        if (r.present("valid_from") and r.present("valid_until")
+                and inp.valid_until < inp.valid_from):
+            r.fail("valid_until", "不能早于开始日期", "before valid_from")
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class VisitorPassResult:
+    """The pass written; the visitor's ID number as the issuer's role may see it (G5)."""
+
+    pass_id: int
+    visitor_person_id: int
+    visitor_name: str
+    id_number: str
+    valid_from: date
+    valid_until: date
+    card_uid: str | None
+
+
+def issue_visitor_pass(desk: Desk, actor: Actor, inp: IssueVisitorPass) -> VisitorPassResult:
+    """Issue a visitor's temporary pass (rule H7), on a temporary card when ``card_uid`` is
+    given (valid exactly as long as the pass; no card fee: it is lent).
+
+    Refused under H7 when longer than the site's maximum (three days, the first and last day
+    counted), or when a resident invites and the confirmation is missing or comes from
+    someone else; I6 when the card is not blank; I1 when the card is not signed for.
+    """
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, PASS_ISSUERS)
+        _not_past(inp.valid_from, act, "valid_from")
+        max_days = act.site.settings.visitor_pass_max_days
+        days = (inp.valid_until - inp.valid_from).days + 1
+        if days > max_days:
+            raise RuleRefused("H7", f"临时通行证有效期不超过 {max_days} 天（本次 {days} 天）",
+                              f"a temporary pass is valid at most {max_days} days "
+                              f"(this one {days})", "valid_until")
+        inviter = None
+        if inp.invited_by_person_id is not None:
+            inviter = _resident(act, inp.invited_by_person_id, "invited_by_person_id")
+            confirmation = inp.confirmation
+            if confirmation is None or confirmation.person_id != inviter.id:
+                raise RuleRefused("H7", f"由住户邀请的访客须经邀请人 {inviter.name} 本人确认",
+                                  f"a visitor invited by a resident is confirmed by that "
+                                  f"resident, {inviter.name}", "confirmation")
+            _not_future(confirmation.confirmed_at, act, "confirmation.confirmed_at")
+        visitor = Person(site_id=act.site.id, name=inp.visitor.name,
+                         holder_kind=HolderKind.VISITOR, id_number=inp.visitor.id_number,
+                         phone=inp.visitor.phone, organisation=inp.visitor.organisation,
+                         created_at=act.now)
+        act.session.add(visitor)
+        act.session.flush()
+        card = None
+        if inp.card_uid is not None:
+            if inp.signoff is None:
+                raise RuleRefused("I1", "领取临时卡须在《IC卡发行/异常情况登记表》上签名",
+                                  "the visitor signs the IC card register for the card",
+                                  "signoff")
+            card = blank_card(act, inp.card_uid, "card_uid")
+            groups = access_groups(act, inp.access_groups, "access_groups")
+            if not groups and inviter is not None and inviter.household is not None:
+                groups = list(inviter.household.unit.building.default_access_groups)
+            if not groups:
+                raise InvalidInputError([FieldError(
+                    "access_groups", "无邀请住户时须指定门禁组",
+                    "name the access groups when no resident invites")])
+            activate(act, card, holder=visitor, kind=HolderKind.VISITOR,
+                     valid_until=inp.valid_until, groups=groups)
+            card.valid_from = inp.valid_from
+            write_register(act, card, RegisterAction.ISSUE, inp.signoff,
+                           detail=f"visitor pass {inp.valid_from}..{inp.valid_until}")
+        confirmation = inp.confirmation if inviter is not None else None
+        row = VisitorPass(
+            site_id=act.site.id, visitor_person_id=visitor.id,
+            invited_by_person_id=inviter.id if inviter is not None else None,
+            confirmed_by_person_id=confirmation.person_id if confirmation else None,
+            confirmation_method=confirmation.method if confirmation else None,
+            confirmed_at=confirmation.confirmed_at if confirmation else None,
+            card_id=card.id if card is not None else None, valid_from=inp.valid_from,
+            valid_until=inp.valid_until, issued_by_staff_id=act.staff.id, created_at=act.now)
+        act.session.add(row)
+        act.session.flush()
+        return VisitorPassResult(row.id, visitor.id, visitor.name,
+                                 id_number_for(staff.role, visitor.id_number), row.valid_from,
+                                 row.valid_until, card.uid if card is not None else None)
+
+
+@dataclass(frozen=True)
+class IssueParkingPermit:
+    """A temporary parking permit (临时停车证) a resident asks for."""
+
+    plate: str
+    host_person_id: int
+    valid_from: date
+    valid_until: date
+    visitor_pass_id: int | None = None
+
+    @staticmethod
+    def from_form(data: Any) -> IssueParkingPermit:
+        """Validate ``{"plate", "host_person_id", "valid_from", "valid_until",
+        "visitor_pass_id"}``."""
+        r = FormReader(data)
+        inp = IssueParkingPermit(normalize_plate(r.text("plate", 16)),
+                                 r.integer("host_person_id", 1), r.date("valid_from"),
+                                 r.date("valid_until"), r.opt_integer("visitor_pass_id", 1))
+        if (r.present("valid_from") and r.present("valid_until")
+                and inp.valid_until < inp.valid_from):
+            r.fail("valid_until", "不能早于开始日期", "before valid_from")
+        r.finish()
+        return inp
+
+
+def issue_parking_permit(desk: Desk, actor: Actor, inp: IssueParkingPermit) -> int:
+    """Issue a temporary parking permit for a resident's visitor (rule H7); its id.
+
+    Refused under H7 when longer than the site's maximum (seven days, both ends counted).
+    The permit is returned before it runs out (``return_parking_permit``).
+    """
+    with action(desk) as act:
+        act.authorise(actor, PASS_ISSUERS)
+        _not_past(inp.valid_from, act, "valid_from")
+        max_days = act.site.settings.temp_parking_max_days
+        days = (inp.valid_until - inp.valid_from).days + 1
+        if days > max_days:
+            raise RuleRefused("H7", f"临时停车证使用期限不超过 {max_days} 天（本次 {days} 天）",
+                              f"a temporary parking permit lasts at most {max_days} days "
+                              f"(this one {days})", "valid_until")
+        host = _resident(act, inp.host_person_id, "host_person_id")
+        if inp.visitor_pass_id is not None:
+            visitor_pass = act.session.get(VisitorPass, inp.visitor_pass_id)
+            if visitor_pass is None or visitor_pass.site_id != act.site.id:
+                raise NotFoundError("没有此通行证", f"no visitor pass {inp.visitor_pass_id}",
+                                    "visitor_pass_id")
+        permit = TemporaryParkingPermit(
+            site_id=act.site.id, plate=inp.plate, visitor_pass_id=inp.visitor_pass_id,
+            host_person_id=host.id, valid_from=inp.valid_from, valid_until=inp.valid_until,
+            issued_by_staff_id=act.staff.id, created_at=act.now)
+        act.session.add(permit)
+        act.session.flush()
+        return permit.id
+
+
+def return_parking_permit(desk: Desk, actor: Actor, permit_id: int) -> None:
+    """Record a temporary parking permit handed back."""
+    with action(desk) as act:
+        act.authorise(actor, PASS_ISSUERS)
+        permit = act.session.get(TemporaryParkingPermit, permit_id)
+        if permit is None or permit.site_id != act.site.id:
+            raise NotFoundError("没有此停车证", f"no parking permit {permit_id}", "permit_id")
+        if permit.returned_at is not None:
+            raise ConflictError("此停车证已归还", "this permit has been returned", "permit_id")
+        permit.returned_at = act.now
+
+
+@dataclass(frozen=True)
+class RegisterVisitor:
+    """The guard's registration of a visitor (rule G5)."""
+
+    name: str
+    id_number: str | None = None
+    plate: str | None = None
+    items: str = ""
+    time_in: datetime | None = None
+    gate_code: str | None = None
+    visitor_pass_id: int | None = None
+
+    @staticmethod
+    def from_form(data: Any) -> RegisterVisitor:
+        """Validate ``{"name", "id_number", "plate", "items", "time_in", "gate_code",
+        "visitor_pass_id"}``; the time defaults to now, the items to none."""
+        r = FormReader(data)
+        plate = r.opt_text("plate", 16)
+        inp = RegisterVisitor(r.text("name", 100), r.opt_text("id_number", 32),
+                              normalize_plate(plate) if plate else None,
+                              r.opt_text("items", 500) or "", r.opt_instant("time_in"),
+                              r.opt_text("gate_code", 64), r.opt_integer("visitor_pass_id", 1))
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class VisitorRegistrationView:
+    """One line of the visitor register; ``id_number`` as the viewer's role may see it."""
+
+    registration_id: int
+    name: str
+    id_number: str
+    plate: str | None
+    items: str
+    time_in: datetime
+    time_out: datetime | None
+    gate_id: int | None
+
+
+def _view(row: VisitorRegistration, role: Role) -> VisitorRegistrationView:
+    return VisitorRegistrationView(row.id, row.name, id_number_for(role, row.id_number),
+                                   row.plate, row.items, row.time_in, row.time_out, row.gate_id)
+
+
+def register_visitor(desk: Desk, actor: Actor, inp: RegisterVisitor) -> VisitorRegistrationView:
+    """Register a visitor at the gate (rule G5): refused under G5 without the ID number the
+    visitor shows. What is returned shows the ID only as the guard's role allows."""
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        if not inp.id_number:
+            raise RuleRefused("G5", "访客登记须查验并登记有效身份证件号码",
+                              "a visitor is registered with the number of the ID shown",
+                              "id_number")
+        time_in = inp.time_in or act.now
+        _not_future(time_in, act, "time_in")
+        gate_id = None
+        if inp.gate_code is not None:
+            gate = act.session.scalars(select(Gate).where(
+                Gate.site_id == act.site.id, Gate.code == inp.gate_code)).one_or_none()
+            if gate is None:
+                raise NotFoundError(f"没有门岗 {inp.gate_code}", f"no gate {inp.gate_code!r}",
+                                    "gate_code")
+            gate_id = gate.id
+        row = VisitorRegistration(site_id=act.site.id, gate_id=gate_id,
+                                  guard_staff_id=act.staff.id, name=inp.name,
+                                  id_number=inp.id_number, plate=inp.plate, items=inp.items,
+                                  time_in=time_in, visitor_pass_id=inp.visitor_pass_id)
+        act.session.add(row)
+        act.session.flush()
+        return _view(row, staff.role)
+
+
+def record_visitor_exit(desk: Desk, actor: Actor, registration_id: int) -> None:
+    """The visitor left: stamp the time out."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        row = act.session.get(VisitorRegistration, registration_id)
+        if row is None or row.site_id != act.site.id:
+            raise NotFoundError("没有此登记", f"no registration {registration_id}",
+                                "registration_id")
+        if row.time_out is not None:
+            raise ConflictError("已登记离开", "already left", "registration_id")
+        row.time_out = act.now
+
+
+def visitor_register(desk: Desk, actor: Actor, day: date) -> tuple[VisitorRegistrationView, ...]:
+    """The visitors registered on ``day`` (site-local), oldest first; ID numbers masked
+    unless the viewer's role needs them in full (rule G5)."""
+    with action(desk) as act:
+        staff, site = act.authorise(actor, frozenset(Role))
+        tz = zone(site.timezone)
+        start = datetime.combine(day, time(0), tz)
+        end = datetime.combine(day + timedelta(days=1), time(0), tz)
+        rows = act.session.scalars(select(VisitorRegistration).where(
+            VisitorRegistration.site_id == site.id, VisitorRegistration.time_in >= start,
+            VisitorRegistration.time_in < end)
+            .order_by(VisitorRegistration.time_in, VisitorRegistration.id))
+        return tuple(_view(row, staff.role) for row in rows)
