@@ -4,6 +4,7 @@
     menwei-desk create-staff [--db URL] --role ROLE --username NAME [--name DISPLAY]
                             [--site CODE] [--password-file FILE]
     menwei-desk load-site   [--db URL] FILE.toml|FILE.csv
+    menwei-desk serve       [--db URL] [--host HOST] [--port PORT] [--sync-store SITE=PATH]
 
 The database defaults to ``$MENWEI_DESK_DB`` or ``sqlite:///var/desk/desk.db``.
 """
@@ -24,6 +25,7 @@ from central.services.context import Desk
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff
 from central.site_file import read_site_file
+from sync.central_store import CentralStore
 
 
 def _print_error(exc: DeskError, where: str = "") -> None:
@@ -116,6 +118,43 @@ def _cmd_load_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync_stores(specs: list[str]) -> list[CentralStore] | None:
+    stores: list[CentralStore] = []
+    for spec in specs:
+        site, sep, path = spec.partition("=")
+        if not sep or not site or not path:
+            print(f"--sync-store {spec!r}: expected SITE=PATH", file=sys.stderr)
+            for store in stores:
+                store.close()
+            return None
+        stores.append(CentralStore(Path(path), site))
+    return stores
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    # Imported here: the other commands need neither the web stack nor uvicorn.
+    import uvicorn  # noqa: PLC0415
+
+    from central.api import create_app  # noqa: PLC0415
+
+    engine = make_engine(args.db)
+    try:
+        head = upgrade(engine)
+    finally:
+        engine.dispose()
+    print(f"{args.db}: schema at migration {head}")
+    stores = _sync_stores(args.sync_store)
+    if stores is None:
+        return 2
+    try:
+        app = create_app(args.db, gate_events=stores)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    finally:
+        for store in stores:
+            store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the docs test)."""
     summary = (__doc__ or "").split("\n")[0].replace("``", "")
@@ -142,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
                                "description"))
     p.add_argument("file", help="site description, .toml or .csv (see docs/central.md)")
     p.set_defaults(func=_cmd_load_site)
+    p = with_db(sub.add_parser("serve", help="run the JSON API (docs/api.md); brings the "
+                               "database up to date first"))
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    p.add_argument("--port", type=int, default=8080, help="port (%(default)s)")
+    p.add_argument("--sync-store", action="append", default=[], metavar="SITE=PATH",
+                   help="the sync side's central store of a site (gate events, device "
+                   "status); repeat per site")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

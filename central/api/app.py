@@ -1,0 +1,126 @@
+"""The JSON API's factory: ``create_app(database_url, gate_events=...)``.
+
+One FastAPI application per desk database; the routers, one per concept, live beside this
+module. The OpenAPI document is served at ``/api/v1/openapi.json`` with every request
+body's schema (the bodies are read by the services' ``from_form``, so FastAPI does not know
+them by itself: central/api/body.py registers them) and the error shape on every operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from central.api import (
+    auth,
+    card_life,
+    cards,
+    directory,
+    gates,
+    loss,
+    money,
+    ownership,
+    register,
+    staff,
+)
+from central.api.body import BODY_MODELS
+from central.api.errors import install_handlers
+from central.api.ports import DeviceStatusSource, GateEventSource
+from central.api.routing import PREFIX
+from central.api.state import ApiState
+from central.clock import Clock
+from central.services.context import Desk
+
+# A desk shift, with some slack; the desk logs in again the next morning.
+DEFAULT_SESSION_TTL = timedelta(hours=10)
+VERSION = "1.0.0"
+DESCRIPTION = """Menwei's central issuing service: cards, fees and receipts, the register,
+and what the gates report. Log in with `POST /api/v1/login`, then send
+`Authorization: Bearer <token>`. Every refusal is a JSON object with `error`, `field`,
+`message_zh`, `message_en` (and `rule` for a business rule, `errors` for invalid input).
+See docs/api.md for the permission matrix."""
+
+ROUTERS = (auth.public, auth.router, staff.router, directory.router, cards.router,
+           card_life.router, loss.router, money.router, ownership.router, register.router,
+           gates.router)
+
+
+def _by_site(sources: Any, kind: type) -> dict[str, Any]:
+    """One source, or several, keyed by the site each serves."""
+    if sources is None:
+        return {}
+    items: list[Any] = [sources] if isinstance(sources, kind) else list(sources)
+    return {source.site: source for source in items}
+
+
+def _tidy_parameters(schema: dict[str, Any]) -> None:
+    """Optional query and header parameters are declared ``str | None`` (read as text by
+    central.forms); in the document an absent parameter is simply absent, so drop the
+    ``anyOf [string, null]`` and keep what the declaration says the value is (integer,
+    date, one of an enum), defaulting to text."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                declared = parameter.get("schema", {})
+                options = declared.pop("anyOf", None)
+                if options is not None and "type" not in declared:
+                    declared["type"] = "string"
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            _, defs = models_json_schema(
+                [(m, "validation") for m in BODY_MODELS.values()],
+                ref_template="#/components/schemas/{model}")
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                defs.get("$defs", {}))
+            _tidy_parameters(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+    return build
+
+
+def create_app(database_url: str, *,
+               gate_events: GateEventSource | Sequence[GateEventSource] | None = None,
+               devices: DeviceStatusSource | Sequence[DeviceStatusSource] | None = None,
+               clock: Clock | None = None, hasher: PasswordHasher | None = None,
+               session_ttl: timedelta = DEFAULT_SESSION_TTL) -> FastAPI:
+    """The API over the desk database at ``database_url`` (already migrated: ``serve``
+    runs ``db.upgrade()`` first).
+
+    ``gate_events`` and ``devices`` are the sync side's stores, one per site (each names
+    its ``site``); a ``sync.central_store.CentralStore`` is both, and when ``devices`` is
+    omitted the event sources that also report device status are used. ``clock`` and
+    ``hasher`` are for tests (a clock they can move, cheap argon2 parameters).
+    """
+    desk = Desk.open(database_url, clock=clock, hasher=hasher)
+    events = _by_site(gate_events, GateEventSource)
+    if devices is None:
+        statuses = {site: s for site, s in events.items() if isinstance(s, DeviceStatusSource)}
+    else:
+        statuses = _by_site(devices, DeviceStatusSource)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        desk.close()
+
+    app = FastAPI(title="Menwei desk API", version=VERSION, description=DESCRIPTION,
+                  openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs",
+                  redoc_url=None, lifespan=lifespan)
+    app.state.menwei = ApiState(desk, session_ttl, events, statuses)
+    for router in ROUTERS:
+        app.include_router(router)
+    install_handlers(app)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app

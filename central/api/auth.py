@@ -1,0 +1,119 @@
+"""Logging in and out: ``POST /login`` checks the password (argon2id, failures throttled:
+central/services/staff.py) and returns a bearer token; ``POST /logout`` ends the session;
+``GET /me`` says who the token belongs to and what they may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, Field
+
+from central.api.body import body_doc, form_input
+from central.api.errors import error_responses
+from central.api.permissions import allowed_operations
+from central.api.routing import BodyDep, protected_router, public_router
+from central.api.security import CallerDep
+from central.api.sessions import close_session, open_session
+from central.api.shapes import RequestModel
+from central.api.state import api_state
+from central.forms import FormReader
+from central.models import Role
+from central.services.staff import login as check_login
+
+MAX_PASSWORD_LENGTH = 1024
+
+public = public_router("session")
+router = protected_router("session")
+
+
+class LoginBody(RequestModel):
+    """A staff member's user name and password."""
+
+    username: str = Field(max_length=64, examples=["clerk"])
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+
+
+@dataclass(frozen=True)
+class LoginForm:
+    """The login form, validated."""
+
+    username: str
+    password: str
+
+    @staticmethod
+    def from_form(data: Any) -> LoginForm:
+        """Validate ``{"username", "password"}``; the password is taken exactly as typed."""
+        r = FormReader(data)
+        username = r.text("username", 64)
+        password = r.data.get("password")
+        if not isinstance(password, str) or not password:
+            r.fail("password", "必填", "required (text)")
+            password = ""
+        elif len(password) > MAX_PASSWORD_LENGTH:
+            # argon2 reads all of it: a megabyte "password" is a way to burn the CPU.
+            r.fail("password", f"不能超过 {MAX_PASSWORD_LENGTH} 个字符",
+                   f"at most {MAX_PASSWORD_LENGTH} characters")
+        r.finish()
+        return LoginForm(username, password)
+
+
+class StaffOut(BaseModel):
+    """A staff account as the API shows it (never its password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    site: str | None = Field(description="the site served; null: every site")
+
+
+class LoginOut(BaseModel):
+    """A new session."""
+
+    token: str = Field(description="send as `Authorization: Bearer <token>`")
+    token_type: str = "bearer"
+    expires_at: datetime
+    staff: StaffOut
+
+
+class MeOut(BaseModel):
+    """The caller, their session and the operations the matrix gives their role."""
+
+    staff: StaffOut
+    expires_at: datetime
+    allowed_operations: list[str]
+
+
+@public.post("/login", openapi_extra=body_doc(LoginBody),
+             responses=error_responses(401, 413, 415, 429))
+def login(request: Request, body: BodyDep) -> LoginOut:
+    """Log in with user name and password; returns the session's bearer token.
+
+    Five failures within fifteen minutes make the user name wait (429, with Retry-After);
+    unknown names and wrong passwords are answered alike (401)."""
+    state = api_state(request)
+    form = form_input(body, LoginBody, LoginForm.from_form)
+    remote = request.client.host if request.client is not None else ""
+    who = check_login(state.desk, form.username, form.password, remote)
+    token, expires_at = open_session(state.desk, who.staff_id, state.session_ttl)
+    return LoginOut(token=token, expires_at=expires_at,
+                    staff=StaffOut(id=who.staff_id, username=who.username,
+                                   display_name=who.display_name, role=who.role,
+                                   site=who.site))
+
+
+@router.post("/logout", status_code=204)
+def logout(request: Request, who: CallerDep) -> None:
+    """End this session: its token is refused from now on."""
+    close_session(api_state(request).desk, who.session_id)
+
+
+@router.get("/me")
+def whoami(who: CallerDep) -> MeOut:
+    """Who is logged in with this token, until when, and what they may do."""
+    return MeOut(staff=StaffOut(id=who.staff_id, username=who.username,
+                                display_name=who.display_name, role=who.role, site=who.site),
+                 expires_at=who.expires_at, allowed_operations=allowed_operations(who.role))

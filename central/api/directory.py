@@ -1,0 +1,261 @@
+"""The site and who lives in it, read-only: the site's access groups, gates, buildings and
+units; households with their members, cards and unpaid fees; people.
+
+ID numbers are personal data never disclosed (rule G5): they leave masked
+(``440***********3456``) except to the roles central/services/privacy.py names.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from central.api.body import path_integer, query_reader
+from central.api.errors import error_responses
+from central.api.routing import protected_router
+from central.api.security import ActorDep, reading
+from central.api.shapes import INTEGER_DOC, CardBrief, FeeOut, IdPath, card_brief, fee_out
+from central.models import (
+    AccessGroup,
+    Building,
+    Card,
+    Fee,
+    Gate,
+    GateRole,
+    HolderKind,
+    Household,
+    HouseholdKind,
+    Person,
+    Relationship,
+    Unit,
+    UnitKind,
+)
+from central.rules import NotFoundError
+from central.services.context import Action
+from central.services.privacy import mask_id_number, sees_full_id
+
+router = protected_router("site")
+MAX_LIST = 500
+
+
+class GroupOut(BaseModel):
+    """An access group."""
+
+    name: str
+    description: str
+
+
+class GateOut(BaseModel):
+    """A door or barrier lane and the groups it accepts."""
+
+    code: str
+    name: str
+    role: GateRole
+    access_groups: list[str]
+
+
+class UnitOut(BaseModel):
+    """A home, shop or office."""
+
+    id: int
+    number: str
+    label: str = Field(description="building-number, e.g. `1-1201`")
+    kind: UnitKind
+    area_m2: Decimal
+
+
+class BuildingOut(BaseModel):
+    """A building, the groups its residents' cards get by default, and its units."""
+
+    code: str
+    name: str
+    default_access_groups: list[str]
+    units: list[UnitOut]
+
+
+class SiteOut(BaseModel):
+    """The caller's site."""
+
+    code: str
+    name: str
+    timezone: str
+    access_groups: list[GroupOut]
+    gates: list[GateOut]
+    buildings: list[BuildingOut]
+
+
+class PersonOut(BaseModel):
+    """A person on record; the ID number masked unless the caller's role may see it (G5)."""
+
+    id: int
+    name: str
+    holder_kind: HolderKind
+    household_id: int | None
+    relation_to_householder: Relationship | None
+    phone: str | None
+    organisation: str
+    id_number: str = Field(description="masked, `440***********3456`, unless the caller's "
+                                       "role may see it whole (G5)")
+
+
+class PersonDetailOut(PersonOut):
+    """A person and the cards they hold or held."""
+
+    cards: list[CardBrief]
+
+
+class HouseholdOut(BaseModel):
+    """The people of one unit under one title."""
+
+    id: int
+    unit_id: int
+    unit: str = Field(description="building-number")
+    kind: HouseholdKind
+    started_on: date | None
+    ended_on: date | None
+    lease_end: date | None
+    members: list[PersonOut]
+
+
+class HouseholdDetailOut(HouseholdOut):
+    """A household with its members' cards and its unpaid fees."""
+
+    cards: list[CardBrief]
+    unpaid_fees: list[FeeOut]
+
+
+def _person(act: Action, p: Person) -> PersonOut:
+    shown = (p.id_number or "") if sees_full_id(act.staff.role) else mask_id_number(p.id_number)
+    return PersonOut(id=p.id, name=p.name, holder_kind=p.holder_kind,
+                     household_id=p.household_id,
+                     relation_to_householder=p.relation_to_householder, phone=p.phone,
+                     organisation=p.organisation, id_number=shown)
+
+
+def _household(act: Action, h: Household) -> HouseholdOut:
+    return HouseholdOut(id=h.id, unit_id=h.unit_id, unit=h.unit.label, kind=h.kind,
+                        started_on=h.started_on, ended_on=h.ended_on, lease_end=h.lease_end,
+                        members=[_person(act, p) for p in sorted(h.members, key=lambda p: p.id)])
+
+
+@router.get("/site")
+def get_site(request: Request, actor: ActorDep) -> SiteOut:
+    """The site the caller acts at: access groups, gates, buildings with their units."""
+    with reading(request, actor) as act:
+        site = act.site
+        groups = act.session.scalars(select(AccessGroup).where(AccessGroup.site_id == site.id)
+                                     .order_by(AccessGroup.name))
+        gates = act.session.scalars(select(Gate).where(Gate.site_id == site.id)
+                                    .order_by(Gate.code))
+        buildings = act.session.scalars(select(Building).where(Building.site_id == site.id)
+                                        .order_by(Building.code))
+        return SiteOut(
+            code=site.code, name=site.name, timezone=site.timezone,
+            access_groups=[GroupOut(name=g.name, description=g.description) for g in groups],
+            gates=[GateOut(code=g.code, name=g.name, role=g.role,
+                           access_groups=sorted(a.name for a in g.access_groups))
+                   for g in gates],
+            buildings=[BuildingOut(
+                code=b.code, name=b.name,
+                default_access_groups=sorted(a.name for a in b.default_access_groups),
+                units=[UnitOut(id=u.id, number=u.number, label=u.label, kind=u.kind,
+                               area_m2=u.area_m2) for u in sorted(b.units, key=lambda u: u.id)])
+                for b in buildings])
+
+
+def _site_household(act: Action, household_id: int) -> Household:
+    household = act.session.get(Household, household_id)
+    if household is None or household.unit.building.site_id != act.site.id:
+        raise NotFoundError("本小区没有此住户", f"no household {household_id} at this site",
+                            "household_id")
+    return household
+
+
+@router.get("/households")
+def list_households(
+        *, request: Request, actor: ActorDep,
+        unit_id: Annotated[str | None, Query(json_schema_extra=INTEGER_DOC)] = None,
+        building: Annotated[str | None, Query(description="building code")] = None,
+        unit: Annotated[str | None, Query(description="unit number, with `building`")] = None,
+        include_ended: Annotated[str | None, Query(json_schema_extra={
+            "type": "boolean"}, description="also households that have left")] = None,
+) -> list[HouseholdOut]:
+    """Households of the site, by unit; current ones unless ``include_ended``."""
+    q = query_reader({"unit_id": unit_id, "building": building, "unit": unit,
+                      "include_ended": include_ended})
+    wanted_unit = q.opt_integer("unit_id", 1)
+    building_code, unit_number = q.opt_text("building", 64), q.opt_text("unit", 32)
+    everything = q.flag("include_ended")
+    q.finish()
+    with reading(request, actor) as act:
+        query = (select(Household).join(Unit).join(Building)
+                 .where(Building.site_id == act.site.id).order_by(Household.id).limit(MAX_LIST))
+        if wanted_unit is not None:
+            query = query.where(Unit.id == wanted_unit)
+        if building_code is not None:
+            query = query.where(Building.code == building_code)
+        if unit_number is not None:
+            query = query.where(Unit.number == unit_number)
+        if not everything:
+            query = query.where(Household.ended_on.is_(None))
+        return [_household(act, h) for h in act.session.scalars(query)]
+
+
+@router.get("/households/{household_id}", responses=error_responses(404))
+def get_household(request: Request, actor: ActorDep,
+                  household_id: IdPath) -> HouseholdDetailOut:
+    """A household: members, the cards they hold, the fees not yet paid."""
+    wanted = path_integer("household_id", household_id)
+    with reading(request, actor) as act:
+        h = _site_household(act, wanted)
+        cards = act.session.scalars(select(Card).join(Person, Card.holder_person_id == Person.id)
+                                    .where(Person.household_id == h.id).order_by(Card.id))
+        fees = act.session.scalars(select(Fee).where(
+            Fee.household_id == h.id, Fee.settled_by_receipt_id.is_(None)).order_by(Fee.due_on))
+        return HouseholdDetailOut(**_household(act, h).model_dump(),
+                                  cards=[card_brief(c) for c in cards],
+                                  unpaid_fees=[fee_out(f, None) for f in fees])
+
+
+@router.get("/people")
+def list_people(
+        request: Request, actor: ActorDep,
+        name: Annotated[str | None, Query(description="part of the name")] = None,
+        holder_kind: Annotated[str | None, Query(json_schema_extra={
+            "enum": [k.value for k in HolderKind]})] = None,
+        household_id: Annotated[str | None, Query(json_schema_extra=INTEGER_DOC)] = None,
+) -> list[PersonOut]:
+    """People on record at the site, by name, kind or household (at most 500)."""
+    q = query_reader({"name": name, "holder_kind": holder_kind, "household_id": household_id})
+    part, kind = q.opt_text("name", 100), q.opt_enum("holder_kind", HolderKind)
+    household = q.opt_integer("household_id", 1)
+    q.finish()
+    with reading(request, actor) as act:
+        query = (select(Person).where(Person.site_id == act.site.id)
+                 .order_by(Person.id).limit(MAX_LIST))
+        if part is not None:
+            query = query.where(Person.name.contains(part, autoescape=True))
+        if kind is not None:
+            query = query.where(Person.holder_kind == kind)
+        if household is not None:
+            query = query.where(Person.household_id == household)
+        return [_person(act, p) for p in act.session.scalars(query)]
+
+
+@router.get("/people/{person_id}", responses=error_responses(404))
+def get_person(request: Request, actor: ActorDep, person_id: IdPath) -> PersonDetailOut:
+    """A person on record and the cards they hold or held."""
+    wanted = path_integer("person_id", person_id)
+    with reading(request, actor) as act:
+        p = act.session.get(Person, wanted)
+        if p is None or p.site_id != act.site.id:
+            raise NotFoundError("没有此人的登记资料", f"no person {wanted}", "person_id")
+        cards = act.session.scalars(select(Card).where(Card.holder_person_id == p.id)
+                                    .order_by(Card.id))
+        return PersonDetailOut(**_person(act, p).model_dump(), cards=[card_brief(c) for c in cards])
+

@@ -1,0 +1,219 @@
+"""Households' fees and the receipts for every yuan taken (I7): charge a fee, take payment
+with a receipt, list and read receipts, void one (a lead or the director) with its
+corrected replacement."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from central.api.body import body_doc, form_input, path_integer, query_reader
+from central.api.errors import error_responses
+from central.api.routing import BodyDep, protected_router
+from central.api.security import ActorDep, reading
+from central.api.shapes import (
+    INTEGER_DOC,
+    FeeOut,
+    Id,
+    IdPath,
+    Money,
+    RequestModel,
+    Uid,
+    Yuan,
+    fee_out,
+)
+from central.api.state import api_state
+from central.models import Fee, FeeKind, PaymentMethod, Receipt, ReceiptItem
+from central.rules import NotFoundError
+from central.services import fees, receipts
+
+router = protected_router("money")
+MONEY_ERRORS = error_responses(404, 409, 413, 415)
+
+
+class ChargeFeeBody(RequestModel):
+    """An amount a household owes."""
+
+    household_id: Id
+    kind: FeeKind
+    amount_yuan: Yuan
+    due_on: date
+    description: str | None = Field(None, max_length=200)
+
+
+class PayFeesBody(RequestModel):
+    """Settle some of a household's unpaid fees with one receipt."""
+
+    household_id: Id
+    fee_ids: list[Id] = Field(min_length=1, max_length=500)
+    payer_name: str = Field(max_length=100)
+    method: PaymentMethod | None = Field(None, description="default cash")
+
+
+class ChargeBody(RequestModel):
+    """One line of a corrected receipt; a card's fee names the card (I2)."""
+
+    item: ReceiptItem
+    amount_yuan: Yuan
+    description: str | None = Field(None, max_length=200)
+    card_uid: Uid | None = None
+    fee_id: Id | None = None
+
+
+class VoidBody(RequestModel):
+    """Why the receipt is void, and the corrected lines for its replacement, if any."""
+
+    reason: str = Field(max_length=200)
+    corrected: list[ChargeBody] | None = Field(None, max_length=50)
+
+
+class FeeCharged(BaseModel):
+    """The fee recorded."""
+
+    fee_id: int
+
+
+class PaymentOut(BaseModel):
+    """The receipt written for the payment."""
+
+    receipt_number: int
+
+
+class VoidOut(BaseModel):
+    """The voided receipt and its replacement, if one was written."""
+
+    voided: int
+    replacement: int | None
+
+
+class ReceiptLineOut(BaseModel):
+    """One item of a receipt."""
+
+    item: ReceiptItem
+    description: str
+    card_uid: str | None
+    fee_id: int | None
+    amount: Money
+
+
+class ReceiptOut(BaseModel):
+    """An official receipt (numbers per site, in sequence; a void one keeps its lines)."""
+
+    number: int
+    issued_on: date
+    issued_at: datetime
+    payer_name: str
+    household_id: int | None
+    person_id: int | None
+    amount: Money
+    method: PaymentMethod
+    void: bool
+    voided_at: datetime | None
+    void_reason: str | None
+    replaces: int | None = Field(description="the number of the receipt this one corrects")
+    lines: list[ReceiptLineOut]
+
+
+@router.get("/fees")
+def list_fees(
+        request: Request, actor: ActorDep,
+        household_id: Annotated[str | None, Query(json_schema_extra=INTEGER_DOC)] = None,
+        unpaid: Annotated[str | None, Query(json_schema_extra={"type": "boolean"})] = None,
+) -> list[FeeOut]:
+    """Fees of the site (of one household), oldest due first (at most 500)."""
+    q = query_reader({"household_id": household_id, "unpaid": unpaid})
+    household, only_unpaid = q.opt_integer("household_id", 1), q.flag("unpaid")
+    q.finish()
+    with reading(request, actor) as act:
+        query = (select(Fee, Receipt.number).outerjoin(Receipt,
+                                                       Fee.settled_by_receipt_id == Receipt.id)
+                 .where(Fee.site_id == act.site.id).order_by(Fee.due_on, Fee.id).limit(500))
+        if household is not None:
+            query = query.where(Fee.household_id == household)
+        if only_unpaid:
+            query = query.where(Fee.settled_by_receipt_id.is_(None))
+        return [fee_out(f, n) for f, n in act.session.execute(query)]
+
+
+@router.post("/fees", status_code=201, responses=MONEY_ERRORS,
+             openapi_extra=body_doc(ChargeFeeBody))
+def charge_fee(request: Request, actor: ActorDep, body: BodyDep) -> FeeCharged:
+    """Record a fee a household owes (rules H8 and G4 look for unpaid ones)."""
+    inp = form_input(body, ChargeFeeBody, fees.ChargeFee.from_form)
+    return FeeCharged(fee_id=fees.charge_fee(api_state(request).desk, actor, inp))
+
+
+@router.post("/fees/payments", status_code=201, responses=MONEY_ERRORS,
+             openapi_extra=body_doc(PayFeesBody))
+def pay_fees(request: Request, actor: ActorDep, body: BodyDep) -> PaymentOut:
+    """Take the money for some of a household's fees and write the receipt (I7)."""
+    inp = form_input(body, PayFeesBody, fees.PayFees.from_form)
+    return PaymentOut(receipt_number=fees.pay_fees(api_state(request).desk, actor, inp))
+
+
+def _receipt(r: Receipt, replaces: int | None) -> ReceiptOut:
+    return ReceiptOut(
+        number=r.number, issued_on=r.issued_on, issued_at=r.issued_at, payer_name=r.payer_name,
+        household_id=r.household_id, person_id=r.person_id, amount=Money.of(r.amount_fen),
+        method=r.method, void=r.is_void, voided_at=r.voided_at, void_reason=r.void_reason,
+        replaces=replaces,
+        lines=[ReceiptLineOut(item=ln.item, description=ln.description, card_uid=ln.card_uid,
+                              fee_id=ln.fee_id, amount=Money.of(ln.amount_fen))
+               for ln in r.lines])
+
+
+@router.get("/receipts")
+def list_receipts(
+        request: Request, actor: ActorDep,
+        household_id: Annotated[str | None, Query(json_schema_extra=INTEGER_DOC)] = None,
+        since: Annotated[str | None, Query(json_schema_extra={"format": "date"},
+                                           description="issued on or after")] = None,
+        until: Annotated[str | None, Query(json_schema_extra={"format": "date"},
+                                           description="issued on or before")] = None,
+) -> list[ReceiptOut]:
+    """Receipts of the site, newest first (at most 500)."""
+    q = query_reader({"household_id": household_id, "since": since, "until": until})
+    household, first, last = (q.opt_integer("household_id", 1), q.opt_date("since"),
+                              q.opt_date("until"))
+    q.finish()
+    with reading(request, actor) as act:
+        old = aliased(Receipt)
+        query = (select(Receipt, old.number).outerjoin(old, Receipt.replaces_receipt_id == old.id)
+                 .where(Receipt.site_id == act.site.id).order_by(Receipt.number.desc())
+                 .limit(500))
+        if household is not None:
+            query = query.where(Receipt.household_id == household)
+        if first is not None:
+            query = query.where(Receipt.issued_on >= first)
+        if last is not None:
+            query = query.where(Receipt.issued_on <= last)
+        return [_receipt(r, n) for r, n in act.session.execute(query)]
+
+
+@router.get("/receipts/{number}", responses=error_responses(404))
+def get_receipt(request: Request, actor: ActorDep, number: IdPath) -> ReceiptOut:
+    """One receipt with its lines."""
+    wanted = path_integer("number", number)
+    with reading(request, actor) as act:
+        r = act.session.scalars(select(Receipt).where(
+            Receipt.site_id == act.site.id, Receipt.number == wanted)).one_or_none()
+        if r is None:
+            raise NotFoundError(f"没有第 {wanted} 号收据", f"no receipt number {wanted}",
+                                "number")
+        replaces = (act.session.get(Receipt, r.replaces_receipt_id)
+                    if r.replaces_receipt_id is not None else None)
+        return _receipt(r, replaces.number if replaces is not None else None)
+
+
+@router.post("/receipts/{number}/void", responses=MONEY_ERRORS, openapi_extra=body_doc(VoidBody))
+def void_receipt(request: Request, actor: ActorDep, number: IdPath, body: BodyDep) -> VoidOut:
+    """Void a receipt (never altered or deleted) and, given corrected lines, write the new
+    one; what it settled moves to the new one (I7). A lead or the director only."""
+    inp = form_input(body, VoidBody, receipts.VoidReceipt.from_form, number=number)
+    result = receipts.void_receipt(api_state(request).desk, actor, inp)
+    return VoidOut(voided=result.voided, replacement=result.replacement)

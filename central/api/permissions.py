@@ -1,0 +1,129 @@
+"""The permission matrix: which roles may call which operation. One table, used by the
+dependency every route carries (central/api/security.py), rendered into docs/api.md by
+``markdown_table()`` (a test fails when the two drift), and walked role by role by the
+permission test.
+
+The services check roles too (``Action.authorise``, rule H4's lead check, rule L2's
+director check); this table must never be wider than what they allow — the permission test
+sends each allowed role through to the service to prove it. Where a rule names who may do
+something the entry carries the rule's id, and the 403 says it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from central.models import Role
+
+# Day-to-day desk work: issuing, loss, fees (central/services/context.py DESK_ROLES).
+DESK = frozenset({Role.CLERK, Role.FRONT_DESK_LEAD, Role.CUSTOMER_SERVICE_LEAD,
+                  Role.DIRECTOR})
+LEADS = frozenset({Role.FRONT_DESK_LEAD, Role.CUSTOMER_SERVICE_LEAD})
+EVERYONE = frozenset(Role)
+ADMIN = frozenset({Role.ADMIN})
+# Gate events say who went where and when: the guards who watch the gates, and the leads
+# and the director who answer for them; not every clerk.
+GATE_WATCH = frozenset({Role.GUARD}) | LEADS | {Role.DIRECTOR}
+
+
+@dataclass(frozen=True)
+class Permission:
+    """Who may call one operation."""
+
+    method: str
+    path: str
+    roles: frozenset[Role]
+    summary: str
+    rule: str | None = None  # the domain rule naming the roles, when one does
+
+
+P = Permission
+PERMISSIONS: dict[str, Permission] = {
+    # session
+    "logout": P("POST", "/api/v1/logout", EVERYONE, "end this session"),
+    "whoami": P("GET", "/api/v1/me", EVERYONE, "who is logged in, and what they may do"),
+    # accounts
+    "list_staff": P("GET", "/api/v1/staff", ADMIN, "list staff accounts"),
+    "create_staff": P("POST", "/api/v1/staff", ADMIN, "create a staff account"),
+    "deactivate_staff": P("POST", "/api/v1/staff/{staff_id}/deactivate", ADMIN,
+                          "disable an account and end its sessions"),
+    # the site, its households and people
+    "get_site": P("GET", "/api/v1/site", EVERYONE,
+                  "the site: access groups, gates, buildings, units"),
+    "list_households": P("GET", "/api/v1/households", DESK, "find households"),
+    "get_household": P("GET", "/api/v1/households/{household_id}", DESK,
+                       "a household: members, cards, unpaid fees"),
+    "list_people": P("GET", "/api/v1/people", DESK, "find people"),
+    "get_person": P("GET", "/api/v1/people/{person_id}", DESK, "a person and their cards"),
+    # cards
+    "issue_resident_cards": P("POST", "/api/v1/cards/resident", DESK,
+                              "issue a household's resident cards (H1 H2 I1 I2 I4 I5 I6)"),
+    "issue_merchant_card": P("POST", "/api/v1/cards/merchant", DESK,
+                             "issue a merchant card (H3)"),
+    "issue_staff_card": P("POST", "/api/v1/cards/staff", LEADS,
+                          "issue an internal staff card", "H4"),
+    "get_card": P("GET", "/api/v1/cards/{uid}", DESK | {Role.GUARD},
+                  "card summary with its balance (L1)"),
+    "set_card_grants": P("PUT", "/api/v1/cards/{uid}/grants", DESK,
+                         "set a card's access groups (staff cards: leads only, H4)"),
+    "renew_card": P("POST", "/api/v1/cards/{uid}/renew", DESK,
+                    "renew a card (staff cards: leads only, H4)"),
+    "revoke_card": P("POST", "/api/v1/cards/{uid}/revoke", DESK, "withdraw a card"),
+    "format_card": P("POST", "/api/v1/cards/{uid}/format", DESK, "format a card (I6)"),
+    "report_lost": P("POST", "/api/v1/cards/{uid}/report-lost", DESK,
+                     "report a card lost (L1, L3)"),
+    "report_damaged": P("POST", "/api/v1/cards/{uid}/report-damaged", DESK,
+                        "report a card damaged (L2, L3)"),
+    "replace_card": P("POST", "/api/v1/cards/{uid}/replace", DESK,
+                      "issue the replacement of a reported card (L2, I3)"),
+    "list_loss_reports": P("GET", "/api/v1/loss-reports", DESK,
+                           "loss and damage reports, e.g. those awaiting review"),
+    "review_loss": P("POST", "/api/v1/loss-reports/{report_id}/review", frozenset(
+        {Role.DIRECTOR}), "review a loss or damage report", "L2"),
+    # households' money
+    "list_fees": P("GET", "/api/v1/fees", DESK, "a household's fees"),
+    "charge_fee": P("POST", "/api/v1/fees", DESK, "record a fee a household owes"),
+    "pay_fees": P("POST", "/api/v1/fees/payments", DESK,
+                  "take payment of fees, with a receipt (I7)"),
+    "list_receipts": P("GET", "/api/v1/receipts", DESK, "list receipts"),
+    "get_receipt": P("GET", "/api/v1/receipts/{number}", DESK, "one receipt with its lines"),
+    "void_receipt": P("POST", "/api/v1/receipts/{number}/void", LEADS | {Role.DIRECTOR},
+                      "void a receipt, optionally writing the corrected one (I7)"),
+    "transfer_ownership": P("POST", "/api/v1/ownership-transfers", DESK,
+                            "register a unit's new owner (H8)"),
+    "list_register": P("GET", "/api/v1/register", DESK,
+                       "the IC card issue / anomaly register (I1), read-only"),
+    # the gates
+    "list_events": P("GET", "/api/v1/events", GATE_WATCH,
+                     "gate events, by card, gate, time and outcome"),
+    "list_devices": P("GET", "/api/v1/devices", GATE_WATCH | ADMIN,
+                      "the gate controllers' last status"),
+}
+
+# Operations anyone may call without a session.
+PUBLIC = frozenset({"login"})
+
+ROLE_TITLES = {Role.CLERK: "clerk", Role.FRONT_DESK_LEAD: "front-desk lead",
+               Role.CUSTOMER_SERVICE_LEAD: "customer-service lead",
+               Role.DIRECTOR: "director", Role.GUARD: "guard", Role.ADMIN: "admin"}
+ROLE_TITLES_ZH = {Role.CLERK: "客服人员", Role.FRONT_DESK_LEAD: "前台负责人",
+                  Role.CUSTOMER_SERVICE_LEAD: "客服负责人", Role.DIRECTOR: "管理处主任",
+                  Role.GUARD: "安管员", Role.ADMIN: "系统管理员"}
+
+
+def allowed_operations(role: Role) -> list[str]:
+    """The operations ``role`` may call, in table order."""
+    return [op for op, p in PERMISSIONS.items() if role in p.roles]
+
+
+def markdown_table() -> str:
+    """The matrix as the Markdown table docs/api.md shows (✓ allowed, · refused)."""
+    roles = list(Role)
+    head = ("| operation | endpoint | " + " | ".join(ROLE_TITLES[r] for r in roles)
+            + " | rule |")
+    rule = "|---|---|" + "---|" * len(roles) + "---|"
+    lines = [head, rule]
+    for op, p in PERMISSIONS.items():
+        marks = " | ".join("✓" if r in p.roles else "·" for r in roles)
+        lines.append(f"| `{op}` | `{p.method} {p.path}` | {marks} | {p.rule or ''} |")
+    return "\n".join(lines) + "\n"

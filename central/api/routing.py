@@ -1,0 +1,39 @@
+"""How the API's routers are made: under ``/api/v1``, named by operation (the route's
+function name is its OpenAPI operationId and its key in the permission matrix), and —
+for every router but the login — behind the session and permission check."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.routing import APIRoute
+
+from central.api.body import check_query, json_body
+from central.api.errors import error_responses
+from central.api.security import authorised
+
+PREFIX = "/api/v1"
+
+# The parsed JSON body of an operation that takes one (validated by the service's
+# from_form, see central/api/body.py).
+BodyDep = Annotated[Any, Depends(json_body)]
+
+
+def operation_id(route: APIRoute) -> str:
+    """The operationId of a route: its function's name, e.g. ``issue_staff_card``."""
+    return route.name
+
+
+def protected_router(tag: str) -> APIRouter:
+    """A router whose every route needs a session whose role the matrix allows; unknown
+    query parameters are refused."""
+    return APIRouter(prefix=PREFIX, tags=[tag], generate_unique_id_function=operation_id,
+                     dependencies=[Depends(authorised), Depends(check_query)],
+                     responses=error_responses(401, 403, 422))
+
+
+def public_router(tag: str) -> APIRouter:
+    """A router for what needs no session (logging in)."""
+    return APIRouter(prefix=PREFIX, tags=[tag], generate_unique_id_function=operation_id,
+                     dependencies=[Depends(check_query)], responses=error_responses(422))

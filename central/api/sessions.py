@@ -1,0 +1,89 @@
+"""API sessions: a random bearer token per login, stored only as its SHA-256 in
+``staff_sessions`` with an expiry.
+
+A plain hash is enough for the stored form: the token is 256 random bits, so there is
+nothing to brute-force that a slow KDF would protect (passwords are another matter, and get
+argon2id in central/services/staff.py). Each write is one transaction through ``action()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+
+from central.api.errors import NotAuthenticatedError
+from central.models import Role, Staff, StaffSession
+from central.services.context import Desk, action
+
+# Expired rows are kept a day (to tell "expired" from "unknown" in logs), then pruned.
+_KEEP_EXPIRED = timedelta(days=1)
+MAX_TOKEN_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, by a valid session."""
+
+    session_id: int
+    staff_id: int
+    username: str
+    display_name: str
+    role: Role
+    site: str | None  # the site the account serves; None: every site of the company
+    expires_at: datetime
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a token."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def open_session(desk: Desk, staff_id: int, ttl: timedelta) -> tuple[str, datetime]:
+    """Start a session for a staff member who just logged in; the token (shown once, never
+    stored) and when it expires. The account's long-expired sessions are pruned."""
+    token = secrets.token_urlsafe(32)
+    with action(desk) as act:
+        act.session.execute(delete(StaffSession).where(
+            StaffSession.staff_id == staff_id,
+            StaffSession.expires_at < act.now - _KEEP_EXPIRED))
+        expires_at = act.now + ttl
+        act.session.add(StaffSession(staff_id=staff_id, token_sha256=token_digest(token),
+                                     created_at=act.now, expires_at=expires_at))
+    return token, expires_at
+
+
+def _refused() -> NotAuthenticatedError:
+    return NotAuthenticatedError("未登录或登录已过期，请重新登录",
+                                 "not logged in, or the session has ended: log in again")
+
+
+def resolve_session(desk: Desk, token: str) -> Principal:
+    """The principal of a live session: token known, not logged out, not expired, account
+    active. Anything else is NotAuthenticatedError, the same for every case."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise _refused()
+    now = desk.clock.now()
+    with desk.sessions() as session:
+        row = session.execute(
+            select(StaffSession, Staff).join(Staff, Staff.id == StaffSession.staff_id)
+            .where(StaffSession.token_sha256 == token_digest(token))).first()
+        if row is None:
+            raise _refused()
+        live, staff = row
+        if live.revoked_at is not None or live.expires_at <= now or not staff.active:
+            raise _refused()
+        return Principal(live.id, staff.id, staff.username, staff.display_name, staff.role,
+                         staff.site.code if staff.site is not None else None,
+                         live.expires_at)
+
+
+def close_session(desk: Desk, session_id: int) -> None:
+    """Log a session out."""
+    with action(desk) as act:
+        act.session.execute(update(StaffSession).where(
+            StaffSession.id == session_id, StaffSession.revoked_at.is_(None))
+            .values(revoked_at=act.now))

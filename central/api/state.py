@@ -1,0 +1,29 @@
+"""What one API application holds: the desk, the sync-side sources per site, and how long a
+session lasts. Stored on ``app.state`` by ``create_app`` and read by the dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from fastapi import Request
+
+from central.api.ports import DeviceStatusSource, GateEventSource
+from central.services.context import Desk
+
+
+@dataclass
+class ApiState:
+    """The application's handles."""
+
+    desk: Desk
+    session_ttl: timedelta
+    events: dict[str, GateEventSource] = field(default_factory=dict)
+    devices: dict[str, DeviceStatusSource] = field(default_factory=dict)
+
+
+def api_state(request: Request) -> ApiState:
+    """The state of the application serving ``request``."""
+    state = request.app.state.menwei
+    assert isinstance(state, ApiState)
+    return state

@@ -1,0 +1,160 @@
+"""The permission matrix: one table in code, the same table in docs/api.md, and every
+(role, operation) pair tried against a real app — 403 where the table says no, and where it
+says yes, a request that reaches the service (which checks roles again) and is answered by
+it, never 403."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+
+from central.api import create_app
+from central.api.app import ROUTERS
+from central.api.permissions import PERMISSIONS, PUBLIC, markdown_table
+from central.clock import FixedClock
+from central.db import make_engine, upgrade
+from central.models import Role
+from central.services.context import Desk
+from central.services.sites import load_site
+from central.services.staff import NewStaff, create_staff
+from central.site_file import read_site_file
+from sync.central_store import CentralStore
+
+from ..conftest import EXAMPLES, FAST_HASHER, NOW, PASSWORD, SITE
+from .conftest import API, ROLES, TestClient, username
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "api.md"
+NOBODY = 999_999  # an id nothing has: allowed calls reach the service and get 404
+SIGNED = {"signer_name": "王建国"}
+
+# One request per operation, shaped to pass the form and reach the service's own checks:
+# (method, path, JSON body or None, status when the role is allowed).
+SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
+    "logout": ("POST", "/logout", None, 204),
+    "whoami": ("GET", "/me", None, 200),
+    "list_staff": ("GET", "/staff", None, 200),
+    "create_staff": ("POST", "/staff", {"username": "made-by-{role}", "role": "clerk",
+                                        "password": "long enough 123", "site": SITE}, 201),
+    "deactivate_staff": ("POST", f"/staff/{NOBODY}/deactivate", None, 404),
+    "get_site": ("GET", "/site", None, 200),
+    "list_households": ("GET", "/households", None, 200),
+    "get_household": ("GET", f"/households/{NOBODY}", None, 404),
+    "list_people": ("GET", "/people", None, 200),
+    "get_person": ("GET", f"/people/{NOBODY}", None, 404),
+    "issue_resident_cards": ("POST", "/cards/resident", {
+        "household_id": NOBODY, "applicant_person_id": NOBODY, "applicant_in_person": True,
+        "lines": [{"uid": "01020304", "relationship": "self", "holder_person_id": NOBODY,
+                   "holder_signoff": SIGNED}]}, 404),
+    "issue_merchant_card": ("POST", "/cards/merchant", {
+        "uid": "0A0B0C0D", "holder_person_id": NOBODY, "seal_application_ref": "盖章申请",
+        "shop_manager": {"name": "店长"}, "department_head": {"name": "部门负责人"},
+        "holder_signoff": SIGNED}, 404),
+    "issue_staff_card": ("POST", "/cards/staff", {
+        "uid": "0C0C0C0C", "holder_person_id": NOBODY, "written_application_ref": "申请",
+        "department_head": {"name": "经理"}, "holder_signoff": SIGNED}, 404),
+    "get_card": ("GET", "/cards/DEADBEEF", None, 404),
+    "set_card_grants": ("PUT", "/cards/DEADBEEF/grants", {"access_groups": []}, 404),
+    "renew_card": ("POST", "/cards/DEADBEEF/renew", {"signoff": SIGNED}, 404),
+    "revoke_card": ("POST", "/cards/DEADBEEF/revoke", {"signoff": SIGNED}, 404),
+    "format_card": ("POST", "/cards/DEADBEEF/format", {"signoff": SIGNED}, 404),
+    "report_lost": ("POST", "/cards/DEADBEEF/report-lost", {
+        "reporter_person_id": NOBODY, "in_person": True, "balance_shown_yuan": "0",
+        "holder_agrees": True, "signoff": SIGNED}, 404),
+    "report_damaged": ("POST", "/cards/DEADBEEF/report-damaged", {
+        "reporter_person_id": NOBODY, "in_person": True, "balance_shown_yuan": "0",
+        "holder_agrees": True, "signoff": SIGNED, "card_taken_back": True}, 404),
+    "replace_card": ("POST", "/cards/DEADBEEF/replace", {
+        "new_uid": "CAFEBABE", "balance_checked_yuan": "0", "signoff": SIGNED}, 404),
+    "list_loss_reports": ("GET", "/loss-reports", None, 200),
+    "review_loss": ("POST", f"/loss-reports/{NOBODY}/review", {"approved": True}, 404),
+    "list_fees": ("GET", "/fees", None, 200),
+    "charge_fee": ("POST", "/fees", {"household_id": NOBODY, "kind": "management",
+                                     "amount_yuan": "10", "due_on": "2026-07-01"}, 404),
+    "pay_fees": ("POST", "/fees/payments", {"household_id": NOBODY, "fee_ids": [1],
+                                            "payer_name": "王建国"}, 404),
+    "list_receipts": ("GET", "/receipts", None, 200),
+    "get_receipt": ("GET", f"/receipts/{NOBODY}", None, 404),
+    "void_receipt": ("POST", f"/receipts/{NOBODY}/void", {"reason": "wrong"}, 404),
+    "transfer_ownership": ("POST", "/ownership-transfers", {
+        "unit_id": NOBODY, "new_owner": {"name": "林"}, "purchase_contract_ref": "合同",
+        "moved_in_on": "2026-07-01"}, 404),
+    "list_register": ("GET", "/register", None, 200),
+    "list_events": ("GET", "/events", None, 200),
+    "list_devices": ("GET", "/devices", None, 200),
+}
+
+
+@pytest.fixture(scope="module")
+def matrix_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the whole matrix (192 requests): the example site, one account per
+    role. The requests change nothing the others depend on."""
+    root = tmp_path_factory.mktemp("matrix")
+    url = f"sqlite:///{root / 'desk.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    desk = Desk(engine, FixedClock(NOW), FAST_HASHER)
+    load_site(desk, read_site_file(EXAMPLES / "site.toml"))
+    for role in Role:
+        create_staff(desk, NewStaff(username(role.value), role.value, role, PASSWORD, SITE))
+    desk.close()
+    store = CentralStore(root / "sync.db", SITE, clock=NOW.timestamp)
+    with TestClient(create_app(url, gate_events=store, clock=FixedClock(NOW),
+                               hasher=FAST_HASHER)) as client:
+        yield client
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def tokens(matrix_client: TestClient) -> dict[str, str]:
+    """A session per role, opened once."""
+    out = {}
+    for role in ROLES:
+        response = matrix_client.post(f"{API}/login", json={"username": username(role),
+                                                            "password": PASSWORD})
+        out[role] = response.json()["token"]
+    return out
+
+
+def test_every_route_is_in_the_matrix_and_nothing_else_is() -> None:
+    app_routes = {}
+    for router in ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute) and route.methods is not None
+            (method,) = route.methods
+            app_routes[route.name] = (method, route.path)
+    assert set(app_routes) == set(PERMISSIONS) | PUBLIC
+    for op, permission in PERMISSIONS.items():
+        assert app_routes[op] == (permission.method, permission.path), op
+    assert set(SAMPLES) == set(PERMISSIONS)
+
+
+def test_docs_show_the_matrix_in_code() -> None:
+    docs = DOCS.read_text("utf-8")
+    assert markdown_table() in docs, "docs/api.md's permission table differs from " \
+        "central/api/permissions.py: paste markdown_table()'s output into it"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("op", list(PERMISSIONS))
+def test_role_against_operation(matrix_client: TestClient, tokens: dict[str, str],
+                                op: str, role: str) -> None:
+    method, path, body, allowed_status = SAMPLES[op]
+    token = tokens[role]
+    if op == "logout":  # would end the shared session of the role
+        token = matrix_client.post(f"{API}/login", json={
+            "username": username(role), "password": PASSWORD}).json()["token"]
+    if body is not None and op == "create_staff":
+        body = {**body, "username": f"made-by-{role.replace('_', '-')}"}
+    response = matrix_client.request(method, API + path, json=body,
+                                     headers={"Authorization": f"Bearer {token}"})
+    if Role(role) in PERMISSIONS[op].roles:
+        assert response.status_code == allowed_status, response.text
+    else:
+        assert response.status_code == 403, response.text
+        refusal = response.json()
+        assert refusal["error"] == "permission"
+        assert refusal.get("rule") == PERMISSIONS[op].rule
