@@ -24,11 +24,16 @@ from central.api import (
     cards,
     directory,
     gates,
+    goods,
     loss,
     money,
     ownership,
+    parking,
     register,
+    renovation,
+    reports,
     staff,
+    visitors,
 )
 from central.api.body import BODY_MODELS
 from central.api.errors import install_handlers
@@ -42,14 +47,16 @@ from central.services.context import Desk
 DEFAULT_SESSION_TTL = timedelta(hours=10)
 VERSION = "1.0.0"
 DESCRIPTION = """Menwei's central issuing service: cards, fees and receipts, the register,
-and what the gates report. Log in with `POST /api/v1/login`, then send
+monthly parking and its report, renovations, visitors, goods release, and what the gates
+report. Log in with `POST /api/v1/login`, then send
 `Authorization: Bearer <token>`. Every refusal is a JSON object with `error`, `field`,
 `message_zh`, `message_en` (and `rule` for a business rule, `errors` for invalid input).
 See docs/api.md for the permission matrix."""
 
 ROUTERS = (auth.public, auth.router, staff.router, directory.router, cards.router,
            card_life.router, loss.router, money.router, ownership.router, register.router,
-           gates.router)
+           gates.router, parking.router, reports.router, renovation.router, visitors.router,
+           goods.router)
 
 
 def _by_site(sources: Any, kind: type) -> dict[str, Any]:

@@ -24,6 +24,14 @@ ADMIN = frozenset({Role.ADMIN})
 # Gate events say who went where and when: the guards who watch the gates, and the leads
 # and the director who answer for them; not every clerk.
 GATE_WATCH = frozenset({Role.GUARD}) | LEADS | {Role.DIRECTOR}
+# The desk and the guards at the gates: visitors' passes, permits and register (H7, G5),
+# the reserve-space check (P5), goods slips overdue (G4) — the services allow both.
+DESK_AND_GUARDS = DESK | {Role.GUARD}
+DIRECTOR = frozenset({Role.DIRECTOR})
+GUARDS = frozenset({Role.GUARD})
+# Security (安管部) adds the car park's use to the monthly report: the guards' accounts,
+# or the director on their behalf (central/services/parking_report_signoff.py).
+SECURITY = GUARDS | DIRECTOR
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,8 @@ PERMISSIONS: dict[str, Permission] = {
                       "issue the replacement of a reported card (L2, I3)"),
     "list_loss_reports": P("GET", "/api/v1/loss-reports", DESK,
                            "loss and damage reports, e.g. those awaiting review"),
-    "review_loss": P("POST", "/api/v1/loss-reports/{report_id}/review", frozenset(
-        {Role.DIRECTOR}), "review a loss or damage report", "L2"),
+    "review_loss": P("POST", "/api/v1/loss-reports/{report_id}/review", DIRECTOR,
+                     "review a loss or damage report", "L2"),
     # households' money
     "list_fees": P("GET", "/api/v1/fees", DESK, "a household's fees"),
     "charge_fee": P("POST", "/api/v1/fees", DESK, "record a fee a household owes"),
@@ -98,6 +106,67 @@ PERMISSIONS: dict[str, Permission] = {
                      "gate events, by card, gate, time and outcome"),
     "list_devices": P("GET", "/api/v1/devices", GATE_WATCH | ADMIN,
                       "the gate controllers' last status"),
+    # monthly parking (P1 P2 P3 P5)
+    "apply_parking": P("POST", "/api/v1/parking/subscriptions", DESK,
+                       "apply for a monthly parking card (P1)"),
+    "approve_parking": P("POST", "/api/v1/parking/subscriptions/{subscription_id}/approve",
+                         DIRECTOR, "approve a monthly parking card, setting its fee and "
+                         "space", "P3"),
+    "top_up_parking": P("POST", "/api/v1/cards/{uid}/parking/top-ups", DESK,
+                        "take months of parking fees (P2, I7)"),
+    "end_parking": P("POST", "/api/v1/cards/{uid}/parking/end", DESK,
+                     "end a card's parking subscription"),
+    "name_reserve_vehicle": P("POST", "/api/v1/parking/reserve-vehicles", DESK,
+                              "record a vehicle named for the reserve spaces (P5)"),
+    "check_reserve_admission": P("GET", "/api/v1/parking/reserve-admission", DESK_AND_GUARDS,
+                                 "check a vehicle against the reserve spaces (P5)"),
+    # the monthly parking report (P4)
+    "get_parking_report": P("GET", "/api/v1/parking/reports/{month}", DESK_AND_GUARDS,
+                            "read the monthly parking report (JSON, CSV, XLSX)"),
+    "total_parking_fees": P("POST", "/api/v1/parking/reports/{month}/fees", DESK,
+                            "total a month's parking fees (P4)"),
+    "add_parking_usage": P("POST", "/api/v1/parking/reports/{month}/usage", SECURITY,
+                           "add the car park's use to the monthly report", "P4"),
+    "sign_parking_report": P("POST", "/api/v1/parking/reports/{month}/sign", DIRECTOR,
+                             "sign the monthly parking report", "P4"),
+    # renovation (H6 G6)
+    "file_renovation": P("POST", "/api/v1/renovations", DESK,
+                         "file a renovation and take its deposits (H6, G6)"),
+    "issue_worker_cards": P("POST", "/api/v1/renovations/{filing_id}/worker-cards", DESK,
+                            "lend workers temporary cards (H6)"),
+    "extend_renovation": P("POST", "/api/v1/renovations/{filing_id}/extend", DESK,
+                           "extend a renovation filing (H6)"),
+    "get_renovation": P("GET", "/api/v1/renovations/{filing_id}", DESK_AND_GUARDS,
+                        "a renovation filing, its workers and deposits"),
+    "return_worker_cards": P("POST", "/api/v1/renovations/{filing_id}/returned-cards", DESK,
+                             "take workers' cards back (G6, I6)"),
+    "refund_renovation_deposit": P(
+        "POST", "/api/v1/renovations/{filing_id}/deposits/{receipt_number}/refund", DESK,
+        "refund a renovation deposit (G6)"),
+    # visitors (H7 G5)
+    "issue_visitor_pass": P("POST", "/api/v1/visitor-passes", DESK_AND_GUARDS,
+                            "issue a visitor's temporary pass (H7)"),
+    "issue_parking_permit": P("POST", "/api/v1/parking-permits", DESK_AND_GUARDS,
+                              "issue a temporary parking permit (H7)"),
+    "return_parking_permit": P("POST", "/api/v1/parking-permits/{permit_id}/return",
+                               DESK_AND_GUARDS, "record a parking permit handed back"),
+    "register_visitor": P("POST", "/api/v1/visitors", DESK_AND_GUARDS,
+                          "register a visitor (G5)"),
+    "record_visitor_exit": P("POST", "/api/v1/visitors/{registration_id}/exit",
+                             DESK_AND_GUARDS, "record a visitor leaving"),
+    "list_visitors": P("GET", "/api/v1/visitors", DESK_AND_GUARDS,
+                       "the day's visitor register (G5, ID numbers masked)"),
+    # goods release (G4)
+    "issue_goods_slip": P("POST", "/api/v1/goods-slips", DESK,
+                          "issue a goods release slip (G4)"),
+    "record_goods_exit": P("POST", "/api/v1/goods-slips/{number}/exit", GUARDS,
+                           "record goods leaving on a release slip", "G4"),
+    "file_goods_slips": P("POST", "/api/v1/goods-slips/filed", DESK,
+                          "file used release slips (G4)"),
+    "list_overdue_goods_slips": P("GET", "/api/v1/goods-slips/overdue", DESK_AND_GUARDS,
+                                  "used release slips not filed in time (G4)"),
+    "issue_goods_pass": P("POST", "/api/v1/goods-passes", DESK,
+                          "issue a long-term goods pass (G4)"),
 }
 
 # Operations anyone may call without a session.

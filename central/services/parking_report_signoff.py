@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from central.clock import local_date
-from central.forms import FormReader
+from central.forms import MAX_DATE, MIN_DATE, FormReader
 from central.models import ParkingMonthlyReport, Role, Staff
 from central.rules import ConflictError, RuleRefused
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
@@ -29,17 +29,26 @@ from central.services.parking_report_export import content_digest
 
 # Security (安管部) adds the use: the guards' accounts, or the director on their behalf.
 USAGE_ROLES = frozenset({Role.GUARD, Role.DIRECTOR})
-_MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-01)?$")
+# ASCII digits only: ``\d`` would also take other scripts' digits.
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})(?:-01)?$")
 
 
 def read_month(r: FormReader, key: str = "month") -> date:
-    """A month written ``2026-06`` (or its first day), as its first day."""
+    """A month written ``2026-06`` (or its first day), as its first day; within the years
+    every date of the forms is (central/forms.py), so the month after it always exists."""
     text = r.text(key, 10)
     match = _MONTH.match(text)
     if text and (match is None or not 1 <= int(match.group(2)) <= 12):
         r.fail(key, "月份格式应为 2026-06", f"{text!r} is not a month like 2026-06")
         return date.min
-    return date(int(match.group(1)), int(match.group(2)), 1) if match else date.min
+    if match is None:
+        return date.min
+    month = date(max(int(match.group(1)), 1), int(match.group(2)), 1)
+    if not MIN_DATE <= month <= MAX_DATE:
+        r.fail(key, f"月份须在 {MIN_DATE:%Y-%m} 至 {MAX_DATE:%Y-%m} 之间",
+               f"must be between {MIN_DATE:%Y-%m} and {MAX_DATE:%Y-%m}")
+        return date.min
+    return month
 
 
 @dataclass(frozen=True)

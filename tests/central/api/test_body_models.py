@@ -11,17 +11,38 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from central.api import auth, card_life, cards, loss, money, ownership, staff
+from central.api import (
+    auth,
+    card_life,
+    cards,
+    goods,
+    loss,
+    money,
+    ownership,
+    parking,
+    renovation,
+    reports,
+    staff,
+    visitors,
+)
 from central.rules import DeskError
 from central.services import (
     card_lifecycle,
     fees,
     other_cards,
+    parking_approval,
+    parking_report_signoff,
+    parking_reserve,
     receipts,
+    renovation_deposits,
     resident_cards,
 )
+from central.services import goods as goods_service
 from central.services import loss as loss_service
 from central.services import ownership as ownership_service
+from central.services import parking as parking_service
+from central.services import renovation as renovation_service
+from central.services import visitors as visitors_service
 from central.services.staff import NewStaff
 
 # (body model, the service input's from_form, fields the path gives)
@@ -40,6 +61,26 @@ PAIRS: list[tuple[type[BaseModel], Callable[[Any], Any], set[str]]] = [
     (money.PayFeesBody, fees.PayFees.from_form, set()),
     (money.VoidBody, receipts.VoidReceipt.from_form, {"number"}),
     (ownership.TransferBody, ownership_service.TransferOwnership.from_form, set()),
+    (parking.ApplyParkingBody, parking_service.ApplyParking.from_form, set()),
+    (parking.ApproveParkingBody, parking_approval.ApproveParking.from_form,
+     {"subscription_id"}),
+    (parking.TopUpBody, parking_service.TopUpParking.from_form, {"uid"}),
+    (parking.ReserveVehicleBody, parking_reserve.NameReserveVehicle.from_form, set()),
+    (reports.SignReportBody, parking_report_signoff.SignParkingReport.from_form, {"month"}),
+    (renovation.FileRenovationBody, renovation_service.FileRenovation.from_form, set()),
+    (renovation.WorkerCardsBody, renovation_service.IssueWorkerCards.from_form, {"filing_id"}),
+    (renovation.ExtendBody, renovation_service.ExtendRenovation.from_form, {"filing_id"}),
+    (renovation.ReturnCardsBody, renovation_deposits.ReturnWorkerCards.from_form,
+     {"filing_id"}),
+    (renovation.RefundBody, renovation_deposits.RefundDeposit.from_form,
+     {"filing_id", "receipt_number"}),
+    (visitors.VisitorPassBody, visitors_service.IssueVisitorPass.from_form, set()),
+    (visitors.ParkingPermitBody, visitors_service.IssueParkingPermit.from_form, set()),
+    (visitors.RegisterVisitorBody, visitors_service.RegisterVisitor.from_form, set()),
+    (goods.GoodsSlipBody, goods_service.IssueGoodsSlip.from_form, set()),
+    (goods.GoodsExitBody, goods_service.RecordGoodsExit.from_form, {"number"}),
+    (goods.FileSlipsBody, goods.FileSlips.from_form, set()),
+    (goods.GoodsPassBody, goods_service.IssueGoodsPass.from_form, set()),
 ]
 
 

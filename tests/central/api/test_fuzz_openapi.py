@@ -32,6 +32,9 @@ from ..conftest import (
 from .conftest import API, TestClient
 
 CASES_PER_OPERATION = 80
+# Actions whose path says everything (the record acted on): they take no body.
+BODILESS = frozenset({"logout", "deactivate_staff", "end_parking", "total_parking_fees",
+                      "add_parking_usage", "return_parking_permit", "record_visitor_exit"})
 # Who calls each operation: a role the matrix allows, preferring the widest.
 PREFERRED = (Role.FRONT_DESK_LEAD, Role.DIRECTOR, Role.ADMIN, Role.GUARD, Role.CLERK)
 
@@ -169,8 +172,7 @@ def test_openapi_document_describes_every_operation(client: TestClient) -> None:
             assert "422" in operation["responses"], (method, path)
             error = operation["responses"]["422"]["content"]["application/json"]["schema"]
             assert error == {"$ref": "#/components/schemas/ErrorBody"}
-            if method in ("post", "put") and operation["operationId"] not in (
-                    "logout", "deactivate_staff"):
+            if method in ("post", "put") and operation["operationId"] not in BODILESS:
                 body = operation["requestBody"]["content"]["application/json"]["schema"]
                 assert _resolve(body, doc)["additionalProperties"] is False, path
             if operation["operationId"] != "login":
@@ -244,6 +246,67 @@ def _baselines(desk: Desk) -> list[tuple[str, str, str, dict[str, Any]]]:
         (Role.ADMIN.value, "POST", "/staff", {"username": "someone", "role": "clerk",
                                               "password": "long enough 123", "site": SITE}),
         (lead, "POST", "/cards/04000001/format", {"reason": "r", "signoff": signed("王建国")}),
+        *_phase_two_baselines(desk),
+    ]
+
+
+def _phase_two_baselines(desk: Desk) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """Valid requests of monthly parking, renovation, visitors and goods, in an order in
+    which each finds what it needs (王建国's card 04000009 is the replacement above)."""
+    wang = person(desk, "王建国")
+    household = household_of(desk, "王建国")
+    lead, director = Role.FRONT_DESK_LEAD.value, Role.DIRECTOR.value
+    id_shown = wang.id_number
+    return [
+        (lead, "POST", "/parking/subscriptions", {
+            "holder_person_id": wang.id, "plate": "粤B·12345", "existing_uid": "04000009",
+            "space_kind": "floating", "documents": {
+                "id_number_presented": id_shown, "driving_licence_ref": "驾驶证",
+                "vehicle_licence_ref": "行驶证", "parking_agreement_ref": "协议"}}),
+        (director, "POST", "/parking/subscriptions/1/approve", {
+            "fee_per_month_yuan": "300", "space_kind": "floating", "note": "n"}),
+        (lead, "POST", "/cards/04000009/parking/top-ups", {"months": 2, "payer_name": "王建国",
+                                                           "payment_method": "cash"}),
+        (lead, "POST", "/parking/reserve-vehicles", {
+            "plate": "粤B88888", "named_by": "management_office", "named_by_name": "主任",
+            "valid_from": "2026-06-09", "valid_until": "2026-12-31"}),
+        (director, "POST", "/parking/reports/2026-05/sign", {"note": "n"}),
+        (lead, "POST", "/renovations", {
+            "household_id": household, "applicant_person_id": wang.id,
+            "starts_on": "2026-06-10", "ends_on": "2026-09-09", "payment_method": "cash",
+            "contractor": {"name": "装修公司", "lead_name": "李工", "lead_phone": "138"}}),
+        (lead, "POST", "/renovations/1/worker-cards", {"lines": [{
+            "uid": "0E000001", "worker": {"name": "工人甲", "id_number": "440301199001011234",
+                                          "phone": "139", "organisation": "o"},
+            "signoff": signed("工人甲")}]}),
+        (lead, "POST", "/renovations/1/extend", {"new_end": "2026-10-31",
+                                                 "signoff": signed("李工")}),
+        (lead, "POST", "/renovations/1/returned-cards", {"uids": ["0E000001"],
+                                                         "signoff": signed("李工")}),
+        (lead, "POST", "/renovations/1/deposits/7/refund", {"signoff": signed("王建国")}),
+        (lead, "POST", "/visitor-passes", {
+            "visitor": {"name": "访客", "id_number": "440301199001011234"},
+            "valid_from": "2026-06-09", "valid_until": "2026-06-11",
+            "invited_by_person_id": wang.id, "card_uid": "0E000002",
+            "confirmation": {"person_id": wang.id, "method": "phone",
+                             "confirmed_at": "2026-06-09T09:50:00+08:00"},
+            "access_groups": ["b1"], "signoff": signed("访客")}),
+        (lead, "POST", "/parking-permits", {
+            "plate": "粤B77777", "host_person_id": wang.id, "valid_from": "2026-06-09",
+            "valid_until": "2026-06-15", "visitor_pass_id": 1}),
+        (Role.GUARD.value, "POST", "/visitors", {
+            "name": "访客", "id_number": "440301199001011234", "plate": "粤B77777",
+            "items": "水果", "time_in": "2026-06-09T09:50:00+08:00", "gate_code": "main-gate",
+            "visitor_pass_id": 1}),
+        (lead, "POST", "/goods-slips", {
+            "household_id": household, "applicant_person_id": wang.id, "carrier_name": "搬家",
+            "items": "沙发", "valid_on": "2026-06-09"}),
+        (Role.GUARD.value, "POST", "/goods-slips/1/exit", {
+            "gate_code": "main-gate", "items_match": True, "carrier_matches": True,
+            "guard_signoff": {"signer_name": "guard", "reference": "r"}}),
+        (lead, "POST", "/goods-slips/filed", {"numbers": [1]}),
+        (lead, "POST", "/goods-passes", {"person_id": wang.id,
+                                         "id_number_presented": id_shown}),
     ]
 
 

@@ -85,6 +85,56 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "list_register": ("GET", "/register", None, 200),
     "list_events": ("GET", "/events", None, 200),
     "list_devices": ("GET", "/devices", None, 200),
+    # monthly parking: every sample names something that does not exist (404), or meets a
+    # rule whatever the other samples did (the months are chosen so)
+    "apply_parking": ("POST", "/parking/subscriptions", {
+        "holder_person_id": NOBODY, "plate": "粤B12345", "existing_uid": "DEADBEEF"}, 404),
+    "approve_parking": ("POST", f"/parking/subscriptions/{NOBODY}/approve", {
+        "fee_per_month_yuan": "300", "space_kind": "floating"}, 404),
+    "top_up_parking": ("POST", "/cards/DEADBEEF/parking/top-ups", {"months": 1}, 404),
+    "end_parking": ("POST", "/cards/DEADBEEF/parking/end", None, 404),
+    "name_reserve_vehicle": ("POST", "/parking/reserve-vehicles", {
+        "plate": "粤B00001", "named_by": "owner_unit", "named_by_name": "业主单位 办公室",
+        "valid_from": "2026-07-01"}, 201),
+    "check_reserve_admission": ("GET", "/parking/reserve-admission?plate=粤B99999", None, 422),
+    "get_parking_report": ("GET", "/parking/reports/2026-05", None, 200),
+    "total_parking_fees": ("POST", "/parking/reports/2026-07/fees", None, 409),  # not over
+    "add_parking_usage": ("POST", "/parking/reports/2026-04/usage", None, 422),  # P4 order
+    "sign_parking_report": ("POST", "/parking/reports/2026-04/sign", {"note": "n"}, 422),
+    "file_renovation": ("POST", "/renovations", {
+        "household_id": NOBODY, "applicant_person_id": NOBODY, "starts_on": "2026-06-10",
+        "ends_on": "2026-07-10", "self_renovation": True}, 404),
+    "issue_worker_cards": ("POST", f"/renovations/{NOBODY}/worker-cards", {"lines": [{
+        "uid": "0D0D0D0D", "worker": {"name": "工人", "id_number": "440301199001011234"},
+        "signoff": SIGNED}]}, 404),
+    "extend_renovation": ("POST", f"/renovations/{NOBODY}/extend", {
+        "new_end": "2026-09-01", "signoff": SIGNED}, 404),
+    "get_renovation": ("GET", f"/renovations/{NOBODY}", None, 404),
+    "return_worker_cards": ("POST", f"/renovations/{NOBODY}/returned-cards", {
+        "uids": ["0D0D0D0D"], "signoff": SIGNED}, 404),
+    "refund_renovation_deposit": ("POST", f"/renovations/{NOBODY}/deposits/1/refund", {
+        "signoff": SIGNED}, 404),
+    "issue_visitor_pass": ("POST", "/visitor-passes", {
+        "visitor": {"name": "访客"}, "valid_from": "2026-06-10", "valid_until": "2026-06-10",
+        "invited_by_person_id": NOBODY}, 404),
+    "issue_parking_permit": ("POST", "/parking-permits", {
+        "plate": "粤B00002", "host_person_id": NOBODY, "valid_from": "2026-06-10",
+        "valid_until": "2026-06-11"}, 404),
+    "return_parking_permit": ("POST", f"/parking-permits/{NOBODY}/return", None, 404),
+    "register_visitor": ("POST", "/visitors", {
+        "name": "访客", "id_number": "440301199001011234", "gate_code": "nowhere"}, 404),
+    "record_visitor_exit": ("POST", f"/visitors/{NOBODY}/exit", None, 404),
+    "list_visitors": ("GET", "/visitors", None, 200),
+    "issue_goods_slip": ("POST", "/goods-slips", {
+        "household_id": NOBODY, "applicant_person_id": NOBODY, "carrier_name": "搬家公司",
+        "items": "沙发", "valid_on": "2026-06-10"}, 404),
+    "record_goods_exit": ("POST", f"/goods-slips/{NOBODY}/exit", {
+        "gate_code": "main-gate", "items_match": True, "carrier_matches": True,
+        "guard_signoff": {"signer_name": "guard"}}, 404),
+    "file_goods_slips": ("POST", "/goods-slips/filed", {"numbers": [NOBODY]}, 404),
+    "list_overdue_goods_slips": ("GET", "/goods-slips/overdue", None, 200),
+    "issue_goods_pass": ("POST", "/goods-passes", {"person_id": NOBODY,
+                                                   "id_number_presented": "1"}, 404),
 }
 
 

@@ -1,0 +1,231 @@
+"""Renovation filings (装修备案), rule H6, and their deposits, rule G6: file a renovation
+(deposits taken against receipts), lend the workers temporary cards valid exactly as long as
+the filing and only in working hours, extend it ("延期至 DATE", every card follows), look it
+up (ID numbers as the caller's role may see them, G5), take the cards back and refund the
+deposits once every card is back."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import Request
+from pydantic import BaseModel, Field
+
+from central.api.body import body_doc, form_input, path_integer
+from central.api.errors import error_responses
+from central.api.routing import BodyDep, protected_router
+from central.api.security import ActorDep
+from central.api.shapes import (
+    Id,
+    IdPath,
+    Money,
+    PersonDetailsBody,
+    RequestModel,
+    SignOffBody,
+    Uid,
+)
+from central.api.state import api_state
+from central.models import DepositPayer, PaymentMethod
+from central.services import renovation, renovation_deposits
+from central.services.renovation_deposits import DepositTaken
+
+router = protected_router("renovation")
+RENOVATION_ERRORS = error_responses(404, 409, 413, 415)
+
+
+class ContractorBody(RequestModel):
+    """The renovation company and its lead on site (装修负责人)."""
+
+    name: str = Field(max_length=200)
+    lead_name: str = Field(max_length=100)
+    lead_phone: str = Field(max_length=32)
+
+
+class FileRenovationBody(RequestModel):
+    """The owner's renovation filing: at most three months (a site setting, H6)."""
+
+    household_id: Id
+    applicant_person_id: Id = Field(description="an owner of the household")
+    starts_on: date
+    ends_on: date = Field(description="inclusive")
+    self_renovation: bool | None = Field(None, description="the owner renovates alone "
+                                         "(one deposit of 2000, G6)")
+    contractor: ContractorBody | None = Field(None, description="required unless "
+                                              "self_renovation")
+    payment_method: PaymentMethod | None = Field(None, description="for the deposits")
+
+
+class WorkerLineBody(RequestModel):
+    """One worker (施工人员登记表), the card lent, and the worker's signature (I1)."""
+
+    uid: Uid
+    worker: PersonDetailsBody = Field(description="the ID number is required")
+    signoff: SignOffBody | None = Field(None, description="missing is refused by rule I1")
+
+
+class WorkerCardsBody(RequestModel):
+    """Temporary access cards (人员临时出入卡) for workers of the filing."""
+
+    lines: list[WorkerLineBody] = Field(min_length=1, max_length=50)
+
+
+class ExtendBody(RequestModel):
+    """An extension brought by the contractor's lead with the workers' cards (H6)."""
+
+    new_end: date = Field(description="at most three months after the current end")
+    signoff: SignOffBody | None = Field(None, description="missing is refused by rule I1")
+
+
+class ReturnCardsBody(RequestModel):
+    """Workers' cards handed back; whoever hands them back signs."""
+
+    uids: list[Uid] = Field(min_length=1, max_length=100)
+    signoff: SignOffBody | None = Field(None, description="missing is refused by rule I1")
+
+
+class RefundBody(RequestModel):
+    """The receipt's payer signs for the refund (G6)."""
+
+    signoff: SignOffBody | None = Field(None, description="the receipt's payer; anyone else "
+                                        "is refused by rule G6")
+
+
+class DepositOut(BaseModel):
+    """A deposit and the receipt that took it."""
+
+    payer: DepositPayer
+    payer_name: str
+    amount: Money
+    receipt_number: int
+    refunded: bool
+
+
+class FilingOut(BaseModel):
+    """The filing recorded and its deposits."""
+
+    filing_id: int
+    starts_on: date
+    ends_on: date
+    deposits: list[DepositOut]
+
+
+class WorkerCardOut(BaseModel):
+    """A worker's card; the ID number as the caller's role may see it (G5)."""
+
+    uid: str
+    person_id: int
+    name: str
+    id_number: str
+    valid_until: date
+    schedule: str = Field(description="the permitted working hours")
+    returned: bool
+
+
+class ExtensionOut(BaseModel):
+    """The old and new end, what the desk writes on each card, the cards moved."""
+
+    filing_id: int
+    previous_end: date
+    new_end: date
+    marking: str
+    cards: list[str]
+
+
+class FilingViewOut(BaseModel):
+    """The renovation ledger's view of a filing (装修台帐)."""
+
+    filing_id: int
+    unit: str
+    starts_on: date
+    ends_on: date
+    extensions: int
+    workers: list[WorkerCardOut]
+    deposits: list[DepositOut]
+
+
+class ReturnedOut(BaseModel):
+    """The cards taken back (formatted for re-use) and how many are still out."""
+
+    filing_id: int
+    returned: list[str]
+    still_out: int
+
+
+def _deposit(d: DepositTaken) -> DepositOut:
+    return DepositOut(payer=d.payer, payer_name=d.payer_name, amount=Money.of(d.amount_fen),
+                      receipt_number=d.receipt_number, refunded=d.refunded)
+
+
+def _worker(w: renovation.WorkerCardView) -> WorkerCardOut:
+    return WorkerCardOut(uid=w.uid, person_id=w.person_id, name=w.name, id_number=w.id_number,
+                         valid_until=w.valid_until, schedule=w.schedule, returned=w.returned)
+
+
+@router.post("/renovations", status_code=201, responses=RENOVATION_ERRORS,
+             openapi_extra=body_doc(FileRenovationBody))
+def file_renovation(request: Request, actor: ActorDep, body: BodyDep) -> FilingOut:
+    """Record an owner's renovation filing (H6) and take its deposits, one receipt per
+    payer (G6, I7)."""
+    inp = form_input(body, FileRenovationBody, renovation.FileRenovation.from_form)
+    result = renovation.file_renovation(api_state(request).desk, actor, inp)
+    return FilingOut(filing_id=result.filing_id, starts_on=result.starts_on,
+                     ends_on=result.ends_on, deposits=[_deposit(d) for d in result.deposits])
+
+
+@router.post("/renovations/{filing_id}/worker-cards", status_code=201,
+             responses=RENOVATION_ERRORS, openapi_extra=body_doc(WorkerCardsBody))
+def issue_worker_cards(request: Request, actor: ActorDep, filing_id: IdPath,
+                       body: BodyDep) -> list[WorkerCardOut]:
+    """Lend each worker a temporary card: valid to the filing's end, for the unit's
+    building, in working hours only (H6); lent against the deposit, so no fee."""
+    inp = form_input(body, WorkerCardsBody, renovation.IssueWorkerCards.from_form,
+                     filing_id=filing_id)
+    return [_worker(w) for w in renovation.issue_worker_cards(api_state(request).desk, actor,
+                                                              inp)]
+
+
+@router.post("/renovations/{filing_id}/extend", responses=RENOVATION_ERRORS,
+             openapi_extra=body_doc(ExtendBody))
+def extend_renovation(request: Request, actor: ActorDep, filing_id: IdPath,
+                      body: BodyDep) -> ExtensionOut:
+    """Extend a filing by at most three months from the day after its end (H6); every card
+    still out moves with it."""
+    inp = form_input(body, ExtendBody, renovation.ExtendRenovation.from_form,
+                     filing_id=filing_id)
+    result = renovation.extend_renovation(api_state(request).desk, actor, inp)
+    return ExtensionOut(filing_id=result.filing_id, previous_end=result.previous_end,
+                        new_end=result.new_end, marking=result.marking, cards=list(result.cards))
+
+
+@router.get("/renovations/{filing_id}", responses=error_responses(404))
+def get_renovation(request: Request, actor: ActorDep, filing_id: IdPath) -> FilingViewOut:
+    """A filing: its period, extensions, workers and their cards, deposits."""
+    view = renovation.filing_summary(api_state(request).desk, actor,
+                                     path_integer("filing_id", filing_id))
+    return FilingViewOut(filing_id=view.filing_id, unit=view.unit, starts_on=view.starts_on,
+                         ends_on=view.ends_on, extensions=view.extensions,
+                         workers=[_worker(w) for w in view.workers],
+                         deposits=[_deposit(d) for d in view.deposits])
+
+
+@router.post("/renovations/{filing_id}/returned-cards", responses=RENOVATION_ERRORS,
+             openapi_extra=body_doc(ReturnCardsBody))
+def return_worker_cards(request: Request, actor: ActorDep, filing_id: IdPath,
+                        body: BodyDep) -> ReturnedOut:
+    """Take workers' cards back: each is formatted for re-use (I6) and counted against the
+    filing (G6)."""
+    inp = form_input(body, ReturnCardsBody, renovation_deposits.ReturnWorkerCards.from_form,
+                     filing_id=filing_id)
+    still_out = renovation_deposits.return_worker_cards(api_state(request).desk, actor, inp)
+    return ReturnedOut(filing_id=inp.filing_id, returned=list(inp.uids), still_out=still_out)
+
+
+@router.post("/renovations/{filing_id}/deposits/{receipt_number}/refund",
+             responses=RENOVATION_ERRORS, openapi_extra=body_doc(RefundBody))
+def refund_renovation_deposit(request: Request, actor: ActorDep, filing_id: IdPath,
+                              receipt_number: IdPath, body: BodyDep) -> DepositOut:
+    """Refund one deposit against its receipt, signed for by its payer; refused with rule
+    G6 while any worker's card is still out."""
+    inp = form_input(body, RefundBody, renovation_deposits.RefundDeposit.from_form,
+                     filing_id=filing_id, receipt_number=receipt_number)
+    return _deposit(renovation_deposits.refund_deposit(api_state(request).desk, actor, inp))
