@@ -453,7 +453,7 @@ class CentralSync:
         batch = EventBatch.parse(payload)
         if batch.device != device:
             raise ProtocolError(f"events.device {batch.device!r} on {device}'s topic")
-        upto = self.store.store_events(device, batch.events)
+        upto = self.store.store_events(device, batch.events, batch.acked_seq)
         if upto < batch.last_seq:
             log.warning("%s: stored events up to %d, but not all of those before; "
                         "acknowledging only %d", device, batch.last_seq, upto)

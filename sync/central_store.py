@@ -312,7 +312,8 @@ class CentralStore:
 
     # ------------------------------------------------------------ events
 
-    def store_events(self, device: str, events: Iterable[Mapping[str, Any]]) -> int:
+    def store_events(self, device: str, events: Iterable[Mapping[str, Any]],
+                     acked_seq: int = 0) -> int:
         """Store a validated batch idempotently on (device, seq), in one transaction; the
         sequence number up to which every event of ``device`` is now stored (what may be
         acknowledged). A stored seq arriving with a different event (a replaced journal) is
@@ -320,7 +321,7 @@ class CentralStore:
         now = self.clock()
         batch = list(events)
         rows = [event_row(device, e, now) for e in batch]
-        first, last = rows[0][1], rows[-1][1]
+        last = rows[-1][1]
         with self._write() as conn:
             before = conn.total_changes
             conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES "
@@ -338,9 +339,11 @@ class CentralStore:
                                  (device, data["first_seq"], data["last_seq"]))
             row = conn.execute("SELECT events_upto FROM devices WHERE device = ?",
                                (device,)).fetchone()
-            # First contact: trust where the device starts (its older events were
-            # acknowledged by an earlier central database, or never existed).
-            upto = first - 1 if row is None or row[0] is None else int(row[0])
+            # First contact: start where the device says a central store last acknowledged
+            # it (0 for a new device), never at the first batch that happens to arrive: a
+            # batch published before this store subscribed is lost at the broker, and
+            # starting after it would acknowledge events nobody stored.
+            upto = acked_seq if row is None or row[0] is None else int(row[0])
             upto = self._advance(conn, device, upto)
             conn.execute("INSERT INTO devices (device, events_upto) VALUES (?, ?) "
                          "ON CONFLICT (device) DO UPDATE SET events_upto = excluded.events_upto",

@@ -98,7 +98,7 @@ class JournalUplink:
             if not events:
                 break
             rows = [_wire(dataclasses.asdict(e)) for e in events]
-            batch, text = _fit(self.device, rows)
+            batch, text = _fit(self.device, rows, self.acked_seq)
             if not self._publish(self.topic, text):
                 break
             self._cursor = batch.last_seq
@@ -112,12 +112,12 @@ def _wire(event: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if v is not None}
 
 
-def _fit(device: str, rows: list[dict[str, Any]]) -> tuple[EventBatch, str]:
+def _fit(device: str, rows: list[dict[str, Any]], acked_seq: int) -> tuple[EventBatch, str]:
     """A batch of a prefix of ``rows`` that fits in one message, and its payload text."""
-    batch = EventBatch(device, tuple(rows))
+    batch = EventBatch(device, tuple(rows), acked_seq)
     text = batch.dump()
     # Halving until it fits: events are small, so this only runs for pathological data.
     while len(batch.events) > 1 and len(text.encode()) > MAX_MESSAGE_BYTES:
-        batch = EventBatch(device, batch.events[: len(batch.events) // 2])
+        batch = EventBatch(device, batch.events[: len(batch.events) // 2], acked_seq)
         text = batch.dump()
     return batch, text

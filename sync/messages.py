@@ -254,10 +254,17 @@ EVENT_FIELDS: dict[str, tuple[type, ...]] = {
 
 @dataclass(frozen=True)
 class EventBatch:
-    """Journal events ``events[0].seq..events[-1].seq`` of one device, ascending."""
+    """Journal events ``events[0].seq..events[-1].seq`` of one device, ascending.
+
+    ``acked_seq`` is the device's own record of how far a central store acknowledged its
+    journal. A central store that has never heard from the device starts counting there:
+    without it, the first batch to *arrive* would be taken as the journal's start, and
+    batches published before central subscribed would be acknowledged unseen.
+    """
 
     device: str
     events: tuple[dict[str, Any], ...]
+    acked_seq: int = 0
 
     @property
     def last_seq(self) -> int:
@@ -284,12 +291,15 @@ class EventBatch:
             if event["seq"] <= previous:
                 raise ProtocolError(f"{where}.seq: not ascending")
             previous = event["seq"]
-        return EventBatch(_get(obj, "device", str, w), tuple(events))
+        acked = int(_get(obj, "acked_seq", int, w, optional=True) or 0)
+        if not 0 <= acked < int(events[0]["seq"]):
+            raise ProtocolError(f"{w}.acked_seq: {acked} must be below the first event's seq")
+        return EventBatch(_get(obj, "device", str, w), tuple(events), acked)
 
     def dump(self) -> str:
         """The payload text."""
         return dump({"v": VERSION, "type": "events", "device": self.device,
-                     "events": list(self.events)})
+                     "acked_seq": self.acked_seq, "events": list(self.events)})
 
 
 @dataclass(frozen=True)

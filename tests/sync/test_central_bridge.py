@@ -482,3 +482,24 @@ def test_acks_never_cover_events_that_were_not_stored(tmp_path):
     assert [e["boot_id"] for e in store.event_conflicts("dev-a")] == ["new-sd-card"]
     assert store.count_events("dev-a") == 9
     store.close()
+
+
+def test_first_contact_starts_at_the_devices_acknowledged_mark_not_the_first_arrival(
+        tmp_path: Path) -> None:
+    # A device's events 1-3 went out before this central store subscribed and were lost at
+    # the broker; 4-6 arrive first. Acknowledging 6 would make the device forget 1-3.
+    from sync.central_store import CentralStore
+
+    def ev(seq: int) -> dict[str, object]:
+        return {"seq": seq, "boot_id": "b", "wall": 1.0, "mono": 1.0, "kind": "boot",
+                "alarm": False, "clock_trusted": True, "data": {}}
+
+    store = CentralStore(tmp_path / "central.db", "test-site")
+    assert store.store_events("dev-a", [ev(4), ev(5), ev(6)], acked_seq=0) == 0
+    assert store.store_events("dev-a", [ev(1), ev(2), ev(3)], acked_seq=0) == 3
+    # The device re-sends what was not acknowledged; now all six are stored, in order.
+    assert store.store_events("dev-a", [ev(4), ev(5), ev(6)], acked_seq=3) == 6
+    assert store.count_events("dev-a") == 6
+    # A device whose older events an earlier central store acknowledged starts after them.
+    assert store.store_events("dev-b", [ev(41), ev(42)], acked_seq=40) == 42
+    store.close()
