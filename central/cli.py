@@ -4,7 +4,8 @@
     menwei-desk create-staff [--db URL] --role ROLE --username NAME [--name DISPLAY]
                             [--site CODE] [--password-file FILE]
     menwei-desk load-site   [--db URL] FILE.toml|FILE.csv
-    menwei-desk serve       [--db URL] [--host HOST] [--port PORT] [--sync-store SITE=PATH]
+    menwei-desk serve       [--db URL] [--host HOST] [--port PORT]
+                            [--sync-config FILE | --sync-store SITE=PATH ...]
 
 The database defaults to ``$MENWEI_DESK_DB`` or ``sqlite:///var/desk/desk.db``.
 """
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from central.db import DEFAULT_URL, SchemaOutOfDateError, make_engine, upgrade
 from central.models import Role
@@ -136,7 +139,25 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
     from central.api import create_app  # noqa: PLC0415
+    from central.desk_sync import (  # noqa: PLC0415
+        DeskSync,
+        DeskSyncConfigError,
+        load_desk_sync_config,
+    )
 
+    if args.sync_config and args.sync_store:
+        # Two writers of one site's central store would race; one source of gate events.
+        print("--sync-config and --sync-store cannot be used together: the sync config "
+              "already names each site's store", file=sys.stderr)
+        return 2
+    sync_config = None
+    if args.sync_config:
+        # Checked before anything is started, so a wrong file costs nothing.
+        try:
+            sync_config = load_desk_sync_config(Path(args.sync_config))
+        except DeskSyncConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
     engine = make_engine(args.db)
     try:
         head = upgrade(engine)
@@ -146,10 +167,30 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     stores = _sync_stores(args.sync_store)
     if stores is None:
         return 2
+    gate_events: list[Any] = list(stores)
+    desk_sync: DeskSync | None = None
+    sync_engine = None
     try:
-        app = create_app(args.db, gate_events=stores)
+        if sync_config is not None:
+            # The gate link reports connects, drops and refused messages through logging;
+            # without a handler only warnings would reach the journal.
+            logging.basicConfig(level=logging.INFO,
+                                format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            # The relay reads the desk's auth_log through its own engine: it polls from a
+            # thread of its own, apart from the API's request sessions.
+            sync_engine = make_engine(args.db)
+            desk_sync = DeskSync(sync_config, sync_engine)
+            desk_sync.start()
+            gate_events = desk_sync.stores
+            print(f"gate link: sites {', '.join(sync_config.sites)} via "
+                  f"{sync_config.broker_host}:{sync_config.broker_port}", flush=True)
+        app = create_app(args.db, gate_events=gate_events)
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     finally:
+        if desk_sync is not None:
+            desk_sync.stop()
+        if sync_engine is not None:
+            sync_engine.dispose()
         for store in stores:
             store.close()
     return 0
@@ -188,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync-store", action="append", default=[], metavar="SITE=PATH",
                    help="the sync side's central store of a site (gate events, device "
                    "status); repeat per site")
+    p.add_argument("--sync-config", metavar="FILE",
+                   help="link the desk to its sites' gates (TOML: broker_host, broker_port, "
+                   "username, password_file, signing_key, data_dir, sites, tls_ca_file; "
+                   "docs/central.md): publish card changes, store the gates' events")
     p.set_defaults(func=_cmd_serve)
     return parser
 

@@ -92,11 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", help="key=value (values are JSON, or plain text)")
     p.set_defaults(func=_cmd_call)
 
-    p = sub.add_parser("compound", help="run a simulated compound: a door and a barrier "
-                                        "lane pair")
-    p.add_argument("--dir", default="var/compound", help="where configs, data and logs go")
+    p = sub.add_parser("compound", help="run the whole simulated compound: Mosquitto, the "
+                                        "desk service, two doors and a car-park lane pair")
+    p.add_argument("--dir", default="var/compound", help="where configs, data and logs go "
+                   "(the broker, desk and gates parts are written afresh on every start)")
     p.add_argument("--first-port", type=int, default=54321,
-                   help="UDP port of the first simulated reader (0: any free ports)")
+                   help="UDP port of the first simulated reader, the others following; "
+                   "with it the desk listens on 8080 when free (0: any free ports)")
     p.set_defaults(func=_cmd_compound)
     return parser
 

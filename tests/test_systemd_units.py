@@ -192,7 +192,7 @@ def test_an_unknown_directive_in_the_drop_in_is_reported(tmp_path: Path) -> None
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit", ["edge", "sync", "mosquitto"])
+@pytest.mark.parametrize("unit", ["edge", "sync", "desk", "mosquitto"])
 def test_hardening_exposure_stays_low(tmp_path: Path, unit: str) -> None:
     # systemd's own score of the sandbox (0 = locked down, 10 = none). Each unit scores about
     # 1.4 (Debian's mosquitto.service alone: 9.6); this catches a hardening block lost in an
@@ -201,7 +201,9 @@ def test_hardening_exposure_stays_low(tmp_path: Path, unit: str) -> None:
     if unit == "mosquitto":
         path = _prepare_drop_in(tmp_path)
     else:
-        path = _prepare(EDGE_UNIT if unit == "edge" else SYNC_UNIT, tmp_path)
+        units = {"edge": EDGE_UNIT, "sync": SYNC_UNIT,
+                 "desk": UNIT_DIR / "menwei-desk.service"}
+        path = _prepare(units[unit], tmp_path)
     result = subprocess.run(
         [SYSTEMD_ANALYZE, "security", "--offline=true", "--threshold=20", str(path)],
         capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}, timeout=60,
@@ -407,3 +409,59 @@ def test_drop_in_runs_mosquitto_unprivileged_and_restarts_it(
     for flag in ("ProtectHome", "PrivateTmp", "PrivateDevices", "NoNewPrivileges",
                  "MemoryDenyWriteExecute"):
         assert service[flag] == ["yes"], flag
+
+
+# --- the central desk service ---------------------------------------------------------------
+
+DESK_UNIT = UNIT_DIR / "menwei-desk.service"
+
+
+@pytest.fixture(scope="module")
+def desk_unit() -> dict[tuple[str, str], list[str]]:
+    return _directives(DESK_UNIT)
+
+
+@needs_analyze
+def test_an_unknown_directive_in_the_desk_unit_is_reported(tmp_path: Path) -> None:
+    # The parametrised verify above covers the desk unit; this shows it is really read.
+    result = _verify(_prepare(DESK_UNIT, tmp_path, ("ProtectSytem=strict",)))
+    assert any("Unknown key" in ln and "ProtectSytem" in ln for ln in result.ours), result
+
+
+def test_desk_unit_serves_with_the_gate_link(desk_unit: dict[tuple[str, str], list[str]]) -> None:
+    from central.cli import build_parser
+
+    [exec_start] = desk_unit[("Service", "ExecStart")]
+    binary, *argv = exec_start.split()
+    assert binary == "/opt/menwei/venv/bin/menwei-desk"
+    # The arguments are ones menwei-desk accepts (argparse exits 2 on any other).
+    args = build_parser().parse_args(argv)
+    assert args.command == "serve"
+    assert args.sync_config == "/etc/menwei/desk-sync.toml"
+    assert args.db == "sqlite:////var/lib/menwei-desk/desk.db"
+    assert args.host == "127.0.0.1"  # TLS is a reverse proxy's job
+    # The database lives in the one folder the sandbox lets the service write.
+    assert args.db.removeprefix("sqlite:///").startswith(
+        desk_unit[("Service", "ReadWritePaths")][0] + "/")
+    assert desk_unit[("Install", "WantedBy")] == ["multi-user.target"]
+
+
+def test_desk_unit_is_restarted_and_hardened(
+    desk_unit: dict[tuple[str, str], list[str]],
+) -> None:
+    service = _service(desk_unit)
+    assert service["User"] == ["menwei"]
+    assert service["Restart"] == ["always"]
+    assert service["RestartPreventExitStatus"] == ["2"]  # serve refusing desk-sync.toml
+    assert desk_unit[("Unit", "StartLimitIntervalSec")] == ["0"]
+    assert "network-online.target" in _words(desk_unit[("Unit", "After")])
+    assert service["ProtectSystem"] == ["strict"]
+    assert service["StateDirectory"] == ["menwei-desk"]
+    for flag in ("ProtectHome", "PrivateTmp", "PrivateDevices", "NoNewPrivileges",
+                 "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
+                 "ProtectControlGroups", "RestrictSUIDSGID"):
+        assert service[flag] == ["yes"], flag
+    assert service["CapabilityBoundingSet"] == [""]
+    families = set(_words(service["RestrictAddressFamilies"]))
+    assert {"AF_INET", "AF_INET6", "AF_UNIX"} <= families
+    assert not families & {"AF_PACKET", "AF_NETLINK"}

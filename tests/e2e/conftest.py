@@ -1,0 +1,79 @@
+"""The whole stack as real processes on 127.0.0.1 (hardware_sim.compound_stack): Mosquitto,
+``menwei-desk serve --sync-config``, and a ``menwei-edge`` + ``menwei-sync`` pair per gate
+(two doors, a car-park entry/exit pair) with simulated hardware. The example site
+(central/examples/site.toml) is loaded, so the gates' access groups are the desk's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardware_sim.compound_stack import Compound, wait_for
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Compound]:
+    """The compound, started; every process is stopped (killed if it must be) after."""
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed (./scripts/start installs it)")
+    compound = Compound(tmp_path / "compound")
+    compound.prepare()
+    try:
+        compound.start()
+        yield compound
+        compound.check_alive()  # a process that died mid-test is a failure, not noise
+    finally:
+        compound.stop()
+
+
+def sim(*argv: str) -> dict[str, Any]:
+    """``menwei-sim ARGV`` as a person would run it; its JSON answer."""
+    done = subprocess.run([str(BIN / "menwei-sim"), *argv], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    try:
+        return dict(json.loads(done.stdout))
+    except ValueError:
+        return {"text": done.stdout}
+
+
+def tap(reader: str, uid: str) -> None:
+    """``menwei-sim tap``: present a card once (returns when the reader has read it)."""
+    sim("tap", "--reader", reader, "--uid", uid)
+
+
+def actuator_state(config: Path) -> str:
+    """What ``menwei-edge status`` says the door or barrier is doing."""
+    out = subprocess.run([str(BIN / "menwei-edge"), "status", "--config", str(config)],
+                         capture_output=True, text=True, check=True, timeout=30).stdout
+    state: str = json.loads(out)["actuator"]["state"]
+    return state
+
+
+def wait_state(config: Path, state: str, timeout: float = 30) -> None:
+    """Poll ``menwei-edge status`` until the actuator is in ``state``."""
+    wait_for(f"{config.stem} reaching {state}", lambda: actuator_state(config) == state,
+             timeout, poll=0.1)
+
+
+def wait_taps(count: int, gate: Any, timeout: float = 20) -> list[tuple[str, str]]:
+    """The gate's journalled taps once there are at least ``count``."""
+    wait_for(f"{count} taps journalled at {gate.spec.name}",
+             lambda: len(gate.taps()) >= count, timeout)
+    taps: list[tuple[str, str]] = gate.taps()
+    return taps
+
+
+def elapsed(since: float) -> float:
+    """Seconds since a monotonic instant."""
+    return time.monotonic() - since
