@@ -49,6 +49,27 @@ def _open(url: str) -> Desk:
         raise SystemExit(2) from exc
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from datetime import date  # noqa: PLC0415
+
+    from central.services.sweep import sweep_date_changes  # noqa: PLC0415
+
+    today = None
+    if args.date:
+        try:
+            today = date.fromisoformat(args.date)
+        except ValueError:
+            print(f"--date {args.date!r}: expected YYYY-MM-DD", file=sys.stderr)
+            return 2
+    desk = _open(args.db)
+    try:
+        n = sweep_date_changes(desk, today, site=args.site)
+    finally:
+        desk.close()
+    print(f"{n} card record(s) changed with the date and were sent to the gates")
+    return 0
+
+
 def _cmd_create_db(args: argparse.Namespace) -> int:
     engine = make_engine(args.db)
     try:
@@ -222,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
                                "description"))
     p.add_argument("file", help="site description, .toml or .csv (see docs/central.md)")
     p.set_defaults(func=_cmd_load_site)
+    p = with_db(sub.add_parser("sweep", help="send the gates the cards whose record changes "
+                               "with the date alone (parking months starting or lapsing); "
+                               "run daily, e.g. by systemd/menwei-desk-sweep.timer"))
+    p.add_argument("--date", help="the site-local date to sweep for (default: each site's "
+                   "today)")
+    p.add_argument("--site", help="only this site's code")
+    p.set_defaults(func=_cmd_sweep)
     p = with_db(sub.add_parser("serve", help="run the JSON API (docs/api.md); brings the "
                                "database up to date first"))
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")

@@ -465,3 +465,10 @@ def test_desk_unit_is_restarted_and_hardened(
     families = set(_words(service["RestrictAddressFamilies"]))
     assert {"AF_INET", "AF_INET6", "AF_UNIX"} <= families
     assert not families & {"AF_PACKET", "AF_NETLINK"}
+
+
+def test_sweep_timer_runs_the_sweep_hourly_and_catches_up() -> None:
+    timer = (UNIT_DIR / "menwei-desk-sweep.timer").read_text()
+    service = (UNIT_DIR / "menwei-desk-sweep.service").read_text()
+    assert "OnCalendar=hourly" in timer and "Persistent=true" in timer
+    assert "menwei-desk sweep" in service and "Type=oneshot" in service

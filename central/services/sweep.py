@@ -14,18 +14,21 @@ from datetime import date
 
 from sqlalchemy import select
 
+from central.clock import local_date
 from central.models import Card, ParkingSubscription, Site
 from central.services.context import Desk
 from central.services.gate_record import append_if_changed
 
 
-def sweep_date_changes(desk: Desk, today: date, *, site: str | None = None) -> int:
+def sweep_date_changes(desk: Desk, today: date | None = None, *,
+                       site: str | None = None) -> int:
     """Append to ``auth_log`` the effective record, as of ``today`` (site-local), of every
     card whose record differs from its last entry; return how many were appended.
 
     Only cards that carry (or carried) a parking subscription can change with the date, so
-    only they are looked at. ``site`` limits the sweep to one site's code. Running it twice
-    on the same day appends nothing the second time.
+    only they are looked at. ``site`` limits the sweep to one site's code. Without
+    ``today`` each site's own local date is used (sites may sit in different time zones).
+    Running it twice on the same day appends nothing the second time.
     """
     session = desk.write_sessions()
     written = 0
@@ -44,8 +47,9 @@ def sweep_date_changes(desk: Desk, today: date, *, site: str | None = None) -> i
                     select(Card).where(Card.site_id == site_row.id, Card.id.in_(
                         select(ParkingSubscription.card_id)))
                     .order_by(Card.id)).all()
+                day = today if today is not None else local_date(now, site_row.timezone)
                 for card in cards:
-                    written += append_if_changed(session, site_row, card, today, now)
+                    written += append_if_changed(session, site_row, card, day, now)
     finally:
         session.close()
     return written
