@@ -5,7 +5,10 @@ publishes the device's status. The gate never waits on it.
 Threads:
 
 - paho's network thread (``MqttLink``) runs the MQTT callbacks, which only hand messages
-  over: commands to the command relay, everything else to the worker's inbox.
+  over: commands to the command relay, everything else to the worker's inbox. The inbox
+  holds at most ``INBOX_BYTES`` of messages; past that the network thread waits for the
+  worker, so the broker's backlog (a snapshot, a burst of changes) stays in the broker and
+  in TCP's window instead of in this process (see ``_InboxBudget``).
 - the worker (``sync-worker``) owns ``auth.db``, the staging in ``sync.db`` and the journal
   uplink: it applies authorisation messages, handles acks, polls the journal for new events
   every ``poll_interval`` (at once after an ack), and publishes status. One thread, so none
@@ -54,6 +57,10 @@ CATCHUP_RETRY_S = 5.0  # while behind: one catch-up request per applied_seq per 
 SNAPSHOT_QUIET_S = 30.0  # no gap catch-ups while a snapshot is arriving: it brings them
 STATUS_MIN_GAP_S = 1.0  # a draining backlog changes constantly; report it at most this often
 HOUSEKEEPING_S = 60.0
+# Bytes of received messages waiting for (or being handled by) the worker before paho's
+# network thread is made to wait. A few snapshot chunks (~400 kB each for 2000 cards): enough
+# that the worker never starves on a fast link, small next to the Pi's 1 GB.
+INBOX_BYTES = 8 * 1024 * 1024
 # The worker is hung if it has not gone round its loop for this long. Generous: applying a
 # snapshot of a million cards on a Pi's SD card can take a minute, and a watchdog that
 # killed that apply would only see it restarted (it resumes) and killed again.
@@ -85,6 +92,54 @@ class _Stop:
 _Item = _Up | _Down | _Message | _Stop
 
 
+class _InboxBudget:
+    """How many bytes of messages the worker has waiting; makes the producer wait when full.
+
+    The CONNECT asks for a Receive Maximum (``mqtt_link.RECEIVE_MAXIMUM``) so that the
+    broker holds back what the worker has not acknowledged yet, but a broker may not keep
+    to it: Mosquitto 2.0.11 (Debian bookworm's package) does at first, then, once it has
+    queued messages for the client and acknowledgements come back, sends the backlog
+    regardless (test_a_backlog_waits_in_the_broker_not_in_the_agent saw 38 unacknowledged
+    against 16). Syncing a million cards, that left ~1,600 snapshot chunks and broadcast
+    changes (360 MB) waiting in the inbox. So the agent enforces the bound itself: the
+    network thread waits here, stops reading the socket, and TCP holds the broker back.
+
+    Waiting delays what arrives behind the backlog (commands included) by at most one
+    worker step, which is what a broker that keeps to the Receive Maximum does too. While
+    it waits paho sends no PINGREQ either, so a step longer than the broker's keepalive
+    grace (1.5 x ``mqtt_link.KEEPALIVE_S``) costs a reconnect and a catch-up, never data.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def take(self, size: int) -> bool:
+        """Wait until ``size`` more bytes fit; False once closed (the agent is stopping)."""
+        with self._cond:
+            # An empty inbox admits any message, or one above the limit would wait forever.
+            self._cond.wait_for(lambda: self._closed or self._used == 0
+                                or self._used + size <= self._limit)
+            if self._closed:
+                return False
+            self._used += size
+            return True
+
+    def give_back(self, size: int) -> None:
+        """The worker is done with a message of ``size`` bytes."""
+        with self._cond:
+            self._used -= size
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop waiting: ``stop`` joins paho's thread, which must not stay blocked here."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
 class EdgeAgent:
     """The sync agent of one gate; ``start`` and ``stop`` it, or ``run`` it as a process."""
 
@@ -102,7 +157,9 @@ class EdgeAgent:
         self.ack_timeout = ack_timeout
         self.poll_interval = poll_interval
         self.client_id = client_id or f"menwei-sync-{self.device}"
+        # Unbounded as a queue (control items must never wait); _budget bounds the messages.
         self._inbox: queue.Queue[_Item] = queue.Queue()
+        self._budget = _InboxBudget(INBOX_BYTES)
         self._worker: threading.Thread | None = None
         self._running = False
         self._last_tick = time.monotonic()
@@ -159,6 +216,7 @@ class EdgeAgent:
             return
         self._running = False
         deadline = time.monotonic() + timeout
+        self._budget.close()
         if self._worker is not None:
             self._inbox.put(_Stop())
             # A snapshot apply in progress finishes (or the process exits around it: the
@@ -199,8 +257,10 @@ class EdgeAgent:
             # Commands are few and small; the relay's own queue is their buffer.
             self.relay.submit(payload)
             ack()
-        else:
+        elif self._budget.take(len(payload)):
             self._inbox.put(_Message(topic, payload, ack))
+        # else: stopping. Left unacknowledged; the clean session drops it and the catch-up
+        # at the next connect brings whatever it carried.
 
     def _publish(self, topic: str, payload: str) -> bool:
         return self.link.publish(topic, payload)
@@ -242,6 +302,7 @@ class EdgeAgent:
                 self._message(item.topic, item.payload)
             finally:
                 item.ack()
+                self._budget.give_back(len(item.payload))
 
     def _message(self, topic: str, payload: bytes) -> None:
         if topic in self.auth_topics:

@@ -6,12 +6,16 @@ session are not storage. What a device missed while away comes back through the 
 (a catch-up request on every connect, unacknowledged journal batches sent again), so nothing
 depends on what a broker restart or a session expiry may have thrown away.
 
-paho's network thread runs the callbacks; they only hand messages over, never block.
+paho's network thread runs the callbacks; they only hand messages over. The one wait is
+the agent's flow control below: while its inbox is full, the hand-over waits for room.
 
 Flow control: messages are acknowledged by hand (paho ``manual_ack``) once the agent has
-handled them, and the CONNECT asks for a Receive Maximum of ``RECEIVE_MAXIMUM``, so the
-broker holds back the rest of a large snapshot while the worker is busy instead of the
-agent buffering hundreds of megabytes of chunks in memory."""
+handled them, and the CONNECT asks for a Receive Maximum of ``RECEIVE_MAXIMUM``, so that a
+broker that keeps to it holds back the rest of a large snapshot while the worker is busy.
+Not every broker does (Mosquitto 2.0.11 sends past it once it has queued messages for the
+client), so the agent does not rely on it: its inbox has a byte budget of its own
+(``edge_agent._InboxBudget``), and a full inbox stops this thread reading the socket, which
+holds the broker back through TCP."""
 
 from __future__ import annotations
 

@@ -41,9 +41,10 @@ from edge.control_socket import wait_until_answering
 from edge.journal import Event, Journal
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
-from sync import topics
+from sync import edge_agent, topics
+from sync.auth_apply import Outcome
 from sync.broker_config import CENTRAL_USER, BrokerLayout, write_broker
-from sync.edge_agent import EdgeAgent
+from sync.edge_agent import EdgeAgent, _InboxBudget
 from sync.messages import (
     AuthChanges,
     CatchupRequest,
@@ -53,6 +54,7 @@ from sync.messages import (
     EventBatch,
     SnapshotChunk,
 )
+from sync.mqtt_link import Ack
 from sync.signing import public_key_text, sign
 from sync.snapshot_staging import STALE_AFTER_S, SnapshotStaging
 from sync.sync_db import open_sync_db
@@ -447,6 +449,76 @@ def test_an_incomplete_snapshot_is_discarded_once_stale(tmp_path: Path) -> None:
     assert staging.staged() == []
     assert conn.execute("SELECT count(*) FROM snapshot_cards").fetchone()[0] == 0
     conn.close()
+
+
+def test_a_backlog_waits_in_the_broker_not_in_the_agent(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A broker need not keep to the Receive Maximum (Mosquitto 2.0.11 sends past it once it
+    # has queued for the client): what the agent holds is bounded by its own inbox budget,
+    # well below RECEIVE_MAXIMUM messages here, and making the broker wait loses nothing.
+    monkeypatch.setattr(edge_agent, "INBOX_BYTES", 64 * 1024)
+    agent = start_agent(config)
+    lock = threading.Lock()
+    sizes: list[int] = []
+    handled = 0
+    most_waiting = 0
+    deliver = agent.link._on_message
+
+    def arriving(topic: str, payload: bytes, ack: Ack) -> None:
+        nonlocal most_waiting
+        with lock:
+            sizes.append(len(payload))
+            most_waiting = max(most_waiting, len(sizes) - handled)
+        deliver(topic, payload, ack)
+
+    apply = agent.applier.handle
+
+    def slow_apply(raw: bytes) -> Outcome:
+        nonlocal handled
+        time.sleep(0.03)  # a Pi's SD card, or a worker busy with a snapshot
+        try:
+            return apply(raw)
+        finally:
+            with lock:
+                handled += 1
+
+    agent.link._on_message = arriving
+    monkeypatch.setattr(agent.applier, "handle", slow_apply)
+    messages, per = 40, 100
+    for i in range(messages):
+        central.send_changes(1 + i * per, [card(i * per + n) for n in range(per)])
+    wait_for(lambda: whitelist(config)[0] == messages * per, timeout=30, what="all applied")
+    assert len(whitelist(config)[1]) == messages * per
+    assert refusals(config) == []
+    # What fits in the budget, the one being handled and the one paho waits with.
+    assert most_waiting <= 64 * 1024 // min(sizes) + 2, (most_waiting, min(sizes))
+
+
+def test_the_inbox_budget_waits_while_full_and_lets_go_on_close() -> None:
+    budget = _InboxBudget(100)
+    assert budget.take(500)  # an empty inbox takes any message, however large
+    taken: list[bool] = []
+
+    def take(size: int) -> threading.Thread:
+        thread = threading.Thread(target=lambda: taken.append(budget.take(size)))
+        thread.start()
+        return thread
+
+    waiting = take(10)
+    waiting.join(0.2)
+    assert waiting.is_alive()
+    budget.give_back(500)
+    waiting.join(2)
+    assert taken == [True]
+    assert budget.take(90)
+    waiting = take(10)
+    waiting.join(0.2)
+    assert waiting.is_alive()
+    budget.close()  # the agent stops: paho's thread must not stay here
+    waiting.join(2)
+    assert taken == [True, False]
+    assert not budget.take(1)
 
 
 # ---------------------------------------------------------------- the journal uplink
