@@ -25,7 +25,7 @@ BIN = Path(sys.executable).parent
 def stack(tmp_path: Path) -> Iterator[Compound]:
     """The compound, started; every process is stopped (killed if it must be) after."""
     if shutil.which("mosquitto") is None:
-        pytest.skip("mosquitto is not installed (./scripts/start installs it)")
+        pytest.fail("mosquitto is not installed: the README's commands install it")
     compound = Compound(tmp_path / "compound")
     compound.prepare()
     try:

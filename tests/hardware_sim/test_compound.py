@@ -23,7 +23,7 @@ BIN = Path(sys.executable).parent
 @pytest.fixture
 def compound(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     if shutil.which("mosquitto") is None:
-        pytest.skip("mosquitto is not installed (./scripts/start installs it)")
+        pytest.fail("mosquitto is not installed: the README's commands install it")
     proc = subprocess.Popen([str(BIN / "menwei-sim"), "compound", "--dir", str(tmp_path),
                              "--first-port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
