@@ -9,10 +9,9 @@ from __future__ import annotations
 import errno
 import itertools
 import logging
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import nfc
@@ -23,37 +22,12 @@ from pytest_mock import MockerFixture
 from edge.readers import build_reader
 from edge.readers.nfc_reader import NfcReader
 from firmware_config.schema import NfcReaderConfig
+from hardware_sim.compound import free_udp_port
 from hardware_sim.tag_emulator import TagEmulator
+from tests.edge.reader_recorder import Recorder
 
 UID_A = "04A1B2C3D4E5F6"
 UID_B = "A1B2C3D4"
-
-
-class Recorder:
-    """on_card and the EventSink, recording from the reader's thread."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.cards: list[str] = []
-        self.events: list[tuple[str, dict[str, object], bool]] = []
-
-    def on_card(self, uid: str) -> None:
-        with self._cond:
-            self.cards.append(uid)
-            self._cond.notify_all()
-
-    def __call__(self, kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
-        with self._cond:
-            self.events.append((kind, dict(data), alarm))
-            self._cond.notify_all()
-
-    def kinds(self) -> list[str]:
-        with self._cond:
-            return [kind for kind, _, _ in self.events]
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 8.0) -> bool:
-        with self._cond:
-            return self._cond.wait_for(predicate, timeout)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 8.0) -> bool:
@@ -66,21 +40,15 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 8.0) -> bool:
     return True
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def emulator() -> Iterator[TagEmulator]:
-    with TagEmulator("127.0.0.1", free_udp_port()) as emu:
+    with TagEmulator("127.0.0.1", free_udp_port(0)) as emu:
         yield emu
 
 
 @pytest.fixture
 def recorder() -> Recorder:
-    return Recorder()
+    return Recorder(timeout=8.0)
 
 
 @pytest.fixture

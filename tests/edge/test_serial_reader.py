@@ -4,9 +4,8 @@ the slave through a stable symlink (as udev's /dev/serial/by-id links are)."""
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,37 +18,7 @@ from edge.readers.serial_reader import (
     parse_card_line,
 )
 from firmware_config.schema import SerialReaderConfig
-
-
-class Recorder:
-    """on_card and the EventSink, recording from the reader's thread."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.cards: list[str] = []
-        self.events: list[tuple[str, dict[str, object], bool]] = []
-
-    def on_card(self, uid: str) -> None:
-        with self._cond:
-            self.cards.append(uid)
-            self._cond.notify_all()
-
-    def __call__(self, kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
-        with self._cond:
-            self.events.append((kind, dict(data), alarm))
-            self._cond.notify_all()
-
-    def kinds(self) -> list[str]:
-        with self._cond:
-            return [kind for kind, _, _ in self.events]
-
-    def of_kind(self, kind: str) -> list[dict[str, object]]:
-        with self._cond:
-            return [data for k, data, _ in self.events if k == kind]
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        with self._cond:
-            return self._cond.wait_for(predicate, timeout)
+from tests.edge.reader_recorder import Recorder
 
 
 class PtyDevice:
@@ -88,7 +57,7 @@ def device(tmp_path: Path) -> Iterator[PtyDevice]:
 
 @pytest.fixture
 def recorder() -> Recorder:
-    return Recorder()
+    return Recorder(timeout=5.0)
 
 
 @pytest.fixture

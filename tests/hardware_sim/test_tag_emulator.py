@@ -11,6 +11,7 @@ from typing import Any
 import nfc
 import pytest
 
+from hardware_sim.compound import free_udp_port
 from hardware_sim.tag_emulator import (
     PresentResult,
     TagEmulator,
@@ -23,15 +24,9 @@ UID4 = "A1B2C3D4"
 UID7 = "04A1B2C3D4E5F6"
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def emulator() -> Iterator[TagEmulator]:
-    with TagEmulator("127.0.0.1", free_udp_port()) as emu:
+    with TagEmulator("127.0.0.1", free_udp_port(0)) as emu:
         yield emu
 
 
@@ -164,7 +159,7 @@ def test_times_out_when_no_reader_polls(emulator: TagEmulator) -> None:
 
 
 def test_present_card_binds_for_one_tap(emulator: TagEmulator) -> None:
-    port = free_udp_port()
+    port = free_udp_port(0)
     path = f"udp:127.0.0.1:{port}"
     outcome: dict[str, Any] = {}
 
