@@ -35,7 +35,7 @@ class SyncRig:
         self.root = root
         self.names = [f"dev-{i:03d}" for i in range(devices)]
         users = {CENTRAL_USER: "central-pw"} | {n: f"pw-{n}" for n in self.names}
-        self.broker = LocalBroker(root / "broker", SITE, users)
+        self.broker = LocalBroker.create(root / "broker", SITE, users)
         self.key = Ed25519PrivateKey.generate()
         self.central = CentralSync(root / "central.db", SITE, self.key, "127.0.0.1",
                                    self.broker.port, username=CENTRAL_USER,

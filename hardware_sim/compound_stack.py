@@ -231,7 +231,7 @@ class Compound:
         self.root.mkdir(parents=True, exist_ok=True)
         passwords = {CENTRAL_USER: f"{self.password}-central"}
         passwords |= {g.name: f"{self.password}-{g.name}" for g in GATES}
-        self.broker = LocalBroker(self.root / "broker", self.site, passwords)
+        self.broker = LocalBroker.create(self.root / "broker", self.site, passwords)
         self._prepare_desk()
         public_key = generate_key(self.root / "desk" / "signing.key")
         (self.root / "desk" / "broker.password").write_text(passwords[CENTRAL_USER] + "\n")

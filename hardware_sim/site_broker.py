@@ -22,22 +22,32 @@ def free_tcp_port() -> int:
 
 
 class LocalBroker:
-    """Mosquitto with its config in ``directory``; ``restart`` keeps its persistence."""
+    """Mosquitto run from ``layout``'s files; ``restart`` keeps its persistence.
 
-    def __init__(self, directory: Path, site: str, users: dict[str, str],
-                 port: int | None = None) -> None:
+    ``create`` writes a site broker's files first; tests that need an unusual layout (a TLS
+    listener, a provisioned directory) write their own and pass it here.
+    """
+
+    def __init__(self, layout: BrokerLayout, passwords: dict[str, str] | None = None) -> None:
         if shutil.which("mosquitto") is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto'; the "
                                "README's commands install it)")
-        self.layout = BrokerLayout(
+        self.layout = layout
+        self.passwords = dict(passwords or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, directory: Path, site: str, users: dict[str, str],
+               port: int | None = None) -> LocalBroker:
+        """Write a site broker's config, ACL and password file under ``directory``."""
+        layout = BrokerLayout(
             site=site, conf_dir=directory, data_dir=directory / "data",
             port=port or free_tcp_port(),
             # Run as root, Mosquitto drops to user 'mosquitto', which cannot write our files.
             run_as=getpass.getuser() if os.geteuid() == 0 else None,
         )
-        self.passwords = dict(users)
-        write_broker(self.layout, users)
-        self.proc: subprocess.Popen[bytes] | None = None
+        write_broker(layout, users)
+        return cls(layout, users)
 
     @property
     def port(self) -> int:

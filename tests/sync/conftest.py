@@ -5,70 +5,27 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from sync.broker_config import CENTRAL_USER, BrokerLayout, add_user, write_broker
+from hardware_sim.site_broker import LocalBroker, free_tcp_port
+from sync.broker_config import CENTRAL_USER, BrokerLayout, write_broker
 
 SITE = "test-site"
 
 
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Broker:
-    """A running broker; ``restart`` and ``stop`` keep its persistence directory."""
-
-    layout: BrokerLayout
-    passwords: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def port(self) -> int:
-        return self.layout.port
+class Broker(LocalBroker):
+    """The site broker of a test; ``restart`` and ``stop`` keep its persistence directory."""
 
     def add_device(self, device: str) -> str:
+        """Give ``device`` a broker account (password ``pw-<device>``); returns it."""
         password = f"pw-{device}"
-        add_user(self.layout.passwd, device, password)
-        self.passwords[device] = password
-        if self.proc is not None:
-            self.proc.send_signal(1)  # SIGHUP: reload the password file and ACL
-            time.sleep(0.2)
+        self.add_user(device, password)
         return password
-
-    def start(self) -> None:
-        log = open(self.layout.conf_dir / "mosquitto.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.layout.conf)],
-                                     stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while True:
-            assert self.proc.poll() is None, (self.layout.conf_dir / "mosquitto.log").read_text()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                assert time.monotonic() < deadline, "mosquitto did not start listening"
-                time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 @pytest.fixture

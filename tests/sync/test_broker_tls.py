@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from hardware_sim.site_broker import free_tcp_port
 from sync import topics
 from sync.broker_config import CENTRAL_USER, BrokerLayout, write_broker
-from tests.sync.conftest import SITE, Broker, MakeSiteCa, Probe, free_tcp_port
+from tests.sync.conftest import SITE, Broker, MakeSiteCa, Probe
 
 PASSWORDS = {CENTRAL_USER: "central-pw", "dev-a": "pw-dev-a"}
 

@@ -41,6 +41,7 @@ from edge.control_socket import wait_until_answering
 from edge.journal import Event, Journal
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
+from hardware_sim.site_broker import free_tcp_port
 from sync import edge_agent, topics
 from sync.auth_apply import Outcome
 from sync.broker_config import CENTRAL_USER, BrokerLayout, write_broker
@@ -59,7 +60,7 @@ from sync.signing import public_key_text, sign
 from sync.snapshot_staging import STALE_AFTER_S, SnapshotStaging
 from sync.sync_db import open_sync_db
 from tests.edge.conftest import door_doc, write_doc
-from tests.sync.conftest import SITE, Broker, free_tcp_port
+from tests.sync.conftest import SITE, Broker
 
 BIN = Path(sys.executable).parent
 DEVICE = "dev-a"

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from firmware_config.schema import ConfigError, SyncConfig, iter_profiles, parse_config
+from hardware_sim.site_broker import free_tcp_port
 from sync import signing, topics
 from sync.broker_config import CENTRAL_USER, render_acl
 from sync.cli import main
 from sync.provision import load_site
-from tests.sync.conftest import Broker, ConnectProbe, MakeSiteCa, Probe, free_tcp_port
+from tests.sync.conftest import Broker, ConnectProbe, MakeSiteCa, Probe
 
 SITE = "garden-court"
 DEVICE = "door-b1-lobby"
