@@ -104,6 +104,18 @@ MIGRATIONS = [
         events_upto INTEGER
     )
     """,
+    # 2: what the hub itself notices about a device (a replaced journal, a device over its
+    # quota), kept apart from the devices' own journalled events.
+    """
+    CREATE TABLE alarms (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        raised_at REAL NOT NULL
+    );
+    CREATE INDEX alarms_device ON alarms (device, id)
+    """,
 ]
 
 _EVENT_COLUMNS = ("device, seq, boot_id, wall, mono, kind, alarm, clock_trusted, uid, granted, "
@@ -416,6 +428,28 @@ class CentralStore:
                                     "ORDER BY id", (device,))
         return [json.loads(r[0]) for r in rows]
 
+    # ------------------------------------------------------------ alarms
+
+    def raise_alarm(self, device: str, kind: str, **detail: object) -> int:
+        """Record an alarm the hub raises about ``device`` (``kind`` is a word a page can
+        translate, ``detail`` what a guard or an engineer needs to act); its id."""
+        with self._write() as conn:
+            cur = conn.execute("INSERT INTO alarms (device, kind, detail, raised_at) "
+                               "VALUES (?, ?, ?, ?)",
+                               (device, kind, dump(detail), self.clock()))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def alarms(self, device: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest hub alarms (of one device, or all), newest first."""
+        sql = "SELECT id, device, kind, detail, raised_at FROM alarms"
+        args: tuple[object, ...] = ()
+        if device is not None:
+            sql, args = sql + " WHERE device = ?", (device,)
+        rows = self._conn().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [{"id": r[0], "device": r[1], "kind": r[2], "detail": json.loads(r[3]),
+                 "raised_at": r[4]} for r in rows]
+
     # ------------------------------------------------------------ devices
 
     def update_status(self, status: DeviceStatus, retained: bool) -> None:
@@ -439,7 +473,8 @@ class CentralStore:
 
     def device_status(self) -> list[dict[str, Any]]:
         """Every known device: online, applied_seq, ``behind`` (head - applied_seq), backlog,
-        clock_trusted, last_seen, events_upto and the raw status."""
+        clock_trusted, last_seen, events_upto, the raw status and the hub's newest alarms
+        about it."""
         head = self.head_seq()
         out = []
         for r in self._conn().execute(
@@ -450,5 +485,6 @@ class CentralStore:
                         "online": None if r[2] is None else bool(r[2]), "applied_seq": applied,
                         "behind": None if applied is None else max(0, head - applied),
                         "backlog": r[4], "clock_trusted": None if r[5] is None else bool(r[5]),
-                        "last_seen": r[6], "events_upto": r[7]})
+                        "last_seen": r[6], "events_upto": r[7],
+                        "alarms": self.alarms(r[0], limit=20)})
         return out

@@ -46,6 +46,15 @@ class EventsOut(BaseModel):
     truncated: bool = Field(description="more events match: narrow the time window")
 
 
+class HubAlarmOut(BaseModel):
+    """Something the desk's link to the gates noticed about a device (a replaced journal,
+    a device over its quota)."""
+
+    kind: str = Field(description="what happened, one word")
+    detail: dict[str, Any]
+    raised_at: datetime | None
+
+
 class DeviceOut(BaseModel):
     """A gate controller's last known status."""
 
@@ -57,6 +66,8 @@ class DeviceOut(BaseModel):
     clock_trusted: bool | None
     last_seen: datetime | None
     events_upto: int | None = Field(description="every event up to this seq is stored here")
+    alarms: list[HubAlarmOut] = Field(default_factory=list,
+                                      description="the newest alarms about it, newest first")
 
 
 def _instant(epoch: Any) -> datetime | None:
@@ -146,5 +157,8 @@ def list_devices(request: Request, actor: ActorDep) -> list[DeviceOut]:
     return [DeviceOut(device=str(d["device"]), online=d.get("online"),
                       applied_seq=d.get("applied_seq"), behind=d.get("behind"),
                       backlog=d.get("backlog"), clock_trusted=d.get("clock_trusted"),
-                      last_seen=_instant(d.get("last_seen")), events_upto=d.get("events_upto"))
+                      last_seen=_instant(d.get("last_seen")), events_upto=d.get("events_upto"),
+                      alarms=[HubAlarmOut(kind=str(a["kind"]), detail=_finite(a["detail"]),
+                                          raised_at=_instant(a.get("raised_at")))
+                              for a in d.get("alarms") or ()])
             for d in source.device_status()]

@@ -105,6 +105,12 @@ def test_device_status(client: TestClient, store: CentralStore, as_role: Headers
     assert by_name["main-gate-pi"]["backlog"] == 3
     assert by_name["main-gate-pi"]["events_upto"] == 4
     assert by_name["carpark-in-pi"]["online"] is None
+    assert by_name["main-gate-pi"]["alarms"] == []
+    store.raise_alarm("main-gate-pi", "journal_replaced", old="j1", new="j2")
+    alarms = {d["device"]: d for d in client.get(
+        f"{API}/devices", headers=as_role["guard"]).json()}["main-gate-pi"]["alarms"]
+    assert [(a["kind"], a["detail"]) for a in alarms] == [
+        ("journal_replaced", {"old": "j1", "new": "j2"})]
     assert client.get(f"{API}/devices", headers=as_role["admin"]).status_code == 200
 
 
