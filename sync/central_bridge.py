@@ -229,10 +229,11 @@ class CentralSync:
         return self.store.device_status()
 
     def issue_command(self, device: str, command: str, issued_by: str,
-                      lifetime_s: float = 10) -> str:
+                      lifetime_s: float = 10, *, hold_for_s: float | None = None) -> str:
         """Sign a remote command for ``device`` and queue it (QoS 1, never retained); its
         nonce. It expires ``lifetime_s`` (at most 30 s) after now: a command the broker
-        could not take before then is never sent."""
+        could not take before then is never sent. ``hold_for_s`` makes a hold_open or
+        lockdown end by itself that long after now (else it lasts until released)."""
         _check_segment(device, "device")
         if command not in COMMANDS:
             raise ValueError(f"command {command!r} is not one of {', '.join(COMMANDS)}")
@@ -241,8 +242,9 @@ class CentralSync:
         if not issued_by:
             raise ValueError("issued_by must name who issued the command")
         now, nonce = self.clock(), secrets.token_hex(16)
+        until = None if hold_for_s is None else now + hold_for_s
         text = Command(self.site, device, command, nonce, now, now + lifetime_s,
-                       issued_by).dump()
+                       issued_by, until).dump()
         Command.parse(text)  # the gate runs this check; refuse here what it would refuse
         self.store.add_command(topics.command(self.site, device), sign(self.key, text),
                                now + lifetime_s)

@@ -21,6 +21,9 @@ VERSION = 1
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 COMMANDS = ("open_once", "hold_open", "lockdown", "release")
 MAX_COMMAND_LIFETIME_S = 30.0
+# A hold-open or lockdown may end by itself; a week is the longest a standing mode is set
+# for without somebody looking at it again.
+MAX_MODE_DURATION_S = 7 * 24 * 3600.0
 
 T = TypeVar("T")
 
@@ -364,6 +367,7 @@ class Command:
     issued_at: float
     expires_at: float
     issued_by: str
+    until: float | None = None  # hold_open / lockdown end by themselves then
 
     @staticmethod
     def parse(payload: str) -> Command:
@@ -380,14 +384,24 @@ class Command:
         if not 0 < expires - issued <= MAX_COMMAND_LIFETIME_S:
             raise ProtocolError(f"{w}.expires_at: must be after issued_at and at most "
                                 f"{MAX_COMMAND_LIFETIME_S:.0f} s later")
+        until = _get(obj, "until", (int, float), w, optional=True)
+        if until is not None:
+            if command not in ("hold_open", "lockdown"):
+                raise ProtocolError(f"{w}.until: only hold_open and lockdown end by themselves")
+            if not 0 < until - issued <= MAX_MODE_DURATION_S:
+                raise ProtocolError(f"{w}.until: must be after issued_at and at most "
+                                    f"{MAX_MODE_DURATION_S / 86400:.0f} days later")
         return Command(_get(obj, "site", str, w), _get(obj, "device", str, w), command, nonce,
-                       issued, expires, _get(obj, "issued_by", str, w))
+                       issued, expires, _get(obj, "issued_by", str, w),
+                       None if until is None else float(until))
 
     def dump(self) -> str:
         """The payload text."""
-        return dump({"v": VERSION, "type": "command", "site": self.site,
-                     "device": self.device, "command": self.command, "nonce": self.nonce,
-                     "issued_at": self.issued_at, "expires_at": self.expires_at,
-                     "issued_by": self.issued_by})
+        obj = {"v": VERSION, "type": "command", "site": self.site, "device": self.device,
+               "command": self.command, "nonce": self.nonce, "issued_at": self.issued_at,
+               "expires_at": self.expires_at, "issued_by": self.issued_by}
+        if self.until is not None:
+            obj["until"] = self.until
+        return dump(obj)
 
 

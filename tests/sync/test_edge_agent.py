@@ -37,7 +37,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.auth_store import AuthStore, CardRow
 from edge.cards import CardStatus
-from edge.control_socket import wait_until_answering
+from edge.control_socket import ControlClient, wait_until_answering
 from edge.journal import Event, Journal
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
@@ -242,10 +242,11 @@ class Central:
         self.send(topics.device_auth(SITE, device), chunk.dump())
 
     def command(self, *, device: str = DEVICE, command: str = "open_once",
-                issued_at: float | None = None, lifetime: float = 10.0) -> Command:
+                issued_at: float | None = None, lifetime: float = 10.0,
+                hold_for: float | None = None) -> Command:
         issued = time.time() if issued_at is None else issued_at
         return Command(SITE, device, command, uuid.uuid4().hex, issued, issued + lifetime,
-                       "desk:wang")
+                       "desk:wang", None if hold_for is None else issued + hold_for)
 
     def send_command(self, command: Command, to_device: str = DEVICE) -> None:
         self.send(topics.command(SITE, to_device), command.dump())
@@ -653,13 +654,19 @@ def test_an_accepted_command_reaches_the_running_gate(
     try:
         wait_until_answering(config.control_socket, 20, gate)
         start_agent(config)
-        command = central.command(command="hold_open")
+        command = central.command(command="hold_open", hold_for=3600)
         central.send_command(command)
         wait_for(lambda: [e.data.get("nonce") for e in events(config, "remote_command")]
                  == [command.nonce], what="remote_command in the gate's journal")
         done = events(config, "remote_command")[0]
+        caller = done.data.pop("caller")
         assert done.data == {"command": "hold_open", "issued_by": "desk:wang",
-                             "nonce": command.nonce}
+                             "nonce": command.nonce, "until": command.until}
+        # Who handed it to the gate, as the kernel says: the agent (in this test process).
+        assert isinstance(caller, dict) and caller["pid"] == os.getpid()
+        with ControlClient(config.control_socket) as client:
+            status = client.call("status")
+        assert (status["mode"], status["mode_until"]) == ("hold_open", command.until)
         assert refusals(config) == []
         assert events(config, "remote_command_undelivered") == []
     finally:
