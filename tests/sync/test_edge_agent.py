@@ -167,6 +167,7 @@ class Central:
         self.lock = threading.Lock()
         self.stored: dict[tuple[str, int], dict[str, Any]] = {}
         self.batches = 0
+        self.journals: dict[str, str] = {}  # device -> the journal its last batch came from
         self.catchups: list[CatchupRequest] = []
         self.statuses: list[tuple[DeviceStatus, bool]] = []
         self.subscribed = threading.Event()
@@ -204,11 +205,13 @@ class Central:
             if leaf == "events":
                 batch = EventBatch.parse(bytes(msg.payload))
                 self.batches += 1
+                self.journals[device] = batch.journal_id
                 for event in batch.events:
                     self.stored.setdefault((device, int(event["seq"])), event)
                 if self.auto_ack:
                     client.publish(topics.ack(SITE, device),
-                                   EventAck(device, batch.last_seq).dump(), qos=1)
+                                   EventAck(device, batch.last_seq, batch.journal_id).dump(),
+                                   qos=1)
             elif leaf == "catchup":
                 self.catchups.append(CatchupRequest.parse(bytes(msg.payload)))
             elif leaf == "status":
@@ -250,8 +253,13 @@ class Central:
     def send_command(self, command: Command, to_device: str = DEVICE) -> None:
         self.send(topics.command(SITE, to_device), command.dump())
 
-    def ack(self, device: str, upto_seq: int) -> None:
-        self.client.publish(topics.ack(SITE, device), EventAck(device, upto_seq).dump(),
+    def ack(self, device: str, upto_seq: int, journal_id: str | None = None) -> None:
+        """Acknowledge ``device``'s events up to ``upto_seq`` of ``journal_id`` (by default
+        the journal its last batch came from)."""
+        with self.lock:
+            journal_id = self.journals[device] if journal_id is None else journal_id
+        self.client.publish(topics.ack(SITE, device),
+                            EventAck(device, upto_seq, journal_id).dump(),
                             qos=1).wait_for_publish(5)
 
     # what central saw
