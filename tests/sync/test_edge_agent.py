@@ -560,6 +560,32 @@ def test_events_are_shipped_and_marked_acked_only_after_the_ack(
         central.close()
 
 
+def test_an_ack_for_another_journal_never_marks_this_journals_events(
+        config: EdgeConfig, broker: Broker, key: Ed25519PrivateKey,
+        start_agent: Callable[..., EdgeAgent]) -> None:
+    # The device's SD card was replaced: an ack central sends late for the old journal
+    # (or one from a central that predates journal ids) must not let the gate prune the new
+    # journal's events unshipped.
+    central = Central(broker, key, auto_ack=False)
+    try:
+        append_events(config, 5)
+        gate = journal(config)
+        start_agent(config, ack_timeout=30.0)
+        wait_for(lambda: central.seqs() == [1, 2, 3, 4, 5], what="events at central")
+        assert central.journals[DEVICE] == gate.journal_id
+        central.ack(DEVICE, 5, journal_id="0" * 32)  # the lost journal's
+        central.ack(DEVICE, 4, journal_id="")  # a journal without an id
+        central.ack(DEVICE, 2)  # this journal's: acks arrive and are handled in order
+        wait_for(lambda: gate.acked_seq == 2, what="acked 2")
+        time.sleep(0.3)
+        assert gate.acked_seq == 2
+        central.ack(DEVICE, 5)
+        wait_for(lambda: gate.acked_seq == 5, what="acked 5")
+        gate.close()
+    finally:
+        central.close()
+
+
 def test_unacknowledged_events_are_sent_again_after_the_ack_timeout(
         config: EdgeConfig, broker: Broker, key: Ed25519PrivateKey,
         start_agent: Callable[..., EdgeAgent]) -> None:
