@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.control_socket import ControlClient, wait_until_answering
+from edge.control_socket import ControlClient
 from edge.journal import MIGRATIONS as JOURNAL_MIGRATIONS
 from edge.journal import Journal
 from edge.migrations import connect, migrate
@@ -27,6 +26,7 @@ from sync.central_store import MIGRATIONS as CENTRAL_MIGRATIONS
 from sync.central_store import CentralStore
 from sync.edge_agent import EdgeAgent
 from tests.edge.conftest import commission
+from tests.edge.test_fault_kill import start_gate
 from tests.sync.conftest import SITE, Broker
 from tests.sync.test_edge_agent import agent_config, wait_for
 
@@ -147,14 +147,6 @@ def test_an_existing_central_db_keeps_its_events_and_adopts_each_devices_named_j
 
 
 # ---------------------------------------------------------------- the whole path
-
-
-def start_gate(config: EdgeConfig) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config",
-                             str(config.source)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    wait_until_answering(config.control_socket, 20, proc)
-    return proc
 
 
 def stop_gate(proc: subprocess.Popen[bytes]) -> None:
