@@ -497,8 +497,11 @@ class CentralSync:
                 if device is not None:
                     after_seq, received = self._catchups.pop(device)
                     over_seen.pop(device, None)
-            for late in over:
-                self._over_quota(late, "catchups", 1)
+            try:
+                for late in over:
+                    self._over_quota(late, "catchups", 1)
+            except Exception:  # an alarm not recorded must not cost a device its answer
+                log.exception("recording a catch-up quota alarm failed")
             if device is None:
                 continue
             try:
