@@ -167,6 +167,7 @@ class Central:
         self.lock = threading.Lock()
         self.stored: dict[tuple[str, int], dict[str, Any]] = {}
         self.batches = 0
+        self.journals: dict[str, str] = {}  # device -> the journal its last batch came from
         self.catchups: list[CatchupRequest] = []
         self.statuses: list[tuple[DeviceStatus, bool]] = []
         self.subscribed = threading.Event()
@@ -204,11 +205,13 @@ class Central:
             if leaf == "events":
                 batch = EventBatch.parse(bytes(msg.payload))
                 self.batches += 1
+                self.journals[device] = batch.journal_id
                 for event in batch.events:
                     self.stored.setdefault((device, int(event["seq"])), event)
                 if self.auto_ack:
                     client.publish(topics.ack(SITE, device),
-                                   EventAck(device, batch.last_seq).dump(), qos=1)
+                                   EventAck(device, batch.last_seq, batch.journal_id).dump(),
+                                   qos=1)
             elif leaf == "catchup":
                 self.catchups.append(CatchupRequest.parse(bytes(msg.payload)))
             elif leaf == "status":
@@ -251,8 +254,13 @@ class Central:
     def send_command(self, command: Command, to_device: str = DEVICE) -> None:
         self.send(topics.command(SITE, to_device), command.dump())
 
-    def ack(self, device: str, upto_seq: int) -> None:
-        self.client.publish(topics.ack(SITE, device), EventAck(device, upto_seq).dump(),
+    def ack(self, device: str, upto_seq: int, journal_id: str | None = None) -> None:
+        """Acknowledge ``device``'s events up to ``upto_seq`` of ``journal_id`` (by default
+        the journal its last batch came from)."""
+        with self.lock:
+            journal_id = self.journals[device] if journal_id is None else journal_id
+        self.client.publish(topics.ack(SITE, device),
+                            EventAck(device, upto_seq, journal_id).dump(),
                             qos=1).wait_for_publish(5)
 
     # what central saw
@@ -548,6 +556,32 @@ def test_events_are_shipped_and_marked_acked_only_after_the_ack(
         wait_for(lambda: gate.acked_seq == later)
         # Nothing is deleted by the agent.
         assert [e.seq for e in gate.read(0, 100)] == [*seqs, later]
+        gate.close()
+    finally:
+        central.close()
+
+
+def test_an_ack_for_another_journal_never_marks_this_journals_events(
+        config: EdgeConfig, broker: Broker, key: Ed25519PrivateKey,
+        start_agent: Callable[..., EdgeAgent]) -> None:
+    # The device's SD card was replaced: an ack central sends late for the old journal
+    # (or one from a central that predates journal ids) must not let the gate prune the new
+    # journal's events unshipped.
+    central = Central(broker, key, auto_ack=False)
+    try:
+        append_events(config, 5)
+        gate = journal(config)
+        start_agent(config, ack_timeout=30.0)
+        wait_for(lambda: central.seqs() == [1, 2, 3, 4, 5], what="events at central")
+        assert central.journals[DEVICE] == gate.journal_id
+        central.ack(DEVICE, 5, journal_id="0" * 32)  # the lost journal's
+        central.ack(DEVICE, 4, journal_id="")  # a journal without an id
+        central.ack(DEVICE, 2)  # this journal's: acks arrive and are handled in order
+        wait_for(lambda: gate.acked_seq == 2, what="acked 2")
+        time.sleep(0.3)
+        assert gate.acked_seq == 2
+        central.ack(DEVICE, 5)
+        wait_for(lambda: gate.acked_seq == 5, what="acked 5")
         gate.close()
     finally:
         central.close()
