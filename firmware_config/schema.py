@@ -52,9 +52,13 @@ class AntiPassbackMode(enum.StrEnum):
 class UntrustedClockPolicy(enum.StrEnum):
     """What is granted while the wall clock cannot be trusted."""
 
-    # Known, active cards permitted at this gate still open; validity dates and weekly
-    # schedules are not checked because the date itself is unknown.
+    # Expiry is always judged against the floor of trusted time (edge.time_trust). Beyond
+    # that: known, active cards permitted at this gate still open; a start date the floor
+    # has not reached and weekly schedules are not checked, because the time is unknown.
     SKIP_TIME_CHECKS = "skip_time_checks"
+    # Only cards with nothing to check but their expiry open: a card whose start date the
+    # floor of trusted time has not reached, or one with a weekly schedule, is refused.
+    DENY_TIME_LIMITED = "deny_time_limited"
     DENY_ALL = "deny_all"
 
 
