@@ -80,17 +80,17 @@ def judge(wall: float, evidence: Evidence, skew: float = DEFAULT_SKEW_S) -> Judg
         if mark is not None and mark > cap:
             mark, reset = None, MARK_RESET_BY_CENTRAL
         signed = {k: v for k, v in signed.items() if v is not None and v <= cap}
-    bounds: dict[str, float] = {f"clock behind {k}": v - skew for k, v in signed.items()
-                                if v is not None}
+    bounds: dict[str, float] = {k: v - skew for k, v in signed.items() if v is not None}
     if (central is None and evidence.ntp_synchronised and mark is not None
             and mark > max([wall + BACKWARDS_TOLERANCE_S, *bounds.values()])):
         # A synchronised clock disproves the gate's own mark, not what central signed.
         mark, reset = None, MARK_RESET_BY_NTP
     if mark is not None:
-        bounds["clock behind saved mark"] = mark
+        bounds["saved mark"] = mark
     if central is not None:
-        bounds["clock behind central time"] = central - skew
+        bounds["central time"] = central - skew
     floor = max(bounds.values()) if bounds else None
+    source = max(bounds, key=lambda k: bounds[k]) if bounds else ""
     if central is not None:
         trusted = central - skew <= wall <= central + skew
         cause = ("clock agrees with central time" if trusted else
@@ -100,10 +100,11 @@ def judge(wall: float, evidence: Evidence, skew: float = DEFAULT_SKEW_S) -> Judg
         cause = NTP_SYNCHRONISED if trusted else NO_FLOOR
     elif wall + BACKWARDS_TOLERANCE_S >= floor:
         trusted = True
-        cause = NTP_SYNCHRONISED if evidence.ntp_synchronised else "clock at or past the floor"
+        cause = (NTP_SYNCHRONISED if evidence.ntp_synchronised
+                 else f"clock at or past the floor ({source})")
     else:
         trusted = False
-        cause = max(bounds, key=lambda k: bounds[k])
+        cause = f"clock behind {source}"
     keep = [v for v in (floor, wall if trusted else None) if v is not None]
     return Judgement(trusted, floor, max(keep) if keep else None, cause, reset)
 
@@ -176,8 +177,8 @@ class TimeTrust:
             cause = j.cause
             if not j.trusted and cause == "clock behind saved mark":
                 cause = "clock jumped backwards"
-            elif j.trusted and cause == "clock at or past the floor":
-                cause = "clock caught up with the floor"
+            elif j.trusted and cause.startswith("clock at or past the floor"):
+                cause = cause.replace("at or past", "caught up with", 1)
             return TrustChange(j.trusted, wall, j.mark, cause, j.floor)
         return None
 
