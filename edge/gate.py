@@ -104,9 +104,9 @@ class Gate:
         self.journal = Journal(config.events_db, clock, max_events=config.journal.max_events)
         self.auth = AuthStore(config.auth_db, readonly=True)
         if clock_sync is None:
-            from edge.kernel_clock import KernelClockSync  # noqa: PLC0415 - ctypes, Linux
+            from edge.kernel_clock import clock_sync_for  # noqa: PLC0415 - ctypes, Linux
 
-            clock_sync = KernelClockSync()
+            clock_sync = clock_sync_for(config.clock.trust_ntp)
         self.time_trust = TimeTrust(
             config.clock_state, clock, clock_sync,
             list_issued_at=lambda: self.auth.list_issued_at,

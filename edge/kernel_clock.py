@@ -70,3 +70,17 @@ class KernelClockSync:
         fraction = timex.time.tv_usec / (1e9 if timex.status & STA_NANO else 1e6)
         kernel_time = timex.time.tv_sec + fraction
         return bool(abs(kernel_time - time.time()) < SAME_CLOCK_S)
+
+
+class NoClockSync:
+    """ClockSync for a site that does not count NTP as a trusted source (``clock.trust_ntp =
+    false``): its NTP server is not one it vouches for."""
+
+    def synchronised(self) -> bool:
+        """Never."""
+        return False
+
+
+def clock_sync_for(trust_ntp: bool) -> KernelClockSync | NoClockSync:
+    """The ClockSync a gate or sync agent uses, by ``clock.trust_ntp``."""
+    return KernelClockSync() if trust_ntp else NoClockSync()

@@ -172,6 +172,8 @@ class ClockConfig:
 
     untrusted_policy: UntrustedClockPolicy
     hwm_interval: float
+    # Whether the kernel reporting NTP synchronisation counts as a trusted source of time.
+    trust_ntp: bool = True
 
 
 @dataclass(frozen=True)
@@ -675,6 +677,7 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     clock_t = root.table("clock", required=False) or _Table("clock", {}, errors)
     policy = clock_t.choice("untrusted_policy", UntrustedClockPolicy, "skip_time_checks")
     hwm_interval = clock_t.duration("hwm_interval", "60s")
+    trust_ntp = clock_t.typed("trust_ntp", bool, True)
     clock_t.finish()
 
     control_t = root.table("control", required=False) or _Table("control", {}, errors)
@@ -724,7 +727,7 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
         barrier=barrier,
         antipassback=apb,
         journal=JournalConfig(max_events),
-        clock=ClockConfig(policy, hwm_interval),
+        clock=ClockConfig(policy, hwm_interval, trust_ntp is not False),
         control_socket=control_socket,
         simulation=simulation,
         sync=sync,

@@ -155,9 +155,9 @@ class EdgeAgent:
         self.device = config.device.id
         self.clock = clock or SystemClock()
         if clock_sync is None:
-            from edge.kernel_clock import KernelClockSync  # noqa: PLC0415 - ctypes, Linux
+            from edge.kernel_clock import clock_sync_for  # noqa: PLC0415 - ctypes, Linux
 
-            clock_sync = KernelClockSync()
+            clock_sync = clock_sync_for(config.clock.trust_ntp)
         self.clock_sync = clock_sync
         self.public_key = parse_public_key(self.sync.central_public_key)
         self.ack_timeout = ack_timeout
