@@ -35,6 +35,7 @@ from edge.time_trust import (
 from firmware_config.schema import UntrustedClockPolicy
 from tests.edge.conftest import CARDS_CSV, FixedClockSync, GateRig, door_doc
 from tests.edge.test_decision import RENOVATION, card, rules
+from tests.edge.test_stores import FakeClock
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 7, 8, 10, 0, tzinfo=TZ)
@@ -164,21 +165,6 @@ def test_ntp_resets_the_gates_own_mark_but_not_signed_evidence() -> None:
 # ---------------------------------------------------------------- the gate's TimeTrust
 
 
-class FakeClock:
-    """Only the wall clock needs faking: a Pi's clock jumping cannot be made for real."""
-
-    def __init__(self, wall: float = 2_000_000.0) -> None:
-        self.wall_s = wall
-        self.mono_s = 100.0
-
-    def wall(self) -> float:
-        return self.wall_s
-
-    def monotonic(self) -> float:
-        self.mono_s += 0.001
-        return self.mono_s
-
-
 def trust_at(path: Path, clock: FakeClock, *, synced: bool = False,
              issued: Callable[[], float | None] = lambda: None) -> TimeTrust:
     return TimeTrust(path, clock, FixedClockSync(synced), list_issued_at=issued,
@@ -186,7 +172,7 @@ def trust_at(path: Path, clock: FakeClock, *, synced: bool = False,
 
 
 def test_boot_after_the_clock_went_back_and_recovery(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(2_000_000.0)
     path = tmp_path / "clock.json"
     save_mark(path, 2_000_000.0)
     trust = trust_at(path, clock)
@@ -210,7 +196,7 @@ def test_boot_after_the_clock_went_back_and_recovery(tmp_path: Path) -> None:
 
 
 def test_a_jump_backwards_while_running_is_seen_at_once(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(2_000_000.0)
     save_mark(tmp_path / "clock.json", clock.wall_s)
     trust = trust_at(tmp_path / "clock.json", clock)
     trust.at_boot()
@@ -236,7 +222,7 @@ def test_a_missing_or_garbage_clock_file_is_no_floor(tmp_path: Path,
 
 
 def test_the_first_signed_list_gives_the_floor(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(2_000_000.0)
     issued: list[float] = []
     trust = trust_at(tmp_path / "clock.json", clock, issued=lambda: issued[-1] if issued
                      else None)
@@ -249,7 +235,7 @@ def test_the_first_signed_list_gives_the_floor(tmp_path: Path) -> None:
 
 
 def test_the_agents_central_time_resets_the_mark(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(2_000_000.0)
     path = tmp_path / "clock.json"
     save_mark(path, clock.wall_s + 365 * 86400)
     trust = trust_at(path, clock)

@@ -89,8 +89,9 @@ def test_commands_with_a_clock_behind_are_judged_against_the_floor(
         wait_for(lambda: len(events(config, "remote_command_undelivered")) == 1,
                  what="the command accepted (no gate is running to carry it out)")
         assert refusals(config) == []
-        evidence = load_agent_evidence(evidence_path(config.clock_state))
-        assert evidence.command_issued_at == command.issued_at
+        # Its issue time is floor evidence for the gate (written after the delivery attempt).
+        wait_for(lambda: load_agent_evidence(evidence_path(config.clock_state))
+                 .command_issued_at == command.issued_at, what="the command's issue time kept")
         # A replayed nonce is refused whatever the clock.
         central.send_command(command)
         wait_for(lambda: refusals(config) == [("command", "replayed_nonce")])
