@@ -59,9 +59,12 @@ class CentralClock:
         return True
 
     def ask_if_due(self) -> None:
-        """Ask now and then: every minute while the clock is untrusted, hourly otherwise."""
+        """Ask now and then: every minute while the clock is untrusted and central has not
+        answered within the hour, hourly otherwise (a clock that stays wrong after an
+        answer is not made better by asking again)."""
         now = self._monotonic()
-        every = ASK_EVERY_S if self.trust.trusted() else ASK_UNTRUSTED_S
+        answered = now - self._last_answer < ASK_EVERY_S
+        every = ASK_EVERY_S if answered or self.trust.trusted() else ASK_UNTRUSTED_S
         if now - max(self._last_asked, self._last_answer) >= every:
             self.ask()
 

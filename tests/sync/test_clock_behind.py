@@ -102,3 +102,25 @@ def test_commands_with_a_clock_behind_are_judged_against_the_floor(
         assert len(events(config, "remote_command_undelivered")) == 1
     finally:
         central.close()
+
+
+def test_a_snapshot_from_the_agents_future_is_applied_with_its_issue_time(
+        tmp_path: Path, broker: Broker, key: Ed25519PrivateKey,
+        start_agent: Callable[..., EdgeAgent]) -> None:
+    config = agent_config(tmp_path, broker, key)
+    central = Central(broker, key, answer_time=False)
+    try:
+        start_agent(config, clock=behind(MONTH_S))
+        chunks = central.snapshot(50, [card(n) for n in range(1, 6)], per_chunk=2)
+        for chunk in chunks:
+            central.send_chunk(chunk)
+        wait_for(lambda: whitelist(config)[0] == 50, what="the snapshot applied")
+        assert refusals(config) == []
+        assert [e.data["subject"] for e in events(config, "clock_behind")] == ["auth_snapshot"]
+        store = AuthStore(config.auth_db)
+        try:
+            assert store.list_issued_at == chunks[0].issued_at
+        finally:
+            store.close()
+    finally:
+        central.close()
