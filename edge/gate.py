@@ -20,12 +20,23 @@ from edge.auth_store import AuthStore
 from edge.decision import Decision, GateRules, Reason, decide
 from edge.gate_mode import NORMAL, GateMode, ModeFile, ModeFileError, ModeState
 from edge.journal import Journal
-from edge.ports import Actuator, CardReader, Clock, DigitalInput, DigitalOutput, Scheduler
-from edge.time_trust import TimeTrust, TrustChange
+from edge.ports import (
+    Actuator,
+    CardReader,
+    Clock,
+    ClockSync,
+    DigitalInput,
+    DigitalOutput,
+    Scheduler,
+)
+from edge.time_trust import DEFAULT_SKEW_S, TimeTrust, TrustChange
 from firmware_config.schema import AntiPassbackMode, EdgeConfig, Role
 
 Dispatch = Callable[[Callable[[], None]], None]
 SOFTWARE_VERSION = "0.1.0"
+# How often the clock is judged again (new evidence from the sync agent, a jump, NTP); the
+# mark is saved every clock.hwm_interval.
+TRUST_CHECK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class Gate:
         make_input: Callable[[str, Any], DigitalInput],
         reader: CardReader | None = None,
         dispatch: Dispatch | None = None,
+        clock_sync: ClockSync | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -91,8 +103,16 @@ class Gate:
             untrusted_policy=config.clock.untrusted_policy,
         )
         self.journal = Journal(config.events_db, clock, max_events=config.journal.max_events)
-        self.time_trust = TimeTrust(config.clock_state, clock)
         self.auth = AuthStore(config.auth_db, readonly=True)
+        if clock_sync is None:
+            from edge.kernel_clock import clock_sync_for  # noqa: PLC0415 - ctypes, Linux
+
+            clock_sync = clock_sync_for(config.clock.trust_ntp)
+        self.time_trust = TimeTrust(
+            config.clock_state, clock, clock_sync,
+            list_issued_at=lambda: self.auth.list_issued_at,
+            skew=config.sync.clock_tolerance if config.sync else DEFAULT_SKEW_S,
+            save_every=config.clock.hwm_interval)
         self.presence: Presence | None = None
         if config.device.role is not Role.DOOR and config.antipassback.mode is not \
                 AntiPassbackMode.OFF:
@@ -181,11 +201,14 @@ class Gate:
 
     def _journal_trust(self, change: TrustChange) -> None:
         self.journal.clock_trusted = change.trusted
-        self.journal.append("clock_trust", {
+        data: dict[str, object] = {
             "trusted": change.trusted, "wall": change.wall,
-            "high_water_mark": change.high_water_mark, "cause": change.cause,
-            "policy": self.config.clock.untrusted_policy.value,
-        }, alarm=not change.trusted)
+            "high_water_mark": change.high_water_mark, "floor": change.floor,
+            "cause": change.cause, "policy": self.config.clock.untrusted_policy.value,
+        }
+        if change.previous_mark is not None:
+            data["previous_mark"] = change.previous_mark
+        self.journal.append("clock_trust", data, alarm=change.alarm)
 
     def _schedule_trust_tick(self) -> None:
         def tick() -> None:
@@ -194,7 +217,8 @@ class Gate:
                 self._journal_trust(change)
             self._schedule_trust_tick()
 
-        self._trust_timer = self.scheduler.call_later(self.config.clock.hwm_interval, tick)
+        self._trust_timer = self.scheduler.call_later(
+            min(TRUST_CHECK_S, self.config.clock.hwm_interval), tick)
 
     def handle_tap(self, uid: str) -> TapOutcome:
         """Decide one tap, make its event durable, then (if granted) drive the actuator."""
@@ -204,9 +228,11 @@ class Gate:
         role = self.config.device.role
         inside = (self.presence is not None and role is Role.BARRIER_ENTRY
                   and self.presence.is_inside(uid, wall))
+        trusted, floor = self.time_trust.view(wall)
         decision: Decision = decide(
             card, self.rules, datetime.fromtimestamp(wall, self.tz),
-            already_inside=inside, clock_trusted=self.time_trust.trusted,
+            already_inside=inside, clock_trusted=trusted,
+            floor=None if floor is None else datetime.fromtimestamp(floor, self.tz),
         )
         granted, reason = decision.granted, decision.reason
         if granted and self.mode_state.mode is GateMode.LOCKDOWN:
@@ -365,6 +391,7 @@ class Gate:
             "role": self.config.device.role.value,
             "boot_id": self.journal.boot_id,
             "clock_trusted": self.time_trust.trusted,
+            "clock_floor": self.time_trust.floor,
             "journal": {"last_seq": last, "acked_seq": self.journal.acked_seq,
                         "backlog": last - self.journal.acked_seq},
             "whitelist": {"applied_seq": self.auth.applied_seq},

@@ -53,13 +53,15 @@ from sync.messages import (
     MAX_COMMAND_LIFETIME_S,
     MAX_MESSAGE_BYTES,
     AuthChanges,
-    CatchupRequest,
     Command,
     DeviceStatus,
     EventAck,
     EventBatch,
     ProtocolError,
     SnapshotChunk,
+    TimeAnswer,
+    TimeRequest,
+    parse_catchup_message,
 )
 from sync.signing import sign
 
@@ -390,11 +392,21 @@ class CentralSync:
             return True
         if leaf == "catchup":
             try:
-                request = CatchupRequest.parse(payload)
+                request = parse_catchup_message(payload)
                 if request.device != device:
                     raise ProtocolError(f"catchup.device {request.device!r} on {device}'s topic")
             except ProtocolError as exc:
                 self._drop(device, leaf, str(exc))
+                return True
+            if isinstance(request, TimeRequest):
+                if self.quotas.take(device, "time_answers"):
+                    self._answer_time(device, request)
+                else:
+                    # Unanswered: the agent asks again within a minute while untrusted.
+                    try:
+                        self._over_quota(device, "time_answers", 1)
+                    except Exception:
+                        log.exception("recording a time-answer quota alarm failed")
                 return True
             with self._catchup_cv:
                 # Several requests from one device while it waits collapse into its latest.
@@ -404,6 +416,12 @@ class CentralSync:
         self._inbox.put(_Inbound(leaf, device, payload, bool(msg.retain), msg.mid, msg.qos,
                                  self._generation))
         return False
+
+    def _answer_time(self, device: str, request: TimeRequest) -> None:
+        """Central's clock, signed, with the device's nonce: answered at once (here on paho's
+        thread) so the time it carries is as fresh as the round trip allows."""
+        answer = TimeAnswer(self.site, device, request.nonce, self.clock())
+        self._publish(topics.device_auth(self.site, device), sign(self.key, answer.dump()))
 
     def _drop(self, device: str, leaf: str, why: str) -> None:
         with self._dropped_lock:

@@ -26,6 +26,10 @@ EVENTS_BURST = 200_000
 # open; an answer can be a snapshot of every card. Ten at once, then one per 15 s.
 CATCHUPS_PER_MINUTE = 4
 CATCHUPS_BURST = 10
+# A device asks central's time at connect, every minute while its clock is untrusted and
+# hourly otherwise; each answer is a signature made on the broker link's thread.
+TIME_ANSWERS_PER_MINUTE = 6
+TIME_ANSWERS_BURST = 20
 ALARM_INTERVAL_S = 900.0
 
 
@@ -37,11 +41,14 @@ class QuotaLimits:
     events_burst: int = EVENTS_BURST
     catchups_per_minute: float = CATCHUPS_PER_MINUTE
     catchups_burst: int = CATCHUPS_BURST
+    time_answers_per_minute: float = TIME_ANSWERS_PER_MINUTE
+    time_answers_burst: int = TIME_ANSWERS_BURST
     alarm_interval_s: float = ALARM_INTERVAL_S
 
     def __post_init__(self) -> None:
         for name in ("events_per_minute", "events_burst", "catchups_per_minute",
-                     "catchups_burst", "alarm_interval_s"):
+                     "catchups_burst", "time_answers_per_minute", "time_answers_burst",
+                     "alarm_interval_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
 
@@ -95,14 +102,14 @@ class DeviceQuotas:
     def _bucket(self, device: str, what: str, now: float) -> TokenBucket:
         bucket = self._buckets.get((device, what))
         if bucket is None:
-            lim = self.limits
-            per_minute, burst = ((lim.events_per_minute, lim.events_burst) if what == "events"
-                                 else (lim.catchups_per_minute, lim.catchups_burst))
+            quota = self.describe(what)
+            per_minute, burst = float(quota["per_minute"]), int(quota["burst"])
             bucket = self._buckets[device, what] = TokenBucket(per_minute / 60, burst, now)
         return bucket
 
     def take(self, device: str, what: str, n: int = 1) -> bool:
-        """Charge ``n`` to ``device``'s ``what`` ("events" or "catchups"); False, charging
+        """Charge ``n`` to ``device``'s ``what`` ("events", "catchups" or "time_answers");
+        False, charging
         nothing, when that is over its quota."""
         with self._lock:
             now = self._monotonic()
@@ -127,9 +134,11 @@ class DeviceQuotas:
             count, over.refused, over.alarmed_at = over.refused, 0, now
             return count
 
-    def describe(self, what: str) -> dict[str, object]:
+    def describe(self, what: str) -> dict[str, float | int]:
         """The quota of ``what``, for an alarm's detail."""
         lim = self.limits
         if what == "events":
             return {"per_minute": lim.events_per_minute, "burst": lim.events_burst}
+        if what == "time_answers":
+            return {"per_minute": lim.time_answers_per_minute, "burst": lim.time_answers_burst}
         return {"per_minute": lim.catchups_per_minute, "burst": lim.catchups_burst}

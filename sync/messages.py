@@ -7,6 +7,7 @@ matters, and drop the message — a malformed message never stops a process."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -219,14 +220,16 @@ class SnapshotChunk:
                      "cards": [card_to_wire(c) for c in self.cards]})
 
 
-def parse_auth_message(payload: str) -> AuthChanges | SnapshotChunk:
-    """Either kind of authorisation message, by its type."""
+def parse_auth_message(payload: str) -> AuthChanges | SnapshotChunk | TimeAnswer:
+    """Any message of a device's authorisation topics, by its type."""
     try:
         kind = json.loads(payload).get("type")
     except (ValueError, AttributeError) as exc:
         raise ProtocolError("not a JSON object") from exc
     if kind == "auth_snapshot":
         return SnapshotChunk.parse(payload)
+    if kind == TimeAnswer.TYPE:
+        return TimeAnswer.parse(payload)
     return AuthChanges.parse(payload)
 
 
@@ -248,6 +251,74 @@ class CatchupRequest:
         """The payload text."""
         return dump({"v": VERSION, "type": "catchup", "device": self.device,
                      "after_seq": self.after_seq})
+
+
+def _nonce(obj: Mapping[str, Any], where: str) -> str:
+    nonce = _get(obj, "nonce", str, where)
+    if not 8 <= len(nonce) <= 64:
+        raise ProtocolError(f"{where}.nonce: must be 8 to 64 characters")
+    return str(nonce)
+
+
+@dataclass(frozen=True)
+class TimeRequest:
+    """A device asks central for its clock; the answer must carry ``nonce`` back."""
+
+    TYPE = "time_request"
+
+    device: str
+    nonce: str
+
+    @staticmethod
+    def parse(raw: bytes | str) -> TimeRequest:
+        """Validate."""
+        obj = load_object(raw, TimeRequest.TYPE)
+        return TimeRequest(_get(obj, "device", str, TimeRequest.TYPE),
+                           _nonce(obj, TimeRequest.TYPE))
+
+    def dump(self) -> str:
+        """The payload text."""
+        return dump({"v": VERSION, "type": self.TYPE, "device": self.device,
+                     "nonce": self.nonce})
+
+
+@dataclass(frozen=True)
+class TimeAnswer:
+    """Central's clock ``now`` for one device's request ``nonce`` (signed)."""
+
+    TYPE = "time"
+
+    site: str
+    device: str
+    nonce: str
+    now: float
+
+    @staticmethod
+    def parse(payload: str) -> TimeAnswer:
+        """Validate a verified payload."""
+        obj = load_object(payload, TimeAnswer.TYPE)
+        w = TimeAnswer.TYPE
+        now = _num(obj, "now", w)
+        if not (math.isfinite(now) and now > 0):
+            raise ProtocolError(f"{w}.now: must be a positive number of seconds")
+        return TimeAnswer(_get(obj, "site", str, w), _get(obj, "device", str, w),
+                          _nonce(obj, w), now)
+
+    def dump(self) -> str:
+        """The payload text."""
+        return dump({"v": VERSION, "type": self.TYPE, "site": self.site,
+                     "device": self.device, "nonce": self.nonce, "now": self.now})
+
+
+def parse_catchup_message(raw: bytes) -> CatchupRequest | TimeRequest:
+    """Any message of a device's catch-up topic, by its type."""
+    try:
+        kind = json.loads(raw).get("type")
+    except (ValueError, UnicodeDecodeError, AttributeError) as exc:
+        raise ProtocolError("not a JSON object") from exc
+    if kind == TimeRequest.TYPE:
+        return TimeRequest.parse(raw)
+    return CatchupRequest.parse(raw)
 
 
 EVENT_FIELDS: dict[str, tuple[type, ...]] = {

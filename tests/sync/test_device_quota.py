@@ -15,7 +15,7 @@ from sync import topics
 from sync.central_bridge import CentralSync
 from sync.device_quota import DeviceQuotas, QuotaLimits, TokenBucket
 from sync.edge_agent import EdgeAgent
-from sync.messages import CatchupRequest
+from sync.messages import CatchupRequest, TimeRequest
 from tests.sync.conftest import SITE, Broker
 from tests.sync.test_central_bridge import Device, card, changes_of
 from tests.sync.test_edge_agent import agent_config, append_events, journal, wait_for
@@ -163,6 +163,27 @@ def test_a_device_flooding_catchup_requests_is_answered_within_its_quota(
         assert (change.from_seq, change.to_seq) == (1, 1)
         assert quota_alarms(central, "dev-b") == []
         assert len(quota_alarms(central, "dev-a")) == 1
+    finally:
+        flooder.close()
+        other.close()
+
+
+def test_a_device_flooding_time_requests_gets_its_burst_of_answers_and_an_alarm(
+        broker: Broker, make_central: Callable[..., CentralSync]) -> None:
+    central = make_central(QuotaLimits(time_answers_per_minute=1, time_answers_burst=3))
+    auth_a, auth_b = topics.device_auth(SITE, "dev-a"), topics.device_auth(SITE, "dev-b")
+    flooder = Device(broker, "dev-a", [auth_a])
+    other = Device(broker, "dev-b", [auth_b])
+    try:
+        for n in range(50):
+            flooder.publish(topics.catchup(SITE, "dev-a"),
+                            TimeRequest("dev-a", f"nonce-{n:04d}").dump())
+        wait_for(lambda: quota_alarms(central, "dev-a"), what="a quota alarm about dev-a")
+        other.publish(topics.catchup(SITE, "dev-b"), TimeRequest("dev-b", "nonce-b001").dump())
+        other.wait_for(auth_b, 1)  # another device is answered at once
+        assert len(flooder.on(auth_a)) == 3
+        (alarm,) = quota_alarms(central, "dev-a")
+        assert alarm["detail"]["what"] == "time_answers"
     finally:
         flooder.close()
         other.close()
