@@ -77,6 +77,11 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "pay_fees": ("POST", "/fees/payments", {"household_id": NOBODY, "fee_ids": [1],
                                             "payer_name": "王建国"}, 404),
     "list_receipts": ("GET", "/receipts", None, 200),
+    "top_up_card": ("POST", "/cards/DEADBEEF/top-ups", {"amount_yuan": "10",
+                                                        "payer_name": "王建国"}, 404),
+    "spend_from_card": ("POST", "/cards/DEADBEEF/spends", {"amount_yuan": "1",
+                                                           "purpose": "临时停车"}, 404),
+    "list_balance_entries": ("GET", "/cards/DEADBEEF/balance-entries", None, 404),
     "get_receipt": ("GET", f"/receipts/{NOBODY}", None, 404),
     "void_receipt": ("POST", f"/receipts/{NOBODY}/void", {"reason": "wrong"}, 404),
     "transfer_ownership": ("POST", "/ownership-transfers", {
