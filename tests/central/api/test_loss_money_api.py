@@ -57,7 +57,7 @@ def test_lost_reviewed_replaced(client: TestClient, desk: Desk, as_role: Headers
     for role in ("clerk", "front_desk_lead", "customer_service_lead"):
         refused = client.post(f"{API}/loss-reports/{report_id}/review",
                               json={"approved": True}, headers=as_role[role])
-        assert (refused.status_code, refused.json()["rule"]) == (403, "L2")
+        assert (refused.status_code, refused.json()["rule"]) == (422, "L2")
     reviewed = client.post(f"{API}/loss-reports/{report_id}/review",
                            json={"approved": True, "note": "已核对"},
                            headers=as_role["director"])

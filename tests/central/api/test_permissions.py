@@ -1,5 +1,6 @@
 """The permission matrix: one table in code, the same table in docs/api.md, and every
-(role, operation) pair tried against a real app — 403 where the table says no, and where it
+(role, operation) pair tried against a real app — 403 where the table says no (422 with
+the rule's id where a domain rule names who may), and where it
 says yes, a request that reaches the service (which checks roles again) and is answered by
 it, never 403."""
 
@@ -208,8 +209,11 @@ def test_role_against_operation(matrix_client: TestClient, tokens: dict[str, str
                                      headers={"Authorization": f"Bearer {token}"})
     if Role(role) in PERMISSIONS[op].roles:
         assert response.status_code == allowed_status, response.text
+    elif PERMISSIONS[op].rule is not None:  # a domain rule names who may: its refusal
+        assert response.status_code == 422, response.text
+        refusal = response.json()
+        assert (refusal["error"], refusal["rule"]) == ("rule", PERMISSIONS[op].rule)
     else:
         assert response.status_code == 403, response.text
         refusal = response.json()
-        assert refusal["error"] == "permission"
-        assert refusal.get("rule") == PERMISSIONS[op].rule
+        assert refusal["error"] == "permission" and "rule" not in refusal
