@@ -1,5 +1,6 @@
 """The desk reader's decimal UIDs, turned into hex wherever the API takes a card UID: in a
-body (fields declared ``Uid``), in the path (``UidPath``) and in a query (``uid_query``).
+body (fields declared ``Uid``), in the path (``UidPath``) and in a query (``CARD_QUERY``,
+``UID_QUERY``).
 
 A USB keyboard-wedge reader at the desk types a 4-byte UID as ten decimal digits; the byte
 order is the site's ``desk_reader_uid_order`` (central/uids.py). Here, at the boundary, that

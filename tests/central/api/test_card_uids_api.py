@@ -4,6 +4,7 @@ order, in bodies, paths and queries."""
 
 from __future__ import annotations
 
+from central.api.body import BODY_MODELS, UID_MARK, _branch
 from central.models import ReaderUidOrder
 from central.services.context import Desk
 from central.services.sites import load_site
@@ -62,3 +63,18 @@ def test_a_site_whose_reader_sends_the_bytes_in_card_order(
     assert issued.json()["cards"][0]["uid"] == uid_from_bytes(CARD)
     shown = client.get(f"{API}/cards/{MSB_FIRST}", headers=as_role["clerk"])
     assert shown.json()["uid"] == "04A1B2C3"
+
+
+def test_every_uid_field_of_every_body_takes_the_desk_readers_form(client: TestClient) -> None:
+    assert BODY_MODELS  # the app, made by the fixture, registered every body model
+    unmarked = []
+    for name, model in BODY_MODELS.items():
+        schema = model.model_json_schema()
+        defs = schema.get("$defs", {})
+        for owner in [schema, *defs.values()]:
+            for field, spec in owner.get("properties", {}).items():
+                if field.endswith(("uid", "uids")):
+                    leaf = _branch(spec, defs, "array").get("items", spec)
+                    if not _branch(leaf, defs, "string").get(UID_MARK):
+                        unmarked.append(f"{name}.{field}")
+    assert unmarked == []
