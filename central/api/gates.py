@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from central.api.body import query_reader
 from central.api.errors import UnavailableError, error_responses
+from central.api.reader_uids import CARD_QUERY
 from central.api.routing import protected_router
 from central.api.security import ActorDep, reading
 from central.api.state import api_state
@@ -113,7 +114,7 @@ def _unavailable(what_zh: str, what_en: str) -> UnavailableError:
 @router.get("/events", responses=error_responses(503))
 def list_events(
         *, request: Request, actor: ActorDep,
-        card: Annotated[str | None, Query(description="a card UID")] = None,
+        card: Annotated[str | None, CARD_QUERY],
         gate: Annotated[str | None, Query(description="the gate controller (device name)")]
         = None,
         since: Annotated[str | None, Query(json_schema_extra={"format": "date-time"},

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from central.clock import FixedClock
 from central.models import Device, Gate, ParkingMonthlyReport
-from central.rules import ConflictError, InvalidInputError, PermissionDeniedError, RuleRefused
+from central.rules import ConflictError, InvalidInputError, RuleRefused
 from central.services import parking_report as report_module
 from central.services.context import Desk, action
 from central.services.parking_report_export import content_digest, report_csv, report_xlsx
@@ -171,8 +171,9 @@ def test_P4_steps_in_order_and_only_the_director_signs(desk: Desk, staff: Staffs
     assert too_early.value.rule_id == "P4"
     totalled = total_parking_fees(desk, staff.clerk, JUNE)
     assert totalled.stamps is not None and not totalled.stamps.fees_late
-    with pytest.raises(PermissionDeniedError):  # the use is security's to add
+    with pytest.raises(RuleRefused) as not_security:  # the use is security's to add (P4)
         add_parking_usage(desk, staff.clerk, JUNE, events.store)
+    assert not_security.value.rule_id == "P4"
     with pytest.raises(RuleRefused) as not_yet:
         sign_parking_report(desk, staff.director, SignParkingReport(JUNE), events.store)
     assert not_yet.value.rule_id == "P4"
