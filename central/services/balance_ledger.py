@@ -27,8 +27,9 @@ from central.rules import ConflictError, RuleRefused
 from central.services.card_ops import STATE_ZH, get_card
 from central.services.context import Action
 
-# The desk's stored-value rule (docs/central.md): a balance never goes below zero.
-STORED_VALUE_RULE = "V1"
+# Refusals below cite rule V1, the desk's stored-value rule (docs/central.md): a balance
+# never goes below zero. Written out at each refusal, as every other rule id is, so that
+# tests/central/test_refusals.py can check each one against the rules.
 
 
 def ledger_balance(act: Action, card: Card) -> int:
@@ -47,7 +48,7 @@ def post(act: Action, card: Card, movement: BalanceMovement, amount_fen: int, *,
     after = before + amount_fen
     if after < 0:
         raise RuleRefused(
-            STORED_VALUE_RULE, f"卡 {card.uid} 余额 {yuan(before)} 元，不足 {yuan(-amount_fen)} 元",
+            "V1", f"卡 {card.uid} 余额 {yuan(before)} 元，不足 {yuan(-amount_fen)} 元",
             f"card {card.uid} holds {yuan(before)} yuan, less than {yuan(-amount_fen)}",
             "amount_yuan")
     entry = BalanceEntry(site_id=act.site.id, card_id=card.id, movement=movement,
@@ -86,7 +87,7 @@ def reverse_top_ups(act: Action, voided: Receipt) -> None:
         card = act.session.get_one(Card, entry.card_id)
         if ledger_balance(act, card) < entry.amount_fen:
             raise RuleRefused(
-                STORED_VALUE_RULE,
+                "V1",
                 f"第 {voided.number} 号收据充值的 {yuan(entry.amount_fen)} 元已有部分从卡 "
                 f"{card.uid} 消费，不能作废", f"card {card.uid} has already spent part of the "
                 f"{yuan(entry.amount_fen)} yuan put on by receipt {voided.number}: it cannot "
