@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 from pytest_mock import MockerFixture
 
 from firmware_config import schema
@@ -379,42 +380,15 @@ def test_both_ends_of_a_limit_are_allowed(key: str, low: Any, high: Any) -> None
         parse_config(with_key(door_doc(), key, value), "/etc/menwei/x.toml")
 
 
-OUT_OF_LIMITS_FILE = """\
-[site]
-id = "garden-court"
-
-[device]
-id = "door-b1-lobby"
-role = "door"
-access_groups = ["residents-b1"]
-data_dir = "data"
-
-[reader]
-kind = "serial"
-path = "/dev/ttyUSB0"
-baudrate = 0
-debounce = "0s"
-
-[gpio]
-backend = "lgpio"
-
-[door]
-strike = { pin = 17 }
-pulse = "240h"
-held_open_after = "1s"
-
-[journal]
-max_events = 10
-
-[clock]
-hwm_interval = "30d"
-"""
 
 
 def test_every_value_outside_its_limits_is_listed_and_check_config_exits_2(
         tmp_path: Path) -> None:
+    doc = door_doc(reader={**SERIAL, "baudrate": 0, "debounce": "0s"},
+                   journal={"max_events": 10}, clock={"hwm_interval": "30d"})
+    doc["door"] |= {"pulse": "240h", "held_open_after": "1s"}
     path = tmp_path / "door.toml"
-    path.write_text(OUT_OF_LIMITS_FILE, encoding="utf-8")
+    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", str(path)],
                             capture_output=True, text=True, timeout=60,
                             cwd=Path(__file__).parents[2])

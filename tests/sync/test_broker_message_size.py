@@ -99,13 +99,17 @@ def _catch_up(broker: Broker, central: CentralSync, dev_a: Probe, after: int) ->
     return opened(central, payloads)
 
 
-def test_a_snapshot_of_heavy_cards_comes_in_chunks_that_fit(
-        broker: Broker, central: CentralSync, mqtt_clients: ConnectProbe) -> None:
+@pytest.fixture
+def dev_a(broker: Broker, central: CentralSync, mqtt_clients: ConnectProbe) -> Probe:
+    """Device dev-a, connected to a running central that holds CARDS heavy cards."""
     central.record_cards(heavy_card(i) for i in range(CARDS))
     central.start()
     wait_until(lambda: central.connected)
-    dev_a = mqtt_clients(broker.port, "dev-a", broker.passwords["dev-a"])
+    return mqtt_clients(broker.port, "dev-a", broker.passwords["dev-a"])
 
+
+def test_a_snapshot_of_heavy_cards_comes_in_chunks_that_fit(
+        broker: Broker, central: CentralSync, dev_a: Probe) -> None:
     chunks = _catch_up(broker, central, dev_a, 0)  # over the threshold: a snapshot
 
     assert len(chunks) >= 4  # one by count (chunk_size 2,000)
@@ -116,12 +120,7 @@ def test_a_snapshot_of_heavy_cards_comes_in_chunks_that_fit(
 
 
 def test_a_catch_up_of_heavy_cards_comes_in_changes_that_fit(
-        broker: Broker, central: CentralSync, mqtt_clients: ConnectProbe) -> None:
-    central.record_cards(heavy_card(i) for i in range(CARDS))
-    central.start()
-    wait_until(lambda: central.connected)
-    dev_a = mqtt_clients(broker.port, "dev-a", broker.passwords["dev-a"])
-
+        broker: Broker, central: CentralSync, dev_a: Probe) -> None:
     messages = _catch_up(broker, central, dev_a, CARDS - 600)  # within the threshold
 
     assert len(messages) > 600 // BY_COUNT + 1  # cut by bytes, not only by count
