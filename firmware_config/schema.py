@@ -231,6 +231,11 @@ class EdgeConfig:
         return self.device.data_dir / "sync.db"
 
     @property
+    def mode_state(self) -> Path:
+        """The standing remote mode (hold-open, lockdown) that outlives a restart."""
+        return self.device.data_dir / "mode.json"
+
+    @property
     def clock_state(self) -> Path:
         """The persisted high-water mark of trusted time."""
         return self.device.data_dir / "clock.json"

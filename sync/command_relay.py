@@ -154,7 +154,8 @@ class CommandRelay:
         try:
             with ControlClient(self.control_socket, timeout=DELIVERY_TIMEOUT_S) as client:
                 result = client.call("command", command=command.command,
-                                     issued_by=command.issued_by, nonce=command.nonce)
+                                     issued_by=command.issued_by, nonce=command.nonce,
+                                     until=command.until)
         except (OSError, CommandError, ValueError) as exc:
             # Not queued for later: the command is only valid for seconds.
             reason = ("gate not running" if isinstance(exc, (FileNotFoundError,

@@ -322,7 +322,7 @@ class EdgeAgent:
             if ack.device != self.device:
                 log.warning("dropped an ack for device %r", ack.device)
                 return
-            self.uplink.on_ack(ack.upto_seq)
+            self.uplink.on_ack(ack.journal_id, ack.upto_seq)
         else:
             log.warning("message on unexpected topic %s dropped", topic)
 

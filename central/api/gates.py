@@ -25,7 +25,10 @@ class EventOut(BaseModel):
     """One gate event as the device journalled it."""
 
     device: str = Field(description="the gate controller (its MQTT name)")
-    seq: int = Field(description="the device's sequence number, without gaps")
+    journal_id: str = Field(description="the device's journal that wrote it: a new one (a "
+                                        "replaced SD card) numbers from 1 again; empty for "
+                                        "events stored before journals had ids")
+    seq: int = Field(description="the journal's sequence number, without gaps")
     at: datetime | None = Field(description="the device's clock (see clock_trusted); null "
                                             "when that clock gave nonsense")
     kind: str
@@ -65,7 +68,10 @@ class DeviceOut(BaseModel):
     backlog: int | None = Field(description="its journal's events not yet acknowledged")
     clock_trusted: bool | None
     last_seen: datetime | None
-    events_upto: int | None = Field(description="every event up to this seq is stored here")
+    journal_id: str | None = Field(default=None,
+                                   description="its current journal (the newest seen)")
+    events_upto: int | None = Field(description="every event of its current journal up to "
+                                                "this seq is stored here")
     alarms: list[HubAlarmOut] = Field(default_factory=list,
                                       description="the newest alarms about it, newest first")
 
@@ -92,7 +98,8 @@ def _finite(value: Any) -> Any:
 
 
 def _event(e: dict[str, Any]) -> EventOut:
-    return EventOut(device=str(e["device"]), seq=int(e["seq"]), at=_instant(e.get("wall")),
+    return EventOut(device=str(e["device"]), journal_id=str(e.get("journal_id") or ""),
+                    seq=int(e["seq"]), at=_instant(e.get("wall")),
                     kind=str(e["kind"]), uid=e.get("uid"), granted=e.get("granted"),
                     reason=e.get("reason"), alarm=bool(e.get("alarm")),
                     clock_trusted=bool(e.get("clock_trusted")),
@@ -157,7 +164,8 @@ def list_devices(request: Request, actor: ActorDep) -> list[DeviceOut]:
     return [DeviceOut(device=str(d["device"]), online=d.get("online"),
                       applied_seq=d.get("applied_seq"), behind=d.get("behind"),
                       backlog=d.get("backlog"), clock_trusted=d.get("clock_trusted"),
-                      last_seen=_instant(d.get("last_seen")), events_upto=d.get("events_upto"),
+                      last_seen=_instant(d.get("last_seen")), journal_id=d.get("journal_id"),
+                      events_upto=d.get("events_upto"),
                       alarms=[HubAlarmOut(kind=str(a["kind"]), detail=_finite(a["detail"]),
                                           raised_at=_instant(a.get("raised_at")))
                               for a in d.get("alarms") or ()])

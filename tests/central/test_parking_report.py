@@ -142,6 +142,23 @@ def test_P4_reads_every_page_of_events(desk: Desk, staff: Staffs, events: Events
     assert whole.entries_total == 9
 
 
+def test_P4_counts_the_taps_of_a_barriers_replaced_journal(
+        desk: Desk, staff: Staffs, events: Events, monkeypatch: pytest.MonkeyPatch) -> None:
+    june(desk, staff, events)
+    whole = parking_report(desk, staff.clerk, JUNE, events.store)
+    # dev-in's SD card is replaced: its new journal numbers from 1 again, and the seqs it
+    # reuses are other taps, not repeats of those already read.
+    for seq, day in ((1, 22), (2, 23)):
+        events.store.store_events("dev-in", [{
+            "seq": seq, "boot_id": "new-card", "wall": wall(2026, 6, day, 9, 0),
+            "mono": float(seq), "kind": "tap", "alarm": False, "clock_trusted": True,
+            "uid": STRANGER, "granted": True, "reason": "granted", "data": {}}],
+            journal_id="5d" * 16)
+    monkeypatch.setattr(report_module, "EVENT_PAGE", 2)
+    report = parking_report(desk, staff.clerk, JUNE, events.store)
+    assert report.entries_total == whole.entries_total + 2
+
+
 def test_P4_steps_in_order_and_only_the_director_signs(desk: Desk, staff: Staffs,
                                                        events: Events,
                                                        clock: FixedClock) -> None:
