@@ -122,6 +122,7 @@ class Gate:
         self.actuator = self._build_actuator(make_output, make_input)
         self._trust_timer: Any = None
         self._closed = False
+        self._reader_stopping = False
         # The standing mode (remote commands, a guard's hold-open or lockdown), kept in
         # mode.json so that a restart does not quietly lift it.
         self.mode_file = ModeFile(config.mode_state)
@@ -197,6 +198,11 @@ class Gate:
 
     def _emit_from_thread(self, kind: str, data: Mapping[str, object], *,
                           alarm: bool = False) -> None:
+        if self._reader_stopping:
+            # Shutting down: the control loop has ended, and the control thread waits in
+            # reader.stop() while the reader reports what it still counted.
+            self._emit(kind, data, alarm=alarm)
+            return
         self._dispatch(lambda: self._emit(kind, data, alarm=alarm))
 
     def _journal_trust(self, change: TrustChange) -> None:
@@ -407,7 +413,8 @@ class Gate:
         }
 
     def shutdown(self) -> None:
-        """Safe outputs first, then the journal; the reader thread is stopped last."""
+        """Safe outputs first, then the reader (its last report is journalled), then the
+        journal."""
         if self._closed:
             return
         self._closed = True
@@ -416,10 +423,11 @@ class Gate:
         if self._mode_timer is not None:
             self._mode_timer.cancel()
         self.actuator.shutdown()
+        if self.reader is not None:
+            self._reader_stopping = True
+            self.reader.stop()
         self.journal.append("shutdown", {"pid": os.getpid()})
         self.journal.close()
         self.auth.close()
         if self.presence is not None:
             self.presence.close()
-        if self.reader is not None:
-            self.reader.stop()

@@ -335,7 +335,20 @@ class _Table:
             return None
         return value
 
-    def duration(self, key: str, default: str | None = None) -> float | None:
+    def whole(self, key: str, default: Any = _MISSING, *,
+              between: tuple[int, int]) -> int | None:
+        """A whole number from ``between[0]`` to ``between[1]``, both included."""
+        value = self.typed(key, int, default)
+        low, high = between
+        if value is not None and not low <= value <= high:
+            self.error(key, f"must be from {low:,} to {high:,}, got {value:,}")
+            return None
+        return value
+
+    def duration(self, key: str, default: str | None = None, *,
+                 between: tuple[str, str]) -> float | None:
+        """A duration in human units, from ``between[0]`` to ``between[1]`` (both included):
+        every duration has sane limits, so a typo ("240h" for "240ms") is an error."""
         value = self.raw(key, _MISSING if default is None else default)
         if value is None:
             return None
@@ -354,6 +367,10 @@ class _Table:
             return None
         if seconds <= 0:
             self.error(key, "must be longer than zero")
+            return None
+        low, high = between
+        if not parse_duration(low) <= seconds <= parse_duration(high):
+            self.error(key, f"must be from \"{low}\" to \"{high}\", got {value!r}")
             return None
         return seconds
 
@@ -444,9 +461,9 @@ def _reader(root: _Table) -> ReaderConfig | None:
         sub.error("path", f"{path!r} is not an nfcpy device path; write e.g. \"tty:AMA0:pn532\" "
                           "(PN532 on the UART), \"usb\" or \"udp:127.0.0.1:54321\"")
         path = None
-    debounce = sub.duration("debounce", "2s")
-    retry_initial = sub.duration("retry_initial", "1s")
-    retry_max = sub.duration("retry_max", "30s")
+    debounce = sub.duration("debounce", "2s", between=("100ms", "1m"))
+    retry_initial = sub.duration("retry_initial", "1s", between=("100ms", "1m"))
+    retry_max = sub.duration("retry_max", "30s", between=("1s", "1h"))
     if retry_initial is not None and retry_max is not None and retry_initial > retry_max:
         sub.error("retry_initial", "must not be longer than retry_max")
         retry_initial = None
@@ -457,10 +474,7 @@ def _reader(root: _Table) -> ReaderConfig | None:
             assert path and debounce and retry_initial and retry_max
             result = NfcReaderConfig(path, debounce, retry_initial, retry_max)
     elif kind == "serial":
-        baudrate = sub.typed("baudrate", int, 9600)
-        if baudrate is not None and baudrate <= 0:
-            sub.error("baudrate", f"must be a positive number of bits per second, got {baudrate}")
-            baudrate = None
+        baudrate = sub.whole("baudrate", 9600, between=(300, 4_000_000))
         terminator = sub.typed("line_terminator", str, "\r\n")
         uid_format = sub.text("uid_format", "hex")
         if uid_format not in (None, "hex", "decimal"):
@@ -494,10 +508,10 @@ def _door(root: _Table) -> DoorConfig | None:
         return None
     strike = sub.pin("strike")
     lock_type = sub.choice("lock_type", LockType, "fail_secure")
-    pulse = sub.duration("pulse", "3s")
+    pulse = sub.duration("pulse", "3s", between=("100ms", "2m"))
     rex = sub.pin("rex", required=False, is_input=True)
     contact = sub.pin("contact", required=False, is_input=True)
-    held = sub.duration("held_open_after", "30s")
+    held = sub.duration("held_open_after", "30s", between=("5s", "1h"))
     shutdown_state = sub.text("shutdown_state", "locked")
     if shutdown_state not in (None, "locked", "unlocked"):
         sub.error("shutdown_state", f"{shutdown_state!r} is not one of 'locked', 'unlocked'")
@@ -518,9 +532,9 @@ def _barrier(root: _Table) -> BarrierConfig | None:
     closed_limit = sub.pin("closed_limit", is_input=True)
     arming_loop = sub.pin("arming_loop", is_input=True)
     safety_loop = sub.pin("safety_loop", is_input=True)
-    travel = sub.duration("travel_timeout", "6s")
-    close_delay = sub.duration("close_delay", "1.5s")
-    max_open = sub.duration("max_open", "45s")
+    travel = sub.duration("travel_timeout", "6s", between=("1s", "2m"))
+    close_delay = sub.duration("close_delay", "1.5s", between=("100ms", "1m"))
+    max_open = sub.duration("max_open", "45s", between=("5s", "1h"))
     sub.finish()
     if (raise_out is None or lower_out is None or open_limit is None or closed_limit is None
             or arming_loop is None or safety_loop is None or travel is None
@@ -563,13 +577,11 @@ def _sync(root: _Table, base: Path, device: DeviceConfig | None) -> SyncConfig |
                                             "in base64 (44 characters, from `menwei-sync "
                                             "provision`)")
             public_key = None
-    batch = sub.typed("batch_size", int, 500)
-    if batch is not None and not 1 <= batch <= 5000:
-        sub.error("batch_size", "must be from 1 to 5000")
-        batch = None
-    tolerance = sub.duration("clock_tolerance", "5m")
-    status_interval = sub.duration("status_interval", "30s")
-    reconnect_max = sub.duration("reconnect_max", "30s")
+    # A batch is one message: more events than fit are sent as halves (journal_uplink).
+    batch = sub.whole("batch_size", 500, between=(1, 1000))
+    tolerance = sub.duration("clock_tolerance", "5m", between=("1s", "1d"))
+    status_interval = sub.duration("status_interval", "30s", between=("1s", "1h"))
+    reconnect_max = sub.duration("reconnect_max", "30s", between=("1s", "1h"))
     sub.finish()
     values = (host, port, username, public_key, batch, tolerance, status_interval,
               reconnect_max)
@@ -664,7 +676,7 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     if apb_t is not None or device is not None:
         apb_t = apb_t or _Table("antipassback", {}, errors)
         mode = apb_t.choice("mode", AntiPassbackMode, "off")
-        reset_after = apb_t.duration("reset_after", "12h")
+        reset_after = apb_t.duration("reset_after", "12h", between=("1m", "30d"))
         presence = apb_t.file_path("presence_db", source_path.parent, None)
         apb_t.finish()
         if mode is not None and mode is not AntiPassbackMode.OFF and role_value is Role.DOOR:
@@ -673,15 +685,12 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
             apb = AntiPassbackConfig(mode, reset_after, presence or device.data_dir / "presence.db")
 
     journal_t = root.table("journal", required=False) or _Table("journal", {}, errors)
-    max_events = journal_t.typed("max_events", int, 2_000_000)
-    if max_events is not None and max_events < 1000:
-        journal_t.error("max_events", "must be at least 1000")
-        max_events = None
+    max_events = journal_t.whole("max_events", 2_000_000, between=(1000, 20_000_000))
     journal_t.finish()
 
     clock_t = root.table("clock", required=False) or _Table("clock", {}, errors)
     policy = clock_t.choice("untrusted_policy", UntrustedClockPolicy, "skip_time_checks")
-    hwm_interval = clock_t.duration("hwm_interval", "60s")
+    hwm_interval = clock_t.duration("hwm_interval", "60s", between=("1s", "1h"))
     trust_ntp = clock_t.typed("trust_ntp", bool, True)
     clock_t.finish()
 
@@ -704,8 +713,8 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     simulation = None
     if sim_t is not None:
         outputs_log = sim_t.file_path("outputs_log", source_path.parent, None)
-        arm_travel = sim_t.duration("arm_travel", "2s")
-        pass_time = sim_t.duration("door_pass_time", "2s")
+        arm_travel = sim_t.duration("arm_travel", "2s", between=("10ms", "1m"))
+        pass_time = sim_t.duration("door_pass_time", "2s", between=("10ms", "1m"))
         sim_t.finish()
         # With gpio.backend itself wrong or missing, that error is the one to fix.
         if backend is not None and backend is not GpioBackend.SIMULATED:

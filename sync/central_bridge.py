@@ -17,7 +17,6 @@ The protocol is documented in docs/sync-protocol.md."""
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import secrets
 import sqlite3
@@ -40,19 +39,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.auth_store import CardRow
 from sync import topics
+from sync.auth_payloads import changes_payloads, plan_snapshot, signed, snapshot_payload
 from sync.broker_config import CENTRAL_USER
-from sync.central_store import (
-    CHANGES_PER_MESSAGE,
-    MAX_CARD_WIRE_BYTES,
-    CentralStore,
-    OutboxRow,
-)
+from sync.central_store import CHANGES_PER_MESSAGE, CentralStore, OutboxRow
 from sync.device_quota import DeviceQuotas, QuotaLimits
 from sync.messages import (
     COMMANDS,
     MAX_COMMAND_LIFETIME_S,
     MAX_MESSAGE_BYTES,
-    AuthChanges,
     Command,
     DeviceStatus,
     EventAck,
@@ -68,28 +62,13 @@ from sync.signing import sign
 log = logging.getLogger(__name__)
 
 OUTBOX_WINDOW = 16  # outbox messages awaiting their PUBACK
-CATCHUP_WINDOW = 8  # catch-up messages awaiting their PUBACK (a chunk can be ~400 KB)
-# How long the broker keeps the central session (and queues device messages for it).
+CATCHUP_WINDOW = 8  # catch-up messages awaiting their PUBACK
+# How long the broker keeps the central session (and queues device messages for it). The
+# site broker keys sessions by username (the client id is replaced by it), so the session
+# is the central user's whatever client id connects, and no device can take it over; one
+# central connection per site broker at a time.
 SESSION_EXPIRY_S = 7 * 24 * 3600
 _INBOUND = ("events", "status", "catchup")
-
-
-def changes_payload(site: str, entries: list[tuple[int, str]], issued_at: float) -> str:
-    """AuthChanges text for ``(seq, card JSON)`` entries: messages.py writes the message,
-    the logged card text (written by the same encoder) is spliced in unparsed."""
-    head = AuthChanges(site, entries[0][0], entries[-1][0], issued_at, ()).dump()
-    if not head.endswith('"entries":[]}'):
-        raise RuntimeError("AuthChanges.dump no longer ends with its entries")
-    body = ",".join(f'{{"seq":{seq},"card":{text}}}' for seq, text in entries)
-    return f"{head[:-2]}{body}]}}"
-
-
-def snapshot_payload(chunk: SnapshotChunk, card_texts: list[str]) -> str:
-    """SnapshotChunk text for ``chunk`` (given without cards) holding ``card_texts``."""
-    head = chunk.dump()
-    if not head.endswith('"cards":[]}'):
-        raise RuntimeError("SnapshotChunk.dump no longer ends with its cards")
-    return f"{head[:-2]}{','.join(card_texts)}]}}"
 
 
 def _check_segment(value: str, what: str) -> None:
@@ -169,8 +148,8 @@ class CentralSync:
         _check_segment(site, "site")
         if snapshot_threshold < 0:
             raise ValueError("snapshot_threshold must not be negative")
-        if not 1 <= chunk_size <= (MAX_MESSAGE_BYTES - 8192) // (MAX_CARD_WIRE_BYTES + 1):
-            raise ValueError(f"chunk_size {chunk_size}: a chunk must fit in one message")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size {chunk_size}: a chunk holds at least one card")
         self.site, self.key, self.clock = site, signing_key, clock
         self.host, self.port, self.username, self.password = (broker_host, broker_port,
                                                               username, password)
@@ -580,26 +559,27 @@ class CentralSync:
                 entries = self.store.entries(lo, hi)
                 if len(entries) != hi - lo + 1:
                     raise RuntimeError(f"auth_log has a hole in {lo}..{hi}")
-                yield sign(self.key, changes_payload(self.site, entries, self.clock()))
+                for text in changes_payloads(self.site, entries, self.clock()):
+                    yield signed(self.key, text)
 
         return self._send_all(topic, payloads())
 
     def _send_snapshot(self, device: str, topic: str, upto: int) -> bool:
-        cards = self.store.count_current(upto)
-        count = max(1, math.ceil(cards / self.chunk_size))
+        # Chunks are cut by bytes (at most chunk_size cards each), so the list is measured
+        # first: every chunk carries the count.
+        plan = plan_snapshot(self.store, upto, self.chunk_size)
         snapshot_id = uuid.uuid4().hex
         log.info("%s: snapshot %s, %d cards up to %d in %d chunks", device, snapshot_id,
-                 cards, upto, count)
+                 sum(n for _a, n in plan), upto, len(plan))
 
         def payloads() -> Iterator[bytes]:
-            after = ""
-            for index in range(count):
-                page = self.store.current_page(upto, after, self.chunk_size)
-                if page:
-                    after = page[-1][0]
-                chunk = SnapshotChunk(self.site, snapshot_id, upto, index, count,
+            for index, (after, cards) in enumerate(plan):
+                page = self.store.current_page(upto, after, cards) if cards else []
+                if len(page) != cards:
+                    raise RuntimeError(f"snapshot page after {after!r} changed under it")
+                chunk = SnapshotChunk(self.site, snapshot_id, upto, index, len(plan),
                                       self.clock(), ())
-                yield sign(self.key, snapshot_payload(chunk, [text for _u, _s, text in page]))
+                yield signed(self.key, snapshot_payload(chunk, [t for _u, _s, t in page]))
 
         return self._send_all(topic, payloads())
 
@@ -622,7 +602,9 @@ class CentralSync:
     # ------------------------------------------------------------ outbox publisher
 
     def _outbox_loop(self) -> None:
-        inflight: deque[tuple[_Delivery, list[int]]] = deque()
+        # Each item: the deliveries of one group of rows (a group of log ranges may take
+        # several messages to fit) and the row ids they settle.
+        inflight: deque[tuple[list[_Delivery], list[int]]] = deque()
         last_id, seen_disconnects, draining = 0, self._disconnects, False
         while not self._stopping.is_set():
             self._wake.wait(0.5)
@@ -640,24 +622,28 @@ class CentralSync:
                 log.exception("outbox: publishing failed; retrying")
                 self._stopping.wait(1.0)
 
-    def _settle(self, inflight: deque[tuple[_Delivery, list[int]]]) -> None:
-        pending: deque[tuple[_Delivery, list[int]]] = deque()
+    def _settle(self, inflight: deque[tuple[list[_Delivery], list[int]]]) -> None:
+        pending: deque[tuple[list[_Delivery], list[int]]] = deque()
         published: list[int] = []
         while inflight:
-            delivery, ids = inflight.popleft()
-            if not delivery.done.is_set():
-                pending.append((delivery, ids))
-            elif delivery.reason is not None and delivery.reason.is_failure:
-                log.error("broker refused outbox rows %s: %s", ids, delivery.reason)
-                self.store.mark_outbox(ids, f"refused: {delivery.reason}")
+            deliveries, ids = inflight.popleft()
+            if not all(d.done.is_set() for d in deliveries):
+                pending.append((deliveries, ids))
+                continue
+            refused = [d.reason for d in deliveries
+                       if d.reason is not None and d.reason.is_failure]
+            if refused:
+                log.error("broker refused outbox rows %s: %s", ids, refused[0])
+                self.store.mark_outbox(ids, f"refused: {refused[0]}")
             else:
                 published += ids
         inflight.extend(pending)
         if published:
             self.store.mark_outbox(published, "published")
 
-    def _dispatch(self, inflight: deque[tuple[_Delivery, list[int]]], last_id: int) -> int:
-        while len(inflight) < OUTBOX_WINDOW:
+    def _dispatch(self, inflight: deque[tuple[list[_Delivery], list[int]]],
+                  last_id: int) -> int:
+        while sum(len(deliveries) for deliveries, _ids in inflight) < OUTBOX_WINDOW:
             rows = self.store.pending_outbox(last_id, CHANGES_PER_MESSAGE)
             if not rows:
                 break
@@ -670,22 +656,31 @@ class CentralSync:
                     self.store.mark_outbox(ids, "expired")
                     last_id = first.id
                     continue
-                payload = first.payload
+                payloads = [first.payload]
             else:
                 assert first.from_seq is not None and group[-1].to_seq is not None
                 entries = self.store.entries(first.from_seq, group[-1].to_seq)
-                payload = sign(self.key, changes_payload(self.site, entries, self.clock()))
-            delivery = self._publish(first.topic, payload)
-            if delivery is None:
+                payloads = [signed(self.key, text)
+                            for text in changes_payloads(self.site, entries, self.clock())]
+            deliveries = []
+            for payload in payloads:
+                delivery = self._publish(first.topic, payload)
+                if delivery is None:
+                    break
+                deliveries.append(delivery)
+            if len(deliveries) < len(payloads):
+                # Sent in part: the rows stay pending and go again whole; what did go out
+                # is still waited for, so nothing newer overtakes it after a reconnect.
+                inflight.append((deliveries, []))
                 break
-            inflight.append((delivery, ids))
+            inflight.append((deliveries, ids))
             last_id = group[-1].id
         return last_id
 
 
 def _coalesce(rows: list[OutboxRow]) -> list[OutboxRow]:
-    """The leading rows that make one message: a command alone, or consecutive log ranges
-    up to CHANGES_PER_MESSAGE entries."""
+    """The leading rows sent together: a command alone, or consecutive log ranges up to
+    CHANGES_PER_MESSAGE entries (one message, or more if their cards need the room)."""
     first = rows[0]
     if first.kind != "auth":
         return [first]

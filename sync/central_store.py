@@ -34,12 +34,13 @@ from sync.messages import (
     dump,
 )
 
-# A fan-out message carries at most this many log entries; a bulk load is cut into outbox rows
-# of this size so the publisher never has to split a row.
+# A fan-out message carries at most this many log entries (fewer when their cards would not
+# fit in MAX_MESSAGE_BYTES: sync/auth_payloads.py cuts by bytes); a bulk load is cut into
+# outbox rows of this size.
 CHANGES_PER_MESSAGE = 500
 # A card's JSON as it sits inside the signed envelope (quotes escaped, non-ASCII as \\uXXXX).
-# Bounding it bounds every message built from cards, so none can exceed MAX_MESSAGE_BYTES
-# and block the outbox or a snapshot forever.
+# Bounding it lets every message built from cards be cut to fit MAX_MESSAGE_BYTES, so none
+# can block the outbox or a snapshot forever.
 MAX_CARD_WIRE_BYTES = 1000
 _BULK_CHUNK = 10_000
 # messages.dump's settings, built once: json.dumps builds an encoder per call, which is most

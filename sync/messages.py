@@ -19,8 +19,11 @@ from edge.cards import CardStatus, parse_schedule
 from edge.uid import normalize_uid
 
 VERSION = 1
-# Broker's max_packet_size is set above this; a snapshot chunk of 2,000 cards is ~300 KB.
-MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+# The largest message, signed or not. The site broker's max_packet_size is this plus a little
+# (sync/broker_config.py): Mosquitto allocates the length a packet declares before its
+# sender has authenticated, so this also bounds what a stranger's connection can pin.
+# Messages built from cards are cut to fit (sync/auth_payloads.py); event batches halve.
+MAX_MESSAGE_BYTES = 256 * 1024
 COMMANDS = ("open_once", "hold_open", "lockdown", "release")
 MAX_COMMAND_LIFETIME_S = 30.0
 # A hold-open or lockdown may end by itself; a week is the longest a standing mode is set

@@ -1,6 +1,10 @@
 """The agent's MQTT connection (paho-mqtt 2, MQTT v5): credentials, TLS, last will,
 subscriptions, reconnects with exponential backoff up to ``reconnect_max``.
 
+The site broker replaces the client id with the username (``use_username_as_clientid``,
+sync/broker_config.py), so no other client can connect under this device's id, and a second
+connection with this device's credentials displaces the first.
+
 Sessions start clean on every connect on purpose: the broker's queue and paho's in-memory
 session are not storage. What a device missed while away comes back through the protocol
 (a catch-up request on every connect, unacknowledged journal batches sent again), so nothing

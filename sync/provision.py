@@ -30,6 +30,7 @@ from cryptography.x509.oid import NameOID
 from sync import signing
 from sync.broker_config import (
     CENTRAL_USER,
+    DEFAULT_MAX_CONNECTIONS,
     BrokerLayout,
     add_user,
     check_id,
@@ -130,9 +131,11 @@ def configure_broker(site: str, directory: Path, *, port: int = 1883,
                      run_as: str | None = None, tls_port: int | None = None,
                      tls_ca: Path | None = None, tls_cert: Path | None = None,
                      tls_key: Path | None = None, tls_bind: str = "0.0.0.0",
-                     require_client_cert: bool = False) -> SiteBroker:
+                     require_client_cert: bool = False,
+                     max_connections: int | None = None) -> SiteBroker:
     """Write a site broker's folder; return it. The central user gets a new password in
-    ``central.password`` unless that file exists, whose password is then (re)installed."""
+    ``central.password`` unless that file exists, whose password is then (re)installed.
+    ``max_connections`` (per listener) keeps its earlier value when not given."""
     _check_id("site id", site)
     _need_mosquitto_passwd()
     directory = directory.resolve()
@@ -147,6 +150,12 @@ def configure_broker(site: str, directory: Path, *, port: int = 1883,
             raise ProvisionError(f"{name} {number} is not a TCP port")
     if tls_port == port:
         raise ProvisionError("--port and --tls-port must differ")
+    if max_connections is None:
+        max_connections = previous.layout.max_connections if previous else \
+            DEFAULT_MAX_CONNECTIONS
+    if max_connections < 2:
+        raise ProvisionError(f"--max-connections {max_connections}: the central service and "
+                             "each device need one (devices x 2 + 16)")
     tls_sources = (tls_ca, tls_cert, tls_key)
     if tls_port is None and any(tls_sources):
         raise ProvisionError("--ca, --cert and --key need --tls-port")
@@ -159,7 +168,7 @@ def configure_broker(site: str, directory: Path, *, port: int = 1883,
         directory.mkdir(parents=True)
         directory.chmod(0o755)  # the broker, as 'mosquitto', must reach the files inside
     layout = BrokerLayout(site=site, conf_dir=directory, data_dir=data_dir.resolve(),
-                          port=port, bind=bind, run_as=run_as)
+                          port=port, bind=bind, run_as=run_as, max_connections=max_connections)
     if tls_port is not None:
         assert tls_ca is not None and tls_cert is not None and tls_key is not None
         _copy(tls_ca, directory / CA_FILE, 0o644)
@@ -389,14 +398,16 @@ def _cmd_broker_config(args: argparse.Namespace) -> int:
     broker = configure_broker(
         args.site, args.dir, port=args.port, bind=args.bind, data_dir=args.data_dir,
         run_as=args.user, tls_port=args.tls_port, tls_ca=args.ca, tls_cert=args.cert,
-        tls_key=args.key, tls_bind=args.tls_bind, require_client_cert=args.require_client_cert)
+        tls_key=args.key, tls_bind=args.tls_bind, require_client_cert=args.require_client_cert,
+        max_connections=args.max_connections)
     layout = broker.layout
     print(f"site {layout.site}: wrote {layout.conf}, {layout.acl}, {layout.passwd}")
     print(f"central user {CENTRAL_USER}: password in {layout.conf_dir / CENTRAL_PASSWORD_FILE}")
     listeners = f"{layout.bind}:{layout.port}"
     if layout.tls_port is not None:
         listeners += f", TLS {layout.tls_bind}:{layout.tls_port}"
-    print(f"listeners: {listeners}; persistence in {layout.data_dir}")
+    print(f"listeners: {listeners}, {layout.max_connections} connections each; "
+          f"persistence in {layout.data_dir}")
     print("start or restart the broker: systemctl restart mosquitto")
     return 0
 
@@ -469,6 +480,11 @@ def add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--key", type=Path, help="the broker's private key (server.key)")
     p.add_argument("--require-client-cert", action="store_true",
                    help="TLS clients must also present a certificate signed by the CA")
+    p.add_argument("--max-connections", type=int,
+                   help="connections each listener accepts: devices x 2 + 16 (default "
+                        f"{DEFAULT_MAX_CONNECTIONS}, for up to "
+                        f"{(DEFAULT_MAX_CONNECTIONS - 16) // 2} devices; a re-run keeps the "
+                        "earlier value)")
     p.set_defaults(func=_guarded(_cmd_broker_config))
 
     p = sub.add_parser("provision", help="create a device's broker credentials and print its "

@@ -13,8 +13,12 @@ Events every reader emits through the gate's ``EventSink``:
   that began it included; 0 at a clean first open), ``down_s`` (seconds since the outage
   began; 0.0 at a clean first open). Emitted at the first successful open and whenever the
   reader comes back.
-- ``reader_garbage`` (serial readers only): ``reader``, ``line``, ``error``; see
-  edge.readers.serial_reader.
+- ``reader_garbage``: ``reader``, ``count`` (bad lines reported by this event), ``line``
+  (the first of them, escaped and truncated), ``error`` (why it was refused), ``seconds``
+  (from that line to the report; 0 for a line reported on its own). Coalesced: the first
+  bad line after a quiet spell at once, then at most one event per ``GARBAGE_INTERVAL_S``
+  (60 s), and what is left when the reader stops (edge.readers.garbage). Serial readers
+  only, today; see edge.readers.serial_reader.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Callable, Mapping
 
 from edge.ports import CardReader, EventSink
 from edge.readers.debounce import Debouncer
+from edge.readers.garbage import GARBAGE_INTERVAL_S, GarbageCounter, GarbageReport
 from firmware_config.schema import NfcReaderConfig, ReaderConfig, SerialReaderConfig
 
 log = logging.getLogger(__name__)
@@ -75,12 +80,14 @@ class SupervisedReader(ABC):
         retry_initial: float,
         retry_max: float,
         now: Callable[[], float] = time.monotonic,
+        garbage_interval: float = GARBAGE_INTERVAL_S,
     ) -> None:
         self._path = path
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._now = now
         self._debouncer = Debouncer(debounce_s, now)
+        self._garbage_counter = GarbageCounter(garbage_interval, now)
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_card: Callable[[str], None] = lambda uid: None
@@ -157,6 +164,26 @@ class SupervisedReader(ABC):
             # The gate's bug must not look like a reader failure (no reopen, no alarm).
             log.exception("on_card failed for %s", uid)
 
+    def _report_garbage(self, line: str, error: str) -> None:
+        """Count a line that is not a card (``line`` already escaped and truncated); it is
+        journalled coalesced (see the module doc)."""
+        self._emit_garbage(self._garbage_counter.add(line, error))
+
+    def _tick(self) -> None:
+        """Report what the garbage interval that just ended counted; a subclass's read loop
+        calls this between reads (at least every second)."""
+        self._emit_garbage(self._garbage_counter.due())
+
+    def _emit_garbage(self, report: GarbageReport | None) -> None:
+        if report is None:
+            return
+        log.info("reader %s sent %d line(s) that are not cards in %.0f s, the first %r: %s",
+                 self._path, report.count, report.seconds, report.line, report.error)
+        self._emit("reader_garbage", {
+            "reader": self._path, "count": report.count, "line": report.line,
+            "error": report.error[:200], "seconds": report.seconds,
+        })
+
     def _emit(self, kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
         """Send an event to the gate; a failing sink is logged, never fatal to reading."""
         if self._sink is None:
@@ -192,6 +219,7 @@ class SupervisedReader(ABC):
             self._mark_unavailable(error, delay)
             self._stop_event.wait(delay)
         # Stopped: the device is closed; a later start() reports its state afresh.
+        self._emit_garbage(self._garbage_counter.flush())
         self._available, self._down_since, self._failed_attempts = None, None, 0
 
     def _close_quietly(self) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import serial
 
 from edge.readers import SupervisedReader
+from edge.readers.garbage import GARBAGE_INTERVAL_S
 from edge.uid import normalize_uid
 from firmware_config.schema import SerialReaderConfig
 
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 # A bridge that talks without the configured terminator (wrong setting, line noise) must not
 # grow the buffer forever; no card number comes near this length.
 MAX_LINE_BYTES = 64
-# Garbage is journalled; a bound keeps one noisy line from bloating the journal.
+# Garbage is journalled (coalesced, edge.readers.garbage); the sample of a bad line is cut
+# to this so one long line cannot bloat the journal.
 GARBAGE_SHOWN_CHARS = 64
 # How long one read waits for bytes, and so the longest stop() waits for the thread.
 READ_TIMEOUT_S = 0.2
@@ -66,15 +68,18 @@ def _shown(raw: bytes) -> str:
 class SerialReader(SupervisedReader):
     """A ``CardReader`` on a serial port that delivers one card number per line.
 
-    Lines that are not card numbers are reported as ``reader_garbage`` events (``reader``,
-    ``line`` — escaped and truncated to 64 characters —, ``error``) and skipped. A port that
+    Lines that are not card numbers are skipped and reported, coalesced, as
+    ``reader_garbage`` events (``count``, a sample ``line`` escaped and truncated to 64
+    characters, ``error``; see edge.readers): a noisy line costs the journal one event a
+    minute, not one per line, and a card read in between is handled at once. A port that
     vanishes (USB adapter unplugged: SerialException/OSError on read) is reopened with backoff
     like every reader (see edge.readers). A partial line left when the port went away is
     dropped, not glued to the next line.
     """
 
     def __init__(
-        self, config: SerialReaderConfig, *, now: Callable[[], float] = time.monotonic
+        self, config: SerialReaderConfig, *, now: Callable[[], float] = time.monotonic,
+        garbage_interval: float = GARBAGE_INTERVAL_S,
     ) -> None:
         super().__init__(
             path=config.path,
@@ -82,6 +87,7 @@ class SerialReader(SupervisedReader):
             retry_initial=config.retry_initial,
             retry_max=config.retry_max,
             now=now,
+            garbage_interval=garbage_interval,
         )
         if config.uid_format not in ("hex", "decimal"):
             raise ValueError(f"unknown uid_format {config.uid_format!r}")
@@ -105,6 +111,7 @@ class SerialReader(SupervisedReader):
             chunk = port.read(max(1, port.in_waiting))
             if chunk:
                 self._feed(chunk)
+            self._tick()
 
     def _close(self) -> None:
         port, self._port = self._port, None
@@ -133,10 +140,8 @@ class SerialReader(SupervisedReader):
         self._card(uid)
 
     def _garbage(self, raw: bytes, error: str) -> None:
-        log.info("reader %s sent garbage %r: %s", self.path, raw[:GARBAGE_SHOWN_CHARS], error)
-        self._emit("reader_garbage", {
-            "reader": self.path, "line": _shown(raw), "error": error[:200],
-        })
+        log.debug("reader %s sent garbage %r: %s", self.path, raw[:GARBAGE_SHOWN_CHARS], error)
+        self._report_garbage(_shown(raw), error)
 
 
 __all__ = ["GARBAGE_SHOWN_CHARS", "MAX_LINE_BYTES", "SerialReader", "decimal_to_uid",

@@ -3,21 +3,29 @@ the slave through a stable symlink (as udev's /dev/serial/by-id links are)."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from edge.control_socket import wait_until_answering
 from edge.readers import build_reader
+from edge.readers.garbage import GarbageCounter, GarbageReport
 from edge.readers.serial_reader import (
     GARBAGE_SHOWN_CHARS,
     SerialReader,
     decimal_to_uid,
     parse_card_line,
 )
-from firmware_config.schema import SerialReaderConfig
+from firmware_config.schema import EdgeConfig, SerialReaderConfig
+from tests.edge.conftest import commission, door_doc, write_doc
 from tests.edge.reader_recorder import Recorder
 
 
@@ -65,10 +73,12 @@ def start_reader(device: PtyDevice, recorder: Recorder) -> Iterator[Callable[...
     readers: list[SerialReader] = []
 
     def start(uid_format: str = "hex", debounce: float = 1.0, terminator: str = "\r\n",
-              wait_available: bool = True) -> SerialReader:
+              wait_available: bool = True, garbage_interval: float | None = None
+              ) -> SerialReader:
         config = SerialReaderConfig(str(device.link), 9600, terminator, uid_format,
                                     debounce, 0.05, 0.2)
-        reader = SerialReader(config)
+        reader = SerialReader(config) if garbage_interval is None else \
+            SerialReader(config, garbage_interval=garbage_interval)
         reader.start(recorder.on_card, recorder)
         readers.append(reader)
         if wait_available:
@@ -121,20 +131,64 @@ def test_other_terminator_and_stray_carriage_returns(
 
 def test_garbage_is_reported_and_skipped(device: PtyDevice, recorder: Recorder,
                                          start_reader: Callable[..., SerialReader]) -> None:
-    start_reader()
+    reader = start_reader()
     device.write(b"hello\r\n\xff\xfe\r\nABC\r\n\r\n")
     device.write(b"Z" * 300)  # no terminator at all: must not grow without bound
     time.sleep(0.1)
     device.write(b"\r\nA1B2C3D4\r\n")
     assert recorder.wait_for(lambda: recorder.cards == ["A1B2C3D4"])
+    reader.stop()  # what is still counted is reported at stop
     garbage = recorder.of_kind("reader_garbage")
-    lines = [str(g["line"]) for g in garbage]
-    assert lines[:3] == ["hello", "\\xff\\xfe", "ABC"]
-    assert len(garbage) >= 4 and all(str(line).startswith("Z") for line in lines[3:])
-    assert all(len(line) <= GARBAGE_SHOWN_CHARS for line in lines)
+    # The first bad line at once, the rest counted into one report.
+    assert [(g["line"], g["count"]) for g in garbage[:1]] == [("hello", 1)]
+    assert len(garbage) == 2 and garbage[1]["line"] == "\\xff\\xfe"
+    # hello, \xff\xfe, ABC, and the Zs in as many pieces as they were read in (each read
+    # that leaves over 64 bytes without a terminator drops them all).
+    assert sum(int(str(g["count"])) for g in garbage) >= 4
+    assert all(len(str(g["line"])) <= GARBAGE_SHOWN_CHARS for g in garbage)
     assert all(g["reader"] == str(device.link) and g["error"] for g in garbage)
     assert recorder.kinds()[0] == "reader_available"
     assert "reader_unavailable" not in recorder.kinds()
+
+
+def test_a_flood_of_garbage_is_coalesced_and_a_card_still_gets_through(
+        device: PtyDevice, recorder: Recorder,
+        start_reader: Callable[..., SerialReader]) -> None:
+    reader = start_reader()
+    device.write(b"NOISE\r\n" * 5000)
+    device.write(b"A1B2C3D4\r\n")
+    assert recorder.wait_for(lambda: recorder.cards == ["A1B2C3D4"]), \
+        "the card behind the noise was not read"
+    device.write(b"\x00\x13garbage\r\n" * 5000)
+    # The reader has consumed everything once a card written after it is read.
+    device.write(b"B1B2C3D4\r\n")
+    assert recorder.wait_for(lambda: recorder.cards == ["A1B2C3D4", "B1B2C3D4"])
+    reader.stop()
+
+    garbage = recorder.of_kind("reader_garbage")
+    # The first line at once; the other 9,999 within the minute, reported at stop.
+    assert [g["count"] for g in garbage] == [1, 9999]
+    assert garbage[0] == {"reader": str(device.link), "count": 1, "line": "NOISE",
+                          "error": garbage[0]["error"], "seconds": 0.0}
+    assert garbage[1]["line"] == "NOISE" and garbage[1]["error"]
+
+
+def test_garbage_is_reported_once_per_interval_while_it_lasts(
+        device: PtyDevice, recorder: Recorder,
+        start_reader: Callable[..., SerialReader]) -> None:
+    start_reader(garbage_interval=0.3)
+    device.write(b"NOISE\r\n" * 3)
+    # Reported when the interval ends, while the reader runs.
+    assert recorder.wait_for(lambda: len(recorder.of_kind("reader_garbage")) == 2)
+    assert [g["count"] for g in recorder.of_kind("reader_garbage")] == [1, 2]
+    started = time.monotonic()
+    for _ in range(10):
+        device.write(b"NOISE\r\n" * 100)
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    assert recorder.wait_for(
+        lambda: sum(int(str(g["count"])) for g in recorder.of_kind("reader_garbage")) == 1003)
+    assert len(recorder.of_kind("reader_garbage")) <= 2 + 1 + elapsed / 0.3 + 1
 
 
 def test_debounce(device: PtyDevice, recorder: Recorder,
@@ -224,3 +278,82 @@ def test_decimal_rule_refuses_what_no_uid_can_be() -> None:
 def test_parse_card_line_refuses(line: str, fmt: str) -> None:
     with pytest.raises(ValueError):
         parse_card_line(line, fmt)
+
+
+# --- coalescing, by itself and in a running gate ------------------------------------------
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_garbage_counter_reports_the_first_at_once_then_one_per_interval() -> None:
+    now = FakeTime()
+    counter = GarbageCounter(60.0, now)
+    assert counter.add("a", "bad") == GarbageReport(1, "a", "bad", 0.0)
+    assert [counter.add(f"b{i}", "worse") for i in range(3)] == [None, None, None]
+    now.t += 59.9
+    assert counter.due() is None
+    now.t += 0.1
+    assert counter.due() == GarbageReport(3, "b0", "worse", 60.0)
+    # Still noisy: the next line is counted into the next interval, not reported at once.
+    assert counter.add("c", "bad") is None
+    now.t += 60
+    assert counter.add("d", "bad") == GarbageReport(1, "c", "bad", 60.0)
+    assert counter.flush() == GarbageReport(1, "d", "bad", 0.0)
+    now.t += 60
+    assert counter.due() is None  # a quiet interval: the next bad line is news again
+    now.t += 600
+    assert counter.add("e", "bad") == GarbageReport(1, "e", "bad", 0.0)
+    assert counter.flush() is None
+
+
+def test_a_gate_journals_garbage_coalesced_and_what_is_left_when_it_stops(
+        tmp_path: Path, device: PtyDevice) -> None:
+    doc = door_doc(tmp_path / "data")
+    doc["reader"] = {"kind": "serial", "path": str(device.link), "debounce": "1s"}
+    config = write_doc(tmp_path / "door.toml", doc)
+    commission(config)
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config",
+                             str(config.source)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_until_answering(config.control_socket, 20, proc)
+        assert _wait(lambda: "reader_available" in _kinds(config))
+        device.write(b"NOISE\r\n" * 3000 + b"04A1B2C3\r\n" + b"NOISE\r\n" * 2000)
+        assert _wait(lambda: "tap" in _kinds(config)), "the card behind the noise"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with sqlite3.connect(f"file:{config.events_db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT kind, data FROM events ORDER BY seq").fetchall()
+    garbage = [json.loads(data) for kind, data in rows if kind == "reader_garbage"]
+    taps = [json.loads(data) for kind, data in rows if kind == "tap"]
+    assert len(taps) == 1
+    assert sum(g["count"] for g in garbage) == 5000
+    assert len(garbage) == 2, [g["count"] for g in garbage]  # at once, and at the stop
+    assert rows[-1][0] == "shutdown"
+
+
+def _kinds(config: EdgeConfig) -> list[str]:
+    try:
+        with sqlite3.connect(f"file:{config.events_db}?mode=ro", uri=True) as conn:
+            return [k for (k,) in conn.execute("SELECT kind FROM events")]
+    except sqlite3.OperationalError:
+        return []
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

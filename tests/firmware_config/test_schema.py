@@ -7,11 +7,14 @@ import base64
 import copy
 import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 from pytest_mock import MockerFixture
 
 from firmware_config import schema
@@ -315,7 +318,17 @@ ONE_MISTAKE = [
     ("door.pulse", 3.5, "door.pulse", 'with a unit in quotes, e.g. "3.5s"'),
     ("door.shutdown_state", "open", "door.shutdown_state", "not one of 'locked', 'unlocked'"),
     ("journal.max_events", True, "journal.max_events", "must be a whole number"),
-    ("journal.max_events", 999, "journal.max_events", "at least 1000"),
+    ("journal.max_events", 999, "journal.max_events", "must be from 1,000 to 20,000,000"),
+    ("journal.max_events", 10**9, "journal.max_events", "got 1,000,000,000"),
+    ("door.pulse", "240h", "door.pulse", 'must be from "100ms" to "2m", got \'240h\''),
+    ("door.pulse", "50ms", "door.pulse", 'must be from "100ms" to "2m"'),
+    ("door.held_open_after", "2s", "door.held_open_after", 'must be from "5s" to "1h"'),
+    ("reader.debounce", "0s", "reader.debounce", "must be longer than zero"),
+    ("reader.debounce", "10ms", "reader.debounce", 'must be from "100ms" to "1m"'),
+    ("reader.retry_max", "2d", "reader.retry_max", 'must be from "1s" to "1h"'),
+    ("clock.hwm_interval", "1d", "clock.hwm_interval", 'must be from "1s" to "1h"'),
+    ("antipassback.reset_after", "10s", "antipassback.reset_after",
+     'must be from "1m" to "30d"'),
     ("control.socket", "/run/menwei/" + "x" * 100 + ".sock", "control.socket", "longer than"),
 ]
 
@@ -326,6 +339,66 @@ def test_one_mistake_one_error(key: str, value: Any, reported: str, message: str
     error = refuse(with_key(door_doc(), key, value))
     assert key_paths(error) == [reported], error.errors
     assert message in error.errors[0]
+
+
+# --- limits ---------------------------------------------------------------------------------
+
+SERIAL = {"kind": "serial", "path": "/dev/ttyUSB0"}
+SYNC = {"central_public_key": base64.b64encode(bytes(32)).decode()}
+OUT_OF_LIMITS = [
+    # (document, key, value, part of the message)
+    (barrier_doc(), "barrier.travel_timeout", "3m", 'must be from "1s" to "2m", got \'3m\''),
+    (barrier_doc(), "barrier.close_delay", "50ms", 'must be from "100ms" to "1m"'),
+    (barrier_doc(), "barrier.max_open", "240h", 'must be from "5s" to "1h"'),
+    (door_doc(reader=SERIAL), "reader.baudrate", 0, "must be from 300 to 4,000,000, got 0"),
+    (door_doc(reader=SERIAL), "reader.baudrate", 10_000_000, "must be from 300 to 4,000,000"),
+    (door_doc(sync=SYNC), "sync.batch_size", 5000, "must be from 1 to 1,000, got 5,000"),
+    (door_doc(sync=SYNC), "sync.batch_size", 0, "must be from 1 to 1,000, got 0"),
+    (door_doc(sync=SYNC), "sync.status_interval", "500ms", 'must be from "1s" to "1h"'),
+    (door_doc(sync=SYNC), "sync.reconnect_max", "2h", 'must be from "1s" to "1h"'),
+    (door_doc(sync=SYNC), "sync.clock_tolerance", "2d", 'must be from "1s" to "1d"'),
+    (door_doc(gpio={"backend": "simulated"}), "simulation.door_pass_time", "1ms",
+     'must be from "10ms" to "1m"'),
+]
+
+
+@pytest.mark.parametrize(("doc", "key", "value", "message"), OUT_OF_LIMITS,
+                         ids=[f"{k}={v!r}" for _, k, v, _ in OUT_OF_LIMITS])
+def test_a_value_outside_its_limits_is_refused(doc: dict[str, Any], key: str, value: Any,
+                                               message: str) -> None:
+    error = refuse(with_key(doc, key, value))
+    assert key_paths(error) == [key], error.errors
+    assert message in error.errors[0]
+
+
+@pytest.mark.parametrize(("key", "low", "high"), [
+    ("door.pulse", "100ms", "2m"), ("reader.debounce", "100ms", "1m"),
+    ("journal.max_events", 1000, 20_000_000), ("clock.hwm_interval", "1s", "1h"),
+])
+def test_both_ends_of_a_limit_are_allowed(key: str, low: Any, high: Any) -> None:
+    for value in (low, high):
+        parse_config(with_key(door_doc(), key, value), "/etc/menwei/x.toml")
+
+
+
+
+def test_every_value_outside_its_limits_is_listed_and_check_config_exits_2(
+        tmp_path: Path) -> None:
+    doc = door_doc(reader={**SERIAL, "baudrate": 0, "debounce": "0s"},
+                   journal={"max_events": 10}, clock={"hwm_interval": "30d"})
+    doc["door"] |= {"pulse": "240h", "held_open_after": "1s"}
+    path = tmp_path / "door.toml"
+    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", str(path)],
+                            capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).parents[2])
+    assert result.returncode == 2, result.stderr
+    reported = [line.removeprefix("  - ").split(": ", 1)[0]
+                for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert reported == ["reader.debounce", "reader.baudrate", "door.pulse",
+                        "door.held_open_after", "journal.max_events", "clock.hwm_interval"]
+    assert f"{path}: 6 error(s)" in result.stderr
+    assert 'door.pulse: must be from "100ms" to "2m", got \'240h\'' in result.stderr
 
 
 @pytest.mark.parametrize("table", ["site", "device", "gpio"])
@@ -681,3 +754,48 @@ def test_the_reference_states_the_defaults_the_schema_applies() -> None:
     # Pin tables: active_high defaults to true, pull_up to none.
     assert configs[0].door is not None
     assert configs[0].door.strike == PinConfig("GPIO17", active_high=True, pull_up=None)
+
+
+def declared_limits(monkeypatch: pytest.MonkeyPatch, *docs: dict[str, Any]) -> dict[str, str]:
+    """``"table.key"`` -> ``"LOW to HIGH"`` for every limit the parser applies while
+    reading ``docs``."""
+    limits: dict[str, str] = {}
+    real_duration, real_whole = schema._Table.duration, schema._Table.whole
+
+    def record(self: Any, key: str, between: tuple[object, object]) -> None:
+        limits[f"{self.path}.{key}"] = f"{between[0]} to {between[1]}"
+
+    def duration(self: Any, key: str, default: str | None = None, *,
+                 between: tuple[str, str]) -> float | None:
+        record(self, key, between)
+        return real_duration(self, key, default, between=between)
+
+    def whole(self: Any, key: str, default: Any = schema._MISSING, *,
+              between: tuple[int, int]) -> int | None:
+        record(self, key, between)
+        return real_whole(self, key, default, between=between)
+
+    monkeypatch.setattr(schema._Table, "duration", duration)
+    monkeypatch.setattr(schema._Table, "whole", whole)
+    for doc in docs:
+        parse_config(doc, "/etc/menwei/x.toml")
+    return limits
+
+
+def documented_limits() -> dict[str, str]:
+    """``"table.key"`` -> ``"LOW to HIGH"`` from the type column of README's reference."""
+    rows: dict[str, str] = {}
+    table: str | None = None
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if heading := re.match(r"^### `\[(\w+)\]`$", line):
+            table = heading.group(1)
+        elif table and (row := re.match(r"^\| `(\w+)` \| [^|,]*, (\S+ to \S+) \|", line)):
+            rows[f"{table}.{row.group(1)}"] = row.group(2)
+    return rows
+
+
+def test_the_reference_states_the_limits_the_schema_applies(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    declared = declared_limits(monkeypatch, *full_docs())
+    assert len(declared) >= 18
+    assert documented_limits() == declared

@@ -161,8 +161,9 @@ def test_every_device_reads_the_site_auth_changes(broker: Broker,
 
 def test_central_reads_and_writes_every_topic_of_the_site(broker: Broker,
                                                           mqtt_clients: ConnectProbe) -> None:
-    central = _central(broker, mqtt_clients)
-    watcher = _central(broker, mqtt_clients)
+    # One connection per broker user (the client id is the username): central watches its
+    # own publications.
+    central = watcher = _central(broker, mqtt_clients)
     assert not watcher.subscribe(f"{topics.ROOT}/{SITE}/#").is_failure
     every = [topics.auth_changes(SITE)] + [
         topics.device(SITE, device, leaf) for device in ("dev-a", "dev-b")

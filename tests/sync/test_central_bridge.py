@@ -24,7 +24,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from edge.auth_store import CardRow
 from edge.cards import CardStatus
 from sync import topics
-from sync.central_bridge import CentralSync, changes_payload
+from sync.auth_payloads import changes_payload
+from sync.central_bridge import CentralSync
 from sync.central_store import CentralStore
 from sync.messages import (
     AuthChanges,
