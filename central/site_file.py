@@ -133,6 +133,14 @@ _HOUSEHOLD_KINDS = {
 }
 
 
+def _optional_table(r: FormReader, key: str) -> FormReader:
+    """A table the file may leave out: absent reads as empty (every value keeps its
+    default, as the example file says); present but not a table is still an error."""
+    if key not in r.data:
+        return FormReader({}, r.path(key), r.errors)
+    return r.nested(key)
+
+
 def _settings(r: FormReader) -> tuple[tuple[str, Any], ...]:
     out: list[tuple[str, Any]] = []
     for key in r.data:
@@ -157,7 +165,7 @@ def _settings(r: FormReader) -> tuple[tuple[str, Any], ...]:
                                           and value.replace(":", "").isdigit()):
                 r.fail(key, "时间格式应为 08:30", "a time like 08:30")
         out.append((column, value))
-    validity = r.nested("validity_months")
+    validity = _optional_table(r, "validity_months")
     for key in validity.data:
         if key not in _VALIDITY_KINDS:
             validity.fail(key, "未知持卡人类别", f"unknown holder kind; known: "
@@ -281,7 +289,7 @@ def parse_toml(text: str) -> SiteDescription:
         s.fail("timezone", "未知时区", f"{timezone!r} is not a time zone such as Asia/Shanghai")
     desc = SiteDescription(
         site=SiteInfo(s.text("code", 64), s.text("name"), timezone),
-        settings=_settings(r.nested("settings")),
+        settings=_settings(_optional_table(r, "settings")),
         access_groups=r.items("access_groups", lambda g: AccessGroupSpec(
             g.text("name", 64), g.opt_text("description") or ""), max_items=10_000),
         gates=r.items("gates", _gate, max_items=10_000),
