@@ -83,7 +83,8 @@ PERMISSIONS: dict[str, Permission] = {
     "report_damaged": P("POST", "/api/v1/cards/{uid}/report-damaged", DESK,
                         "report a card damaged (L2, L3)"),
     "replace_card": P("POST", "/api/v1/cards/{uid}/replace", DESK,
-                      "issue the replacement of a reported card (L2, I3)"),
+                      "issue the replacement of a reported card (L2, I3; staff cards: leads "
+                      "only, H4)"),
     "list_loss_reports": P("GET", "/api/v1/loss-reports", DESK,
                            "loss and damage reports, e.g. those awaiting review"),
     "review_loss": P("POST", "/api/v1/loss-reports/{report_id}/review", DIRECTOR,
@@ -108,12 +109,12 @@ PERMISSIONS: dict[str, Permission] = {
                       "the gate controllers' last status"),
     # monthly parking (P1 P2 P3 P5)
     "apply_parking": P("POST", "/api/v1/parking/subscriptions", DESK,
-                       "apply for a monthly parking card (P1)"),
+                       "apply for a monthly parking card (P1; staff holders: leads only, H4)"),
     "approve_parking": P("POST", "/api/v1/parking/subscriptions/{subscription_id}/approve",
                          DIRECTOR, "approve a monthly parking card, setting its fee and "
                          "space", "P3"),
     "top_up_parking": P("POST", "/api/v1/cards/{uid}/parking/top-ups", DESK,
-                        "take months of parking fees (P2, I7)"),
+                        "take months of parking fees (P2, I7; staff cards: leads only, H4)"),
     "end_parking": P("POST", "/api/v1/cards/{uid}/parking/end", DESK,
                      "end a card's parking subscription"),
     "name_reserve_vehicle": P("POST", "/api/v1/parking/reserve-vehicles", DESK,

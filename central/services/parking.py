@@ -42,6 +42,7 @@ from central.services.card_fees import issue_fee
 from central.services.card_ops import STATE_ZH, activate, blank_card, get_card, same_name
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.inputs import SignOff
+from central.services.other_cards import require_lead_for_staff_card
 from central.services.parking_space import carpark_group, normalize_plate, running_subscription
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
@@ -196,6 +197,9 @@ def apply_parking(desk: Desk, actor: Actor, inp: ApplyParking) -> ParkingApplica
     with action(desk) as act:
         act.authorise(actor, DESK_ROLES)
         holder = _holder(act, inp.holder_person_id)
+        if holder.holder_kind is HolderKind.STAFF:
+            # Rule H4: parking on a staff card (its own or a new one) authorises that card.
+            require_lead_for_staff_card(act, "停车授权", "put parking on")
         _check_documents(holder, inp.documents)
         group = carpark_group(act)
         card: Card
@@ -310,6 +314,9 @@ def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
         if card.state is not CardState.ACTIVE or card.holder is None:
             raise ConflictError(f"卡 {card.uid} {STATE_ZH[card.state]}，不能充值",
                                 f"card {card.uid} is {card.state.value}", "uid")
+        if card.holder_kind is HolderKind.STAFF:
+            # Rule H4: months paid extend what a staff card opens, as a renewal does.
+            require_lead_for_staff_card(act, "停车续费", "pay parking months on")
         sub = running_subscription(card)
         if sub is None:
             raise ConflictError(f"卡 {card.uid} 没有停车月卡", f"card {card.uid} carries no "
