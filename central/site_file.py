@@ -125,6 +125,10 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "temp_parking_max_days": ("temp_parking_max_days", "count"),
     "goods_pass_months": ("goods_pass_months", "count"),
     "goods_slip_filing_time": ("goods_slip_filing_time", "hhmm"),
+    # The seeds' approval steps (on unless the file says false).
+    "goods_slip_approval": ("goods_slip_approval", "flag"),
+    "renovation_manager_approval": ("renovation_manager_approval", "flag"),
+    "parking_owner_unit_approval": ("parking_owner_unit_approval", "flag"),
 }
 _VALIDITY_KINDS = ("owner", "family", "tenant", "merchant", "staff")
 _HOUSEHOLD_KINDS = {
@@ -159,6 +163,8 @@ def _settings(r: FormReader) -> tuple[tuple[str, Any], ...]:
             value = r.opt_integer(key, 1)
         elif kind == "schedule":
             value = r.opt_schedule(key)
+        elif kind == "flag":
+            value = r.flag(key, default=True)
         else:
             value = r.opt_text(key, 5)
             if value is not None and not (len(value) == 5 and value[2] == ":"

@@ -305,8 +305,8 @@ def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
 
     The period follows P2 (``central.calendar.billing_period``): from today, or from the day
     after the current end when renewed before it lapses. Refused under P3 before the
-    director's approval. The receipt names the card; the barriers open for the card from
-    the period's first day.
+    director's approval, and before the owner unit's where the site keeps that step. The
+    receipt names the card; the barriers open for the card from the period's first day.
     """
     with action(desk) as act:
         act.authorise(actor, DESK_ROLES)
@@ -325,6 +325,10 @@ def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
             raise RuleRefused("P3", "停车月卡尚未经管理处主任审批（收费标准未定），不能收费",
                               "the office director has not approved this parking card (no fee "
                               "standard yet): nothing can be paid", "uid")
+        if act.site.settings.parking_owner_unit_approval and sub.owner_unit_signed_at is None:
+            raise RuleRefused("P3", "《车位使用申请表》尚未经业主单位审批，不能收费",
+                              "the owner unit has not approved this parking application "
+                              "(seed 000): nothing can be paid", "uid")
         start, end = billing_period(sub.paid_until, act.today, inp.months)
         amount = inp.months * sub.fee_per_month_fen
         holder = card.holder
