@@ -153,3 +153,14 @@ def test_site_file_without_settings_loads_with_defaults(desk: Desk) -> None:
     with pytest.raises(InvalidInputError) as not_a_table:
         parse_toml('settings = 3\n[site]\ncode = "x"\nname = "y"\n')
     assert {e.field for e in not_a_table.value.errors} == {"settings"}
+
+
+def test_approval_steps_are_site_settings() -> None:
+    desc = parse_toml('[site]\ncode = "x"\nname = "y"\n[settings]\n'
+                      'goods_slip_approval = false\nparking_owner_unit_approval = true\n')
+    assert dict(desc.settings) == {"goods_slip_approval": False,
+                                   "parking_owner_unit_approval": True}
+    with pytest.raises(InvalidInputError) as invalid:
+        parse_toml('[site]\ncode = "x"\nname = "y"\n[settings]\n'
+                   'renovation_manager_approval = "maybe"\n')
+    assert {e.field for e in invalid.value.errors} == {"settings.renovation_manager_approval"}
