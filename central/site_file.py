@@ -126,12 +126,24 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "goods_pass_months": ("goods_pass_months", "count"),
     "goods_slip_filing_time": ("goods_slip_filing_time", "hhmm"),
     "desk_reader_uid_order": ("desk_reader_uid_order", "uid_order"),  # central/uids.py
+    # The seeds' approval steps (on unless the file says false).
+    "goods_slip_approval": ("goods_slip_approval", "flag"),
+    "renovation_manager_approval": ("renovation_manager_approval", "flag"),
+    "parking_owner_unit_approval": ("parking_owner_unit_approval", "flag"),
 }
 _VALIDITY_KINDS = ("owner", "family", "tenant", "merchant", "staff")
 _HOUSEHOLD_KINDS = {
     HouseholdKind.OWNERSHIP: {HolderKind.OWNER, HolderKind.FAMILY},
     HouseholdKind.TENANCY: {HolderKind.TENANT},
 }
+
+
+def _optional_table(r: FormReader, key: str) -> FormReader:
+    """A table the file may leave out: absent reads as empty (every value keeps its
+    default, as the example file says); present but not a table is still an error."""
+    if key not in r.data:
+        return FormReader({}, r.path(key), r.errors)
+    return r.nested(key)
 
 
 def _settings(r: FormReader) -> tuple[tuple[str, Any], ...]:
@@ -154,13 +166,15 @@ def _settings(r: FormReader) -> tuple[tuple[str, Any], ...]:
             value = r.opt_schedule(key)
         elif kind == "uid_order":
             value = r.opt_enum(key, ReaderUidOrder)
+        elif kind == "flag":
+            value = r.flag(key, default=True)
         else:
             value = r.opt_text(key, 5)
             if value is not None and not (len(value) == 5 and value[2] == ":"
                                           and value.replace(":", "").isdigit()):
                 r.fail(key, "时间格式应为 08:30", "a time like 08:30")
         out.append((column, value))
-    validity = r.nested("validity_months")
+    validity = _optional_table(r, "validity_months")
     for key in validity.data:
         if key not in _VALIDITY_KINDS:
             validity.fail(key, "未知持卡人类别", f"unknown holder kind; known: "
@@ -284,7 +298,7 @@ def parse_toml(text: str) -> SiteDescription:
         s.fail("timezone", "未知时区", f"{timezone!r} is not a time zone such as Asia/Shanghai")
     desc = SiteDescription(
         site=SiteInfo(s.text("code", 64), s.text("name"), timezone),
-        settings=_settings(r.nested("settings")),
+        settings=_settings(_optional_table(r, "settings")),
         access_groups=r.items("access_groups", lambda g: AccessGroupSpec(
             g.text("name", 64), g.opt_text("description") or ""), max_items=10_000),
         gates=r.items("gates", _gate, max_items=10_000),

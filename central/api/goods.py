@@ -1,7 +1,8 @@
 """Goods release (物品放行), rule G4: the desk issues a numbered release slip only when the
-household owes nothing (a tenant's only with the owner's consent); at the exit the guard
-checks the goods and the person, records the time and signs; the used slips are filed at
-the desk by 08:30 the next day and late ones are listed; long-term goods passes."""
+unit has no arrears (anyone but an owner only with the owner's written consent), the
+customer-service lead approves it; at the exit the guard checks the goods and the person,
+records the time and signs; the used slips are filed at the desk by 08:30 the next day and
+late ones are listed; long-term goods passes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, Field
 
-from central.api.body import body_doc, form_input
+from central.api.body import body_doc, form_input, path_integer
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
@@ -29,12 +30,15 @@ MAX_SLIPS_FILED = 500  # a day's slips of a large compound, with room to spare
 
 
 class OwnerConsentBody(RequestModel):
-    """Rule G4: the unit's owner consents to a tenant's slip — who, how, when."""
+    """The unit's current owner consents in writing (rules G4, H6) — who, how, when, which
+    paper."""
 
     owner_person_id: Id
-    method: ConfirmationMethod
+    method: ConfirmationMethod = Field(description="`document` (signed) or `sealed`; "
+                                       "`phone` and `in_person` are refused")
     confirmed_at: datetime = Field(description="with its UTC offset")
-    reference: str | None = Field(None, max_length=200, description="where the consent is")
+    reference: str | None = Field(None, max_length=200, description="the consent's number or "
+                                  "where the paper is kept (required)")
 
 
 class GoodsSlipBody(RequestModel):
@@ -45,7 +49,7 @@ class GoodsSlipBody(RequestModel):
     carrier_name: str = Field(max_length=100)
     items: str = Field(max_length=1000)
     valid_on: date = Field(description="the one day the slip is good for")
-    owner_consent: OwnerConsentBody | None = Field(None, description="a tenancy's slip "
+    owner_consent: OwnerConsentBody | None = Field(None, description="anyone but an owner "
                                                    "needs it (G4)")
 
 
@@ -120,6 +124,13 @@ class FiledSlipOut(BaseModel):
     late: bool
 
 
+class ApprovedOut(BaseModel):
+    """The slip approved: by whom is the caller; when, by the server's clock."""
+
+    number: int
+    approved_at: datetime
+
+
 class GoodsPassOut(BaseModel):
     """The pass written and its last valid day."""
 
@@ -134,11 +145,21 @@ def _filed(slips: tuple[FiledSlip, ...]) -> list[FiledSlipOut]:
 @router.post("/goods-slips", status_code=201, responses=GOODS_ERRORS,
              openapi_extra=body_doc(GoodsSlipBody))
 def issue_goods_slip(request: Request, actor: ActorDep, body: BodyDep) -> SlipOut:
-    """Issue a numbered release slip: refused with rule G4 while the household owes any
-    fee, or for a tenancy without the current owner's consent."""
+    """Issue a numbered release slip: refused with rule G4 while the unit is in arrears
+    (overdue fees on any of its households), or for anyone but an owner without the current
+    owner's written consent."""
     inp = form_input(body, GoodsSlipBody, goods.IssueGoodsSlip.from_form)
     return SlipOut(number=goods.issue_goods_slip(api_state(request).desk, actor, inp),
                    valid_on=inp.valid_on)
+
+
+@router.post("/goods-slips/{number}/approve", responses=GOODS_ERRORS)
+def approve_goods_slip(request: Request, actor: ActorDep, number: IdPath) -> ApprovedOut:
+    """The head of the stewards (管家部负责人: the customer-service lead) approves a slip
+    someone else issued; the exit lets goods out only on an approved slip (G4, seed 003)."""
+    slip = path_integer("number", number)
+    approved_at = goods.approve_goods_slip(api_state(request).desk, actor, slip)
+    return ApprovedOut(number=slip, approved_at=approved_at)
 
 
 @router.post("/goods-slips/{number}/exit", responses=GOODS_ERRORS,

@@ -5,7 +5,7 @@ Each action is one service call (central/services/parking*.py), one transaction.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Query, Request
@@ -71,6 +71,15 @@ class ApproveParkingBody(RequestModel):
     space_kind: SpaceKind
     space_number: str | None = Field(None, max_length=32, description="needed for fixed")
     note: str | None = Field(None, max_length=500)
+
+
+class OwnerUnitApprovalBody(RequestModel):
+    """Seed 000: the owner unit (业主单位) signs the 《车位使用申请表》 as well as the
+    director (P3): who signed there, when, and where the signed form is."""
+
+    signer_name: str = Field(max_length=100)
+    signed_at: datetime = Field(description="with its UTC offset")
+    reference: str = Field(max_length=200, description="the signed form's number or place")
 
 
 class TopUpBody(RequestModel):
@@ -173,6 +182,28 @@ def approve_parking(request: Request, actor: ActorDep, subscription_id: IdPath,
     return ApprovalOut(subscription_id=inp.subscription_id,
                        fee_per_month=Money.of(inp.fee_per_month_fen),
                        space_kind=inp.space_kind, space_number=inp.space_number)
+
+
+class OwnerUnitApprovalOut(BaseModel):
+    """The owner unit's approval as recorded."""
+
+    subscription_id: int
+    signer_name: str
+    signed_at: datetime
+
+
+@router.post("/parking/subscriptions/{subscription_id}/owner-unit-approval",
+             responses=PARKING_ERRORS, openapi_extra=body_doc(OwnerUnitApprovalBody))
+def record_owner_unit_approval(request: Request, actor: ActorDep, subscription_id: IdPath,
+                               body: BodyDep) -> OwnerUnitApprovalOut:
+    """Record the owner unit's signature on a monthly parking application (P3, seed 000);
+    no month is paid before it where the site keeps the step."""
+    inp = form_input(body, OwnerUnitApprovalBody,
+                     parking_approval.RecordOwnerUnitApproval.from_form,
+                     subscription_id=subscription_id)
+    parking_approval.record_owner_unit_approval(api_state(request).desk, actor, inp)
+    return OwnerUnitApprovalOut(subscription_id=inp.subscription_id,
+                                signer_name=inp.signer_name, signed_at=inp.signed_at)
 
 
 @router.post("/cards/{uid}/parking/top-ups", status_code=201, responses=PARKING_ERRORS,

@@ -83,7 +83,8 @@ PERMISSIONS: dict[str, Permission] = {
     "report_damaged": P("POST", "/api/v1/cards/{uid}/report-damaged", DESK,
                         "report a card damaged (L2, L3)"),
     "replace_card": P("POST", "/api/v1/cards/{uid}/replace", DESK,
-                      "issue the replacement of a reported card (L2, I3)"),
+                      "issue the replacement of a reported card (L2, I3; staff cards: leads "
+                      "only, H4)"),
     "list_loss_reports": P("GET", "/api/v1/loss-reports", DESK,
                            "loss and damage reports, e.g. those awaiting review"),
     "review_loss": P("POST", "/api/v1/loss-reports/{report_id}/review", DIRECTOR,
@@ -114,12 +115,15 @@ PERMISSIONS: dict[str, Permission] = {
                       "the gate controllers' last status"),
     # monthly parking (P1 P2 P3 P5)
     "apply_parking": P("POST", "/api/v1/parking/subscriptions", DESK,
-                       "apply for a monthly parking card (P1)"),
+                       "apply for a monthly parking card (P1; staff holders: leads only, H4)"),
     "approve_parking": P("POST", "/api/v1/parking/subscriptions/{subscription_id}/approve",
                          DIRECTOR, "approve a monthly parking card, setting its fee and "
                          "space", "P3"),
+    "record_owner_unit_approval": P(
+        "POST", "/api/v1/parking/subscriptions/{subscription_id}/owner-unit-approval", DESK,
+        "record the owner unit's approval of a monthly parking card (业主单位, seed 000)", "P3"),
     "top_up_parking": P("POST", "/api/v1/cards/{uid}/parking/top-ups", DESK,
-                        "take months of parking fees (P2, I7)"),
+                        "take months of parking fees (P2, I7; staff cards: leads only, H4)"),
     "end_parking": P("POST", "/api/v1/cards/{uid}/parking/end", DESK,
                      "end a card's parking subscription"),
     "name_reserve_vehicle": P("POST", "/api/v1/parking/reserve-vehicles", DESK,
@@ -138,6 +142,8 @@ PERMISSIONS: dict[str, Permission] = {
     # renovation (H6 G6)
     "file_renovation": P("POST", "/api/v1/renovations", DESK,
                          "file a renovation and take its deposits (H6, G6)"),
+    "approve_renovation": P("POST", "/api/v1/renovations/{filing_id}/approve", DIRECTOR,
+                            "approve a renovation filing (服务中心经理, seed 001)", "H6"),
     "issue_worker_cards": P("POST", "/api/v1/renovations/{filing_id}/worker-cards", DESK,
                             "lend workers temporary cards (H6)"),
     "extend_renovation": P("POST", "/api/v1/renovations/{filing_id}/extend", DESK,
@@ -165,6 +171,9 @@ PERMISSIONS: dict[str, Permission] = {
     # goods release (G4)
     "issue_goods_slip": P("POST", "/api/v1/goods-slips", DESK,
                           "issue a goods release slip (G4)"),
+    "approve_goods_slip": P("POST", "/api/v1/goods-slips/{number}/approve",
+                            frozenset({Role.CUSTOMER_SERVICE_LEAD}),
+                            "approve a goods release slip (管家部负责人, seed 003)", "G4"),
     "record_goods_exit": P("POST", "/api/v1/goods-slips/{number}/exit", GUARDS,
                            "record goods leaving on a release slip", "G4"),
     "file_goods_slips": P("POST", "/api/v1/goods-slips/filed", DESK,

@@ -6,13 +6,14 @@ deposits once every card is back."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from fastapi import Request
 from pydantic import BaseModel, Field
 
 from central.api.body import body_doc, form_input, path_integer
 from central.api.errors import error_responses
+from central.api.goods import OwnerConsentBody
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
 from central.api.shapes import (
@@ -26,7 +27,7 @@ from central.api.shapes import (
 )
 from central.api.state import api_state
 from central.models import DepositPayer, PaymentMethod
-from central.services import renovation, renovation_deposits
+from central.services import renovation, renovation_approval, renovation_deposits
 from central.services.renovation_deposits import DepositTaken
 
 router = protected_router("renovation")
@@ -42,10 +43,11 @@ class ContractorBody(RequestModel):
 
 
 class FileRenovationBody(RequestModel):
-    """The owner's renovation filing: at most three months (a site setting, H6)."""
+    """A renovation filing: at most three months (a site setting, H6)."""
 
     household_id: Id
-    applicant_person_id: Id = Field(description="an owner of the household")
+    applicant_person_id: Id = Field(description="a member of the household; anyone but an "
+                                    "owner brings the owner's written consent")
     starts_on: date
     ends_on: date = Field(description="inclusive")
     self_renovation: bool | None = Field(None, description="the owner renovates alone "
@@ -53,6 +55,8 @@ class FileRenovationBody(RequestModel):
     contractor: ContractorBody | None = Field(None, description="required unless "
                                               "self_renovation")
     payment_method: PaymentMethod | None = Field(None, description="for the deposits")
+    owner_consent: OwnerConsentBody | None = Field(None, description="the current owner's "
+                                                   "written consent, for a non-owner (H6)")
 
 
 class WorkerLineBody(RequestModel):
@@ -107,6 +111,15 @@ class FilingOut(BaseModel):
     starts_on: date
     ends_on: date
     deposits: list[DepositOut]
+    approved: bool = Field(description="false: awaiting the director's approval before "
+                           "workers' cards (seed 001, site setting)")
+
+
+class ApprovedFilingOut(BaseModel):
+    """The filing approved: by whom is the caller; when, by the server's clock."""
+
+    filing_id: int
+    approved_at: datetime
 
 
 class WorkerCardOut(BaseModel):
@@ -164,12 +177,23 @@ def _worker(w: renovation.WorkerCardView) -> WorkerCardOut:
 @router.post("/renovations", status_code=201, responses=RENOVATION_ERRORS,
              openapi_extra=body_doc(FileRenovationBody))
 def file_renovation(request: Request, actor: ActorDep, body: BodyDep) -> FilingOut:
-    """Record an owner's renovation filing (H6) and take its deposits, one receipt per
-    payer (G6, I7)."""
+    """Record a renovation filing (H6; a non-owner with the owner's written consent) and
+    take its deposits, one receipt per payer (G6, I7)."""
     inp = form_input(body, FileRenovationBody, renovation.FileRenovation.from_form)
     result = renovation.file_renovation(api_state(request).desk, actor, inp)
     return FilingOut(filing_id=result.filing_id, starts_on=result.starts_on,
-                     ends_on=result.ends_on, deposits=[_deposit(d) for d in result.deposits])
+                     ends_on=result.ends_on, deposits=[_deposit(d) for d in result.deposits],
+                     approved=result.approved)
+
+
+@router.post("/renovations/{filing_id}/approve", responses=RENOVATION_ERRORS)
+def approve_renovation(request: Request, actor: ActorDep,
+                       filing_id: IdPath) -> ApprovedFilingOut:
+    """The service centre's manager — the director — approves a filing (H6, seed 001);
+    workers' cards are lent only after it where the site keeps the step."""
+    filing = path_integer("filing_id", filing_id)
+    approved_at = renovation_approval.approve_renovation(api_state(request).desk, actor, filing)
+    return ApprovedFilingOut(filing_id=filing, approved_at=approved_at)
 
 
 @router.post("/renovations/{filing_id}/worker-cards", status_code=201,

@@ -64,7 +64,7 @@ class EvidenceKind(enum.StrEnum):
     DRIVING_LICENCE = "driving_licence"  # P1
     VEHICLE_LICENCE = "vehicle_licence"  # P1
     PARKING_AGREEMENT = "parking_agreement"  # P1
-    OWNER_CONSENT = "owner_consent"  # G4: a tenant's goods slip
+    OWNER_CONSENT = "owner_consent"  # G4 goods slip, H6 renovation: a non-owner's, written
 
 
 class ConfirmationMethod(enum.StrEnum):
@@ -72,7 +72,8 @@ class ConfirmationMethod(enum.StrEnum):
 
     PHONE = "phone"
     IN_PERSON = "in_person"
-    DOCUMENT = "document"
+    DOCUMENT = "document"  # written and signed (签字)
+    SEALED = "sealed"  # written under the signer's seal (盖章)
 
 
 class Evidence(Base):

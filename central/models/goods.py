@@ -11,9 +11,10 @@ from central.models.base import Base
 
 
 class GoodsReleaseSlip(Base):
-    """Issued only when the household has no unpaid fees; a tenant's slip needs the owner's
-    consent (evidence on its application). At the exit the guard checks it, records when the
-    goods left and signs; slips are filed by 08:30 the next day (a site setting)."""
+    """Issued only when the unit has no arrears; anyone but an owner needs the owner's written
+    consent (evidence on its application); approved by the customer-service lead. At the exit the
+    guard checks it, records when the goods left and signs; slips are filed by 08:30 the next day (a
+    site setting)."""
 
     __tablename__ = "goods_release_slips"
     __table_args__ = (UniqueConstraint("site_id", "number"),)
@@ -29,6 +30,10 @@ class GoodsReleaseSlip(Base):
     valid_on: Mapped[date]
     issued_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     issued_at: Mapped[datetime]
+    # Seed 003: the 管家部负责人 (the customer-service lead) approves and signs the slip
+    # before the exit lets the goods out (site setting ``goods_slip_approval``).
+    approved_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    approved_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]
     exit_gate_id: Mapped[int | None] = mapped_column(ForeignKey("gates.id"))
     guard_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))

@@ -79,6 +79,13 @@ class ParkingSubscription(Base):
     fee_per_month_fen: Mapped[int]
     approved_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     approved_at: Mapped[datetime | None]
+    # Seed 000 4.1.1: the owner unit (业主单位) signs the application too — who signed there,
+    # when, where the signed form is, and which staff member recorded it (site setting
+    # ``parking_owner_unit_approval``).
+    owner_unit_signer: Mapped[str | None] = mapped_column(String(100))
+    owner_unit_signed_at: Mapped[datetime | None]
+    owner_unit_reference: Mapped[str | None] = mapped_column(String(200))
+    owner_unit_recorded_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     starts_on: Mapped[date | None]
     paid_until: Mapped[date | None]
     ended_on: Mapped[date | None]

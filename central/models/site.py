@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from central.models.base import Base
@@ -86,6 +86,18 @@ class SiteSettings(Base):
     # The desk reader's decimal UIDs (central/uids.py); not a rule, the hardware's choice.
     desk_reader_uid_order: Mapped[ReaderUidOrder] = mapped_column(
         default=ReaderUidOrder.LSB_FIRST, server_default=ReaderUidOrder.LSB_FIRST.value)
+    # Approval steps the seeds name (on by default; a site may leave one out):
+    # seed 003 4.3 — 经办人签字后,交由管家部负责人审批确认签名: a goods slip is approved
+    # before the exit lets the goods out (rule G4);
+    goods_slip_approval: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # seed 001 3.5 / 6.1.7 — 服務中心經理負責裝修申請的審批: the manager approves a
+    # renovation filing before its workers' cards are lent (rule H6);
+    renovation_manager_approval: Mapped[bool] = mapped_column(default=True,
+                                                              server_default=true())
+    # seed 000 4.1.1 — 《車位使用申請表》送業主單位及管理處主任審批: the owner unit signs a
+    # monthly card's application as well as the director, before any month is paid (P3).
+    parking_owner_unit_approval: Mapped[bool] = mapped_column(default=True,
+                                                              server_default=true())
 
     site: Mapped[Site] = relationship(back_populates="settings")
 

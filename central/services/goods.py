@@ -1,8 +1,9 @@
-"""Goods release (物品放行), rule G4: the desk issues a release slip only when the household
-has no unpaid fees, a tenant's only with the owner's consent; at the exit the guard checks
-the slip against the goods and the person, records when they left and signs; the day's slips
-are filed at the desk by 08:30 the next day (a site setting) and late ones are reported. A
-long-term goods pass (常住物品放行证) lasts one year (a site setting)."""
+"""Goods release (物品放行), rule G4: the desk issues a release slip only when the unit has
+no arrears, to anyone but an owner only with the current owner's written consent; the
+customer-service lead (seed 003's 管家部负责人) approves it; at the exit the guard checks
+the approval and the slip against the goods and the person, records when they left and
+signs; the day's slips are filed at the desk by 08:30 the next day (a site setting) and late
+ones are reported. A long-term goods pass (常住物品放行证) lasts one year (a site setting)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ from central.models import (
     ApplicationKind,
     ConfirmationMethod,
     EvidenceKind,
+    Fee,
     Gate,
     GoodsPass,
     GoodsReleaseSlip,
     HolderKind,
     Household,
-    HouseholdKind,
     Person,
     Role,
 )
@@ -34,8 +35,9 @@ from central.rules import ConflictError, FieldError, InvalidInputError, NotFound
 from central.services.applications import add_evidence, masked, open_application
 from central.services.card_ops import same_name
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
-from central.services.fees import site_household, unpaid_fees
+from central.services.fees import site_household
 from central.services.inputs import SignOff
+from central.services.owner_consent import OwnerConsent, consenting_owner, record_consent
 
 
 def filing_deadline(left_at: datetime, timezone: str, filing_time: str) -> datetime:
@@ -47,22 +49,6 @@ def filing_deadline(left_at: datetime, timezone: str, filing_time: str) -> datet
 
 
 @dataclass(frozen=True)
-class OwnerConsent:
-    """Rule G4: the owner's consent to a tenant's slip — which owner, how, when."""
-
-    owner_person_id: int
-    method: ConfirmationMethod
-    confirmed_at: datetime
-    reference: str = ""
-
-    @staticmethod
-    def read(r: FormReader) -> OwnerConsent:
-        """From ``{"owner_person_id", "method", "confirmed_at", "reference"}``."""
-        return OwnerConsent(r.integer("owner_person_id", 1), r.enum("method", ConfirmationMethod),
-                            r.instant("confirmed_at"), r.opt_text("reference") or "")
-
-
-@dataclass(frozen=True)
 class IssueGoodsSlip:
     """A release slip (物品放行条): whose goods, who carries them, what, on which day."""
 
@@ -71,6 +57,7 @@ class IssueGoodsSlip:
     carrier_name: str
     items: str
     valid_on: date
+    # Anyone but an owner: the current owner's written consent (rule G4).
     owner_consent: OwnerConsent | None = None
 
     @staticmethod
@@ -84,29 +71,25 @@ class IssueGoodsSlip:
         return inp
 
 
-def _consenting_owner(act: Action, household: Household, consent: OwnerConsent | None) -> Person:
-    if consent is None:
-        raise RuleRefused("G4", "租户搬出物品须经业主签字同意", "a tenant's goods slip needs the "
-                          "owner's consent", "owner_consent")
-    owner = act.session.get(Person, consent.owner_person_id)
-    owners_household = owner.household if owner is not None else None
-    if (owner is None or owners_household is None or owner.holder_kind is not HolderKind.OWNER
-            or owners_household.unit_id != household.unit_id
-            or owners_household.kind is not HouseholdKind.OWNERSHIP
-            or not owners_household.is_current):
-        raise RuleRefused("G4", "同意人须为该房屋的现业主", "the consent comes from the unit's "
-                          "current owner", "owner_consent.owner_person_id")
-    if consent.confirmed_at > act.now + timedelta(minutes=5):
-        raise InvalidInputError([FieldError("owner_consent.confirmed_at", "不能晚于现在",
-                                            "cannot be in the future")])
-    return owner
+def unit_arrears(act: Action, unit_id: int) -> list[Fee]:
+    """The unit's arrears (拖欠, seed 003: 查看是否拖欠物业管理费、水电费): fees past their due
+    day and not settled by a receipt, on any household record of the unit — the owner's
+    when a tenant asks, the tenant's when the owner does. A fee not yet due is no arrear."""
+    return list(act.session.scalars(
+        select(Fee).join(Household, Fee.household_id == Household.id)
+        .where(Household.unit_id == unit_id, Fee.settled_by_receipt_id.is_(None),
+               Fee.due_on < act.today)
+        .order_by(Fee.due_on, Fee.id)))
 
 
 def issue_goods_slip(desk: Desk, actor: Actor, inp: IssueGoodsSlip) -> int:
     """Issue a numbered release slip (rule G4); its number.
 
-    Refused under G4 while the household has any unpaid fee (the message says how much), or
-    for a tenancy without the current owner's consent (who, how, when: kept as evidence).
+    Refused under G4 while the unit is in arrears (``unit_arrears``: the message says how
+    much), or for an applicant who is not an owner — a tenant, a family member — without the
+    written consent of the unit's current owner (central/services/owner_consent.py; who,
+    how, when, which paper: kept as evidence). The slip then awaits the customer-service
+    lead's approval when the site asks for it (``approve_goods_slip``).
     """
     with action(desk) as act:
         act.authorise(actor, DESK_ROLES)
@@ -120,23 +103,22 @@ def issue_goods_slip(desk: Desk, actor: Actor, inp: IssueGoodsSlip) -> int:
         if inp.valid_on < act.today:
             raise InvalidInputError([FieldError("valid_on", "不能早于今天",
                                                 "cannot be a day already past")])
-        owed = unpaid_fees(act, household)
+        owed = unit_arrears(act, household.unit_id)
         if owed:
             total = yuan(sum(f.amount_fen for f in owed))
-            raise RuleRefused("G4", f"本户尚有 {len(owed)} 笔费用共 {total} 元未缴清，"
-                              "须缴清后方可开具放行条",
-                              f"the household owes {total} yuan in {len(owed)} fee(s); a "
-                              "release slip is issued only when nothing is unpaid",
-                              "household_id")
+            raise RuleRefused("G4", f"本房屋尚拖欠 {len(owed)} 笔费用共 {total} 元（最早应缴于 "
+                              f"{owed[0].due_on}），须缴清后方可开具放行条",
+                              f"the unit is in arrears: {total} yuan in {len(owed)} overdue "
+                              f"fee(s), the oldest due on {owed[0].due_on}; a release slip is "
+                              "issued only when they are paid", "household_id")
         owner = None
-        if household.kind is HouseholdKind.TENANCY:
-            owner = _consenting_owner(act, household, inp.owner_consent)
+        if applicant.holder_kind is not HolderKind.OWNER:
+            owner = consenting_owner(act, household.unit_id, inp.owner_consent, "G4",
+                                     what_zh="搬出物品", what_en="a goods release slip")
         application = open_application(act, ApplicationKind.GOODS_RELEASE, applicant=applicant,
                                        household=household, in_person=True)
         if owner is not None and inp.owner_consent is not None:
-            add_evidence(act, application, EvidenceKind.OWNER_CONSENT, person=owner,
-                         method=inp.owner_consent.method, at=inp.owner_consent.confirmed_at,
-                         reference=inp.owner_consent.reference)
+            record_consent(act, application, owner, inp.owner_consent)
         last = act.session.scalar(select(func.max(GoodsReleaseSlip.number)).where(
             GoodsReleaseSlip.site_id == act.site.id))
         slip = GoodsReleaseSlip(
@@ -146,6 +128,36 @@ def issue_goods_slip(desk: Desk, actor: Actor, inp: IssueGoodsSlip) -> int:
         act.session.add(slip)
         act.session.flush()
         return slip.number
+
+
+# 管家部负责人 (seed 003) — the head of the stewards who look after the residents — is the
+# customer-service lead here: the closest role the desk has (docs/central.md).
+SLIP_APPROVERS = frozenset({Role.CUSTOMER_SERVICE_LEAD})
+
+
+def approve_goods_slip(desk: Desk, actor: Actor, number: int) -> datetime:
+    """Seed 003 4.3: 经办人签字后,交由管家部负责人审批确认签名 — the customer-service lead
+    approves a slip another staff member issued (rule G4); when. Refused under G4 for any
+    other role or for the slip's own issuer."""
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, frozenset(Role))
+        if staff.role not in SLIP_APPROVERS:
+            raise RuleRefused("G4", "放行条须由管家部负责人（客服负责人）审批签名，"
+                              f"{staff.role.value} 无权审批",
+                              "a release slip is approved by the head of the stewards (the "
+                              f"customer-service lead), not a {staff.role.value}")
+        slip = _slip(act, number)
+        if slip.approved_at is not None or slip.left_at is not None:
+            raise ConflictError("此放行条已审批或已使用", "this slip is already approved or used",
+                                "number")
+        if slip.valid_on < act.today:
+            raise ConflictError(f"此放行条限 {slip.valid_on} 当日有效，已过期",
+                                f"this slip was valid on {slip.valid_on} only", "number")
+        if slip.issued_by_staff_id == staff.id:
+            raise RuleRefused("G4", "经办人不能审批自己开具的放行条", "the slip's issuer cannot "
+                              "approve it: the approval is a second person's check", "number")
+        slip.approved_by_staff_id, slip.approved_at = staff.id, act.now
+        return act.now
 
 
 @dataclass(frozen=True)
@@ -182,8 +194,9 @@ def _slip(act: Action, number: int, field: str = "number") -> GoodsReleaseSlip:
 def record_goods_exit(desk: Desk, actor: Actor, inp: RecordGoodsExit) -> datetime:
     """The guard lets the goods out (rule G4); the time they left.
 
-    Refused under G4 when the slip is not for today, when the goods or the person do not
-    match it, or without the guard's signature. Only a guard records an exit.
+    Refused under G4 when the slip is not for today, not approved (where the site asks for
+    the approval), when the goods or the person do not match it, or without the guard's
+    signature. Only a guard records an exit.
     """
     with action(desk) as act:
         staff, _site = act.authorise(actor, frozenset({Role.GUARD}), "G4")
@@ -193,6 +206,11 @@ def record_goods_exit(desk: Desk, actor: Actor, inp: RecordGoodsExit) -> datetim
         if slip.valid_on != act.today:
             raise RuleRefused("G4", f"此放行条限 {slip.valid_on} 当日有效",
                               f"this slip is valid on {slip.valid_on} only", "number")
+        if act.site.settings.goods_slip_approval and slip.approved_at is None:
+            # Seed 003 4.4: 出入口岗位确认《物品放行条》有管家负责人签名.
+            raise RuleRefused("G4", "放行条未经管家部负责人审批签名，不能放行",
+                              "the slip has not been approved by the head of the stewards "
+                              "(customer-service lead): the goods stay", "number")
         if not (inp.items_match and inp.carrier_matches):
             raise RuleRefused("G4", "须核对放行条与所搬物品及搬出人员一致后方可放行",
                               "the goods and the person are checked against the slip before "

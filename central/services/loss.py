@@ -34,6 +34,7 @@ from central.services.card_ops import (
 )
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.inputs import SignOff
+from central.services.other_cards import require_lead_for_staff_card
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
 
@@ -252,6 +253,10 @@ def replace_card(desk: Desk, actor: Actor, inp: ReplaceCard) -> ReplaceResult:
                               "the office director reviews and approves the loss application "
                               "before the new card is issued", "old_uid")
         holder, kind = old.holder, old.holder_kind
+        if kind is HolderKind.STAFF:
+            # Seed 000: 内部员工IC卡的授权办理,必须由前台负责人或客服负责人办理 — a new
+            # active staff card is an authorisation like any other.
+            require_lead_for_staff_card(act, "补办", "replace")
         if inp.balance_checked_fen != old.balance_fen:
             raise RuleRefused("L2", f"持卡人须核实新卡余额 {yuan(old.balance_fen)} 元",
                               f"the holder checks the new card's balance, "

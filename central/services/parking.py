@@ -42,6 +42,7 @@ from central.services.card_fees import issue_fee
 from central.services.card_ops import STATE_ZH, activate, blank_card, get_card, same_name
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.inputs import SignOff
+from central.services.other_cards import require_lead_for_staff_card
 from central.services.parking_space import carpark_group, normalize_plate, running_subscription
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
@@ -196,6 +197,9 @@ def apply_parking(desk: Desk, actor: Actor, inp: ApplyParking) -> ParkingApplica
     with action(desk) as act:
         act.authorise(actor, DESK_ROLES)
         holder = _holder(act, inp.holder_person_id)
+        if holder.holder_kind is HolderKind.STAFF:
+            # Rule H4: parking on a staff card (its own or a new one) authorises that card.
+            require_lead_for_staff_card(act, "停车授权", "put parking on")
         _check_documents(holder, inp.documents)
         group = carpark_group(act)
         card: Card
@@ -301,8 +305,8 @@ def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
 
     The period follows P2 (``central.calendar.billing_period``): from today, or from the day
     after the current end when renewed before it lapses. Refused under P3 before the
-    director's approval. The receipt names the card; the barriers open for the card from
-    the period's first day.
+    director's approval, and before the owner unit's where the site keeps that step. The
+    receipt names the card; the barriers open for the card from the period's first day.
     """
     with action(desk) as act:
         act.authorise(actor, DESK_ROLES)
@@ -310,6 +314,9 @@ def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
         if card.state is not CardState.ACTIVE or card.holder is None:
             raise ConflictError(f"卡 {card.uid} {STATE_ZH[card.state]}，不能充值",
                                 f"card {card.uid} is {card.state.value}", "uid")
+        if card.holder_kind is HolderKind.STAFF:
+            # Rule H4: months paid extend what a staff card opens, as a renewal does.
+            require_lead_for_staff_card(act, "停车续费", "pay parking months on")
         sub = running_subscription(card)
         if sub is None:
             raise ConflictError(f"卡 {card.uid} 没有停车月卡", f"card {card.uid} carries no "
@@ -318,6 +325,10 @@ def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
             raise RuleRefused("P3", "停车月卡尚未经管理处主任审批（收费标准未定），不能收费",
                               "the office director has not approved this parking card (no fee "
                               "standard yet): nothing can be paid", "uid")
+        if act.site.settings.parking_owner_unit_approval and sub.owner_unit_signed_at is None:
+            raise RuleRefused("P3", "《车位使用申请表》尚未经业主单位审批，不能收费",
+                              "the owner unit has not approved this parking application "
+                              "(seed 000): nothing can be paid", "uid")
         start, end = billing_period(sub.paid_until, act.today, inp.months)
         amount = inp.months * sub.fee_per_month_fen
         holder = card.holder

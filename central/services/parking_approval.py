@@ -1,18 +1,22 @@
-"""The office director's approval of a monthly parking card, rule P3: it sets the fee
-standard and the space type, and a fixed space's number is recorded. An emergency reserve
-space goes only to a vehicle named in advance (rule P5)."""
+"""The approvals of a monthly parking card, rule P3. The office director's sets the fee
+standard and the space type, and a fixed space's number is recorded; an emergency reserve
+space goes only to a vehicle named in advance (rule P5). The owner unit (业主单位) signs the
+application too (seed 000 4.1.1: 核实填写内容后送业主单位及管理处主任审批): the desk records
+who signed there and when, and no month is paid before it where the site keeps that step
+(``parking_owner_unit_approval``, on by default; central/services/parking.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from central.forms import FormReader
 from central.models import ParkingSpace, ParkingSubscription, Role, SpaceKind
-from central.rules import ConflictError, NotFoundError, RuleRefused
-from central.services.context import Action, Actor, Desk, action
+from central.rules import ConflictError, FieldError, InvalidInputError, NotFoundError, RuleRefused
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.parking_reserve import named_reserve_vehicle
 
 
@@ -56,13 +60,10 @@ def approve_parking(desk: Desk, actor: Actor, inp: ApproveParking) -> None:
             raise RuleRefused("P3", "停车月卡须经管理处主任审批，由主任确定收费标准及车位性质",
                               "a monthly parking card is approved by the office director, "
                               f"who sets the fee and the space type — not a {staff.role.value}")
-        sub = act.session.get(ParkingSubscription, inp.subscription_id)
-        if sub is None or sub.site_id != act.site.id:
-            raise NotFoundError("没有此停车申请", f"no parking application {inp.subscription_id}",
+        sub = _subscription(act, inp.subscription_id)
+        if sub.approved_at is not None:
+            raise ConflictError("此申请已审批", "this application is already approved",
                                 "subscription_id")
-        if sub.approved_at is not None or sub.ended_on is not None:
-            raise ConflictError("此申请已审批或已结束", "this application is already approved "
-                                "or ended", "subscription_id")
         space = _approved_space(act, inp)
         if inp.space_kind is SpaceKind.EMERGENCY_RESERVE and named_reserve_vehicle(
                 act, sub.vehicle.plate, act.today) is None:
@@ -75,6 +76,17 @@ def approve_parking(desk: Desk, actor: Actor, inp: ApproveParking) -> None:
         sub.space_kind = inp.space_kind
         sub.space_id = space.id if space is not None else None
         sub.approved_by_staff_id, sub.approved_at = staff.id, act.now
+
+
+def _subscription(act: Action, subscription_id: int) -> ParkingSubscription:
+    """A running (not ended) subscription of the action's site."""
+    sub = act.session.get(ParkingSubscription, subscription_id)
+    if sub is None or sub.site_id != act.site.id:
+        raise NotFoundError("没有此停车申请", f"no parking application {subscription_id}",
+                            "subscription_id")
+    if sub.ended_on is not None:
+        raise ConflictError("此申请已结束", "this application has ended", "subscription_id")
+    return sub
 
 
 def _approved_space(act: Action, inp: ApproveParking) -> ParkingSpace | None:
@@ -99,3 +111,39 @@ def _approved_space(act: Action, inp: ApproveParking) -> ParkingSpace | None:
         raise ConflictError(f"固定车位 {space.number} 已有使用人",
                             f"fixed space {space.number} is already let", "space_number")
     return space
+
+
+@dataclass(frozen=True)
+class RecordOwnerUnitApproval:
+    """The owner unit's signature on the 《车位使用申请表》: who signed, when, where the
+    signed form is."""
+
+    subscription_id: int
+    signer_name: str
+    signed_at: datetime
+    reference: str
+
+    @staticmethod
+    def from_form(data: Any) -> RecordOwnerUnitApproval:
+        """Validate ``{"subscription_id", "signer_name", "signed_at", "reference"}``."""
+        r = FormReader(data)
+        inp = RecordOwnerUnitApproval(r.integer("subscription_id", 1), r.text("signer_name", 100),
+                                      r.instant("signed_at"), r.text("reference", 200))
+        r.finish()
+        return inp
+
+
+def record_owner_unit_approval(desk: Desk, actor: Actor, inp: RecordOwnerUnitApproval) -> None:
+    """The desk (客服中心, which takes the form to the owner unit) records the owner unit's
+    approval of a monthly parking application (rule P3, seed 000)."""
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, DESK_ROLES)
+        sub = _subscription(act, inp.subscription_id)
+        if sub.owner_unit_signed_at is not None:
+            raise ConflictError("业主单位已审批此申请", "the owner unit's approval is already "
+                                "recorded", "subscription_id")
+        if inp.signed_at > act.now + timedelta(minutes=5):
+            raise InvalidInputError([FieldError("signed_at", "不能晚于现在",
+                                                "cannot be in the future")])
+        sub.owner_unit_signer, sub.owner_unit_signed_at = inp.signer_name, inp.signed_at
+        sub.owner_unit_reference, sub.owner_unit_recorded_by_staff_id = inp.reference, staff.id

@@ -24,7 +24,6 @@ from central.models import (
     Card,
     CardState,
     HolderKind,
-    HouseholdKind,
     PaymentMethod,
     Person,
     Receipt,
@@ -41,6 +40,7 @@ from central.services.card_ops import activate, blank_card, schedule_for
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.fees import site_household
 from central.services.inputs import PersonDetails, SignOff
+from central.services.owner_consent import OwnerConsent, consenting_owner, record_consent
 from central.services.privacy import id_number_for
 from central.services.register import write_register
 from central.services.renovation_deposits import (
@@ -77,6 +77,8 @@ class FileRenovation:
     self_renovation: bool = False
     contractor: Contractor | None = None
     payment_method: PaymentMethod = PaymentMethod.CASH
+    # Anyone but an owner (a tenant, a family member): the owner's written consent (seed 004).
+    owner_consent: OwnerConsent | None = None
 
     @staticmethod
     def from_form(data: Any) -> FileRenovation:
@@ -86,7 +88,8 @@ class FileRenovation:
             r.integer("household_id", 1), r.integer("applicant_person_id", 1),
             r.date("starts_on"), r.date("ends_on"), r.flag("self_renovation"),
             r.opt_object("contractor", Contractor.read),
-            r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
+            r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH,
+            r.opt_object("owner_consent", OwnerConsent.read))
         if not inp.self_renovation and inp.contractor is None:
             r.fail("contractor", "非自装须填写装修单位及负责人",
                    "the contractor is required unless the owner renovates alone")
@@ -104,25 +107,32 @@ class FilingResult:
     starts_on: date
     ends_on: date
     deposits: tuple[DepositTaken, ...]
+    approved: bool = True  # False: awaiting the manager's approval (seed 001)
 
 
 def file_renovation(desk: Desk, actor: Actor, inp: FileRenovation) -> FilingResult:
-    """Record an owner's renovation filing and take its deposits (rules H6, G6, I7).
+    """Record a renovation filing and take its deposits (rules H6, G6, I7).
 
     Refused under H6 when the period is longer than the site's maximum (three months by
-    default, counted as rule P2 counts months). One open filing per unit at a time.
+    default, counted as rule P2 counts months), or when the applicant is not an owner — a
+    tenant, a family member — and brings no written consent of the unit's current owner
+    (seed 004: 非业主使用人装修需提供业主同意装修的书面证明). One open filing per unit at a time.
+    Where the site asks for the manager's approval (seed 001), the filing awaits the
+    director's (``renovation_approval.approve_renovation``) before workers' cards are lent.
     """
     with action(desk) as act:
         act.authorise(actor, DESK_ROLES)
         household = site_household(act, inp.household_id)
-        if not household.is_current or household.kind is not HouseholdKind.OWNERSHIP:
-            raise RuleRefused("H6", "装修备案由本房屋现业主办理", "a renovation is filed by the "
-                              "unit's current owner household", "household_id")
+        if not household.is_current:
+            raise ConflictError("此住户已迁出", "this household has ended", "household_id")
         applicant = act.session.get(Person, inp.applicant_person_id)
-        if (applicant is None or applicant.household_id != household.id
-                or applicant.holder_kind is not HolderKind.OWNER):
-            raise RuleRefused("H6", "申请人须为本户业主", "the applicant is an owner of this "
-                              "household", "applicant_person_id")
+        if applicant is None or applicant.household_id != household.id:
+            raise ConflictError("申请人须为本户住户", "the applicant belongs to the household",
+                                "applicant_person_id")
+        owner = None
+        if applicant.holder_kind is not HolderKind.OWNER:
+            owner = consenting_owner(act, household.unit_id, inp.owner_consent, "H6",
+                                     what_zh="装修", what_en="a renovation filing")
         if inp.starts_on < act.today:
             raise InvalidInputError([FieldError("starts_on", "开始日期不能早于今天",
                                                 "cannot start on a day already past")])
@@ -144,6 +154,10 @@ def file_renovation(desk: Desk, actor: Actor, inp: FileRenovation) -> FilingResu
                                 "household_id")
         application = open_application(act, ApplicationKind.RENOVATION, applicant=applicant,
                                        household=household, in_person=True)
+        if owner is not None and inp.owner_consent is not None:
+            record_consent(act, application, owner, inp.owner_consent)
+        # Approved at filing only where the site has no manager's approval step.
+        approved = not act.site.settings.renovation_manager_approval
         contractor = inp.contractor
         filing = RenovationFiling(
             site_id=act.site.id, unit_id=household.unit_id, household_id=household.id,
@@ -151,12 +165,13 @@ def file_renovation(desk: Desk, actor: Actor, inp: FileRenovation) -> FilingResu
             contractor_name=contractor.name if contractor is not None else "",
             contractor_lead_name=contractor.lead_name if contractor is not None else "",
             contractor_lead_phone=contractor.lead_phone if contractor is not None else "",
-            starts_on=inp.starts_on, ends_on=inp.ends_on, approved_by_staff_id=act.staff.id,
-            approved_at=act.now, created_at=act.now)
+            starts_on=inp.starts_on, ends_on=inp.ends_on,
+            approved_by_staff_id=act.staff.id if approved else None,
+            approved_at=act.now if approved else None, created_at=act.now)
         act.session.add(filing)
         act.session.flush()
         deposits = take_deposits(act, filing, applicant, inp.payment_method)
-        return FilingResult(filing.id, filing.starts_on, filing.ends_on, deposits)
+        return FilingResult(filing.id, filing.starts_on, filing.ends_on, deposits, approved)
 
 
 @dataclass(frozen=True)
@@ -222,6 +237,11 @@ def issue_worker_cards(desk: Desk, actor: Actor,
     with action(desk) as act:
         staff, _site = act.authorise(actor, DESK_ROLES)
         filing = get_filing(act, inp.filing_id)
+        if filing.approved_at is None:
+            raise RuleRefused("H6", "装修申请须经服务中心经理（管理处主任）审批后"
+                              "方可办理临时出入证",
+                              "the manager (the director) approves the renovation before its "
+                              "workers' cards are lent", "filing_id")
         if filing.completed_on is not None or filing.ends_on < act.today:
             raise RuleRefused("H6", f"装修备案已于 {filing.ends_on} 到期，须先办理延期",
                               f"the filing ran out on {filing.ends_on}; extend it first",

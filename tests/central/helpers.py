@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from central.models import ParkingSubscription
 from central.services.context import Desk
 from central.services.parking import (
     ApplyParking,
@@ -17,7 +18,12 @@ from central.services.parking import (
     apply_parking,
     top_up_parking,
 )
-from central.services.parking_approval import ApproveParking, approve_parking
+from central.services.parking_approval import (
+    ApproveParking,
+    RecordOwnerUnitApproval,
+    approve_parking,
+    record_owner_unit_approval,
+)
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards
 from edge.auth_store import AuthStore
 from edge.decision import GateRules, Reason, decide
@@ -91,8 +97,22 @@ def apply(desk: Desk, staff: Staffs, name: str = "王建国", **form: Any) -> Pa
     return apply_parking(desk, staff.clerk, ApplyParking.from_form(data))
 
 
-def approve(desk: Desk, staff: Staffs, subscription_id: int, **form: Any) -> None:
-    """The director approves at 300 yuan a month, floating (by default)."""
+def owner_unit_approves(desk: Desk, staff: Staffs, subscription_id: int) -> None:
+    """The desk records the owner unit's signature on the application (seed 000)."""
+    record_owner_unit_approval(desk, staff.clerk, RecordOwnerUnitApproval.from_form({
+        "subscription_id": subscription_id, "signer_name": "业主单位 行政部 林",
+        "signed_at": "2026-06-09T09:30:00+08:00", "reference": "车位使用申请表 2026-061"}))
+
+
+def approve(desk: Desk, staff: Staffs, subscription_id: int, *, owner_unit: bool = True,
+            **form: Any) -> None:
+    """The owner unit (unless ``owner_unit`` is false) and the director approve, at 300
+    yuan a month, floating (by default)."""
+    with desk.sessions() as s:
+        sub = s.get(ParkingSubscription, subscription_id)
+        signed = sub is not None and sub.owner_unit_signed_at is not None
+    if owner_unit and not signed:
+        owner_unit_approves(desk, staff, subscription_id)
     data: dict[str, Any] = {"subscription_id": subscription_id, "fee_per_month_yuan": "300",
                             "space_kind": "floating"}
     data.update(form)

@@ -22,6 +22,7 @@ from central.services.goods import (
     IssueGoodsPass,
     IssueGoodsSlip,
     RecordGoodsExit,
+    approve_goods_slip,
     file_goods_slips,
     filing_deadline,
     issue_goods_pass,
@@ -41,9 +42,15 @@ def slip_form(desk: Desk, who: str = "王建国", **extra: Any) -> dict[str, Any
     return form
 
 
-def issue(desk: Desk, staff: Staffs, who: str = "王建国", **extra: Any) -> int:
-    return issue_goods_slip(desk, staff.clerk, IssueGoodsSlip.from_form(slip_form(desk, who,
-                                                                                  **extra)))
+def issue(desk: Desk, staff: Staffs, who: str = "王建国", *, approved: bool = True,
+          **extra: Any) -> int:
+    """A slip issued by the clerk and, unless ``approved`` is false, approved by the
+    customer-service lead (seed 003's 管家部负责人)."""
+    number = issue_goods_slip(desk, staff.clerk, IssueGoodsSlip.from_form(
+        slip_form(desk, who, **extra)))
+    if approved:
+        approve_goods_slip(desk, staff.customer_service_lead, number)
+    return number
 
 
 def let_out(desk: Desk, staff: Staffs, number: int, **extra: Any) -> datetime:
@@ -53,9 +60,10 @@ def let_out(desk: Desk, staff: Staffs, number: int, **extra: Any) -> datetime:
     return record_goods_exit(desk, staff.guard, RecordGoodsExit.from_form(form))
 
 
-def consent(desk: Desk, owner: str = "陈国强") -> dict[str, Any]:
-    return {"owner_person_id": person(desk, owner).id, "method": "phone",
-            "confirmed_at": "2026-06-09T09:40:00+08:00", "reference": "电话 13800000003"}
+def consent(desk: Desk, owner: str = "陈国强", **extra: str) -> dict[str, Any]:
+    return {"owner_person_id": person(desk, owner).id, "method": "document",
+            "confirmed_at": "2026-06-09T09:40:00+08:00", "reference": "业主同意书 2026-0609",
+            **extra}
 
 
 def test_G4_no_slip_while_the_household_owes_fees(desk: Desk, staff: Staffs) -> None:

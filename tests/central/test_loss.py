@@ -215,7 +215,8 @@ def test_L3_lost_staff_card_costs_20(desk: Desk, staff: Staffs) -> None:
         (ReceiptItem.STAFF_CARD_COMPENSATION, "0C0C0C01", 2000)]
     # The replacement itself is free (I2): the holder has paid for the loss.
     review_loss(desk, staff.director, ReviewLoss(open_report(desk), True))
-    replaced = replace_card(desk, staff.clerk, ReplaceCard.from_form({
+    # A lead, as for every staff card authorisation (H4).
+    replaced = replace_card(desk, staff.front_desk_lead, ReplaceCard.from_form({
         "old_uid": "0C0C0C01", "new_uid": "0C0C0C02", "balance_checked_yuan": "0",
         "signoff": signed("孙伟")}))
     assert replaced.fee_fen == 0 and len(receipts(desk)) == 1

@@ -23,6 +23,7 @@ from central.services.renovation import (
     filing_summary,
     issue_worker_cards,
 )
+from central.services.renovation_approval import approve_renovation
 from central.services.visitors import (
     IssueVisitorPass,
     RegisterVisitor,
@@ -96,6 +97,7 @@ def test_G5_renovation_worker_outputs_masked_except_for_the_director(desk: Desk,
         "household_id": household_of(desk, "王建国"),
         "applicant_person_id": person(desk, "王建国").id, "starts_on": "2026-06-09",
         "ends_on": "2026-07-08", "self_renovation": True}))
+    approve_renovation(desk, staff.director, filed.filing_id)
     cards = issue_worker_cards(desk, staff.clerk, IssueWorkerCards.from_form({
         "filing_id": filed.filing_id, "lines": [{"uid": "0D0D0D01", "signoff": signed("刘工"),
                                                   "worker": {"name": "刘工", "id_number": ID}}]}))

@@ -26,6 +26,7 @@ from central.services.renovation import (
     filing_summary,
     issue_worker_cards,
 )
+from central.services.renovation_approval import approve_renovation
 from central.services.renovation_deposits import (
     RefundDeposit,
     ReturnWorkerCards,
@@ -59,9 +60,13 @@ def filing_form(desk: Desk, ends_on: str = "2026-09-08", **extra: Any) -> dict[s
     return form
 
 
-def file(desk: Desk, staff: Staffs, **extra: Any) -> Any:
-    return file_renovation(desk, staff.clerk, FileRenovation.from_form(filing_form(desk,
-                                                                                   **extra)))
+def file(desk: Desk, staff: Staffs, *, approved: bool = True, **extra: Any) -> Any:
+    """A filing by the clerk and, unless ``approved`` is false, the director's approval."""
+    filed = file_renovation(desk, staff.clerk, FileRenovation.from_form(filing_form(desk,
+                                                                                    **extra)))
+    if approved:
+        approve_renovation(desk, staff.director, filed.filing_id)
+    return filed
 
 
 def worker(uid: str, name: str, id_number: str = "360102199001011234") -> dict[str, Any]:

@@ -134,3 +134,33 @@ def test_docs_name_every_command_and_setting() -> None:
         assert f"`{shown}`" in docs, key
     for column in CSV_COLUMNS:
         assert column in docs
+
+
+def test_site_file_without_settings_loads_with_defaults(desk: Desk) -> None:
+    # The example file says [settings] is optional, and so is validity_months within it.
+    bare = parse_toml('[site]\ncode = "bare"\nname = "空"\n')
+    assert bare.settings == ()
+    load_site(desk, bare)
+    partial = parse_toml('[site]\ncode = "partial"\nname = "半"\n'
+                         '[settings]\nquota_small_home = 3\n')
+    assert partial.settings == (("quota_small_home", 3),)
+    load_site(desk, partial)
+    with desk.sessions() as s:
+        settings = {row.site.code: row for row in s.scalars(select(SiteSettings))}
+        assert settings["bare"].validity_owner_months == 24
+        assert settings["bare"].goods_slip_filing_time == "08:30"
+        assert settings["partial"].quota_small_home == 3
+    with pytest.raises(InvalidInputError) as not_a_table:
+        parse_toml('settings = 3\n[site]\ncode = "x"\nname = "y"\n')
+    assert {e.field for e in not_a_table.value.errors} == {"settings"}
+
+
+def test_approval_steps_are_site_settings() -> None:
+    desc = parse_toml('[site]\ncode = "x"\nname = "y"\n[settings]\n'
+                      'goods_slip_approval = false\nparking_owner_unit_approval = true\n')
+    assert dict(desc.settings) == {"goods_slip_approval": False,
+                                   "parking_owner_unit_approval": True}
+    with pytest.raises(InvalidInputError) as invalid:
+        parse_toml('[site]\ncode = "x"\nname = "y"\n[settings]\n'
+                   'renovation_manager_approval = "maybe"\n')
+    assert {e.field for e in invalid.value.errors} == {"settings.renovation_manager_approval"}

@@ -34,9 +34,11 @@ from .conftest import API, TestClient
 CASES_PER_OPERATION = 80
 # Actions whose path says everything (the record acted on): they take no body.
 BODILESS = frozenset({"logout", "deactivate_staff", "end_parking", "total_parking_fees",
-                      "add_parking_usage", "return_parking_permit", "record_visitor_exit"})
+                      "add_parking_usage", "return_parking_permit", "record_visitor_exit",
+                      "approve_goods_slip", "approve_renovation"})
 # Who calls each operation: a role the matrix allows, preferring the widest.
-PREFERRED = (Role.FRONT_DESK_LEAD, Role.DIRECTOR, Role.ADMIN, Role.GUARD, Role.CLERK)
+PREFERRED = (Role.FRONT_DESK_LEAD, Role.DIRECTOR, Role.ADMIN, Role.GUARD, Role.CLERK,
+             Role.CUSTOMER_SERVICE_LEAD)
 
 WILD: list[Any] = [
     None, "", " ", "x" * 5000, -1, 0, 1, 2**31, 2**63, 10**30, -(10**30), 1.5, 1e308, True,
@@ -263,6 +265,9 @@ def _phase_two_baselines(desk: Desk) -> list[tuple[str, str, str, dict[str, Any]
             "space_kind": "floating", "documents": {
                 "id_number_presented": id_shown, "driving_licence_ref": "驾驶证",
                 "vehicle_licence_ref": "行驶证", "parking_agreement_ref": "协议"}}),
+        (lead, "POST", "/parking/subscriptions/1/owner-unit-approval", {
+            "signer_name": "业主单位 林", "signed_at": "2026-06-09T09:30:00+08:00",
+            "reference": "申请表"}),
         (director, "POST", "/parking/subscriptions/1/approve", {
             "fee_per_month_yuan": "300", "space_kind": "floating", "note": "n"}),
         (lead, "POST", "/cards/04000009/parking/top-ups", {"months": 2, "payer_name": "王建国",
@@ -275,6 +280,7 @@ def _phase_two_baselines(desk: Desk) -> list[tuple[str, str, str, dict[str, Any]
             "household_id": household, "applicant_person_id": wang.id,
             "starts_on": "2026-06-10", "ends_on": "2026-09-09", "payment_method": "cash",
             "contractor": {"name": "装修公司", "lead_name": "李工", "lead_phone": "138"}}),
+        (director, "POST", "/renovations/1/approve", {}),
         (lead, "POST", "/renovations/1/worker-cards", {"lines": [{
             "uid": "0E000001", "worker": {"name": "工人甲", "id_number": "440301199001011234",
                                           "phone": "139", "organisation": "o"},
@@ -301,6 +307,7 @@ def _phase_two_baselines(desk: Desk) -> list[tuple[str, str, str, dict[str, Any]
         (lead, "POST", "/goods-slips", {
             "household_id": household, "applicant_person_id": wang.id, "carrier_name": "搬家",
             "items": "沙发", "valid_on": "2026-06-09"}),
+        (Role.CUSTOMER_SERVICE_LEAD.value, "POST", "/goods-slips/1/approve", {}),
         (Role.GUARD.value, "POST", "/goods-slips/1/exit", {
             "gate_code": "main-gate", "items_match": True, "carrier_matches": True,
             "guard_signoff": {"signer_name": "guard", "reference": "r"}}),

@@ -173,3 +173,31 @@ def test_register_is_listed_newest_first_and_filtered(client: TestClient, desk: 
                      headers=as_role["clerk"])
     assert set(errors_by_field(bad.json())) == {"action", "since", "limit"}
     assert not any(e.action is RegisterAction.FORMAT for e in register(desk))
+
+
+def test_H4_lost_staff_card_replaced_only_by_a_lead(client: TestClient, desk: Desk,  # noqa: N802
+                                                   as_role: Headers) -> None:
+    staff_form = {"uid": "0C0C0C01", "holder_person_id": person(desk, "孙伟").id,
+                  "written_application_ref": "工程部申请 2026-06-01",
+                  "department_head": {"name": "工程部经理 钱"}, "holder_signoff": signed("孙伟")}
+    issued = client.post(f"{API}/cards/staff", json=staff_form,
+                         headers=as_role["front_desk_lead"])
+    assert issued.status_code == 201, issued.text
+    lost = client.post(f"{API}/cards/0C0C0C01/report-lost", headers=as_role["clerk"], json={
+        "reporter_person_id": person(desk, "孙伟").id, "in_person": True,
+        "balance_shown_yuan": "0", "holder_agrees": True, "signoff": signed("孙伟")})
+    report_id = lost.json()["report_id"]
+    client.post(f"{API}/loss-reports/{report_id}/review", json={"approved": True},
+                headers=as_role["director"])
+    replacement = {"new_uid": "0C0C0C02", "balance_checked_yuan": "0",
+                   "signoff": signed("孙伟")}
+    before = row_counts(desk)
+    for role in ("clerk", "director"):
+        # Refused whatever status the refusal shape settles on (issue 9): never a new card.
+        refused = client.post(f"{API}/cards/0C0C0C01/replace", json=replacement,
+                              headers=as_role[role])
+        assert refused.status_code != 201 and refused.json()["rule"] == "H4", refused.text
+    assert row_counts(desk) == before
+    replaced = client.post(f"{API}/cards/0C0C0C01/replace", json=replacement,
+                           headers=as_role["customer_service_lead"])
+    assert replaced.status_code == 201, replaced.text

@@ -53,6 +53,11 @@ def applied_and_approved(client: TestClient, desk: Desk, as_role: Headers) -> in
                           headers=as_role["clerk"])
     assert applied.status_code == 201, applied.text
     subscription: int = applied.json()["subscription_id"]
+    owner_unit = client.post(
+        f"{API}/parking/subscriptions/{subscription}/owner-unit-approval",
+        headers=as_role["clerk"], json={"signer_name": "业主单位 林", "reference": "申请表",
+                                        "signed_at": "2026-06-09T09:30:00+08:00"})
+    assert owner_unit.status_code == 200, owner_unit.text
     approved = client.post(f"{API}/parking/subscriptions/{subscription}/approve",
                            json={"fee_per_month_yuan": "300", "space_kind": "floating"},
                            headers=as_role["director"])
@@ -98,6 +103,19 @@ def test_apply_approve_top_up_and_end(client: TestClient, desk: Desk, as_role: H
     assert approved.json() == {"subscription_id": subscription,
                                "fee_per_month": {"fen": 30000, "yuan": "300.00"},
                                "space_kind": "floating", "space_number": None}
+
+    # Seed 000: the owner unit signs the application as well as the director.
+    before = row_counts(desk)
+    unsigned = client.post(f"{API}/cards/{WANG}/parking/top-ups", json={"months": 1},
+                           headers=clerk)
+    assert refused(unsigned, 422, "P3", desk, before)["field"] == "uid"
+    owner_unit = client.post(
+        f"{API}/parking/subscriptions/{subscription}/owner-unit-approval", headers=clerk,
+        json={"signer_name": "业主单位 行政部 林", "signed_at": "2026-06-09T09:30:00+08:00",
+              "reference": "车位使用申请表 2026-061"})
+    assert owner_unit.json() == {"subscription_id": subscription,
+                                 "signer_name": "业主单位 行政部 林",
+                                 "signed_at": "2026-06-09T09:30:00+08:00"}, owner_unit.text
 
     paid = client.post(f"{API}/cards/04:a1:b2:c3/parking/top-ups", json={"months": 2},
                        headers=clerk)

@@ -97,6 +97,9 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
         "holder_person_id": NOBODY, "plate": "粤B12345", "existing_uid": "DEADBEEF"}, 404),
     "approve_parking": ("POST", f"/parking/subscriptions/{NOBODY}/approve", {
         "fee_per_month_yuan": "300", "space_kind": "floating"}, 404),
+    "record_owner_unit_approval": ("POST", f"/parking/subscriptions/{NOBODY}/owner-unit-approval",
+                                   {"signer_name": "业主单位 林", "reference": "申请表",
+                                    "signed_at": "2026-06-09T09:30:00+08:00"}, 404),
     "top_up_parking": ("POST", "/cards/DEADBEEF/parking/top-ups", {"months": 1}, 404),
     "end_parking": ("POST", "/cards/DEADBEEF/parking/end", None, 404),
     "name_reserve_vehicle": ("POST", "/parking/reserve-vehicles", {
@@ -110,6 +113,7 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "file_renovation": ("POST", "/renovations", {
         "household_id": NOBODY, "applicant_person_id": NOBODY, "starts_on": "2026-06-10",
         "ends_on": "2026-07-10", "self_renovation": True}, 404),
+    "approve_renovation": ("POST", f"/renovations/{NOBODY}/approve", None, 404),
     "issue_worker_cards": ("POST", f"/renovations/{NOBODY}/worker-cards", {"lines": [{
         "uid": "0D0D0D0D", "worker": {"name": "工人", "id_number": "440301199001011234"},
         "signoff": SIGNED}]}, 404),
@@ -134,6 +138,7 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "issue_goods_slip": ("POST", "/goods-slips", {
         "household_id": NOBODY, "applicant_person_id": NOBODY, "carrier_name": "搬家公司",
         "items": "沙发", "valid_on": "2026-06-10"}, 404),
+    "approve_goods_slip": ("POST", f"/goods-slips/{NOBODY}/approve", None, 404),
     "record_goods_exit": ("POST", f"/goods-slips/{NOBODY}/exit", {
         "gate_code": "main-gate", "items_match": True, "carrier_matches": True,
         "guard_signoff": {"signer_name": "guard"}}, 404),

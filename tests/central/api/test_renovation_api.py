@@ -50,9 +50,18 @@ def test_filing_cards_extension_return_and_refund(client: TestClient, desk: Desk
     deposits = filed.json()["deposits"]
     assert [(d["payer"], d["amount"]["yuan"]) for d in deposits] == [
         ("owner", "1000.00"), ("contractor", "1000.00")]
+    assert filed.json()["approved"] is False  # seed 001: the manager approves first
     base = f"{API}/renovations/{filing}"
 
     line = {"uid": "0E000001", "worker": {"name": "工人甲", "id_number": WORKER_ID}}
+    before = row_counts(desk)
+    early = client.post(f"{base}/worker-cards", headers=clerk,
+                        json={"lines": [{**line, "signoff": signed("工人甲")}]})
+    assert refused(early, 422, "H6", desk, before) == "filing_id"
+    for role in ("clerk", "front_desk_lead", "customer_service_lead"):
+        assert client.post(f"{base}/approve", headers=as_role[role]).status_code == 403
+    approved = client.post(f"{base}/approve", headers=as_role["director"])
+    assert approved.status_code == 200 and approved.json()["filing_id"] == filing, approved.text
     before = row_counts(desk)
     unsigned = client.post(f"{base}/worker-cards", json={"lines": [line]}, headers=clerk)
     assert refused(unsigned, 422, "I1", desk, before) == "lines[0].signoff"

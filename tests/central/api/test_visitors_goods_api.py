@@ -121,6 +121,16 @@ def test_goods_slip_from_desk_to_exit_to_filing(client: TestClient, desk: Desk,
     by_clerk = client.post(f"{API}/goods-slips/1/exit", json=exit_form, headers=clerk)
     assert (by_clerk.status_code, by_clerk.json()["rule"]) == (422, "G4")
     before = row_counts(desk)
+    # Seed 003: the exit looks for the 管家部负责人's signature — the customer-service lead's.
+    unapproved = client.post(f"{API}/goods-slips/1/exit", json=exit_form,
+                             headers=as_role["guard"])
+    assert refused(unapproved, 422, "G4", desk, before) == "number"
+    for role in ("clerk", "front_desk_lead", "director", "guard"):
+        not_theirs = client.post(f"{API}/goods-slips/1/approve", headers=as_role[role])
+        assert (not_theirs.status_code, not_theirs.json()["rule"]) == (403, "G4"), role
+    approved = client.post(f"{API}/goods-slips/1/approve",
+                           headers=as_role["customer_service_lead"])
+    assert approved.status_code == 200 and approved.json()["number"] == 1, approved.text
     mismatch = client.post(f"{API}/goods-slips/1/exit", json={**exit_form, "items_match": False},
                            headers=as_role["guard"])
     assert refused(mismatch, 422, "G4", desk, before) == "items_match"
