@@ -122,7 +122,7 @@ def test_a_refusal_that_cites_a_rule_is_that_rules_refusal() -> None:
     assert misfiled == [], "a refusal citing a rule must be RuleRefused with its id"
 
 
-def test_H6_a_tenant_filing_a_renovation_is_refused_under_H6(desk: Desk,
+def test_H6_a_tenant_filing_a_renovation_without_consent_is_refused_under_H6(desk: Desk,
                                                                staff: Staffs) -> None:
     before = row_counts(desk)
     with pytest.raises(RuleRefused) as refused:
@@ -131,6 +131,7 @@ def test_H6_a_tenant_filing_a_renovation_is_refused_under_H6(desk: Desk,
             "applicant_person_id": person(desk, "赵磊").id, "starts_on": "2026-06-09",
             "ends_on": "2026-09-08", "contractor": {"name": "美家装修", "lead_name": "李工",
                                                     "lead_phone": "13800000000"}}))
-    assert (refused.value.rule_id, refused.value.field) == ("H6", "household_id")
+    # Without the owner's written consent (seed 004): refused under H6, on that field.
+    assert (refused.value.rule_id, refused.value.field) == ("H6", "owner_consent")
     assert refused.value.as_dict()["rule"] == "H6"
     assert row_counts(desk) == before
