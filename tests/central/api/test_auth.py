@@ -56,7 +56,8 @@ def test_five_failures_throttle_with_retry_after(client: TestClient, clock: Fixe
     assert throttled.json()["error"] == "throttled"
     assert "10 分钟" in throttled.json()["message_zh"]
     with desk.sessions() as s:
-        assert len(s.scalars(select(LoginAttempt)).all()) == 6
+        # the throttled attempt is not written: a flood of them writes nothing
+        assert len(s.scalars(select(LoginAttempt)).all()) == 5
         assert s.scalars(select(StaffSession)).all() == []
     clock.advance(timedelta(minutes=10, seconds=1))
     assert client.post(f"{API}/login", json={"username": "clerk",

@@ -39,6 +39,9 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "list_staff": ("GET", "/staff", None, 200),
     "create_staff": ("POST", "/staff", {"username": "made-by-{role}", "role": "clerk",
                                         "password": "long enough 123", "site": SITE}, 201),
+    "change_staff_role": ("PUT", f"/staff/{NOBODY}/role", {"role": "clerk"}, 404),
+    "reset_staff_password": ("POST", f"/staff/{NOBODY}/password",
+                             {"password": "long enough 123"}, 404),
     "deactivate_staff": ("POST", f"/staff/{NOBODY}/deactivate", None, 404),
     "get_site": ("GET", "/site", None, 200),
     "list_households": ("GET", "/households", None, 200),
@@ -135,6 +138,7 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "list_overdue_goods_slips": ("GET", "/goods-slips/overdue", None, 200),
     "issue_goods_pass": ("POST", "/goods-passes", {"person_id": NOBODY,
                                                    "id_number_presented": "1"}, 404),
+    "list_id_check_failures": ("GET", "/id-check-failures", None, 200),
 }
 
 
@@ -153,7 +157,7 @@ def matrix_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClie
     desk.close()
     store = CentralStore(root / "sync.db", SITE, clock=NOW.timestamp)
     with TestClient(create_app(url, gate_events=store, clock=FixedClock(NOW),
-                               hasher=FAST_HASHER)) as client:
+                               hasher=FAST_HASHER, login_refusal_delay_s=0)) as client:
         yield client
     store.close()
 
