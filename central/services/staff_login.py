@@ -17,14 +17,18 @@ answer never tells whether a name exists.
 
 The password hash runs outside any transaction: the counts are read in a read transaction
 (WAL: never waits for a writer), the hash is computed with no database lock held, and the
-attempt is written in a short transaction of its own. At most ``HASH_SLOTS`` hashes run at
-once; a login that cannot get a slot within a second is answered "busy, retry" (429).
+attempt is written in a short transaction of its own. Passwords are checked one at a time
+on a thread of the lowest CPU priority, so a flood of guesses never takes the CPU from desk
+work; a login that finds ``MAX_QUEUED`` checks already waiting is answered "retry" (429).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,11 +43,10 @@ THROTTLE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 5  # per user name and address
 MAX_ADDRESS_FAILURES = 20  # per address, any names
 MAX_ACCOUNT_FAILURES = 20  # per user name, all addresses
-# Password hashes computed at once: argon2id is built to eat memory and CPU; the desk's
-# own work must keep a core.
-HASH_SLOTS = 1
-HASH_SLOT_WAIT_S = 1.0
-_slots = threading.BoundedSemaphore(HASH_SLOTS)
+# Password checks waiting or running at once (on one thread): argon2id is built to eat
+# memory and CPU, and the desk's own work comes first.
+MAX_QUEUED = 4
+CHECKER_NICE = 19
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class LoggedIn:
     site: str | None
 
 
-# Verified against when the user name is unknown, so that case costs the same time.
+# Verified against when the user name is unknown, so that case costs the same time. Made
+# on the checker thread, once per hasher.
 _DUMMY: dict[int, str] = {}
 
 
@@ -73,7 +77,7 @@ class _Candidate:
     """What the read transaction found: the account (if any), and its hash to check."""
 
     staff_id: int | None
-    password_hash: str
+    password_hash: str | None  # None: no such name, checked against a dummy hash
     logged_in: LoggedIn | None
 
 
@@ -113,22 +117,54 @@ def _candidate(desk: Desk, name: str) -> _Candidate:
     with desk.sessions() as session:
         staff = session.scalars(select(Staff).where(Staff.username == name)).first()
         if staff is None:
-            return _Candidate(None, _dummy_hash(desk), None)
+            return _Candidate(None, None, None)
         who = LoggedIn(staff.id, staff.username, staff.display_name, staff.role,
                        staff.site.code if staff.site is not None else None)
         return _Candidate(staff.id, staff.password_hash, who if staff.active else None)
 
 
-def _password_matches(desk: Desk, password_hash: str, password: str) -> bool:
-    if not _slots.acquire(timeout=HASH_SLOT_WAIT_S):
-        raise LoginThrottledError(1)
+def _lower_priority() -> None:
+    # Linux keeps a nice value per thread (setpriority(2)), and the threads argon2 starts
+    # for its lanes inherit it: desk work always comes first, a flood of guesses waits.
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: plain priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECKER_NICE)
+
+
+class _PasswordChecker:
+    """One low-priority thread that checks passwords, with a short queue in front of it: a
+    login that finds ``MAX_QUEUED`` checks already waiting is told to retry (429)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queued = 0
+        self._executor: ThreadPoolExecutor | None = None
+
+    def matches(self, desk: Desk, password_hash: str | None, password: str) -> bool:
+        """Whether ``password`` matches ``password_hash`` (argon2, on the checker thread)."""
+        with self._lock:
+            if self._queued >= MAX_QUEUED:
+                raise LoginThrottledError(1)
+            self._queued += 1
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, "password-check",
+                                                    initializer=_lower_priority)
+            executor = self._executor
+        try:
+            return executor.submit(_verify, desk, password_hash, password).result()
+        finally:
+            with self._lock:
+                self._queued -= 1
+
+
+def _verify(desk: Desk, password_hash: str | None, password: str) -> bool:
     try:
-        desk.hasher.verify(password_hash, password)
+        desk.hasher.verify(password_hash or _dummy_hash(desk), password)
     except (VerificationError, InvalidHashError):
         return False
-    finally:
-        _slots.release()
     return True
+
+
+_checker = _PasswordChecker()
 
 
 def login(desk: Desk, username: str, password: str, remote: str = "") -> LoggedIn:
@@ -147,11 +183,11 @@ def login(desk: Desk, username: str, password: str, remote: str = "") -> LoggedI
     if wait is not None:
         raise LoginThrottledError(wait)
     candidate = _candidate(desk, name)
-    matches = _password_matches(desk, candidate.password_hash, password)
+    matches = _checker.matches(desk, candidate.password_hash, password)
     who = candidate.logged_in if matches else None
     new_hash = (desk.hasher.hash(password)
-                if who is not None and desk.hasher.check_needs_rehash(candidate.password_hash)
-                else None)
+                if who is not None and candidate.password_hash is not None
+                and desk.hasher.check_needs_rehash(candidate.password_hash) else None)
     with action(desk) as act:
         act.session.add(LoginAttempt(username=name, at=act.now, succeeded=who is not None,
                                      throttled=False, remote=remote))
