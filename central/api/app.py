@@ -39,6 +39,7 @@ from central.api import (
 from central.api.body import BODY_MODELS
 from central.api.errors import install_handlers
 from central.api.ports import DeviceStatusSource, GateEventSource
+from central.api.private_responses import PrivateResponses
 from central.api.routing import PREFIX
 from central.api.state import ApiState
 from central.clock import Clock
@@ -132,5 +133,6 @@ def create_app(database_url: str, *,
     for router in ROUTERS:
         app.include_router(router)
     install_handlers(app)
+    app.add_middleware(PrivateResponses)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
