@@ -34,7 +34,7 @@ def serve(tmp_path: Path) -> Iterator[int]:
          f"sqlite:///{tmp_path / 'desk.db'}", "--port", str(port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded CI machine imports slowly
         while True:
             try:
                 httpx.get(f"http://127.0.0.1:{port}{API}/me", timeout=2)
