@@ -12,8 +12,9 @@ The scheme (docs/api.md, "Logging in"), over the last fifteen minutes of failed 
 
 A refused (throttled) attempt is not counted and not written, so it cannot renew a wait, and
 a wait ends fifteen minutes after the oldest failure that caused it. A success clears the
-name's count. Unknown names are checked against a dummy hash and throttled alike, so the
-answer never tells whether a name exists.
+name's count at that address (not elsewhere: the clerk logging in at the desk does not give
+an outsider five more guesses). Unknown names are checked against a dummy hash and
+throttled alike, so the answer never tells whether a name exists.
 
 The password hash runs outside any transaction: the counts are read in a read transaction
 (WAL: never waits for a writer), the hash is computed with no database lock held, and the
@@ -94,15 +95,15 @@ def _throttle(desk: Desk, name: str, remote: str, now: datetime) -> int | None:
     with desk.sessions() as session:
         last_success = session.scalar(
             select(func.max(LoginAttempt.at)).where(
-                LoginAttempt.username == name, LoginAttempt.succeeded, LoginAttempt.at > since))
+                LoginAttempt.username == name, LoginAttempt.remote == remote,
+                LoginAttempt.succeeded, LoginAttempt.at > since))
         failed = (~LoginAttempt.succeeded) & (~LoginAttempt.throttled) & (LoginAttempt.at > since)
         rows = session.execute(
             select(LoginAttempt.username, LoginAttempt.remote, LoginAttempt.at)
             .where(failed, or_(LoginAttempt.remote == remote, LoginAttempt.username == name))
             .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())).all()
     by_address = [at for user, where, at in rows if where == remote]
-    by_name = [at for user, where, at in rows
-               if user == name and (last_success is None or at > last_success)]
+    by_name = [at for user, where, at in rows if user == name]
     here = [at for user, where, at in rows
             if user == name and where == remote and (last_success is None or at > last_success)]
     waits = [_wait_until(by_address, MAX_ADDRESS_FAILURES, now),
