@@ -35,16 +35,13 @@ from sqlalchemy import update
 from central.api import create_app
 from central.api.permissions import PERMISSIONS
 from central.clock import FixedClock
-from central.db import make_engine, upgrade
 from central.models import Role, Staff
 from central.services.context import Desk
-from central.services.sites import load_site
-from central.services.staff import NewStaff, create_staff
-from central.site_file import read_site_file
 from sync.central_store import CentralStore
 
-from ..conftest import EXAMPLES, FAST_HASHER, NOW, PASSWORD, SITE
+from ..conftest import FAST_HASHER, NOW, PASSWORD, SITE
 from .conftest import API, TestClient, username
+from .live_desk import every_role_desk
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
@@ -132,13 +129,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Caller
     """The app over a migrated database (the example site, one account per role); the
     schemathesis schema loaded from its own /openapi.json, and the callers."""
     root = tmp_path_factory.mktemp("schemathesis")
-    url = f"sqlite:///{root / 'desk.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    desk = Desk(engine, FixedClock(NOW), FAST_HASHER)
-    load_site(desk, read_site_file(EXAMPLES / "site.toml"))
-    for role in Role:
-        create_staff(desk, NewStaff(username(role.value), role.value, role, PASSWORD, SITE))
+    url, desk = every_role_desk(root)
     store = CentralStore(root / "sync.db", SITE, clock=NOW.timestamp)
     app = create_app(url, gate_events=store, clock=FixedClock(NOW), hasher=FAST_HASHER,
                      login_refusal_delay_s=0)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import httpx
 import pytest
 
 from .conftest import API, TestClient, login
-from .test_serve import ROOT, _free_port
+from .live_desk import serving
 
 SLOW_CLIENTS = 300
 HEADER_TIMEOUT_S = 10.0
@@ -28,25 +26,10 @@ HEADER_TIMEOUT_S = 10.0
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[int]:
     """``menwei-desk serve`` on an empty database; its port."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "central.cli", "serve", "--db",
-         f"sqlite:///{tmp_path / 'desk.db'}", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90  # a loaded CI machine imports slowly
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}{API}/me", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, "serve exited"
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.1)
+    with serving(f"sqlite:///{tmp_path / 'desk.db'}", tmp_path / "serve.log") as base:
+        port = httpx.URL(base).port
+        assert port is not None
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _closed(sock: socket.socket) -> bool:
