@@ -34,6 +34,7 @@ FLOODERS = 16
 ROUNDS = 20  # fees charged and paid per stretch: 40 requests
 STRETCHES = 6  # quiet and flooded stretches, alternating, so both see the same machine
 STRETCH_DEADLINE_S = 10.0
+JITTER_S = 0.1
 
 
 @pytest.fixture
@@ -137,6 +138,9 @@ def test_a_login_flood_does_not_stall_the_clerk(served: tuple[str, int]) -> None
     assert statuses == {201}, statuses
     assert len(flood_statuses) >= FLOODERS and set(flood_statuses) <= {401, 429}, \
         set(flood_statuses)
-    assert _p99(flooded) <= 2 * _p99(quiet), (
+    # Twice the quiet p99, but never less than it plus 100 ms: on a quiet machine the
+    # clerk's p99 is a few tens of ms, where a shared CI box's scheduling alone doubles
+    # it. The stall this guards against was seconds.
+    assert _p99(flooded) <= max(2 * _p99(quiet), _p99(quiet) + JITTER_S), (
         f"clerk p99 {_p99(flooded) * 1000:.0f} ms during the flood, "
         f"{_p99(quiet) * 1000:.0f} ms without ({len(flood_statuses)} logins refused)")
