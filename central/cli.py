@@ -4,7 +4,7 @@
     menwei-desk create-staff [--db URL] --role ROLE --username NAME [--name DISPLAY]
                             [--site CODE] [--password-file FILE]
     menwei-desk load-site   [--db URL] FILE.toml|FILE.csv
-    menwei-desk serve       [--db URL] [--host HOST] [--port PORT]
+    menwei-desk serve       [--db URL] [--host HOST] [--port PORT] [--header-timeout S]
                             [--sync-config FILE | --sync-store SITE=PATH ...]
 
 The database defaults to ``$MENWEI_DESK_DB`` or ``sqlite:///var/desk/desk.db``.
@@ -160,6 +160,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
     from central.api import create_app  # noqa: PLC0415
+    from central.api.slow_clients import header_deadline_protocol  # noqa: PLC0415
     from central.desk_sync import (  # noqa: PLC0415
         DeskSync,
         DeskSyncConfigError,
@@ -206,7 +207,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(f"gate link: sites {', '.join(sync_config.sites)} via "
                   f"{sync_config.broker_host}:{sync_config.broker_port}", flush=True)
         app = create_app(args.db, gate_events=gate_events)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+        # uvicorn has no deadline for a request's headers: central/api/slow_clients.py.
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info",
+                    http=header_deadline_protocol(args.header_timeout))
     finally:
         if desk_sync is not None:
             desk_sync.stop()
@@ -254,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "database up to date first"))
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     p.add_argument("--port", type=int, default=8080, help="port (%(default)s)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="close a connection whose request headers are not complete this "
+                   "long after it opened or after its last response (%(default)s)")
     p.add_argument("--sync-store", action="append", default=[], metavar="SITE=PATH",
                    help="the sync side's central store of a site (gate events, device "
                    "status); repeat per site")

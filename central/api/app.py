@@ -25,6 +25,7 @@ from central.api import (
     directory,
     gates,
     goods,
+    id_checks,
     loss,
     money,
     ownership,
@@ -38,6 +39,7 @@ from central.api import (
 from central.api.body import BODY_MODELS
 from central.api.errors import install_handlers
 from central.api.ports import DeviceStatusSource, GateEventSource
+from central.api.private_responses import PrivateResponses
 from central.api.routing import PREFIX
 from central.api.state import ApiState
 from central.clock import Clock
@@ -56,7 +58,7 @@ See docs/api.md for the permission matrix."""
 ROUTERS = (auth.public, auth.router, staff.router, directory.router, cards.router,
            card_life.router, loss.router, money.router, ownership.router, register.router,
            gates.router, parking.router, reports.router, renovation.router, visitors.router,
-           goods.router)
+           goods.router, id_checks.router)
 
 
 def _by_site(sources: Any, kind: type) -> dict[str, Any]:
@@ -101,14 +103,16 @@ def create_app(database_url: str, *,
                gate_events: GateEventSource | Sequence[GateEventSource] | None = None,
                devices: DeviceStatusSource | Sequence[DeviceStatusSource] | None = None,
                clock: Clock | None = None, hasher: PasswordHasher | None = None,
-               session_ttl: timedelta = DEFAULT_SESSION_TTL) -> FastAPI:
+               session_ttl: timedelta = DEFAULT_SESSION_TTL,
+               login_refusal_delay_s: float = 1.0) -> FastAPI:
     """The API over the desk database at ``database_url`` (already migrated: ``serve``
     runs ``db.upgrade()`` first).
 
     ``gate_events`` and ``devices`` are the sync side's stores, one per site (each names
     its ``site``); a ``sync.central_store.CentralStore`` is both, and when ``devices`` is
     omitted the event sources that also report device status are used. ``clock`` and
-    ``hasher`` are for tests (a clock they can move, cheap argon2 parameters).
+    ``hasher`` are for tests (a clock they can move, cheap argon2 parameters), and so is
+    ``login_refusal_delay_s`` (how long a refused login waits before it is answered).
     """
     desk = Desk.open(database_url, clock=clock, hasher=hasher)
     events = _by_site(gate_events, GateEventSource)
@@ -125,9 +129,10 @@ def create_app(database_url: str, *,
     app = FastAPI(title="Menwei desk API", version=VERSION, description=DESCRIPTION,
                   openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs",
                   redoc_url=None, lifespan=lifespan)
-    app.state.menwei = ApiState(desk, session_ttl, events, statuses)
+    app.state.menwei = ApiState(desk, session_ttl, login_refusal_delay_s, events, statuses)
     for router in ROUTERS:
         app.include_router(router)
     install_handlers(app)
+    app.add_middleware(PrivateResponses)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,14 +1,16 @@
 """Logging in and out: ``POST /login`` checks the password (argon2id, failures throttled:
-central/services/staff.py) and returns a bearer token; ``POST /logout`` ends the session;
+central/services/staff_login.py) and returns a bearer token; ``POST /logout`` ends the session;
 ``GET /me`` says who the token belongs to and what they may do."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from central.api.body import body_doc, form_input
@@ -21,7 +23,8 @@ from central.api.shapes import RequestModel
 from central.api.state import api_state
 from central.forms import FormReader
 from central.models import Role
-from central.services.staff import login as check_login
+from central.rules import LoginFailedError, LoginThrottledError
+from central.services.staff_login import login as check_login
 
 MAX_PASSWORD_LENGTH = 1024
 
@@ -89,16 +92,25 @@ class MeOut(BaseModel):
 
 @public.post("/login", openapi_extra=body_doc(LoginBody),
              responses=error_responses(401, 413, 415, 429))
-def login(request: Request, body: BodyDep) -> LoginOut:
+async def login(request: Request, body: BodyDep) -> LoginOut:
     """Log in with user name and password; returns the session's bearer token.
 
-    Five failures within fifteen minutes make the user name wait (429, with Retry-After);
-    unknown names and wrong passwords are answered alike (401)."""
+    Failures are throttled per address, per user name at an address and per user name
+    (429, with Retry-After; the scheme is in docs/api.md); unknown names and wrong
+    passwords are answered alike (401). A refused login is answered after a pause, so one
+    client cannot send more than about one guess a second."""
     state = api_state(request)
     form = form_input(body, LoginBody, LoginForm.from_form)
     remote = request.client.host if request.client is not None else ""
-    who = check_login(state.desk, form.username, form.password, remote)
-    token, expires_at = open_session(state.desk, who.staff_id, state.session_ttl)
+    try:
+        who = await run_in_threadpool(check_login, state.desk, form.username, form.password,
+                                      remote)
+    except (LoginFailedError, LoginThrottledError):
+        # Waiting here holds no thread and no lock: only the guesser's connection.
+        await asyncio.sleep(state.login_refusal_delay_s)
+        raise
+    token, expires_at = await run_in_threadpool(open_session, state.desk, who.staff_id,
+                                                state.session_ttl)
     return LoginOut(token=token, expires_at=expires_at,
                     staff=StaffOut(id=who.staff_id, username=who.username,
                                    display_name=who.display_name, role=who.role,

@@ -53,6 +53,10 @@ PERMISSIONS: dict[str, Permission] = {
     # accounts
     "list_staff": P("GET", "/api/v1/staff", ADMIN, "list staff accounts"),
     "create_staff": P("POST", "/api/v1/staff", ADMIN, "create a staff account"),
+    "change_staff_role": P("PUT", "/api/v1/staff/{staff_id}/role", ADMIN,
+                           "change an account's role"),
+    "reset_staff_password": P("POST", "/api/v1/staff/{staff_id}/password", ADMIN,
+                              "set an account's password and end its sessions"),
     "deactivate_staff": P("POST", "/api/v1/staff/{staff_id}/deactivate", ADMIN,
                           "disable an account and end its sessions"),
     # the site, its households and people
@@ -182,6 +186,9 @@ PERMISSIONS: dict[str, Permission] = {
                                   "used release slips not filed in time (G4)"),
     "issue_goods_pass": P("POST", "/api/v1/goods-passes", DESK,
                           "issue a long-term goods pass (G4)"),
+    # ID numbers shown at the desk that failed the check (G5: never a way to read one)
+    "list_id_check_failures": P("GET", "/api/v1/id-check-failures", DIRECTOR,
+                                "failed ID-number checks: the director's alarm"),
 }
 
 # Operations anyone may call without a session.

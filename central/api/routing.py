@@ -28,10 +28,11 @@ def operation_id(route: APIRoute) -> str:
 
 def protected_router(tag: str) -> APIRouter:
     """A router whose every route needs a session whose role the matrix allows; unknown
-    query parameters are refused."""
+    query parameters are refused. Every route may answer 404: the site named in
+    X-Menwei-Site may not exist."""
     return APIRouter(prefix=PREFIX, tags=[tag], generate_unique_id_function=operation_id,
                      dependencies=[Depends(authorised), Depends(check_query)],
-                     responses=error_responses(401, 403, 422))
+                     responses=error_responses(401, 403, 404, 422))
 
 
 def public_router(tag: str) -> APIRouter:

@@ -1,25 +1,22 @@
 """Staff accounts (admin only): list, create (password hashed with argon2id by the
-service), deactivate (which also ends the account's sessions)."""
+service), change role, reset password, deactivate (which also ends the account's sessions).
+Each is scoped to the admin's own site by central/services/staff.py."""
 
 from __future__ import annotations
 
 from fastapi import Request
 from pydantic import Field
-from sqlalchemy import select, update
 
 from central.api.auth import StaffOut
 from central.api.body import body_doc, form_input, path_integer
 from central.api.errors import error_responses
-from central.api.permissions import PERMISSIONS
 from central.api.routing import BodyDep, protected_router
-from central.api.security import ActorDep, reading
+from central.api.security import ActorDep
 from central.api.shapes import IdPath, RequestModel
 from central.api.state import api_state
-from central.models import Role, Staff, StaffSession
-from central.rules import ConflictError, NotFoundError
-from central.services.context import action
-from central.services.staff import MIN_PASSWORD_LENGTH, NewStaff
-from central.services.staff import create_staff as create_account
+from central.models import Role, Staff
+from central.services import staff as accounts
+from central.services.staff import MIN_PASSWORD_LENGTH, NewPassword, NewRole, NewStaff
 
 router = protected_router("staff")
 
@@ -32,7 +29,20 @@ class NewStaffBody(RequestModel):
     role: Role
     password: str = Field(min_length=MIN_PASSWORD_LENGTH)
     site: str | None = Field(None, max_length=64,
-                             description="the site code it serves; omit for every site")
+                             description="the site code it serves; omit for every site "
+                             "(a company-wide admin only)")
+
+
+class NewRoleBody(RequestModel):
+    """The role an account is to have."""
+
+    role: Role
+
+
+class NewPasswordBody(RequestModel):
+    """A new password for an account; its sessions end."""
+
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH)
 
 
 class StaffListOut(StaffOut):
@@ -50,41 +60,46 @@ def _out(staff: Staff) -> StaffListOut:
 @router.get("/staff")
 def list_staff(request: Request, actor: ActorDep) -> list[StaffListOut]:
     """Every account of the admin's site (every account, for a company-wide admin)."""
-    with reading(request, actor) as act:
-        query = select(Staff).order_by(Staff.username)
-        if act.staff.site_id is not None:
-            query = query.where(Staff.site_id == act.staff.site_id)
-        return [_out(s) for s in act.session.scalars(query)]
+    return [_out(s) for s in accounts.list_staff(api_state(request).desk, actor)]
 
 
 @router.post("/staff", status_code=201, openapi_extra=body_doc(NewStaffBody),
              responses=error_responses(404, 409))
 def create_staff(request: Request, actor: ActorDep, body: BodyDep) -> StaffListOut:
-    """Create an account; the password is stored only as its argon2id hash."""
+    """Create an account at the admin's site; the password is stored only as its argon2id
+    hash. Only a company-wide admin creates a company-wide account."""
     desk = api_state(request).desk
-    staff_id = create_account(desk, form_input(body, NewStaffBody, NewStaff.from_form), actor)
+    staff_id = accounts.create_staff(desk, form_input(body, NewStaffBody, NewStaff.from_form),
+                                     actor)
     with desk.sessions() as session:
         staff = session.get(Staff, staff_id)
         assert staff is not None
         return _out(staff)
 
 
+@router.put("/staff/{staff_id}/role", openapi_extra=body_doc(NewRoleBody),
+            responses=error_responses(404, 409))
+def change_staff_role(request: Request, actor: ActorDep, staff_id: IdPath,
+                      body: BodyDep) -> StaffListOut:
+    """Give an account of the admin's site another role."""
+    return _out(accounts.change_role(api_state(request).desk, actor,
+                                     path_integer("staff_id", staff_id),
+                                     form_input(body, NewRoleBody, NewRole.from_form)))
+
+
+@router.post("/staff/{staff_id}/password", openapi_extra=body_doc(NewPasswordBody),
+             responses=error_responses(404))
+def reset_staff_password(request: Request, actor: ActorDep, staff_id: IdPath,
+                         body: BodyDep) -> StaffListOut:
+    """Set a new password for an account of the admin's site; its sessions end."""
+    return _out(accounts.reset_password(api_state(request).desk, actor,
+                                        path_integer("staff_id", staff_id),
+                                        form_input(body, NewPasswordBody,
+                                                   NewPassword.from_form)))
+
+
 @router.post("/staff/{staff_id}/deactivate", responses=error_responses(404, 409))
 def deactivate_staff(request: Request, actor: ActorDep, staff_id: IdPath) -> StaffListOut:
     """Disable an account: it can no longer log in, and its sessions end now."""
-    target_id = path_integer("staff_id", staff_id)
-    with action(api_state(request).desk) as act:
-        admin, _site = act.authorise(actor, PERMISSIONS["deactivate_staff"].roles)
-        target = act.session.get(Staff, target_id)
-        # A site's admin manages that site's accounts only; others do not exist for them.
-        if target is None or (admin.site_id is not None and target.site_id != admin.site_id):
-            raise NotFoundError("没有此账户", f"no staff account {target_id}", "staff_id")
-        if target.id == admin.id:
-            raise ConflictError("不能停用自己的账户", "an admin cannot deactivate their own "
-                                "account", "staff_id")
-        target.active = False
-        act.session.execute(update(StaffSession).where(
-            StaffSession.staff_id == target.id, StaffSession.revoked_at.is_(None))
-            .values(revoked_at=act.now))
-        act.session.flush()
-        return _out(target)
+    return _out(accounts.deactivate_staff(api_state(request).desk, actor,
+                                          path_integer("staff_id", staff_id)))

@@ -1,5 +1,6 @@
-"""What one API application holds: the desk, the sync-side sources per site, and how long a
-session lasts. Stored on ``app.state`` by ``create_app`` and read by the dependencies."""
+"""What one API application holds: the desk, the sync-side sources per site, how long a
+session lasts and how long a refused login waits. Stored on ``app.state`` by
+``create_app`` and read by the dependencies."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class ApiState:
 
     desk: Desk
     session_ttl: timedelta
+    # How long a refused login waits before it is answered (central/api/auth.py).
+    login_refusal_delay_s: float = 1.0
     events: dict[str, GateEventSource] = field(default_factory=dict)
     devices: dict[str, DeviceStatusSource] = field(default_factory=dict)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from central.models.base import Base
+from central.models.base import AppendOnly, Base
 
 if TYPE_CHECKING:
     from central.models.site import Site
@@ -48,7 +48,8 @@ class LoginAttempt(Base):
     """Every login attempt, successful or not; failures in a window throttle the account."""
 
     __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"),)
+    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"),
+                      Index("ix_login_attempts_remote_at", "remote", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # As typed (lower-cased), so attempts on unknown names are throttled too.
@@ -71,3 +72,23 @@ class StaffSession(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class IdCheckFailure(AppendOnly, Base):
+    """An ID number presented at the desk that did not pass the check against a person's
+    record (central/services/id_checks.py): the alarm the director reads, and the count that
+    suspends further checks of that person, or by that staff member."""
+
+    __tablename__ = "id_check_failures"
+    __table_args__ = (Index("ix_id_check_failures_person_at", "person_id", "at"),
+                      Index("ix_id_check_failures_staff_at", "staff_id", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    at: Mapped[datetime]
+    operation: Mapped[str] = mapped_column(String(64))
+    # True when refused because checks were already suspended: recorded, not counted, so a
+    # suspension ends on time however often it is tried.
+    while_suspended: Mapped[bool] = mapped_column(default=False)

@@ -36,6 +36,7 @@ from central.services.applications import add_evidence, masked, open_application
 from central.services.card_ops import same_name
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.fees import site_household
+from central.services.id_checks import checking_ids
 from central.services.inputs import SignOff
 from central.services.owner_consent import OwnerConsent, consenting_owner, record_consent
 
@@ -297,7 +298,7 @@ def issue_goods_pass(desk: Desk, actor: Actor, inp: IssueGoodsPass) -> tuple[int
     ``goods_pass_months``, counted as rule P2 counts months). Refused under G4 unless the
     person is a current resident showing an ID that matches the record. Returns the pass's
     id and its last valid day."""
-    with action(desk) as act:
+    with checking_ids(desk, "issue_goods_pass") as ids, action(desk) as act:
         act.authorise(actor, DESK_ROLES)
         person = act.session.get(Person, inp.person_id)
         if person is None or person.site_id != act.site.id:
@@ -306,10 +307,10 @@ def issue_goods_pass(desk: Desk, actor: Actor, inp: IssueGoodsPass) -> tuple[int
                 or not person.household.is_current):
             raise RuleRefused("G4", "常住物品放行证只为本小区现住户办理",
                               "a long-term goods pass is for current residents", "person_id")
-        if not inp.id_number_presented or (
-                person.id_number and not same_name(person.id_number, inp.id_number_presented)):
+        if not inp.id_number_presented:
             raise RuleRefused("G4", "须出示与登记信息一致的身份证明",
                               "the ID shown must match the record", "id_number_presented")
+        ids.check(act, person, inp.id_number_presented, "G4", "id_number_presented")
         until = months_end(act.today, act.site.settings.goods_pass_months)
         row = GoodsPass(site_id=act.site.id, person_id=person.id, valid_from=act.today,
                         valid_until=until, issued_by_staff_id=act.staff.id, created_at=act.now)

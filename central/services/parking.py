@@ -39,8 +39,9 @@ from central.models import (
 from central.rules import ConflictError, NotFoundError, RuleRefused
 from central.services.applications import add_evidence, masked, open_application
 from central.services.card_fees import issue_fee
-from central.services.card_ops import STATE_ZH, activate, blank_card, get_card, same_name
+from central.services.card_ops import STATE_ZH, activate, blank_card, get_card
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.id_checks import IdChecks, checking_ids
 from central.services.inputs import SignOff
 from central.services.other_cards import require_lead_for_staff_card
 from central.services.parking_space import carpark_group, normalize_plate, running_subscription
@@ -132,14 +133,12 @@ def _require(value: str | None, field: str, zh: str, en: str) -> str:
     return value
 
 
-def _check_documents(holder: Person, docs: ParkingDocuments) -> None:
+def _check_documents(act: Action, ids: IdChecks, holder: Person,
+                     docs: ParkingDocuments) -> None:
     """Rule P1: ID, driving licence, vehicle licence (tenants also the lease), agreement."""
     presented = _require(docs.id_number_presented, "documents.id_number_presented",
                          "须查验申请人身份证", "check the applicant's ID card")
-    if holder.id_number and not same_name(holder.id_number, presented):
-        raise RuleRefused("P1", f"所出示身份证与 {holder.name} 的登记资料不符",
-                          f"the ID shown does not match {holder.name}'s record",
-                          "documents.id_number_presented")
+    ids.check(act, holder, presented, "P1", "documents.id_number_presented")
     _require(docs.driving_licence_ref, "documents.driving_licence_ref",
              "须查验驾驶证", "check the driving licence")
     _require(docs.vehicle_licence_ref, "documents.vehicle_licence_ref",
@@ -194,13 +193,13 @@ def apply_parking(desk: Desk, actor: Actor, inp: ApplyParking) -> ParkingApplica
     receipt. The card opens no barrier until the director approves (P3) and months are paid
     (P2).
     """
-    with action(desk) as act:
+    with checking_ids(desk, "apply_parking") as ids, action(desk) as act:
         act.authorise(actor, DESK_ROLES)
         holder = _holder(act, inp.holder_person_id)
         if holder.holder_kind is HolderKind.STAFF:
             # Rule H4: parking on a staff card (its own or a new one) authorises that card.
             require_lead_for_staff_card(act, "停车授权", "put parking on")
-        _check_documents(holder, inp.documents)
+        _check_documents(act, ids, holder, inp.documents)
         group = carpark_group(act)
         card: Card
         fee, receipt = 0, None

@@ -39,6 +39,7 @@ from central.services.card_ops import (
     same_name,
 )
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.id_checks import IdChecks, checking_ids
 from central.services.inputs import OwnerConfirmation, PersonDetails, SignOff
 from central.services.quota import check_quota
 from central.services.receipts import Charge, write_receipt
@@ -147,7 +148,7 @@ def cards_in_use(act: Action, household: Household) -> list[Card]:
             or_(Card.valid_until.is_(None), Card.valid_until >= act.today))))
 
 
-def _record_holder(act: Action, household: Household, line: ResidentCardLine,
+def _record_holder(act: Action, ids: IdChecks, household: Household, line: ResidentCardLine,
                    field: str) -> Person:
     """Rule H1/H2: the holder on record, identity checked against it."""
     rule = "H2" if household.kind is HouseholdKind.TENANCY else "H1"
@@ -167,10 +168,7 @@ def _record_holder(act: Action, household: Household, line: ResidentCardLine,
         raise RuleRefused(rule, "须查验持卡人身份证件并与登记资料核对",
                           "check the holder's ID against the record",
                           f"{field}.id_number_presented")
-    if person.id_number and not same_name(person.id_number, line.id_number_presented):
-        raise RuleRefused(rule, f"所出示证件与 {person.name} 的登记资料不符",
-                          f"the ID shown does not match {person.name}'s record",
-                          f"{field}.id_number_presented")
+    ids.check(act, person, line.id_number_presented, rule, f"{field}.id_number_presented")
     return person
 
 
@@ -201,7 +199,7 @@ def issue_resident_cards(desk: Desk, actor: Actor, inp: IssueResidentCards) -> I
     owner's confirmation; H2 — a tenancy without lease contract and ID copy, or whose lease
     has ended; I4 — over the household quota; I6 — a card not formatted.
     """
-    with action(desk) as act:
+    with checking_ids(desk, "issue_resident_cards") as ids, action(desk) as act:
         act.authorise(actor, DESK_ROLES)
         settings = act.site.settings
         household = _household(act, inp.household_id)
@@ -227,7 +225,7 @@ def issue_resident_cards(desk: Desk, actor: Actor, inp: IssueResidentCards) -> I
                                   "the applicant states each cardholder's relationship",
                                   f"{field}.relationship")
             if line.holder_person_id is not None:
-                holder = _record_holder(act, household, line, field)
+                holder = _record_holder(act, ids, household, line, field)
             else:
                 assert line.new_holder is not None  # from_form guarantees one of the two
                 if not tenancy:

@@ -1,35 +1,30 @@
-"""Staff accounts and logging in: argon2id password hashes, and a throttle on failures.
+"""Staff accounts: create, list, change role, reset password, disable (logging in:
+central/services/staff_login.py).
 
-After five failed logins within fifteen minutes an account waits until the oldest of those
-five is fifteen minutes old; every attempt is recorded (also for unknown user names, which
-are throttled alike so the answer never tells whether a name exists).
+Every operation is scoped to the acting admin's sites: an admin bound to one site sees,
+creates and changes that site's accounts only (an account elsewhere does not exist for
+them), and only a company-wide admin creates or makes company-wide accounts. Passwords are
+hashed (argon2id) before the transaction opens, so the write lock is never held for a hash.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from central.forms import FormReader
-from central.models import LoginAttempt, Role, Site, Staff
-from central.rules import (
-    ConflictError,
-    FieldError,
-    InvalidInputError,
-    LoginFailedError,
-    LoginThrottledError,
-    NotFoundError,
-)
-from central.services.context import Actor, Desk, action
+from central.models import Role, Site, Staff, StaffSession
+from central.rules import ConflictError, NotFoundError, PermissionDeniedError
+from central.services.context import Action, Actor, Desk, action
+from central.services.staff_login import LoggedIn, login
 
-MAX_FAILURES = 5
-THROTTLE_WINDOW = timedelta(minutes=15)
+__all__ = ["MIN_PASSWORD_LENGTH", "LoggedIn", "NewStaff", "change_role", "create_staff",
+           "deactivate_staff", "list_staff", "login", "reset_password"]
+
+ADMINS = frozenset({Role.ADMIN})
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -55,109 +50,153 @@ class NewStaff:
         inp = NewStaff(username, r.opt_text("display_name", 100) or username,
                        r.enum("role", Role), str(r.data.get("password") or ""),
                        r.opt_text("site", 64))
-        if len(inp.password) < MIN_PASSWORD_LENGTH:
-            r.fail("password", f"密码至少 {MIN_PASSWORD_LENGTH} 个字符",
-                   f"at least {MIN_PASSWORD_LENGTH} characters")
+        _password_problem(r, inp.password)
         r.finish()
         return inp
 
 
+def _password_problem(r: FormReader, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        r.fail("password", f"密码至少 {MIN_PASSWORD_LENGTH} 个字符",
+               f"at least {MIN_PASSWORD_LENGTH} characters")
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    """A password an admin sets for an account (the account's sessions end)."""
+
+    password: str
+
+    @staticmethod
+    def from_form(data: Any) -> NewPassword:
+        """Validate ``{"password"}``."""
+        r = FormReader(data)
+        inp = NewPassword(str(r.data.get("password") or ""))
+        _password_problem(r, inp.password)
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class NewRole:
+    """The role an account is to have."""
+
+    role: Role
+
+    @staticmethod
+    def from_form(data: Any) -> NewRole:
+        """Validate ``{"role"}``."""
+        r = FormReader(data)
+        inp = NewRole(r.enum("role", Role))
+        r.finish()
+        return inp
+
+
+def _admin(act: Action, actor: Actor | None) -> Staff | None:
+    """The acting admin (None: the local command line, which may do anything)."""
+    if actor is None:
+        return None
+    admin, _site = act.authorise(actor, ADMINS)
+    return admin
+
+
+def _managed(act: Action, admin: Staff | None, staff_id: int) -> Staff:
+    """An account the admin manages; one of another site is answered as unknown."""
+    target = act.session.get(Staff, staff_id)
+    if target is None or (admin is not None and admin.site_id is not None
+                          and target.site_id != admin.site_id):
+        raise NotFoundError("没有此账户", f"no staff account {staff_id}", "staff_id")
+    return target
+
+
+def _not_self(admin: Staff | None, target: Staff, zh: str, en: str) -> None:
+    if admin is not None and target.id == admin.id:
+        raise ConflictError(zh, en, "staff_id")
+
+
+def _end_sessions(act: Action, target: Staff) -> None:
+    act.session.execute(update(StaffSession).where(
+        StaffSession.staff_id == target.id, StaffSession.revoked_at.is_(None))
+        .values(revoked_at=act.now))
+
+
 def create_staff(desk: Desk, inp: NewStaff, actor: Actor | None = None) -> int:
     """Create an account; return its id. ``actor`` None is the local command line (whoever
-    can run it can read the database anyway); otherwise only an admin may."""
+    can run it can read the database anyway); otherwise only an admin may, for a site they
+    serve, and only a company-wide admin creates a company-wide account."""
+    password_hash = desk.hasher.hash(inp.password)  # before the write lock is taken
     with action(desk) as act:
-        if actor is not None:
-            act.authorise(actor, frozenset({Role.ADMIN}))
+        admin = _admin(act, actor)
         site_id = None
         if inp.site is not None:
             site = act.session.scalars(select(Site).where(Site.code == inp.site)).one_or_none()
-            if site is None:
+            if site is None or (admin is not None and admin.site_id is not None
+                                and site.id != admin.site_id):
                 raise NotFoundError(f"没有代码为 {inp.site} 的小区", f"no site {inp.site!r}",
                                     "site")
             site_id = site.id
+        elif admin is not None and admin.site_id is not None:
+            raise PermissionDeniedError(
+                "本小区的管理员只能为本小区建账户：请填写小区代码",
+                "an admin of one site creates accounts for that site only: name it", "site")
         if act.session.scalars(select(Staff).where(Staff.username == inp.username)).first():
             raise ConflictError(f"用户名 {inp.username} 已存在",
                                 f"user name {inp.username!r} is taken", "username")
         staff = Staff(username=inp.username, display_name=inp.display_name, role=inp.role,
-                      site_id=site_id, password_hash=desk.hasher.hash(inp.password),
-                      created_at=act.now)
+                      site_id=site_id, password_hash=password_hash, created_at=act.now)
         act.session.add(staff)
         act.session.flush()
         return staff.id
 
 
-@dataclass(frozen=True)
-class LoggedIn:
-    """Who logged in; the API builds an Actor from this and the chosen site."""
-
-    staff_id: int
-    username: str
-    display_name: str
-    role: Role
-    site: str | None
-
-
-# Verified against when the user name is unknown, so that case costs the same time.
-_DUMMY: dict[int, str] = {}
-
-
-def _dummy_hash(desk: Desk) -> str:
-    key = id(desk.hasher)
-    if key not in _DUMMY:
-        _DUMMY[key] = desk.hasher.hash("not a password anyone has")
-    return _DUMMY[key]
+def list_staff(desk: Desk, actor: Actor) -> list[Staff]:
+    """The accounts the admin manages: their site's, or every one for a company admin."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        admin = _admin(act, actor)
+        assert admin is not None
+        query = select(Staff).order_by(Staff.username)
+        if admin.site_id is not None:
+            query = query.where(Staff.site_id == admin.site_id)
+        rows = list(session.scalars(query))
+        for row in rows:
+            _ = row.site  # loaded before the session closes
+        return rows
 
 
-def login(desk: Desk, username: str, password: str, remote: str = "") -> LoggedIn:
-    """Check a user name and password.
-
-    Raises LoginThrottledError (with the wait) after too many recent failures,
-    LoginFailedError for a wrong name, wrong password or disabled account (not told apart).
-    The attempt is recorded either way, in its own committed transaction.
-    """
-    name = username.strip().lower()[:64]
-    if not name:
-        raise InvalidInputError([FieldError("username", "必填", "required")])
-    outcome: LoggedIn | LoginThrottledError | LoginFailedError
+def change_role(desk: Desk, actor: Actor, staff_id: int, inp: NewRole) -> Staff:
+    """Give an account another role (its open sessions carry the new role at once)."""
     with action(desk) as act:
-        since = act.now - THROTTLE_WINDOW
-        recent = list(act.session.scalars(
-            select(LoginAttempt).where(LoginAttempt.username == name, LoginAttempt.at > since)
-            .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())))
-        failures = []
-        for attempt in recent:
-            if attempt.succeeded:
-                break  # a success resets the count
-            if not attempt.throttled:
-                failures.append(attempt)
-        if len(failures) >= MAX_FAILURES:
-            oldest_counted = failures[MAX_FAILURES - 1].at
-            wait = math.ceil((oldest_counted + THROTTLE_WINDOW - act.now).total_seconds())
-            outcome = LoginThrottledError(max(wait, 1))
-        else:
-            staff = act.session.scalars(select(Staff).where(Staff.username == name)).first()
-            outcome = _verify(desk, staff, password)
-            if isinstance(outcome, LoggedIn) and staff is not None and \
-                    desk.hasher.check_needs_rehash(staff.password_hash):
-                staff.password_hash = desk.hasher.hash(password)
-        act.session.add(LoginAttempt(
-            username=name, at=act.now, succeeded=isinstance(outcome, LoggedIn),
-            throttled=isinstance(outcome, LoginThrottledError), remote=remote[:64]))
-    if not isinstance(outcome, LoggedIn):
-        raise outcome
-    return outcome
+        admin = _admin(act, actor)
+        target = _managed(act, admin, staff_id)
+        _not_self(admin, target, "不能更改自己的角色", "an admin cannot change their own role")
+        target.role = inp.role
+        act.session.flush()
+        _ = target.site
+        return target
 
 
-def _verify(desk: Desk, staff: Staff | None,
-            password: str) -> LoggedIn | LoginFailedError:
-    failed = LoginFailedError("用户名或密码错误，或账户已停用",
-                              "wrong user name or password, or the account is disabled")
-    try:
-        desk.hasher.verify(staff.password_hash if staff is not None else _dummy_hash(desk),
-                           password)
-    except (VerificationError, InvalidHashError):
-        return failed
-    if staff is None or not staff.active:
-        return failed
-    return LoggedIn(staff.id, staff.username, staff.display_name, staff.role,
-                    staff.site.code if staff.site is not None else None)
+def reset_password(desk: Desk, actor: Actor, staff_id: int, inp: NewPassword) -> Staff:
+    """Set an account's password; its sessions end, so only the new password works."""
+    password_hash = desk.hasher.hash(inp.password)  # before the write lock is taken
+    with action(desk) as act:
+        target = _managed(act, _admin(act, actor), staff_id)
+        target.password_hash = password_hash
+        _end_sessions(act, target)
+        act.session.flush()
+        _ = target.site
+        return target
+
+
+def deactivate_staff(desk: Desk, actor: Actor, staff_id: int) -> Staff:
+    """Disable an account: it can no longer log in, and its sessions end now."""
+    with action(desk) as act:
+        admin = _admin(act, actor)
+        target = _managed(act, admin, staff_id)
+        _not_self(admin, target, "不能停用自己的账户",
+                  "an admin cannot deactivate their own account")
+        target.active = False
+        _end_sessions(act, target)
+        act.session.flush()
+        _ = target.site
+        return target

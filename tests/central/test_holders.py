@@ -73,6 +73,7 @@ def test_H1_identity_checked_against_owner_record(desk: Desk, staff: Staffs) -> 
         issue(desk, staff, application(desk, "王建国", [wrong_id]))
     assert refused.value.rule_id == "H1"
     assert refused.value.field == "lines[0].id_number_presented"
+    before["id_check_failures"] += 1  # the mismatch is kept for the director (id_checks.py)
     no_id = owner_line(desk, "04A1B2C3", "张丽", "spouse", id_number_presented=None)
     with pytest.raises(RuleRefused, match="check the holder's ID") as refused:
         issue(desk, staff, application(desk, "王建国", [no_id]))

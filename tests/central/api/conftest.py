@@ -46,7 +46,8 @@ def store(tmp_path: Path) -> Iterator[CentralStore]:
 def client(db_url: str, desk: Desk, staff: Staffs, clock: FixedClock,
            store: CentralStore) -> Iterator[TestClient]:
     """The API over the fixture database, its clock the fixture's."""
-    app = create_app(db_url, gate_events=store, clock=clock, hasher=FAST_HASHER)
+    app = create_app(db_url, gate_events=store, clock=clock, hasher=FAST_HASHER,
+                     login_refusal_delay_s=0)
     with TestClient(app) as c:
         yield c
 

@@ -17,16 +17,12 @@ from central.api import create_app
 from central.api.app import ROUTERS
 from central.api.permissions import PERMISSIONS, PUBLIC, markdown_table
 from central.clock import FixedClock
-from central.db import make_engine, upgrade
 from central.models import Role
-from central.services.context import Desk
-from central.services.sites import load_site
-from central.services.staff import NewStaff, create_staff
-from central.site_file import read_site_file
 from sync.central_store import CentralStore
 
-from ..conftest import EXAMPLES, FAST_HASHER, NOW, PASSWORD, SITE
+from ..conftest import FAST_HASHER, NOW, PASSWORD, SITE
 from .conftest import API, ROLES, TestClient, username
+from .live_desk import every_role_desk
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 NOBODY = 999_999  # an id nothing has: allowed calls reach the service and get 404
@@ -40,6 +36,9 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "list_staff": ("GET", "/staff", None, 200),
     "create_staff": ("POST", "/staff", {"username": "made-by-{role}", "role": "clerk",
                                         "password": "long enough 123", "site": SITE}, 201),
+    "change_staff_role": ("PUT", f"/staff/{NOBODY}/role", {"role": "clerk"}, 404),
+    "reset_staff_password": ("POST", f"/staff/{NOBODY}/password",
+                             {"password": "long enough 123"}, 404),
     "deactivate_staff": ("POST", f"/staff/{NOBODY}/deactivate", None, 404),
     "get_site": ("GET", "/site", None, 200),
     "list_households": ("GET", "/households", None, 200),
@@ -146,6 +145,7 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "list_overdue_goods_slips": ("GET", "/goods-slips/overdue", None, 200),
     "issue_goods_pass": ("POST", "/goods-passes", {"person_id": NOBODY,
                                                    "id_number_presented": "1"}, 404),
+    "list_id_check_failures": ("GET", "/id-check-failures", None, 200),
 }
 
 
@@ -154,17 +154,11 @@ def matrix_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClie
     """One app for the whole matrix (192 requests): the example site, one account per
     role. The requests change nothing the others depend on."""
     root = tmp_path_factory.mktemp("matrix")
-    url = f"sqlite:///{root / 'desk.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    desk = Desk(engine, FixedClock(NOW), FAST_HASHER)
-    load_site(desk, read_site_file(EXAMPLES / "site.toml"))
-    for role in Role:
-        create_staff(desk, NewStaff(username(role.value), role.value, role, PASSWORD, SITE))
+    url, desk = every_role_desk(root)
     desk.close()
     store = CentralStore(root / "sync.db", SITE, clock=NOW.timestamp)
     with TestClient(create_app(url, gate_events=store, clock=FixedClock(NOW),
-                               hasher=FAST_HASHER)) as client:
+                               hasher=FAST_HASHER, login_refusal_delay_s=0)) as client:
         yield client
     store.close()
 
