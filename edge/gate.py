@@ -15,15 +15,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.antipassback import Presence
-from edge.auth_store import AuthStore
 from edge.decision import Decision, GateRules, Reason, decide
-from edge.journal import Journal
+from edge.gate_storage import TICK_S, Dispatch, GateStorage
+from edge.journal_guard import GuardedJournal, JournalUnavailable
 from edge.ports import Actuator, CardReader, Clock, DigitalInput, DigitalOutput, Scheduler
+from edge.shared_store import StoreUnavailable
+from edge.storage_check import is_storage_error
 from edge.time_trust import TimeTrust, TrustChange
 from firmware_config.schema import AntiPassbackMode, EdgeConfig, Role
 
-Dispatch = Callable[[Callable[[], None]], None]
 SOFTWARE_VERSION = "0.1.0"
 
 
@@ -31,7 +31,7 @@ SOFTWARE_VERSION = "0.1.0"
 class TapOutcome:
     """What the gate did with one tap."""
 
-    seq: int
+    seq: int  # 0: not journalled (sequence numbers start at 1), so not granted
     uid: str
     granted: bool
     reason: Reason
@@ -40,9 +40,9 @@ class TapOutcome:
 
 class JournaledOutput:
     """Wraps an output so every change is journalled, after the change (the relay is never
-    delayed by its own log line)."""
+    delayed by its own log line, nor stopped by a journal that cannot take it)."""
 
-    def __init__(self, inner: DigitalOutput, journal: Journal) -> None:
+    def __init__(self, inner: DigitalOutput, journal: GuardedJournal) -> None:
         self._inner = inner
         self._journal = journal
 
@@ -60,7 +60,7 @@ class JournaledOutput:
         """Drive the output, then journal the change."""
         if active != self._inner.is_active:
             self._inner.set(active)
-            self._journal.append("output", {"name": self._inner.name, "active": active})
+            self._journal.record("output", {"name": self._inner.name, "active": active})
 
 
 class Gate:
@@ -89,23 +89,25 @@ class Gate:
             antipassback=config.antipassback.mode,
             untrusted_policy=config.clock.untrusted_policy,
         )
-        self.journal = Journal(config.events_db, clock, max_events=config.journal.max_events)
+        # Opening never fails on a storage fault: what cannot be opened is retried each tick.
+        self.storage = GateStorage(
+            config, clock, presence=config.device.role is not Role.DOOR
+            and config.antipassback.mode is not AntiPassbackMode.OFF)
+        self.storage.open_at_start()
+        self.journal = self.storage.journal
         self.time_trust = TimeTrust(config.clock_state, clock)
-        self.auth = AuthStore(config.auth_db, readonly=True)
-        self.presence: Presence | None = None
-        if config.device.role is not Role.DOOR and config.antipassback.mode is not \
-                AntiPassbackMode.OFF:
-            self.presence = Presence(config.antipassback.presence_db,
-                                     config.antipassback.reset_after)
         self.recent: collections.deque[TapOutcome] = collections.deque(maxlen=20)
         self.actuator = self._build_actuator(make_output, make_input)
         self._trust_timer: Any = None
+        self._storage_timer: Any = None
         self._closed = False
         # Remote modes (sync commands): "normal", "hold_open" or "lockdown".
         self.mode = "normal"
 
     def _emit(self, kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
-        self.journal.append(kind, data, alarm=alarm)
+        # What the door or barrier did is reported, never waited for: egress goes on even
+        # when the journal cannot take the event (it is counted instead).
+        self.journal.record(kind, data, alarm=alarm)
 
     def _build_actuator(self, make_output: Callable[[str, Any, bool], DigitalOutput],
                         make_input: Callable[[str, Any], DigitalInput]) -> Actuator:
@@ -143,18 +145,20 @@ class Gate:
         cfg = self.config
         change = self.time_trust.at_boot()
         self.journal.clock_trusted = self.time_trust.trusted
-        self.journal.append("boot", {
+        self.journal.record("boot", {
             "version": SOFTWARE_VERSION, "pid": os.getpid(), "boot_id": self.journal.boot_id,
             "device": cfg.device.id, "site": cfg.site.id, "role": cfg.device.role.value,
         })
         digest = hashlib.sha256(cfg.source.read_bytes()).hexdigest() if cfg.source.exists() \
             else ""
-        self.journal.append("config_loaded", {"path": str(cfg.source), "sha256": digest,
-                                              "whitelist_seq": self.auth.applied_seq})
+        self.journal.record("config_loaded", {"path": str(cfg.source), "sha256": digest,
+                                              "whitelist_seq": self.storage.applied_seq()})
         if change is not None:
             self._journal_trust(change)
+        self.storage.tick()  # journals what was moved aside at start, and any fault
         self.actuator.start()
         self._schedule_trust_tick()
+        self._schedule_storage_tick()
         if self.reader is not None:
             self.reader.start(self._on_card_from_reader, self._emit_from_thread)
 
@@ -170,7 +174,7 @@ class Gate:
 
     def _journal_trust(self, change: TrustChange) -> None:
         self.journal.clock_trusted = change.trusted
-        self.journal.append("clock_trust", {
+        self.journal.record("clock_trust", {
             "trusted": change.trusted, "wall": change.wall,
             "high_water_mark": change.high_water_mark, "cause": change.cause,
             "policy": self.config.clock.untrusted_policy.value,
@@ -185,18 +189,29 @@ class Gate:
 
         self._trust_timer = self.scheduler.call_later(self.config.clock.hwm_interval, tick)
 
+    def _schedule_storage_tick(self) -> None:
+        def tick() -> None:
+            self.storage.tick()
+            self._schedule_storage_tick()
+
+        self._storage_timer = self.scheduler.call_later(TICK_S, tick)
+
+    def check_storage(self) -> None:
+        """``quick_check`` every file (slow on big files: the daemon runs it in a thread
+        once the gate is ready); damage found is handled on the control thread."""
+        self.storage.check_all(self._dispatch)
+
     def handle_tap(self, uid: str) -> TapOutcome:
         """Decide one tap, make its event durable, then (if granted) drive the actuator."""
         started = time.perf_counter()
-        card = self.auth.lookup(uid)
+        card, whitelist_error = self.storage.lookup(uid)
         wall = self.clock.wall()
         role = self.config.device.role
-        inside = (self.presence is not None and role is Role.BARRIER_ENTRY
-                  and self.presence.is_inside(uid, wall))
+        inside = role is Role.BARRIER_ENTRY and self.storage.is_inside(uid, wall)
         decision: Decision = decide(
             card, self.rules, datetime.fromtimestamp(wall, self.tz),
             already_inside=inside, clock_trusted=self.time_trust.trusted,
-        )
+        ) if whitelist_error is None else Decision(False, Reason.WHITELIST_UNAVAILABLE)
         granted, reason = decision.granted, decision.reason
         if granted and self.mode == "lockdown":
             granted, reason = False, Reason.LOCKDOWN
@@ -208,12 +223,20 @@ class Gate:
             data["flags"] = [f.value for f in decision.flags]
         if card is not None:
             data["holder_kind"] = card.holder_kind
-        seq = self.journal.append("tap", data, uid=uid, granted=granted, reason=reason.value)
+        if whitelist_error is not None:
+            data["error"] = whitelist_error
+        try:
+            seq = self.journal.append("tap", data, uid=uid, granted=granted,
+                                      reason=reason.value)
+        except JournalUnavailable:
+            # No durable record, no opening; the tap is counted among the unwritten events.
+            seq = 0
+            if granted:
+                granted, reason = False, Reason.JOURNAL_UNAVAILABLE
         # The event above is committed and fsynced: only now may the relay move.
         if granted:
             self.actuator.grant()
-            if self.presence is not None:
-                self.presence.record(uid, role is Role.BARRIER_ENTRY, wall)
+            self.storage.record_presence(uid, role is Role.BARRIER_ENTRY, wall)
         outcome = TapOutcome(seq, uid, granted, reason, latency_us)
         self.recent.append(outcome)
         return outcome
@@ -221,14 +244,16 @@ class Gate:
     def manual_open(self, guard: str, reason: str) -> int:
         """A guard opens by hand (rule G3); journalled with who and why before it opens.
 
-        Returns the event's sequence number; raises ValueError on a missing guard or reason.
+        Egress: it opens even when the journal cannot take the event (then counted, and 0
+        returned). Returns the event's sequence number; raises ValueError on a missing guard
+        or reason.
         """
         guard, reason = guard.strip(), reason.strip()
         if not guard or not reason:
             raise ValueError("a manual open needs the guard's name and a reason")
-        seq = self.journal.append("manual_open", {"guard": guard, "reason": reason})
+        seq = self.journal.record("manual_open", {"guard": guard, "reason": reason}) or 0
         if not self.actuator.manual_open():
-            self.journal.append("manual_open_failed", {"guard": guard, "reason": "out of service"},
+            self.journal.record("manual_open_failed", {"guard": guard, "reason": "out of service"},
                                 alarm=True)
         return seq
 
@@ -254,16 +279,15 @@ class Gate:
 
     def status(self) -> dict[str, object]:
         """A snapshot for the guard's booth page and ``menwei-edge status``."""
-        last = self.journal.last_seq()
         return {
             "device": self.config.device.id,
             "site": self.config.site.id,
             "role": self.config.device.role.value,
             "boot_id": self.journal.boot_id,
             "clock_trusted": self.time_trust.trusted,
-            "journal": {"last_seq": last, "acked_seq": self.journal.acked_seq,
-                        "backlog": last - self.journal.acked_seq},
-            "whitelist": {"applied_seq": self.auth.applied_seq},
+            "journal": self._journal_position(),
+            "whitelist": {"applied_seq": self.storage.applied_seq()},
+            "storage": self.storage.status(),
             "actuator": dict(self.actuator.status()),
             "in_service": self.actuator.in_service,
             "mode": self.mode,
@@ -273,6 +297,15 @@ class Gate:
             ],
         }
 
+    def _journal_position(self) -> dict[str, int | None]:
+        try:
+            last, acked = self.journal.last_seq(), self.journal.acked_seq
+        except Exception as exc:
+            if not is_storage_error(exc) and not isinstance(exc, StoreUnavailable):
+                raise
+            return {"last_seq": None, "acked_seq": None, "backlog": None}
+        return {"last_seq": last, "acked_seq": acked, "backlog": last - acked}
+
     def shutdown(self) -> None:
         """Safe outputs first, then the journal; the reader thread is stopped last."""
         if self._closed:
@@ -280,11 +313,10 @@ class Gate:
         self._closed = True
         if self._trust_timer is not None:
             self._trust_timer.cancel()
+        if self._storage_timer is not None:
+            self._storage_timer.cancel()
         self.actuator.shutdown()
-        self.journal.append("shutdown", {"pid": os.getpid()})
-        self.journal.close()
-        self.auth.close()
-        if self.presence is not None:
-            self.presence.close()
+        self.journal.record("shutdown", {"pid": os.getpid()})
+        self.storage.close()
         if self.reader is not None:
             self.reader.stop()
