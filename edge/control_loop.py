@@ -50,6 +50,11 @@ class ControlLoop:
         """Queue ``callback`` to run on the control thread; safe from any thread."""
         self._queue.put(callback)
 
+    @property
+    def stopping(self) -> bool:
+        """``stop`` was called."""
+        return self._stopping
+
     def in_loop_thread(self) -> bool:
         """Whether the caller is the control thread."""
         return self.thread_id == threading.get_ident()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from firmware_config.schema import EdgeConfig, GpioBackend, PinConfig
 
 log = logging.getLogger("menwei.edge")
 SOCKET_RETRY_S = 5.0
+CHECK_RETRY_S = 5.0
 
 
 def _storage_fault(exc: BaseException) -> bool:
@@ -96,6 +98,13 @@ def register_gate_commands(server: ControlServer, gate: Gate) -> None:
     server.register("events", recent_events)
 
 
+def _check_storage(gate: Gate, loop: ControlLoop) -> None:
+    """The start-up quick_check, retried until every file has been checked (a file that
+    could not be opened or read yet, say on a full disk, is checked once it can be)."""
+    while not loop.stopping and not gate.check_storage():
+        time.sleep(CHECK_RETRY_S)
+
+
 def run(config: EdgeConfig) -> int:
     """Run the gate until SIGTERM or SIGINT; return the process exit code (``ExitCode``)."""
     try:
@@ -150,7 +159,8 @@ def _run(config: EdgeConfig) -> int:
     _start_server(server, loop)
     # The whole-file check reads every page (seconds for a big whitelist or journal): done
     # while the gate already serves, damage found is handed back to the control thread.
-    threading.Thread(target=gate.check_storage, name="storage-check", daemon=True).start()
+    threading.Thread(target=_check_storage, args=(gate, loop), name="storage-check",
+                     daemon=True).start()
     watchdog = sd_notify.watchdog_interval()
     sd_notify.ready(f"{config.device.role.value} {config.device.id} "
                     f"{gate.storage.status_line()}")

@@ -196,10 +196,11 @@ class Gate:
 
         self._storage_timer = self.scheduler.call_later(TICK_S, tick)
 
-    def check_storage(self) -> None:
-        """``quick_check`` every file (slow on big files: the daemon runs it in a thread
-        once the gate is ready); damage found is handled on the control thread."""
-        self.storage.check_all(self._dispatch)
+    def check_storage(self) -> bool:
+        """``quick_check`` every file not checked yet (slow on big files: the daemon runs it
+        in a thread once the gate is ready); damage found is handled on the control thread.
+        False while a file could not be checked: call again later."""
+        return self.storage.check_all(self._dispatch)
 
     def handle_tap(self, uid: str) -> TapOutcome:
         """Decide one tap, make its event durable, then (if granted) drive the actuator."""

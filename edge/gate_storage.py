@@ -22,7 +22,7 @@ from edge.cards import CardRecord
 from edge.journal import Journal
 from edge.journal_guard import GuardedJournal
 from edge.ports import Clock
-from edge.shared_store import SharedStore, StoreUnavailable
+from edge.shared_store import SharedStore
 from edge.storage_check import DAMAGED_INFIX, describe, file_id, is_storage_error, quick_check
 from firmware_config.schema import EdgeConfig
 
@@ -87,20 +87,15 @@ class GateStorage:
         path = self.auth.path
         self.whitelist_lost = self.applied_seq() == 0 and any(
             path.parent.glob(f"{path.name}{DAMAGED_INFIX}*"))
+
     # ------------------------------------------------------------------ the tap path
 
     def lookup(self, uid: str) -> tuple[CardRecord | None, str | None]:
         """The card's record (None when unknown), or the error that kept it from being read."""
-        try:
-            card = self.auth.get().lookup(uid)
-        except StoreUnavailable as exc:
-            return None, str(exc)
-        except Exception as exc:
-            if not is_storage_error(exc):
-                raise
-            self.auth.failed(exc)
-            return None, describe(exc)
-        self.auth.succeeded()
+        found = self.auth.use(lambda store: (store.lookup(uid),), None)
+        if found is None:
+            return None, f"{self.auth.path.name}: {self.auth.last_error or 'not open'}"
+        card = found[0]
         if card is None and self.whitelist_lost:
             self.whitelist_lost = self.applied_seq() == 0
             if self.whitelist_lost:
@@ -109,43 +104,18 @@ class GateStorage:
 
     def applied_seq(self) -> int | None:
         """The whitelist's applied sequence number; None when it cannot be read."""
-        try:
-            return self.auth.get().applied_seq
-        except StoreUnavailable:
-            return None
-        except Exception as exc:
-            if not is_storage_error(exc):
-                raise
-            self.auth.failed(exc)
-            return None
+        return self.auth.use(lambda store: store.applied_seq, None)
 
     def is_inside(self, uid: str, wall: float) -> bool:
         """Anti-passback: whether the card is inside. Unreadable counts as outside: a missed
         anti-passback check lets a resident in, a refused one locks them out."""
-        if self.presence is None:
-            return False
-        try:
-            return self.presence.get().is_inside(uid, wall)
-        except StoreUnavailable:
-            return False
-        except Exception as exc:
-            if not is_storage_error(exc):
-                raise
-            self.presence.failed(exc)
-            return False
+        return self.presence is not None and self.presence.use(
+            lambda presence: presence.is_inside(uid, wall), False)
 
     def record_presence(self, uid: str, inside: bool, wall: float) -> None:
         """Note an entry or exit; a failure only relaxes anti-passback for this card."""
-        if self.presence is None:
-            return
-        try:
-            self.presence.get().record(uid, inside, wall)
-        except StoreUnavailable:
-            return
-        except Exception as exc:
-            if not is_storage_error(exc):
-                raise
-            self.presence.failed(exc)
+        if self.presence is not None:
+            self.presence.use(lambda presence: presence.record(uid, inside, wall), None)
 
     # ------------------------------------------------------------------ upkeep
 
@@ -215,12 +185,16 @@ class GateStorage:
             "last_error": next((s.last_error for s in self.stores if s.last_error), None),
         }
 
-    def check_all(self, dispatch: Dispatch) -> None:
-        """``PRAGMA quick_check`` every file; damage found is handed to the control thread
-        (through ``dispatch``), which has the file replaced. Slow on big files (about 1.6 s
-        for a million cards here), so the daemon runs it in a thread after start-up."""
+    def check_all(self, dispatch: Dispatch) -> bool:
+        """``PRAGMA quick_check`` every file not checked yet; damage found is handed to the
+        control thread (through ``dispatch``), which has the file replaced. Slow on big
+        files (about 1.6 s for a million cards here), so the daemon runs it in a thread
+        after start-up. False while a file could not be checked (not open, an I/O error):
+        call again later."""
         for store in self.stores:
             name = store.path.name
+            if self.checks.get(name, "").startswith(("ok", "damaged")):
+                continue
             checked = store.file
             if checked is None or file_id(store.path) != checked:
                 self.checks[name] = "not open"
@@ -241,6 +215,8 @@ class GateStorage:
                     self.tick()
 
                 dispatch(replace)
+        return all(self.checks.get(s.path.name, "").startswith(("ok", "damaged"))
+                   for s in self.stores)
 
     def close(self) -> None:
         """Close every file."""

@@ -10,6 +10,7 @@ new one. The owner journals what was moved (``notices``) and asks ``current`` be
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -36,6 +37,7 @@ from edge.storage_check import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class StoreUnavailable(Exception):  # noqa: N818 - a state, not a failure of the caller's
@@ -104,6 +106,21 @@ class SharedStore(Generic[T]):
                 raise
             self._note(exc)
             self._let_go()
+
+    def use(self, action: Callable[[T], R], default: R) -> R:
+        """``action(current)``; ``default`` when the file is not open or the action fails on
+        storage (noted in ``last_error``; a damaged file gets replaced)."""
+        if self.current is None:
+            return default
+        try:
+            result = action(self.current)
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            self.failed(exc)
+            return default
+        self.succeeded()
+        return result
 
     def succeeded(self) -> None:
         """A query on ``current`` worked: the last error is over."""
@@ -179,9 +196,11 @@ class SharedStore(Generic[T]):
         request = read_request(self.path)
         if self._damaged is not None and request is None and self._damaged[0] == file_id(
                 self.path):
-            # Our own request could not be written (disk full): post it again.
-            request_replacement(self.path, *self._damaged, self._who)
-            request = read_request(self.path)
+            # Our own request could not be written (disk full): post it again. Failing
+            # that, the exclusive lock below is still tried (it honours _damaged).
+            with contextlib.suppress(OSError):
+                request_replacement(self.path, *self._damaged, self._who)
+                request = read_request(self.path)
         if self._lock.try_exclusive():
             try:
                 self._open_exclusive(request)

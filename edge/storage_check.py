@@ -76,47 +76,46 @@ def _read_only(path: Path) -> sqlite3.Connection:
                            check_same_thread=False)
 
 
+def _read(path: Path, statements: tuple[str, ...]) -> tuple[list[str], str | None]:
+    """The rows of the last statement, or the damage SQLite reported on the way. Other
+    storage errors (a full disk, an I/O error) are raised: they say nothing about the file."""
+    try:
+        conn = _read_only(path)
+        try:
+            rows: list[str] = []
+            for sql in statements:
+                rows = [str(r[0]) for r in conn.execute(sql).fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if is_damage(exc):
+            return [], describe(exc)
+        raise
+    return rows, None
+
+
 def open_check(path: Path) -> str | None:
     """The quick check made before a file is opened: its header and schema are readable.
 
     Returns what is wrong when SQLite reports damage, None when the file looks sound or does
-    not exist yet. Other storage errors (a full disk, an I/O error) are raised: they say
-    nothing about the file.
+    not exist yet.
     """
     if not path.exists():
         return None
-    try:
-        conn = _read_only(path)
-        try:
-            conn.execute("PRAGMA schema_version").fetchone()
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            conn.execute("PRAGMA user_version").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        if is_damage(exc):
-            return describe(exc)
-        raise
-    return None
+    return _read(path, ("PRAGMA schema_version", "SELECT count(*) FROM sqlite_master",
+                        "PRAGMA user_version"))[1]
 
 
 def quick_check(path: Path) -> str | None:
     """``PRAGMA quick_check`` over the whole file (every page of every b-tree; not the
-    indexes' agreement with their tables, which ``integrity_check`` adds for little more).
+    indexes' agreement with their tables, which ``integrity_check`` adds).
 
     Returns what is wrong, or None when the file is sound. It reads the whole file: ~1.6 s
     for a million cards here (70 MB), so the gate runs it after it is ready, not before.
     """
-    try:
-        conn = _read_only(path)
-        try:
-            rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        if is_damage(exc):
-            return describe(exc)
-        raise
+    rows, damage = _read(path, ("PRAGMA quick_check(5)",))
+    if damage is not None:
+        return damage
     return None if rows == ["ok"] else "; ".join(rows)
 
 

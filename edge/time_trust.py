@@ -7,11 +7,14 @@ the clock is untrusted until it catches up with the mark again (NTP fixed it).""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.ports import Clock
+
+log = logging.getLogger(__name__)
 
 # A clock a little behind the mark is ordinary jitter of a synced clock; this much is not.
 BACKWARDS_TOLERANCE_S = 2.0
@@ -48,11 +51,16 @@ class TimeTrust:
 
     def _save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
-            json.dump({"high_water_mark": self.high_water_mark}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w") as fh:
+                json.dump({"high_water_mark": self.high_water_mark}, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            # A full disk must not stop the gate (egress): the mark stays in memory and the
+            # next tick saves it again.
+            log.warning("cannot save the clock's high-water mark to %s: %s", self.path, exc)
 
     def at_boot(self) -> TrustChange | None:
         """Judge the clock at start; returns a change when it is untrusted."""
