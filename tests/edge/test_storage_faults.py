@@ -10,18 +10,21 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edge.barrier import BarrierState
 from edge.control_socket import ControlClient
 from edge.exit_codes import ExitCode
 from edge.gate_storage import DAMAGED_KIND
 from edge.journal_guard import UNAVAILABLE_KIND
 from firmware_config.schema import EdgeConfig
+from hardware_sim.barrier_physics import BarrierArmSim, LaneSim
 from hardware_sim.observed_pins import read_outputs_log
-from tests.edge.conftest import commission, door_doc, write_doc
+from tests.edge.conftest import GateRig, barrier_doc, commission, door_doc, write_doc
 from tests.edge.gate_process import (
     damage_pages,
     fill,
@@ -142,6 +145,40 @@ def test_a_full_disk_refuses_grants_keeps_rex_and_recovers_by_itself(tmp_path: P
     assert seqs == list(range(1, len(seqs) + 1))
     taps = [e for e in journal if e["kind"] == "tap"]
     assert [t["granted"] for t in taps] == [1, 1]  # the refused tap is only counted
+
+
+def test_a_barrier_moves_through_a_full_disk_without_its_journal(
+        make_gate: Callable[..., GateRig], tmp_path: Path) -> None:
+    # Output changes and the barrier's own events are reported, never waited for: a journal
+    # that cannot take them must not stop the state machine half-way (the arm up, the car
+    # through, the arm down), nor anti-passback's presence file.
+    with small_tmpfs(tmp_path / "data", "2m") as data:
+        physics: dict[str, Any] = {}
+
+        def attach(rig: GateRig) -> None:
+            assert rig.config.barrier is not None
+            arm = BarrierArmSim(rig.factory, rig.config.barrier, rig.scheduler, 2.0)
+            physics["lane"] = LaneSim(rig.factory, rig.config.barrier, rig.scheduler, arm)
+
+        rig = make_gate(barrier_doc(data), before_start=attach)
+        gate, lane = rig.gate, physics["lane"]
+        rig.scheduler.advance(1)
+        lane.vehicle_arrives()
+        rig.scheduler.advance(1)
+        assert gate.handle_tap("04A1B2C3").granted  # the entry, journalled
+        ballast = fill(data)
+        rig.scheduler.advance(3)  # the arm rises and stops at the open limit, unjournalled
+        assert gate.actuator.status()["state"] == BarrierState.OPEN.value
+        lane.drive_through()
+        rig.scheduler.advance(30)
+        assert gate.actuator.status()["state"] == BarrierState.CLOSED.value
+        missing = gate.journal.missing
+        assert missing >= 4  # raise off, lower on, lower off, the passing, the states
+        ballast.unlink()
+        rig.scheduler.advance(2)  # the storage tick writes the count
+        [alarm] = [e for e in gate.journal.read() if e.kind == UNAVAILABLE_KIND]
+        assert alarm.data["unwritten"] == missing and alarm.data["kinds"]["output"] == 3
+        gate.shutdown()
 
 
 # -------------------------------------------------------------------------- damaged files
