@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,12 +20,14 @@ from edge.control_socket import wait_until_answering
 from firmware_config.schema import EdgeConfig
 
 
-def start_gate(config: EdgeConfig, *, stderr: Path | None = None) -> subprocess.Popen[bytes]:
+def start_gate(config: EdgeConfig, *, stderr: Path | None = None,
+               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start ``menwei-edge run`` on ``config`` and wait until it answers on its socket."""
     err = open(stderr, "ab") if stderr is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config",
-                                 str(config.source)], stdout=subprocess.DEVNULL, stderr=err)
+                                 str(config.source)], stdout=subprocess.DEVNULL, stderr=err,
+                                env=None if env is None else {**os.environ, **env})
     finally:
         if stderr is not None:
             err.close()  # type: ignore[union-attr]
@@ -120,3 +123,27 @@ def moved_aside(path: Path) -> list[Path]:
     """The damaged copies of ``path`` that were moved aside (main files only)."""
     return sorted(p for p in path.parent.glob(f"{path.name}.damaged-*")
                   if not p.name.endswith(("-wal", "-shm")))
+
+
+class NotifySocket:
+    """A stand-in for systemd's notify socket: collects the gate's ``KEY=VALUE`` datagrams."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.setblocking(False)
+        self.messages: list[str] = []
+
+    def statuses(self) -> list[str]:
+        """Every ``STATUS=`` line received so far."""
+        while True:
+            try:
+                self.messages.append(self._sock.recv(4096).decode())
+            except BlockingIOError:
+                break
+        return [line.removeprefix("STATUS=") for m in self.messages
+                for line in m.splitlines() if line.startswith("STATUS=")]
+
+    def close(self) -> None:
+        self._sock.close()

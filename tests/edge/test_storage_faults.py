@@ -26,6 +26,7 @@ from hardware_sim.barrier_physics import BarrierArmSim, LaneSim
 from hardware_sim.observed_pins import read_outputs_log
 from tests.edge.conftest import GateRig, barrier_doc, commission, door_doc, write_doc
 from tests.edge.gate_process import (
+    NotifySocket,
     damage_pages,
     fill,
     moved_aside,
@@ -95,7 +96,9 @@ def checks_done(client: ControlClient) -> bool:
 def test_a_full_disk_refuses_grants_keeps_rex_and_recovers_by_itself(tmp_path: Path) -> None:
     with small_tmpfs(tmp_path / "data", "2m") as data:
         config = door(tmp_path, data)
-        proc = start_gate(config, stderr=tmp_path / "gate.log")
+        notify = NotifySocket(tmp_path / "notify.sock")
+        proc = start_gate(config, stderr=tmp_path / "gate.log",
+                          env={"NOTIFY_SOCKET": str(notify.path)})
         try:
             with ControlClient(config.control_socket) as client:
                 assert tap(client)["granted"]
@@ -122,6 +125,9 @@ def test_a_full_disk_refuses_grants_keeps_rex_and_recovers_by_itself(tmp_path: P
                 assert "full" in status["journal"]["error"]
                 assert status["journal"]["unwritten_events"] >= 3  # tap, rex, manual open
                 assert proc.poll() is None
+                # systemctl status says so too.
+                wait_for(lambda: any(line.startswith("STORAGE FAULT: events.db")
+                                     for line in notify.statuses()), 5, "STATUS=")
 
                 # Space comes back: no restart, the next tap is granted and journalled after
                 # one alarm counting what could not be written.
@@ -130,7 +136,9 @@ def test_a_full_disk_refuses_grants_keeps_rex_and_recovers_by_itself(tmp_path: P
                 granted = tap(client)
                 assert granted["granted"] and granted["seq"] > 0
                 wait_for(lambda: client.call("status")["storage"]["healthy"], 5, "healthy")
+                wait_for(lambda: notify.statuses()[-1] == "ready; storage ok", 5, "STATUS=")
         finally:
+            notify.close()
             assert proc.poll() is None, "the gate exited on its own"
             assert stop_gate(proc) == 0
         journal = events(config)
@@ -177,7 +185,9 @@ def test_a_barrier_moves_through_a_full_disk_without_its_journal(
         ballast.unlink()
         rig.scheduler.advance(2)  # the storage tick writes the count
         [alarm] = [e for e in gate.journal.read() if e.kind == UNAVAILABLE_KIND]
-        assert alarm.data["unwritten"] == missing and alarm.data["kinds"]["output"] == 3
+        assert alarm.data["unwritten"] == missing
+        kinds = alarm.data["kinds"]
+        assert isinstance(kinds, dict) and kinds["output"] == 3
         gate.shutdown()
 
 
