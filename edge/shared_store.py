@@ -64,6 +64,7 @@ class SharedStore(Generic[T]):
         self.last_error: str | None = None
         self.notices: list[Moved] = []  # moved aside by this process; the owner journals them
         self.opened = 0  # how many times a file was opened (a change means a new file)
+        self.waiting = False  # the last open attempt waited for another process's lock
         self.closed = False
 
     @property
@@ -79,12 +80,14 @@ class SharedStore(Generic[T]):
 
     def open_at_start(self, wait: float) -> None:
         """Open (checking first, moving aside if damaged), waiting up to ``wait`` seconds for
-        another process that is checking or letting go. Never raises a storage error; raises
-        SchemaTooNewError, a permanent fault."""
+        another process that is checking or letting go — not for a storage error, which is
+        only retried by later polls. Never raises a storage error; raises SchemaTooNewError,
+        a permanent fault."""
         deadline = time.monotonic() + wait
         while True:
             self.poll()
-            if self.current is not None or time.monotonic() >= deadline:
+            pending = self.waiting or self._damaged is not None  # others have to let go
+            if self.current is not None or not pending or time.monotonic() >= deadline:
                 return
             time.sleep(0.05)
 
@@ -201,6 +204,7 @@ class SharedStore(Generic[T]):
             with contextlib.suppress(OSError):
                 request_replacement(self.path, *self._damaged, self._who)
                 request = read_request(self.path)
+        self.waiting = False
         if self._lock.try_exclusive():
             try:
                 self._open_exclusive(request)
@@ -214,6 +218,9 @@ class SharedStore(Generic[T]):
             except BaseException:
                 self._lock.release()
                 raise
+        else:
+            # Another process is checking the file, or has yet to let go of a damaged one.
+            self.waiting = True
 
     def _open_exclusive(self, request: ReplaceRequest | None) -> None:
         """Nobody else has the file open: check it, move it aside if damaged, open."""
