@@ -5,7 +5,7 @@ auth log into them. Configured by a small TOML file, validated once at start."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from central.gate_link import DeskToGates
 from sync.broker_config import CENTRAL_USER
 from sync.central_bridge import CentralSync
+from sync.device_quota import QuotaLimits
 from sync.signing import load_private_key
 
 
@@ -33,18 +34,43 @@ class DeskSyncConfig:
     data_dir: Path
     sites: tuple[str, ...]
     tls_ca_file: Path | None
+    quota: QuotaLimits = field(default_factory=QuotaLimits)
+
+
+def _quota(table: object, errors: list[str]) -> QuotaLimits:
+    """The optional ``[device_quota]`` table: what one device may cost (sync/device_quota.py
+    has the defaults and why)."""
+    if table is None:
+        return QuotaLimits()
+    if not isinstance(table, dict):
+        errors.append("device_quota: must be a table")
+        return QuotaLimits()
+    defaults = {f.name: f.default for f in fields(QuotaLimits)}
+    given: dict[str, Any] = {}
+    for key in sorted(table):
+        default, value = defaults.get(key), table[key]
+        if default is None:
+            errors.append(f"device_quota.{key}: is not a known setting")
+        elif isinstance(value, bool) or not isinstance(value, int | float) \
+                or (isinstance(default, int) and not isinstance(value, int)) or value <= 0:
+            errors.append(f"device_quota.{key}: must be a positive "
+                          f"{'whole ' if isinstance(default, int) else ''}number")
+        else:
+            given[key] = value
+    return QuotaLimits(**given)
 
 
 def load_desk_sync_config(path: Path) -> DeskSyncConfig:
     """Read ``path`` (TOML): broker_host, broker_port, username, password_file, signing_key,
-    data_dir, sites, tls_ca_file. Relative paths are read from the file's folder."""
+    data_dir, sites, tls_ca_file and an optional ``[device_quota]`` table. Relative paths
+    are read from the file's folder."""
     try:
         doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DeskSyncConfigError(f"{path}: {exc}") from exc
     errors: list[str] = []
     known = {"broker_host", "broker_port", "username", "password_file", "signing_key",
-             "data_dir", "sites", "tls_ca_file"}
+             "data_dir", "sites", "tls_ca_file", "device_quota"}
     errors += [f"{key}: is not a known setting" for key in sorted(set(doc) - known)]
 
     def file(key: str, required: bool = True) -> Path | None:
@@ -72,6 +98,7 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
         errors.append("sites: must list the site codes this desk links to its gates")
     password_file, key, data_dir = file("password_file"), file("signing_key"), file("data_dir")
     ca = file("tls_ca_file", required=False)
+    quota = _quota(doc.get("device_quota"), errors)
     password = ""
     if password_file is not None:
         try:
@@ -84,7 +111,7 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
         raise DeskSyncConfigError(f"{path}: " + "; ".join(errors))
     assert key is not None and data_dir is not None
     return DeskSyncConfig(str(host), int(port), str(username), password, key, data_dir,
-                          tuple(sites), ca)
+                          tuple(sites), ca, quota)
 
 
 class DeskSync:
@@ -96,7 +123,8 @@ class DeskSync:
         self.syncs = {
             site: CentralSync(config.data_dir / f"sync-{site}.db", site, key,
                               config.broker_host, config.broker_port,
-                              username=config.username, password=config.password)
+                              username=config.username, password=config.password,
+                              quota=config.quota)
             for site in config.sites
         }
         self.relay = DeskToGates(engine, self.syncs, config.data_dir / "relay-state.json")

@@ -16,8 +16,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from central.rules import FieldError, InvalidInputError
+from central.uids import desk_uid
 from edge.cards import parse_schedule
-from edge.uid import normalize_uid
 
 E = TypeVar("E", bound=enum.Enum)
 T = TypeVar("T")
@@ -106,15 +106,16 @@ class FormReader:
         return self.opt_text(key, max_len) or ""
 
     def uid(self, key: str) -> str:
-        """A card UID in canonical form (``04:a1 b2`` → ``04A1B2``)."""
+        """A card UID of 4, 7 or 10 bytes in canonical form (``04:a1 b2 c3`` → ``04A1B2C3``);
+        the API has already turned a desk reader's decimal into hex (central/uids.py)."""
         value = self.text(key, 64)
         if not value:
             return ""
         try:
-            return normalize_uid(value)
-        except ValueError:
-            self.fail(key, "不是有效的卡号（十六进制）",
-                      f"{_shown(value)} is not a card UID (hex digits)")
+            return desk_uid(value)
+        except ValueError as exc:
+            self.fail(key, "不是有效的卡号（4、7 或 10 字节的十六进制）",
+                      f"{_shown(value)} is not a card UID: {exc}")
             return ""
 
     def opt_date(self, key: str) -> date | None:

@@ -19,7 +19,7 @@ from typing import Any
 from central.clock import zone
 from central.forms import FormReader
 from central.models import GateRole, HolderKind, HouseholdKind, Relationship, UnitKind
-from central.models.site import DEFAULT_TIMEZONE
+from central.models.site import DEFAULT_TIMEZONE, ReaderUidOrder
 from central.rules import FieldError, InvalidInputError
 
 
@@ -125,6 +125,7 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "temp_parking_max_days": ("temp_parking_max_days", "count"),
     "goods_pass_months": ("goods_pass_months", "count"),
     "goods_slip_filing_time": ("goods_slip_filing_time", "hhmm"),
+    "desk_reader_uid_order": ("desk_reader_uid_order", "uid_order"),  # central/uids.py
 }
 _VALIDITY_KINDS = ("owner", "family", "tenant", "merchant", "staff")
 _HOUSEHOLD_KINDS = {
@@ -151,6 +152,8 @@ def _settings(r: FormReader) -> tuple[tuple[str, Any], ...]:
             value = r.opt_integer(key, 1)
         elif kind == "schedule":
             value = r.opt_schedule(key)
+        elif kind == "uid_order":
+            value = r.opt_enum(key, ReaderUidOrder)
         else:
             value = r.opt_text(key, 5)
             if value is not None and not (len(value) == 5 and value[2] == ":"

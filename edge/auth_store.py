@@ -39,6 +39,7 @@ _LOOKUP = (
     "FROM cards WHERE uid = ?"
 )
 GROUP_SEPARATOR = "|"
+LIST_ISSUED_AT = "list_issued_at"  # meta key, written with applied_seq
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,25 @@ class AuthStore:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'applied_seq'").fetchone()
         return int(row[0])
 
+    @property
+    def list_issued_at(self) -> float | None:
+        """When central issued the newest signed list applied here (floor evidence for the
+        clock, edge.time_trust); None when no signed list was ever applied."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?",
+                                 (LIST_ISSUED_AT,)).fetchone()
+        try:
+            return float(row[0]) if row is not None else None
+        except ValueError:
+            return None
+
     def count(self) -> int:
         """How many cards the store holds."""
         return int(self._conn.execute("SELECT count(*) FROM cards").fetchone()[0])
 
-    def upsert(self, rows: Iterable[CardRow], applied_seq: int | None = None) -> int:
-        """Write cards (replacing what the store had for each UID) in one transaction."""
+    def upsert(self, rows: Iterable[CardRow], applied_seq: int | None = None,
+               list_issued_at: float | None = None) -> int:
+        """Write cards (replacing what the store had for each UID) in one transaction, with
+        the signed list's sequence number and issue time when sync applies one."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -139,6 +153,9 @@ class AuthStore:
             if applied_seq is not None:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'applied_seq'",
                              (str(applied_seq),))
+            if list_issued_at is not None:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                             (LIST_ISSUED_AT, repr(float(list_issued_at))))
         except BaseException:
             conn.rollback()
             raise

@@ -85,10 +85,38 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_open(args: argparse.Namespace) -> int:
     result = _call(_load(args.config), "open", guard=args.guard, reason=args.reason)
-    seq = result["seq"]  # type: ignore[index]
-    # Egress is never refused for want of a record; the guard is told it was not recorded.
-    print(f"opened; journalled as event {seq}" if seq else
-          "opened; NOT journalled (the journal is unavailable: see menwei-edge status)")
+    assert isinstance(result, dict)
+    seq = result["seq"]
+    # Egress is never refused for want of a record (seq 0): the guard is told it was not.
+    recorded = (f"journalled as event {seq}" if seq else
+                "NOT journalled (the journal is unavailable: see `menwei-edge status`)")
+    if not result.get("opened"):
+        # Journalled all the same, with why it did not open (lockdown, out of service).
+        print(f"NOT opened (see `menwei-edge status`); {recorded}", file=sys.stderr)
+        return 1
+    print(f"opened; {recorded}")
+    return 0
+
+
+def _cmd_mode(args: argparse.Namespace) -> int:
+    import time  # noqa: PLC0415
+
+    from firmware_config.durations import parse_duration  # noqa: PLC0415
+
+    until = None
+    if args.for_ is not None:
+        if args.mode == "normal":
+            print("--for goes with hold_open or lockdown", file=sys.stderr)
+            return 2
+        try:
+            until = time.time() + parse_duration(args.for_)
+        except ValueError as exc:
+            print(f"--for: {exc}", file=sys.stderr)
+            return 2
+    result = _call(_load(args.config), "mode", mode=args.mode, guard=args.guard,
+                   reason=args.reason, until=until)
+    assert isinstance(result, dict)
+    print(f"{result['mode']}; journalled as event {result['seq']}")
     return 0
 
 
@@ -126,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guard", required=True, help="who is opening")
     p.add_argument("--reason", required=True, help="why, e.g. 'ambulance'")
     p.set_defaults(func=_cmd_open)
+
+    p = sub.add_parser("mode", help="hold the gate open, lock it down, or back to normal "
+                                    "(kept across restarts; journalled with guard and reason)")
+    p.add_argument("--config", required=True)
+    p.add_argument("mode", choices=["hold_open", "lockdown", "normal"])
+    p.add_argument("--guard", required=True, help="who is asking")
+    p.add_argument("--reason", required=True, help="why, e.g. 'fire drill'")
+    p.add_argument("--for", dest="for_", metavar="DURATION",
+                   help="end by itself after this long, e.g. 30m or 2h")
+    p.set_defaults(func=_cmd_mode)
 
     p = sub.add_parser("events", help="the newest journal events of the running gate")
     p.add_argument("--config", required=True)

@@ -2,22 +2,47 @@
 
 Guards' tools (``menwei-edge status``, ``menwei-edge open``), the booth page and the
 simulator's drivers use it. It is a Unix socket in the data directory (mode 0660), so only
-local users in the gate's group can reach it; every command runs on the control thread."""
+local users in the gate's group can reach it; every command runs on the control thread.
+
+The file mode is one lock; the kernel's word on who is calling (``SO_PEERCRED``) is the
+second: a caller who is not root, not the gate's own user and not in the socket's group is
+turned away even if the file's mode was loosened by hand, and the commands that change what
+the gate does record that caller in the journal."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import pwd
 import socket
+import struct
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is on the other end of a control connection, as the kernel reports it."""
+
+    pid: int
+    uid: int
+    gid: int
+    user: str
+    process: str
+
+    def as_record(self) -> dict[str, object]:
+        """The fields a journal event keeps."""
+        return {"pid": self.pid, "uid": self.uid, "user": self.user, "process": self.process}
+
+
 Handler = Callable[[Mapping[str, Any]], object]
+CallerHandler = Callable[[Mapping[str, Any], Caller], object]
 Dispatch = Callable[[Callable[[], None]], None]
 
 MAX_LINE = 64 * 1024
@@ -34,13 +59,17 @@ class ControlServer:
     def __init__(self, path: Path, dispatch: Dispatch) -> None:
         self.path = path
         self._dispatch = dispatch
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, CallerHandler] = {}
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
 
     def register(self, name: str, handler: Handler) -> None:
         """Add a command."""
+        self.handlers[name] = lambda args, _caller: handler(args)
+
+    def register_with_caller(self, name: str, handler: CallerHandler) -> None:
+        """Add a command whose handler is told who called (to journal it)."""
         self.handlers[name] = handler
 
     def start(self) -> None:
@@ -80,15 +109,31 @@ class ControlServer:
 
     def _client(self, conn: socket.socket) -> None:
         with conn, conn.makefile("rwb") as stream:
+            caller = peer_of(conn)
+            refusal = self._refusal(caller)
             while not self._stopping:
                 line = stream.readline(MAX_LINE + 1)
                 if not line:
                     return
-                reply = self._handle_line(line)
+                reply = ({"ok": False, "error": refusal} if refusal is not None
+                         else self._handle_line(line, caller))
                 stream.write(json.dumps(reply, default=str).encode() + b"\n")
                 stream.flush()
 
-    def _handle_line(self, line: bytes) -> dict[str, object]:
+    def _refusal(self, caller: Caller) -> str | None:
+        """Why ``caller`` may not use the gate (None: it may)."""
+        if caller.uid in (0, os.geteuid()):
+            return None
+        try:
+            group = os.stat(self.path).st_gid
+        except OSError:
+            return "the control socket is gone"
+        if caller.gid == group or group in _supplementary_groups(caller.pid):
+            return None
+        return (f"user {caller.user} (uid {caller.uid}) is not in the gate's group "
+                f"(gid {group}); ask the installer to add it")
+
+    def _handle_line(self, line: bytes, caller: Caller) -> dict[str, object]:
         if len(line) > MAX_LINE:
             return {"ok": False, "error": f"request longer than {MAX_LINE} bytes"}
         try:
@@ -104,15 +149,16 @@ class ControlServer:
         if handler is None:
             known = ", ".join(sorted(self.handlers))
             return {"ok": False, "error": f"unknown command {request['cmd']!r}; known: {known}"}
-        return self._run(handler, args)
+        return self._run(handler, args, caller)
 
-    def _run(self, handler: Handler, args: Mapping[str, Any]) -> dict[str, object]:
+    def _run(self, handler: CallerHandler, args: Mapping[str, Any],
+             caller: Caller) -> dict[str, object]:
         done = threading.Event()
         box: dict[str, object] = {}
 
         def call() -> None:
             try:
-                box["reply"] = {"ok": True, "result": handler(args)}
+                box["reply"] = {"ok": True, "result": handler(args, caller)}
             except (CommandError, ValueError, KeyError, TypeError) as exc:
                 box["reply"] = {"ok": False, "error": str(exc)}
             finally:
@@ -124,6 +170,35 @@ class ControlServer:
         reply = box["reply"]
         assert isinstance(reply, dict)
         return reply
+
+
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def peer_of(conn: socket.socket) -> Caller:
+    """The process at the other end of a Unix socket connection (SO_PEERCRED)."""
+    pid, uid, gid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                  _UCRED.size))
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        process = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        process = ""
+    return Caller(pid, uid, gid, user, process)
+
+
+def _supplementary_groups(pid: int) -> set[int]:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return set()
+    for line in status.splitlines():
+        if line.startswith("Groups:"):
+            return {int(g) for g in line.split()[1:]}
+    return set()
 
 
 class ControlClient:

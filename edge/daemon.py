@@ -5,6 +5,7 @@ hardware, and it does so from the config alone."""
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 from edge import sd_notify
 from edge.control_loop import ControlLoop
-from edge.control_socket import CommandError, ControlServer, Handler
+from edge.control_socket import Caller, CallerHandler, CommandError, ControlServer
 from edge.exit_codes import ExitCode
 from edge.gate import Gate
 from edge.gate_storage import data_folders
@@ -44,11 +45,11 @@ def absorb_storage_error(exc: Exception) -> bool:
     return True
 
 
-def _answer_storage_errors(handler: Handler) -> Handler:
+def _answer_storage_errors(handler: CallerHandler) -> CallerHandler:
     """A command that fails on storage gets a refusal naming the fault, not a dead socket."""
-    def call(args: Mapping[str, Any]) -> object:
+    def call(args: Mapping[str, Any], caller: Caller) -> object:
         try:
-            return handler(args)
+            return handler(args, caller)
         except Exception as exc:
             if not _storage_fault(exc):
                 raise
@@ -71,23 +72,39 @@ def register_gate_commands(server: ControlServer, gate: Gate) -> None:
     """The commands every gate answers, real or simulated."""
     server.register("status", lambda args: gate.status())
 
-    def manual_open(args: Mapping[str, Any]) -> object:
+    def manual_open(args: Mapping[str, Any], caller: Caller) -> object:
         guard, reason = args.get("guard"), args.get("reason")
         if not isinstance(guard, str) or not isinstance(reason, str):
             raise CommandError("open needs 'guard' and 'reason' as text")
-        return {"seq": gate.manual_open(guard, reason)}
+        seq = gate.manual_open(guard, reason, caller=caller.as_record())
+        # The truth, not the wish: a gate in lockdown or out of service did not open.
+        return {"seq": seq, "opened": gate.last_manual_open_worked}
 
-    server.register("open", manual_open)
+    server.register_with_caller("open", manual_open)
 
-    def remote_command(args: Mapping[str, Any]) -> object:
-        # Only the sync agent calls this, after verifying signature, expiry, nonce and clock.
+    def remote_command(args: Mapping[str, Any], caller: Caller) -> object:
+        # The sync agent calls this after verifying signature, expiry, nonce and clock;
+        # whoever calls it is journalled with the command.
         command, by, nonce = args.get("command"), args.get("issued_by"), args.get("nonce")
         if not all(isinstance(v, str) for v in (command, by, nonce)):
             raise CommandError("command needs 'command', 'issued_by' and 'nonce' as text")
-        return {"seq": gate.remote_command(str(command), str(by), str(nonce)),
+        until = _optional_time(args, "until")
+        return {"seq": gate.remote_command(str(command), str(by), str(nonce), until=until,
+                                           caller=caller.as_record()),
                 "mode": gate.mode}
 
-    server.register("command", remote_command)
+    server.register_with_caller("command", remote_command)
+
+    def set_mode(args: Mapping[str, Any], caller: Caller) -> object:
+        mode, guard, reason = args.get("mode"), args.get("guard"), args.get("reason")
+        if not all(isinstance(v, str) for v in (mode, guard, reason)):
+            raise CommandError("mode needs 'mode', 'guard' and 'reason' as text")
+        until = _optional_time(args, "until")
+        seq = gate.set_local_mode(str(mode), str(guard), str(reason), until=until,
+                                  caller=caller.as_record())
+        return {"seq": seq, "mode": gate.mode, "until": gate.mode_state.until}
+
+    server.register_with_caller("mode", set_mode)
 
     def recent_events(args: Mapping[str, Any]) -> object:
         n = args.get("n", 20)
@@ -96,6 +113,16 @@ def register_gate_commands(server: ControlServer, gate: Gate) -> None:
         return [e.__dict__ for e in gate.journal.tail(n)]
 
     server.register("events", recent_events)
+
+
+def _optional_time(args: Mapping[str, Any], key: str) -> float | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value):
+        raise CommandError(f"{key} must be a time in seconds since the epoch")
+    return float(value)
 
 
 def _check_storage(gate: Gate, loop: ControlLoop) -> None:

@@ -39,7 +39,8 @@ class Flag(enum.StrEnum):
     """Remarks on a granted tap that guards and the desk should see."""
 
     ANTI_PASSBACK_SOFT = "anti_passback_soft"  # already inside, let in under a soft policy
-    TIME_CHECKS_SKIPPED = "time_checks_skipped"  # clock untrusted: dates and schedule unchecked
+    # Clock untrusted: the card's start date or its schedule could not be checked.
+    TIME_CHECKS_SKIPPED = "time_checks_skipped"
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,17 @@ def decide(
     *,
     already_inside: bool,
     clock_trusted: bool,
+    floor: datetime | None = None,
 ) -> Decision:
     """Decide a tap (rule G1).
 
     ``local_now`` is the wall time in the site's time zone; ``already_inside`` says whether the
     anti-passback record shows the card inside the car park (only an entry lane looks at it).
+    ``floor`` is the latest time known to have passed (edge.time_trust), in the site's time
+    zone, or None when nothing is known. Expiry is judged against the later of the clock and
+    the floor, whatever the trust: a clock set back never makes an expired card valid again.
+    While the clock is untrusted, what cannot be judged from the floor (a ``valid_from`` the
+    floor has not reached, a weekly schedule) is left to ``gate.untrusted_policy``.
     """
     if card is None:
         return Decision(False, Reason.UNKNOWN_CARD)
@@ -80,17 +87,25 @@ def decide(
         return Decision(False, Reason.LOST)
     if card.status is CardStatus.REVOKED:
         return Decision(False, Reason.REVOKED)
+    at_least = local_now if floor is None or floor <= local_now else floor
+    if card.valid_until is not None and at_least.date() > card.valid_until:
+        return Decision(False, Reason.EXPIRED)
     flags: list[Flag] = []
-    if not clock_trusted:
-        if gate.untrusted_policy is UntrustedClockPolicy.DENY_ALL:
-            return Decision(False, Reason.CLOCK_UNTRUSTED)
-        flags.append(Flag.TIME_CHECKS_SKIPPED)
-    else:
-        today = local_now.date()
-        if card.valid_from is not None and today < card.valid_from:
+    if clock_trusted:
+        if card.valid_from is not None and local_now.date() < card.valid_from:
             return Decision(False, Reason.NOT_YET_VALID)
-        if card.valid_until is not None and today > card.valid_until:
-            return Decision(False, Reason.EXPIRED)
+    else:
+        policy = gate.untrusted_policy
+        if policy is UntrustedClockPolicy.DENY_ALL:
+            return Decision(False, Reason.CLOCK_UNTRUSTED)
+        started = card.valid_from is None or (floor is not None
+                                              and floor.date() >= card.valid_from)
+        if not started or card.schedule is not None:
+            # The true time is unknown past the floor: the card's start, or its hours,
+            # cannot be checked.
+            if policy is UntrustedClockPolicy.DENY_TIME_LIMITED:
+                return Decision(False, Reason.CLOCK_UNTRUSTED)
+            flags.append(Flag.TIME_CHECKS_SKIPPED)
     if card.access_groups.isdisjoint(gate.access_groups):
         return Decision(False, Reason.NOT_PERMITTED_HERE)
     if (

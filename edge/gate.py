@@ -16,15 +16,27 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.decision import Decision, GateRules, Reason, decide
+from edge.gate_mode import NORMAL, GateMode, ModeFile, ModeFileError, ModeState
 from edge.gate_storage import TICK_S, Dispatch, GateStorage
 from edge.journal_guard import GuardedJournal, JournalUnavailable
-from edge.ports import Actuator, CardReader, Clock, DigitalInput, DigitalOutput, Scheduler
+from edge.ports import (
+    Actuator,
+    CardReader,
+    Clock,
+    ClockSync,
+    DigitalInput,
+    DigitalOutput,
+    Scheduler,
+)
 from edge.shared_store import StoreUnavailable
 from edge.storage_check import is_storage_error
-from edge.time_trust import TimeTrust, TrustChange
+from edge.time_trust import DEFAULT_SKEW_S, TimeTrust, TrustChange
 from firmware_config.schema import AntiPassbackMode, EdgeConfig, Role
 
 SOFTWARE_VERSION = "0.1.0"
+# How often the clock is judged again (new evidence from the sync agent, a jump, NTP); the
+# mark is saved every clock.hwm_interval.
+TRUST_CHECK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,7 @@ class Gate:
         make_input: Callable[[str, Any], DigitalInput],
         reader: CardReader | None = None,
         dispatch: Dispatch | None = None,
+        clock_sync: ClockSync | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -95,14 +108,31 @@ class Gate:
             and config.antipassback.mode is not AntiPassbackMode.OFF)
         self.storage.open_at_start()
         self.journal = self.storage.journal
-        self.time_trust = TimeTrust(config.clock_state, clock)
+        if clock_sync is None:
+            from edge.kernel_clock import clock_sync_for  # noqa: PLC0415 - ctypes, Linux
+
+            clock_sync = clock_sync_for(config.clock.trust_ntp)
+        self.time_trust = TimeTrust(
+            config.clock_state, clock, clock_sync,
+            list_issued_at=self.storage.list_issued_at,
+            skew=config.sync.clock_tolerance if config.sync else DEFAULT_SKEW_S,
+            save_every=config.clock.hwm_interval)
         self.recent: collections.deque[TapOutcome] = collections.deque(maxlen=20)
         self.actuator = self._build_actuator(make_output, make_input)
         self._trust_timer: Any = None
         self._storage_timer: Any = None
         self._closed = False
-        # Remote modes (sync commands): "normal", "hold_open" or "lockdown".
-        self.mode = "normal"
+        # The standing mode (remote commands, a guard's hold-open or lockdown), kept in
+        # mode.json so that a restart does not quietly lift it.
+        self.mode_file = ModeFile(config.mode_state)
+        self.mode_state: ModeState = NORMAL
+        self._mode_timer: Any = None
+        self.last_manual_open_worked = False
+
+    @property
+    def mode(self) -> str:
+        """The standing mode's name: ``normal``, ``hold_open`` or ``lockdown``."""
+        return self.mode_state.mode.value
 
     def _emit(self, kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
         # What the door or barrier did is reported, never waited for: egress goes on even
@@ -157,6 +187,7 @@ class Gate:
             self._journal_trust(change)
         self.storage.tick()  # journals what was moved aside at start, and any fault
         self.actuator.start()
+        self._restore_mode()
         self._schedule_trust_tick()
         self._schedule_storage_tick()
         if self.reader is not None:
@@ -174,11 +205,14 @@ class Gate:
 
     def _journal_trust(self, change: TrustChange) -> None:
         self.journal.clock_trusted = change.trusted
-        self.journal.record("clock_trust", {
+        data: dict[str, object] = {
             "trusted": change.trusted, "wall": change.wall,
-            "high_water_mark": change.high_water_mark, "cause": change.cause,
-            "policy": self.config.clock.untrusted_policy.value,
-        }, alarm=not change.trusted)
+            "high_water_mark": change.high_water_mark, "floor": change.floor,
+            "cause": change.cause, "policy": self.config.clock.untrusted_policy.value,
+        }
+        if change.previous_mark is not None:
+            data["previous_mark"] = change.previous_mark
+        self.journal.record("clock_trust", data, alarm=change.alarm)
 
     def _schedule_trust_tick(self) -> None:
         def tick() -> None:
@@ -187,7 +221,8 @@ class Gate:
                 self._journal_trust(change)
             self._schedule_trust_tick()
 
-        self._trust_timer = self.scheduler.call_later(self.config.clock.hwm_interval, tick)
+        self._trust_timer = self.scheduler.call_later(
+            min(TRUST_CHECK_S, self.config.clock.hwm_interval), tick)
 
     def _schedule_storage_tick(self) -> None:
         def tick() -> None:
@@ -209,12 +244,14 @@ class Gate:
         wall = self.clock.wall()
         role = self.config.device.role
         inside = role is Role.BARRIER_ENTRY and self.storage.is_inside(uid, wall)
+        trusted, floor = self.time_trust.view(wall)
         decision: Decision = decide(
             card, self.rules, datetime.fromtimestamp(wall, self.tz),
-            already_inside=inside, clock_trusted=self.time_trust.trusted,
+            already_inside=inside, clock_trusted=trusted,
+            floor=None if floor is None else datetime.fromtimestamp(floor, self.tz),
         ) if whitelist_error is None else Decision(False, Reason.WHITELIST_UNAVAILABLE)
         granted, reason = decision.granted, decision.reason
-        if granted and self.mode == "lockdown":
+        if granted and self.mode_state.mode is GateMode.LOCKDOWN:
             granted, reason = False, Reason.LOCKDOWN
         elif granted and not self.actuator.in_service:
             granted, reason = False, Reason.OUT_OF_SERVICE
@@ -242,41 +279,139 @@ class Gate:
         self.recent.append(outcome)
         return outcome
 
-    def manual_open(self, guard: str, reason: str) -> int:
+    def manual_open(self, guard: str, reason: str, *,
+                    caller: Mapping[str, object] | None = None) -> int:
         """A guard opens by hand (rule G3); journalled with who and why before it opens.
 
         Egress: it opens even when the journal cannot take the event (then counted, and 0
         returned). Returns the event's sequence number; raises ValueError on a missing guard
-        or reason.
+        or reason. ``last_manual_open_worked`` then says whether the gate actually opened.
         """
         guard, reason = guard.strip(), reason.strip()
         if not guard or not reason:
             raise ValueError("a manual open needs the guard's name and a reason")
-        seq = self.journal.record("manual_open", {"guard": guard, "reason": reason}) or 0
-        if not self.actuator.manual_open():
-            self.journal.record("manual_open_failed", {"guard": guard, "reason": "out of service"},
-                                alarm=True)
+        data: dict[str, object] = {"guard": guard, "reason": reason}
+        if caller is not None:
+            data["caller"] = dict(caller)
+        seq = self.journal.record("manual_open", data) or 0
+        self.last_manual_open_worked = self.actuator.manual_open()
+        if not self.last_manual_open_worked:
+            self.journal.record("manual_open_failed",
+                                {"guard": guard, "reason": self._why_not_open()}, alarm=True)
         return seq
 
-    def remote_command(self, command: str, issued_by: str, nonce: str) -> int:
+    def _why_not_open(self) -> str:
+        if self.mode_state.mode is GateMode.LOCKDOWN:
+            return "lockdown"
+        return "out of service"
+
+    def remote_command(self, command: str, issued_by: str, nonce: str, *,
+                       until: float | None = None,
+                       caller: Mapping[str, object] | None = None) -> int:
         """Carry out a verified remote command; journalled before anything moves.
 
         ``open_once`` opens like a guard's manual open; ``hold_open`` keeps the door unlocked
         or the barrier up; ``lockdown`` refuses every card (a door's REX still opens, egress
-        is never blocked); ``release`` returns to normal. Returns the event's sequence number.
+        is never blocked); ``release`` returns to normal. ``hold_open`` and ``lockdown`` last
+        until released or until ``until`` (epoch seconds), across restarts. ``caller`` is
+        who handed the command to the gate (the control socket's peer). Returns the event's
+        sequence number.
         """
         if command not in ("open_once", "hold_open", "lockdown", "release"):
             raise ValueError(f"unknown command {command!r}")
-        seq = self.journal.append("remote_command", {"command": command,
-                                                     "issued_by": issued_by, "nonce": nonce})
+        data: dict[str, object] = {"command": command, "issued_by": issued_by, "nonce": nonce}
+        if until is not None:
+            data["until"] = until
+        if caller is not None:
+            data["caller"] = dict(caller)
         if command == "open_once":
+            seq = self.journal.append("remote_command", data)
             if not self.actuator.manual_open():
-                self.journal.append("remote_command_failed",
+                self.journal.record("remote_command_failed",
                                     {"command": command, "reason": "out of service"}, alarm=True)
             return seq
-        self.mode = {"release": "normal"}.get(command, command)
-        self.actuator.set_mode(self.mode)
+        mode = GateMode.NORMAL if command == "release" else GateMode(command)
+        return self._set_mode(ModeState(mode, issued_by, f"remote command {nonce}",
+                                        self.clock.wall(), until), "remote_command", data)
+
+    def set_local_mode(self, mode: str, guard: str, reason: str, *,
+                       until: float | None = None,
+                       caller: Mapping[str, object] | None = None) -> int:
+        """A guard at the post holds the gate open, locks it down or returns it to normal;
+        journalled with the guard, the reason and the caller before anything moves.
+
+        Raises ValueError on an unknown mode or a missing guard or reason."""
+        guard, reason = guard.strip(), reason.strip()
+        if not guard or not reason:
+            raise ValueError("a mode change needs the guard's name and a reason")
+        new = GateMode(mode)
+        data: dict[str, object] = {"mode": new.value, "guard": guard, "reason": reason}
+        if until is not None:
+            data["until"] = until
+        if caller is not None:
+            data["caller"] = dict(caller)
+        return self._set_mode(ModeState(new, f"guard:{guard}", reason, self.clock.wall(),
+                                        until), "mode_command", data)
+
+    def _set_mode(self, state: ModeState, kind: str, data: Mapping[str, object]) -> int:
+        if state.until is not None and state.mode is GateMode.NORMAL:
+            raise ValueError("only hold_open and lockdown take an end time")
+        if state.until is not None and state.until <= self.clock.wall():
+            raise ValueError("the end time has already passed")
+        # The file first: a crash after it restores the mode, and the restore is journalled
+        # with who set it; then the record; the actuator moves last. A mode change that
+        # cannot be journalled is refused, and the file put back.
+        previous = self.mode_state
+        self.mode_file.save(state)
+        try:
+            seq = self.journal.append(kind, data)
+        except JournalUnavailable:
+            self.mode_file.save(previous)
+            raise
+        self._apply_mode(state)
         return seq
+
+    def _apply_mode(self, state: ModeState) -> None:
+        self.mode_state = state
+        if self._mode_timer is not None:
+            self._mode_timer.cancel()
+            self._mode_timer = None
+        if not self.actuator.set_mode(state.mode.value):
+            self.journal.record("mode_not_applied", {"mode": state.mode.value,
+                                                     "reason": "out of service"}, alarm=True)
+        if state.until is not None:
+            self._mode_timer = self.scheduler.call_later(
+                max(0.0, state.until - self.clock.wall()), self._mode_expired)
+
+    def _mode_expired(self) -> None:
+        self._mode_timer = None
+        ended = self.mode_state
+        self.mode_file.save(NORMAL)
+        self.journal.record("mode_expired", {"mode": ended.mode.value, "until": ended.until,
+                                             "set_by": ended.set_by})
+        self._apply_mode(NORMAL)
+
+    def _restore_mode(self) -> None:
+        """At start: put back the mode a restart interrupted, unless its time ran out."""
+        try:
+            saved = self.mode_file.load()
+        except ModeFileError as exc:
+            # Unreadable: nothing can be believed about it. Normal is the state the desk
+            # can see and correct; the alarm tells it to look.
+            self.journal.record("mode_file_unreadable", {"error": str(exc)}, alarm=True)
+            self.mode_file.save(NORMAL)
+            return
+        if saved.mode is GateMode.NORMAL:
+            return
+        if saved.expired(self.clock.wall()):
+            self.mode_file.save(NORMAL)
+            self.journal.record("mode_expired", {"mode": saved.mode.value, "until": saved.until,
+                                                 "set_by": saved.set_by, "while_stopped": True})
+            return
+        self.journal.record("mode_restored", {"mode": saved.mode.value, "set_by": saved.set_by,
+                                              "reason": saved.reason, "since": saved.since,
+                                              "until": saved.until})
+        self._apply_mode(saved)
 
     def status(self) -> dict[str, object]:
         """A snapshot for the guard's booth page and ``menwei-edge status``."""
@@ -286,12 +421,15 @@ class Gate:
             "role": self.config.device.role.value,
             "boot_id": self.journal.boot_id,
             "clock_trusted": self.time_trust.trusted,
+            "clock_floor": self.time_trust.floor,
             "journal": self._journal_position(),
             "whitelist": {"applied_seq": self.storage.applied_seq()},
             "storage": self.storage.status(),
             "actuator": dict(self.actuator.status()),
             "in_service": self.actuator.in_service,
             "mode": self.mode,
+            "mode_set_by": self.mode_state.set_by or None,
+            "mode_until": self.mode_state.until,
             "recent_taps": [
                 {"seq": t.seq, "uid": t.uid, "granted": t.granted, "reason": t.reason.value}
                 for t in self.recent
@@ -314,6 +452,8 @@ class Gate:
         self._closed = True
         if self._trust_timer is not None:
             self._trust_timer.cancel()
+        if self._mode_timer is not None:
+            self._mode_timer.cancel()
         if self._storage_timer is not None:
             self._storage_timer.cancel()
         self.actuator.shutdown()

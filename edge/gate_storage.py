@@ -102,6 +102,11 @@ class GateStorage:
                 return None, "whitelist replaced after damage; waiting for central's list"
         return card, None
 
+    def list_issued_at(self) -> float | None:
+        """When central issued the list in force (the clock's floor uses it); None when
+        unknown or unreadable."""
+        return self.auth.use(lambda store: store.list_issued_at, None)
+
     def applied_seq(self) -> int | None:
         """The whitelist's applied sequence number; None when it cannot be read."""
         return self.auth.use(lambda store: store.applied_seq, None)

@@ -39,6 +39,14 @@ MIGRATIONS = [
     );
     INSERT INTO sync_state (id, acked_seq) VALUES (1, 0)
     """,
+    # 2: the journal's identity. A new file (a lost, damaged or replaced SD card) is a new
+    # journal whose numbers start again at 1; the random id keeps central from taking its
+    # events for the old journal's. A journal older than ids gets one the first time it is
+    # opened by this code, once, under migrate's write lock.
+    """
+    ALTER TABLE sync_state ADD COLUMN journal_id TEXT NOT NULL DEFAULT '';
+    UPDATE sync_state SET journal_id = lower(hex(randomblob(16)))
+    """,
 ]
 
 _INSERT = (
@@ -86,6 +94,8 @@ class Journal:
         self.clock_trusted = True
         self._conn = connect(str(path))
         migrate(self._conn, MIGRATIONS, f"journal {path}")
+        self._journal_id = str(
+            self._conn.execute("SELECT journal_id FROM sync_state").fetchone()[0])
         self._count = int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
         # Prune in slices so a full journal does not pay a delete on every append.
         self._slack = max(100, max_events // 100)
@@ -129,6 +139,11 @@ class Journal:
                 # its overflow alarm) is tried again at the next append.
                 log.warning("journal %s: pruning failed: %s", self.path, exc)
         return seq
+
+    @property
+    def journal_id(self) -> str:
+        """This journal's random identity (32 hex digits), fixed when the file was made."""
+        return self._journal_id
 
     @property
     def acked_seq(self) -> int:

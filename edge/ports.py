@@ -36,6 +36,16 @@ class SystemClock:
         return time.monotonic()
 
 
+class ClockSync(Protocol):
+    """Whether the operating system says its wall clock is synchronised (NTP). A synchronised
+    clock is a trusted source: it may lower a high-water mark that a bad boot pushed ahead
+    (see time_trust)."""
+
+    def synchronised(self) -> bool:
+        """True only while the clock is synchronised to a time source within a small error."""
+        ...
+
+
 class TimerHandle(Protocol):
     """A pending call that can be cancelled; cancelling twice or after it ran is harmless."""
 

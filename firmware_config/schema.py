@@ -52,9 +52,13 @@ class AntiPassbackMode(enum.StrEnum):
 class UntrustedClockPolicy(enum.StrEnum):
     """What is granted while the wall clock cannot be trusted."""
 
-    # Known, active cards permitted at this gate still open; validity dates and weekly
-    # schedules are not checked because the date itself is unknown.
+    # Expiry is always judged against the floor of trusted time (edge.time_trust). Beyond
+    # that: known, active cards permitted at this gate still open; a start date the floor
+    # has not reached and weekly schedules are not checked, because the time is unknown.
     SKIP_TIME_CHECKS = "skip_time_checks"
+    # Only cards with nothing to check but their expiry open: a card whose start date the
+    # floor of trusted time has not reached, or one with a weekly schedule, is refused.
+    DENY_TIME_LIMITED = "deny_time_limited"
     DENY_ALL = "deny_all"
 
 
@@ -168,6 +172,8 @@ class ClockConfig:
 
     untrusted_policy: UntrustedClockPolicy
     hwm_interval: float
+    # Whether the kernel reporting NTP synchronisation counts as a trusted source of time.
+    trust_ntp: bool = True
 
 
 @dataclass(frozen=True)
@@ -229,6 +235,11 @@ class EdgeConfig:
     def sync_db(self) -> Path:
         """The sync agent's own state: staged snapshots, seen command nonces."""
         return self.device.data_dir / "sync.db"
+
+    @property
+    def mode_state(self) -> Path:
+        """The standing remote mode (hold-open, lockdown) that outlives a restart."""
+        return self.device.data_dir / "mode.json"
 
     @property
     def clock_state(self) -> Path:
@@ -671,6 +682,7 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     clock_t = root.table("clock", required=False) or _Table("clock", {}, errors)
     policy = clock_t.choice("untrusted_policy", UntrustedClockPolicy, "skip_time_checks")
     hwm_interval = clock_t.duration("hwm_interval", "60s")
+    trust_ntp = clock_t.typed("trust_ntp", bool, True)
     clock_t.finish()
 
     control_t = root.table("control", required=False) or _Table("control", {}, errors)
@@ -720,7 +732,7 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
         barrier=barrier,
         antipassback=apb,
         journal=JournalConfig(max_events),
-        clock=ClockConfig(policy, hwm_interval),
+        clock=ClockConfig(policy, hwm_interval, trust_ntp is not False),
         control_socket=control_socket,
         simulation=simulation,
         sync=sync,

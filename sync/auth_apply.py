@@ -1,30 +1,47 @@
 """Applying signed authorisation messages to ``auth.db``: changes in order, snapshots whole.
 
 Every message is verified against the pinned central key and checked before anything is
-written. Refusals (bad or missing signature, another site's list, a rollback or replay, an
-``issued_at`` beyond the trusted clock) are journalled as security alarms and leave the
-whitelist untouched. Changes apply in one transaction together with the new
-``applied_seq``; a snapshot, once all its chunks are staged in ``sync.db``, replaces the
-whole cards table in one transaction, so a crash leaves the old list or the new one."""
+written. Refusals (bad or missing signature, another site's list, a rollback or replay) are
+journalled as security alarms and leave the whitelist untouched. An ``issued_at`` beyond the
+local clock is not a refusal: the signature and the sequence number make a list genuine,
+and a clock that is behind must not keep a lost card open; it is journalled as
+``clock_behind``. Changes apply in one transaction together with the new ``applied_seq`` and
+the list's ``issued_at`` (floor evidence for the clock, edge/time_trust.py); a snapshot, once
+all its chunks are staged in ``sync.db``, replaces the whole cards table in one transaction,
+so a crash leaves the old list or the new one. Central's signed ``time`` answers arrive on
+the same topic and go to ``sync.central_time``."""
 
 from __future__ import annotations
 
 import enum
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge.auth_store import AuthStore
+from edge.auth_store import LIST_ISSUED_AT, AuthStore
 from edge.migrations import connect
 from sync.agent_journal import AgentJournal
+from sync.central_time import CentralClock
 from sync.clock_trust import ClockTrust
 from sync.envelope import MalformedMessageError, open_signed
-from sync.messages import AuthChanges, ProtocolError, SnapshotChunk, parse_auth_message
+from sync.messages import (
+    AuthChanges,
+    ProtocolError,
+    SnapshotChunk,
+    TimeAnswer,
+    parse_auth_message,
+)
 from sync.signing import SignatureError
 from sync.snapshot_staging import CARD_COLUMNS, SnapshotStaging, StagedSnapshot
 
 log = logging.getLogger(__name__)
+
+CLOCK_BEHIND_KIND = "clock_behind"
+# A clock behind every list makes every list say so: one journal line per this long.
+CLOCK_BEHIND_EVERY_S = 600.0
 
 
 class Outcome(enum.Enum):
@@ -35,11 +52,14 @@ class Outcome(enum.Enum):
     GAP = "gap"  # entries missing before this message: ask for a catch-up
     STAGED = "staged"  # a snapshot chunk kept until the rest arrive
     REFUSED = "refused"  # journalled as a security event
+    TIME = "time"  # central's signed time, handed to sync.central_time
     DROPPED = "dropped"  # malformed or harmless duplicate: logged only
 
 
-def replace_cards(auth_db: Path, sync_db: Path, snapshot_id: str, upto_seq: int) -> bool:
-    """Replace every card in ``auth_db`` by the staged snapshot, in one transaction.
+def replace_cards(auth_db: Path, sync_db: Path, snapshot_id: str, upto_seq: int,
+                  issued_at: float | None = None) -> bool:
+    """Replace every card in ``auth_db`` by the staged snapshot, in one transaction (with
+    ``applied_seq`` and, when given, the snapshot's ``issued_at``).
 
     The staging file is attached read-only in spirit; only ``auth.db`` is written, so the
     single-file transaction is what makes the swap atomic: after a crash at any instant the
@@ -67,6 +87,9 @@ def replace_cards(auth_db: Path, sync_db: Path, snapshot_id: str, upto_seq: int)
                          "AND schedule IS NOT NULL", (snapshot_id,))
             conn.execute("UPDATE main.meta SET value = ? WHERE key = 'applied_seq'",
                          (str(upto_seq),))
+            if issued_at is not None:
+                conn.execute("INSERT OR REPLACE INTO main.meta (key, value) VALUES (?, ?)",
+                             (LIST_ISSUED_AT, repr(float(issued_at))))
         except BaseException:
             conn.rollback()
             raise
@@ -81,7 +104,8 @@ class AuthApplier:
 
     def __init__(self, store: AuthStore, staging: SnapshotStaging, journal: AgentJournal,
                  trust: ClockTrust, *, site: str, public_key: Ed25519PublicKey,
-                 tolerance: float, sync_db: Path) -> None:
+                 tolerance: float, sync_db: Path, central_clock: CentralClock | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.staging = staging
         self.journal = journal
@@ -90,6 +114,9 @@ class AuthApplier:
         self.public_key = public_key
         self.tolerance = tolerance
         self.sync_db = sync_db
+        self.central_clock = central_clock
+        self._monotonic = monotonic
+        self._clock_behind_noted = float("-inf")
         # The newest entry any genuine list has mentioned: while applied_seq is below it,
         # the agent keeps asking for a catch-up.
         self.highest_seen = 0
@@ -118,17 +145,20 @@ class AuthApplier:
             # Signed by central yet not fitting the schema: a central bug, not an attack.
             log.error("dropped a signed authorisation message that does not fit: %s", exc)
             return Outcome.DROPPED
+        if isinstance(message, TimeAnswer):
+            if self.central_clock is None:
+                log.warning("a time answer arrived but this agent asks for none; dropped")
+                return Outcome.DROPPED
+            verdict = self.central_clock.accept(message)
+            return {"accepted": Outcome.TIME, "refused": Outcome.REFUSED}.get(
+                verdict, Outcome.DROPPED)
         subject = "auth_snapshot" if isinstance(message, SnapshotChunk) else "auth_changes"
         if message.site != self.site:
             self.journal.security(subject, "wrong_site", site=message.site)
             return Outcome.REFUSED
-        # Only a trusted clock can say an issued_at is in the future; while it is untrusted
-        # the true time is unknown (only known to be past the mark), and refusing every list
-        # would keep revoked cards open. Sequence numbers still guard against replays.
-        if self.trust.trusted() and message.issued_at > self.trust.clock.wall() + self.tolerance:
-            self.journal.security(subject, "issued_in_future", issued_at=message.issued_at,
-                                  wall=self.trust.clock.wall())
-            return Outcome.REFUSED
+        wall = self.trust.clock.wall()
+        if message.issued_at > wall + self.tolerance:
+            self._note_clock_behind(subject, message.issued_at, wall)
         if isinstance(message, AuthChanges):
             return self._changes(message)
         return self._chunk(message)
@@ -149,7 +179,8 @@ class AuthApplier:
             return Outcome.GAP
         # Overlap: entries at or below applied_seq are already in; apply only the tail.
         tail = [card for card in changes.cards if card.auth_seq > applied]
-        self.store.upsert(tail, applied_seq=changes.to_seq)
+        self.store.upsert(tail, applied_seq=changes.to_seq, list_issued_at=changes.issued_at)
+        self.trust.saw_list(changes.issued_at)
         log.info("applied changes %d..%d (%d cards)", applied + 1, changes.to_seq, len(tail))
         return Outcome.APPLIED
 
@@ -172,15 +203,28 @@ class AuthApplier:
 
     def _apply_snapshot(self, snapshot: StagedSnapshot) -> Outcome:
         applied = replace_cards(self.store.path, self.sync_db, snapshot.snapshot_id,
-                                snapshot.upto_seq)
+                                snapshot.upto_seq, snapshot.issued_at)
         # Only after auth.db committed: a crash before this line keeps the staged copy, and
         # resume() then finds auth.db already at upto_seq and just discards it.
         self.staging.discard(snapshot.snapshot_id)
         if not applied:
             return Outcome.DROPPED
+        self.trust.saw_list(snapshot.issued_at)
         log.info("applied snapshot %s up to %d (%d cards)", snapshot.snapshot_id,
                  snapshot.upto_seq, self.store.count())
         return Outcome.SNAPSHOT_APPLIED
+
+    def _note_clock_behind(self, subject: str, issued_at: float, wall: float) -> None:
+        """Journal (not as a security alarm) that a genuine list came from our future: the
+        local clock is behind. The list is still applied."""
+        now = self._monotonic()
+        if now - self._clock_behind_noted < CLOCK_BEHIND_EVERY_S:
+            return
+        self._clock_behind_noted = now
+        log.warning("%s issued at %.0f, %.0f s ahead of the local clock: the clock is behind",
+                    subject, issued_at, issued_at - wall)
+        self.journal.event(CLOCK_BEHIND_KIND, {"subject": subject, "issued_at": issued_at,
+                                               "wall": wall, "behind_s": issued_at - wall})
 
     def resume(self) -> Outcome | None:
         """At start: apply a snapshot that was completely staged before a crash or stop."""

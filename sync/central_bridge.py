@@ -47,18 +47,21 @@ from sync.central_store import (
     CentralStore,
     OutboxRow,
 )
+from sync.device_quota import DeviceQuotas, QuotaLimits
 from sync.messages import (
     COMMANDS,
     MAX_COMMAND_LIFETIME_S,
     MAX_MESSAGE_BYTES,
     AuthChanges,
-    CatchupRequest,
     Command,
     DeviceStatus,
     EventAck,
     EventBatch,
     ProtocolError,
     SnapshotChunk,
+    TimeAnswer,
+    TimeRequest,
+    parse_catchup_message,
 )
 from sync.signing import sign
 
@@ -161,7 +164,8 @@ class CentralSync:
                  password: str, snapshot_threshold: int = 5000, chunk_size: int = 2000,
                  clock: Callable[[], float] = time.time, client_id: str | None = None,
                  max_inbound_bytes: int = MAX_MESSAGE_BYTES,
-                 reconnect_delay: tuple[int, int] = (1, 30)) -> None:
+                 reconnect_delay: tuple[int, int] = (1, 30),
+                 quota: QuotaLimits | None = None) -> None:
         _check_segment(site, "site")
         if snapshot_threshold < 0:
             raise ValueError("snapshot_threshold must not be negative")
@@ -175,6 +179,7 @@ class CentralSync:
         self.max_inbound_bytes = max_inbound_bytes
         self.reconnect_delay = reconnect_delay
         self.store = CentralStore(db_path, site, clock)
+        self.quotas = DeviceQuotas(quota or QuotaLimits())
         self._client: mqtt.Client | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -229,10 +234,11 @@ class CentralSync:
         return self.store.device_status()
 
     def issue_command(self, device: str, command: str, issued_by: str,
-                      lifetime_s: float = 10) -> str:
+                      lifetime_s: float = 10, *, hold_for_s: float | None = None) -> str:
         """Sign a remote command for ``device`` and queue it (QoS 1, never retained); its
         nonce. It expires ``lifetime_s`` (at most 30 s) after now: a command the broker
-        could not take before then is never sent."""
+        could not take before then is never sent. ``hold_for_s`` makes a hold_open or
+        lockdown end by itself that long after now (else it lasts until released)."""
         _check_segment(device, "device")
         if command not in COMMANDS:
             raise ValueError(f"command {command!r} is not one of {', '.join(COMMANDS)}")
@@ -241,8 +247,9 @@ class CentralSync:
         if not issued_by:
             raise ValueError("issued_by must name who issued the command")
         now, nonce = self.clock(), secrets.token_hex(16)
+        until = None if hold_for_s is None else now + hold_for_s
         text = Command(self.site, device, command, nonce, now, now + lifetime_s,
-                       issued_by).dump()
+                       issued_by, until).dump()
         Command.parse(text)  # the gate runs this check; refuse here what it would refuse
         self.store.add_command(topics.command(self.site, device), sign(self.key, text),
                                now + lifetime_s)
@@ -385,11 +392,21 @@ class CentralSync:
             return True
         if leaf == "catchup":
             try:
-                request = CatchupRequest.parse(payload)
+                request = parse_catchup_message(payload)
                 if request.device != device:
                     raise ProtocolError(f"catchup.device {request.device!r} on {device}'s topic")
             except ProtocolError as exc:
                 self._drop(device, leaf, str(exc))
+                return True
+            if isinstance(request, TimeRequest):
+                if self.quotas.take(device, "time_answers"):
+                    self._answer_time(device, request)
+                else:
+                    # Unanswered: the agent asks again within a minute while untrusted.
+                    try:
+                        self._over_quota(device, "time_answers", 1)
+                    except Exception:
+                        log.exception("recording a time-answer quota alarm failed")
                 return True
             with self._catchup_cv:
                 # Several requests from one device while it waits collapse into its latest.
@@ -399,6 +416,12 @@ class CentralSync:
         self._inbox.put(_Inbound(leaf, device, payload, bool(msg.retain), msg.mid, msg.qos,
                                  self._generation))
         return False
+
+    def _answer_time(self, device: str, request: TimeRequest) -> None:
+        """Central's clock, signed, with the device's nonce: answered at once (here on paho's
+        thread) so the time it carries is as fresh as the round trip allows."""
+        answer = TimeAnswer(self.site, device, request.nonce, self.clock())
+        self._publish(topics.device_auth(self.site, device), sign(self.key, answer.dump()))
 
     def _drop(self, device: str, leaf: str, why: str) -> None:
         with self._dropped_lock:
@@ -453,28 +476,75 @@ class CentralSync:
         batch = EventBatch.parse(payload)
         if batch.device != device:
             raise ProtocolError(f"events.device {batch.device!r} on {device}'s topic")
-        upto = self.store.store_events(device, batch.events, batch.acked_seq)
+        if not self.quotas.take(device, "events", len(batch.events)):
+            # Neither stored nor acknowledged: the device sends it again after its ack
+            # timeout, so the quota delays events and never loses them.
+            self._over_quota(device, "events", len(batch.events))
+            return
+        upto = self.store.store_events(device, batch.events, batch.acked_seq,
+                                       journal_id=batch.journal_id)
         if upto < batch.last_seq:
             log.warning("%s: stored events up to %d, but not all of those before; "
                         "acknowledging only %d", device, batch.last_seq, upto)
-        # Only now, with the transaction committed, may the device forget these events.
-        self._publish(topics.ack(self.site, device), EventAck(device, upto).dump())
+        # Only now, with the transaction committed, may the device forget these events; the
+        # ack names the journal, so it never counts for another journal of the device.
+        self._publish(topics.ack(self.site, device),
+                      EventAck(device, upto, batch.journal_id).dump())
+
+    def _over_quota(self, device: str, what: str, n: int) -> None:
+        log.debug("%s is over its %s quota: %d refused", device, what, n)
+        refused = self.quotas.refused(device, what, n)
+        if refused is not None:
+            log.warning("%s is over its %s quota (%s); %d refused", device, what,
+                        self.quotas.describe(what), refused)
+            self.store.raise_alarm(device, "quota_exceeded", what=what, refused=refused,
+                                   **self.quotas.describe(what))
 
     # ------------------------------------------------------------ catch-up worker
 
     def _catchup_loop(self) -> None:
+        over_seen: dict[str, float] = {}  # device -> arrival of its request found over quota
         while True:
+            over: list[str] = []
             with self._catchup_cv:
-                while not self._catchups and not self._stopping.is_set():
-                    self._catchup_cv.wait()
-                if self._stopping.is_set():
-                    return
-                device = next(iter(self._catchups))
-                after_seq, received = self._catchups.pop(device)
+                while True:
+                    if self._stopping.is_set():
+                        return
+                    device, wait = self._next_catchup(over_seen, over)
+                    if device is not None or over:
+                        break
+                    self._catchup_cv.wait(wait)
+                if device is not None:
+                    after_seq, received = self._catchups.pop(device)
+                    over_seen.pop(device, None)
+            try:
+                for late in over:
+                    self._over_quota(late, "catchups", 1)
+            except Exception:  # an alarm not recorded must not cost a device its answer
+                log.exception("recording a catch-up quota alarm failed")
+            if device is None:
+                continue
             try:
                 self._answer_catchup(device, after_seq, received)
             except Exception:
                 log.exception("answering %s's catch-up request failed", device)
+
+    def _next_catchup(self, over_seen: dict[str, float],
+                      over: list[str]) -> tuple[str | None, float | None]:
+        """The first waiting device within its catch-up quota; else None and how long until
+        one is. A device over it keeps its latest request waiting (answered later, never
+        dropped: the device may not know it is behind); each request newly found waiting
+        goes to ``over``. Called holding the condition."""
+        wait: float | None = None
+        for device, (_after, received) in self._catchups.items():
+            if self.quotas.take(device, "catchups"):
+                return device, None
+            if over_seen.get(device) != received:
+                over_seen[device] = received
+                over.append(device)
+            until = max(0.01, self.quotas.wait(device, "catchups"))
+            wait = until if wait is None else min(wait, until)
+        return None, wait
 
     def _answer_catchup(self, device: str, after_seq: int, received: float) -> None:
         sent = self._snapshots.get(device)

@@ -21,11 +21,18 @@ from typing import Any
 
 from edge.auth_store import CardRow
 from edge.cards import CardStatus, parse_schedule
-from edge.journal import OVERFLOW_KIND
 from edge.migrations import connect, migrate
 from edge.uid import normalize_uid
 from sync import topics
-from sync.messages import DeviceStatus, ProtocolError, card_from_wire, card_to_wire, dump
+from sync.central_journals import advance, journal_upto, keep_conflicts, open_journal, record_gaps
+from sync.messages import (
+    LEGACY_JOURNAL,
+    DeviceStatus,
+    ProtocolError,
+    card_from_wire,
+    card_to_wire,
+    dump,
+)
 
 # A fan-out message carries at most this many log entries; a bulk load is cut into outbox rows
 # of this size so the publisher never has to split a row.
@@ -116,10 +123,65 @@ MIGRATIONS = [
     );
     CREATE INDEX alarms_device ON alarms (device, id)
     """,
+    # 3: events keyed by (device, journal id, seq), so a replaced journal numbering from 1
+    # again is stored as itself (sync/central_journals.py). What was stored before belongs
+    # to the legacy journal "", whose progress moves to event_journals. One transaction:
+    # an interrupted upgrade leaves version 2 as it was.
+    """
+    CREATE TABLE events_v3 (
+        device TEXT NOT NULL,
+        journal_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        boot_id TEXT NOT NULL,
+        wall REAL NOT NULL,
+        mono REAL NOT NULL,
+        kind TEXT NOT NULL,
+        alarm INTEGER NOT NULL,
+        clock_trusted INTEGER NOT NULL,
+        uid TEXT,
+        granted INTEGER,
+        reason TEXT,
+        data TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (device, journal_id, seq)
+    );
+    INSERT INTO events_v3 (device, journal_id, seq, boot_id, wall, mono, kind, alarm,
+        clock_trusted, uid, granted, reason, data, received_at)
+        SELECT device, '', seq, boot_id, wall, mono, kind, alarm, clock_trusted, uid, granted,
+        reason, data, received_at FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v3 RENAME TO events;
+    CREATE INDEX events_uid ON events (uid, wall);
+    CREATE INDEX events_wall ON events (wall);
+    CREATE TABLE event_gaps_v3 (
+        device TEXT NOT NULL,
+        journal_id TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (device, journal_id, first_seq)
+    );
+    INSERT INTO event_gaps_v3 (device, journal_id, first_seq, last_seq)
+        SELECT device, '', first_seq, last_seq FROM event_gaps;
+    DROP TABLE event_gaps;
+    ALTER TABLE event_gaps_v3 RENAME TO event_gaps;
+    ALTER TABLE event_conflicts ADD COLUMN journal_id TEXT NOT NULL DEFAULT '';
+    CREATE TABLE event_journals (
+        device TEXT NOT NULL,
+        journal_id TEXT NOT NULL,
+        events_upto INTEGER NOT NULL,
+        first_seen REAL NOT NULL,
+        PRIMARY KEY (device, journal_id)
+    );
+    INSERT INTO event_journals (device, journal_id, events_upto, first_seen)
+        SELECT device, '', events_upto, coalesce(last_seen, 0) FROM devices
+        WHERE events_upto IS NOT NULL;
+    ALTER TABLE devices ADD COLUMN journal_id TEXT;
+    UPDATE devices SET journal_id = '' WHERE events_upto IS NOT NULL
+    """,
 ]
 
-_EVENT_COLUMNS = ("device, seq, boot_id, wall, mono, kind, alarm, clock_trusted, uid, granted, "
-                  "reason, data, received_at")
+_EVENT_COLUMNS = ("device, journal_id, seq, boot_id, wall, mono, kind, alarm, clock_trusted, "
+                  "uid, granted, reason, data, received_at")
 
 
 @dataclass(frozen=True)
@@ -176,12 +238,14 @@ def _optional(event: Mapping[str, Any], key: str, kind: type, where: str) -> Any
     return value
 
 
-def event_row(device: str, event: Mapping[str, Any], received_at: float) -> tuple[Any, ...]:
+def event_row(device: str, journal_id: str, event: Mapping[str, Any],
+              received_at: float) -> tuple[Any, ...]:
     """An event of a validated EventBatch as an ``events`` row; checks the optional fields
     that EventBatch.parse leaves alone."""
     where = f"events[seq={event['seq']}]"
     granted = _optional(event, "granted", bool, where)
-    return (device, event["seq"], event["boot_id"], float(event["wall"]), float(event["mono"]),
+    return (device, journal_id, event["seq"], event["boot_id"], float(event["wall"]),
+            float(event["mono"]),
             event["kind"], int(event["alarm"]), int(event["clock_trusted"]),
             _optional(event, "uid", str, where), None if granted is None else int(granted),
             _optional(event, "reason", str, where), dump(event.get("data") or {}), received_at)
@@ -325,71 +389,36 @@ class CentralStore:
     # ------------------------------------------------------------ events
 
     def store_events(self, device: str, events: Iterable[Mapping[str, Any]],
-                     acked_seq: int = 0) -> int:
-        """Store a validated batch idempotently on (device, seq), in one transaction; the
-        sequence number up to which every event of ``device`` is now stored (what may be
-        acknowledged). A stored seq arriving with a different event (a replaced journal) is
-        kept in ``event_conflicts`` rather than dropped."""
+                     acked_seq: int = 0, *, journal_id: str = LEGACY_JOURNAL) -> int:
+        """Store a validated batch of one journal idempotently on (device, journal id, seq),
+        in one transaction; the sequence number up to which every event of that journal is
+        now stored (what may be acknowledged, to that journal only). A journal not seen
+        before that replaces the device's current one raises a ``journal_replaced`` alarm
+        (sync/central_journals.py). A stored seq of the same journal arriving with a
+        different event is kept in ``event_conflicts`` rather than dropped."""
         now = self.clock()
         batch = list(events)
-        rows = [event_row(device, e, now) for e in batch]
-        last = rows[-1][1]
+        rows = [event_row(device, journal_id, e, now) for e in batch]
         with self._write() as conn:
+            upto = journal_upto(conn, device, journal_id)
+            if upto is None:
+                upto, replaced = open_journal(conn, device, journal_id, acked_seq=acked_seq,
+                                              first=batch[0], now=now)
+                if replaced is not None:
+                    self._insert_alarm(conn, device, "journal_replaced", replaced)
             before = conn.total_changes
             conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                             "ON CONFLICT (device, seq) DO NOTHING", rows)
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                             "ON CONFLICT (device, journal_id, seq) DO NOTHING", rows)
             if conn.total_changes - before < len(rows):
-                self._keep_conflicts(conn, device, batch, rows, now)
-            for event in batch:
-                data = event.get("data") or {}
-                if event["kind"] == OVERFLOW_KIND and isinstance(data.get("first_seq"), int) \
-                        and isinstance(data.get("last_seq"), int):
-                    # The journal dropped these unacknowledged events: they will never come.
-                    conn.execute("INSERT INTO event_gaps (device, first_seq, last_seq) "
-                                 "VALUES (?, ?, ?) ON CONFLICT (device, first_seq) DO NOTHING",
-                                 (device, data["first_seq"], data["last_seq"]))
-            row = conn.execute("SELECT events_upto FROM devices WHERE device = ?",
-                               (device,)).fetchone()
-            # First contact: start where the device says a central store last acknowledged
-            # it (0 for a new device), never at the first batch that happens to arrive: a
-            # batch published before this store subscribed is lost at the broker, and
-            # starting after it would acknowledge events nobody stored.
-            upto = acked_seq if row is None or row[0] is None else int(row[0])
-            upto = self._advance(conn, device, upto)
-            conn.execute("INSERT INTO devices (device, events_upto) VALUES (?, ?) "
-                         "ON CONFLICT (device) DO UPDATE SET events_upto = excluded.events_upto",
-                         (device, upto))
-        return min(upto, int(last))
-
-    @staticmethod
-    def _keep_conflicts(conn: sqlite3.Connection, device: str, batch: list[Mapping[str, Any]],
-                        rows: list[tuple[Any, ...]], now: float) -> None:
-        stored = {r[0]: r[1:] for r in conn.execute(
-            "SELECT seq, boot_id, mono, kind FROM events WHERE device = ? AND seq BETWEEN ? AND ?",
-            (device, rows[0][1], rows[-1][1]))}
-        for event, row in zip(batch, rows, strict=True):
-            if stored.get(row[1]) != (row[2], row[4], row[5]):
-                conn.execute("INSERT INTO event_conflicts (device, seq, event, received_at) "
-                             "VALUES (?, ?, ?, ?)", (device, row[1], dump(dict(event)), now))
-
-    @staticmethod
-    def _advance(conn: sqlite3.Connection, device: str, upto: int) -> int:
-        """Move ``upto`` over every stored event and known gap that directly follows it."""
-        gaps = conn.execute("SELECT first_seq, last_seq FROM event_gaps WHERE device = ? "
-                            "ORDER BY first_seq", (device,)).fetchall()
-        while True:
-            before = upto
-            for lo, hi in gaps:
-                if lo <= upto + 1 <= hi:
-                    upto = hi
-            for (seq,) in conn.execute("SELECT seq FROM events WHERE device = ? AND seq > ? "
-                                       "ORDER BY seq LIMIT 1000", (device, upto)):
-                if seq != upto + 1:
-                    break
-                upto = seq
-            if upto == before:
-                return upto
+                keep_conflicts(conn, device, journal_id, batch, now)
+            record_gaps(conn, device, journal_id, batch)
+            upto = advance(conn, device, journal_id, upto)
+            conn.execute("UPDATE event_journals SET events_upto = ? WHERE device = ? AND "
+                         "journal_id = ?", (upto, device, journal_id))
+            conn.execute("UPDATE devices SET events_upto = ? WHERE device = ? AND "
+                         "journal_id = ?", (upto, device, journal_id))
+        return min(upto, int(batch[-1]["seq"]))
 
     def events_for(self, device: str | None = None, *, uid: str | None = None,
                    since: float | None = None, until: float | None = None,
@@ -405,14 +434,14 @@ class CentralStore:
                 args.append(value)
         sql = (f"SELECT {_EVENT_COLUMNS} FROM events"
                + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY wall, device, seq LIMIT ?")
+               + " ORDER BY wall, device, journal_id, seq LIMIT ?")
         out = []
         for r in self._conn().execute(sql, (*args, limit)):
-            out.append({"device": r[0], "seq": r[1], "boot_id": r[2], "wall": r[3],
-                        "mono": r[4], "kind": r[5], "alarm": bool(r[6]),
-                        "clock_trusted": bool(r[7]), "uid": r[8],
-                        "granted": None if r[9] is None else bool(r[9]), "reason": r[10],
-                        "data": json.loads(r[11]), "received_at": r[12]})
+            out.append({"device": r[0], "journal_id": r[1], "seq": r[2], "boot_id": r[3],
+                        "wall": r[4], "mono": r[5], "kind": r[6], "alarm": bool(r[7]),
+                        "clock_trusted": bool(r[8]), "uid": r[9],
+                        "granted": None if r[10] is None else bool(r[10]), "reason": r[11],
+                        "data": json.loads(r[12]), "received_at": r[13]})
         return out
 
     def count_events(self, device: str | None = None) -> int:
@@ -423,7 +452,8 @@ class CentralStore:
                                         (device,)).fetchone()[0])
 
     def event_conflicts(self, device: str) -> list[dict[str, Any]]:
-        """Events that arrived with a stored seq but different content, oldest first."""
+        """Events that arrived with a seq stored in the same journal but different content,
+        oldest first."""
         rows = self._conn().execute("SELECT event FROM event_conflicts WHERE device = ? "
                                     "ORDER BY id", (device,))
         return [json.loads(r[0]) for r in rows]
@@ -434,11 +464,14 @@ class CentralStore:
         """Record an alarm the hub raises about ``device`` (``kind`` is a word a page can
         translate, ``detail`` what a guard or an engineer needs to act); its id."""
         with self._write() as conn:
-            cur = conn.execute("INSERT INTO alarms (device, kind, detail, raised_at) "
-                               "VALUES (?, ?, ?, ?)",
-                               (device, kind, dump(detail), self.clock()))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            return self._insert_alarm(conn, device, kind, detail)
+
+    def _insert_alarm(self, conn: sqlite3.Connection, device: str, kind: str,
+                      detail: Mapping[str, object]) -> int:
+        cur = conn.execute("INSERT INTO alarms (device, kind, detail, raised_at) "
+                           "VALUES (?, ?, ?, ?)", (device, kind, dump(detail), self.clock()))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
 
     def alarms(self, device: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest hub alarms (of one device, or all), newest first."""
@@ -473,18 +506,18 @@ class CentralStore:
 
     def device_status(self) -> list[dict[str, Any]]:
         """Every known device: online, applied_seq, ``behind`` (head - applied_seq), backlog,
-        clock_trusted, last_seen, events_upto, the raw status and the hub's newest alarms
-        about it."""
+        clock_trusted, last_seen, its current journal and how far it is stored (journal_id,
+        events_upto), the raw status and the hub's newest alarms about it."""
         head = self.head_seq()
         out = []
         for r in self._conn().execute(
                 "SELECT device, status, online, applied_seq, backlog, clock_trusted, last_seen, "
-                "events_upto FROM devices ORDER BY device"):
+                "events_upto, journal_id FROM devices ORDER BY device"):
             applied = r[3]
             out.append({"device": r[0], "status": json.loads(r[1]) if r[1] else None,
                         "online": None if r[2] is None else bool(r[2]), "applied_seq": applied,
                         "behind": None if applied is None else max(0, head - applied),
                         "backlog": r[4], "clock_trusted": None if r[5] is None else bool(r[5]),
-                        "last_seen": r[6], "events_upto": r[7],
+                        "last_seen": r[6], "events_upto": r[7], "journal_id": r[8],
                         "alarms": self.alarms(r[0], limit=20)})
         return out

@@ -1,11 +1,17 @@
 """Remote commands: verified here, carried out by the gate through its control socket.
 
 A command is accepted only if its signature verifies against the pinned key, it names this
-site and device, the clock is trusted, it has not expired (and was not issued beyond now +
-tolerance), and its nonce was never seen before. Nonces are kept in ``sync.db`` with their
-expiry, so a replay is refused even after the agent restarts. Every refusal is journalled as
-a security alarm. An accepted command goes straight to the gate; if the gate is not running
-the failure is journalled and the command dropped, because it is only valid for seconds.
+site and device, it has not expired, and its nonce was never seen before. Nonces are kept in
+``sync.db`` with their expiry, so a replay is refused even after the agent restarts, whatever
+the clock says. Expiry is judged against the best time the agent knows (``ClockTrust.
+estimate``): central's clock if a signed time answer gave it, else the wall clock if
+trusted; a command issued beyond that + tolerance is refused then. With an untrusted clock
+and no word from central, the time is known only to be past the floor: a command that
+expired before the floor is refused, and one issued after what the (behind) clock says is
+not refused for that alone. An accepted command's ``issued_at`` is floor evidence. Every
+refusal is journalled as a security alarm. An accepted command goes straight to the gate;
+if the gate is not running the failure is journalled and the command dropped, because it is
+only valid for seconds.
 
 Commands run on their own thread so that a long snapshot apply on the worker never delays
 a door opening."""
@@ -23,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.control_socket import CommandError, ControlClient
 from sync.agent_journal import UNDELIVERED_KIND, AgentJournal
-from sync.clock_trust import ClockTrust
+from sync.clock_trust import ClockTrust, TimeEstimate
 from sync.envelope import MalformedMessageError, open_signed
 from sync.messages import Command, ProtocolError
 from sync.signing import SignatureError
@@ -105,6 +111,7 @@ class CommandRelay:
         ``delivered``, ``undelivered``, ``refused`` or ``dropped``."""
         now = self.trust.clock.wall()
         if now - self._last_prune > PRUNE_EVERY_S or now < self._last_prune:
+            # By the wall clock: one that is behind keeps nonces longer, which is harmless.
             self.nonces.prune(now)
             self._last_prune = now
         try:
@@ -121,27 +128,28 @@ class CommandRelay:
             # Signed, so it came from central; still refused (e.g. a lifetime over 30 s).
             self.journal.security("command", "invalid", detail=str(exc))
             return "refused"
-        reason = self._refusal(command, now)
+        estimate = self.trust.estimate()
+        reason = self._refusal(command, estimate)
         if reason is not None:
             self.journal.security("command", reason, command=command.command,
                                   nonce=command.nonce, issued_by=command.issued_by,
                                   site=command.site, device=command.device,
                                   issued_at=command.issued_at, expires_at=command.expires_at,
-                                  wall=now)
+                                  wall=now, judged_at=estimate.now, exact=estimate.exact)
             return "refused"
-        return self._deliver(command)
+        result = self._deliver(command)
+        # After delivery: the door must not wait for this file's fsync.
+        self.trust.saw_command(command.issued_at)
+        return result
 
-    def _refusal(self, command: Command, now: float) -> str | None:
+    def _refusal(self, command: Command, estimate: TimeEstimate) -> str | None:
         if command.site != self.site:
             return "wrong_site"
         if command.device != self.device:
             return "wrong_device"
-        if not self.trust.trusted():
-            # Expiry means nothing when the clock itself is in doubt.
-            return "clock_untrusted"
-        if command.expires_at <= now:
+        if command.expires_at <= estimate.now:
             return "expired"
-        if command.issued_at > now + self.tolerance:
+        if estimate.exact and command.issued_at > estimate.now + self.tolerance:
             return "issued_in_future"
         # Last, and durable before delivery: a crash after delivering must not free the
         # nonce for a replay.
@@ -154,7 +162,8 @@ class CommandRelay:
         try:
             with ControlClient(self.control_socket, timeout=DELIVERY_TIMEOUT_S) as client:
                 result = client.call("command", command=command.command,
-                                     issued_by=command.issued_by, nonce=command.nonce)
+                                     issued_by=command.issued_by, nonce=command.nonce,
+                                     until=command.until)
         except (OSError, CommandError, ValueError) as exc:
             # Not queued for later: the command is only valid for seconds.
             reason = ("gate not running" if isinstance(exc, (FileNotFoundError,

@@ -27,17 +27,14 @@ from dataclasses import dataclass
 
 from edge.auth_store import AuthStore
 from edge.journal import Journal
-from edge.ports import Clock, SystemClock
-from edge.storage_check import (
-    describe,
-    is_damage,
-    is_storage_error,
-)
+from edge.ports import Clock, ClockSync, SystemClock
+from edge.storage_check import describe, is_damage, is_storage_error
 from firmware_config.schema import EdgeConfig, SyncConfig
 from sync import topics
 from sync.agent_journal import AgentJournal
 from sync.agent_storage import AgentFiles
 from sync.auth_apply import AuthApplier, Outcome
+from sync.central_time import CentralClock
 from sync.clock_trust import ClockTrust
 from sync.command_relay import CommandRelay, NonceStore
 from sync.journal_uplink import DEFAULT_ACK_TIMEOUT_S, JournalUplink
@@ -148,7 +145,7 @@ class EdgeAgent:
 
     def __init__(self, config: EdgeConfig, *, clock: Clock | None = None,
                  ack_timeout: float = DEFAULT_ACK_TIMEOUT_S, poll_interval: float = POLL_S,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, clock_sync: ClockSync | None = None) -> None:
         if config.sync is None:
             raise ValueError(f"{config.source}: no [sync] table")
         self.config = config
@@ -156,6 +153,11 @@ class EdgeAgent:
         self.site = config.site.id
         self.device = config.device.id
         self.clock = clock or SystemClock()
+        if clock_sync is None:
+            from edge.kernel_clock import clock_sync_for  # noqa: PLC0415 - ctypes, Linux
+
+            clock_sync = clock_sync_for(config.clock.trust_ntp)
+        self.clock_sync = clock_sync
         self.public_key = parse_public_key(self.sync.central_public_key)
         self.ack_timeout = ack_timeout
         self.poll_interval = poll_interval
@@ -219,17 +221,22 @@ class EdgeAgent:
 
     def _open_stores(self) -> None:
         config = self.config
-        self.trust = ClockTrust(config.clock_state, self.clock)
         self.store = AuthStore(config.auth_db)
+        self.trust = ClockTrust(config.clock_state, self.clock, self.clock_sync,
+                                skew=self.sync.clock_tolerance,
+                                list_issued_at=self.store.list_issued_at)
         sync_conn = open_sync_db(config.sync_db)
         self._sync_conns = [sync_conn, open_sync_db(config.sync_db)]
         max_events = config.journal.max_events
         self.journal = AgentJournal(Journal(config.events_db, self.clock,
                                             max_events=max_events), self.trust)
+        self.central_clock = CentralClock(site=self.site, device=self.device,
+                                          trust=self.trust, journal=self.journal,
+                                          publish=self._publish)
         self.applier = AuthApplier(
             self.store, SnapshotStaging(sync_conn, self.clock), self.journal, self.trust,
             site=self.site, public_key=self.public_key, tolerance=self.sync.clock_tolerance,
-            sync_db=config.sync_db)
+            sync_db=config.sync_db, central_clock=self.central_clock)
         self.uplink = JournalUplink(
             Journal(config.events_db, self.clock, max_events=max_events), self.device,
             topics.events(self.site, self.device), self._publish, self.sync.batch_size,
@@ -337,6 +344,7 @@ class EdgeAgent:
         if isinstance(item, _Up):
             self.uplink.on_connected()
             self._request_catchup(force=True)
+            self.central_clock.ask()
             self._publish_status(force=True)
         elif isinstance(item, _Down):
             self.uplink.on_disconnected()
@@ -365,7 +373,7 @@ class EdgeAgent:
             if ack.device != self.device:
                 log.warning("dropped an ack for device %r", ack.device)
                 return
-            self.uplink.on_ack(ack.upto_seq)
+            self.uplink.on_ack(ack.journal_id, ack.upto_seq)
         else:
             log.warning("message on unexpected topic %s dropped", topic)
 
@@ -379,6 +387,8 @@ class EdgeAgent:
                 and time.monotonic() - self._snapshot_arriving_at > SNAPSHOT_QUIET_S):
             # A gap, or a catch-up answer that did not cover everything seen since.
             self._request_catchup()
+        if self.link.connected:
+            self.central_clock.ask_if_due()
         self._publish_status()
         now = time.monotonic()
         if now >= self._next_housekeeping:

@@ -2,10 +2,13 @@
 
 Events with ``seq > acked_seq`` are read oldest first in batches of ``batch_size`` and
 published (QoS 1) to the device's ``events`` topic, with up to ``window`` batches in flight.
-An ``EventAck(upto_seq)`` from central is recorded with ``Journal.mark_acked``; nothing is
-deleted here (the gate prunes acknowledged events when it needs room). On every reconnect,
-and when no ack arrives within ``ack_timeout``, everything unacknowledged is sent again:
-central stores idempotently on (device, seq), so a duplicate costs bandwidth, never data."""
+Every batch names the journal it comes from (``Journal.journal_id``), and an
+``EventAck(upto_seq)`` from central is recorded with ``Journal.mark_acked`` only if it names
+the same journal: an ack for a journal this device no longer has (its SD card was replaced)
+says nothing about the events of this one. Nothing is deleted here (the gate prunes
+acknowledged events when it needs room). On every reconnect, and when no ack arrives within
+``ack_timeout``, everything unacknowledged is sent again: central stores idempotently on
+(device, journal id, seq), so a duplicate costs bandwidth, never data."""
 
 from __future__ import annotations
 
@@ -66,8 +69,13 @@ class JournalUplink:
         self._cursor = self.acked_seq
         self._in_flight.clear()
 
-    def on_ack(self, upto_seq: int) -> bool:
-        """Central stored everything up to ``upto_seq``; True when that moved anything."""
+    def on_ack(self, journal_id: str, upto_seq: int) -> bool:
+        """Central stored everything of journal ``journal_id`` up to ``upto_seq``; True when
+        that moved anything."""
+        if journal_id != self.journal.journal_id:
+            log.warning("ignored an ack up to %d for journal %r: this journal is %s",
+                        upto_seq, journal_id, self.journal.journal_id)
+            return False
         # Never beyond what was sent: an ack for unsent events would let the gate prune
         # them unshipped.
         upto = min(upto_seq, self._cursor)
@@ -98,7 +106,7 @@ class JournalUplink:
             if not events:
                 break
             rows = [_wire(dataclasses.asdict(e)) for e in events]
-            batch, text = _fit(self.device, rows, self.acked_seq)
+            batch, text = _fit(self.device, self.journal.journal_id, rows, self.acked_seq)
             if not self._publish(self.topic, text):
                 break
             self._cursor = batch.last_seq
@@ -112,12 +120,14 @@ def _wire(event: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if v is not None}
 
 
-def _fit(device: str, rows: list[dict[str, Any]], acked_seq: int) -> tuple[EventBatch, str]:
+def _fit(device: str, journal_id: str, rows: list[dict[str, Any]],
+         acked_seq: int) -> tuple[EventBatch, str]:
     """A batch of a prefix of ``rows`` that fits in one message, and its payload text."""
-    batch = EventBatch(device, tuple(rows), acked_seq)
+    batch = EventBatch(device, tuple(rows), acked_seq, journal_id)
     text = batch.dump()
     # Halving until it fits: events are small, so this only runs for pathological data.
     while len(batch.events) > 1 and len(text.encode()) > MAX_MESSAGE_BYTES:
-        batch = EventBatch(device, batch.events[: len(batch.events) // 2], acked_seq)
+        batch = EventBatch(device, batch.events[: len(batch.events) // 2], acked_seq,
+                           journal_id)
         text = batch.dump()
     return batch, text

@@ -7,6 +7,8 @@ matters, and drop the message — a malformed message never stops a process."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +23,9 @@ VERSION = 1
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 COMMANDS = ("open_once", "hold_open", "lockdown", "release")
 MAX_COMMAND_LIFETIME_S = 30.0
+# A hold-open or lockdown may end by itself; a week is the longest a standing mode is set
+# for without somebody looking at it again.
+MAX_MODE_DURATION_S = 7 * 24 * 3600.0
 
 T = TypeVar("T")
 
@@ -215,14 +220,16 @@ class SnapshotChunk:
                      "cards": [card_to_wire(c) for c in self.cards]})
 
 
-def parse_auth_message(payload: str) -> AuthChanges | SnapshotChunk:
-    """Either kind of authorisation message, by its type."""
+def parse_auth_message(payload: str) -> AuthChanges | SnapshotChunk | TimeAnswer:
+    """Any message of a device's authorisation topics, by its type."""
     try:
         kind = json.loads(payload).get("type")
     except (ValueError, AttributeError) as exc:
         raise ProtocolError("not a JSON object") from exc
     if kind == "auth_snapshot":
         return SnapshotChunk.parse(payload)
+    if kind == TimeAnswer.TYPE:
+        return TimeAnswer.parse(payload)
     return AuthChanges.parse(payload)
 
 
@@ -246,18 +253,100 @@ class CatchupRequest:
                      "after_seq": self.after_seq})
 
 
+def _nonce(obj: Mapping[str, Any], where: str) -> str:
+    nonce = _get(obj, "nonce", str, where)
+    if not 8 <= len(nonce) <= 64:
+        raise ProtocolError(f"{where}.nonce: must be 8 to 64 characters")
+    return str(nonce)
+
+
+@dataclass(frozen=True)
+class TimeRequest:
+    """A device asks central for its clock; the answer must carry ``nonce`` back."""
+
+    TYPE = "time_request"
+
+    device: str
+    nonce: str
+
+    @staticmethod
+    def parse(raw: bytes | str) -> TimeRequest:
+        """Validate."""
+        obj = load_object(raw, TimeRequest.TYPE)
+        return TimeRequest(_get(obj, "device", str, TimeRequest.TYPE),
+                           _nonce(obj, TimeRequest.TYPE))
+
+    def dump(self) -> str:
+        """The payload text."""
+        return dump({"v": VERSION, "type": self.TYPE, "device": self.device,
+                     "nonce": self.nonce})
+
+
+@dataclass(frozen=True)
+class TimeAnswer:
+    """Central's clock ``now`` for one device's request ``nonce`` (signed)."""
+
+    TYPE = "time"
+
+    site: str
+    device: str
+    nonce: str
+    now: float
+
+    @staticmethod
+    def parse(payload: str) -> TimeAnswer:
+        """Validate a verified payload."""
+        obj = load_object(payload, TimeAnswer.TYPE)
+        w = TimeAnswer.TYPE
+        now = _num(obj, "now", w)
+        if not (math.isfinite(now) and now > 0):
+            raise ProtocolError(f"{w}.now: must be a positive number of seconds")
+        return TimeAnswer(_get(obj, "site", str, w), _get(obj, "device", str, w),
+                          _nonce(obj, w), now)
+
+    def dump(self) -> str:
+        """The payload text."""
+        return dump({"v": VERSION, "type": self.TYPE, "site": self.site,
+                     "device": self.device, "nonce": self.nonce, "now": self.now})
+
+
+def parse_catchup_message(raw: bytes) -> CatchupRequest | TimeRequest:
+    """Any message of a device's catch-up topic, by its type."""
+    try:
+        kind = json.loads(raw).get("type")
+    except (ValueError, UnicodeDecodeError, AttributeError) as exc:
+        raise ProtocolError("not a JSON object") from exc
+    if kind == TimeRequest.TYPE:
+        return TimeRequest.parse(raw)
+    return CatchupRequest.parse(raw)
+
+
 EVENT_FIELDS: dict[str, tuple[type, ...]] = {
     "seq": (int,), "boot_id": (str,), "wall": (int, float), "mono": (int, float),
     "kind": (str,), "alarm": (bool,), "clock_trusted": (bool,),
 }
 
 
+# A journal's id as the gate makes it is 32 hex digits; "" is a journal older than ids
+# (an agent that predates them sends none).
+LEGACY_JOURNAL = ""
+_JOURNAL_ID = re.compile(r"[0-9A-Za-z_-]{0,64}")
+
+
+def _journal_id(obj: Mapping[str, Any], where: str) -> str:
+    value = str(_get(obj, "journal_id", str, where, optional=True) or LEGACY_JOURNAL)
+    if not _JOURNAL_ID.fullmatch(value):
+        raise ProtocolError(f"{where}.journal_id: up to 64 letters, digits, '-' or '_'")
+    return value
+
+
 @dataclass(frozen=True)
 class EventBatch:
-    """Journal events ``events[0].seq..events[-1].seq`` of one device, ascending.
+    """Events ``events[0].seq..events[-1].seq`` of journal ``journal_id`` of one device,
+    ascending.
 
-    ``acked_seq`` is the device's own record of how far a central store acknowledged its
-    journal. A central store that has never heard from the device starts counting there:
+    ``acked_seq`` is the device's own record of how far a central store acknowledged this
+    journal. A central store that has never heard of the journal starts counting there:
     without it, the first batch to *arrive* would be taken as the journal's start, and
     batches published before central subscribed would be acknowledged unseen.
     """
@@ -265,6 +354,7 @@ class EventBatch:
     device: str
     events: tuple[dict[str, Any], ...]
     acked_seq: int = 0
+    journal_id: str = LEGACY_JOURNAL
 
     @property
     def last_seq(self) -> int:
@@ -294,31 +384,36 @@ class EventBatch:
         acked = int(_get(obj, "acked_seq", int, w, optional=True) or 0)
         if not 0 <= acked < int(events[0]["seq"]):
             raise ProtocolError(f"{w}.acked_seq: {acked} must be below the first event's seq")
-        return EventBatch(_get(obj, "device", str, w), tuple(events), acked)
+        return EventBatch(_get(obj, "device", str, w), tuple(events), acked,
+                          _journal_id(obj, w))
 
     def dump(self) -> str:
         """The payload text."""
         return dump({"v": VERSION, "type": "events", "device": self.device,
-                     "acked_seq": self.acked_seq, "events": list(self.events)})
+                     "journal_id": self.journal_id, "acked_seq": self.acked_seq,
+                     "events": list(self.events)})
 
 
 @dataclass(frozen=True)
 class EventAck:
-    """The central side stored every event of ``device`` up to ``upto_seq``."""
+    """The central side stored every event of journal ``journal_id`` of ``device`` up to
+    ``upto_seq``. A device applies it only to that journal."""
 
     device: str
     upto_seq: int
+    journal_id: str = LEGACY_JOURNAL
 
     @staticmethod
     def parse(raw: bytes) -> EventAck:
         """Validate."""
         obj = load_object(raw, "ack")
-        return EventAck(_get(obj, "device", str, "ack"), _int(obj, "upto_seq", "ack", 0))
+        return EventAck(_get(obj, "device", str, "ack"), _int(obj, "upto_seq", "ack", 0),
+                        _journal_id(obj, "ack"))
 
     def dump(self) -> str:
         """The payload text."""
         return dump({"v": VERSION, "type": "ack", "device": self.device,
-                     "upto_seq": self.upto_seq})
+                     "journal_id": self.journal_id, "upto_seq": self.upto_seq})
 
 
 @dataclass(frozen=True)
@@ -364,6 +459,7 @@ class Command:
     issued_at: float
     expires_at: float
     issued_by: str
+    until: float | None = None  # hold_open / lockdown end by themselves then
 
     @staticmethod
     def parse(payload: str) -> Command:
@@ -380,14 +476,24 @@ class Command:
         if not 0 < expires - issued <= MAX_COMMAND_LIFETIME_S:
             raise ProtocolError(f"{w}.expires_at: must be after issued_at and at most "
                                 f"{MAX_COMMAND_LIFETIME_S:.0f} s later")
+        until = _get(obj, "until", (int, float), w, optional=True)
+        if until is not None:
+            if command not in ("hold_open", "lockdown"):
+                raise ProtocolError(f"{w}.until: only hold_open and lockdown end by themselves")
+            if not 0 < until - issued <= MAX_MODE_DURATION_S:
+                raise ProtocolError(f"{w}.until: must be after issued_at and at most "
+                                    f"{MAX_MODE_DURATION_S / 86400:.0f} days later")
         return Command(_get(obj, "site", str, w), _get(obj, "device", str, w), command, nonce,
-                       issued, expires, _get(obj, "issued_by", str, w))
+                       issued, expires, _get(obj, "issued_by", str, w),
+                       None if until is None else float(until))
 
     def dump(self) -> str:
         """The payload text."""
-        return dump({"v": VERSION, "type": "command", "site": self.site,
-                     "device": self.device, "command": self.command, "nonce": self.nonce,
-                     "issued_at": self.issued_at, "expires_at": self.expires_at,
-                     "issued_by": self.issued_by})
+        obj = {"v": VERSION, "type": "command", "site": self.site, "device": self.device,
+               "command": self.command, "nonce": self.nonce, "issued_at": self.issued_at,
+               "expires_at": self.expires_at, "issued_by": self.issued_by}
+        if self.until is not None:
+            obj["until"] = self.until
+        return dump(obj)
 
 

@@ -395,6 +395,16 @@ def test_sync_unit_is_hardened(sync_unit: dict[tuple[str, str], list[str]]) -> N
     assert "menwei" not in _words(service["StateDirectory"])
 
 
+@pytest.mark.parametrize("unit", [EDGE_UNIT, SYNC_UNIT], ids=["edge", "sync"])
+def test_gate_and_agent_may_read_the_kernels_ntp_state(unit: Path) -> None:
+    # NTP synchronisation is a trusted source of time (docs/edge.md): ProtectClock=yes and
+    # ~@privileged forbid even reading it with adjtimex. No CAP_SYS_TIME: nothing can set it.
+    service = _service(_directives(unit))
+    assert service.get("ProtectClock", ["no"])[-1] != "yes"
+    assert service["SystemCallFilter"][-1] == "adjtimex"
+    assert service["CapabilityBoundingSet"] == [""]
+
+
 # --- the site broker's drop-in ----------------------------------------------------------------
 
 

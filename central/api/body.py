@@ -22,7 +22,9 @@ from pydantic import BaseModel
 
 from central.api.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 from central.forms import FormReader
+from central.models import ReaderUidOrder
 from central.rules import FieldError, InvalidInputError
+from central.uids import from_reader, is_reader_decimal
 
 T = TypeVar("T")
 
@@ -32,6 +34,8 @@ MAX_DEPTH = 16
 
 # Models describing request bodies, by name: the OpenAPI document adds their schemas.
 BODY_MODELS: dict[str, type[BaseModel]] = {}
+# The schema keyword marking a field that holds a card UID (central/api/shapes.py Uid).
+UID_MARK = "x-card-uid"
 
 
 def body_doc(model: type[BaseModel], description: str = "") -> dict[str, Any]:
@@ -157,6 +161,40 @@ def _walk(value: Any, schema: Mapping[str, Any], defs: Mapping[str, Any], path: 
         if isinstance(items, Mapping):
             for i, sub in enumerate(value):
                 _walk(sub, items, defs, f"{path}[{i}]", found)
+
+
+def body_model(request: Request) -> type[BaseModel] | None:
+    """The model ``body_doc`` declared for the operation being called, if it takes a body."""
+    extra = getattr(request.scope.get("route"), "openapi_extra", None) or {}
+    ref = (extra.get("requestBody", {}).get("content", {}).get("application/json", {})
+           .get("schema", {}).get("$ref", ""))
+    return BODY_MODELS.get(ref.rsplit("/", 1)[-1]) if ref else None
+
+
+def reader_uids_to_hex(value: Any, model: type[BaseModel],
+                       order: Callable[[], ReaderUidOrder]) -> Any:
+    """``value`` with every UID field (marked ``x-card-uid`` in ``model``'s schema) that holds
+    a desk reader's 10-digit decimal replaced by its hex UID (central/uids.py); ``order`` is
+    asked only when there is one."""
+    schema = _schema(model)
+    return _to_hex(value, schema, schema.get("$defs", {}), order)
+
+
+def _to_hex(value: Any, schema: Mapping[str, Any], defs: Mapping[str, Any],
+            order: Callable[[], ReaderUidOrder]) -> Any:
+    if isinstance(value, str):
+        if is_reader_decimal(value) and _branch(schema, defs, "string").get(UID_MARK):
+            return from_reader(value, order())
+        return value
+    if isinstance(value, dict):
+        properties: Mapping[str, Any] = _branch(schema, defs, "object").get("properties", {})
+        return {k: _to_hex(v, properties[k], defs, order) if k in properties else v
+                for k, v in value.items()}
+    if isinstance(value, list):
+        items = _branch(schema, defs, "array").get("items")
+        return [_to_hex(v, items, defs, order) for v in value] \
+            if isinstance(items, Mapping) else value
+    return value
 
 
 def form_input(body: Any, model: type[BaseModel], from_form: Callable[[Any], T],

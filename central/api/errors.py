@@ -38,19 +38,8 @@ class NotAuthenticatedError(DeskError):
 
 
 class RoleRefusedError(PermissionDeniedError):
-    """The permission matrix does not give the caller's role this operation; ``rule`` names
-    the domain rule that says who may (H4, L2), when one does."""
-
-    def __init__(self, message_zh: str, message_en: str, rule_id: str | None = None) -> None:
-        super().__init__(message_zh, message_en)
-        self.rule_id = rule_id
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON body, with the rule's id when a rule names the roles."""
-        body = super().as_dict()
-        if self.rule_id is not None:
-            body["rule"] = self.rule_id
-        return body
+    """The permission matrix does not give the caller's role this operation, and no domain
+    rule names who may (where one does, the refusal is that rule's RuleRefused)."""
 
 
 class PayloadTooLargeError(DeskError):
@@ -101,8 +90,8 @@ class ErrorBody(BaseModel):
     field: str | None = Field(description="the input field at fault, when one is")
     message_zh: str
     message_en: str
-    rule: str | None = Field(None, description="the domain rule's id (`H4`, `I4`) for a "
-                                               "`rule` refusal or a rule-named permission")
+    rule: str | None = Field(None, description="the domain rule's id (`H4`, `I4`); present "
+                                               "exactly when `error` is `rule`")
     errors: list[FieldErrorBody] | None = Field(None, description="every field problem "
                                                                    "(error `input`)")
 
@@ -110,7 +99,8 @@ class ErrorBody(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` entries for these statuses, all with ErrorBody."""
     described = {400: "Bad request", 401: "Not logged in, or the session ended",
-                 403: "The role may not do this", 404: "No such thing at this site",
+                 403: "The role may not do this (no rule names who may)",
+                 404: "No such thing at this site",
                  409: "The thing's state forbids it", 413: "Body too large",
                  415: "Body is not JSON", 422: "A rule refused, or the input is invalid "
                  "(every field listed)", 429: "Too many failed logins",

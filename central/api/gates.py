@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from central.api.body import query_reader
 from central.api.errors import UnavailableError, error_responses
+from central.api.reader_uids import CARD_QUERY
 from central.api.routing import protected_router
 from central.api.security import ActorDep, reading
 from central.api.state import api_state
@@ -25,7 +26,10 @@ class EventOut(BaseModel):
     """One gate event as the device journalled it."""
 
     device: str = Field(description="the gate controller (its MQTT name)")
-    seq: int = Field(description="the device's sequence number, without gaps")
+    journal_id: str = Field(description="the device's journal that wrote it: a new one (a "
+                                        "replaced SD card) numbers from 1 again; empty for "
+                                        "events stored before journals had ids")
+    seq: int = Field(description="the journal's sequence number, without gaps")
     at: datetime | None = Field(description="the device's clock (see clock_trusted); null "
                                             "when that clock gave nonsense")
     kind: str
@@ -65,7 +69,10 @@ class DeviceOut(BaseModel):
     backlog: int | None = Field(description="its journal's events not yet acknowledged")
     clock_trusted: bool | None
     last_seen: datetime | None
-    events_upto: int | None = Field(description="every event up to this seq is stored here")
+    journal_id: str | None = Field(default=None,
+                                   description="its current journal (the newest seen)")
+    events_upto: int | None = Field(description="every event of its current journal up to "
+                                                "this seq is stored here")
     alarms: list[HubAlarmOut] = Field(default_factory=list,
                                       description="the newest alarms about it, newest first")
 
@@ -92,7 +99,8 @@ def _finite(value: Any) -> Any:
 
 
 def _event(e: dict[str, Any]) -> EventOut:
-    return EventOut(device=str(e["device"]), seq=int(e["seq"]), at=_instant(e.get("wall")),
+    return EventOut(device=str(e["device"]), journal_id=str(e.get("journal_id") or ""),
+                    seq=int(e["seq"]), at=_instant(e.get("wall")),
                     kind=str(e["kind"]), uid=e.get("uid"), granted=e.get("granted"),
                     reason=e.get("reason"), alarm=bool(e.get("alarm")),
                     clock_trusted=bool(e.get("clock_trusted")),
@@ -106,7 +114,7 @@ def _unavailable(what_zh: str, what_en: str) -> UnavailableError:
 @router.get("/events", responses=error_responses(503))
 def list_events(
         *, request: Request, actor: ActorDep,
-        card: Annotated[str | None, Query(description="a card UID")] = None,
+        card: Annotated[str | None, CARD_QUERY],
         gate: Annotated[str | None, Query(description="the gate controller (device name)")]
         = None,
         since: Annotated[str | None, Query(json_schema_extra={"format": "date-time"},
@@ -157,7 +165,8 @@ def list_devices(request: Request, actor: ActorDep) -> list[DeviceOut]:
     return [DeviceOut(device=str(d["device"]), online=d.get("online"),
                       applied_seq=d.get("applied_seq"), behind=d.get("behind"),
                       backlog=d.get("backlog"), clock_trusted=d.get("clock_trusted"),
-                      last_seen=_instant(d.get("last_seen")), events_upto=d.get("events_upto"),
+                      last_seen=_instant(d.get("last_seen")), journal_id=d.get("journal_id"),
+                      events_upto=d.get("events_upto"),
                       alarms=[HubAlarmOut(kind=str(a["kind"]), detail=_finite(a["detail"]),
                                           raised_at=_instant(a.get("raised_at")))
                               for a in d.get("alarms") or ()])

@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 
 from central.api.body import body_doc, form_input, query_reader
 from central.api.errors import error_responses
+from central.api.reader_uids import UID_QUERY
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep, reading
 from central.api.shapes import (
@@ -166,7 +167,7 @@ def review_loss(request: Request, actor: ActorDep, report_id: IdPath,
 @router.get("/loss-reports")
 def list_loss_reports(
         request: Request, actor: ActorDep,
-        uid: Annotated[str | None, Query(description="the reported card")] = None,
+        uid: Annotated[str | None, UID_QUERY],
         pending: Annotated[str | None, Query(json_schema_extra={"type": "boolean"},
                                              description="only reports not yet approved "
                                              "and not yet replaced")] = None,

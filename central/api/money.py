@@ -1,6 +1,7 @@
 """Households' fees and the receipts for every yuan taken (I7): charge a fee, take payment
 with a receipt, list and read receipts, void one (a lead or the director) with its
-corrected replacement."""
+corrected replacement. A card's stored value: top it up (with a receipt), spend from it,
+read its ledger."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from central.api.body import body_doc, form_input, path_integer, query_reader
+from central.api.body import body_doc, form_input, path_integer, path_uid, query_reader
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep, reading
@@ -24,13 +25,24 @@ from central.api.shapes import (
     Money,
     RequestModel,
     Uid,
+    UidPath,
     Yuan,
     fee_out,
 )
 from central.api.state import api_state
-from central.models import Fee, FeeKind, PaymentMethod, Receipt, ReceiptItem
+from central.models import (
+    BalanceEntry,
+    BalanceMovement,
+    Card,
+    Fee,
+    FeeKind,
+    PaymentMethod,
+    Receipt,
+    ReceiptItem,
+)
 from central.rules import NotFoundError
-from central.services import fees, receipts
+from central.services import fees, receipts, stored_value
+from central.services.card_ops import get_card
 
 router = protected_router("money")
 MONEY_ERRORS = error_responses(404, 409, 413, 415)
@@ -217,3 +229,90 @@ def void_receipt(request: Request, actor: ActorDep, number: IdPath, body: BodyDe
     inp = form_input(body, VoidBody, receipts.VoidReceipt.from_form, number=number)
     result = receipts.void_receipt(api_state(request).desk, actor, inp)
     return VoidOut(voided=result.voided, replacement=result.replacement)
+
+
+# ---------------------------------------------------------------- stored value
+
+
+class TopUpCardBody(RequestModel):
+    """Money put on a card at the desk; a receipt names the card (I7)."""
+
+    amount_yuan: Yuan
+    payer_name: str = Field(max_length=100)
+    method: PaymentMethod | None = Field(None, description="default cash")
+
+
+class SpendFromCardBody(RequestModel):
+    """Money taken off a card for a service; who took it is the caller."""
+
+    amount_yuan: Yuan
+    purpose: str = Field(max_length=200, description="what for, e.g. `临时停车 2 小时` (P6)")
+
+
+class MoneyMovedOut(BaseModel):
+    """The movement done and the card's balance after it."""
+
+    uid: str
+    amount: Money
+    balance: Money
+    entry_id: int
+    receipt_number: int | None = Field(description="the top-up's receipt (I7)")
+
+
+class BalanceEntryOut(BaseModel):
+    """One movement of a card's balance, as the ledger keeps it (never changed)."""
+
+    id: int
+    movement: BalanceMovement
+    amount: Money = Field(description="signed: money on the card is positive")
+    balance_after: Money
+    purpose: str
+    receipt_number: int | None
+    related_card_uid: str | None = Field(description="the other card of an L2 carry-over")
+    staff_id: int
+    at: datetime
+
+
+def _moved(result: stored_value.MoneyMoved) -> MoneyMovedOut:
+    return MoneyMovedOut(uid=result.uid, amount=Money.of(result.amount_fen),
+                         balance=Money.of(result.balance_fen), entry_id=result.entry_id,
+                         receipt_number=result.receipt_number)
+
+
+@router.post("/cards/{uid}/top-ups", status_code=201, responses=MONEY_ERRORS,
+             openapi_extra=body_doc(TopUpCardBody))
+def top_up_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> MoneyMovedOut:
+    """Put money on an active card, with a receipt naming it (I7); the balance is the sum of
+    the card's ledger."""
+    inp = form_input(body, TopUpCardBody, stored_value.TopUpCard.from_form, uid=uid)
+    return _moved(stored_value.top_up_card(api_state(request).desk, actor, inp))
+
+
+@router.post("/cards/{uid}/spends", status_code=201, responses=MONEY_ERRORS,
+             openapi_extra=body_doc(SpendFromCardBody))
+def spend_from_card(request: Request, actor: ActorDep, uid: UidPath,
+                    body: BodyDep) -> MoneyMovedOut:
+    """Take money off an active card for a service (the booth's temporary parking, P6);
+    never more than its balance (V1)."""
+    inp = form_input(body, SpendFromCardBody, stored_value.SpendFromCard.from_form, uid=uid)
+    return _moved(stored_value.spend_from_card(api_state(request).desk, actor, inp))
+
+
+@router.get("/cards/{uid}/balance-entries", responses=error_responses(404))
+def list_balance_entries(request: Request, actor: ActorDep,
+                         uid: UidPath) -> list[BalanceEntryOut]:
+    """A card's stored-value ledger, oldest first: its balance is their sum."""
+    card_uid = path_uid("uid", uid)
+    with reading(request, actor) as act:
+        card = get_card(act, card_uid)
+        other = aliased(Card)
+        rows = act.session.execute(
+            select(BalanceEntry, Receipt.number, other.uid)
+            .outerjoin(Receipt, Receipt.id == BalanceEntry.receipt_id)
+            .outerjoin(other, other.id == BalanceEntry.related_card_id)
+            .where(BalanceEntry.card_id == card.id).order_by(BalanceEntry.id))
+        return [BalanceEntryOut(id=e.id, movement=e.movement, amount=Money.of(e.amount_fen),
+                                balance_after=Money.of(e.balance_after_fen), purpose=e.purpose,
+                                receipt_number=number, related_card_uid=related,
+                                staff_id=e.staff_id, at=e.created_at)
+                for e, number, related in rows]

@@ -18,7 +18,8 @@ class GateEventSource(Protocol):
                    since: float | None = None, until: float | None = None,
                    granted: bool | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Events matching every given filter (``since`` <= wall < ``until``, epoch
-        seconds), oldest first, at most ``limit``."""
+        seconds), oldest first, at most ``limit``. An event is identified by (device,
+        journal_id, seq): a device's new journal numbers from 1 again."""
         ...
 
 

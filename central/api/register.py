@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from central.api.body import query_reader
+from central.api.reader_uids import CARD_QUERY
 from central.api.routing import protected_router
 from central.api.security import ActorDep, reading
 from central.api.shapes import INTEGER_DOC
@@ -42,7 +43,7 @@ class RegisterEntryOut(BaseModel):
 @router.get("/register")
 def list_register(
         *, request: Request, actor: ActorDep,
-        card: Annotated[str | None, Query(description="a card UID")] = None,
+        card: Annotated[str | None, CARD_QUERY],
         action: Annotated[str | None, Query(json_schema_extra={
             "enum": [a.value for a in RegisterAction]})] = None,
         since: Annotated[str | None, Query(json_schema_extra={"format": "date"},

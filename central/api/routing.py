@@ -9,15 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 
-from central.api.body import check_query, json_body
+from central.api.body import check_query
 from central.api.errors import error_responses
+from central.api.reader_uids import desk_body
 from central.api.security import authorised
 
 PREFIX = "/api/v1"
 
 # The parsed JSON body of an operation that takes one (validated by the service's
-# from_form, see central/api/body.py).
-BodyDep = Annotated[Any, Depends(json_body)]
+# from_form, see central/api/body.py), a desk reader's decimal UIDs already hex.
+BodyDep = Annotated[Any, Depends(desk_body)]
 
 
 def operation_id(route: APIRoute) -> str:

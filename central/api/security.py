@@ -20,7 +20,7 @@ from central.api.errors import NotAuthenticatedError, RoleRefusedError
 from central.api.permissions import PERMISSIONS, ROLE_TITLES, ROLE_TITLES_ZH, Permission
 from central.api.sessions import Principal, resolve_session
 from central.api.state import api_state
-from central.rules import FieldError, InvalidInputError
+from central.rules import FieldError, InvalidInputError, RuleRefused
 from central.services.context import Action, Actor
 
 bearer = HTTPBearer(auto_error=False, description="the token `POST /api/v1/login` returns")
@@ -57,17 +57,21 @@ def principal(request: Request, credentials: Annotated[
 
 def authorised(request: Request,
                who: Annotated[Principal, Depends(principal)]) -> Principal:
-    """The caller, if the permission matrix gives their role this operation; else 403."""
+    """The caller, if the permission matrix gives their role this operation. Else 403; or,
+    where a domain rule names who may (H4, L2, P3, P4, G4), that rule's refusal: 422 with
+    its id, as the service itself would answer (docs/api.md, Errors)."""
     permission = permission_of(request)
     if who.role not in permission.roles:
         ordered = [r for r in ROLE_TITLES if r in permission.roles]
         by_rule = f"（规则 {permission.rule}）" if permission.rule else ""
         by_rule_en = f" (rule {permission.rule})" if permission.rule else ""
-        raise RoleRefusedError(
-            f"{ROLE_TITLES_ZH[who.role]}无权办理此业务（{operation_of(request)}）{by_rule}；"
-            f"须由{'、'.join(ROLE_TITLES_ZH[r] for r in ordered)}办理",
-            f"a {ROLE_TITLES[who.role]} may not {permission.summary}{by_rule_en}; "
-            f"allowed: {', '.join(ROLE_TITLES[r] for r in ordered)}", permission.rule)
+        zh = (f"{ROLE_TITLES_ZH[who.role]}无权办理此业务（{operation_of(request)}）{by_rule}；"
+              f"须由{'、'.join(ROLE_TITLES_ZH[r] for r in ordered)}办理")
+        en = (f"a {ROLE_TITLES[who.role]} may not {permission.summary}{by_rule_en}; "
+              f"allowed: {', '.join(ROLE_TITLES[r] for r in ordered)}")
+        if permission.rule is not None:
+            raise RuleRefused(permission.rule, zh, en)
+        raise RoleRefusedError(zh, en)
     return who
 
 

@@ -10,26 +10,30 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from central.amounts import yuan
+from central.api.body import UID_MARK
+from central.api.reader_uids import UID_DOC, uid_in_path
 from central.forms import MAX_INTEGER
 from central.models import Card, CardState, ConfirmationMethod, Fee, FeeKind, HolderKind
 
-UID_DOC = "card UID, hex (`04A1B2C3D4E5F6`; any case, `:` or spaces allowed)"
 YUAN_DOC = 'an amount in yuan as text, e.g. "20.50" (never a float)'
 
 # A record's id, as the forms accept it.
 Id = Annotated[int, Field(ge=1, le=MAX_INTEGER)]
-Uid = Annotated[str, Field(max_length=64, description=UID_DOC)]
+# A card UID; the mark lets the API turn a desk reader's decimal into hex (reader_uids.py).
+Uid = Annotated[str, Field(max_length=64, description=UID_DOC,
+                           json_schema_extra={UID_MARK: True})]
 Yuan = Annotated[str, Field(max_length=32, description=YUAN_DOC, examples=["20.00"])]
 
 # Path parameters are declared as text and read by central.forms like any field (one
 # validation path); the document still says what they are.
 INTEGER_DOC = {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}
 IdPath = Annotated[str, Path(json_schema_extra=INTEGER_DOC)]
-UidPath = Annotated[str, Path(description=UID_DOC)]
+# ``{uid}``: a desk reader's decimal arrives as hex (central/api/reader_uids.py).
+UidPath = Annotated[str, Depends(uid_in_path)]
 
 
 class RequestModel(BaseModel):
@@ -104,6 +108,7 @@ class CardBrief(BaseModel):
     holder_person_id: int | None
     holder_kind: HolderKind | None
     valid_until: date | None = Field(description="inclusive, site-local; null: no expiry")
+    balance: Money = Field(description="stored value: the sum of the card's ledger (L1)")
 
 
 def fee_out(fee: Fee, receipt_number: int | None) -> FeeOut:
@@ -116,4 +121,5 @@ def fee_out(fee: Fee, receipt_number: int | None) -> FeeOut:
 def card_brief(card: Card) -> CardBrief:
     """The API's short view of a card."""
     return CardBrief(uid=card.uid, state=card.state, holder_person_id=card.holder_person_id,
-                     holder_kind=card.holder_kind, valid_until=card.valid_until)
+                     holder_kind=card.holder_kind, valid_until=card.valid_until,
+                     balance=Money.of(card.balance_fen))

@@ -42,8 +42,9 @@ from central.models.renovation import (
     RenovationFiling,
     RenovationWorker,
 )
-from central.models.site import Building, Site, SiteSettings, Unit, UnitKind
+from central.models.site import Building, ReaderUidOrder, Site, SiteSettings, Unit, UnitKind
 from central.models.staff import LoginAttempt, Role, Staff, StaffSession
+from central.models.stored_value import BalanceEntry, BalanceMovement
 from central.models.visitors import TemporaryParkingPermit, VisitorPass, VisitorRegistration
 
 __all__ = [
@@ -59,3 +60,5 @@ __all__ = [
     "SpaceKind", "Staff", "StaffSession", "TemporaryParkingPermit", "Unit", "UnitKind", "Vehicle",
     "VisitorPass", "VisitorRegistration",
 ]
+# Stored value (issue 9) and the desk reader setting, kept apart to keep merges small.
+__all__ += ["BalanceEntry", "BalanceMovement", "ReaderUidOrder"]

@@ -68,7 +68,7 @@ class Card(Base):
     valid_until: Mapped[date | None]
     schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id"))
     # The stored value on the card (消费余额): shown at a loss (L1), moved to the
-    # replacement (L2).
+    # replacement (L2). Always the sum of its ledger (models/stored_value.py).
     balance_fen: Mapped[int] = mapped_column(default=0)
     replaces_card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
     created_at: Mapped[datetime]

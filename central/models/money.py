@@ -62,6 +62,7 @@ class ReceiptItem(enum.StrEnum):
     FEE_SETTLEMENT = "fee_settlement"
     PARKING = "parking"  # rule P2 top-ups
     RENOVATION_DEPOSIT = "renovation_deposit"  # rule G6
+    STORED_VALUE = "stored_value"  # money put on a card (充值), central/services/stored_value.py
     OTHER = "other"
 
 

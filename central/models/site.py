@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
+class ReaderUidOrder(enum.StrEnum):
+    """How the desk's USB reader turns a 4-byte UID into its 10-digit decimal (central/uids.py):
+    least-significant byte first (the UID reversed, the common default) or in card order."""
+
+    LSB_FIRST = "lsb_first"
+    MSB_FIRST = "msb_first"
+
+
 class Site(Base):
     """One residential compound. ``code`` is the short name used on the wire and in topics."""
 
@@ -75,6 +83,9 @@ class SiteSettings(Base):
     # Rule G4: long-term goods pass, and the time slips are filed by the next day.
     goods_pass_months: Mapped[int] = mapped_column(default=12)
     goods_slip_filing_time: Mapped[str] = mapped_column(String(5), default="08:30")
+    # The desk reader's decimal UIDs (central/uids.py); not a rule, the hardware's choice.
+    desk_reader_uid_order: Mapped[ReaderUidOrder] = mapped_column(
+        default=ReaderUidOrder.LSB_FIRST, server_default=ReaderUidOrder.LSB_FIRST.value)
 
     site: Mapped[Site] = relationship(back_populates="settings")
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from central.clock import Clock, SystemClock, local_date
 from central.db import DeskSession, make_engine, make_sessionmaker, require_current_schema
 from central.models import Role, Site, Staff
-from central.rules import NotFoundError, PermissionDeniedError
+from central.rules import NotFoundError, PermissionDeniedError, RuleRefused
 from central.services.gate_record import publish_changed_cards
 
 # Who does desk work (issuing, loss, receipts); guards and admins do not.
@@ -75,9 +75,11 @@ class Action:
         self._staff: Staff | None = None
         self._site: Site | None = None
 
-    def authorise(self, actor: Actor, roles: frozenset[Role]) -> tuple[Staff, Site]:
+    def authorise(self, actor: Actor, roles: frozenset[Role],
+                  rule: str | None = None) -> tuple[Staff, Site]:
         """Load the acting staff member and site; refuse an inactive account, a role not in
-        ``roles`` or a site the account does not serve."""
+        ``roles`` (as that ``rule``'s refusal when a domain rule names who may) or a site the
+        account does not serve."""
         staff = self.session.get(Staff, actor.staff_id)
         if staff is None or not staff.active:
             raise PermissionDeniedError("账户不存在或已停用", "no such active staff account")
@@ -89,6 +91,10 @@ class Action:
                                         "this account does not serve that site")
         if staff.role not in roles:
             allowed = ", ".join(sorted(r.value for r in roles))
+            if rule is not None:
+                raise RuleRefused(rule, f"角色 {staff.role.value} 无权办理此业务（规则 {rule}；"
+                                  f"需要：{allowed}）", f"role {staff.role.value} may not do "
+                                  f"this (rule {rule}: needs one of {allowed})")
             raise PermissionDeniedError(f"角色 {staff.role.value} 无权办理此业务"
                                         f"（需要：{allowed}）",
                                         f"role {staff.role.value} may not do this "

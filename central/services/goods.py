@@ -186,7 +186,7 @@ def record_goods_exit(desk: Desk, actor: Actor, inp: RecordGoodsExit) -> datetim
     match it, or without the guard's signature. Only a guard records an exit.
     """
     with action(desk) as act:
-        staff, _site = act.authorise(actor, frozenset({Role.GUARD}))
+        staff, _site = act.authorise(actor, frozenset({Role.GUARD}), "G4")
         slip = _slip(act, inp.number)
         if slip.left_at is not None:
             raise ConflictError("此放行条已使用", "this slip has been used", "number")

@@ -22,6 +22,7 @@ from central.models import (
     Role,
 )
 from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.services.balance_ledger import carry_balance
 from central.services.card_fees import replacement_fee, staff_loss_compensation
 from central.services.card_ops import (
     STATE_ZH,
@@ -275,7 +276,7 @@ def replace_card(desk: Desk, actor: Actor, inp: ReplaceCard) -> ReplaceResult:
                  groups=groups, schedule=old.schedule, relation=old.relation_to_applicant,
                  application_id=old.application_id)
         new.replaces_card_id = old.id
-        new.balance_fen, old.balance_fen = old.balance_fen, 0
+        carry_balance(act, old, new)
         for sub in list(old.parking_subscriptions):
             sub.card = new
         clear_grants(act, old, "replaced")

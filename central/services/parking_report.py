@@ -250,13 +250,14 @@ def _coverage(act: Action, site: Site, month: date,
 def _barrier_events(source: GateEventSource, device: str, since: float,
                     until: float) -> list[dict[str, Any]]:
     """Every granted event of ``device`` in [since, until), paging by wall time."""
-    seen: set[int] = set()
+    # An event is (journal, seq): a device's replaced journal numbers from 1 again.
+    seen: set[tuple[str, int]] = set()
     events: list[dict[str, Any]] = []
     cursor, limit = since, EVENT_PAGE
     while True:
         page = source.events_for(device, since=cursor, until=until, granted=True, limit=limit)
-        fresh = [e for e in page if e["seq"] not in seen]
-        seen.update(e["seq"] for e in fresh)
+        fresh = [e for e in page if _key(e) not in seen]
+        seen.update(_key(e) for e in fresh)
         events += fresh
         if len(page) < limit:
             return events
@@ -265,6 +266,10 @@ def _barrier_events(source: GateEventSource, device: str, since: float,
             limit *= 2
             continue
         cursor = float(page[-1]["wall"])
+
+
+def _key(event: dict[str, Any]) -> tuple[str, int]:
+    return str(event.get("journal_id") or ""), int(event["seq"])
 
 
 def build_report(act: Action, month: date, events: GateEventSource | None) -> ParkingReport:

@@ -137,7 +137,7 @@ def add_parking_usage(desk: Desk, actor: Actor, month: date,
     """Security adds each card's actual use of ``month`` from the gates' logs (rule P4:
     by the 15th). Refused under P4 before the desk has totalled the fees."""
     with action(desk) as act:
-        act.authorise(actor, USAGE_ROLES)
+        act.authorise(actor, USAGE_ROLES, "P4")
         row = _row(act, month)
         if row is None:
             raise RuleRefused("P4", "客服中心须先统计上月停车费，安管部再填写使用情况",

@@ -12,11 +12,14 @@ from sqlalchemy import select
 from central.forms import FormReader
 from central.models import Fee, LossReport, PaymentMethod, Receipt, ReceiptItem, ReceiptLine
 from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.services.balance_ledger import reverse_top_ups, top_up_from_receipt
 from central.services.context import RECEIPT_VOIDERS, Action, Actor, Desk, action
 
 # Items that are the fee of one card: the receipt must name the card (rule I2).
 CARD_ITEMS = frozenset({ReceiptItem.CARD_FEE, ReceiptItem.REPLACEMENT_FEE,
                         ReceiptItem.STAFF_CARD_COMPENSATION})
+# Lines that name their card: its fees, and money put on it (central/services/stored_value.py).
+NAMES_A_CARD = CARD_ITEMS | {ReceiptItem.STORED_VALUE}
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,9 @@ class Charge:
         # What write_receipt insists on, asked here so the form is answered per field.
         if r.present("amount_yuan") and charge.amount_fen == 0:
             r.fail("amount_yuan", "金额须大于零", "must be more than zero")
-        if r.present("item") and charge.item in CARD_ITEMS and not r.present("card_uid"):
-            r.fail("card_uid", "卡的费用须写明卡号（I2）", "a card's fee names the card (I2)")
+        if r.present("item") and charge.item in NAMES_A_CARD and not r.present("card_uid"):
+            r.fail("card_uid", "卡的费用或充值须写明卡号（I2）",
+                   "a card's fee or top-up names the card (I2)")
         return charge
 
 
@@ -53,7 +57,7 @@ def write_receipt(act: Action, *, payer_name: str, charges: list[Charge], method
     """
     if not charges or any(c.amount_fen <= 0 for c in charges):
         raise ValueError("a receipt needs at least one line, each for a positive amount")
-    if any(c.item in CARD_ITEMS and not c.card_uid for c in charges):
+    if any(c.item in NAMES_A_CARD and not c.card_uid for c in charges):
         raise ValueError("a card's fee must name the card (rule I2)")
     session = act.session
     last = session.scalars(select(Receipt).where(Receipt.site_id == act.site.id)
@@ -110,7 +114,8 @@ class VoidResult:
 def void_receipt(desk: Desk, actor: Actor, inp: VoidReceipt) -> VoidResult:
     """Rule I7: mark a receipt void (never alter or delete it) and, when corrected lines are
     given, write a new receipt; what the old one settled moves to the new one, or becomes
-    unsettled again. Front-desk lead, customer-service lead or director only."""
+    unsettled again. Money it put on a card comes off (refused once spent, V1) and the
+    corrected receipt's goes on. Front-desk lead, customer-service lead or director only."""
     with action(desk) as act:
         act.authorise(actor, RECEIPT_VOIDERS)
         old = act.session.scalars(select(Receipt).where(
@@ -121,6 +126,7 @@ def void_receipt(desk: Desk, actor: Actor, inp: VoidReceipt) -> VoidResult:
             raise ConflictError(f"第 {inp.number} 号收据已作废",
                                 f"receipt {inp.number} is already void")
         old.voided_at, old.voided_by_staff_id, old.void_reason = act.now, act.staff.id, inp.reason
+        reverse_top_ups(act, old)
         for i, charge in enumerate(inp.corrected):
             fee = act.session.get(Fee, charge.fee_id) if charge.fee_id is not None else None
             if charge.fee_id is not None and (fee is None or fee.site_id != act.site.id):
@@ -132,6 +138,7 @@ def void_receipt(desk: Desk, actor: Actor, inp: VoidReceipt) -> VoidResult:
             new = write_receipt(act, payer_name=old.payer_name, charges=list(inp.corrected),
                                 method=old.method, household_id=old.household_id,
                                 person_id=old.person_id, replaces=old)
+            top_up_from_receipt(act, new)
         new_id = new.id if new is not None else None
         for fee in act.session.scalars(select(Fee).where(Fee.settled_by_receipt_id == old.id)):
             fee.settled_by_receipt_id = new_id

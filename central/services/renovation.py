@@ -116,13 +116,13 @@ def file_renovation(desk: Desk, actor: Actor, inp: FileRenovation) -> FilingResu
         act.authorise(actor, DESK_ROLES)
         household = site_household(act, inp.household_id)
         if not household.is_current or household.kind is not HouseholdKind.OWNERSHIP:
-            raise ConflictError("装修备案由本房屋现业主办理", "a renovation is filed by the "
-                                "unit's current owner household", "household_id")
+            raise RuleRefused("H6", "装修备案由本房屋现业主办理", "a renovation is filed by the "
+                              "unit's current owner household", "household_id")
         applicant = act.session.get(Person, inp.applicant_person_id)
         if (applicant is None or applicant.household_id != household.id
                 or applicant.holder_kind is not HolderKind.OWNER):
-            raise ConflictError("申请人须为本户业主", "the applicant is an owner of this "
-                                "household", "applicant_person_id")
+            raise RuleRefused("H6", "申请人须为本户业主", "the applicant is an owner of this "
+                              "household", "applicant_person_id")
         if inp.starts_on < act.today:
             raise InvalidInputError([FieldError("starts_on", "开始日期不能早于今天",
                                                 "cannot start on a day already past")])

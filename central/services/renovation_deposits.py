@@ -33,7 +33,7 @@ from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.inputs import SignOff
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
-from edge.uid import normalize_uid
+from central.uids import desk_uid
 
 
 def deposit_plan(settings: SiteSettings,
@@ -106,9 +106,9 @@ class ReturnWorkerCards:
         uids = []
         for text in r.names("uids"):
             try:
-                uids.append(normalize_uid(text))
-            except ValueError:
-                r.fail("uids", f"{text} 不是有效的卡号", f"{text!r} is not a card UID")
+                uids.append(desk_uid(text))
+            except ValueError as exc:
+                r.fail("uids", f"{text} 不是有效的卡号", f"{text!r} is not a card UID: {exc}")
         if not r.present("uids"):
             r.fail("uids", "必填", "required")
         inp = ReturnWorkerCards(r.integer("filing_id", 1), tuple(dict.fromkeys(uids)),

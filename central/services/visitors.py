@@ -56,8 +56,10 @@ def _resident(act: Action, person_id: int, field: str) -> Person:
         raise NotFoundError("没有此人的登记资料", f"no person {person_id}", field)
     if (person.holder_kind not in RESIDENT_KINDS or person.household is None
             or not person.household.is_current):
-        raise ConflictError(f"{person.name} 不是本小区现住户", f"{person.name} is not a current "
-                            "resident", field)
+        # Rule H7: a visitor is invited and confirmed by a resident, and a temporary parking
+        # permit is a resident's (seed 003: 居民可以向物业申请临时停车证).
+        raise RuleRefused("H7", f"{person.name} 不是本小区现住户", f"{person.name} is not a "
+                          "current resident", field)
     return person
 
 

@@ -34,6 +34,7 @@ from central.services.loss import (
 )
 from central.services.other_cards import IssueMerchantCard, issue_merchant_card
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards
+from central.services.stored_value import TopUpCard, top_up_card
 from edge.auth_store import AuthStore
 from edge.cards import CardStatus
 from edge.decision import GateRules, Reason, decide
@@ -148,8 +149,7 @@ def test_refused_action_publishes_nothing_and_unchanged_cards_are_not_republishe
         revoke_card(desk, staff.clerk, CardAction("04A1B2C3", "x", None))
     assert row_counts(desk) == before
     # A change the gates cannot see (the balance) appends nothing.
-    with action(desk) as act:
-        act.session.scalars(select(Card)).one().balance_fen = 500
+    top_up_card(desk, staff.clerk, TopUpCard("04A1B2C3", 500, "王建国"))
     assert len(auth_log(desk)) == 1
 
 

@@ -376,7 +376,7 @@ def test_forms_report_every_missing_field_and_write_nothing(desk: Desk, staff: S
     before = row_counts(desk)
     with pytest.raises(InvalidInputError) as invalid:
         IssueResidentCards.from_form({"household_id": "x", "lines": [
-            {"uid": "zz", "relationship": "cousin"}, {"uid": "04A1", "holder_person_id": 1,
+            {"uid": "zz", "relationship": "cousin"}, {"uid": "04A1B2C3", "holder_person_id": 1,
                                                       "new_holder": {"name": "a"}}]})
     fields = {e.field for e in invalid.value.errors}
     assert fields == {"household_id", "applicant_person_id", "lines[0].uid",

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from central.clock import FixedClock
-from central.models import Card, CardState, LossReport, ReceiptItem, RegisterAction
+from central.models import CardState, LossReport, ReceiptItem, RegisterAction
 from central.rules import ConflictError, RuleRefused
 from central.services.card_lifecycle import card_summary
 from central.services.context import Desk
@@ -28,6 +28,7 @@ from central.services.loss import (
 )
 from central.services.other_cards import IssueStaffCard, issue_staff_card
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards
+from central.services.stored_value import TopUpCard, top_up_card
 
 from .conftest import (
     Staffs,
@@ -52,8 +53,7 @@ def issued(desk: Desk, staff: Staffs) -> None:
     issue_resident_cards(desk, staff.clerk, IssueResidentCards.from_form(application(
         desk, "王建国", [owner_line(desk, UID, "王建国", access_groups=["common", "b1",
                                                                     "carpark"])])))
-    with desk.sessions.begin() as s:
-        s.scalars(select(Card).where(Card.uid == UID)).one().balance_fen = 1250
+    top_up_card(desk, staff.clerk, TopUpCard(UID, 1250, "王建国"))
 
 
 def loss_form(desk: Desk, **overrides: Any) -> dict[str, Any]:
@@ -183,7 +183,9 @@ def test_I3_free_replacement_within_one_month_of_issue(desk: Desk, staff: Staffs
     # Issued 9 June: 8 July is still within the month.
     clock.set(clock.now() + timedelta(days=29))
     assert _damaged_then_replaced(desk, staff, holder_fault=False) == 0
-    assert len(receipts(desk)) == 1  # only the card fee of the issue
+    # Only the issue's card fee and the top-up of the fixture: no replacement fee.
+    assert [ln.item for r in receipts(desk) for ln in r.lines] == [
+        ReceiptItem.CARD_FEE, ReceiptItem.STORED_VALUE]
 
 
 @pytest.mark.usefixtures("issued")

@@ -146,7 +146,7 @@ def test_P1_only_the_holders_own_card(desk: Desk, staff: Staffs) -> None:
 def test_P1_form_takes_one_card_choice(desk: Desk) -> None:
     with pytest.raises(InvalidInputError) as bad:
         ApplyParking.from_form({"holder_person_id": 1, "plate": "粤B1", "documents": {},
-                                "existing_uid": "0A", "new_uid": "0B"})
+                                "existing_uid": "0A0A0A0A", "new_uid": "0B0B0B0B"})
     assert [e.field for e in bad.value.errors] == ["existing_uid"]
 
 

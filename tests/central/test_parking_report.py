@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from central.clock import FixedClock
 from central.models import Device, Gate, ParkingMonthlyReport
-from central.rules import ConflictError, InvalidInputError, PermissionDeniedError, RuleRefused
+from central.rules import ConflictError, InvalidInputError, RuleRefused
 from central.services import parking_report as report_module
 from central.services.context import Desk, action
 from central.services.parking_report_export import content_digest, report_csv, report_xlsx
@@ -142,6 +142,23 @@ def test_P4_reads_every_page_of_events(desk: Desk, staff: Staffs, events: Events
     assert whole.entries_total == 9
 
 
+def test_P4_counts_the_taps_of_a_barriers_replaced_journal(
+        desk: Desk, staff: Staffs, events: Events, monkeypatch: pytest.MonkeyPatch) -> None:
+    june(desk, staff, events)
+    whole = parking_report(desk, staff.clerk, JUNE, events.store)
+    # dev-in's SD card is replaced: its new journal numbers from 1 again, and the seqs it
+    # reuses are other taps, not repeats of those already read.
+    for seq, day in ((1, 22), (2, 23)):
+        events.store.store_events("dev-in", [{
+            "seq": seq, "boot_id": "new-card", "wall": wall(2026, 6, day, 9, 0),
+            "mono": float(seq), "kind": "tap", "alarm": False, "clock_trusted": True,
+            "uid": STRANGER, "granted": True, "reason": "granted", "data": {}}],
+            journal_id="5d" * 16)
+    monkeypatch.setattr(report_module, "EVENT_PAGE", 2)
+    report = parking_report(desk, staff.clerk, JUNE, events.store)
+    assert report.entries_total == whole.entries_total + 2
+
+
 def test_P4_steps_in_order_and_only_the_director_signs(desk: Desk, staff: Staffs,
                                                        events: Events,
                                                        clock: FixedClock) -> None:
@@ -154,8 +171,9 @@ def test_P4_steps_in_order_and_only_the_director_signs(desk: Desk, staff: Staffs
     assert too_early.value.rule_id == "P4"
     totalled = total_parking_fees(desk, staff.clerk, JUNE)
     assert totalled.stamps is not None and not totalled.stamps.fees_late
-    with pytest.raises(PermissionDeniedError):  # the use is security's to add
+    with pytest.raises(RuleRefused) as not_security:  # the use is security's to add (P4)
         add_parking_usage(desk, staff.clerk, JUNE, events.store)
+    assert not_security.value.rule_id == "P4"
     with pytest.raises(RuleRefused) as not_yet:
         sign_parking_report(desk, staff.director, SignParkingReport(JUNE), events.store)
     assert not_yet.value.rule_id == "P4"

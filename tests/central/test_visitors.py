@@ -130,10 +130,11 @@ def test_H7_temporary_parking_permit_at_most_seven_days(desk: Desk, staff: Staff
 
 
 def test_H7_parking_permit_for_a_resident_only(desk: Desk, staff: Staffs) -> None:
-    with pytest.raises(ConflictError):
+    with pytest.raises(RuleRefused) as refused:
         issue_parking_permit(desk, staff.clerk, IssueParkingPermit.from_form({
             "plate": "粤A00001", "host_person_id": person(desk, "周静").id,  # a merchant
             "valid_from": "2026-06-09", "valid_until": "2026-06-10"}))
+    assert (refused.value.rule_id, refused.value.field) == ("H7", "host_person_id")
 
 
 # ------------------------------------------------------------------ G5: the register

@@ -73,6 +73,17 @@ def commission(config: EdgeConfig, cards: str = CARDS_CSV) -> None:
 
 
 @dataclass
+class FixedClockSync:
+    """The ClockSync port with a state the test sets: the kernel's NTP status cannot be made
+    for real in a test (and must not leak in from the machine running it)."""
+
+    synced: bool = True
+
+    def synchronised(self) -> bool:
+        return self.synced
+
+
+@dataclass
 class GateRig:
     """A gate with everything a test needs to look at."""
 
@@ -89,7 +100,8 @@ def make_gate(tmp_path: Path) -> Iterator[Callable[..., GateRig]]:
     rigs: list[GateRig] = []
 
     def build(doc: dict[str, Any], *, start: bool = True, cards: str = CARDS_CSV,
-              before_start: Callable[[GateRig], None] | None = None) -> GateRig:
+              before_start: Callable[[GateRig], None] | None = None,
+              clock_sync: FixedClockSync | None = None) -> GateRig:
         config = write_doc(tmp_path / f"gate{len(rigs)}.toml", doc)
         commission(config, cards)
         factory = ObservedMockFactory()
@@ -100,6 +112,8 @@ def make_gate(tmp_path: Path) -> Iterator[Callable[..., GateRig]]:
             config, clock=SystemClock(), scheduler=scheduler,
             make_output=lambda name, pin, initial: GpioOutput(name, pin, factory, initial),
             make_input=lambda name, pin: GpioInput(name, pin, factory, lambda fn: fn()),
+            # An NTP-synchronised Pi, unless the test says otherwise (time trust tests).
+            clock_sync=clock_sync or FixedClockSync(),
         )
         rig = GateRig(gate, config, factory, scheduler, transitions)
         rigs.append(rig)

@@ -126,11 +126,12 @@ def test_clock_untrusted_deny_all_policy() -> None:
     assert run(card(), trusted=False, gate=gate) == Decision(False, Reason.CLOCK_UNTRUSTED)
 
 
-def test_clock_untrusted_skip_policy_ignores_dates_and_schedule_but_not_status() -> None:
-    expired_worker = card(valid_until=date(2020, 1, 1), schedule=RENOVATION)
+def test_clock_untrusted_skip_policy_skips_start_and_schedule_but_not_expiry_or_status() -> None:
+    worker = card(valid_from=date(2026, 8, 1), valid_until=date(2026, 12, 31), schedule=RENOVATION)
     sunday = datetime(2026, 7, 12, 3, 0, tzinfo=TZ)
-    result = run(expired_worker, at=sunday, trusted=False)
+    result = run(worker, at=sunday, trusted=False)
     assert result == Decision(True, Reason.GRANTED, (Flag.TIME_CHECKS_SKIPPED,))
+    assert run(card(valid_until=date(2020, 1, 1)), trusted=False).reason is Reason.EXPIRED
     assert run(card(status=CardStatus.LOST), trusted=False).reason is Reason.LOST
     assert run(card(access_groups=frozenset({"x"})), trusted=False).reason is \
         Reason.NOT_PERMITTED_HERE

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edge.clock_state import save_mark
 from edge.decision import Reason
 from hardware_sim.door_physics import DoorSim
-from tests.edge.conftest import GateRig, door_doc
+from tests.edge.conftest import FixedClockSync, GateRig, door_doc
 
 
 def committed_taps(path: Path) -> list[tuple[int, str, int, str]]:
@@ -106,26 +108,28 @@ def test_shutdown_puts_the_strike_in_its_safe_state(make_gate: Callable[..., Gat
 
 def test_clock_behind_high_water_mark_is_untrusted_and_tagged(
         make_gate: Callable[..., GateRig], tmp_path: Path) -> None:
-    (tmp_path).mkdir(exist_ok=True)
-    # A mark far in the future: this boot's clock reads earlier than a previous one.
-    (tmp_path / "clock.json").write_text('{"high_water_mark": 9999999999}')
-    rig = make_gate(door_doc(tmp_path))
+    # A mark a day ahead: this boot's clock reads earlier than a previous one.
+    save_mark(tmp_path / "clock.json", time.time() + 86400)
+    rig = make_gate(door_doc(tmp_path), clock_sync=FixedClockSync(False))
     events = rig.gate.journal.read()
     trust = next(e for e in events if e.kind == "clock_trust")
     assert trust.alarm and trust.data["trusted"] is False
-    outcome = rig.gate.handle_tap("0E0E0E0E")  # expired, but dates cannot be checked
+    assert trust.data["cause"] == "clock behind saved mark"
+    outcome = rig.gate.handle_tap("04A1B2C3")  # nothing to check but its expiry
     assert outcome.granted
     tap = rig.gate.journal.read(outcome.seq - 1, 1)[0]
     assert tap.clock_trusted is False
-    assert tap.data["flags"] == ["time_checks_skipped"]
+    assert "flags" not in tap.data
+    # Expired, and the floor proves it: an untrusted clock never makes it valid again.
+    assert rig.gate.handle_tap("0E0E0E0E").reason is Reason.EXPIRED
 
 
 def test_clock_untrusted_deny_all_policy(make_gate: Callable[..., GateRig],
                                          tmp_path: Path) -> None:
-    (tmp_path / "clock.json").write_text('{"high_water_mark": 9999999999}')
+    save_mark(tmp_path / "clock.json", time.time() + 86400)
     doc: dict[str, Any] = door_doc(tmp_path)
     doc["clock"] = {"untrusted_policy": "deny_all"}
-    rig = make_gate(doc)
+    rig = make_gate(doc, clock_sync=FixedClockSync(False))
     assert rig.gate.handle_tap("04A1B2C3").reason is Reason.CLOCK_UNTRUSTED
 
 

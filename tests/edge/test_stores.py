@@ -1,8 +1,8 @@
-"""auth.db, the commissioning CSV, events.db bounds, presence and time trust, on real files."""
+"""auth.db, the commissioning CSV, events.db bounds and presence, on real files
+(time trust: test_clock_floor.py)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -13,7 +13,6 @@ from edge.antipassback import Presence
 from edge.auth_store import AuthStore, CardCsvError, CardRow, load_cards_csv, parse_cards_csv
 from edge.cards import CardStatus
 from edge.journal import OVERFLOW_KIND, Journal
-from edge.time_trust import TimeTrust
 from edge.uid import normalize_uid
 
 
@@ -166,42 +165,6 @@ def test_presence_and_reset_window(tmp_path: Path) -> None:
     assert not p.is_inside("AA", 1000.0 + 3600)
     p.record("AA", False, 1100.0)
     assert not p.is_inside("AA", 1200.0)
-
-
-def test_time_trust_boot_after_clock_went_back(tmp_path: Path) -> None:
-    clock = FakeClock(2_000_000.0)
-    trust = TimeTrust(tmp_path / "clock.json", clock)
-    assert trust.at_boot() is None and trust.trusted
-    clock.wall_s = 2_000_500.0
-    assert trust.tick() is None
-    assert json.loads((tmp_path / "clock.json").read_text())["high_water_mark"] == 2_000_500.0
-    # Power cut; the Pi boots with its clock an hour behind.
-    clock.wall_s = 2_000_500.0 - 3600
-    rebooted = TimeTrust(tmp_path / "clock.json", clock)
-    change = rebooted.at_boot()
-    assert change is not None and not change.trusted and not rebooted.trusted
-    clock.wall_s += 1000
-    assert rebooted.tick() is None and not rebooted.trusted
-    clock.wall_s = 2_000_600.0  # NTP fixed it
-    change = rebooted.tick()
-    assert change is not None and change.trusted and rebooted.trusted
-
-
-def test_time_trust_jump_backwards_while_running(tmp_path: Path) -> None:
-    clock = FakeClock(2_000_000.0)
-    trust = TimeTrust(tmp_path / "clock.json", clock)
-    trust.at_boot()
-    clock.wall_s -= 1.0  # jitter is tolerated
-    assert trust.tick() is None
-    clock.wall_s -= 600
-    change = trust.tick()
-    assert change is not None and not change.trusted
-
-
-def test_time_trust_survives_corrupt_file(tmp_path: Path) -> None:
-    (tmp_path / "clock.json").write_text("{not json")
-    trust = TimeTrust(tmp_path / "clock.json", FakeClock())
-    assert trust.at_boot() is None and trust.trusted
 
 
 def test_processes_opening_a_new_shared_file_at_once_migrate_it_once(tmp_path: Path) -> None:

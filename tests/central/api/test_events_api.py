@@ -114,6 +114,31 @@ def test_device_status(client: TestClient, store: CentralStore, as_role: Headers
     assert client.get(f"{API}/devices", headers=as_role["admin"]).status_code == 200
 
 
+def test_a_replaced_journals_events_are_listed_beside_the_old_ones(
+        client: TestClient, store: CentralStore, as_role: Headers) -> None:
+    old, new = "0f" * 16, "a1" * 16
+    store.store_events("main-gate-pi", [event(1, 0, "04A1B2C3", (True, "granted")),
+                                        event(2, 5, "0BADCAFE", (False, "unknown_card"))],
+                       journal_id=old)
+    # A new SD card: its journal numbers from 1 again, later in the day.
+    store.store_events("main-gate-pi", [{**event(1, 40, "04A1B2C3", (True, "granted")),
+                                         "boot_id": "boot-2"},
+                                        {**event(2, 45, "04A1B2C3", (True, "granted")),
+                                         "boot_id": "boot-2"}], journal_id=new)
+    guard = as_role["guard"]
+    listed = client.get(f"{API}/events?gate=main-gate-pi", headers=guard).json()["events"]
+    assert [(e["journal_id"], e["seq"]) for e in listed] == [(old, 1), (old, 2), (new, 1),
+                                                             (new, 2)]
+    granted = client.get(f"{API}/events", headers=guard, params={
+        "card": "04A1B2C3", "outcome": "granted", "since": "2026-06-09T01:30:00Z"})
+    assert [(e["journal_id"], e["seq"]) for e in granted.json()["events"]] == [(new, 1),
+                                                                               (new, 2)]
+    (device,) = client.get(f"{API}/devices", headers=guard).json()
+    assert (device["journal_id"], device["events_upto"]) == (new, 2)
+    assert [(a["kind"], a["detail"]) for a in device["alarms"]] == [
+        ("journal_replaced", {"old": old, "new": new, "old_upto": 2})]
+
+
 def test_a_store_serves_its_own_site_only(tmp_path: Path, db_url: str, desk: Desk,
                                           staff: object, clock: FixedClock) -> None:
     other = CentralStore(tmp_path / "other.db", "another-site", clock=NOW.timestamp)

@@ -85,7 +85,7 @@ def test_apply_approve_top_up_and_end(client: TestClient, desk: Desk, as_role: H
     approve = f"{API}/parking/subscriptions/{subscription}/approve"
     by_clerk = client.post(approve, json={"fee_per_month_yuan": "300", "space_kind": "floating"},
                            headers=clerk)
-    refused(by_clerk, 403, "P3", desk, before)
+    refused(by_clerk, 422, "P3", desk, before)
     fixed = client.post(approve, json={"fee_per_month_yuan": "300", "space_kind": "fixed"},
                         headers=as_role["director"])
     assert refused(fixed, 422, "P3", desk, before)["field"] == "space_number"
@@ -170,7 +170,7 @@ def test_monthly_report_steps_and_files(client: TestClient, desk: Desk, as_role:
     early_sign = client.post(f"{report}/sign", json={"note": "ok"}, headers=as_role["director"])
     refused(early_sign, 422, "P4", desk, before)
     by_clerk = client.post(f"{report}/usage", headers=as_role["clerk"])
-    refused(by_clerk, 403, "P4", desk, before)
+    refused(by_clerk, 422, "P4", desk, before)
 
     totalled = client.post(f"{report}/fees", headers=as_role["clerk"])
     assert totalled.status_code == 200, totalled.text
@@ -185,7 +185,7 @@ def test_monthly_report_steps_and_files(client: TestClient, desk: Desk, as_role:
     assert [(u["card_uid"], u["entries"], u["exits"], u["days_used"])
             for u in used.json()["usage"]] == [(WANG, 1, 1, 1)]
     by_lead = client.post(f"{report}/sign", json={}, headers=as_role["front_desk_lead"])
-    refused(by_lead, 403, "P4", desk, row_counts(desk))
+    refused(by_lead, 422, "P4", desk, row_counts(desk))
     signed_report = client.post(f"{report}/sign", json={"note": "已核对"},
                                 headers=as_role["director"])
     assert signed_report.status_code == 200, signed_report.text

@@ -1,5 +1,6 @@
 """The permission matrix: one table in code, the same table in docs/api.md, and every
-(role, operation) pair tried against a real app — 403 where the table says no, and where it
+(role, operation) pair tried against a real app — 403 where the table says no (422 with
+the rule's id where a domain rule names who may), and where it
 says yes, a request that reaches the service (which checks roles again) and is answered by
 it, never 403."""
 
@@ -77,6 +78,11 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "pay_fees": ("POST", "/fees/payments", {"household_id": NOBODY, "fee_ids": [1],
                                             "payer_name": "王建国"}, 404),
     "list_receipts": ("GET", "/receipts", None, 200),
+    "top_up_card": ("POST", "/cards/DEADBEEF/top-ups", {"amount_yuan": "10",
+                                                        "payer_name": "王建国"}, 404),
+    "spend_from_card": ("POST", "/cards/DEADBEEF/spends", {"amount_yuan": "1",
+                                                           "purpose": "临时停车"}, 404),
+    "list_balance_entries": ("GET", "/cards/DEADBEEF/balance-entries", None, 404),
     "get_receipt": ("GET", f"/receipts/{NOBODY}", None, 404),
     "void_receipt": ("POST", f"/receipts/{NOBODY}/void", {"reason": "wrong"}, 404),
     "transfer_ownership": ("POST", "/ownership-transfers", {
@@ -203,8 +209,11 @@ def test_role_against_operation(matrix_client: TestClient, tokens: dict[str, str
                                      headers={"Authorization": f"Bearer {token}"})
     if Role(role) in PERMISSIONS[op].roles:
         assert response.status_code == allowed_status, response.text
+    elif PERMISSIONS[op].rule is not None:  # a domain rule names who may: its refusal
+        assert response.status_code == 422, response.text
+        refusal = response.json()
+        assert (refusal["error"], refusal["rule"]) == ("rule", PERMISSIONS[op].rule)
     else:
         assert response.status_code == 403, response.text
         refusal = response.json()
-        assert refusal["error"] == "permission"
-        assert refusal.get("rule") == PERMISSIONS[op].rule
+        assert refusal["error"] == "permission" and "rule" not in refusal

@@ -1,0 +1,105 @@
+"""Stored value on a card (消费余额): money put on it at the desk with a receipt (I7), and
+spent — the booth's temporary parking (rule P6) will call ``spend_from_card``. Every
+movement goes through the ledger (central/services/balance_ledger.py); the balance shown on
+every card view is its sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from central.forms import FormReader
+from central.models import BalanceMovement, PaymentMethod, ReceiptItem, Role
+from central.services.balance_ledger import post, usable_card
+from central.services.context import DESK_ROLES, Actor, Desk, action
+from central.services.receipts import Charge, write_receipt
+
+# The booth's guards spend (P6); the desk both tops up and spends.
+SPENDERS = DESK_ROLES | {Role.GUARD}
+
+
+# ---------------------------------------------------------------- top-up
+
+
+@dataclass(frozen=True)
+class TopUpCard:
+    """Money put on a card at the desk, with a receipt (I7)."""
+
+    uid: str
+    amount_fen: int
+    payer_name: str
+    method: PaymentMethod = PaymentMethod.CASH
+
+    @staticmethod
+    def from_form(data: Any) -> TopUpCard:
+        """Validate ``{"uid", "amount_yuan", "payer_name", "method"}``."""
+        r = FormReader(data)
+        inp = TopUpCard(r.uid("uid"), r.fen("amount_yuan"), r.text("payer_name", 100),
+                        r.opt_enum("method", PaymentMethod) or PaymentMethod.CASH)
+        if r.present("amount_yuan") and inp.amount_fen == 0:
+            r.fail("amount_yuan", "金额须大于零", "must be more than zero")
+        r.finish()
+        return inp
+
+
+@dataclass(frozen=True)
+class MoneyMoved:
+    """A movement done: the card, the amount, the balance after it, and its receipt or
+    ledger entry."""
+
+    uid: str
+    amount_fen: int
+    balance_fen: int
+    entry_id: int
+    receipt_number: int | None
+
+
+def top_up_card(desk: Desk, actor: Actor, inp: TopUpCard) -> MoneyMoved:
+    """Put money on an active card: a receipt naming the card, then the ledger entry."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        card = usable_card(act, inp.uid, "uid")
+        charge = Charge(ReceiptItem.STORED_VALUE, inp.amount_fen, f"卡 {card.uid} 充值 top-up",
+                        card.uid)
+        holder = card.holder
+        receipt = write_receipt(act, payer_name=inp.payer_name, charges=[charge],
+                                method=inp.method,
+                                household_id=holder.household_id if holder else None,
+                                person_id=holder.id if holder else None)
+        entry = post(act, card, BalanceMovement.TOP_UP, inp.amount_fen,
+                     purpose=charge.description, receipt=receipt)
+        return MoneyMoved(card.uid, inp.amount_fen, entry.balance_after_fen, entry.id,
+                          receipt.number)
+
+
+# ---------------------------------------------------------------- spending
+
+
+@dataclass(frozen=True)
+class SpendFromCard:
+    """Money taken off a card for a service: how much and what for (who: the actor)."""
+
+    uid: str
+    amount_fen: int
+    purpose: str
+
+    @staticmethod
+    def from_form(data: Any) -> SpendFromCard:
+        """Validate ``{"uid", "amount_yuan", "purpose"}``."""
+        r = FormReader(data)
+        inp = SpendFromCard(r.uid("uid"), r.fen("amount_yuan"), r.text("purpose", 200))
+        if r.present("amount_yuan") and inp.amount_fen == 0:
+            r.fail("amount_yuan", "金额须大于零", "must be more than zero")
+        r.finish()
+        return inp
+
+
+def spend_from_card(desk: Desk, actor: Actor, inp: SpendFromCard) -> MoneyMoved:
+    """Take money off an active card (a guard at the booth, or the desk). Refused under V1
+    beyond the balance; nothing is written then."""
+    with action(desk) as act:
+        act.authorise(actor, SPENDERS)
+        card = usable_card(act, inp.uid, "uid")
+        entry = post(act, card, BalanceMovement.SPEND, -inp.amount_fen, purpose=inp.purpose)
+        return MoneyMoved(card.uid, inp.amount_fen, entry.balance_after_fen, entry.id, None)

@@ -1,0 +1,128 @@
+"""How the central store tells a device's journals apart.
+
+A gate's journal (``events.db``) numbers its events 1, 2, 3… and carries a random id made
+with the file. A new file — a lost, damaged or replaced SD card — is a new journal that
+numbers from 1 again, so central keys every event on (device, journal id, seq) and keeps, per
+journal, how far it holds every event (``event_journals.events_upto``, what may be
+acknowledged). ``devices.journal_id`` is the device's current journal: the newest one seen.
+
+A journal central has not seen before is one of:
+
+- the device's first (no journal known for it): nothing to report;
+- the *legacy* journal renamed: rows stored before journals had ids are kept under the
+  journal id ``""``; when the device's agent is upgraded, its journal gets an id and is the
+  same journal. It is recognised by its batch saying a central store already acknowledged
+  some of it (``acked_seq > 0``) or by its first event matching the stored one, and the
+  legacy rows take its id;
+- a replacement: the device lost the journal central knew. Central records a
+  ``journal_replaced`` hub alarm, once, in the same transaction that opens the new journal.
+
+These functions run inside the caller's write transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from edge.journal import OVERFLOW_KIND
+from sync.messages import LEGACY_JOURNAL, dump
+
+
+def journal_upto(conn: sqlite3.Connection, device: str, journal_id: str) -> int | None:
+    """How far every event of this journal is stored; None for a journal not seen yet."""
+    row = conn.execute("SELECT events_upto FROM event_journals WHERE device = ? AND "
+                       "journal_id = ?", (device, journal_id)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def open_journal(conn: sqlite3.Connection, device: str, journal_id: str, *, acked_seq: int,
+                 first: Mapping[str, Any], now: float) -> tuple[int, dict[str, object] | None]:
+    """Record a journal not seen before as ``device``'s current one; where its
+    acknowledgements start, and the detail of a ``journal_replaced`` alarm (None when it
+    replaces nothing)."""
+    row = conn.execute("SELECT journal_id FROM devices WHERE device = ?", (device,)).fetchone()
+    current: str | None = None if row is None else row[0]
+    current_upto = None if current is None else journal_upto(conn, device, current)
+    replaced: dict[str, object] | None = None
+    if current is not None and current_upto is not None and current == LEGACY_JOURNAL \
+            and _same_journal(conn, device, acked_seq, first):
+        for table in ("events", "event_gaps", "event_conflicts", "event_journals"):
+            conn.execute(f"UPDATE {table} SET journal_id = ? WHERE device = ? "
+                         "AND journal_id = ?", (journal_id, device, LEGACY_JOURNAL))
+        upto = current_upto
+    else:
+        # Start where the device says a central store last acknowledged this journal (0 for
+        # a new one), never at the first batch that happens to arrive: a batch published
+        # before this store subscribed is lost at the broker, and starting after it would
+        # acknowledge events nobody stored.
+        upto = acked_seq
+        conn.execute("INSERT INTO event_journals (device, journal_id, events_upto, first_seen) "
+                     "VALUES (?, ?, ?, ?)", (device, journal_id, upto, now))
+        if current is not None and current_upto is not None:
+            replaced = {"old": current, "new": journal_id, "old_upto": current_upto}
+    conn.execute("INSERT INTO devices (device, journal_id, events_upto) VALUES (?, ?, ?) "
+                 "ON CONFLICT (device) DO UPDATE SET journal_id = excluded.journal_id, "
+                 "events_upto = excluded.events_upto", (device, journal_id, upto))
+    return upto, replaced
+
+
+def _same_journal(conn: sqlite3.Connection, device: str, acked_seq: int,
+                  first: Mapping[str, Any]) -> bool:
+    """Whether a newly named journal is the device's legacy one: a fresh journal starts
+    with nothing acknowledged, and its first event is not the stored one."""
+    if acked_seq > 0:
+        return True
+    stored = conn.execute("SELECT boot_id, mono, kind FROM events WHERE device = ? AND "
+                          "journal_id = ? AND seq = ?",
+                          (device, LEGACY_JOURNAL, first["seq"])).fetchone()
+    return stored is not None and tuple(stored) == (first["boot_id"], float(first["mono"]),
+                                                    first["kind"])
+
+
+def record_gaps(conn: sqlite3.Connection, device: str, journal_id: str,
+                batch: list[Mapping[str, Any]]) -> None:
+    """Seqs the journal dropped for good (its overflow alarm names them): they will never
+    come, so acknowledgements may move past them."""
+    for event in batch:
+        data = event.get("data") or {}
+        if event["kind"] == OVERFLOW_KIND and isinstance(data.get("first_seq"), int) \
+                and isinstance(data.get("last_seq"), int):
+            conn.execute("INSERT INTO event_gaps (device, journal_id, first_seq, last_seq) "
+                         "VALUES (?, ?, ?, ?) ON CONFLICT (device, journal_id, first_seq) "
+                         "DO NOTHING", (device, journal_id, data["first_seq"], data["last_seq"]))
+
+
+def keep_conflicts(conn: sqlite3.Connection, device: str, journal_id: str,
+                   batch: list[Mapping[str, Any]], now: float) -> None:
+    """Keep each event of ``batch`` whose seq is stored in this journal with other content:
+    the same journal id never carries two events under one seq, so this is worth a look."""
+    seqs = [int(e["seq"]) for e in batch]
+    stored = {r[0]: r[1:] for r in conn.execute(
+        "SELECT seq, boot_id, mono, kind FROM events WHERE device = ? AND journal_id = ? "
+        "AND seq BETWEEN ? AND ?", (device, journal_id, seqs[0], seqs[-1]))}
+    for event in batch:
+        if stored.get(event["seq"]) != (event["boot_id"], float(event["mono"]), event["kind"]):
+            conn.execute("INSERT INTO event_conflicts (device, journal_id, seq, event, "
+                         "received_at) VALUES (?, ?, ?, ?, ?)",
+                         (device, journal_id, event["seq"], dump(dict(event)), now))
+
+
+def advance(conn: sqlite3.Connection, device: str, journal_id: str, upto: int) -> int:
+    """Move ``upto`` over every stored event and known gap of the journal that directly
+    follows it."""
+    gaps = conn.execute("SELECT first_seq, last_seq FROM event_gaps WHERE device = ? AND "
+                        "journal_id = ? ORDER BY first_seq", (device, journal_id)).fetchall()
+    while True:
+        before = upto
+        for lo, hi in gaps:
+            if lo <= upto + 1 <= hi:
+                upto = hi
+        for (seq,) in conn.execute("SELECT seq FROM events WHERE device = ? AND journal_id = ? "
+                                   "AND seq > ? ORDER BY seq LIMIT 1000",
+                                   (device, journal_id, upto)):
+            if seq != upto + 1:
+                break
+            upto = seq
+        if upto == before:
+            return upto

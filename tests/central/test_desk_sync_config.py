@@ -1,0 +1,40 @@
+"""The desk's sync config file (``serve --sync-config``): the per-device quotas of the gate
+link, optional, with defaults, every error listed at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from central.desk_sync import DeskSyncConfigError, load_desk_sync_config
+from sync.device_quota import QuotaLimits
+
+
+def write(tmp_path: Path, extra: str = "") -> Path:
+    (tmp_path / "central.password").write_text("pw\n")
+    (tmp_path / "central.key").write_text("not read here\n")
+    path = tmp_path / "desk-sync.toml"
+    path.write_text('password_file = "central.password"\nsigning_key = "central.key"\n'
+                    'data_dir = "sync"\nsites = ["sunrise-garden"]\n' + extra)
+    return path
+
+
+def test_quotas_default_when_not_given(tmp_path: Path) -> None:
+    assert load_desk_sync_config(write(tmp_path)).quota == QuotaLimits()
+
+
+def test_quotas_are_read_from_the_device_quota_table(tmp_path: Path) -> None:
+    config = load_desk_sync_config(write(tmp_path, "[device_quota]\nevents_per_minute = 3000\n"
+                                                   "catchups_burst = 4\n"))
+    assert config.quota == QuotaLimits(events_per_minute=3000, catchups_burst=4)
+
+
+def test_bad_quotas_are_refused_all_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, '[device_quota]\nevents_burst = 0\ncatchups_burst = 2.5\n'
+                           'events_per_minute = "lots"\nbytes_per_day = 5\n')
+    with pytest.raises(DeskSyncConfigError) as caught:
+        load_desk_sync_config(path)
+    message = str(caught.value)
+    for key in ("events_burst", "catchups_burst", "events_per_minute", "bytes_per_day"):
+        assert f"device_quota.{key}" in message
