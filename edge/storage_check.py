@@ -116,7 +116,8 @@ def quick_check(path: Path) -> str | None:
     rows, damage = _read(path, ("PRAGMA quick_check(5)",))
     if damage is not None:
         return damage
-    return None if rows == ["ok"] else "; ".join(rows)
+    # One line for a status page and the journal (SQLite puts several in its first row).
+    return None if rows == ["ok"] else "; ".join(" ".join(row.split()) for row in rows)
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,8 @@ def test_a_full_disk_refuses_grants_keeps_rex_and_recovers_by_itself(tmp_path: P
                 wait_for(lambda: len(strike_on(config)) == opened_before + 1, 5, "REX opening")
                 # And so does the guard's manual open, telling the guard it is not recorded.
                 time.sleep(0.4)
-                assert client.call("open", guard="Wang", reason="delivery") == {"seq": 0, "opened": True}
+                opened = client.call("open", guard="Wang", reason="delivery")
+                assert opened == {"seq": 0, "opened": True}
                 wait_for(lambda: len(strike_on(config)) == opened_before + 2, 5, "manual open")
 
                 status = client.call("status")["storage"]

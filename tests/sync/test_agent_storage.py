@@ -149,6 +149,27 @@ def test_damage_the_gate_finds_while_both_run_gets_the_file_replaced_and_a_catch
         assert stop(agent) == ExitCode.OK
 
 
+@pytest.mark.timeout(120)
+def test_damage_the_agent_finds_while_applying_gets_the_file_replaced_and_a_catchup(
+        tmp_path: Path, broker: Broker, key: Ed25519PrivateKey, central: Central) -> None:
+    config = agent_config(tmp_path, broker, key)
+    commission(config, MANY, applied_seq=9)
+    pages = table_pages(config.auth_db, "cards")
+    agent = start_agent(config, tmp_path / "agent.log")
+    try:
+        wait_for(lambda: central.catchups_after() == [9], 20, "the agent connected")
+        damage_pages(config.auth_db, pages[1], len(pages) - 1)
+        # A change to cards on the damaged pages: the agent's own write finds the damage.
+        central.send_changes(10, [card(0x10000000 + 2000), card(0x10000000 + 3000)])
+        wait_for(lambda: central.catchups_after()[-1:] == [0], 30, "a catch-up from 0")
+        assert len(moved_aside(config.auth_db)) == 1
+        assert agent.poll() is None
+    finally:
+        assert stop(agent) == ExitCode.OK
+    [alarm] = alarms(config, DAMAGED_KIND)
+    assert alarm["file"] == str(config.auth_db)
+
+
 def test_permanent_faults_have_their_own_exit_codes(tmp_path: Path, broker: Broker,
                                                     key: Ed25519PrivateKey) -> None:
     config = agent_config(tmp_path, broker, key)
