@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from edge.exit_codes import ExitCode
 from firmware_config.schema import ConfigError, EdgeConfig, load_config
 
 
@@ -18,7 +19,7 @@ def _load(path: str) -> EdgeConfig:
         return load_config(path)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
-        raise SystemExit(2) from exc
+        raise SystemExit(ExitCode.CONFIG) from exc
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -28,7 +29,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
             cfg = load_config(path)
         except ConfigError as exc:
             print(exc.report(), file=sys.stderr)
-            status = 2
+            status = ExitCode.CONFIG
             continue
         print(f"{path}: ok ({cfg.device.role.value} {cfg.device.id} at {cfg.site.id})")
     return status
@@ -85,12 +86,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_open(args: argparse.Namespace) -> int:
     result = _call(_load(args.config), "open", guard=args.guard, reason=args.reason)
     assert isinstance(result, dict)
+    seq = result["seq"]
+    # Egress is never refused for want of a record (seq 0): the guard is told it was not.
+    recorded = (f"journalled as event {seq}" if seq else
+                "NOT journalled (the journal is unavailable: see `menwei-edge status`)")
     if not result.get("opened"):
         # Journalled all the same, with why it did not open (lockdown, out of service).
-        print(f"NOT opened (see `menwei-edge status`); journalled as event {result['seq']}",
-              file=sys.stderr)
+        print(f"NOT opened (see `menwei-edge status`); {recorded}", file=sys.stderr)
         return 1
-    print(f"opened; journalled as event {result['seq']}")
+    print(f"opened; {recorded}")
     return 0
 
 

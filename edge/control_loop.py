@@ -50,6 +50,11 @@ class ControlLoop:
         """Queue ``callback`` to run on the control thread; safe from any thread."""
         self._queue.put(callback)
 
+    @property
+    def stopping(self) -> bool:
+        """``stop`` was called."""
+        return self._stopping
+
     def in_loop_thread(self) -> bool:
         """Whether the caller is the control thread."""
         return self.thread_id == threading.get_ident()
@@ -59,10 +64,12 @@ class ControlLoop:
         self._stopping = True
         self._queue.put(None)
 
-    def run(self, on_idle: Callable[[], object] | None = None, idle_every: float = 1.0) -> None:
+    def run(self, on_idle: Callable[[], object] | None = None, idle_every: float = 1.0,
+            on_error: Callable[[Exception], bool] | None = None) -> None:
         """Run queued work and due timers until ``stop``; ``on_idle`` runs at least every
         ``idle_every`` seconds (the systemd watchdog is fed from there, so a hung loop is
-        noticed)."""
+        noticed). An exception from a callback ends the loop unless ``on_error`` returns
+        True for it (the gate absorbs storage errors there; a bug still ends the process)."""
         self.thread_id = threading.get_ident()
         next_idle = self.now()
         while not self._stopping:
@@ -70,7 +77,7 @@ class ControlLoop:
             while self._timers and (self._timers[0].cancelled or self._timers[0].due <= now):
                 timer = heapq.heappop(self._timers)
                 if not timer.cancelled:
-                    timer.callback()
+                    self._call(timer.callback, on_error)
                 now = self.now()
             if on_idle is not None and now >= next_idle:
                 on_idle()
@@ -84,7 +91,7 @@ class ControlLoop:
                 continue
             if item is None:
                 continue
-            item()
+            self._call(item, on_error)
             # Drain what queued up meanwhile before looking at timers again.
             while True:
                 try:
@@ -92,4 +99,13 @@ class ControlLoop:
                 except queue.Empty:
                     break
                 if item is not None:
-                    item()
+                    self._call(item, on_error)
+
+    @staticmethod
+    def _call(callback: Callable[[], None],
+              on_error: Callable[[Exception], bool] | None) -> None:
+        try:
+            callback()
+        except Exception as exc:
+            if on_error is None or not on_error(exc):
+                raise

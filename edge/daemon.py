@@ -7,19 +7,65 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from edge import sd_notify
 from edge.control_loop import ControlLoop
-from edge.control_socket import Caller, CommandError, ControlServer
+from edge.control_socket import Caller, CallerHandler, CommandError, ControlServer
+from edge.exit_codes import ExitCode
 from edge.gate import Gate
+from edge.gate_storage import data_folders
 from edge.gpio_pins import GpioInput, GpioOutput, make_pin_factory
-from edge.ports import SystemClock
+from edge.migrations import SchemaTooNewError
+from edge.ports import Scheduler, SystemClock
 from edge.readers import build_reader
+from edge.shared_store import StoreUnavailable
+from edge.storage_check import UnusableFolderError, check_folder, describe, is_storage_error
 from firmware_config.schema import EdgeConfig, GpioBackend, PinConfig
 
 log = logging.getLogger("menwei.edge")
+SOCKET_RETRY_S = 5.0
+CHECK_RETRY_S = 5.0
+
+
+def _storage_fault(exc: BaseException) -> bool:
+    return isinstance(exc, StoreUnavailable) or is_storage_error(exc)
+
+
+def absorb_storage_error(exc: Exception) -> bool:
+    """The control loop's last net: a storage error that escaped a callback is logged and
+    the gate goes on (egress must never stop because a file did); anything else is a bug and
+    ends the process, which systemd restarts."""
+    if not _storage_fault(exc):
+        return False
+    log.error("storage error in the control loop: %s", describe(exc), exc_info=exc)
+    return True
+
+
+def _answer_storage_errors(handler: CallerHandler) -> CallerHandler:
+    """A command that fails on storage gets a refusal naming the fault, not a dead socket."""
+    def call(args: Mapping[str, Any], caller: Caller) -> object:
+        try:
+            return handler(args, caller)
+        except Exception as exc:
+            if not _storage_fault(exc):
+                raise
+            raise CommandError(f"storage fault: {describe(exc)}") from exc
+
+    return call
+
+
+def _start_server(server: ControlServer, scheduler: Scheduler) -> None:
+    """Bind the control socket; a full disk can refuse even that: retried until it works."""
+    try:
+        server.start()
+    except OSError as exc:
+        log.error("control socket %s: %s; retrying in %.0f s", server.path, exc.strerror,
+                  SOCKET_RETRY_S)
+        scheduler.call_later(SOCKET_RETRY_S, lambda: _start_server(server, scheduler))
 
 
 def register_gate_commands(server: ControlServer, gate: Gate) -> None:
@@ -79,8 +125,29 @@ def _optional_time(args: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
+def _check_storage(gate: Gate, loop: ControlLoop) -> None:
+    """The start-up quick_check, retried until every file has been checked (a file that
+    could not be opened or read yet, say on a full disk, is checked once it can be)."""
+    while not loop.stopping and not gate.check_storage():
+        time.sleep(CHECK_RETRY_S)
+
+
 def run(config: EdgeConfig) -> int:
-    """Run the gate until SIGTERM or SIGINT; return the process exit code."""
+    """Run the gate until SIGTERM or SIGINT; return the process exit code (``ExitCode``)."""
+    try:
+        for folder in data_folders(config):
+            check_folder(folder)
+    except UnusableFolderError as exc:
+        log.error("cannot start: %s", exc)
+        return ExitCode.DATA_DIR
+    try:
+        return _run(config)
+    except SchemaTooNewError as exc:
+        log.error("cannot start: %s", exc)
+        return ExitCode.DATA_TOO_NEW
+
+
+def _run(config: EdgeConfig) -> int:
     loop = ControlLoop()
     dispatch = loop.call_soon_threadsafe
     if config.gpio_backend is GpioBackend.SIMULATED:
@@ -106,6 +173,8 @@ def run(config: EdgeConfig) -> int:
         from hardware_sim.sim_hardware import attach_simulation  # noqa: PLC0415
 
         attach_simulation(config, factory, loop, server, gate)
+    for name, handler in server.handlers.items():
+        server.handlers[name] = _answer_storage_errors(handler)
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %s: stopping", signal.Signals(signum).name)
@@ -114,16 +183,22 @@ def run(config: EdgeConfig) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     gate.start()
-    server.start()
+    _start_server(server, loop)
+    # The whole-file check reads every page (seconds for a big whitelist or journal): done
+    # while the gate already serves, damage found is handed back to the control thread.
+    threading.Thread(target=_check_storage, args=(gate, loop), name="storage-check",
+                     daemon=True).start()
     watchdog = sd_notify.watchdog_interval()
-    sd_notify.ready(f"{config.device.role.value} {config.device.id} ready")
+    sd_notify.ready(f"{config.device.role.value} {config.device.id} "
+                    f"{gate.storage.status_line()}")
     log.info("gate %s (%s) ready; control socket %s", config.device.id,
              config.device.role.value, config.control_socket)
     try:
         # The watchdog is fed from the loop itself, so a hung loop stops feeding it and
         # systemd restarts the service.
         loop.run(on_idle=sd_notify.watchdog_ping,
-                 idle_every=min(1.0, watchdog / 2) if watchdog else 1.0)
+                 idle_every=min(1.0, watchdog / 2) if watchdog else 1.0,
+                 on_error=absorb_storage_error)
     finally:
         sd_notify.stopping()
         server.stop()
@@ -131,4 +206,4 @@ def run(config: EdgeConfig) -> int:
         if hasattr(factory, "close"):
             factory.close()
     log.info("gate %s stopped", config.device.id)
-    return 0
+    return ExitCode.OK

@@ -27,6 +27,12 @@ class Reason(enum.StrEnum):
     # or a remote lockdown is in force.
     OUT_OF_SERVICE = "out_of_service"
     LOCKDOWN = "lockdown"
+    # Set by the gate: the grant stood but could not be journalled (disk full, I/O error,
+    # damaged events.db), and nothing opens without a durable record.
+    JOURNAL_UNAVAILABLE = "journal_unavailable"
+    # Set by the gate: the whitelist could not be read (damaged page, I/O error, being
+    # replaced), so the card cannot be judged.
+    WHITELIST_UNAVAILABLE = "whitelist_unavailable"
 
 
 class Flag(enum.StrEnum):

@@ -15,11 +15,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.antipassback import Presence
-from edge.auth_store import AuthStore
 from edge.decision import Decision, GateRules, Reason, decide
 from edge.gate_mode import NORMAL, GateMode, ModeFile, ModeFileError, ModeState
-from edge.journal import Journal
+from edge.gate_storage import TICK_S, Dispatch, GateStorage
+from edge.journal_guard import GuardedJournal, JournalUnavailable
 from edge.ports import (
     Actuator,
     CardReader,
@@ -29,10 +28,11 @@ from edge.ports import (
     DigitalOutput,
     Scheduler,
 )
+from edge.shared_store import StoreUnavailable
+from edge.storage_check import is_storage_error
 from edge.time_trust import DEFAULT_SKEW_S, TimeTrust, TrustChange
 from firmware_config.schema import AntiPassbackMode, EdgeConfig, Role
 
-Dispatch = Callable[[Callable[[], None]], None]
 SOFTWARE_VERSION = "0.1.0"
 # How often the clock is judged again (new evidence from the sync agent, a jump, NTP); the
 # mark is saved every clock.hwm_interval.
@@ -43,7 +43,7 @@ TRUST_CHECK_S = 5.0
 class TapOutcome:
     """What the gate did with one tap."""
 
-    seq: int
+    seq: int  # 0: not journalled (sequence numbers start at 1), so not granted
     uid: str
     granted: bool
     reason: Reason
@@ -52,9 +52,9 @@ class TapOutcome:
 
 class JournaledOutput:
     """Wraps an output so every change is journalled, after the change (the relay is never
-    delayed by its own log line)."""
+    delayed by its own log line, nor stopped by a journal that cannot take it)."""
 
-    def __init__(self, inner: DigitalOutput, journal: Journal) -> None:
+    def __init__(self, inner: DigitalOutput, journal: GuardedJournal) -> None:
         self._inner = inner
         self._journal = journal
 
@@ -72,7 +72,7 @@ class JournaledOutput:
         """Drive the output, then journal the change."""
         if active != self._inner.is_active:
             self._inner.set(active)
-            self._journal.append("output", {"name": self._inner.name, "active": active})
+            self._journal.record("output", {"name": self._inner.name, "active": active})
 
 
 class Gate:
@@ -102,25 +102,25 @@ class Gate:
             antipassback=config.antipassback.mode,
             untrusted_policy=config.clock.untrusted_policy,
         )
-        self.journal = Journal(config.events_db, clock, max_events=config.journal.max_events)
-        self.auth = AuthStore(config.auth_db, readonly=True)
+        # Opening never fails on a storage fault: what cannot be opened is retried each tick.
+        self.storage = GateStorage(
+            config, clock, presence=config.device.role is not Role.DOOR
+            and config.antipassback.mode is not AntiPassbackMode.OFF)
+        self.storage.open_at_start()
+        self.journal = self.storage.journal
         if clock_sync is None:
             from edge.kernel_clock import clock_sync_for  # noqa: PLC0415 - ctypes, Linux
 
             clock_sync = clock_sync_for(config.clock.trust_ntp)
         self.time_trust = TimeTrust(
             config.clock_state, clock, clock_sync,
-            list_issued_at=lambda: self.auth.list_issued_at,
+            list_issued_at=self.storage.list_issued_at,
             skew=config.sync.clock_tolerance if config.sync else DEFAULT_SKEW_S,
             save_every=config.clock.hwm_interval)
-        self.presence: Presence | None = None
-        if config.device.role is not Role.DOOR and config.antipassback.mode is not \
-                AntiPassbackMode.OFF:
-            self.presence = Presence(config.antipassback.presence_db,
-                                     config.antipassback.reset_after)
         self.recent: collections.deque[TapOutcome] = collections.deque(maxlen=20)
         self.actuator = self._build_actuator(make_output, make_input)
         self._trust_timer: Any = None
+        self._storage_timer: Any = None
         self._closed = False
         self._reader_stopping = False
         # The standing mode (remote commands, a guard's hold-open or lockdown), kept in
@@ -136,7 +136,9 @@ class Gate:
         return self.mode_state.mode.value
 
     def _emit(self, kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
-        self.journal.append(kind, data, alarm=alarm)
+        # What the door or barrier did is reported, never waited for: egress goes on even
+        # when the journal cannot take the event (it is counted instead).
+        self.journal.record(kind, data, alarm=alarm)
 
     def _build_actuator(self, make_output: Callable[[str, Any, bool], DigitalOutput],
                         make_input: Callable[[str, Any], DigitalInput]) -> Actuator:
@@ -174,19 +176,21 @@ class Gate:
         cfg = self.config
         change = self.time_trust.at_boot()
         self.journal.clock_trusted = self.time_trust.trusted
-        self.journal.append("boot", {
+        self.journal.record("boot", {
             "version": SOFTWARE_VERSION, "pid": os.getpid(), "boot_id": self.journal.boot_id,
             "device": cfg.device.id, "site": cfg.site.id, "role": cfg.device.role.value,
         })
         digest = hashlib.sha256(cfg.source.read_bytes()).hexdigest() if cfg.source.exists() \
             else ""
-        self.journal.append("config_loaded", {"path": str(cfg.source), "sha256": digest,
-                                              "whitelist_seq": self.auth.applied_seq})
+        self.journal.record("config_loaded", {"path": str(cfg.source), "sha256": digest,
+                                              "whitelist_seq": self.storage.applied_seq()})
         if change is not None:
             self._journal_trust(change)
+        self.storage.tick()  # journals what was moved aside at start, and any fault
         self.actuator.start()
         self._restore_mode()
         self._schedule_trust_tick()
+        self._schedule_storage_tick()
         if self.reader is not None:
             self.reader.start(self._on_card_from_reader, self._emit_from_thread)
 
@@ -214,7 +218,7 @@ class Gate:
         }
         if change.previous_mark is not None:
             data["previous_mark"] = change.previous_mark
-        self.journal.append("clock_trust", data, alarm=change.alarm)
+        self.journal.record("clock_trust", data, alarm=change.alarm)
 
     def _schedule_trust_tick(self) -> None:
         def tick() -> None:
@@ -226,20 +230,32 @@ class Gate:
         self._trust_timer = self.scheduler.call_later(
             min(TRUST_CHECK_S, self.config.clock.hwm_interval), tick)
 
+    def _schedule_storage_tick(self) -> None:
+        def tick() -> None:
+            self.storage.tick()
+            self._schedule_storage_tick()
+
+        self._storage_timer = self.scheduler.call_later(TICK_S, tick)
+
+    def check_storage(self) -> bool:
+        """``quick_check`` every file not checked yet (slow on big files: the daemon runs it
+        in a thread once the gate is ready); damage found is handled on the control thread.
+        False while a file could not be checked: call again later."""
+        return self.storage.check_all(self._dispatch)
+
     def handle_tap(self, uid: str) -> TapOutcome:
         """Decide one tap, make its event durable, then (if granted) drive the actuator."""
         started = time.perf_counter()
-        card = self.auth.lookup(uid)
+        card, whitelist_error = self.storage.lookup(uid)
         wall = self.clock.wall()
         role = self.config.device.role
-        inside = (self.presence is not None and role is Role.BARRIER_ENTRY
-                  and self.presence.is_inside(uid, wall))
+        inside = role is Role.BARRIER_ENTRY and self.storage.is_inside(uid, wall)
         trusted, floor = self.time_trust.view(wall)
         decision: Decision = decide(
             card, self.rules, datetime.fromtimestamp(wall, self.tz),
             already_inside=inside, clock_trusted=trusted,
             floor=None if floor is None else datetime.fromtimestamp(floor, self.tz),
-        )
+        ) if whitelist_error is None else Decision(False, Reason.WHITELIST_UNAVAILABLE)
         granted, reason = decision.granted, decision.reason
         if granted and self.mode_state.mode is GateMode.LOCKDOWN:
             granted, reason = False, Reason.LOCKDOWN
@@ -251,12 +267,20 @@ class Gate:
             data["flags"] = [f.value for f in decision.flags]
         if card is not None:
             data["holder_kind"] = card.holder_kind
-        seq = self.journal.append("tap", data, uid=uid, granted=granted, reason=reason.value)
+        if whitelist_error is not None:
+            data["error"] = whitelist_error
+        try:
+            seq = self.journal.append("tap", data, uid=uid, granted=granted,
+                                      reason=reason.value)
+        except JournalUnavailable:
+            # No durable record, no opening; the tap is counted among the unwritten events.
+            seq = 0
+            if granted:
+                granted, reason = False, Reason.JOURNAL_UNAVAILABLE
         # The event above is committed and fsynced: only now may the relay move.
         if granted:
             self.actuator.grant()
-            if self.presence is not None:
-                self.presence.record(uid, role is Role.BARRIER_ENTRY, wall)
+            self.storage.record_presence(uid, role is Role.BARRIER_ENTRY, wall)
         outcome = TapOutcome(seq, uid, granted, reason, latency_us)
         self.recent.append(outcome)
         return outcome
@@ -265,8 +289,9 @@ class Gate:
                     caller: Mapping[str, object] | None = None) -> int:
         """A guard opens by hand (rule G3); journalled with who and why before it opens.
 
-        Returns the event's sequence number; raises ValueError on a missing guard or reason.
-        ``last_manual_open_worked`` then says whether the gate actually opened.
+        Egress: it opens even when the journal cannot take the event (then counted, and 0
+        returned). Returns the event's sequence number; raises ValueError on a missing guard
+        or reason. ``last_manual_open_worked`` then says whether the gate actually opened.
         """
         guard, reason = guard.strip(), reason.strip()
         if not guard or not reason:
@@ -274,10 +299,10 @@ class Gate:
         data: dict[str, object] = {"guard": guard, "reason": reason}
         if caller is not None:
             data["caller"] = dict(caller)
-        seq = self.journal.append("manual_open", data)
+        seq = self.journal.record("manual_open", data) or 0
         self.last_manual_open_worked = self.actuator.manual_open()
         if not self.last_manual_open_worked:
-            self.journal.append("manual_open_failed",
+            self.journal.record("manual_open_failed",
                                 {"guard": guard, "reason": self._why_not_open()}, alarm=True)
         return seq
 
@@ -308,7 +333,7 @@ class Gate:
         if command == "open_once":
             seq = self.journal.append("remote_command", data)
             if not self.actuator.manual_open():
-                self.journal.append("remote_command_failed",
+                self.journal.record("remote_command_failed",
                                     {"command": command, "reason": "out of service"}, alarm=True)
             return seq
         mode = GateMode.NORMAL if command == "release" else GateMode(command)
@@ -340,9 +365,15 @@ class Gate:
         if state.until is not None and state.until <= self.clock.wall():
             raise ValueError("the end time has already passed")
         # The file first: a crash after it restores the mode, and the restore is journalled
-        # with who set it; then the record; the actuator moves last.
+        # with who set it; then the record; the actuator moves last. A mode change that
+        # cannot be journalled is refused, and the file put back.
+        previous = self.mode_state
         self.mode_file.save(state)
-        seq = self.journal.append(kind, data)
+        try:
+            seq = self.journal.append(kind, data)
+        except JournalUnavailable:
+            self.mode_file.save(previous)
+            raise
         self._apply_mode(state)
         return seq
 
@@ -352,7 +383,7 @@ class Gate:
             self._mode_timer.cancel()
             self._mode_timer = None
         if not self.actuator.set_mode(state.mode.value):
-            self.journal.append("mode_not_applied", {"mode": state.mode.value,
+            self.journal.record("mode_not_applied", {"mode": state.mode.value,
                                                      "reason": "out of service"}, alarm=True)
         if state.until is not None:
             self._mode_timer = self.scheduler.call_later(
@@ -362,7 +393,7 @@ class Gate:
         self._mode_timer = None
         ended = self.mode_state
         self.mode_file.save(NORMAL)
-        self.journal.append("mode_expired", {"mode": ended.mode.value, "until": ended.until,
+        self.journal.record("mode_expired", {"mode": ended.mode.value, "until": ended.until,
                                              "set_by": ended.set_by})
         self._apply_mode(NORMAL)
 
@@ -373,24 +404,23 @@ class Gate:
         except ModeFileError as exc:
             # Unreadable: nothing can be believed about it. Normal is the state the desk
             # can see and correct; the alarm tells it to look.
-            self.journal.append("mode_file_unreadable", {"error": str(exc)}, alarm=True)
+            self.journal.record("mode_file_unreadable", {"error": str(exc)}, alarm=True)
             self.mode_file.save(NORMAL)
             return
         if saved.mode is GateMode.NORMAL:
             return
         if saved.expired(self.clock.wall()):
             self.mode_file.save(NORMAL)
-            self.journal.append("mode_expired", {"mode": saved.mode.value, "until": saved.until,
+            self.journal.record("mode_expired", {"mode": saved.mode.value, "until": saved.until,
                                                  "set_by": saved.set_by, "while_stopped": True})
             return
-        self.journal.append("mode_restored", {"mode": saved.mode.value, "set_by": saved.set_by,
+        self.journal.record("mode_restored", {"mode": saved.mode.value, "set_by": saved.set_by,
                                               "reason": saved.reason, "since": saved.since,
                                               "until": saved.until})
         self._apply_mode(saved)
 
     def status(self) -> dict[str, object]:
         """A snapshot for the guard's booth page and ``menwei-edge status``."""
-        last = self.journal.last_seq()
         return {
             "device": self.config.device.id,
             "site": self.config.site.id,
@@ -398,9 +428,9 @@ class Gate:
             "boot_id": self.journal.boot_id,
             "clock_trusted": self.time_trust.trusted,
             "clock_floor": self.time_trust.floor,
-            "journal": {"last_seq": last, "acked_seq": self.journal.acked_seq,
-                        "backlog": last - self.journal.acked_seq},
-            "whitelist": {"applied_seq": self.auth.applied_seq},
+            "journal": self._journal_position(),
+            "whitelist": {"applied_seq": self.storage.applied_seq()},
+            "storage": self.storage.status(),
             "actuator": dict(self.actuator.status()),
             "in_service": self.actuator.in_service,
             "mode": self.mode,
@@ -412,6 +442,15 @@ class Gate:
             ],
         }
 
+    def _journal_position(self) -> dict[str, int | None]:
+        try:
+            last, acked = self.journal.last_seq(), self.journal.acked_seq
+        except Exception as exc:
+            if not is_storage_error(exc) and not isinstance(exc, StoreUnavailable):
+                raise
+            return {"last_seq": None, "acked_seq": None, "backlog": None}
+        return {"last_seq": last, "acked_seq": acked, "backlog": last - acked}
+
     def shutdown(self) -> None:
         """Safe outputs first, then the reader (its last report is journalled), then the
         journal."""
@@ -422,12 +461,12 @@ class Gate:
             self._trust_timer.cancel()
         if self._mode_timer is not None:
             self._mode_timer.cancel()
+        if self._storage_timer is not None:
+            self._storage_timer.cancel()
         self.actuator.shutdown()
         if self.reader is not None:
+            # Before the journal closes: the reader reports the garbage it still counted.
             self._reader_stopping = True
             self.reader.stop()
-        self.journal.append("shutdown", {"pid": os.getpid()})
-        self.journal.close()
-        self.auth.close()
-        if self.presence is not None:
-            self.presence.close()
+        self.journal.record("shutdown", {"pid": os.getpid()})
+        self.storage.close()

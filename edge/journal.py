@@ -5,6 +5,7 @@ returns, which is why a grant is appended before its relay fires."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ _INSERT = (
 )
 
 OVERFLOW_KIND = "journal_overflow"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,11 @@ class Journal:
         granted: bool | None = None,
         reason: str | None = None,
     ) -> int:
-        """Write one event durably and return its sequence number."""
+        """Write one event durably and return its sequence number.
+
+        A storage error (disk full, I/O error, damaged file) is raised with nothing written:
+        the insert runs in autocommit, so it is committed whole or rolled back whole (and a
+        rolled-back insert gives its sequence number back)."""
         conn = self._conn
         cur = conn.execute(
             _INSERT,
@@ -126,7 +132,12 @@ class Journal:
         assert seq is not None
         self._count += 1
         if self._count > self.max_events + self._slack:
-            self._prune()
+            try:
+                self._prune()
+            except sqlite3.Error as exc:
+                # The event is committed: report it as written. Pruning (it needs space for
+                # its overflow alarm) is tried again at the next append.
+                log.warning("journal %s: pruning failed: %s", self.path, exc)
         return seq
 
     @property
@@ -151,6 +162,7 @@ class Journal:
 
     def _prune(self) -> None:
         excess = self._count - self.max_events
+        change = 0  # applied to _count only once committed: a failed prune changes nothing
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -159,7 +171,7 @@ class Journal:
                 "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? "
                 "ORDER BY seq LIMIT ?)", (acked, excess))
             excess -= cur.rowcount
-            self._count -= cur.rowcount
+            change -= cur.rowcount
             if excess > 0:
                 lost = conn.execute(
                     "SELECT min(seq), max(seq), count(*) FROM (SELECT seq FROM events "
@@ -170,18 +182,18 @@ class Journal:
                     conn.execute(
                         "DELETE FROM events WHERE alarm = 0 AND seq > ? AND seq <= ?",
                         (acked, last))
-                    self._count -= n
                     conn.execute(
                         _INSERT,
                         (self.boot_id, self.clock.wall(), self.clock.monotonic(), OVERFLOW_KIND,
                          1, int(self.clock_trusted), None, None, None,
                          json.dumps({"lost": n, "first_seq": first, "last_seq": last})),
                     )
-                    self._count += 1
+                    change += 1 - n
+            conn.commit()
         except BaseException:
             conn.rollback()
             raise
-        conn.commit()
+        self._count += change
 
     def read(self, after_seq: int = 0, limit: int = 1000) -> list[Event]:
         """Events with sequence numbers above ``after_seq``, oldest first."""

@@ -6,6 +6,11 @@ import sqlite3
 from collections.abc import Sequence
 
 
+class SchemaTooNewError(RuntimeError):
+    """A file written by newer software: a permanent fault (installing the newer release
+    fixes it; retrying does not), so the services exit with a code systemd does not retry."""
+
+
 def migrate(conn: sqlite3.Connection, steps: Sequence[str], what: str) -> int:
     """Apply the steps not yet applied, each in its own transaction; return the new version.
 
@@ -19,7 +24,7 @@ def migrate(conn: sqlite3.Connection, steps: Sequence[str], what: str) -> int:
         try:
             current = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if current > len(steps):
-                raise RuntimeError(
+                raise SchemaTooNewError(
                     f"{what} is at schema version {current} but this software knows only "
                     f"{len(steps)}; install the newer release instead of downgrading"
                 )

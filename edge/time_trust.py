@@ -20,6 +20,7 @@ to the same evidence (``sync.clock_trust``), so the two processes agree."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from edge.clock_state import (
     save_mark,
 )
 from edge.ports import Clock, ClockSync
+
+log = logging.getLogger(__name__)
 
 # A clock a little behind the mark is ordinary jitter of a synced clock; this much is not.
 BACKWARDS_TOLERANCE_S = 2.0
@@ -167,8 +170,14 @@ class TimeTrust:
         now = self.clock.monotonic()
         if j.mark is not None and j.mark != self._saved and (
                 boot or j.reset is not None or now - self._saved_at >= self.save_every):
-            save_mark(self.path, j.mark)
-            self._saved, self._saved_at = j.mark, now
+            try:
+                save_mark(self.path, j.mark)
+                self._saved, self._saved_at = j.mark, now
+            except OSError as exc:
+                # A full disk must not stop the gate (egress): the mark stays in memory and
+                # the next tick saves it again.
+                log.warning("cannot save the clock's high-water mark to %s: %s", self.path,
+                            exc)
         if j.reset is not None:
             return TrustChange(j.trusted, wall, j.mark, j.reset, j.floor, old_mark)
         if boot and not j.trusted:

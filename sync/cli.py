@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from edge.exit_codes import ExitCode
 from firmware_config.schema import ConfigError, load_config
 
 
@@ -16,12 +17,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
-        return 2
+        return ExitCode.CONFIG
     if config.sync is None:
         print(f"{args.config}: no [sync] table; the sync agent has nothing to connect to",
               file=sys.stderr)
-        return 2
-    from sync.edge_agent import run  # noqa: PLC0415 - keeps `provision` free of paho start-up
+        return ExitCode.CONFIG
+    from sync.agent_service import run  # noqa: PLC0415 - keeps `provision` free of paho start-up
 
     return run(config)
 

@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 
-from edge import sd_notify
 from edge.auth_store import AuthStore
 from edge.journal import Journal
 from edge.ports import Clock, ClockSync, SystemClock
+from edge.storage_check import describe, is_damage, is_storage_error
 from firmware_config.schema import EdgeConfig, SyncConfig
 from sync import topics
 from sync.agent_journal import AgentJournal
+from sync.agent_storage import AgentFiles
 from sync.auth_apply import AuthApplier, Outcome
 from sync.central_time import CentralClock
 from sync.clock_trust import ClockTrust
@@ -174,6 +173,9 @@ class EdgeAgent:
         self._last_status: tuple[int, int, bool] | None = None
         self._last_status_at = float("-inf")
         self._next_housekeeping = 0.0
+        self.files = AgentFiles(config)
+        self.needs_restart = False  # a held file must be replaced: ``run`` restarts the agent
+        self.started = False
         self.auth_topics = (topics.auth_changes(self.site),
                             topics.device_auth(self.site, self.device))
         self.ack_topic = topics.ack(self.site, self.device)
@@ -183,7 +185,41 @@ class EdgeAgent:
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        """Open the stores, start the worker and the command relay, connect in background."""
+        """Hold the files, open the stores, start the worker and the command relay, connect
+        in background. A storage fault raises with nothing left open (``run`` retries)."""
+        self.files.acquire()
+        try:
+            self._open_stores()
+        except BaseException:
+            self._close_stores()
+            self.files.release()
+            raise
+        for moved in self.files.take_moved():
+            self._journal_safely("storage_damaged", moved.as_event())
+        config = self.config
+        self.link = MqttLink(
+            self.sync, client_id=self.client_id,
+            subscriptions=[*self.auth_topics, self.ack_topic, self.command_topic],
+            will=(self.status_topic, DeviceStatus(self.device, online=False).dump()),
+            on_message=self._on_message, on_up=lambda: self._inbox.put(_Up()),
+            on_down=lambda: self._inbox.put(_Down()))
+        self._running = self.started = True
+        self.relay.start()
+        self._worker = threading.Thread(target=self._run, name="sync-worker", daemon=True)
+        self._worker.start()
+        self.link.start()
+        log.info("sync agent of %s: whitelist at %d", config.device.id,
+                 self.applier.applied_seq)
+
+    def _journal_safely(self, kind: str, data: dict[str, object]) -> None:
+        try:
+            self.journal.event(kind, data, alarm=True)
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            log.error("could not journal %s %s: %s", kind, data, describe(exc))
+
+    def _open_stores(self) -> None:
         config = self.config
         self.store = AuthStore(config.auth_db)
         self.trust = ClockTrust(config.clock_state, self.clock, self.clock_sync,
@@ -209,17 +245,16 @@ class EdgeAgent:
             site=self.site, device=self.device, public_key=self.public_key,
             journal=self.journal, trust=self.trust, nonces=NonceStore(self._sync_conns[1]),
             tolerance=self.sync.clock_tolerance, control_socket=config.control_socket)
-        self.link = MqttLink(
-            self.sync, client_id=self.client_id,
-            subscriptions=[*self.auth_topics, self.ack_topic, self.command_topic],
-            will=(self.status_topic, DeviceStatus(self.device, online=False).dump()),
-            on_message=self._on_message, on_up=lambda: self._inbox.put(_Up()),
-            on_down=lambda: self._inbox.put(_Down()))
-        self._running = True
-        self.relay.start()
-        self._worker = threading.Thread(target=self._run, name="sync-worker", daemon=True)
-        self._worker.start()
-        self.link.start()
+
+    def _close_stores(self) -> None:
+        """Close every connection opened so far (also after a start that failed midway)."""
+        for name in ("store", "journal"):
+            if hasattr(self, name):
+                getattr(self, name).close()
+        if hasattr(self, "uplink"):
+            self.uplink.journal.close()
+        for conn in getattr(self, "_sync_conns", []):
+            conn.close()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Publish an offline status, disconnect and close everything (within ~timeout)."""
@@ -244,11 +279,9 @@ class EdgeAgent:
             log.warning("the worker is still busy; leaving its files to the process exit")
             return
         self._worker = None
-        self.store.close()
-        self.uplink.journal.close()
-        self.journal.close()
-        for conn in self._sync_conns:
-            conn.close()
+        self._close_stores()
+        # Only now, with no connection left: the gate may move a file once we let go.
+        self.files.release()
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         """Block until the link is connected and subscribed."""
@@ -296,10 +329,16 @@ class EdgeAgent:
                 if item is not None:
                     self._dispatch(item)
                 self._tick()
-            except Exception:
+            except Exception as exc:
                 # One bad message or a transient database error must not end the agent.
                 log.exception("sync worker: error handling %r", type(item).__name__)
+                if is_damage(exc) and self.files.find_damage(exc):
+                    self.needs_restart = True
             self._last_tick = time.monotonic()
+            if self.needs_restart:
+                # ``run`` restarts the agent: every connection closed, the damaged file
+                # moved aside, a new one opened, and (new auth.db) a catch-up from 0.
+                return
 
     def _dispatch(self, item: _Item) -> None:
         if isinstance(item, _Up):
@@ -339,6 +378,10 @@ class EdgeAgent:
             log.warning("message on unexpected topic %s dropped", topic)
 
     def _tick(self) -> None:
+        if self.files.replacement_requested():
+            log.warning("a file this agent holds is to be replaced: restarting")
+            self.needs_restart = True
+            return
         self.uplink.pump()
         if (self.applier.behind
                 and time.monotonic() - self._snapshot_arriving_at > SNAPSHOT_QUIET_S):
@@ -388,38 +431,3 @@ class EdgeAgent:
                or (key[1] != last[1] and since >= STATUS_MIN_GAP_S))
         if due and self.link.publish(self.status_topic, status.dump(), retain=True):
             self._last_status, self._last_status_at = key, now
-
-
-def run(config: EdgeConfig) -> int:
-    """Run the agent until SIGTERM or SIGINT; return the process exit code."""
-    try:
-        agent = EdgeAgent(config)
-    except ValueError as exc:
-        log.error("cannot start: %s", exc)
-        return 2
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        agent.start()
-    except (OSError, sqlite3.Error, RuntimeError) as exc:
-        log.error("cannot start: %s", exc)
-        return 1
-    # Ready once started, not once connected: the agent works offline too (it resumes a
-    # staged snapshot and keeps the journal), and systemd must not hold the unit for a broker.
-    sd_notify.ready(f"sync agent of {config.device.id} started")
-    log.info("sync agent of %s started; broker %s:%d", config.device.id,
-             agent.sync.broker_host, agent.sync.broker_port)
-    watchdog = sd_notify.watchdog_interval()
-    while not stopping.wait(min(1.0, watchdog / 2) if watchdog else 1.0):
-        if agent.healthy():
-            sd_notify.watchdog_ping()
-    sd_notify.stopping()
-    agent.stop()
-    log.info("sync agent of %s stopped", config.device.id)
-    return 0

@@ -261,10 +261,42 @@ def test_edge_unit_is_supervised_by_the_watchdog(
     assert edge_unit[("Service", "RestartSec")] == ["1s"]
     assert edge_unit[("Service", "KillSignal")] == ["SIGTERM"]
     assert edge_unit[("Service", "TimeoutStopSec")] == ["5s"]
-    # A refused config (menwei-edge exits 2) is not retried every second forever.
-    assert edge_unit[("Service", "RestartPreventExitStatus")] == ["2"]
     # Without this, five quick crashes would leave the door dead until a reboot.
     assert edge_unit[("Unit", "StartLimitIntervalSec")] == ["0"]
+
+
+@pytest.mark.parametrize("unit", [EDGE_UNIT, SYNC_UNIT], ids=["edge", "sync"])
+def test_permanent_faults_are_not_retried(unit: Path) -> None:
+    from edge.exit_codes import PERMANENT, ExitCode
+
+    # A refused config, a data file from newer software, a data folder that cannot be made:
+    # restarting cannot fix any of them, so systemd must not retry them every few seconds.
+    prevented = {int(code) for code in _words(
+        _directives(unit)[("Service", "RestartPreventExitStatus")])}
+    assert prevented == {int(code) for code in PERMANENT}
+    # ... and a crash still is retried.
+    assert int(ExitCode.FAILED) not in prevented
+    assert _directives(unit)[("Service", "Restart")] == ["always"]
+
+
+def test_the_exit_codes_are_documented() -> None:
+    from edge.exit_codes import ExitCode
+
+    readme = (UNIT_DIR / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    for code in ExitCode:
+        assert f"\n| {int(code)} |" in table, code
+
+
+@needs_analyze
+def test_this_systemd_has_no_growing_restart_delay(tmp_path: Path) -> None:
+    # systemd 254+ understands RestartSteps=/RestartMaxDelaySec= (a restart back-off); Debian
+    # 12's 252 ignores them with a warning, which the verify test above would reject. When
+    # this fails, the installed systemd knows them: add them to the gate and agent units.
+    result = _verify(_prepare(EDGE_UNIT, tmp_path, ("RestartSteps=5",
+                                                    "RestartMaxDelaySec=1min")))
+    assert any("Unknown key" in ln and "RestartSteps" in ln for ln in result.ours), \
+        "this systemd knows RestartSteps=: use it in menwei-edge@ and menwei-sync@"
 
 
 def test_edge_unit_is_hardened(edge_unit: dict[tuple[str, str], list[str]]) -> None:
@@ -347,7 +379,6 @@ def test_sync_unit_is_supervised_and_restarted(
     assert service["NotifyAccess"] == ["main"]
     assert service["WatchdogSec"] == ["30s"]
     assert service["Restart"] == ["always"]
-    assert service["RestartPreventExitStatus"] == ["2"]
     assert sync_unit[("Unit", "StartLimitIntervalSec")] == ["0"]
 
 
