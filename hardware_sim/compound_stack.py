@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +32,12 @@ from central.db import make_engine, upgrade
 from central.models import Person, Role
 from central.services.context import Actor, Desk
 from central.services.parking import ApplyParking, TopUpParking, apply_parking, top_up_parking
-from central.services.parking_approval import ApproveParking, approve_parking
+from central.services.parking_approval import (
+    ApproveParking,
+    RecordOwnerUnitApproval,
+    approve_parking,
+    record_owner_unit_approval,
+)
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff
 from central.site_file import read_site_file
@@ -430,9 +436,9 @@ class Compound:
                           timeout=30)
 
     def grant_parking(self, holder: str, uid: str, plate: str, *, new_card: bool) -> None:
-        """A monthly parking card through the desk's rules (P1 apply, P3 the director's
-        approval, one month paid), in this process: the desk API has no parking
-        endpoints yet. ``new_card`` buys a parking-only card; otherwise ``uid`` is the
+        """A monthly parking card through the desk's rules (P1 apply, P3 the owner unit's
+        signature and the director's approval, one month paid), in this process: the desk
+        API has no parking endpoints yet. ``new_card`` buys a parking-only card; otherwise ``uid`` is the
         holder's existing card, which then opens the barriers too."""
         person_id, _, id_number = self.person(holder)
         form: dict[str, Any] = {
@@ -449,6 +455,13 @@ class Compound:
         desk = self.open_desk()
         try:
             applied = apply_parking(desk, self.actor("clerk"), ApplyParking.from_form(form))
+            # Seed 000: the owner unit signs the application as well as the director.
+            record_owner_unit_approval(desk, self.actor("clerk"),
+                                       RecordOwnerUnitApproval.from_form({
+                                           "subscription_id": applied.subscription_id,
+                                           "signer_name": "业主单位 行政部",
+                                           "signed_at": datetime.now(UTC).isoformat(),
+                                           "reference": "车位使用申请表 demo"}))
             approve_parking(desk, self.actor("director"), ApproveParking.from_form({
                 "subscription_id": applied.subscription_id, "fee_per_month_yuan": "300",
                 "space_kind": "floating"}))

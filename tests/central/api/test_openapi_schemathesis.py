@@ -46,7 +46,8 @@ from .live_desk import every_role_desk
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
 # Who calls each operation: a role the matrix allows, preferring the widest.
-PREFERRED = (Role.FRONT_DESK_LEAD, Role.DIRECTOR, Role.ADMIN, Role.GUARD, Role.CLERK)
+PREFERRED = (Role.FRONT_DESK_LEAD, Role.DIRECTOR, Role.ADMIN, Role.GUARD, Role.CLERK,
+             Role.CUSTOMER_SERVICE_LEAD)
 # Operations that can end a session or change an account: the callers are put back after.
 SESSION_CHANGING = frozenset({"logout", "change_staff_role", "reset_staff_password",
                               "deactivate_staff"})
