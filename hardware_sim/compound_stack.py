@@ -438,8 +438,8 @@ class Compound:
     def grant_parking(self, holder: str, uid: str, plate: str, *, new_card: bool) -> None:
         """A monthly parking card through the desk's rules (P1 apply, P3 the owner unit's
         signature and the director's approval, one month paid), in this process: the desk
-        API has no parking endpoints yet. ``new_card`` buys a parking-only card; otherwise ``uid`` is the
-        holder's existing card, which then opens the barriers too."""
+        API has no parking endpoints yet. ``new_card`` buys a parking-only card; otherwise
+        ``uid`` is the holder's existing card, which then opens the barriers too."""
         person_id, _, id_number = self.person(holder)
         form: dict[str, Any] = {
             "holder_person_id": person_id, "plate": plate,
