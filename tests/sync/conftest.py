@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hardware_sim.site_broker import LocalBroker, free_tcp_port
 from sync.broker_config import CENTRAL_USER, BrokerLayout, write_broker
@@ -26,6 +27,12 @@ class Broker(LocalBroker):
         password = f"pw-{device}"
         self.add_user(device, password)
         return password
+
+
+@pytest.fixture
+def key() -> Ed25519PrivateKey:
+    """A fresh central signing key: what a test's central signs with and its gates pin."""
+    return Ed25519PrivateKey.generate()
 
 
 @pytest.fixture

@@ -36,11 +36,6 @@ MANY = [card(0x10000000 + i) for i in range(4000)]
 
 
 @pytest.fixture
-def key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
 def central(broker: Broker, key: Ed25519PrivateKey) -> Iterator[Central]:
     c = Central(broker, key)
     yield c

@@ -132,11 +132,6 @@ class Device:
         self.client.loop_stop()
 
 
-@pytest.fixture
-def key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
 def make_central(broker: Broker, tmp_path: Path, key: Ed25519PrivateKey,
                  **kwargs: Any) -> CentralSync:
     central = CentralSync(tmp_path / "central.db", SITE, key, "127.0.0.1", broker.port,

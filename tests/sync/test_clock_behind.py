@@ -23,7 +23,6 @@ from tests.sync.test_edge_agent import (
     card,
     commission,
     events,
-    key,
     refusals,
     start_agent,
     wait_for,
@@ -31,7 +30,7 @@ from tests.sync.test_edge_agent import (
 )
 
 MONTH_S = 30 * 86400.0
-__all__ = ["key", "start_agent"]  # fixtures shared with test_edge_agent
+__all__ = ["start_agent"]  # a fixture shared with test_edge_agent
 
 
 def behind(seconds: float) -> SettableClock:

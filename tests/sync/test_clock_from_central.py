@@ -60,11 +60,6 @@ def commission(config: EdgeConfig) -> None:
 
 
 @pytest.fixture
-def key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
 def central_sync(broker: Broker, tmp_path: Path,
                  key: Ed25519PrivateKey) -> Iterator[CentralSync]:
     central = CentralSync(tmp_path / "central.db", SITE, key, "127.0.0.1", broker.port,

@@ -292,11 +292,6 @@ class Central:
 
 
 @pytest.fixture
-def key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
 def central(broker: Broker, key: Ed25519PrivateKey) -> Iterator[Central]:
     c = Central(broker, key)
     yield c
