@@ -23,7 +23,7 @@ from typing import Any
 
 from central.db import DEFAULT_URL, SchemaOutOfDateError, make_engine, upgrade
 from central.models import Role
-from central.rules import DeskError, InvalidInputError
+from central.refusals import DeskError, InvalidInputError
 from central.services.context import Desk
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff

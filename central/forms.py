@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from central.rules import FieldError, InvalidInputError
+from central.refusals import FieldError, InvalidInputError
 from central.uids import desk_uid
 from edge.cards import parse_schedule
 

@@ -20,7 +20,7 @@ from central.clock import zone
 from central.forms import FormReader
 from central.models import GateRole, HolderKind, HouseholdKind, Relationship, UnitKind
 from central.models.site import DEFAULT_TIMEZONE, ReaderUidOrder
-from central.rules import FieldError, InvalidInputError
+from central.refusals import FieldError, InvalidInputError
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from edge import sd_notify
-from edge.control_loop import ControlLoop
 from edge.control_socket import Caller, CallerHandler, CommandError, ControlServer
 from edge.exit_codes import ExitCode
 from edge.gate import Gate
 from edge.gate_storage import data_folders
+from edge.gate_thread import GateThread
 from edge.gpio_pins import GpioInput, GpioOutput, make_pin_factory
 from edge.migrations import SchemaTooNewError
 from edge.ports import Scheduler, SystemClock
@@ -125,7 +125,7 @@ def _optional_time(args: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def _check_storage(gate: Gate, loop: ControlLoop) -> None:
+def _check_storage(gate: Gate, loop: GateThread) -> None:
     """The start-up quick_check, retried until every file has been checked (a file that
     could not be opened or read yet, say on a full disk, is checked once it can be)."""
     while not loop.stopping and not gate.check_storage():
@@ -148,7 +148,7 @@ def run(config: EdgeConfig) -> int:
 
 
 def _run(config: EdgeConfig) -> int:
-    loop = ControlLoop()
+    loop = GateThread()
     dispatch = loop.call_soon_threadsafe
     if config.gpio_backend is GpioBackend.SIMULATED:
         from hardware_sim.observed_pins import ObservedMockFactory  # noqa: PLC0415

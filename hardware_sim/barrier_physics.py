@@ -7,7 +7,7 @@ levels and drives the inputs to electrical levels, translating through each pin'
 ``PinConfig.active_high`` as edge.gpio_pins does.
 
 Everything moves on ``scheduler.call_later`` ticks, so the same objects run under
-VirtualScheduler in tests and under the ControlLoop in the simulated daemon. Input changes
+VirtualScheduler in tests and under the GateThread in the simulated daemon. Input changes
 fire gpiozero's callbacks synchronously inside ``drive_high``/``drive_low``.
 
 Build the simulators after the gate has created its GPIO devices and before

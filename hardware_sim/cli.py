@@ -65,7 +65,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
 
 
 def _cmd_compound(args: argparse.Namespace) -> int:
-    from hardware_sim.compound import run_compound  # noqa: PLC0415
+    from hardware_sim.demo_compound import run_compound  # noqa: PLC0415
 
     return run_compound(Path(args.dir).resolve(), args.first_port)
 

@@ -7,7 +7,7 @@ contact and REX inputs to electrical levels (each configured input is active at 
 ``PinConfig.active_high`` names, which is how edge.gpio_pins reads it too).
 
 Everything waits through ``scheduler.call_later``, so the same object runs under
-VirtualScheduler in tests and under the ControlLoop in the simulated daemon. Input changes
+VirtualScheduler in tests and under the GateThread in the simulated daemon. Input changes
 fire gpiozero's callbacks synchronously inside ``drive_high``/``drive_low``.
 """
 

@@ -6,7 +6,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-from edge.control_loop import Timer
+from edge.gate_thread import Timer
 
 
 class VirtualScheduler:

@@ -20,7 +20,7 @@ from pydantic.json_schema import models_json_schema
 
 from central.api import (
     auth,
-    card_life,
+    card_changes,
     cards,
     directory,
     gates,
@@ -56,7 +56,7 @@ report. Log in with `POST /api/v1/login`, then send
 See docs/api.md for the permission matrix."""
 
 ROUTERS = (auth.public, auth.router, staff.router, directory.router, cards.router,
-           card_life.router, loss.router, money.router, ownership.router, register.router,
+           card_changes.router, loss.router, money.router, ownership.router, register.router,
            gates.router, parking.router, reports.router, renovation.router, visitors.router,
            goods.router, id_checks.router)
 

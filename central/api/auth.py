@@ -23,7 +23,7 @@ from central.api.shapes import RequestModel
 from central.api.state import api_state
 from central.forms import FormReader
 from central.models import Role
-from central.rules import LoginFailedError, LoginThrottledError
+from central.refusals import LoginFailedError, LoginThrottledError
 from central.services.staff_login import login as check_login
 
 MAX_PASSWORD_LENGTH = 1024

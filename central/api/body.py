@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from central.api.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 from central.forms import FormReader
 from central.models import ReaderUidOrder
-from central.rules import FieldError, InvalidInputError
+from central.refusals import FieldError, InvalidInputError
 from central.uids import from_reader, is_reader_decimal
 
 T = TypeVar("T")

@@ -27,8 +27,8 @@ from central.api.shapes import (
 from central.api.state import api_state
 from central.models import CardState, HolderKind, PaymentMethod, Relationship
 from central.services import other_cards, resident_cards
-from central.services.card_lifecycle import card_summary
-from central.services.card_ops import IssueResult
+from central.services.card_activation import IssueResult
+from central.services.card_changes import card_summary
 
 router = protected_router("cards")
 

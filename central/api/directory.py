@@ -35,7 +35,7 @@ from central.models import (
     Unit,
     UnitKind,
 )
-from central.rules import NotFoundError
+from central.refusals import NotFoundError
 from central.services.context import Action
 from central.services.privacy import mask_id_number, sees_full_id
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from central.rules import (
+from central.refusals import (
     DeskError,
     FieldError,
     InvalidInputError,

@@ -40,9 +40,9 @@ from central.models import (
     Receipt,
     ReceiptItem,
 )
-from central.rules import NotFoundError
+from central.refusals import NotFoundError
 from central.services import fees, receipts, stored_value
-from central.services.card_ops import get_card
+from central.services.card_activation import get_card
 
 router = protected_router("money")
 MONEY_ERRORS = error_responses(404, 409, 413, 415)

@@ -20,7 +20,7 @@ from central.api.errors import NotAuthenticatedError, RoleRefusedError
 from central.api.permissions import PERMISSIONS, ROLE_TITLES, ROLE_TITLES_ZH, Permission
 from central.api.sessions import Principal, resolve_session
 from central.api.state import api_state
-from central.rules import FieldError, InvalidInputError, RuleRefused
+from central.refusals import FieldError, InvalidInputError, RuleRefused
 from central.services.context import Action, Actor
 
 bearer = HTTPBearer(auto_error=False, description="the token `POST /api/v1/login` returns")

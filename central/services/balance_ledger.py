@@ -23,8 +23,8 @@ from central.models import (
     ReceiptItem,
     ReceiptLine,
 )
-from central.rules import ConflictError, RuleRefused
-from central.services.card_ops import STATE_ZH, get_card
+from central.refusals import ConflictError, RuleRefused
+from central.services.card_activation import STATE_ZH, get_card
 from central.services.context import Action
 
 # Refusals below cite rule V1, the desk's stored-value rule (docs/central.md): a balance

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from central.clock import Clock, SystemClock, local_date
 from central.db import DeskSession, make_engine, make_sessionmaker, require_current_schema
 from central.models import Role, Site, Staff
-from central.rules import NotFoundError, PermissionDeniedError, RuleRefused
+from central.refusals import NotFoundError, PermissionDeniedError, RuleRefused
 from central.services.gate_record import publish_changed_cards
 
 # Who does desk work (issuing, loss, receipts); guards and admins do not.

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from central.forms import FormReader
 from central.models import Fee, FeeKind, Household, PaymentMethod, ReceiptItem
-from central.rules import ConflictError, NotFoundError
+from central.refusals import ConflictError, NotFoundError
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.receipts import Charge, write_receipt
 

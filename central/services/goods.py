@@ -31,9 +31,15 @@ from central.models import (
     Person,
     Role,
 )
-from central.rules import ConflictError, FieldError, InvalidInputError, NotFoundError, RuleRefused
+from central.refusals import (
+    ConflictError,
+    FieldError,
+    InvalidInputError,
+    NotFoundError,
+    RuleRefused,
+)
 from central.services.applications import add_evidence, masked, open_application
-from central.services.card_ops import same_name
+from central.services.card_activation import same_name
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.fees import site_household
 from central.services.id_checks import checking_ids

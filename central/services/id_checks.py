@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from central.models import Person, Staff
 from central.models.staff import IdCheckFailure
-from central.rules import RuleRefused
+from central.refusals import RuleRefused
 from central.services.context import Action, Desk, action
 
 WINDOW = timedelta(hours=24)

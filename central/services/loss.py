@@ -21,10 +21,9 @@ from central.models import (
     RegisterAction,
     Role,
 )
-from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.refusals import ConflictError, NotFoundError, RuleRefused
 from central.services.balance_ledger import carry_balance
-from central.services.card_fees import replacement_fee, staff_loss_compensation
-from central.services.card_ops import (
+from central.services.card_activation import (
     STATE_ZH,
     activate,
     blank_card,
@@ -32,6 +31,7 @@ from central.services.card_ops import (
     get_card,
     same_name,
 )
+from central.services.card_fees import replacement_fee, staff_loss_compensation
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.inputs import SignOff
 from central.services.other_cards import require_lead_for_staff_card

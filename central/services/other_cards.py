@@ -17,10 +17,9 @@ from central.models import (
     RegisterAction,
     Role,
 )
-from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.refusals import ConflictError, NotFoundError, RuleRefused
 from central.services.applications import add_evidence, open_application
-from central.services.card_fees import issue_fee
-from central.services.card_ops import (
+from central.services.card_activation import (
     IssuedCard,
     IssueResult,
     access_groups,
@@ -28,6 +27,7 @@ from central.services.card_ops import (
     blank_card,
     schedule_for,
 )
+from central.services.card_fees import issue_fee
 from central.services.context import DESK_ROLES, LEADS, Action, Actor, Desk, action
 from central.services.inputs import Countersign, PersonDetails, SignOff
 from central.services.receipts import Charge, write_receipt

@@ -24,7 +24,7 @@ from central.models import (
     HouseholdKind,
     Person,
 )
-from central.rules import FieldError, InvalidInputError, RuleRefused
+from central.refusals import FieldError, InvalidInputError, RuleRefused
 from central.services.applications import add_evidence
 from central.services.context import Action
 

@@ -25,7 +25,7 @@ from central.models import (
     Relationship,
     Unit,
 )
-from central.rules import NotFoundError, RuleRefused
+from central.refusals import NotFoundError, RuleRefused
 from central.services.applications import add_evidence, open_application
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.fees import unpaid_fees

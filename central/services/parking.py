@@ -36,10 +36,10 @@ from central.models import (
     SpaceKind,
     Vehicle,
 )
-from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.refusals import ConflictError, NotFoundError, RuleRefused
 from central.services.applications import add_evidence, masked, open_application
+from central.services.card_activation import STATE_ZH, activate, blank_card, get_card
 from central.services.card_fees import issue_fee
-from central.services.card_ops import STATE_ZH, activate, blank_card, get_card
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.id_checks import IdChecks, checking_ids
 from central.services.inputs import SignOff

@@ -15,7 +15,13 @@ from sqlalchemy import select
 
 from central.forms import FormReader
 from central.models import ParkingSpace, ParkingSubscription, Role, SpaceKind
-from central.rules import ConflictError, FieldError, InvalidInputError, NotFoundError, RuleRefused
+from central.refusals import (
+    ConflictError,
+    FieldError,
+    InvalidInputError,
+    NotFoundError,
+    RuleRefused,
+)
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.parking_reserve import named_reserve_vehicle
 

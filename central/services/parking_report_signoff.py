@@ -15,7 +15,7 @@ from sqlalchemy import select
 from central.clock import local_date
 from central.forms import MAX_DATE, MIN_DATE, FormReader
 from central.models import ParkingMonthlyReport, Role, Staff
-from central.rules import ConflictError, RuleRefused
+from central.refusals import ConflictError, RuleRefused
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.parking_report import (
     GateEventSource,

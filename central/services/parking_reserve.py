@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 
 from central.forms import FormReader
 from central.models import NamedBy, ReservedSpaceVehicle, Role
-from central.rules import FieldError, InvalidInputError, RuleRefused
+from central.refusals import FieldError, InvalidInputError, RuleRefused
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.parking_space import normalize_plate
 

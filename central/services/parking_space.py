@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from central.models import AccessGroup, Card, Gate, GateRole, ParkingSubscription
-from central.rules import ConflictError
+from central.refusals import ConflictError
 from central.services.context import Action
 
 BARRIER_ROLES = frozenset({GateRole.BARRIER_ENTRY, GateRole.BARRIER_EXIT})

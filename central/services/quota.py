@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from central.models import DIRECT_RELATIVES, Relationship, SiteSettings
-from central.rules import RuleRefused
+from central.refusals import RuleRefused
 
 
 def household_quota(settings: SiteSettings, area_m2: Decimal) -> int:

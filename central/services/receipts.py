@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from central.forms import FormReader
 from central.models import Fee, LossReport, PaymentMethod, Receipt, ReceiptItem, ReceiptLine
-from central.rules import ConflictError, NotFoundError, RuleRefused
+from central.refusals import ConflictError, NotFoundError, RuleRefused
 from central.services.balance_ledger import reverse_top_ups, top_up_from_receipt
 from central.services.context import RECEIPT_VOIDERS, Action, Actor, Desk, action
 

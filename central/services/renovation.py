@@ -34,9 +34,9 @@ from central.models import (
     RenovationWorker,
     Role,
 )
-from central.rules import ConflictError, FieldError, InvalidInputError, RuleRefused
+from central.refusals import ConflictError, FieldError, InvalidInputError, RuleRefused
 from central.services.applications import open_application
-from central.services.card_ops import activate, blank_card, schedule_for
+from central.services.card_activation import activate, blank_card, schedule_for
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.fees import site_household
 from central.services.inputs import PersonDetails, SignOff

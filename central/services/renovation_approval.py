@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from central.models import Role
-from central.rules import ConflictError, RuleRefused
+from central.refusals import ConflictError, RuleRefused
 from central.services.context import Actor, Desk, action
 from central.services.renovation_deposits import get_filing
 

@@ -27,8 +27,8 @@ from central.models import (
     RenovationWorker,
     SiteSettings,
 )
-from central.rules import ConflictError, NotFoundError, RuleRefused
-from central.services.card_ops import clear_grants, same_name
+from central.refusals import ConflictError, NotFoundError, RuleRefused
+from central.services.card_activation import clear_grants, same_name
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.inputs import SignOff
 from central.services.receipts import Charge, write_receipt

@@ -27,10 +27,15 @@ from central.models import (
     RegisterAction,
     Relationship,
 )
-from central.rules import ConflictError, FieldError, InvalidInputError, NotFoundError, RuleRefused
+from central.refusals import (
+    ConflictError,
+    FieldError,
+    InvalidInputError,
+    NotFoundError,
+    RuleRefused,
+)
 from central.services.applications import add_evidence, masked, open_application
-from central.services.card_fees import issue_fee
-from central.services.card_ops import (
+from central.services.card_activation import (
     IssuedCard,
     IssueResult,
     access_groups,
@@ -38,6 +43,7 @@ from central.services.card_ops import (
     blank_card,
     same_name,
 )
+from central.services.card_fees import issue_fee
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.id_checks import IdChecks, checking_ids
 from central.services.inputs import OwnerConfirmation, PersonDetails, SignOff

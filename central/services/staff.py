@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from central.forms import FormReader
 from central.models import Role, Site, Staff, StaffSession
-from central.rules import ConflictError, NotFoundError, PermissionDeniedError
+from central.refusals import ConflictError, NotFoundError, PermissionDeniedError
 from central.services.context import Action, Actor, Desk, action
 from central.services.staff_login import LoggedIn, login
 

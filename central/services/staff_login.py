@@ -37,7 +37,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, or_, select
 
 from central.models import LoginAttempt, Role, Staff
-from central.rules import FieldError, InvalidInputError, LoginFailedError, LoginThrottledError
+from central.refusals import FieldError, InvalidInputError, LoginFailedError, LoginThrottledError
 from central.services.context import Desk, action
 
 THROTTLE_WINDOW = timedelta(minutes=15)

@@ -8,7 +8,7 @@ from datetime import date
 
 from central.calendar import months_end
 from central.models import HolderKind, SiteSettings
-from central.rules import RuleRefused
+from central.refusals import RuleRefused
 
 
 def valid_until(settings: SiteSettings, kind: HolderKind, issued_on: date,

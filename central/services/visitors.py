@@ -25,8 +25,14 @@ from central.models import (
     VisitorPass,
     VisitorRegistration,
 )
-from central.rules import ConflictError, FieldError, InvalidInputError, NotFoundError, RuleRefused
-from central.services.card_ops import access_groups, activate, blank_card
+from central.refusals import (
+    ConflictError,
+    FieldError,
+    InvalidInputError,
+    NotFoundError,
+    RuleRefused,
+)
+from central.services.card_activation import access_groups, activate, blank_card
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.inputs import PersonDetails, SignOff
 from central.services.parking_space import normalize_plate

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from central.models import ReaderUidOrder
-from central.rules import InvalidInputError
+from central.refusals import InvalidInputError
 from central.services.context import Desk
 from central.services.resident_cards import IssueResidentCards
 from central.uids import desk_uid, from_reader

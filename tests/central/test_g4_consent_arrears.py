@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from central.models import ConfirmationMethod, Evidence, EvidenceKind
-from central.rules import RuleRefused
+from central.refusals import RuleRefused
 from central.services.context import Desk
 from central.services.fees import ChargeFee, PayFees, charge_fee, pay_fees
 from central.services.goods import IssueGoodsSlip, issue_goods_slip

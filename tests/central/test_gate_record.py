@@ -20,8 +20,8 @@ from central.models import (
     SpaceKind,
     Vehicle,
 )
-from central.rules import RuleRefused
-from central.services.card_lifecycle import CardAction, format_card, renew_card, revoke_card
+from central.refusals import RuleRefused
+from central.services.card_changes import CardAction, format_card, renew_card, revoke_card
 from central.services.context import Desk, action
 from central.services.gate_record import effective_record
 from central.services.loss import (

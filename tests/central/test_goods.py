@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from central.clock import FixedClock
 from central.models import Evidence, EvidenceKind, GoodsReleaseSlip
-from central.rules import RuleRefused
+from central.refusals import RuleRefused
 from central.services.context import Desk
 from central.services.fees import ChargeFee, PayFees, charge_fee, pay_fees
 from central.services.goods import (

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from central.models import CardState, LossReport
-from central.rules import RuleRefused
+from central.refusals import RuleRefused
 from central.services.context import Desk
 from central.services.loss import (
     ReplaceCard,

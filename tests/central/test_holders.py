@@ -20,8 +20,8 @@ from central.models import (
     HouseholdKind,
     SiteSettings,
 )
-from central.rules import RuleRefused
-from central.services.card_lifecycle import CardAction, renew_card
+from central.refusals import RuleRefused
+from central.services.card_changes import CardAction, renew_card
 from central.services.context import Desk
 from central.services.fees import ChargeFee, PayFees, charge_fee, pay_fees
 from central.services.other_cards import (

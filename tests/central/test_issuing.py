@@ -23,8 +23,8 @@ from central.models import (
     Role,
     SiteSettings,
 )
-from central.rules import InvalidInputError, NotFoundError, PermissionDeniedError, RuleRefused
-from central.services.card_lifecycle import (
+from central.refusals import InvalidInputError, NotFoundError, PermissionDeniedError, RuleRefused
+from central.services.card_changes import (
     CardAction,
     SetCardGrants,
     format_card,

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from central.clock import FixedClock
 from central.models import CardState, LossReport, ReceiptItem, RegisterAction
-from central.rules import ConflictError, RuleRefused
-from central.services.card_lifecycle import card_summary
+from central.refusals import ConflictError, RuleRefused
+from central.services.card_changes import card_summary
 from central.services.context import Desk
 from central.services.loss import (
     ReplaceCard,

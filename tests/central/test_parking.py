@@ -26,7 +26,7 @@ from central.models import (
     RegisterAction,
     SpaceKind,
 )
-from central.rules import InvalidInputError, RuleRefused
+from central.refusals import InvalidInputError, RuleRefused
 from central.services.context import Desk, action
 from central.services.parking import (
     ApplyParking,

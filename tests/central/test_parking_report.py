@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from central.clock import FixedClock
 from central.models import Device, Gate, ParkingMonthlyReport
-from central.rules import ConflictError, InvalidInputError, RuleRefused
+from central.refusals import ConflictError, InvalidInputError, RuleRefused
 from central.services import parking_report as report_module
 from central.services.context import Desk, action
 from central.services.parking_report_export import content_digest, report_csv, report_xlsx

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import central.api.errors
-import central.rules
-from central.rules import DeskError, RuleRefused
+import central.refusals
+from central.refusals import DeskError, RuleRefused
 from central.services.context import Desk
 from central.services.renovation import FileRenovation, file_renovation
 
@@ -32,7 +32,7 @@ DESK_RULES = {"V1"}
 
 def _refusal_classes() -> dict[str, type[DeskError]]:
     found: dict[str, type[DeskError]] = {}
-    for module in (central.rules, central.api.errors):
+    for module in (central.refusals, central.api.errors):
         for name, value in vars(module).items():
             if inspect.isclass(value) and issubclass(value, DeskError) and value is not DeskError:
                 found[name] = value
@@ -91,7 +91,7 @@ def _sample(cls: type[DeskError]) -> DeskError:
         if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         if name == "errors":
-            args[name] = [central.rules.FieldError("f", "错", "wrong")]
+            args[name] = [central.refusals.FieldError("f", "错", "wrong")]
         elif "int" in str(param.annotation):
             args[name] = 60
         else:

@@ -15,7 +15,7 @@ import pytest
 
 from central.clock import FixedClock
 from central.models import CardState, ReceiptItem, RegisterAction
-from central.rules import ConflictError, RuleRefused
+from central.refusals import ConflictError, RuleRefused
 from central.services.context import Desk
 from central.services.renovation import (
     ExtendRenovation,

@@ -28,7 +28,7 @@ from central.models import (
     RenovationFiling,
     SiteSettings,
 )
-from central.rules import ConflictError, RuleRefused
+from central.refusals import ConflictError, RuleRefused
 from central.services.context import Desk
 from central.services.goods import (
     IssueGoodsSlip,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from central.cli import main
 from central.models import Building, Gate, Household, HouseholdKind, Person, SiteSettings, Unit
-from central.rules import InvalidInputError
+from central.refusals import InvalidInputError
 from central.services.context import Desk
 from central.services.sites import load_site
 from central.site_file import parse_csv, parse_toml, read_site_file

@@ -9,14 +9,14 @@ from sqlalchemy import select
 
 from central.clock import FixedClock
 from central.models import LoginAttempt, Role, Staff
-from central.rules import (
+from central.refusals import (
     ConflictError,
     InvalidInputError,
     LoginFailedError,
     LoginThrottledError,
     PermissionDeniedError,
 )
-from central.services.card_lifecycle import card_summary
+from central.services.card_changes import card_summary
 from central.services.context import Actor, Desk
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards
 from central.services.staff import NewStaff, create_staff, login

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from central.db import ImmutableRecordError
 from central.models import BalanceEntry, BalanceMovement, Card, CardState, ReceiptItem
-from central.rules import ConflictError, PermissionDeniedError, RuleRefused
-from central.services.card_lifecycle import CardAction, card_summary, format_card
+from central.refusals import ConflictError, PermissionDeniedError, RuleRefused
+from central.services.card_changes import CardAction, card_summary, format_card
 from central.services.context import Desk, action
 from central.services.receipts import VoidReceipt, void_receipt
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from central.models import ConfirmationMethod, HolderKind, VisitorPass
-from central.rules import ConflictError, InvalidInputError, RuleRefused
+from central.refusals import ConflictError, InvalidInputError, RuleRefused
 from central.services.context import Desk
 from central.services.visitors import (
     IssueParkingPermit,

@@ -1,4 +1,4 @@
-"""The whole stack as real processes on 127.0.0.1 (hardware_sim.compound_stack): Mosquitto,
+"""The whole stack as real processes on 127.0.0.1 (hardware_sim.compound_processes): Mosquitto,
 ``menwei-desk serve --sync-config``, and a ``menwei-edge`` + ``menwei-sync`` pair per gate
 (two doors, a car-park entry/exit pair) with simulated hardware. The example site
 (central/examples/site.toml) is loaded, so the gates' access groups are the desk's."""
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hardware_sim.compound_stack import Compound, wait_for
+from hardware_sim.compound_processes import Compound, wait_for
 
 BIN = Path(sys.executable).parent
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hardware_sim.compound_stack import Compound, RunningGate, wait_for
+from hardware_sim.compound_processes import Compound, RunningGate, wait_for
 
 from .conftest import sim, tap, wait_state, wait_taps
 

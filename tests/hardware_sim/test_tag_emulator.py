@@ -11,7 +11,7 @@ from typing import Any
 import nfc
 import pytest
 
-from hardware_sim.compound import free_udp_port
+from hardware_sim.demo_compound import free_udp_port
 from hardware_sim.tag_emulator import (
     PresentResult,
     TagEmulator,

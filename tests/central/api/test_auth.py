@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from central.clock import FixedClock
 from central.models import LoginAttempt, StaffSession
-from central.rules import LoginFailedError, LoginThrottledError
+from central.refusals import LoginFailedError, LoginThrottledError
 from central.services.context import Desk
 from central.services.staff import login as check_login
 

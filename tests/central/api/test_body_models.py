@@ -13,7 +13,6 @@ from pydantic import BaseModel
 
 from central.api import (
     auth,
-    card_life,
     cards,
     goods,
     loss,
@@ -25,9 +24,12 @@ from central.api import (
     staff,
     visitors,
 )
-from central.rules import DeskError
+from central.api import (
+    card_changes as card_changes_api,
+)
+from central.refusals import DeskError
 from central.services import (
-    card_lifecycle,
+    card_changes,
     fees,
     other_cards,
     parking_approval,
@@ -52,8 +54,8 @@ PAIRS: list[tuple[type[BaseModel], Callable[[Any], Any], set[str]]] = [
     (cards.IssueResidentCardsBody, resident_cards.IssueResidentCards.from_form, set()),
     (cards.IssueMerchantCardBody, other_cards.IssueMerchantCard.from_form, set()),
     (cards.IssueStaffCardBody, other_cards.IssueStaffCard.from_form, set()),
-    (card_life.GrantsBody, card_lifecycle.SetCardGrants.from_form, {"uid"}),
-    (card_life.CardActionBody, card_lifecycle.CardAction.from_form, {"uid"}),
+    (card_changes_api.GrantsBody, card_changes.SetCardGrants.from_form, {"uid"}),
+    (card_changes_api.CardActionBody, card_changes.CardAction.from_form, {"uid"}),
     (loss.ReportDamagedBody, loss_service.ReportLoss.from_form, {"uid"}),
     (loss.ReplaceBody, loss_service.ReplaceCard.from_form, {"old_uid"}),
     (loss.ReviewBody, loss_service.ReviewLoss.from_form, {"report_id"}),

@@ -26,7 +26,7 @@ class Timer:
         self.cancelled = True
 
 
-class ControlLoop:
+class GateThread:
     """A minimal event loop: ``call_soon_threadsafe`` from any thread, timers on monotonic time."""
 
     def __init__(self) -> None:

@@ -10,8 +10,14 @@ from typing import Any
 from central.amounts import yuan
 from central.forms import FormReader
 from central.models import CardState, HolderKind, HouseholdKind, RegisterAction, Role
-from central.rules import ConflictError, RuleRefused
-from central.services.card_ops import STATE_ZH, access_groups, clear_grants, get_card, set_grants
+from central.refusals import ConflictError, RuleRefused
+from central.services.card_activation import (
+    STATE_ZH,
+    access_groups,
+    clear_grants,
+    get_card,
+    set_grants,
+)
 from central.services.context import DESK_ROLES, Actor, Desk, action
 from central.services.inputs import SignOff
 from central.services.other_cards import require_lead_for_staff_card

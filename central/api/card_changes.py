@@ -15,7 +15,7 @@ from central.api.security import ActorDep
 from central.api.shapes import RequestModel, SignOffBody, UidPath
 from central.api.state import api_state
 from central.models import CardState
-from central.services import card_lifecycle
+from central.services import card_changes
 
 router = protected_router("cards")
 CARD_ERRORS = error_responses(404, 409, 413, 415)
@@ -62,8 +62,8 @@ class CardStateOut(BaseModel):
 def set_card_grants(request: Request, actor: ActorDep, uid: UidPath,
                     body: BodyDep) -> GrantsOut:
     """Make an active card's access groups exactly these (staff cards: leads only, H4)."""
-    inp = form_input(body, GrantsBody, card_lifecycle.SetCardGrants.from_form, uid=uid)
-    added, removed = card_lifecycle.set_card_grants(api_state(request).desk, actor, inp)
+    inp = form_input(body, GrantsBody, card_changes.SetCardGrants.from_form, uid=uid)
+    added, removed = card_changes.set_card_grants(api_state(request).desk, actor, inp)
     return GrantsOut(uid=inp.uid, added=added, removed=removed)
 
 
@@ -71,8 +71,8 @@ def set_card_grants(request: Request, actor: ActorDep, uid: UidPath,
 def renew_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> RenewOut:
     """Extend a card by its holder kind's validity, from the day after its current end,
     never past a tenancy's lease end (H1–H5; staff cards: leads only, H4)."""
-    inp = form_input(body, CardActionBody, card_lifecycle.CardAction.from_form, uid=uid)
-    until = card_lifecycle.renew_card(api_state(request).desk, actor, inp)
+    inp = form_input(body, CardActionBody, card_changes.CardAction.from_form, uid=uid)
+    until = card_changes.renew_card(api_state(request).desk, actor, inp)
     return RenewOut(uid=inp.uid, valid_until=until)
 
 
@@ -80,8 +80,8 @@ def renew_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -
              openapi_extra=body_doc(CardActionBody))
 def revoke_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> CardStateOut:
     """Withdraw a card at every gate (it must be formatted before re-use, I6)."""
-    inp = form_input(body, CardActionBody, card_lifecycle.CardAction.from_form, uid=uid)
-    card_lifecycle.revoke_card(api_state(request).desk, actor, inp)
+    inp = form_input(body, CardActionBody, card_changes.CardAction.from_form, uid=uid)
+    card_changes.revoke_card(api_state(request).desk, actor, inp)
     return CardStateOut(uid=inp.uid, state=CardState.REVOKED)
 
 
@@ -90,6 +90,6 @@ def revoke_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) 
 def format_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> CardStateOut:
     """Format a card for re-use: every grant cleared, holder removed (I6). Refused while it
     holds a balance or a running parking subscription."""
-    inp = form_input(body, CardActionBody, card_lifecycle.CardAction.from_form, uid=uid)
-    card_lifecycle.format_card(api_state(request).desk, actor, inp)
+    inp = form_input(body, CardActionBody, card_changes.CardAction.from_form, uid=uid)
+    card_changes.format_card(api_state(request).desk, actor, inp)
     return CardStateOut(uid=inp.uid, state=CardState.FORMATTED)

@@ -2,7 +2,7 @@
 service with the example site and demo logins, and four gates (two doors, a car-park
 entry/exit lane pair), each a real ``menwei-edge`` + ``menwei-sync`` pair with nfcpy's udp
 reader and simulated pins, as on a Pi. The demo cards are issued at the desk and reach the
-gates by sync. The processes are built by hardware_sim.compound_stack."""
+gates by sync. The processes are built by hardware_sim.compound_processes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from hardware_sim.compound_stack import STAFF, Compound, free_udp_port, wait_for
+from hardware_sim.compound_processes import STAFF, Compound, free_udp_port, wait_for
 
 __all__ = ["DEMO_CARDS", "free_udp_port", "issue_demo_cards", "run_compound"]
 

@@ -19,7 +19,7 @@ from central.models import (
     Relationship,
     Schedule,
 )
-from central.rules import FieldError, InvalidInputError, NotFoundError, RuleRefused
+from central.refusals import FieldError, InvalidInputError, NotFoundError, RuleRefused
 from central.services.context import Action
 
 STATE_ZH = {CardState.ACTIVE: "使用中", CardState.LOST: "已挂失", CardState.REVOKED: "已停用",
