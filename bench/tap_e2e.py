@@ -24,9 +24,8 @@ from bench.common import door_config, percentile, write_config
 from edge.auth_store import AuthStore, CardRow
 from edge.cards import CardStatus
 from edge.control_socket import wait_until_answering
-from hardware_sim.demo_compound import free_udp_port
 from hardware_sim.observed_pins import read_outputs_log
-from hardware_sim.tag_emulator import TagEmulator
+from hardware_sim.tag_emulator import TagEmulator, free_udp_port
 
 STRIKE = "GPIO17"
 UIDS = ["04A1B2C3", "04A1B2C3D4E5F6", "0B0B0B0B", "0C0C0C0C"]

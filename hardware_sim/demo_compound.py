@@ -2,7 +2,8 @@
 service with the example site and demo logins, and four gates (two doors, a car-park
 entry/exit lane pair), each a real ``menwei-edge`` + ``menwei-sync`` pair with nfcpy's udp
 reader and simulated pins, as on a Pi. The demo cards are issued at the desk and reach the
-gates by sync. The processes are built by hardware_sim.compound_processes."""
+gates by sync. The processes are built by hardware_sim.compound_processes; the desk is
+reached through its commands and API only (hardware_sim.front_desk)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from hardware_sim.compound_processes import STAFF, Compound, free_udp_port, wait_for
+from hardware_sim.compound_processes import Compound, wait_for
+from hardware_sim.front_desk import ADMIN, STAFF
 
-__all__ = ["DEMO_CARDS", "free_udp_port", "issue_demo_cards", "run_compound"]
+__all__ = ["DEMO_CARDS", "issue_demo_cards", "run_compound"]
 
 # uid → (holder, what it shows). Issued in this order by issue_demo_cards.
 DEMO_CARDS = {
@@ -26,18 +28,19 @@ UNKNOWN_CARD = "0E0E0E0E"
 
 
 def issue_demo_cards(compound: Compound) -> None:
-    """Issue the demo cards as the front desk would, through the API as the clerk (the
-    parking month through the desk's services: the API has no parking endpoints yet)."""
-    clerk = compound.login("clerk")
+    """Issue the demo cards as the front desk would, through the API as the clerk (and the
+    director, who approves the parking month)."""
+    desk = compound.desk
+    clerk = desk.session("clerk")
     for uid, holder, relationship, applicant in (
             ("04A1B2C3", "王建国", "self", None),
             ("04A1B2C3D4E5F6", "张丽", "spouse", "王建国"),
             ("0C0C0C0C", "刘洋", "self", None)):
-        response = compound.issue_resident_card(clerk, holder, uid, relationship, applicant)
+        response = desk.issue_resident_card(clerk, holder, uid, relationship, applicant)
         if response.status_code != 201:
             raise RuntimeError(f"issuing {uid}: {response.status_code} {response.text}")
-    compound.grant_parking("王建国", "04A1B2C3", "粤B 12345", new_card=False)
-    lost = compound.report_lost(clerk, "0C0C0C0C", "刘洋")
+    desk.grant_parking("王建国", "04A1B2C3", "粤B 12345", new_card=False)
+    lost = desk.report_lost(clerk, "0C0C0C0C", "刘洋")
     if lost.status_code != 201:
         raise RuntimeError(f"reporting 0C0C0C0C lost: {lost.status_code} {lost.text}")
 
@@ -59,7 +62,7 @@ def _instructions(c: Compound) -> str:
     lines = ["", f"Menwei simulated compound ({c.site}) is running. Data and logs: {c.root}",
              "", f"Desk API: {c.api}   (OpenAPI: {c.api}/openapi.json)",
              "Demo logins (password for all: " + c.password + "):"]
-    lines += [f"  {name:<9} {role.value}" for name, role in STAFF]
+    lines += [f"  {name:<9} {role}" for name, role in ((ADMIN, "admin"), *STAFF)]
     lines += ["", "Demo cards (issued at the desk, delivered to the gates by sync):"]
     lines += [f"  {uid:<16} {holder} — {note}" for uid, (holder, note) in DEMO_CARDS.items()]
     lines += [f"  {UNKNOWN_CARD:<16} never issued: unknown card"]

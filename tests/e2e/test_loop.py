@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hardware_sim.compound_processes import Compound, RunningGate, wait_for
+from hardware_sim.compound_processes import Compound, wait_for
+from hardware_sim.running_gate import RunningGate
 
 from .conftest import sim, tap, wait_state, wait_taps
 
@@ -49,12 +50,12 @@ def journal_seqs(gate: RunningGate) -> list[int]:
 
 @pytest.mark.timeout(300)
 def test_issue_tap_lose_offline_and_park(stack: Compound) -> None:
-    clerk, guard = stack.login("clerk"), stack.login("guard")
+    clerk, guard = stack.desk.login("clerk"), stack.desk.login("guard")
     main, b1 = stack.gates["main-gate"], stack.gates["b1-lobby"]
     entry, exit_ = stack.gates["carpark-in"], stack.gates["carpark-out"]
 
     # --- issued through the API, it reaches the gates by sync and opens the door.
-    issued = stack.issue_resident_card(clerk, "王建国", DOOR_CARD)
+    issued = stack.desk.issue_resident_card(clerk, "王建国", DOOR_CARD)
     assert issued.status_code == 201, issued.text
     for gate in stack.gates.values():
         wait_for(f"{DOOR_CARD} at {gate.spec.name}",
@@ -71,7 +72,7 @@ def test_issue_tap_lose_offline_and_park(stack: Compound) -> None:
     wait_for("the granted tap in GET /events", seen_at_desk, 30)
 
     # --- reported lost: refused at every gate within 2 s of the API answering.
-    lost = stack.report_lost(clerk, DOOR_CARD, "王建国")
+    lost = stack.desk.report_lost(clerk, DOOR_CARD, "王建国")
     assert lost.status_code == 201, lost.text
     reported = time.monotonic()
     pending = dict(stack.gates)
@@ -131,7 +132,7 @@ def test_issue_tap_lose_offline_and_park(stack: Compound) -> None:
         ("main-gate", s) for s in journal_seqs(main)[-1:]}
 
     # --- a monthly parking card (P1, P3, one month paid) round trip with anti-passback.
-    stack.grant_parking("陈国强", PARKING_CARD, "粤B 67890", new_card=True)
+    stack.desk.grant_parking("陈国强", PARKING_CARD, "粤B 67890", new_card=True)
     for gate in (entry, exit_):
         wait_for(f"{PARKING_CARD} at {gate.spec.name}",
                  lambda g=gate: g.card_status(PARKING_CARD) == "active", 30)  # type: ignore[misc]
