@@ -12,8 +12,9 @@ from edge.gate import Gate
 from edge.ports import Scheduler
 from edge.uid import normalize_uid
 from firmware_config.schema import EdgeConfig, PinConfig
-from hardware_sim.barrier_physics import BarrierArmSim, LaneSim
+from hardware_sim.barrier_physics import BarrierArmSim
 from hardware_sim.door_physics import DoorSim
+from hardware_sim.lane_physics import LaneSim
 
 
 def _number(args: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:

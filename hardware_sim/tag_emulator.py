@@ -189,8 +189,7 @@ def parse_udp_path(path: str) -> tuple[str, int]:
 
 
 def free_udp_port(preferred: int) -> int:
-    """A UDP port free on 127.0.0.1 for an emulated reader: ``preferred`` if it is free,
-    else one the kernel picks."""
+    """A free UDP port on 127.0.0.1 for a reader: ``preferred`` if free, else any."""
     for port in (preferred, 0):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:

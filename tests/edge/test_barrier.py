@@ -1,7 +1,7 @@
 """The barrier state machine against simulated hardware: gpiozero MockFactory pins behind the
-adapters of edge.gpio_pins, the arm and lane physics of hardware_sim.barrier_physics, and
-virtual time. Every test ends with the fixture checking the simulator saw no safety breach
-and that the raise and lower contacts were never active together."""
+adapters of edge.gpio_pins, the arm and lane physics of hardware_sim.barrier_physics and
+lane_physics, and virtual time. Every test ends with the fixture checking the simulator saw
+no safety breach and that the raise and lower contacts were never active together."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from gpiozero.pins.mock import MockFactory
 from edge.barrier import Barrier, BarrierState
 from edge.gpio_pins import GpioInput, GpioOutput
 from firmware_config.schema import BarrierConfig, PinConfig
-from hardware_sim.barrier_physics import TICK, BarrierArmSim, LaneSim
+from hardware_sim.barrier_physics import TICK, BarrierArmSim
+from hardware_sim.lane_physics import LaneSim
 from hardware_sim.virtual_time import VirtualScheduler
 
 # Wired as in firmware_config/profiles/barrier_entry.toml: limit switches active low with

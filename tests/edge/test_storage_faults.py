@@ -22,7 +22,8 @@ from edge.exit_codes import ExitCode
 from edge.gate_storage import DAMAGED_KIND
 from edge.journal_guard import UNAVAILABLE_KIND
 from firmware_config.schema import EdgeConfig
-from hardware_sim.barrier_physics import BarrierArmSim, LaneSim
+from hardware_sim.barrier_physics import BarrierArmSim
+from hardware_sim.lane_physics import LaneSim
 from hardware_sim.observed_pins import read_outputs_log
 from tests.edge.conftest import GateRig, barrier_doc, commission, door_doc, write_doc
 from tests.edge.gate_process import (
