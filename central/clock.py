@@ -1,51 +1,56 @@
-"""The desk's clock, a port: every action reads "now" once from it, and site-local dates
-come from that instant in the site's time zone (domain-rules.md conventions)."""
+"""The desk's time, read from the one clock interface of the project (``edge.ports.Clock``:
+wall and monotonic seconds): every action reads "now" once, as an aware instant
+(``utc_now``), and site-local dates come from that instant in the site's time zone
+(domain-rules.md conventions). ``FixedClock`` is a Clock a test or a replay moves by hand.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
-
-class Clock(Protocol):
-    """Where "now" comes from."""
-
-    def now(self) -> datetime:
-        """The current instant, timezone-aware."""
-        ...
+from edge.ports import Clock
 
 
-class SystemClock:
-    """The machine's clock."""
-
-    def now(self) -> datetime:
-        """Aware UTC now."""
-        return datetime.now(UTC)
+def utc_now(clock: Clock) -> datetime:
+    """The clock's wall time as an aware UTC instant."""
+    return datetime.fromtimestamp(clock.wall(), UTC)
 
 
 class FixedClock:
-    """A clock that stands still until moved: for tests and for replaying a day's work."""
+    """A Clock that stands still until moved: for tests and for replaying a day's work.
+
+    Its monotonic time moves with every step forward and stands still on a step back,
+    as a machine's does when its wall clock is set back."""
 
     def __init__(self, at: datetime) -> None:
-        if at.tzinfo is None:
-            raise ValueError("FixedClock needs an aware datetime")
-        self._at = at
+        self._at = _aware(at)
+        self._monotonic = 0.0
 
-    def now(self) -> datetime:
-        """The set instant."""
-        return self._at
+    def wall(self) -> float:
+        """The set instant, in seconds since the epoch."""
+        return self._at.timestamp()
+
+    def monotonic(self) -> float:
+        """Seconds moved forward since the clock was made."""
+        return self._monotonic
 
     def set(self, at: datetime) -> None:
         """Move to ``at`` (forwards or backwards)."""
-        if at.tzinfo is None:
-            raise ValueError("FixedClock needs an aware datetime")
+        at = _aware(at)
+        self._monotonic += max(0.0, (at - self._at).total_seconds())
         self._at = at
 
     def advance(self, delta: timedelta) -> None:
-        """Move by ``delta``."""
-        self._at += delta
+        """Move by ``delta`` (negative: back)."""
+        self.set(self._at + delta)
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("FixedClock needs an aware datetime")
+    return at
 
 
 @lru_cache(maxsize=64)

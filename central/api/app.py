@@ -42,8 +42,8 @@ from central.api.ports import DeviceStatusSource, GateEventSource
 from central.api.private_responses import PrivateResponses
 from central.api.routing import PREFIX
 from central.api.state import ApiState
-from central.clock import Clock
 from central.services.context import Desk
+from edge.ports import Clock
 
 # A desk shift, with some slack; the desk logs in again the next morning.
 DEFAULT_SESSION_TTL = timedelta(hours=10)

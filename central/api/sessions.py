@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 
 from central.api.errors import NotAuthenticatedError
+from central.clock import utc_now
 from central.models import Role, Staff, StaffSession
 from central.services.context import Desk, action
 
@@ -66,7 +67,7 @@ def resolve_session(desk: Desk, token: str) -> Principal:
     active. Anything else is NotAuthenticatedError, the same for every case."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise _refused()
-    now = desk.clock.now()
+    now = utc_now(desk.clock)
     with desk.sessions() as session:
         row = session.execute(
             select(StaffSession, Staff).join(Staff, Staff.id == StaffSession.staff_id)

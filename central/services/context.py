@@ -16,11 +16,12 @@ from datetime import date, datetime
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, select
 
-from central.clock import Clock, SystemClock, local_date
+from central.clock import local_date, utc_now
 from central.db import DeskSession, make_engine, make_sessionmaker, require_current_schema
 from central.models import Role, Site, Staff
 from central.refusals import NotFoundError, PermissionDeniedError, RuleRefused
 from central.services.gate_record import publish_changed_cards
+from edge.ports import Clock, SystemClock
 
 # Who does desk work (issuing, loss, receipts); guards and admins do not.
 DESK_ROLES = frozenset({Role.CLERK, Role.FRONT_DESK_LEAD, Role.CUSTOMER_SERVICE_LEAD,
@@ -71,7 +72,7 @@ class Action:
     def __init__(self, desk: Desk, session: DeskSession) -> None:
         self.desk = desk
         self.session = session
-        self.now: datetime = desk.clock.now()
+        self.now: datetime = utc_now(desk.clock)
         self._staff: Staff | None = None
         self._site: Site | None = None
 

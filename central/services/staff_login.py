@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, or_, select
 
+from central.clock import utc_now
 from central.models import LoginAttempt, Role, Staff
 from central.refusals import FieldError, InvalidInputError, LoginFailedError, LoginThrottledError
 from central.services.context import Desk, action
@@ -180,7 +181,7 @@ def login(desk: Desk, username: str, password: str, remote: str = "") -> LoggedI
     if not name:
         raise InvalidInputError([FieldError("username", "必填", "required")])
     remote = remote[:64]
-    wait = _throttle(desk, name, remote, desk.clock.now())
+    wait = _throttle(desk, name, remote, utc_now(desk.clock))
     if wait is not None:
         raise LoginThrottledError(wait)
     candidate = _candidate(desk, name)

@@ -14,7 +14,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from central.clock import local_date
+from central.clock import local_date, utc_now
 from central.models import Card, ParkingSubscription, Site
 from central.services.context import Desk
 from central.services.gate_record import append_if_changed
@@ -37,7 +37,7 @@ def sweep_date_changes(desk: Desk, today: date | None = None, *,
             query = select(Site).order_by(Site.id)
             if site is not None:
                 query = query.where(Site.code == site)
-            now = desk.clock.now()
+            now = utc_now(desk.clock)
             for site_row in session.scalars(query).all():
                 # Lock the site row as publish_changed_cards does, so sequence numbers of
                 # one site commit in order on PostgreSQL.

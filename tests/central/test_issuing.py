@@ -317,7 +317,7 @@ def test_I7_receipt_dates_never_go_backwards(desk: Desk, staff: Staffs,
     wang = household = person(desk, "王建国").household_id
     assert household is not None and wang is not None
     _pay(desk, staff.clerk, household, "10")
-    clock.set(clock.now() - timedelta(days=1))
+    clock.advance(-timedelta(days=1))
     fee_id = charge_fee(desk, staff.clerk, ChargeFee.from_form({
         "household_id": household, "kind": "other", "amount_yuan": "5", "due_on": "2026-06-01"}))
     before = row_counts(desk)
@@ -325,7 +325,7 @@ def test_I7_receipt_dates_never_go_backwards(desk: Desk, staff: Staffs,
         pay_fees(desk, staff.clerk, PayFees(household, (fee_id,), "payer"))
     assert refused.value.rule_id == "I7" and "never go backwards" in refused.value.message_en
     assert row_counts(desk) == before
-    clock.set(clock.now() + timedelta(days=1))
+    clock.advance(timedelta(days=1))
     assert pay_fees(desk, staff.clerk, PayFees(household, (fee_id,), "payer")) == 2
 
 
