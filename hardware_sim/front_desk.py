@@ -1,7 +1,8 @@
 """The simulated compound's people at the desk, reaching it only as a real site's do: the
-installer runs ``menwei-desk`` commands (create the database, load the site file, create the
-first admin account), everyone else uses the HTTP API (the admin creates the demo logins;
-the clerk issues cards and reports one lost; the director approves a parking month).
+installer runs ``menwei-desk`` commands (``serve``, which creates the database; ``load-site``
+with the site file; ``create-staff`` for the site's admin), everyone else uses the HTTP API
+(the admin creates the demo logins; the clerk issues cards and reports one lost; the
+director approves a parking month).
 
 Nothing here imports the desk's code or opens its database: what the simulation does, an
 installer or a clerk with ``curl`` could do the same way.
@@ -37,7 +38,6 @@ class SiteFile:
     """The parts of the installer's site description (TOML) the simulation reads itself:
     the site code, and each person's ID number (what their ID card shows at the desk)."""
 
-    path: Path
     code: str
     id_numbers: dict[str, str]
 
@@ -45,7 +45,7 @@ class SiteFile:
     def read(cls, path: Path) -> SiteFile:
         """Read ``path``; the desk itself validates it in ``menwei-desk load-site``."""
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        return cls(path, str(doc["site"]["code"]),
+        return cls(str(doc["site"]["code"]),
                    {str(p["name"]): str(p.get("id_number", ""))
                     for p in doc.get("persons", ())})
 
