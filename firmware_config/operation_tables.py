@@ -50,6 +50,10 @@ class UntrustedClockPolicy(enum.StrEnum):
     DENY_ALL = "deny_all"
 
 
+def _in_data_dir(name: str) -> Derived:
+    return Derived(f"`<data_dir>/{name}`", lambda device: device.data_dir / name)
+
+
 @dataclass(frozen=True)
 class AntiPassbackConfig:
     """Anti-passback for a pair of barrier lanes that share ``presence_db``."""
@@ -63,8 +67,7 @@ class AntiPassbackConfig:
         "An entry older than this no longer counts, so a missed exit read does not lock a "
         "resident out for ever."))]
     presence_db: Annotated[Path, FilePath(
-        default=Derived("`<data_dir>/presence.db`", lambda device: device.data_dir
-                        / "presence.db"),
+        default=_in_data_dir("presence.db"),
         doc=("Who is inside. The entry and exit lanes of one car park must name the same file "
              "(same Pi, e.g. `/var/lib/menwei/carpark-1-presence.db`)."))]
 
@@ -106,8 +109,7 @@ class ControlConfig:
     """The ``[control]`` table; the gate keeps only its socket (EdgeConfig.control_socket)."""
 
     socket: Annotated[Path, FilePath(
-        default=Derived("`<data_dir>/control.sock`", lambda device: device.data_dir
-                        / "control.sock"),
+        default=_in_data_dir("control.sock"),
         doc=("The gate's local control socket (`menwei-edge status`, `open`, `events`). At "
              "most 107 bytes long (a limit of Unix sockets); a long `data_dir` needs a shorter "
              "`socket` here."))]

@@ -127,7 +127,7 @@ class Identifier(Text):
         value = super().convert(raw, base)
         if not _ID.match(str(value)):
             raise SettingError(f"{value!r} may only hold letters, digits, '.', '_' and '-' "
-                          "(it is used in MQTT topics and file names)")
+                               "(it is used in MQTT topics and file names)")
         return value
 
 
@@ -157,7 +157,7 @@ class Ed25519Key(Text):
             key = b""
         if len(key) != 32:
             raise SettingError("must be the central service's Ed25519 public key in base64 "
-                          "(44 characters, from `menwei-sync provision`)")
+                               "(44 characters, from `menwei-sync provision`)")
         return value
 
 
@@ -276,7 +276,7 @@ class GpioLine(Setting):
             # Board numbering ("BOARD11", "J8:11") is refused rather than translated: one
             # numbering everywhere (the BCM one of WIRING.md) keeps "pin used twice" checkable.
             raise SettingError(f"must be a BCM GPIO number (0-{_BCM_MAX}) or a name like "
-                          f"\"GPIO17\", got {raw!r}")
+                               f"\"GPIO17\", got {raw!r}")
         if not 0 <= number <= _BCM_MAX:
             raise SettingError(f"{raw!r} is not a GPIO of the 40-pin header (BCM 0-{_BCM_MAX})")
         return f"GPIO{number}"
