@@ -1,5 +1,8 @@
 """The device config as an installer meets it: the shipped profiles load, and a wrong file is
-refused with every mistake listed at once, each under its key path."""
+refused with every mistake listed at once, each under its key path.
+
+Longer than ~400 lines on purpose: one case per kind of installer mistake, each short; the
+declaration they test is split over several modules, the mistakes an installer meets are not."""
 
 from __future__ import annotations
 
