@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Self
 
+from central.form_fields import CardUid, Id, Schedule, Text
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
     ApplicationKind,
@@ -29,7 +31,7 @@ from central.services.card_activation import (
 )
 from central.services.card_fees import issue_fee
 from central.services.context import DESK_ROLES, LEADS, Action, Actor, Desk, action
-from central.services.inputs import Countersign, PersonDetails, SignOff
+from central.services.inputs import Countersign, PersonDetails, SignOff, one_holder
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
 from central.services.validity import valid_until
@@ -41,16 +43,6 @@ class CardHolder:
 
     person_id: int | None = None
     new: PersonDetails | None = None
-
-    @staticmethod
-    def read(r: FormReader) -> CardHolder:
-        """From ``{"holder_person_id"}`` or ``{"new_holder": {...}}`` of the same form."""
-        holder = CardHolder(r.opt_integer("holder_person_id", 1),
-                            r.opt_object("new_holder", PersonDetails.read))
-        if (holder.person_id is None) == (holder.new is None):
-            r.fail("holder_person_id", "请选择已登记的持卡人，或填写新持卡人资料（二选一）",
-                   "give either holder_person_id (on record) or new_holder (no record)")
-        return holder
 
 
 def _holder(act: Action, holder: CardHolder, kind: HolderKind) -> Person:
@@ -82,34 +74,30 @@ def _require_signoff(signoff: SignOff | None) -> SignOff:
 
 
 @dataclass(frozen=True)
-class IssueMerchantCard:
-    """Rule H3: an application under the company seal, verified by the shop manager and
-    signed off by the department head before the card is issued."""
+class IssueMerchantCard(FormInput):
+    """Rule H3: a merchant's card, on an application under the company seal, verified by
+    the shop manager and signed off by the department head before the card is issued."""
 
-    uid: str
-    holder: CardHolder
-    seal_application_ref: str | None
+    uid: CardUid
+    holder_person_id: Id | None
+    new_holder: PersonDetails | None
+    seal_application_ref: Annotated[str | None, Text(doc="the application under the seal")]
     shop_manager: Countersign | None
     department_head: Countersign | None
     holder_signoff: SignOff | None
     access_groups: tuple[str, ...] = ()
-    schedule: str | None = None
+    schedule: Annotated[str | None, Schedule()] = None
     payment_method: PaymentMethod = PaymentMethod.CASH
 
-    @staticmethod
-    def from_form(data: Any) -> IssueMerchantCard:
-        """Validate a form into the input."""
-        r = FormReader(data)
-        inp = IssueMerchantCard(
-            uid=r.uid("uid"), holder=CardHolder.read(r),
-            seal_application_ref=r.opt_text("seal_application_ref"),
-            shop_manager=r.opt_object("shop_manager", Countersign.read),
-            department_head=r.opt_object("department_head", Countersign.read),
-            holder_signoff=r.opt_object("holder_signoff", SignOff.read),
-            access_groups=r.names("access_groups"), schedule=r.opt_schedule("schedule"),
-            payment_method=r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
-        r.finish()
-        return inp
+    @property
+    def holder(self) -> CardHolder:
+        """The holder, on record or new."""
+        return CardHolder(self.holder_person_id, self.new_holder)
+
+    def cross_check(self, form: FormReader) -> Self:
+        """One holder, on record or new."""
+        one_holder(form, self.holder_person_id, self.new_holder)
+        return self
 
 
 def issue_merchant_card(desk: Desk, actor: Actor, inp: IssueMerchantCard) -> IssueResult:
@@ -154,30 +142,28 @@ def issue_merchant_card(desk: Desk, actor: Actor, inp: IssueMerchantCard) -> Iss
 
 
 @dataclass(frozen=True)
-class IssueStaffCard:
+class IssueStaffCard(FormInput):
     """Rule H4: an internal staff card, free, on a written application approved by the
     department head, authorised only by the front-desk lead or the customer-service lead."""
 
-    uid: str
-    holder: CardHolder
-    written_application_ref: str | None
+    uid: CardUid
+    holder_person_id: Id | None
+    new_holder: PersonDetails | None
+    written_application_ref: Annotated[str | None, Text()]
     department_head: Countersign | None
     holder_signoff: SignOff | None
     access_groups: tuple[str, ...] = ()
-    schedule: str | None = None
+    schedule: Annotated[str | None, Schedule()] = None
 
-    @staticmethod
-    def from_form(data: Any) -> IssueStaffCard:
-        """Validate a form into the input."""
-        r = FormReader(data)
-        inp = IssueStaffCard(
-            uid=r.uid("uid"), holder=CardHolder.read(r),
-            written_application_ref=r.opt_text("written_application_ref"),
-            department_head=r.opt_object("department_head", Countersign.read),
-            holder_signoff=r.opt_object("holder_signoff", SignOff.read),
-            access_groups=r.names("access_groups"), schedule=r.opt_schedule("schedule"))
-        r.finish()
-        return inp
+    @property
+    def holder(self) -> CardHolder:
+        """The holder, on record or new."""
+        return CardHolder(self.holder_person_id, self.new_holder)
+
+    def cross_check(self, form: FormReader) -> Self:
+        """One holder, on record or new."""
+        one_holder(form, self.holder_person_id, self.new_holder)
+        return self
 
 
 def require_lead_for_staff_card(act: Action, what_zh: str, what_en: str) -> None:
