@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from central.form_fields import Id, Instant, Text
 from central.form_input import FormInput
@@ -59,9 +59,16 @@ class Countersign(FormInput):
     reference: Annotated[str, Text()] = ""
 
 
-def one_holder(form: FormReader, person_id: int | None, new: PersonDetails | None) -> None:
-    """A card's holder is either on record (``holder_person_id``) or new (``new_holder``),
-    never both nor neither."""
-    if (person_id is None) == (new is None):
-        form.fail("holder_person_id", "请选择已登记的持卡人，或填写新持卡人资料（二选一）",
-                  "give either holder_person_id (on record) or new_holder (no record)")
+class OneHolder(FormInput):
+    """An input naming a card's holder: on record (``holder_person_id``) or new
+    (``new_holder``), never both nor neither. Subclasses declare the two fields."""
+
+    holder_person_id: int | None
+    new_holder: PersonDetails | None
+
+    def cross_check(self, form: FormReader) -> Self:
+        """One holder, on record or new."""
+        if (self.holder_person_id is None) == (self.new_holder is None):
+            form.fail("holder_person_id", "请选择已登记的持卡人，或填写新持卡人资料（二选一）",
+                      "give either holder_person_id (on record) or new_holder (no record)")
+        return self

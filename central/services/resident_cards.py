@@ -48,7 +48,7 @@ from central.services.card_activation import (
 from central.services.card_fees import issue_fee
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.id_checks import IdChecks, checking_ids
-from central.services.inputs import OwnerConfirmation, PersonDetails, SignOff, one_holder
+from central.services.inputs import OneHolder, OwnerConfirmation, PersonDetails, SignOff
 from central.services.quota import check_quota
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
@@ -59,7 +59,7 @@ _CLOCK_SLACK = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
-class ResidentCardLine(FormInput):
+class ResidentCardLine(OneHolder):
     """One card of a resident application: its UID, its holder (on record, ID shown, or
     new), the relationship the applicant states (I5) and the holder's signature (I5)."""
 
@@ -75,11 +75,6 @@ class ResidentCardLine(FormInput):
     access_groups: tuple[str, ...] = ()
     holder_signoff: Annotated[SignOff | None, Nested(
         doc="the holder signs for the card; missing is refused by rule I5")] = None
-
-    def cross_check(self, form: FormReader) -> Self:
-        """One holder, on record or new."""
-        one_holder(form, self.holder_person_id, self.new_holder)
-        return self
 
 
 @dataclass(frozen=True)
