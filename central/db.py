@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from threading import Lock
 from typing import Any
 
 from alembic import command
@@ -24,6 +25,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///var/desk/desk.db"
 # Execution option marking a connection that will write: on SQLite it begins IMMEDIATE.
 WRITE_OPTION = "menwei_writes"
+# SQLite's own busy handler polls for the write lock with sleeps of 1, 2, 5, 10 … 100 ms, so
+# a writer that arrives during another's fsync'd commit loses tens of milliseconds. Writers
+# of one process queue on a lock instead and start the moment the previous commit is done;
+# SQLite's lock stays the guard (and the only one between processes).
+_HOLDS_WRITE_TURN = "menwei_write_turn"
 
 
 class ImmutableRecordError(RuntimeError):
@@ -46,7 +52,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return create_engine(url, echo=echo, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo, connect_args={"timeout": 15.0})
+    busy_timeout_s = 15.0
+    engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout_s})
+    write_turn = Lock()
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -61,7 +69,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        info = conn.connection.info  # the pool record's: the checkin below sees it
+        if immediate and not info.get(_HOLDS_WRITE_TURN):
+            # Past the timeout SQLite's busy handler decides, as it would without the queue.
+            info[_HOLDS_WRITE_TURN] = write_turn.acquire(timeout=busy_timeout_s)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @event.listens_for(engine, "checkin")
+    @event.listens_for(engine, "close")
+    def _end_write_turn(_dbapi_connection: Any, record: Any) -> None:
+        # A session gives its connection back when its transaction ends (committed or rolled
+        # back); a connection that is closed or invalidated instead never keeps the turn.
+        if record is not None and record.info.pop(_HOLDS_WRITE_TURN, False):
+            write_turn.release()
 
     return engine
 

@@ -316,9 +316,8 @@ class FormReader:
             return None
         return read(self.nested(key))
 
-    def items(self, key: str, read: Callable[[FormReader], T], min_items: int = 0,
-              max_items: int = 50) -> tuple[T, ...]:
-        """A list of objects, each read by ``read`` (fields named ``key[i].field``)."""
+    def _list(self, key: str, min_items: int, max_items: int) -> list[Any] | tuple[Any, ...]:
+        """The list under ``key`` (absent: empty), its length checked; () after a problem."""
         value = self.data.get(key)
         if value is None:
             value = []
@@ -330,9 +329,23 @@ class FormReader:
         if len(value) > max_items:
             self.fail(key, f"最多 {max_items} 项", f"at most {max_items} items")
             return ()
-        return tuple(read(FormReader(item, f"{self.path(key)}[{i}]", self.errors))
-                     for i, item in enumerate(value))
+        return value
 
+    def items(self, key: str, read: Callable[[FormReader], T], min_items: int = 0,
+              max_items: int = 50) -> tuple[T, ...]:
+        """A list of objects, each read by ``read`` (fields named ``key[i].field``)."""
+        return tuple(read(FormReader(item, f"{self.path(key)}[{i}]", self.errors))
+                     for i, item in enumerate(self._list(key, min_items, max_items)))
+
+    def values(self, key: str, read: Callable[[FormReader, str], T], min_items: int = 0,
+               max_items: int = 50) -> tuple[T, ...]:
+        """A list of plain values, each read by ``read(reader, name)`` under the name
+        ``key[i]``; each value kept once, in order."""
+        found = []
+        for i, item in enumerate(self._list(key, min_items, max_items)):
+            name = f"{key}[{i}]"
+            found.append(read(FormReader({name: item}, self.prefix, self.errors), name))
+        return tuple(dict.fromkeys(found))
 
 def _shown(value: Any) -> str:
     """A rejected value as a message quotes it: short, whatever was sent."""

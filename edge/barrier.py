@@ -26,6 +26,10 @@ Decisions worth knowing:
 * **Stuck means stopped.** A limit switch not reached within ``travel_timeout`` turns the
   motor off and takes the barrier out of service; it does not try the other way (something
   may be pinned under the arm). ``reset`` after inspection re-learns the position.
+
+Longer than ~400 lines on purpose: one explicit state machine, whose transitions read
+together; split across modules, "never onto a vehicle" would no longer be checkable in one
+reading.
 """
 
 from __future__ import annotations

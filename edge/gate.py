@@ -1,7 +1,12 @@
 """The gate: reader in, decision, journal, actuator out. Runs on the control thread only.
 
 Nothing here touches the network: a tap is decided from ``auth.db`` alone, so the gate keeps
-working with the broker, the central service or the cable gone (rule G2)."""
+working with the broker, the central service or the cable gone (rule G2).
+
+Longer than ~400 lines on purpose: this is the one place where reader, decision, journal,
+actuator and standing modes meet on the control thread, and the order of those steps (journal
+before anything moves) is the gate's contract; each part it orders lives in its own module
+(decision, gate_mode, gate_storage, journal_guard, door, barrier)."""
 
 from __future__ import annotations
 

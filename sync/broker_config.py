@@ -35,7 +35,7 @@ DEFAULT_MAX_CONNECTIONS = 128
 BROKER_GROUP = "mosquitto"
 
 # Site and device ids: the same rule as site.id and device.id in the device config
-# (firmware_config/schema.py). They become MQTT topic levels, where '/', '+' and '#' have
+# (firmware_config/settings.py). They become MQTT topic levels, where '/', '+' and '#' have
 # meanings, and a device id is its broker username, which Mosquitto substitutes for %u in the
 # ACL; Mosquitto refuses every pattern to a username holding '/', '+' or '#', so such a device
 # would be locked out rather than let in, but it is refused here with a clear message instead.

@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
@@ -334,6 +333,9 @@ def provision_device(directory: Path, site: str, device: str, public_key: str, *
         broker = replace(broker, revoked=tuple(d for d in broker.revoked if d != device))
         save_site(broker)
     write_acl(layout, broker.revoked)
+
+    # The desk extra's: `menwei-sync` on a gate builds this command's parser, never runs it.
+    import tomli_w  # noqa: PLC0415
 
     fragment = (f"# [sync] of device {device!r} at site {site!r}, written by "
                 "`menwei-sync provision`.\n"

@@ -4,6 +4,9 @@
 unparsable values and missing executables; a typo there would otherwise only show up on a Pi,
 as a silently ignored hardening line. The units name the installed venv under /opt/menwei, so
 each is verified from a copy whose executables point into the venv running the tests.
+
+Longer than ~400 lines on purpose: each unit's hardening is checked line by line, next to
+the others, so a directive dropped from one unit stands out.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 One FastAPI application per desk database; the routers, one per concept, live beside this
 module. The OpenAPI document is served at ``/api/v1/openapi.json`` with every request
-body's schema (the bodies are read by the services' ``from_form``, so FastAPI does not know
-them by itself: central/api/body.py registers them) and the error shape on every operation.
+body's schema (the bodies are the desk inputs' declarations, read by their own reader, so
+FastAPI does not know them by itself: central/api/body_schema.py derives them) and the error
+shape on every operation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic.json_schema import models_json_schema
 
 from central.api import (
     auth,
@@ -36,7 +36,7 @@ from central.api import (
     staff,
     visitors,
 )
-from central.api.body import BODY_MODELS
+from central.api.body_schema import BODIES
 from central.api.errors import install_handlers
 from central.api.ports import DeviceStatusSource, GateEventSource
 from central.api.private_responses import PrivateResponses
@@ -88,11 +88,9 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version,
                                  description=app.description, routes=app.routes)
-            _, defs = models_json_schema(
-                [(m, "validation") for m in BODY_MODELS.values()],
-                ref_template="#/components/schemas/{model}")
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(
-                defs.get("$defs", {}))
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for body in BODIES.values():
+                components.update(body.schemas())
             _tidy_parameters(schema)
             app.openapi_schema = schema
         return app.openapi_schema

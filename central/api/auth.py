@@ -7,21 +7,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from central.api.body import body_doc, form_input
+from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.permissions import allowed_operations
 from central.api.routing import BodyDep, protected_router, public_router
 from central.api.security import CallerDep
 from central.api.sessions import close_session, open_session
-from central.api.shapes import RequestModel
 from central.api.state import api_state
-from central.forms import FormReader
+from central.form_fields import Password, Text
+from central.form_input import FormInput
 from central.models import Role
 from central.refusals import LoginFailedError, LoginThrottledError
 from central.services.staff_login import login as check_login
@@ -32,35 +32,16 @@ public = public_router("session")
 router = protected_router("session")
 
 
-class LoginBody(RequestModel):
+@dataclass(frozen=True)
+class LoginForm(FormInput):
     """A staff member's user name and password."""
 
-    username: str = Field(max_length=64, examples=["clerk"])
-    password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+    username: Annotated[str, Text(max=64)]
+    # Taken exactly as typed.
+    password: Annotated[str, Password(max=MAX_PASSWORD_LENGTH)]
 
 
-@dataclass(frozen=True)
-class LoginForm:
-    """The login form, validated."""
-
-    username: str
-    password: str
-
-    @staticmethod
-    def from_form(data: Any) -> LoginForm:
-        """Validate ``{"username", "password"}``; the password is taken exactly as typed."""
-        r = FormReader(data)
-        username = r.text("username", 64)
-        password = r.data.get("password")
-        if not isinstance(password, str) or not password:
-            r.fail("password", "必填", "required (text)")
-            password = ""
-        elif len(password) > MAX_PASSWORD_LENGTH:
-            # argon2 reads all of it: a megabyte "password" is a way to burn the CPU.
-            r.fail("password", f"不能超过 {MAX_PASSWORD_LENGTH} 个字符",
-                   f"at most {MAX_PASSWORD_LENGTH} characters")
-        r.finish()
-        return LoginForm(username, password)
+LOGIN_BODY = Body(LoginForm, name="LoginBody")
 
 
 class StaffOut(BaseModel):
@@ -90,7 +71,7 @@ class MeOut(BaseModel):
     allowed_operations: list[str]
 
 
-@public.post("/login", openapi_extra=body_doc(LoginBody),
+@public.post("/login", openapi_extra=LOGIN_BODY.openapi,
              responses=error_responses(401, 413, 415, 429))
 async def login(request: Request, body: BodyDep) -> LoginOut:
     """Log in with user name and password; returns the session's bearer token.
@@ -100,7 +81,7 @@ async def login(request: Request, body: BodyDep) -> LoginOut:
     passwords are answered alike (401). A refused login is answered after a pause, so one
     client cannot send more than about one guess a second."""
     state = api_state(request)
-    form = form_input(body, LoginBody, LoginForm.from_form)
+    form = LOGIN_BODY.read(body)
     remote = request.client.host if request.client is not None else ""
     try:
         who = await run_in_threadpool(check_login, state.desk, form.username, form.password,

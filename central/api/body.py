@@ -1,51 +1,33 @@
 """Request bodies and query strings: one validation path.
 
-A JSON body is parsed here (malformed JSON, a body too large or not JSON are refused), then
-handed as it is to the service input's ``from_form`` — the same reader the command line
-and the tests use, which reports every field problem at once in both languages.
-
-The pydantic models of the routers describe the bodies for the OpenAPI document and one
-thing more: which fields exist. A field the model does not declare is refused (a typo such
-as ``holder_signof`` must not silently drop a signature); those errors are reported
-together with ``from_form``'s. Types and values are ``from_form``'s business alone.
+A JSON body is parsed here (malformed JSON, a body too large or not JSON are refused), a
+desk reader's decimal UIDs turned into hex, then read by the operation's ``Body``
+(central/api/body_schema.py) through the input's one declaration — the same reader the
+command line and the tests use, which refuses unknown fields (a typo such as
+``holder_signof`` must not silently drop a signature) and reports every field problem at
+once in both languages.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import Request
-from pydantic import BaseModel
 
+from central.api.body_schema import BODIES, Body
 from central.api.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from central.form_fields import Uid
+from central.form_input import FormField, FormInput, form_fields
 from central.forms import FormReader
 from central.models import ReaderUidOrder
 from central.refusals import FieldError, InvalidInputError
 from central.uids import from_reader, is_reader_decimal
 
-T = TypeVar("T")
-
 # The largest desk form (50 card lines) is a few kilobytes.
 MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 16
-
-# Models describing request bodies, by name: the OpenAPI document adds their schemas.
-BODY_MODELS: dict[str, type[BaseModel]] = {}
-# The schema keyword marking a field that holds a card UID (central/api/shapes.py Uid).
-UID_MARK = "x-card-uid"
-
-
-def body_doc(model: type[BaseModel], description: str = "") -> dict[str, Any]:
-    """``openapi_extra`` declaring ``model`` as the JSON request body of an operation."""
-    BODY_MODELS[model.__name__] = model
-    return {"requestBody": {
-        "required": True, "description": description or (model.__doc__ or "").strip(),
-        "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
-
 
 def _invalid(field: str, zh: str, en: str) -> InvalidInputError:
     return InvalidInputError([FieldError(field, zh, en)])
@@ -109,106 +91,43 @@ def _encodable(text: str) -> bool:
     return True
 
 
-# ---------------------------------------------------------------- unknown fields
+# ---------------------------------------------------------------- desk reader UIDs
 
 
-@cache
-def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema()
-
-
-def unknown_fields(value: Any, model: type[BaseModel]) -> list[FieldError]:
-    """Every field of ``value`` (nested objects and lists included) that ``model`` does not
-    declare, named the way ``FormReader`` names fields."""
-    schema = _schema(model)
-    found: list[FieldError] = []
-    _walk(value, schema, schema.get("$defs", {}), "", found)
-    return found
-
-
-def _resolve(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        return _resolve(defs[ref.rsplit("/", 1)[-1]], defs)
-    return schema
-
-
-def _branch(schema: Mapping[str, Any], defs: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
-    """The part of ``schema`` (itself or one of its anyOf branches) of JSON type ``kind``."""
-    schema = _resolve(schema, defs)
-    if schema.get("type") == kind:
-        return schema
-    for option in schema.get("anyOf", ()):
-        resolved = _resolve(option, defs)
-        if resolved.get("type") == kind:
-            return resolved
-    return {}
-
-
-def _walk(value: Any, schema: Mapping[str, Any], defs: Mapping[str, Any], path: str,
-          found: list[FieldError]) -> None:
-    if isinstance(value, dict):
-        obj = _branch(schema, defs, "object")
-        properties: Mapping[str, Any] = obj.get("properties", {})
-        for key, sub in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if key in properties:
-                _walk(sub, properties[key], defs, where, found)
-            elif obj.get("additionalProperties") is False:
-                found.append(FieldError(where, "没有这个字段", "unknown field"))
-    elif isinstance(value, list):
-        items = _branch(schema, defs, "array").get("items")
-        if isinstance(items, Mapping):
-            for i, sub in enumerate(value):
-                _walk(sub, items, defs, f"{path}[{i}]", found)
-
-
-def body_model(request: Request) -> type[BaseModel] | None:
-    """The model ``body_doc`` declared for the operation being called, if it takes a body."""
+def body_of(request: Request) -> Body[Any] | None:
+    """The body declared for the operation being called, if it takes one."""
     extra = getattr(request.scope.get("route"), "openapi_extra", None) or {}
     ref = (extra.get("requestBody", {}).get("content", {}).get("application/json", {})
            .get("schema", {}).get("$ref", ""))
-    return BODY_MODELS.get(ref.rsplit("/", 1)[-1]) if ref else None
+    return BODIES.get(ref.rsplit("/", 1)[-1]) if ref else None
 
 
-def reader_uids_to_hex(value: Any, model: type[BaseModel],
+def reader_uids_to_hex(value: Any, cls: type[FormInput],
                        order: Callable[[], ReaderUidOrder]) -> Any:
-    """``value`` with every UID field (marked ``x-card-uid`` in ``model``'s schema) that holds
-    a desk reader's 10-digit decimal replaced by its hex UID (central/uids.py); ``order`` is
-    asked only when there is one."""
-    schema = _schema(model)
-    return _to_hex(value, schema, schema.get("$defs", {}), order)
-
-
-def _to_hex(value: Any, schema: Mapping[str, Any], defs: Mapping[str, Any],
-            order: Callable[[], ReaderUidOrder]) -> Any:
-    if isinstance(value, str):
-        if is_reader_decimal(value) and _branch(schema, defs, "string").get(UID_MARK):
-            return from_reader(value, order())
+    """``value`` with every UID field of ``cls`` (declared ``Uid``, central/form_fields.py)
+    that holds a desk reader's 10-digit decimal replaced by its hex UID (central/uids.py);
+    ``order`` is asked only when there is one."""
+    if not isinstance(value, dict):
         return value
-    if isinstance(value, dict):
-        properties: Mapping[str, Any] = _branch(schema, defs, "object").get("properties", {})
-        return {k: _to_hex(v, properties[k], defs, order) if k in properties else v
-                for k, v in value.items()}
-    if isinstance(value, list):
-        items = _branch(schema, defs, "array").get("items")
-        return [_to_hex(v, items, defs, order) for v in value] \
-            if isinstance(items, Mapping) else value
+    fields = {f.key: f for f in form_fields(cls)}
+    return {key: _field_to_hex(fields.get(key), item, order) for key, item in value.items()}
+
+
+def _field_to_hex(f: FormField | None, value: Any, order: Callable[[], ReaderUidOrder]) -> Any:
+    if f is None:
+        return value
+    if f.nested is not None:
+        nested = f.nested
+        return ([reader_uids_to_hex(v, nested, order) for v in value]
+                if isinstance(value, list) else reader_uids_to_hex(value, nested, order))
+    if isinstance(f.element if f.many else f.spec, Uid):
+        return [_hex(v, order) for v in value] if isinstance(value, list) else _hex(value, order)
     return value
 
 
-def form_input(body: Any, model: type[BaseModel], from_form: Callable[[Any], T],
-               **from_path: Any) -> T:
-    """Validate ``body`` (with the values the path gives, e.g. the card's UID) into a
-    service input: unknown fields and ``from_form``'s problems, every one at once."""
-    unknown = unknown_fields(body, model)
-    data = {**body, **from_path} if isinstance(body, dict) else body
-    try:
-        value = from_form(data)
-    except InvalidInputError as exc:
-        raise InvalidInputError([*unknown, *exc.errors]) from None
-    if unknown:
-        raise InvalidInputError(unknown)
+def _hex(value: Any, order: Callable[[], ReaderUidOrder]) -> Any:
+    if isinstance(value, str) and is_reader_decimal(value):
+        return from_reader(value, order())
     return value
 
 

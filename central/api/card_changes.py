@@ -8,32 +8,19 @@ from datetime import date
 from fastapi import Request
 from pydantic import BaseModel, Field
 
-from central.api.body import body_doc, form_input
+from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
-from central.api.shapes import RequestModel, SignOffBody, UidPath
+from central.api.shapes import UidPath
 from central.api.state import api_state
 from central.models import CardState
 from central.services import card_changes
 
 router = protected_router("cards")
 CARD_ERRORS = error_responses(404, 409, 413, 415)
-
-
-class GrantsBody(RequestModel):
-    """The access groups the card shall open, exactly."""
-
-    access_groups: list[str] | None = Field(None, max_length=100, description="absent or "
-                                            "empty: the card opens nothing")
-
-
-class CardActionBody(RequestModel):
-    """Why, and the signature on the register (I1)."""
-
-    reason: str | None = Field(None, max_length=200)
-    signoff: SignOffBody | None = Field(None, description="who signed the register for "
-                                        "this; missing is refused by rule I1")
+GRANTS_BODY = Body(card_changes.SetCardGrants, path=("uid",), name="GrantsBody")
+CARD_ACTION_BODY = Body(card_changes.CardAction, path=("uid",))
 
 
 class GrantsOut(BaseModel):
@@ -58,38 +45,38 @@ class CardStateOut(BaseModel):
     state: CardState
 
 
-@router.put("/cards/{uid}/grants", responses=CARD_ERRORS, openapi_extra=body_doc(GrantsBody))
+@router.put("/cards/{uid}/grants", responses=CARD_ERRORS, openapi_extra=GRANTS_BODY.openapi)
 def set_card_grants(request: Request, actor: ActorDep, uid: UidPath,
                     body: BodyDep) -> GrantsOut:
     """Make an active card's access groups exactly these (staff cards: leads only, H4)."""
-    inp = form_input(body, GrantsBody, card_changes.SetCardGrants.from_form, uid=uid)
+    inp = GRANTS_BODY.read(body, uid=uid)
     added, removed = card_changes.set_card_grants(api_state(request).desk, actor, inp)
     return GrantsOut(uid=inp.uid, added=added, removed=removed)
 
 
-@router.post("/cards/{uid}/renew", responses=CARD_ERRORS, openapi_extra=body_doc(CardActionBody))
+@router.post("/cards/{uid}/renew", responses=CARD_ERRORS, openapi_extra=CARD_ACTION_BODY.openapi)
 def renew_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> RenewOut:
     """Extend a card by its holder kind's validity, from the day after its current end,
     never past a tenancy's lease end (H1–H5; staff cards: leads only, H4)."""
-    inp = form_input(body, CardActionBody, card_changes.CardAction.from_form, uid=uid)
+    inp = CARD_ACTION_BODY.read(body, uid=uid)
     until = card_changes.renew_card(api_state(request).desk, actor, inp)
     return RenewOut(uid=inp.uid, valid_until=until)
 
 
 @router.post("/cards/{uid}/revoke", responses=CARD_ERRORS,
-             openapi_extra=body_doc(CardActionBody))
+             openapi_extra=CARD_ACTION_BODY.openapi)
 def revoke_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> CardStateOut:
     """Withdraw a card at every gate (it must be formatted before re-use, I6)."""
-    inp = form_input(body, CardActionBody, card_changes.CardAction.from_form, uid=uid)
+    inp = CARD_ACTION_BODY.read(body, uid=uid)
     card_changes.revoke_card(api_state(request).desk, actor, inp)
     return CardStateOut(uid=inp.uid, state=CardState.REVOKED)
 
 
 @router.post("/cards/{uid}/format", responses=CARD_ERRORS,
-             openapi_extra=body_doc(CardActionBody))
+             openapi_extra=CARD_ACTION_BODY.openapi)
 def format_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> CardStateOut:
     """Format a card for re-use: every grant cleared, holder removed (I6). Refused while it
     holds a balance or a running parking subscription."""
-    inp = form_input(body, CardActionBody, card_changes.CardAction.from_form, uid=uid)
+    inp = CARD_ACTION_BODY.read(body, uid=uid)
     card_changes.format_card(api_state(request).desk, actor, inp)
     return CardStateOut(uid=inp.uid, state=CardState.FORMATTED)

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated
 
 from fastapi import Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from central.api.body import body_doc, form_input, path_integer
+from central.api.body import path_integer
+from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
-from central.api.shapes import Id, IdPath, RequestModel, SignOffBody
+from central.api.shapes import IdPath
 from central.api.state import api_state
-from central.forms import FormReader
-from central.models import ConfirmationMethod
+from central.form_fields import Id, Items
+from central.form_input import FormInput
 from central.services import goods
 from central.services.goods import FiledSlip
 
@@ -29,77 +30,17 @@ GOODS_ERRORS = error_responses(404, 409, 413, 415)
 MAX_SLIPS_FILED = 500  # a day's slips of a large compound, with room to spare
 
 
-class OwnerConsentBody(RequestModel):
-    """The unit's current owner consents in writing (rules G4, H6) — who, how, when, which
-    paper."""
-
-    owner_person_id: Id
-    method: ConfirmationMethod = Field(description="`document` (signed) or `sealed`; "
-                                       "`phone` and `in_person` are refused")
-    confirmed_at: datetime = Field(description="with its UTC offset")
-    reference: str | None = Field(None, max_length=200, description="the consent's number or "
-                                  "where the paper is kept (required)")
-
-
-class GoodsSlipBody(RequestModel):
-    """A release slip (物品放行条): whose goods, who carries them, what, which day."""
-
-    household_id: Id
-    applicant_person_id: Id
-    carrier_name: str = Field(max_length=100)
-    items: str = Field(max_length=1000)
-    valid_on: date = Field(description="the one day the slip is good for")
-    owner_consent: OwnerConsentBody | None = Field(None, description="anyone but an owner "
-                                                   "needs it (G4)")
-
-
-class GoodsExitBody(RequestModel):
-    """At the exit: what the guard checked against the slip, and the guard's signature."""
-
-    gate_code: str = Field(max_length=64, description="the exit (site.toml gate code)")
-    items_match: bool | None = Field(None, description="the goods are those on the slip")
-    carrier_matches: bool | None = Field(None, description="the person is the one named")
-    guard_signoff: SignOffBody | None = Field(None, description="the guard on duty, by name")
-
-
-class FileSlipsBody(RequestModel):
-    """Used slips the exit posts handed in."""
-
-    numbers: list[Id] = Field(min_length=1, max_length=MAX_SLIPS_FILED)
-
-
-class GoodsPassBody(RequestModel):
-    """A long-term goods pass (常住物品放行证) for a resident showing their ID."""
-
-    person_id: Id
-    id_number_presented: str | None = Field(None, max_length=32)
-
-
 @dataclass(frozen=True)
-class FileSlips:
-    """The slip numbers to file. The service takes them as a tuple; this reads them the way
-    every form field is read, each number named ``numbers[i]`` when wrong."""
+class FileSlips(FormInput):
+    """Used slips the exit posts handed in, by number (each kept once)."""
 
-    numbers: tuple[int, ...]
+    numbers: Annotated[tuple[Id, ...], Items(min=1, max=MAX_SLIPS_FILED)]
 
-    @staticmethod
-    def from_form(data: Any) -> FileSlips:
-        """Validate ``{"numbers": [1, 2, ...]}``."""
-        r = FormReader(data)
-        raw = r.data.get("numbers")
-        numbers: list[int] = []
-        if not isinstance(raw, list) or not raw:
-            r.fail("numbers", "请列出要归档的放行条编号", "a list of slip numbers")
-        elif len(raw) > MAX_SLIPS_FILED:
-            r.fail("numbers", f"每次最多 {MAX_SLIPS_FILED} 张", f"at most {MAX_SLIPS_FILED}")
-        else:
-            for i, value in enumerate(raw):
-                key = f"numbers[{i}]"
-                # One reader per item, sharing the error list, so each is named by place.
-                number = FormReader({key: value}, errors=r.errors).integer(key, 1)
-                numbers.append(number)
-        r.finish()
-        return FileSlips(tuple(dict.fromkeys(numbers)))
+
+GOODS_SLIP_BODY = Body(goods.IssueGoodsSlip, name="GoodsSlipBody")
+GOODS_EXIT_BODY = Body(goods.RecordGoodsExit, path=("number",), name="GoodsExitBody")
+FILE_SLIPS_BODY = Body(FileSlips)
+GOODS_PASS_BODY = Body(goods.IssueGoodsPass, name="GoodsPassBody")
 
 
 class SlipOut(BaseModel):
@@ -143,12 +84,12 @@ def _filed(slips: tuple[FiledSlip, ...]) -> list[FiledSlipOut]:
 
 
 @router.post("/goods-slips", status_code=201, responses=GOODS_ERRORS,
-             openapi_extra=body_doc(GoodsSlipBody))
+             openapi_extra=GOODS_SLIP_BODY.openapi)
 def issue_goods_slip(request: Request, actor: ActorDep, body: BodyDep) -> SlipOut:
     """Issue a numbered release slip: refused with rule G4 while the unit is in arrears
     (overdue fees on any of its households), or for anyone but an owner without the current
     owner's written consent."""
-    inp = form_input(body, GoodsSlipBody, goods.IssueGoodsSlip.from_form)
+    inp = GOODS_SLIP_BODY.read(body)
     return SlipOut(number=goods.issue_goods_slip(api_state(request).desk, actor, inp),
                    valid_on=inp.valid_on)
 
@@ -163,20 +104,20 @@ def approve_goods_slip(request: Request, actor: ActorDep, number: IdPath) -> App
 
 
 @router.post("/goods-slips/{number}/exit", responses=GOODS_ERRORS,
-             openapi_extra=body_doc(GoodsExitBody))
+             openapi_extra=GOODS_EXIT_BODY.openapi)
 def record_goods_exit(request: Request, actor: ActorDep, number: IdPath,
                       body: BodyDep) -> ExitOut:
     """The guard lets the goods out (G4): the slip is for today, goods and person match,
     the guard signs; the time is recorded."""
-    inp = form_input(body, GoodsExitBody, goods.RecordGoodsExit.from_form, number=number)
+    inp = GOODS_EXIT_BODY.read(body, number=number)
     left_at = goods.record_goods_exit(api_state(request).desk, actor, inp)
     return ExitOut(number=inp.number, left_at=left_at)
 
 
-@router.post("/goods-slips/filed", responses=GOODS_ERRORS, openapi_extra=body_doc(FileSlipsBody))
+@router.post("/goods-slips/filed", responses=GOODS_ERRORS, openapi_extra=FILE_SLIPS_BODY.openapi)
 def file_goods_slips(request: Request, actor: ActorDep, body: BodyDep) -> list[FiledSlipOut]:
     """File used slips handed in by the exit posts; a late one is filed and shown late."""
-    inp = form_input(body, FileSlipsBody, FileSlips.from_form)
+    inp = FILE_SLIPS_BODY.read(body)
     return _filed(goods.file_goods_slips(api_state(request).desk, actor, inp.numbers))
 
 
@@ -187,10 +128,10 @@ def list_overdue_goods_slips(request: Request, actor: ActorDep) -> list[FiledSli
 
 
 @router.post("/goods-passes", status_code=201, responses=GOODS_ERRORS,
-             openapi_extra=body_doc(GoodsPassBody))
+             openapi_extra=GOODS_PASS_BODY.openapi)
 def issue_goods_pass(request: Request, actor: ActorDep, body: BodyDep) -> GoodsPassOut:
     """Issue a long-term goods pass, valid one year, to a current resident showing an ID
     that matches the record (G4)."""
-    inp = form_input(body, GoodsPassBody, goods.IssueGoodsPass.from_form)
+    inp = GOODS_PASS_BODY.read(body)
     pass_id, until = goods.issue_goods_pass(api_state(request).desk, actor, inp)
     return GoodsPassOut(pass_id=pass_id, valid_until=until)

@@ -7,66 +7,34 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import or_, select
 
-from central.api.body import body_doc, form_input, query_reader
+from central.api.body import query_reader
+from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.reader_uids import UID_QUERY
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep, reading
 from central.api.shapes import (
-    Id,
     IdPath,
     Money,
-    RequestModel,
-    SignOffBody,
-    Uid,
     UidPath,
-    Yuan,
 )
 from central.api.state import api_state
-from central.models import Card, LossKind, LossReport, PaymentMethod
+from central.models import Card, LossKind, LossReport
 from central.services import loss
 from central.services.context import Actor
 
 router = protected_router("loss")
 LOSS_ERRORS = error_responses(404, 409, 413, 415)
-
-
-class ReportLostBody(RequestModel):
-    """The holder's loss application (挂失申请书), L1."""
-
-    reporter_person_id: Id = Field(description="the holder, who reports in person")
-    in_person: bool | None = Field(None, description="L1: the holder is at the desk")
-    balance_shown_yuan: Yuan = Field(description="the balance the desk showed the holder")
-    holder_agrees: bool | None = Field(None, description="L1: the holder agreed to stop it")
-    signoff: SignOffBody | None = Field(None, description="missing is refused by rule I1")
-    payment_method: PaymentMethod | None = Field(None, description="for L3's compensation")
-
-
-class ReportDamagedBody(ReportLostBody):
-    """The holder's damage application (报损申请书), L2."""
-
-    holder_fault: bool | None = Field(None, description="damaged by the holder (default "
-                                                         "true): I3 and L3 charge for it")
-    card_taken_back: bool | None = Field(None, description="L2: the damaged card is handed in")
-
-
-class ReplaceBody(RequestModel):
-    """The new card for a reported one (L2)."""
-
-    new_uid: Uid
-    balance_checked_yuan: Yuan = Field(description="the balance the holder checked")
-    signoff: SignOffBody | None = Field(None, description="the holder signs (L2)")
-    payment_method: PaymentMethod | None = None
-
-
-class ReviewBody(RequestModel):
-    """The office director's review of a loss application and its operation record."""
-
-    approved: bool
-    note: str | None = Field(None, max_length=500)
+REPORT_LOST_BODY = Body(loss.ReportLoss, path=("uid",), omit=loss.DAMAGE_ONLY,
+                        name="ReportLostBody",
+                        description="The holder's loss application (挂失申请书), L1.")
+REPORT_DAMAGED_BODY = Body(loss.ReportLoss, path=("uid",), name="ReportDamagedBody",
+                           description="The holder's damage application (报损申请书), L2.")
+REPLACE_BODY = Body(loss.ReplaceCard, path=("old_uid",), name="ReplaceBody")
+REVIEW_BODY = Body(loss.ReviewLoss, path=("report_id",), name="ReviewBody")
 
 
 class LossOut(BaseModel):
@@ -113,8 +81,8 @@ class LossReportOut(BaseModel):
 
 
 def _report(kind: str, *, request: Request, actor: Actor, uid: str, body: object,
-            model: type[ReportLostBody]) -> LossOut:
-    inp = form_input(body, model, loss.ReportLoss.from_form, uid=uid)
+            model: Body[loss.ReportLoss]) -> LossOut:
+    inp = model.read(body, uid=uid)
     desk = api_state(request).desk
     result = (loss.report_lost if kind == "lost" else loss.report_damaged)(desk, actor, inp)
     return LossOut(report_id=result.report_id, balance=Money.of(result.balance_fen),
@@ -123,30 +91,30 @@ def _report(kind: str, *, request: Request, actor: Actor, uid: str, body: object
 
 
 @router.post("/cards/{uid}/report-lost", status_code=201, responses=LOSS_ERRORS,
-             openapi_extra=body_doc(ReportLostBody))
+             openapi_extra=REPORT_LOST_BODY.openapi)
 def report_lost(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> LossOut:
     """The holder, in person, shown the balance and agreeing, reports the card lost: it is
     refused at every gate from now (L1). A staff card costs its holder 20 (L3)."""
     return _report("lost", request=request, actor=actor, uid=uid, body=body,
-                   model=ReportLostBody)
+                   model=REPORT_LOST_BODY)
 
 
 @router.post("/cards/{uid}/report-damaged", status_code=201, responses=LOSS_ERRORS,
-             openapi_extra=body_doc(ReportDamagedBody))
+             openapi_extra=REPORT_DAMAGED_BODY.openapi)
 def report_damaged(request: Request, actor: ActorDep, uid: UidPath,
                    body: BodyDep) -> LossOut:
     """A damaged card is reported and taken back (L2); a staff card damaged by its holder
     costs 20 (L3)."""
     return _report("damaged", request=request, actor=actor, uid=uid, body=body,
-                   model=ReportDamagedBody)
+                   model=REPORT_DAMAGED_BODY)
 
 
 @router.post("/cards/{uid}/replace", status_code=201, responses=LOSS_ERRORS,
-             openapi_extra=body_doc(ReplaceBody))
+             openapi_extra=REPLACE_BODY.openapi)
 def replace_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> ReplaceOut:
     """Issue the replacement of a reported card once the director approved the report: the
     new card gets the old one's grants and balance; the fee follows I3 (L2)."""
-    inp = form_input(body, ReplaceBody, loss.ReplaceCard.from_form, old_uid=uid)
+    inp = REPLACE_BODY.read(body, old_uid=uid)
     result = loss.replace_card(api_state(request).desk, actor, inp)
     return ReplaceOut(new_uid=result.new_uid, fee=Money.of(result.fee_fen),
                       receipt_number=result.receipt_number,
@@ -154,12 +122,12 @@ def replace_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep)
 
 
 @router.post("/loss-reports/{report_id}/review", responses=error_responses(404, 409, 413, 415),
-             openapi_extra=body_doc(ReviewBody))
+             openapi_extra=REVIEW_BODY.openapi)
 def review_loss(request: Request, actor: ActorDep, report_id: IdPath,
                 body: BodyDep) -> ReviewOut:
     """The office director reviews a loss or damage report (L2); a rejected one may be
     reviewed again."""
-    inp = form_input(body, ReviewBody, loss.ReviewLoss.from_form, report_id=report_id)
+    inp = REVIEW_BODY.read(body, report_id=report_id)
     loss.review_loss(api_state(request).desk, actor, inp)
     return ReviewOut(report_id=inp.report_id, approved=inp.approved)
 

@@ -13,20 +13,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from central.api.body import body_doc, form_input, path_integer, path_uid, query_reader
+from central.api.body import path_integer, path_uid, query_reader
+from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep, reading
 from central.api.shapes import (
     INTEGER_DOC,
     FeeOut,
-    Id,
     IdPath,
     Money,
-    RequestModel,
-    Uid,
     UidPath,
-    Yuan,
     fee_out,
 )
 from central.api.state import api_state
@@ -35,7 +32,6 @@ from central.models import (
     BalanceMovement,
     Card,
     Fee,
-    FeeKind,
     PaymentMethod,
     Receipt,
     ReceiptItem,
@@ -46,42 +42,11 @@ from central.services.card_activation import get_card
 
 router = protected_router("money")
 MONEY_ERRORS = error_responses(404, 409, 413, 415)
-
-
-class ChargeFeeBody(RequestModel):
-    """An amount a household owes."""
-
-    household_id: Id
-    kind: FeeKind
-    amount_yuan: Yuan
-    due_on: date
-    description: str | None = Field(None, max_length=200)
-
-
-class PayFeesBody(RequestModel):
-    """Settle some of a household's unpaid fees with one receipt."""
-
-    household_id: Id
-    fee_ids: list[Id] = Field(min_length=1, max_length=500)
-    payer_name: str = Field(max_length=100)
-    method: PaymentMethod | None = Field(None, description="default cash")
-
-
-class ChargeBody(RequestModel):
-    """One line of a corrected receipt; a card's fee names the card (I2)."""
-
-    item: ReceiptItem
-    amount_yuan: Yuan
-    description: str | None = Field(None, max_length=200)
-    card_uid: Uid | None = None
-    fee_id: Id | None = None
-
-
-class VoidBody(RequestModel):
-    """Why the receipt is void, and the corrected lines for its replacement, if any."""
-
-    reason: str = Field(max_length=200)
-    corrected: list[ChargeBody] | None = Field(None, max_length=50)
+CHARGE_FEE_BODY = Body(fees.ChargeFee)
+PAY_FEES_BODY = Body(fees.PayFees)
+VOID_BODY = Body(receipts.VoidReceipt, path=("number",), name="VoidBody")
+TOP_UP_CARD_BODY = Body(stored_value.TopUpCard, path=("uid",))
+SPEND_FROM_CARD_BODY = Body(stored_value.SpendFromCard, path=("uid",))
 
 
 class FeeCharged(BaseModel):
@@ -153,18 +118,18 @@ def list_fees(
 
 
 @router.post("/fees", status_code=201, responses=MONEY_ERRORS,
-             openapi_extra=body_doc(ChargeFeeBody))
+             openapi_extra=CHARGE_FEE_BODY.openapi)
 def charge_fee(request: Request, actor: ActorDep, body: BodyDep) -> FeeCharged:
     """Record a fee a household owes (rules H8 and G4 look for unpaid ones)."""
-    inp = form_input(body, ChargeFeeBody, fees.ChargeFee.from_form)
+    inp = CHARGE_FEE_BODY.read(body)
     return FeeCharged(fee_id=fees.charge_fee(api_state(request).desk, actor, inp))
 
 
 @router.post("/fees/payments", status_code=201, responses=MONEY_ERRORS,
-             openapi_extra=body_doc(PayFeesBody))
+             openapi_extra=PAY_FEES_BODY.openapi)
 def pay_fees(request: Request, actor: ActorDep, body: BodyDep) -> PaymentOut:
     """Take the money for some of a household's fees and write the receipt (I7)."""
-    inp = form_input(body, PayFeesBody, fees.PayFees.from_form)
+    inp = PAY_FEES_BODY.read(body)
     return PaymentOut(receipt_number=fees.pay_fees(api_state(request).desk, actor, inp))
 
 
@@ -222,31 +187,16 @@ def get_receipt(request: Request, actor: ActorDep, number: IdPath) -> ReceiptOut
         return _receipt(r, replaces.number if replaces is not None else None)
 
 
-@router.post("/receipts/{number}/void", responses=MONEY_ERRORS, openapi_extra=body_doc(VoidBody))
+@router.post("/receipts/{number}/void", responses=MONEY_ERRORS, openapi_extra=VOID_BODY.openapi)
 def void_receipt(request: Request, actor: ActorDep, number: IdPath, body: BodyDep) -> VoidOut:
     """Void a receipt (never altered or deleted) and, given corrected lines, write the new
     one; what it settled moves to the new one (I7). A lead or the director only."""
-    inp = form_input(body, VoidBody, receipts.VoidReceipt.from_form, number=number)
+    inp = VOID_BODY.read(body, number=number)
     result = receipts.void_receipt(api_state(request).desk, actor, inp)
     return VoidOut(voided=result.voided, replacement=result.replacement)
 
 
 # ---------------------------------------------------------------- stored value
-
-
-class TopUpCardBody(RequestModel):
-    """Money put on a card at the desk; a receipt names the card (I7)."""
-
-    amount_yuan: Yuan
-    payer_name: str = Field(max_length=100)
-    method: PaymentMethod | None = Field(None, description="default cash")
-
-
-class SpendFromCardBody(RequestModel):
-    """Money taken off a card for a service; who took it is the caller."""
-
-    amount_yuan: Yuan
-    purpose: str = Field(max_length=200, description="what for, e.g. `临时停车 2 小时` (P6)")
 
 
 class MoneyMovedOut(BaseModel):
@@ -280,21 +230,21 @@ def _moved(result: stored_value.MoneyMoved) -> MoneyMovedOut:
 
 
 @router.post("/cards/{uid}/top-ups", status_code=201, responses=MONEY_ERRORS,
-             openapi_extra=body_doc(TopUpCardBody))
+             openapi_extra=TOP_UP_CARD_BODY.openapi)
 def top_up_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> MoneyMovedOut:
     """Put money on an active card, with a receipt naming it (I7); the balance is the sum of
     the card's ledger."""
-    inp = form_input(body, TopUpCardBody, stored_value.TopUpCard.from_form, uid=uid)
+    inp = TOP_UP_CARD_BODY.read(body, uid=uid)
     return _moved(stored_value.top_up_card(api_state(request).desk, actor, inp))
 
 
 @router.post("/cards/{uid}/spends", status_code=201, responses=MONEY_ERRORS,
-             openapi_extra=body_doc(SpendFromCardBody))
+             openapi_extra=SPEND_FROM_CARD_BODY.openapi)
 def spend_from_card(request: Request, actor: ActorDep, uid: UidPath,
                     body: BodyDep) -> MoneyMovedOut:
     """Take money off an active card for a service (the booth's temporary parking, P6);
     never more than its balance (V1)."""
-    inp = form_input(body, SpendFromCardBody, stored_value.SpendFromCard.from_form, uid=uid)
+    inp = SPEND_FROM_CARD_BODY.read(body, uid=uid)
     return _moved(stored_value.spend_from_card(api_state(request).desk, actor, inp))
 
 

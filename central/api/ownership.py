@@ -3,29 +3,18 @@ household's cards stop the day the new owner moves in."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from central.api.body import body_doc, form_input
+from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
-from central.api.shapes import Id, PersonDetailsBody, RequestModel
 from central.api.state import api_state
 from central.services import ownership
 
 router = protected_router("households")
-
-
-class TransferBody(RequestModel):
-    """A unit changes hands."""
-
-    unit_id: Id
-    new_owner: PersonDetailsBody
-    purchase_contract_ref: str = Field(max_length=200)
-    moved_in_on: date = Field(description="the old household's cards stop on this day")
+TRANSFER_BODY = Body(ownership.TransferOwnership, name="TransferBody")
 
 
 class TransferOut(BaseModel):
@@ -37,11 +26,11 @@ class TransferOut(BaseModel):
 
 
 @router.post("/ownership-transfers", status_code=201,
-             responses=error_responses(404, 409, 413, 415), openapi_extra=body_doc(TransferBody))
+             responses=error_responses(404, 409, 413, 415), openapi_extra=TRANSFER_BODY.openapi)
 def transfer_ownership(request: Request, actor: ActorDep, body: BodyDep) -> TransferOut:
     """Register a unit's new owner (H8). Refused while the old owner has unpaid fees; a
     tenancy of the unit is not ended by the sale."""
-    inp = form_input(body, TransferBody, ownership.TransferOwnership.from_form)
+    inp = TRANSFER_BODY.read(body)
     result = ownership.transfer_ownership(api_state(request).desk, actor, inp)
     return TransferOut(household_id=result.household_id, owner_person_id=result.owner_person_id,
                        cards_stopped=list(result.cards_stopped))

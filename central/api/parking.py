@@ -9,95 +9,31 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from central.api.body import body_doc, form_input, path_uid, query_reader
+from central.api.body import path_uid, query_reader
+from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
 from central.api.shapes import (
-    Id,
     IdPath,
     Money,
-    RequestModel,
-    SignOffBody,
-    Uid,
     UidPath,
-    Yuan,
 )
 from central.api.state import api_state
-from central.models import NamedBy, PaymentMethod, SpaceKind
+from central.models import NamedBy, SpaceKind
 from central.services import parking, parking_approval, parking_reserve
 
 router = protected_router("parking")
 PARKING_ERRORS = error_responses(404, 409, 413, 415)
 PLATE_DOC = "the plate as written (`粤B·12345`); stored upper case, separators dropped"
-
-
-class ParkingDocumentsBody(RequestModel):
-    """Rule P1: what the desk checked and filed, by reference to the copies kept."""
-
-    id_number_presented: str | None = Field(None, max_length=32,
-                                            description="the ID the applicant shows")
-    driving_licence_ref: str | None = Field(None, max_length=200)
-    vehicle_licence_ref: str | None = Field(None, max_length=200)
-    lease_contract_ref: str | None = Field(None, max_length=200, description="tenants only")
-    parking_agreement_ref: str | None = Field(None, max_length=200,
-                                              description="the signed space agreement")
-
-
-class ApplyParkingBody(RequestModel):
-    """A monthly parking application (车位使用申请表): on the holder's own access card
-    (``existing_uid``) or on a new card bought for it (``new_uid``), one of the two."""
-
-    holder_person_id: Id
-    plate: str = Field(max_length=16, description=PLATE_DOC)
-    documents: ParkingDocumentsBody | None = Field(None, description="missing documents are "
-                                                   "refused by rule P1, the first one named")
-    existing_uid: Uid | None = None
-    new_uid: Uid | None = None
-    space_kind: SpaceKind | None = Field(None, description="asked for; default floating "
-                                         "(the director decides, P3)")
-    holder_signoff: SignOffBody | None = Field(None, description="a new card is signed for "
-                                               "(I1)")
-    payment_method: PaymentMethod | None = Field(None, description="for a new card's fee")
-
-
-class ApproveParkingBody(RequestModel):
-    """Rule P3: the office director sets the monthly fee and the space type; a fixed
-    space's number is recorded. A reserve space needs a vehicle named in advance (P5)."""
-
-    fee_per_month_yuan: Yuan
-    space_kind: SpaceKind
-    space_number: str | None = Field(None, max_length=32, description="needed for fixed")
-    note: str | None = Field(None, max_length=500)
-
-
-class OwnerUnitApprovalBody(RequestModel):
-    """Seed 000: the owner unit (业主单位) signs the 《车位使用申请表》 as well as the
-    director (P3): who signed there, when, and where the signed form is."""
-
-    signer_name: str = Field(max_length=100)
-    signed_at: datetime = Field(description="with its UTC offset")
-    reference: str = Field(max_length=200, description="the signed form's number or place")
-
-
-class TopUpBody(RequestModel):
-    """Months of parking paid on the card (rule P2), against a receipt (I7)."""
-
-    months: int = Field(ge=1, le=parking.MAX_MONTHS_PER_TOP_UP)
-    payer_name: str | None = Field(None, max_length=100, description="default the holder")
-    payment_method: PaymentMethod | None = None
-
-
-class ReserveVehicleBody(RequestModel):
-    """Rule P5: a vehicle named in advance for the emergency reserve spaces."""
-
-    plate: str = Field(max_length=16, description=PLATE_DOC)
-    named_by: NamedBy
-    named_by_name: str = Field(max_length=100, description="who named it")
-    valid_from: date = Field(description="today or later: named in advance")
-    valid_until: date | None = Field(None, description="inclusive; absent: until withdrawn")
+APPLY_PARKING_BODY = Body(parking.ApplyParking)
+APPROVE_PARKING_BODY = Body(parking_approval.ApproveParking, path=("subscription_id",))
+OWNER_UNIT_APPROVAL_BODY = Body(parking_approval.RecordOwnerUnitApproval, path=("subscription_id",),
+                                name="OwnerUnitApprovalBody")
+TOP_UP_BODY = Body(parking.TopUpParking, path=("uid",), name="TopUpBody")
+RESERVE_VEHICLE_BODY = Body(parking_reserve.NameReserveVehicle, name="ReserveVehicleBody")
 
 
 class ParkingApplicationOut(BaseModel):
@@ -158,11 +94,11 @@ class ReserveAdmissionOut(BaseModel):
 
 
 @router.post("/parking/subscriptions", status_code=201, responses=PARKING_ERRORS,
-             openapi_extra=body_doc(ApplyParkingBody))
+             openapi_extra=APPLY_PARKING_BODY.openapi)
 def apply_parking(request: Request, actor: ActorDep, body: BodyDep) -> ParkingApplicationOut:
     """Open a monthly parking subscription with its documents checked (P1); a new card
     costs the card fee (I2). No barrier opens before the approval (P3) and payment (P2)."""
-    inp = form_input(body, ApplyParkingBody, parking.ApplyParking.from_form)
+    inp = APPLY_PARKING_BODY.read(body)
     result = parking.apply_parking(api_state(request).desk, actor, inp)
     return ParkingApplicationOut(subscription_id=result.subscription_id,
                                  card_uid=result.card_uid, new_card=result.new_card,
@@ -171,13 +107,12 @@ def apply_parking(request: Request, actor: ActorDep, body: BodyDep) -> ParkingAp
 
 
 @router.post("/parking/subscriptions/{subscription_id}/approve", responses=PARKING_ERRORS,
-             openapi_extra=body_doc(ApproveParkingBody))
+             openapi_extra=APPROVE_PARKING_BODY.openapi)
 def approve_parking(request: Request, actor: ActorDep, subscription_id: IdPath,
                     body: BodyDep) -> ApprovalOut:
     """The office director approves a monthly parking card: fee and space type (P3); an
     emergency reserve space only for a vehicle named in advance (P5)."""
-    inp = form_input(body, ApproveParkingBody, parking_approval.ApproveParking.from_form,
-                     subscription_id=subscription_id)
+    inp = APPROVE_PARKING_BODY.read(body, subscription_id=subscription_id)
     parking_approval.approve_parking(api_state(request).desk, actor, inp)
     return ApprovalOut(subscription_id=inp.subscription_id,
                        fee_per_month=Money.of(inp.fee_per_month_fen),
@@ -193,25 +128,23 @@ class OwnerUnitApprovalOut(BaseModel):
 
 
 @router.post("/parking/subscriptions/{subscription_id}/owner-unit-approval",
-             responses=PARKING_ERRORS, openapi_extra=body_doc(OwnerUnitApprovalBody))
+             responses=PARKING_ERRORS, openapi_extra=OWNER_UNIT_APPROVAL_BODY.openapi)
 def record_owner_unit_approval(request: Request, actor: ActorDep, subscription_id: IdPath,
                                body: BodyDep) -> OwnerUnitApprovalOut:
     """Record the owner unit's signature on a monthly parking application (P3, seed 000);
     no month is paid before it where the site keeps the step."""
-    inp = form_input(body, OwnerUnitApprovalBody,
-                     parking_approval.RecordOwnerUnitApproval.from_form,
-                     subscription_id=subscription_id)
+    inp = OWNER_UNIT_APPROVAL_BODY.read(body, subscription_id=subscription_id)
     parking_approval.record_owner_unit_approval(api_state(request).desk, actor, inp)
     return OwnerUnitApprovalOut(subscription_id=inp.subscription_id,
                                 signer_name=inp.signer_name, signed_at=inp.signed_at)
 
 
 @router.post("/cards/{uid}/parking/top-ups", status_code=201, responses=PARKING_ERRORS,
-             openapi_extra=body_doc(TopUpBody))
+             openapi_extra=TOP_UP_BODY.openapi)
 def top_up_parking(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) -> TopUpOut:
     """Take months of parking fees on a card (P2, I7): from today, or from the day after
     the current end when renewed before it lapses. Refused before the approval (P3)."""
-    inp = form_input(body, TopUpBody, parking.TopUpParking.from_form, uid=uid)
+    inp = TOP_UP_BODY.read(body, uid=uid)
     result = parking.top_up_parking(api_state(request).desk, actor, inp)
     return TopUpOut(uid=result.uid, paid_from=result.paid_from, paid_until=result.paid_until,
                     amount=Money.of(result.amount_fen), receipt_number=result.receipt_number)
@@ -227,11 +160,11 @@ def end_parking(request: Request, actor: ActorDep, uid: UidPath) -> EndedOut:
 
 
 @router.post("/parking/reserve-vehicles", status_code=201, responses=PARKING_ERRORS,
-             openapi_extra=body_doc(ReserveVehicleBody))
+             openapi_extra=RESERVE_VEHICLE_BODY.openapi)
 def name_reserve_vehicle(request: Request, actor: ActorDep, body: BodyDep) -> ReserveVehicleOut:
     """Record a vehicle the owner unit or the management office names in advance for the
     emergency reserve spaces (P5)."""
-    inp = form_input(body, ReserveVehicleBody, parking_reserve.NameReserveVehicle.from_form)
+    inp = RESERVE_VEHICLE_BODY.read(body)
     row_id = parking_reserve.name_reserve_vehicle(api_state(request).desk, actor, inp)
     return ReserveVehicleOut(id=row_id, plate=inp.plate, named_by=inp.named_by,
                              named_by_name=inp.named_by_name, valid_from=inp.valid_from,

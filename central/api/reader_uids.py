@@ -17,17 +17,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy import select
 
-from central.api.body import body_model, json_body, reader_uids_to_hex
+from central.api.body import body_of, json_body, reader_uids_to_hex
 from central.api.errors import NotAuthenticatedError
 from central.api.security import SITE_HEADER
 from central.api.sessions import resolve_session
 from central.api.state import api_state
+from central.form_fields import UID_DOC
 from central.models import ReaderUidOrder, Site, SiteSettings
 from central.uids import DEFAULT_READER_UID_ORDER, from_reader, is_reader_decimal
-
-UID_DOC = ("card UID, hex of 4, 7 or 10 bytes (`04A1B2C3`; any case, `:` or spaces "
-           "allowed), or the desk reader's 10-digit decimal (site setting "
-           "`desk_reader_uid_order`)")
 
 
 def reader_uid_order(request: Request) -> ReaderUidOrder:
@@ -58,10 +55,10 @@ def _hex(request: Request, text: str | None) -> str | None:
 
 def desk_body(request: Request, value: Annotated[Any, Depends(json_body)]) -> Any:
     """The JSON body with the desk reader's decimal UIDs as hex."""
-    model = body_model(request)
-    if model is None:
+    body = body_of(request)
+    if body is None:
         return value
-    return reader_uids_to_hex(value, model, lambda: reader_uid_order(request))
+    return reader_uids_to_hex(value, body.cls, lambda: reader_uid_order(request))
 
 
 def uid_in_path(request: Request, uid: Annotated[str, Path(description=UID_DOC)]) -> str:

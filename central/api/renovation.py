@@ -11,87 +11,29 @@ from datetime import date, datetime
 from fastapi import Request
 from pydantic import BaseModel, Field
 
-from central.api.body import body_doc, form_input, path_integer
+from central.api.body import path_integer
+from central.api.body_schema import Body
 from central.api.errors import error_responses
-from central.api.goods import OwnerConsentBody
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
 from central.api.shapes import (
-    Id,
     IdPath,
     Money,
-    PersonDetailsBody,
-    RequestModel,
-    SignOffBody,
-    Uid,
 )
 from central.api.state import api_state
-from central.models import DepositPayer, PaymentMethod
+from central.models import DepositPayer
 from central.services import renovation, renovation_approval, renovation_deposits
 from central.services.renovation_deposits import DepositTaken
 
 router = protected_router("renovation")
 RENOVATION_ERRORS = error_responses(404, 409, 413, 415)
-
-
-class ContractorBody(RequestModel):
-    """The renovation company and its lead on site (装修负责人)."""
-
-    name: str = Field(max_length=200)
-    lead_name: str = Field(max_length=100)
-    lead_phone: str = Field(max_length=32)
-
-
-class FileRenovationBody(RequestModel):
-    """A renovation filing: at most three months (a site setting, H6)."""
-
-    household_id: Id
-    applicant_person_id: Id = Field(description="a member of the household; anyone but an "
-                                    "owner brings the owner's written consent")
-    starts_on: date
-    ends_on: date = Field(description="inclusive")
-    self_renovation: bool | None = Field(None, description="the owner renovates alone "
-                                         "(one deposit of 2000, G6)")
-    contractor: ContractorBody | None = Field(None, description="required unless "
-                                              "self_renovation")
-    payment_method: PaymentMethod | None = Field(None, description="for the deposits")
-    owner_consent: OwnerConsentBody | None = Field(None, description="the current owner's "
-                                                   "written consent, for a non-owner (H6)")
-
-
-class WorkerLineBody(RequestModel):
-    """One worker (施工人员登记表), the card lent, and the worker's signature (I1)."""
-
-    uid: Uid
-    worker: PersonDetailsBody = Field(description="the ID number is required")
-    signoff: SignOffBody | None = Field(None, description="missing is refused by rule I1")
-
-
-class WorkerCardsBody(RequestModel):
-    """Temporary access cards (人员临时出入卡) for workers of the filing."""
-
-    lines: list[WorkerLineBody] = Field(min_length=1, max_length=50)
-
-
-class ExtendBody(RequestModel):
-    """An extension brought by the contractor's lead with the workers' cards (H6)."""
-
-    new_end: date = Field(description="at most three months after the current end")
-    signoff: SignOffBody | None = Field(None, description="missing is refused by rule I1")
-
-
-class ReturnCardsBody(RequestModel):
-    """Workers' cards handed back; whoever hands them back signs."""
-
-    uids: list[Uid] = Field(min_length=1, max_length=100)
-    signoff: SignOffBody | None = Field(None, description="missing is refused by rule I1")
-
-
-class RefundBody(RequestModel):
-    """The receipt's payer signs for the refund (G6)."""
-
-    signoff: SignOffBody | None = Field(None, description="the receipt's payer; anyone else "
-                                        "is refused by rule G6")
+FILE_RENOVATION_BODY = Body(renovation.FileRenovation)
+WORKER_CARDS_BODY = Body(renovation.IssueWorkerCards, path=("filing_id",), name="WorkerCardsBody")
+EXTEND_BODY = Body(renovation.ExtendRenovation, path=("filing_id",), name="ExtendBody")
+RETURN_CARDS_BODY = Body(renovation_deposits.ReturnWorkerCards, path=("filing_id",),
+                         name="ReturnCardsBody")
+REFUND_BODY = Body(renovation_deposits.RefundDeposit, path=("filing_id", "receipt_number"),
+                   name="RefundBody")
 
 
 class DepositOut(BaseModel):
@@ -175,11 +117,11 @@ def _worker(w: renovation.WorkerCardView) -> WorkerCardOut:
 
 
 @router.post("/renovations", status_code=201, responses=RENOVATION_ERRORS,
-             openapi_extra=body_doc(FileRenovationBody))
+             openapi_extra=FILE_RENOVATION_BODY.openapi)
 def file_renovation(request: Request, actor: ActorDep, body: BodyDep) -> FilingOut:
     """Record a renovation filing (H6; a non-owner with the owner's written consent) and
     take its deposits, one receipt per payer (G6, I7)."""
-    inp = form_input(body, FileRenovationBody, renovation.FileRenovation.from_form)
+    inp = FILE_RENOVATION_BODY.read(body)
     result = renovation.file_renovation(api_state(request).desk, actor, inp)
     return FilingOut(filing_id=result.filing_id, starts_on=result.starts_on,
                      ends_on=result.ends_on, deposits=[_deposit(d) for d in result.deposits],
@@ -197,25 +139,23 @@ def approve_renovation(request: Request, actor: ActorDep,
 
 
 @router.post("/renovations/{filing_id}/worker-cards", status_code=201,
-             responses=RENOVATION_ERRORS, openapi_extra=body_doc(WorkerCardsBody))
+             responses=RENOVATION_ERRORS, openapi_extra=WORKER_CARDS_BODY.openapi)
 def issue_worker_cards(request: Request, actor: ActorDep, filing_id: IdPath,
                        body: BodyDep) -> list[WorkerCardOut]:
     """Lend each worker a temporary card: valid to the filing's end, for the unit's
     building, in working hours only (H6); lent against the deposit, so no fee."""
-    inp = form_input(body, WorkerCardsBody, renovation.IssueWorkerCards.from_form,
-                     filing_id=filing_id)
+    inp = WORKER_CARDS_BODY.read(body, filing_id=filing_id)
     return [_worker(w) for w in renovation.issue_worker_cards(api_state(request).desk, actor,
                                                               inp)]
 
 
 @router.post("/renovations/{filing_id}/extend", responses=RENOVATION_ERRORS,
-             openapi_extra=body_doc(ExtendBody))
+             openapi_extra=EXTEND_BODY.openapi)
 def extend_renovation(request: Request, actor: ActorDep, filing_id: IdPath,
                       body: BodyDep) -> ExtensionOut:
     """Extend a filing by at most three months from the day after its end (H6); every card
     still out moves with it."""
-    inp = form_input(body, ExtendBody, renovation.ExtendRenovation.from_form,
-                     filing_id=filing_id)
+    inp = EXTEND_BODY.read(body, filing_id=filing_id)
     result = renovation.extend_renovation(api_state(request).desk, actor, inp)
     return ExtensionOut(filing_id=result.filing_id, previous_end=result.previous_end,
                         new_end=result.new_end, marking=result.marking, cards=list(result.cards))
@@ -233,23 +173,21 @@ def get_renovation(request: Request, actor: ActorDep, filing_id: IdPath) -> Fili
 
 
 @router.post("/renovations/{filing_id}/returned-cards", responses=RENOVATION_ERRORS,
-             openapi_extra=body_doc(ReturnCardsBody))
+             openapi_extra=RETURN_CARDS_BODY.openapi)
 def return_worker_cards(request: Request, actor: ActorDep, filing_id: IdPath,
                         body: BodyDep) -> ReturnedOut:
     """Take workers' cards back: each is formatted for re-use (I6) and counted against the
     filing (G6)."""
-    inp = form_input(body, ReturnCardsBody, renovation_deposits.ReturnWorkerCards.from_form,
-                     filing_id=filing_id)
+    inp = RETURN_CARDS_BODY.read(body, filing_id=filing_id)
     still_out = renovation_deposits.return_worker_cards(api_state(request).desk, actor, inp)
     return ReturnedOut(filing_id=inp.filing_id, returned=list(inp.uids), still_out=still_out)
 
 
 @router.post("/renovations/{filing_id}/deposits/{receipt_number}/refund",
-             responses=RENOVATION_ERRORS, openapi_extra=body_doc(RefundBody))
+             responses=RENOVATION_ERRORS, openapi_extra=REFUND_BODY.openapi)
 def refund_renovation_deposit(request: Request, actor: ActorDep, filing_id: IdPath,
                               receipt_number: IdPath, body: BodyDep) -> DepositOut:
     """Refund one deposit against its receipt, signed for by its payer; refused with rule
     G6 while any worker's card is still out."""
-    inp = form_input(body, RefundBody, renovation_deposits.RefundDeposit.from_form,
-                     filing_id=filing_id, receipt_number=receipt_number)
+    inp = REFUND_BODY.read(body, filing_id=filing_id, receipt_number=receipt_number)
     return _deposit(renovation_deposits.refund_deposit(api_state(request).desk, actor, inp))

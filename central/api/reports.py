@@ -16,12 +16,13 @@ from fastapi import Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from central.api.body import body_doc, form_input, query_reader
+from central.api.body import query_reader
+from central.api.body_schema import Body
 from central.api.errors import UnavailableError, error_responses
 from central.api.ports import GateEventSource
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
-from central.api.shapes import Money, RequestModel
+from central.api.shapes import Money
 from central.api.state import api_state
 from central.forms import FormReader
 from central.services import parking_report_signoff as signoff
@@ -30,6 +31,7 @@ from central.services.parking_report import ParkingReport, ReportStamps, UsageLi
 from central.services.parking_report_export import report_csv, report_xlsx
 
 router = protected_router("parking report")
+SIGN_REPORT_BODY = Body(signoff.SignParkingReport, path=("month",), name="SignReportBody")
 
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -37,12 +39,6 @@ FORMATS = ("json", "csv", "xlsx")
 MonthPath = Annotated[str, Path(json_schema_extra={"pattern": "^[0-9]{4}-[0-9]{2}$"},
                                 description="the month, `2026-06`")]
 REPORT_ERRORS = error_responses(404, 409, 413, 415, 503)
-
-
-class SignReportBody(RequestModel):
-    """The director's signature on the reconciled report, with their remarks."""
-
-    note: str | None = Field(None, max_length=500)
 
 
 class FeeLineOut(BaseModel):
@@ -233,12 +229,12 @@ def add_parking_usage(request: Request, actor: ActorDep, month: MonthPath) -> Pa
 
 
 @router.post("/parking/reports/{month}/sign", responses=REPORT_ERRORS,
-             openapi_extra=body_doc(SignReportBody))
+             openapi_extra=SIGN_REPORT_BODY.openapi)
 def sign_parking_report(request: Request, actor: ActorDep, month: MonthPath,
                         body: BodyDep) -> ParkingReportOut:
     """The office director signs the reconciled report (P4); refused before both parts are
     in, or when the figures changed since they were stamped."""
-    inp = form_input(body, SignReportBody, signoff.SignParkingReport.from_form, month=month)
+    inp = SIGN_REPORT_BODY.read(body, month=month)
     report = signoff.sign_parking_report(api_state(request).desk, actor, inp,
                                          _events(request, actor))
     return report_out(report)

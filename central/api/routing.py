@@ -16,8 +16,8 @@ from central.api.security import authorised
 
 PREFIX = "/api/v1"
 
-# The parsed JSON body of an operation that takes one (validated by the service's
-# from_form, see central/api/body.py), a desk reader's decimal UIDs already hex.
+# The parsed JSON body of an operation that takes one (validated by the operation's
+# ``Body``, central/api/body_schema.py), a desk reader's decimal UIDs already hex.
 BodyDep = Annotated[Any, Depends(desk_body)]
 
 

@@ -1,32 +1,21 @@
 """Pieces of request and response bodies several routers share.
 
-Request models describe bodies for the OpenAPI document and name the fields that exist;
-the values are validated by the services' ``from_form`` (central/api/body.py). They mirror
-central/services/inputs.py.
+Request bodies are the desk inputs' own declarations (central/api/body_schema.py); what is
+here describes answers, and the path parameters.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from central.amounts import yuan
-from central.api.body import UID_MARK
-from central.api.reader_uids import UID_DOC, uid_in_path
+from central.api.reader_uids import uid_in_path
 from central.forms import MAX_INTEGER
-from central.models import Card, CardState, ConfirmationMethod, Fee, FeeKind, HolderKind
-
-YUAN_DOC = 'an amount in yuan as text, e.g. "20.50" (never a float)'
-
-# A record's id, as the forms accept it.
-Id = Annotated[int, Field(ge=1, le=MAX_INTEGER)]
-# A card UID; the mark lets the API turn a desk reader's decimal into hex (reader_uids.py).
-Uid = Annotated[str, Field(max_length=64, description=UID_DOC,
-                           json_schema_extra={UID_MARK: True})]
-Yuan = Annotated[str, Field(max_length=32, description=YUAN_DOC, examples=["20.00"])]
+from central.models import Card, CardState, Fee, FeeKind, HolderKind
 
 # Path parameters are declared as text and read by central.forms like any field (one
 # validation path); the document still says what they are.
@@ -34,46 +23,6 @@ INTEGER_DOC = {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}
 IdPath = Annotated[str, Path(json_schema_extra=INTEGER_DOC)]
 # ``{uid}``: a desk reader's decimal arrives as hex (central/api/reader_uids.py).
 UidPath = Annotated[str, Depends(uid_in_path)]
-
-
-class RequestModel(BaseModel):
-    """A request body: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class SignOffBody(RequestModel):
-    """A signature on the register or for a card handed over (I1, I5, L2)."""
-
-    signer_name: str = Field(max_length=100, description="who signed, as the clerk saw it")
-    reference: str | None = Field(None, max_length=200,
-                                  description="where the signature is (register page, image)")
-
-
-class PersonDetailsBody(RequestModel):
-    """A person the desk has no record of yet."""
-
-    name: str = Field(max_length=100)
-    id_number: str | None = Field(None, max_length=32)
-    phone: str | None = Field(None, max_length=32)
-    organisation: str | None = Field(None, max_length=200)
-
-
-class CountersignBody(RequestModel):
-    """Someone outside the system who checked or approved (shop manager, department head)."""
-
-    name: str = Field(max_length=100)
-    reference: str | None = Field(None, max_length=200)
-
-
-class OwnerConfirmationBody(RequestModel):
-    """Rule H1: the owner who confirmed a family member with no record; how and when."""
-
-    owner_person_id: Id
-    method: ConfirmationMethod
-    confirmed_at: datetime = Field(description="with its UTC offset, "
-                                               "`2026-06-09T09:50:00+08:00`")
-    note: str | None = Field(None, max_length=200)
 
 
 class Money(BaseModel):

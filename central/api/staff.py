@@ -5,44 +5,23 @@ Each is scoped to the admin's own site by central/services/staff.py."""
 from __future__ import annotations
 
 from fastapi import Request
-from pydantic import Field
 
 from central.api.auth import StaffOut
-from central.api.body import body_doc, form_input, path_integer
+from central.api.body import path_integer
+from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
-from central.api.shapes import IdPath, RequestModel
+from central.api.shapes import IdPath
 from central.api.state import api_state
-from central.models import Role, Staff
+from central.models import Staff
 from central.services import staff as accounts
-from central.services.staff import MIN_PASSWORD_LENGTH, NewPassword, NewRole, NewStaff
+from central.services.staff import NewPassword, NewRole, NewStaff
 
 router = protected_router("staff")
-
-
-class NewStaffBody(RequestModel):
-    """A staff account to create."""
-
-    username: str = Field(max_length=64, description="lower-case letters, digits, . _ -")
-    display_name: str | None = Field(None, max_length=100)
-    role: Role
-    password: str = Field(min_length=MIN_PASSWORD_LENGTH)
-    site: str | None = Field(None, max_length=64,
-                             description="the site code it serves; omit for every site "
-                             "(a company-wide admin only)")
-
-
-class NewRoleBody(RequestModel):
-    """The role an account is to have."""
-
-    role: Role
-
-
-class NewPasswordBody(RequestModel):
-    """A new password for an account; its sessions end."""
-
-    password: str = Field(min_length=MIN_PASSWORD_LENGTH)
+NEW_STAFF_BODY = Body(NewStaff)
+NEW_ROLE_BODY = Body(NewRole)
+NEW_PASSWORD_BODY = Body(NewPassword)
 
 
 class StaffListOut(StaffOut):
@@ -63,13 +42,13 @@ def list_staff(request: Request, actor: ActorDep) -> list[StaffListOut]:
     return [_out(s) for s in accounts.list_staff(api_state(request).desk, actor)]
 
 
-@router.post("/staff", status_code=201, openapi_extra=body_doc(NewStaffBody),
+@router.post("/staff", status_code=201, openapi_extra=NEW_STAFF_BODY.openapi,
              responses=error_responses(404, 409))
 def create_staff(request: Request, actor: ActorDep, body: BodyDep) -> StaffListOut:
     """Create an account at the admin's site; the password is stored only as its argon2id
     hash. Only a company-wide admin creates a company-wide account."""
     desk = api_state(request).desk
-    staff_id = accounts.create_staff(desk, form_input(body, NewStaffBody, NewStaff.from_form),
+    staff_id = accounts.create_staff(desk, NEW_STAFF_BODY.read(body),
                                      actor)
     with desk.sessions() as session:
         staff = session.get(Staff, staff_id)
@@ -77,25 +56,24 @@ def create_staff(request: Request, actor: ActorDep, body: BodyDep) -> StaffListO
         return _out(staff)
 
 
-@router.put("/staff/{staff_id}/role", openapi_extra=body_doc(NewRoleBody),
+@router.put("/staff/{staff_id}/role", openapi_extra=NEW_ROLE_BODY.openapi,
             responses=error_responses(404, 409))
 def change_staff_role(request: Request, actor: ActorDep, staff_id: IdPath,
                       body: BodyDep) -> StaffListOut:
     """Give an account of the admin's site another role."""
     return _out(accounts.change_role(api_state(request).desk, actor,
                                      path_integer("staff_id", staff_id),
-                                     form_input(body, NewRoleBody, NewRole.from_form)))
+                                     NEW_ROLE_BODY.read(body)))
 
 
-@router.post("/staff/{staff_id}/password", openapi_extra=body_doc(NewPasswordBody),
+@router.post("/staff/{staff_id}/password", openapi_extra=NEW_PASSWORD_BODY.openapi,
              responses=error_responses(404))
 def reset_staff_password(request: Request, actor: ActorDep, staff_id: IdPath,
                          body: BodyDep) -> StaffListOut:
     """Set a new password for an account of the admin's site; its sessions end."""
     return _out(accounts.reset_password(api_state(request).desk, actor,
                                         path_integer("staff_id", staff_id),
-                                        form_input(body, NewPasswordBody,
-                                                   NewPassword.from_form)))
+                                        NEW_PASSWORD_BODY.read(body)))
 
 
 @router.post("/staff/{staff_id}/deactivate", responses=error_responses(404, 409))

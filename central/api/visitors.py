@@ -10,74 +10,26 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from central.api.body import body_doc, form_input, path_integer, query_reader
+from central.api.body import path_integer, query_reader
+from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep, reading
 from central.api.shapes import (
-    Id,
     IdPath,
-    PersonDetailsBody,
-    RequestModel,
-    SignOffBody,
-    Uid,
 )
 from central.api.state import api_state
-from central.models import ConfirmationMethod
 from central.services import visitors
 from central.services.visitors import VisitorRegistrationView
 
 router = protected_router("visitors")
 VISITOR_ERRORS = error_responses(404, 409, 413, 415)
 PLATE_DOC = "the plate as written (`粤B·12345`); stored upper case, separators dropped"
-
-
-class ResidentConfirmationBody(RequestModel):
-    """Rule H7: the inviting resident confirms the visitor — who, how, when."""
-
-    person_id: Id = Field(description="the inviting resident themself")
-    method: ConfirmationMethod
-    confirmed_at: datetime = Field(description="with its UTC offset")
-
-
-class VisitorPassBody(RequestModel):
-    """A temporary pass (临时通行证), on a lent card when ``card_uid`` is given."""
-
-    visitor: PersonDetailsBody
-    valid_from: date = Field(description="today or later")
-    valid_until: date = Field(description="inclusive; at most three days in all (H7)")
-    invited_by_person_id: Id | None = Field(None, description="the resident who invites")
-    confirmation: ResidentConfirmationBody | None = Field(
-        None, description="needed when a resident invites (H7)")
-    card_uid: Uid | None = Field(None, description="a blank card lent for the pass")
-    access_groups: list[str] | None = Field(None, description="for the card; empty: the "
-                                            "inviting resident's building")
-    signoff: SignOffBody | None = Field(None, description="the visitor signs for a card (I1)")
-
-
-class ParkingPermitBody(RequestModel):
-    """A temporary parking permit (临时停车证) a resident asks for (H7)."""
-
-    plate: str = Field(max_length=16, description=PLATE_DOC)
-    host_person_id: Id = Field(description="the resident asking")
-    valid_from: date = Field(description="today or later")
-    valid_until: date = Field(description="inclusive; at most seven days in all (H7)")
-    visitor_pass_id: Id | None = None
-
-
-class RegisterVisitorBody(RequestModel):
-    """A line of the gate's visitor register (rule G5)."""
-
-    name: str = Field(max_length=100)
-    id_number: str | None = Field(None, max_length=32, description="the ID shown; missing "
-                                  "is refused by rule G5")
-    plate: str | None = Field(None, max_length=16, description=PLATE_DOC)
-    items: str | None = Field(None, max_length=500, description="what the visitor carries")
-    time_in: datetime | None = Field(None, description="default now")
-    gate_code: str | None = Field(None, max_length=64, description="the gate (site.toml code)")
-    visitor_pass_id: Id | None = None
+VISITOR_PASS_BODY = Body(visitors.IssueVisitorPass, name="VisitorPassBody")
+PARKING_PERMIT_BODY = Body(visitors.IssueParkingPermit, name="ParkingPermitBody")
+REGISTER_VISITOR_BODY = Body(visitors.RegisterVisitor)
 
 
 class VisitorPassOut(BaseModel):
@@ -135,11 +87,11 @@ def _visitor(v: VisitorRegistrationView) -> VisitorOut:
 
 
 @router.post("/visitor-passes", status_code=201, responses=VISITOR_ERRORS,
-             openapi_extra=body_doc(VisitorPassBody))
+             openapi_extra=VISITOR_PASS_BODY.openapi)
 def issue_visitor_pass(request: Request, actor: ActorDep, body: BodyDep) -> VisitorPassOut:
     """Issue a visitor's temporary pass (H7): at most three days; a resident's visitor is
     confirmed by that resident; a lent card is blank (I6) and signed for (I1)."""
-    inp = form_input(body, VisitorPassBody, visitors.IssueVisitorPass.from_form)
+    inp = VISITOR_PASS_BODY.read(body)
     r = visitors.issue_visitor_pass(api_state(request).desk, actor, inp)
     return VisitorPassOut(pass_id=r.pass_id, visitor_person_id=r.visitor_person_id,
                           visitor_name=r.visitor_name, id_number=r.id_number,
@@ -148,10 +100,10 @@ def issue_visitor_pass(request: Request, actor: ActorDep, body: BodyDep) -> Visi
 
 
 @router.post("/parking-permits", status_code=201, responses=VISITOR_ERRORS,
-             openapi_extra=body_doc(ParkingPermitBody))
+             openapi_extra=PARKING_PERMIT_BODY.openapi)
 def issue_parking_permit(request: Request, actor: ActorDep, body: BodyDep) -> PermitOut:
     """Issue a temporary parking permit for a resident's visitor: at most seven days (H7)."""
-    inp = form_input(body, ParkingPermitBody, visitors.IssueParkingPermit.from_form)
+    inp = PARKING_PERMIT_BODY.read(body)
     permit_id = visitors.issue_parking_permit(api_state(request).desk, actor, inp)
     return PermitOut(permit_id=permit_id, plate=inp.plate, valid_from=inp.valid_from,
                      valid_until=inp.valid_until)
@@ -167,11 +119,11 @@ def return_parking_permit(request: Request, actor: ActorDep,
 
 
 @router.post("/visitors", status_code=201, responses=VISITOR_ERRORS,
-             openapi_extra=body_doc(RegisterVisitorBody))
+             openapi_extra=REGISTER_VISITOR_BODY.openapi)
 def register_visitor(request: Request, actor: ActorDep, body: BodyDep) -> VisitorOut:
     """Register a visitor at the gate: name, the ID number shown (refused without it, G5),
     plate, time in, items."""
-    inp = form_input(body, RegisterVisitorBody, visitors.RegisterVisitor.from_form)
+    inp = REGISTER_VISITOR_BODY.read(body)
     return _visitor(visitors.register_visitor(api_state(request).desk, actor, inp))
 
 

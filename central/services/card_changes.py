@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated
 
 from central.amounts import yuan
-from central.forms import FormReader
+from central.form_fields import CardUid, Names, Nested, Text
+from central.form_input import FormInput
 from central.models import CardState, HolderKind, HouseholdKind, RegisterAction, Role
 from central.refusals import ConflictError, RuleRefused
 from central.services.card_activation import (
@@ -51,21 +52,13 @@ def card_summary(desk: Desk, actor: Actor, uid: str) -> CardSummary:
 
 
 @dataclass(frozen=True)
-class CardAction:
-    """An action on one card: its UID, why, and the sign-off on the register."""
+class CardAction(FormInput):
+    """An action on one card: its UID, why, and the signature on the register (I1)."""
 
-    uid: str
-    reason: str = ""
-    signoff: SignOff | None = None
-
-    @staticmethod
-    def from_form(data: Any) -> CardAction:
-        """Validate ``{"uid", "reason", "signoff": {...}}``."""
-        r = FormReader(data)
-        inp = CardAction(r.uid("uid"), r.opt_text("reason") or "",
-                         r.opt_object("signoff", SignOff.read))
-        r.finish()
-        return inp
+    uid: CardUid
+    reason: Annotated[str, Text()] = ""
+    signoff: Annotated[SignOff | None, Nested(
+        doc="who signed the register for this; missing is refused by rule I1")] = None
 
 
 def _signoff(inp: CardAction) -> SignOff:
@@ -154,19 +147,12 @@ def renew_card(desk: Desk, actor: Actor, inp: CardAction) -> date | None:
 
 
 @dataclass(frozen=True)
-class SetCardGrants:
+class SetCardGrants(FormInput):
     """Make a card's access groups exactly these."""
 
-    uid: str
-    access_groups: tuple[str, ...]
-
-    @staticmethod
-    def from_form(data: Any) -> SetCardGrants:
-        """Validate ``{"uid", "access_groups": [...]}``."""
-        r = FormReader(data)
-        inp = SetCardGrants(r.uid("uid"), r.names("access_groups"))
-        r.finish()
-        return inp
+    uid: CardUid
+    access_groups: Annotated[tuple[str, ...], Names(
+        doc="the access groups the card shall open; absent or empty: none")] = ()
 
 
 def set_card_grants(desk: Desk, actor: Actor, inp: SetCardGrants) -> tuple[list[str], list[str]]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated
 
 from sqlalchemy import select
 
-from central.forms import FormReader
+from central.form_fields import Choice, Id, Items, Text, Yuan
+from central.form_input import FormInput
 from central.models import Fee, FeeKind, Household, PaymentMethod, ReceiptItem
 from central.refusals import ConflictError, NotFoundError
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
@@ -32,25 +33,14 @@ def site_household(act: Action, household_id: int, field: str = "household_id") 
 
 
 @dataclass(frozen=True)
-class ChargeFee:
+class ChargeFee(FormInput):
     """Record an amount a household owes."""
 
-    household_id: int
+    household_id: Id
     kind: FeeKind
-    amount_fen: int
+    amount_fen: Annotated[int, Yuan(key="amount_yuan", positive=True)]
     due_on: date
-    description: str = ""
-
-    @staticmethod
-    def from_form(data: Any) -> ChargeFee:
-        """Validate ``{"household_id", "kind", "amount_yuan", "due_on", "description"}``."""
-        r = FormReader(data)
-        inp = ChargeFee(r.integer("household_id", 1), r.enum("kind", FeeKind),
-                        r.fen("amount_yuan"), r.date("due_on"), r.opt_text("description") or "")
-        if r.present("amount_yuan") and inp.amount_fen == 0:
-            r.fail("amount_yuan", "金额须大于零", "must be more than zero")
-        r.finish()
-        return inp
+    description: Annotated[str, Text()] = ""
 
 
 def charge_fee(desk: Desk, actor: Actor, inp: ChargeFee) -> int:
@@ -67,29 +57,13 @@ def charge_fee(desk: Desk, actor: Actor, inp: ChargeFee) -> int:
 
 
 @dataclass(frozen=True)
-class PayFees:
-    """Settle some of a household's fees, with one receipt."""
+class PayFees(FormInput):
+    """Settle some of a household's unpaid fees, with one receipt."""
 
-    household_id: int
-    fee_ids: tuple[int, ...]
-    payer_name: str
-    method: PaymentMethod = PaymentMethod.CASH
-
-    @staticmethod
-    def from_form(data: Any) -> PayFees:
-        """Validate ``{"household_id", "fee_ids": [...], "payer_name", "method"}``."""
-        r = FormReader(data)
-        raw = r.data.get("fee_ids")
-        ids: tuple[int, ...] = ()
-        if not isinstance(raw, list) or not raw or not all(
-                isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in raw):
-            r.fail("fee_ids", "请选择要缴的费用", "a list of fee ids")
-        else:
-            ids = tuple(dict.fromkeys(raw))
-        inp = PayFees(r.integer("household_id", 1), ids, r.text("payer_name", 100),
-                      r.opt_enum("method", PaymentMethod) or PaymentMethod.CASH)
-        r.finish()
-        return inp
+    household_id: Id
+    fee_ids: Annotated[tuple[Id, ...], Items(min=1, max=500)]
+    payer_name: Annotated[str, Text(max=100)]
+    method: Annotated[PaymentMethod, Choice(doc="default cash")] = PaymentMethod.CASH
 
 
 def pay_fees(desk: Desk, actor: Actor, inp: PayFees) -> int:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated
 
 from sqlalchemy import func, select
 
 from central.amounts import yuan
 from central.calendar import months_end
 from central.clock import local_date, zone
-from central.forms import FormReader
+from central.form_fields import Day, Flag, Id, Nested, Text
+from central.form_input import FormInput
 from central.models import (
     RESIDENT_KINDS,
     ApplicationKind,
@@ -56,26 +57,17 @@ def filing_deadline(left_at: datetime, timezone: str, filing_time: str) -> datet
 
 
 @dataclass(frozen=True)
-class IssueGoodsSlip:
+class IssueGoodsSlip(FormInput):
     """A release slip (物品放行条): whose goods, who carries them, what, on which day."""
 
-    household_id: int
-    applicant_person_id: int
-    carrier_name: str
-    items: str
-    valid_on: date
+    household_id: Id
+    applicant_person_id: Id
+    carrier_name: Annotated[str, Text(max=100)]
+    items: Annotated[str, Text(max=1000)]
+    valid_on: Annotated[date, Day(doc="the one day the slip is good for")]
     # Anyone but an owner: the current owner's written consent (rule G4).
-    owner_consent: OwnerConsent | None = None
-
-    @staticmethod
-    def from_form(data: Any) -> IssueGoodsSlip:
-        """Validate a form; every field problem at once."""
-        r = FormReader(data)
-        inp = IssueGoodsSlip(r.integer("household_id", 1), r.integer("applicant_person_id", 1),
-                             r.text("carrier_name", 100), r.text("items", 1000),
-                             r.date("valid_on"), r.opt_object("owner_consent", OwnerConsent.read))
-        r.finish()
-        return inp
+    owner_consent: Annotated[OwnerConsent | None, Nested(
+        doc="anyone but an owner needs it (G4)")] = None
 
 
 def unit_arrears(act: Action, unit_id: int) -> list[Fee]:
@@ -168,25 +160,15 @@ def approve_goods_slip(desk: Desk, actor: Actor, number: int) -> datetime:
 
 
 @dataclass(frozen=True)
-class RecordGoodsExit:
-    """At the exit: the slip, what the guard checked, and the guard's signature."""
+class RecordGoodsExit(FormInput):
+    """At the exit: the slip, what the guard checked against it, and the guard's
+    signature."""
 
-    number: int
-    gate_code: str
-    items_match: bool
-    carrier_matches: bool
-    guard_signoff: SignOff | None = None
-
-    @staticmethod
-    def from_form(data: Any) -> RecordGoodsExit:
-        """Validate ``{"number", "gate_code", "items_match", "carrier_matches",
-        "guard_signoff"}``."""
-        r = FormReader(data)
-        inp = RecordGoodsExit(r.integer("number", 1), r.text("gate_code", 64),
-                              r.flag("items_match"), r.flag("carrier_matches"),
-                              r.opt_object("guard_signoff", SignOff.read))
-        r.finish()
-        return inp
+    number: Id
+    gate_code: Annotated[str, Text(max=64, doc="the exit (site.toml gate code)")]
+    items_match: Annotated[bool, Flag(doc="the goods are those on the slip")] = False
+    carrier_matches: Annotated[bool, Flag(doc="the person is the one named")] = False
+    guard_signoff: Annotated[SignOff | None, Nested(doc="the guard on duty, by name")] = None
 
 
 def _slip(act: Action, number: int, field: str = "number") -> GoodsReleaseSlip:
@@ -284,19 +266,12 @@ def overdue_goods_slips(desk: Desk, actor: Actor) -> tuple[FiledSlip, ...]:
 
 
 @dataclass(frozen=True)
-class IssueGoodsPass:
-    """A long-term goods pass for a resident, on an ID matching the record."""
+class IssueGoodsPass(FormInput):
+    """A long-term goods pass (常住物品放行证) for a resident showing an ID matching the
+    record."""
 
-    person_id: int
-    id_number_presented: str | None = None
-
-    @staticmethod
-    def from_form(data: Any) -> IssueGoodsPass:
-        """Validate ``{"person_id", "id_number_presented"}``."""
-        r = FormReader(data)
-        inp = IssueGoodsPass(r.integer("person_id", 1), r.opt_text("id_number_presented", 32))
-        r.finish()
-        return inp
+    person_id: Id
+    id_number_presented: Annotated[str | None, Text(max=32)] = None
 
 
 def issue_goods_pass(desk: Desk, actor: Actor, inp: IssueGoodsPass) -> tuple[int, date]:

@@ -1,78 +1,74 @@
 """Input pieces shared by several actions: sign-offs, person details, confirmations.
 
-Each is a frozen dataclass with a ``read`` from a FormReader; whole-action inputs (in their
-service modules) are built from these by ``from_form``.
+Each is a desk input declared once (central/form_input.py); whole-action inputs, in their
+service modules, nest them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated, Self
 
+from central.form_fields import Id, Instant, Text
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import ConfirmationMethod
 
 
 @dataclass(frozen=True)
-class SignOff:
+class SignOff(FormInput):
     """A signature on the register or for a card handed over (rules I1, I5, L2).
 
     ``signer_name`` is who signed as the clerk saw it; ``reference`` says where the signature
     is (page and line of the paper register, or a signature-pad image id).
     """
 
-    signer_name: str
-    reference: str = ""
-
-    @staticmethod
-    def read(r: FormReader) -> SignOff:
-        """From ``{"signer_name": ..., "reference": ...}``."""
-        return SignOff(r.text("signer_name", 100), r.opt_text("reference") or "")
+    signer_name: Annotated[str, Text(max=100, doc="who signed, as the clerk saw it")]
+    reference: Annotated[str, Text(doc="where the signature is (register page, image)")] = ""
 
 
 @dataclass(frozen=True)
-class PersonDetails:
+class PersonDetails(FormInput):
     """A person the desk has no record of yet."""
 
-    name: str
-    id_number: str | None = None
-    phone: str | None = None
-    organisation: str = ""
-
-    @staticmethod
-    def read(r: FormReader) -> PersonDetails:
-        """From ``{"name", "id_number", "phone", "organisation"}``."""
-        return PersonDetails(r.text("name", 100), r.opt_text("id_number", 32),
-                             r.opt_text("phone", 32), r.opt_text("organisation") or "")
+    name: Annotated[str, Text(max=100)]
+    id_number: Annotated[str | None, Text(max=32)] = None
+    phone: Annotated[str | None, Text(max=32)] = None
+    organisation: Annotated[str, Text()] = ""
 
 
 @dataclass(frozen=True)
-class OwnerConfirmation:
+class OwnerConfirmation(FormInput):
     """Rule H1: a family member with no record is confirmed by the owner — who confirmed
     (an owner of the household), how (by phone, usually) and when."""
 
-    owner_person_id: int
+    owner_person_id: Id
     method: ConfirmationMethod
-    confirmed_at: datetime
-    note: str = ""
-
-    @staticmethod
-    def read(r: FormReader) -> OwnerConfirmation:
-        """From ``{"owner_person_id", "method", "confirmed_at", "note"}``."""
-        return OwnerConfirmation(r.integer("owner_person_id", 1),
-                                 r.enum("method", ConfirmationMethod),
-                                 r.instant("confirmed_at"), r.opt_text("note") or "")
+    confirmed_at: Annotated[datetime, Instant(
+        doc="with its UTC offset, `2026-06-09T09:50:00+08:00`")]
+    note: Annotated[str, Text()] = ""
 
 
 @dataclass(frozen=True)
-class Countersign:
+class Countersign(FormInput):
     """A named person outside the system who checked or approved something (a shop
     manager, a department head), and where their signature is."""
 
-    name: str
-    reference: str = ""
+    name: Annotated[str, Text(max=100)]
+    reference: Annotated[str, Text()] = ""
 
-    @staticmethod
-    def read(r: FormReader) -> Countersign:
-        """From ``{"name", "reference"}``."""
-        return Countersign(r.text("name", 100), r.opt_text("reference") or "")
+
+class OneHolder(FormInput):
+    """An input naming a card's holder: on record (``holder_person_id``) or new
+    (``new_holder``), never both nor neither. Subclasses declare the two fields."""
+
+    holder_person_id: int | None
+    new_holder: PersonDetails | None
+
+    def cross_check(self, form: FormReader) -> Self:
+        """One holder, on record or new."""
+        if (self.holder_person_id is None) == (self.new_holder is None):
+            form.fail("holder_person_id", "请选择已登记的持卡人，或填写新持卡人资料（二选一）",
+                      "give either holder_person_id (on record) or new_holder (no record)")
+        return self

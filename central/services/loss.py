@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Self
 
 from sqlalchemy import select
 
 from central.amounts import yuan
+from central.form_fields import CardUid, Choice, Flag, Id, Integer, Nested, Text, Yuan
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
     Card,
@@ -40,35 +42,27 @@ from central.services.register import write_register
 
 
 @dataclass(frozen=True)
-class ReportLoss:
-    """The holder's loss or damage application (智能卡挂失/报损申请书)."""
+class ReportLoss(FormInput):
+    """The holder's loss or damage application (智能卡挂失/报损申请书), L1 and L2."""
 
-    uid: str
-    reporter_person_id: int
-    in_person: bool
+    uid: CardUid
+    reporter_person_id: Annotated[int, Integer(min=1, doc="the holder, who reports in person")]
+    in_person: Annotated[bool, Flag(doc="L1: the holder is at the desk")]
     # Rule L1: the balance the desk showed the holder, and the holder's agreement.
-    balance_shown_fen: int
-    holder_agrees: bool
-    signoff: SignOff | None
+    balance_shown_fen: Annotated[int, Yuan(key="balance_shown_yuan",
+                                           doc="the balance the desk showed the holder")]
+    holder_agrees: Annotated[bool, Flag(doc="L1: the holder agreed to stop it")]
+    signoff: Annotated[SignOff | None, Nested(doc="missing is refused by rule I1")]
     # Damage only: was it the holder's doing (I3, L3), and is the card handed in (L2)?
-    holder_fault: bool = True
-    card_taken_back: bool = False
-    payment_method: PaymentMethod = PaymentMethod.CASH
+    holder_fault: Annotated[bool, Flag(doc="damaged by the holder (default true): I3 and L3 "
+                                           "charge for it")] = True
+    card_taken_back: Annotated[bool, Flag(doc="L2: the damaged card is handed in")] = False
+    payment_method: Annotated[PaymentMethod, Choice(
+        doc="for L3's compensation")] = PaymentMethod.CASH
 
-    @staticmethod
-    def from_form(data: Any) -> ReportLoss:
-        """Validate a form; ``balance_shown_yuan`` is the amount as text (``"12.50"``)."""
-        r = FormReader(data)
-        inp = ReportLoss(
-            uid=r.uid("uid"), reporter_person_id=r.integer("reporter_person_id", 1),
-            in_person=r.flag("in_person"), balance_shown_fen=r.fen("balance_shown_yuan"),
-            holder_agrees=r.flag("holder_agrees"),
-            signoff=r.opt_object("signoff", SignOff.read),
-            holder_fault=r.flag("holder_fault", True),
-            card_taken_back=r.flag("card_taken_back"),
-            payment_method=r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
-        r.finish()
-        return inp
+
+# What only a damaged card's report says.
+DAMAGE_ONLY = ("holder_fault", "card_taken_back")
 
 
 @dataclass(frozen=True)
@@ -152,21 +146,12 @@ def report_damaged(desk: Desk, actor: Actor, inp: ReportLoss) -> LossResult:
 
 
 @dataclass(frozen=True)
-class ReviewLoss:
+class ReviewLoss(FormInput):
     """The office director's review of a loss application and its operation record."""
 
-    report_id: int
+    report_id: Id
     approved: bool
-    note: str = ""
-
-    @staticmethod
-    def from_form(data: Any) -> ReviewLoss:
-        """Validate ``{"report_id", "approved", "note"}``."""
-        r = FormReader(data)
-        inp = ReviewLoss(r.integer("report_id", 1), r.flag("approved"),
-                         r.opt_text("note", 500) or "")
-        r.finish()
-        return inp
+    note: Annotated[str, Text(max=500)] = ""
 
 
 def _open_report(act: Action, card: Card) -> LossReport | None:
@@ -198,27 +183,22 @@ def review_loss(desk: Desk, actor: Actor, inp: ReviewLoss) -> None:
 
 
 @dataclass(frozen=True)
-class ReplaceCard:
+class ReplaceCard(FormInput):
     """Rule L2: the new card for a lost or damaged one."""
 
-    old_uid: str
-    new_uid: str
+    old_uid: CardUid
+    new_uid: CardUid
     # The holder checks the balance moved to the new card, then signs for it.
-    balance_checked_fen: int
-    signoff: SignOff | None
+    balance_checked_fen: Annotated[int, Yuan(key="balance_checked_yuan",
+                                             doc="the balance the holder checked")]
+    signoff: Annotated[SignOff | None, Nested(doc="the holder signs (L2)")]
     payment_method: PaymentMethod = PaymentMethod.CASH
 
-    @staticmethod
-    def from_form(data: Any) -> ReplaceCard:
-        """Validate ``{"old_uid", "new_uid", "balance_checked_yuan", "signoff"}``."""
-        r = FormReader(data)
-        inp = ReplaceCard(r.uid("old_uid"), r.uid("new_uid"), r.fen("balance_checked_yuan"),
-                          r.opt_object("signoff", SignOff.read),
-                          r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
-        if inp.old_uid and inp.old_uid == inp.new_uid:
-            r.fail("new_uid", "新卡不能是旧卡", "the new card cannot be the old one")
-        r.finish()
-        return inp
+    def cross_check(self, form: FormReader) -> Self:
+        """The new card is another card."""
+        if self.old_uid and self.old_uid == self.new_uid:
+            form.fail("new_uid", "新卡不能是旧卡", "the new card cannot be the old one")
+        return self
 
 
 @dataclass(frozen=True)

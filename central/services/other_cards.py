@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
-from central.forms import FormReader
+from central.form_fields import CardUid, Id, Schedule, Text
 from central.models import (
     ApplicationKind,
     ConfirmationMethod,
@@ -29,45 +29,28 @@ from central.services.card_activation import (
 )
 from central.services.card_fees import issue_fee
 from central.services.context import DESK_ROLES, LEADS, Action, Actor, Desk, action
-from central.services.inputs import Countersign, PersonDetails, SignOff
+from central.services.inputs import Countersign, OneHolder, PersonDetails, SignOff
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
 from central.services.validity import valid_until
 
 
-@dataclass(frozen=True)
-class CardHolder:
-    """A holder on record (``person_id``) or a new one (``new``)."""
-
-    person_id: int | None = None
-    new: PersonDetails | None = None
-
-    @staticmethod
-    def read(r: FormReader) -> CardHolder:
-        """From ``{"holder_person_id"}`` or ``{"new_holder": {...}}`` of the same form."""
-        holder = CardHolder(r.opt_integer("holder_person_id", 1),
-                            r.opt_object("new_holder", PersonDetails.read))
-        if (holder.person_id is None) == (holder.new is None):
-            r.fail("holder_person_id", "请选择已登记的持卡人，或填写新持卡人资料（二选一）",
-                   "give either holder_person_id (on record) or new_holder (no record)")
-        return holder
-
-
-def _holder(act: Action, holder: CardHolder, kind: HolderKind) -> Person:
-    if holder.person_id is not None:
-        person = act.session.get(Person, holder.person_id)
+def _holder(act: Action, holder: OneHolder, kind: HolderKind) -> Person:
+    if holder.holder_person_id is not None:
+        person = act.session.get(Person, holder.holder_person_id)
         if person is None or person.site_id != act.site.id:
-            raise NotFoundError("没有此人的登记资料", f"no person {holder.person_id}",
+            raise NotFoundError("没有此人的登记资料", f"no person {holder.holder_person_id}",
                                 "holder_person_id")
         if person.holder_kind is not kind:
             raise ConflictError(f"{person.name} 登记为{person.holder_kind.value}，不是{kind.value}",
                                 f"{person.name} is on record as {person.holder_kind.value}, "
                                 f"not {kind.value}", "holder_person_id")
         return person
-    assert holder.new is not None
-    person = Person(site_id=act.site.id, name=holder.new.name, holder_kind=kind,
-                    id_number=holder.new.id_number, phone=holder.new.phone,
-                    organisation=holder.new.organisation, created_at=act.now)
+    new = holder.new_holder
+    assert new is not None  # OneHolder.cross_check
+    person = Person(site_id=act.site.id, name=new.name, holder_kind=kind,
+                    id_number=new.id_number, phone=new.phone,
+                    organisation=new.organisation, created_at=act.now)
     act.session.add(person)
     act.session.flush()
     return person
@@ -82,34 +65,20 @@ def _require_signoff(signoff: SignOff | None) -> SignOff:
 
 
 @dataclass(frozen=True)
-class IssueMerchantCard:
-    """Rule H3: an application under the company seal, verified by the shop manager and
-    signed off by the department head before the card is issued."""
+class IssueMerchantCard(OneHolder):
+    """Rule H3: a merchant's card, on an application under the company seal, verified by
+    the shop manager and signed off by the department head before the card is issued."""
 
-    uid: str
-    holder: CardHolder
-    seal_application_ref: str | None
+    uid: CardUid
+    holder_person_id: Id | None
+    new_holder: PersonDetails | None
+    seal_application_ref: Annotated[str | None, Text(doc="the application under the seal")]
     shop_manager: Countersign | None
     department_head: Countersign | None
     holder_signoff: SignOff | None
     access_groups: tuple[str, ...] = ()
-    schedule: str | None = None
+    schedule: Annotated[str | None, Schedule()] = None
     payment_method: PaymentMethod = PaymentMethod.CASH
-
-    @staticmethod
-    def from_form(data: Any) -> IssueMerchantCard:
-        """Validate a form into the input."""
-        r = FormReader(data)
-        inp = IssueMerchantCard(
-            uid=r.uid("uid"), holder=CardHolder.read(r),
-            seal_application_ref=r.opt_text("seal_application_ref"),
-            shop_manager=r.opt_object("shop_manager", Countersign.read),
-            department_head=r.opt_object("department_head", Countersign.read),
-            holder_signoff=r.opt_object("holder_signoff", SignOff.read),
-            access_groups=r.names("access_groups"), schedule=r.opt_schedule("schedule"),
-            payment_method=r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
-        r.finish()
-        return inp
 
 
 def issue_merchant_card(desk: Desk, actor: Actor, inp: IssueMerchantCard) -> IssueResult:
@@ -126,7 +95,7 @@ def issue_merchant_card(desk: Desk, actor: Actor, inp: IssueMerchantCard) -> Iss
             raise RuleRefused("H3", "须经部门负责人签字同意后方可办理", "the department head signs "
                               "off before the card is issued", "department_head")
         signoff = _require_signoff(inp.holder_signoff)
-        holder = _holder(act, inp.holder, HolderKind.MERCHANT)
+        holder = _holder(act, inp, HolderKind.MERCHANT)
         card = blank_card(act, inp.uid)
         groups = access_groups(act, inp.access_groups, "access_groups")
         application = open_application(act, ApplicationKind.MERCHANT_CARD, applicant=holder,
@@ -154,30 +123,18 @@ def issue_merchant_card(desk: Desk, actor: Actor, inp: IssueMerchantCard) -> Iss
 
 
 @dataclass(frozen=True)
-class IssueStaffCard:
+class IssueStaffCard(OneHolder):
     """Rule H4: an internal staff card, free, on a written application approved by the
     department head, authorised only by the front-desk lead or the customer-service lead."""
 
-    uid: str
-    holder: CardHolder
-    written_application_ref: str | None
+    uid: CardUid
+    holder_person_id: Id | None
+    new_holder: PersonDetails | None
+    written_application_ref: Annotated[str | None, Text()]
     department_head: Countersign | None
     holder_signoff: SignOff | None
     access_groups: tuple[str, ...] = ()
-    schedule: str | None = None
-
-    @staticmethod
-    def from_form(data: Any) -> IssueStaffCard:
-        """Validate a form into the input."""
-        r = FormReader(data)
-        inp = IssueStaffCard(
-            uid=r.uid("uid"), holder=CardHolder.read(r),
-            written_application_ref=r.opt_text("written_application_ref"),
-            department_head=r.opt_object("department_head", Countersign.read),
-            holder_signoff=r.opt_object("holder_signoff", SignOff.read),
-            access_groups=r.names("access_groups"), schedule=r.opt_schedule("schedule"))
-        r.finish()
-        return inp
+    schedule: Annotated[str | None, Schedule()] = None
 
 
 def require_lead_for_staff_card(act: Action, what_zh: str, what_en: str) -> None:
@@ -203,7 +160,7 @@ def issue_staff_card(desk: Desk, actor: Actor, inp: IssueStaffCard) -> IssueResu
             raise RuleRefused("H4", "书面申请须经部门负责人同意", "the department head approves "
                               "the written application", "department_head")
         signoff = _require_signoff(inp.holder_signoff)
-        holder = _holder(act, inp.holder, HolderKind.STAFF)
+        holder = _holder(act, inp, HolderKind.STAFF)
         card = blank_card(act, inp.uid)
         groups = access_groups(act, inp.access_groups, "access_groups")
         application = open_application(act, ApplicationKind.STAFF_CARD, applicant=holder)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from central.forms import FormReader
+from central.form_fields import Choice, Id, Instant, Text
+from central.form_input import FormInput
 from central.models import (
     Application,
     ConfirmationMethod,
@@ -32,19 +34,16 @@ WRITTEN = frozenset({ConfirmationMethod.DOCUMENT, ConfirmationMethod.SEALED})
 
 
 @dataclass(frozen=True)
-class OwnerConsent:
-    """The owner's written consent: which owner, signed or sealed, when, and the paper."""
+class OwnerConsent(FormInput):
+    """The unit's current owner consents in writing (rules G4, H6): which owner, signed or
+    sealed, when, and which paper."""
 
-    owner_person_id: int
-    method: ConfirmationMethod
-    confirmed_at: datetime
-    reference: str = ""
-
-    @staticmethod
-    def read(r: FormReader) -> OwnerConsent:
-        """From ``{"owner_person_id", "method", "confirmed_at", "reference"}``."""
-        return OwnerConsent(r.integer("owner_person_id", 1), r.enum("method", ConfirmationMethod),
-                            r.instant("confirmed_at"), r.opt_text("reference") or "")
+    owner_person_id: Id
+    method: Annotated[ConfirmationMethod, Choice(
+        doc="`document` (signed) or `sealed`; `phone` and `in_person` are refused")]
+    confirmed_at: Annotated[datetime, Instant(doc="with its UTC offset")]
+    reference: Annotated[str, Text(doc="the consent's number or where the paper is kept "
+                                       "(required)")] = ""
 
 
 def consenting_owner(act: Action, unit_id: int, consent: OwnerConsent | None, rule: str, *,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated
 
 from sqlalchemy import select
 
 from central.amounts import yuan
-from central.forms import FormReader
+from central.form_fields import Day, Id, Text
+from central.form_input import FormInput
 from central.models import (
     ApplicationKind,
     Card,
@@ -34,23 +35,13 @@ from central.services.register import write_register
 
 
 @dataclass(frozen=True)
-class TransferOwnership:
+class TransferOwnership(FormInput):
     """A unit changes hands: the new owner, their purchase contract, the move-in day."""
 
-    unit_id: int
+    unit_id: Id
     new_owner: PersonDetails
-    purchase_contract_ref: str
-    moved_in_on: date
-
-    @staticmethod
-    def from_form(data: Any) -> TransferOwnership:
-        """Validate ``{"unit_id", "new_owner": {...}, "purchase_contract_ref",
-        "moved_in_on"}``."""
-        r = FormReader(data)
-        inp = TransferOwnership(r.integer("unit_id", 1), PersonDetails.read(r.nested("new_owner")),
-                                r.text("purchase_contract_ref"), r.date("moved_in_on"))
-        r.finish()
-        return inp
+    purchase_contract_ref: Annotated[str, Text()]
+    moved_in_on: Annotated[date, Day(doc="the old household's cards stop on this day")]
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Self
 
 from sqlalchemy import select
 
 from central.amounts import yuan
 from central.calendar import billing_period
+from central.form_fields import CardUid, Choice, Id, Integer, Nested, Text
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
     ApplicationKind,
@@ -44,7 +46,7 @@ from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.id_checks import IdChecks, checking_ids
 from central.services.inputs import SignOff
 from central.services.other_cards import require_lead_for_staff_card
-from central.services.parking_space import carpark_group, normalize_plate, running_subscription
+from central.services.parking_space import Plate, carpark_group, running_subscription
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
 from central.services.validity import valid_until
@@ -57,63 +59,50 @@ MAX_MONTHS_PER_TOP_UP = 24
 
 
 @dataclass(frozen=True)
-class ParkingDocuments:
-    """Rule P1: what the desk checks and files (references to the copies kept)."""
+class ParkingDocuments(FormInput):
+    """Rule P1: what the desk checked and filed, by reference to the copies kept."""
 
-    id_number_presented: str | None = None
-    driving_licence_ref: str | None = None
-    vehicle_licence_ref: str | None = None
+    id_number_presented: Annotated[str | None, Text(
+        max=32, doc="the ID the applicant shows")] = None
+    driving_licence_ref: Annotated[str | None, Text()] = None
+    vehicle_licence_ref: Annotated[str | None, Text()] = None
     # Tenants only.
-    lease_contract_ref: str | None = None
+    lease_contract_ref: Annotated[str | None, Text(doc="tenants only")] = None
     # The signed parking-space agreement (车位租用/使用协议).
-    parking_agreement_ref: str | None = None
-
-    @staticmethod
-    def read(r: FormReader) -> ParkingDocuments:
-        """From ``{"id_number_presented", "driving_licence_ref", ...}``."""
-        return ParkingDocuments(r.opt_text("id_number_presented", 32),
-                                r.opt_text("driving_licence_ref"),
-                                r.opt_text("vehicle_licence_ref"),
-                                r.opt_text("lease_contract_ref"),
-                                r.opt_text("parking_agreement_ref"))
+    parking_agreement_ref: Annotated[str | None, Text(
+        doc="the signed space agreement")] = None
 
 
 @dataclass(frozen=True)
-class ApplyParking:
+class ApplyParking(FormInput):
     """A monthly parking application (车位使用申请表): holder, vehicle, documents, and the
-    card — ``existing_uid`` (the holder's access card) or ``new_uid`` (a card bought)."""
+    card — ``existing_uid`` (the holder's own access card) or ``new_uid`` (a new card
+    bought for it), one of the two."""
 
-    holder_person_id: int
-    plate: str
-    documents: ParkingDocuments
-    existing_uid: str | None = None
-    new_uid: str | None = None
-    space_kind: SpaceKind = SpaceKind.FLOATING
-    holder_signoff: SignOff | None = None
-    payment_method: PaymentMethod = PaymentMethod.CASH
+    holder_person_id: Id
+    plate: Plate
+    # Absent documents are not a malformed form: rule P1 names the first one missing.
+    documents: Annotated[ParkingDocuments, Nested(
+        doc="missing documents are refused by rule P1, the first one named")] = \
+        ParkingDocuments()
+    existing_uid: CardUid | None = None
+    new_uid: CardUid | None = None
+    space_kind: Annotated[SpaceKind, Choice(doc="asked for; default floating (the director "
+                                                "decides, P3)")] = SpaceKind.FLOATING
+    holder_signoff: Annotated[SignOff | None, Nested(
+        doc="a new card is signed for (I1)")] = None
+    payment_method: Annotated[PaymentMethod, Choice(
+        doc="for a new card's fee")] = PaymentMethod.CASH
 
-    @staticmethod
-    def from_form(data: Any) -> ApplyParking:
-        """Validate a form; every field problem at once."""
-        r = FormReader(data)
-        plate = r.text("plate", 16)
-        inp = ApplyParking(
-            holder_person_id=r.integer("holder_person_id", 1),
-            plate=normalize_plate(plate),
-            # Absent documents are not a malformed form: rule P1 names the first one missing.
-            documents=r.opt_object("documents", ParkingDocuments.read) or ParkingDocuments(),
-            existing_uid=r.uid("existing_uid") if r.present("existing_uid") else None,
-            new_uid=r.uid("new_uid") if r.present("new_uid") else None,
-            space_kind=r.opt_enum("space_kind", SpaceKind) or SpaceKind.FLOATING,
-            holder_signoff=r.opt_object("holder_signoff", SignOff.read),
-            payment_method=r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
-        if (inp.existing_uid is None) == (inp.new_uid is None):
-            r.fail("existing_uid", "请选择使用原门禁卡或购买新卡（二选一）",
-                   "give either existing_uid (the holder's access card) or new_uid (a new card)")
-        if inp.space_kind is SpaceKind.VISITOR:
-            r.fail("space_kind", "访客车位不办理月卡", "visitor spaces are not let by the month")
-        r.finish()
-        return inp
+    def cross_check(self, form: FormReader) -> Self:
+        """One card, of the two; no visitor space by the month."""
+        if (self.existing_uid is None) == (self.new_uid is None):
+            form.fail("existing_uid", "请选择使用原门禁卡或购买新卡（二选一）",
+                      "give either existing_uid (the holder's access card) or new_uid "
+                      "(a new card)")
+        if self.space_kind is SpaceKind.VISITOR:
+            form.fail("space_kind", "访客车位不办理月卡", "visitor spaces are not let by the month")
+        return self
 
 
 @dataclass(frozen=True)
@@ -267,25 +256,14 @@ def apply_parking(desk: Desk, actor: Actor, inp: ApplyParking) -> ParkingApplica
 
 
 @dataclass(frozen=True)
-class TopUpParking:
-    """Months paid on the card's subscription (rule P2)."""
+class TopUpParking(FormInput):
+    """Months of parking paid on the card's subscription (rule P2), against a receipt
+    (I7)."""
 
-    uid: str
-    months: int
-    payer_name: str | None = None
+    uid: CardUid
+    months: Annotated[int, Integer(min=1, max=MAX_MONTHS_PER_TOP_UP)]
+    payer_name: Annotated[str | None, Text(max=100, doc="default the holder")] = None
     payment_method: PaymentMethod = PaymentMethod.CASH
-
-    @staticmethod
-    def from_form(data: Any) -> TopUpParking:
-        """Validate ``{"uid", "months", "payer_name", "payment_method"}``."""
-        r = FormReader(data)
-        inp = TopUpParking(r.uid("uid"), r.integer("months", 1), r.opt_text("payer_name", 100),
-                           r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
-        if inp.months > MAX_MONTHS_PER_TOP_UP:
-            r.fail("months", f"每次最多 {MAX_MONTHS_PER_TOP_UP} 个月",
-                   f"at most {MAX_MONTHS_PER_TOP_UP} months at a time")
-        r.finish()
-        return inp
 
 
 @dataclass(frozen=True)
@@ -348,18 +326,10 @@ def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
 
 
 @dataclass(frozen=True)
-class EndParking:
+class EndParking(FormInput):
     """End the card's parking subscription today (the car park closes to it at once)."""
 
-    uid: str
-
-    @staticmethod
-    def from_form(data: Any) -> EndParking:
-        """Validate ``{"uid"}``."""
-        r = FormReader(data)
-        inp = EndParking(r.uid("uid"))
-        r.finish()
-        return inp
+    uid: CardUid
 
 
 def end_parking(desk: Desk, actor: Actor, inp: EndParking) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Self
 
 from sqlalchemy import select
 
+from central.form_fields import Id, Instant, Text, Yuan
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import ParkingSpace, ParkingSubscription, Role, SpaceKind
 from central.refusals import (
@@ -27,30 +29,22 @@ from central.services.parking_reserve import named_reserve_vehicle
 
 
 @dataclass(frozen=True)
-class ApproveParking:
-    """Rule P3: the office director's approval sets the fee standard and the space type;
-    a fixed space's number is recorded."""
+class ApproveParking(FormInput):
+    """Rule P3: the office director's approval sets the monthly fee and the space type;
+    a fixed space's number is recorded. A reserve space needs a vehicle named in advance
+    (P5)."""
 
-    subscription_id: int
-    fee_per_month_fen: int
+    subscription_id: Id
+    fee_per_month_fen: Annotated[int, Yuan(key="fee_per_month_yuan", positive=True)]
     space_kind: SpaceKind
-    space_number: str | None = None
-    note: str = ""
+    space_number: Annotated[str | None, Text(max=32, doc="needed for fixed")] = None
+    note: Annotated[str, Text(max=500)] = ""
 
-    @staticmethod
-    def from_form(data: Any) -> ApproveParking:
-        """Validate ``{"subscription_id", "fee_per_month_yuan", "space_kind",
-        "space_number", "note"}``."""
-        r = FormReader(data)
-        inp = ApproveParking(r.integer("subscription_id", 1), r.fen("fee_per_month_yuan"),
-                             r.enum("space_kind", SpaceKind), r.opt_text("space_number", 32),
-                             r.opt_text("note", 500) or "")
-        if r.present("fee_per_month_yuan") and inp.fee_per_month_fen == 0:
-            r.fail("fee_per_month_yuan", "收费标准须大于零", "the monthly fee must be above zero")
-        if inp.space_kind is SpaceKind.VISITOR:
-            r.fail("space_kind", "访客车位不办理月卡", "visitor spaces are not let by the month")
-        r.finish()
-        return inp
+    def cross_check(self, form: FormReader) -> Self:
+        """No visitor space by the month."""
+        if self.space_kind is SpaceKind.VISITOR:
+            form.fail("space_kind", "访客车位不办理月卡", "visitor spaces are not let by the month")
+        return self
 
 
 def approve_parking(desk: Desk, actor: Actor, inp: ApproveParking) -> None:
@@ -120,23 +114,14 @@ def _approved_space(act: Action, inp: ApproveParking) -> ParkingSpace | None:
 
 
 @dataclass(frozen=True)
-class RecordOwnerUnitApproval:
-    """The owner unit's signature on the 《车位使用申请表》: who signed, when, where the
-    signed form is."""
+class RecordOwnerUnitApproval(FormInput):
+    """Seed 000: the owner unit (业主单位) signs the 《车位使用申请表》 as well as the
+    director (P3): who signed there, when, and where the signed form is."""
 
-    subscription_id: int
-    signer_name: str
-    signed_at: datetime
-    reference: str
-
-    @staticmethod
-    def from_form(data: Any) -> RecordOwnerUnitApproval:
-        """Validate ``{"subscription_id", "signer_name", "signed_at", "reference"}``."""
-        r = FormReader(data)
-        inp = RecordOwnerUnitApproval(r.integer("subscription_id", 1), r.text("signer_name", 100),
-                                      r.instant("signed_at"), r.text("reference", 200))
-        r.finish()
-        return inp
+    subscription_id: Id
+    signer_name: Annotated[str, Text(max=100)]
+    signed_at: Annotated[datetime, Instant(doc="with its UTC offset")]
+    reference: Annotated[str, Text(doc="the signed form's number or place")]
 
 
 def record_owner_unit_approval(desk: Desk, actor: Actor, inp: RecordOwnerUnitApproval) -> None:

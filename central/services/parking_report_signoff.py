@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import select
 
 from central.clock import local_date
+from central.form_fields import Spec, Text
+from central.form_input import FormInput
 from central.forms import MAX_DATE, MIN_DATE, FormReader
 from central.models import ParkingMonthlyReport, Role, Staff
 from central.refusals import ConflictError, RuleRefused
@@ -51,19 +53,26 @@ def read_month(r: FormReader, key: str = "month") -> date:
     return month
 
 
+@dataclass(frozen=True, kw_only=True)
+class Month(Spec):
+    """A month written ``2026-06`` (or its first day), read as its first day."""
+
+    empty: Any = date.min
+
+    def read(self, r: FormReader, key: str, required: bool) -> Any:
+        if not required and not r.present(key):
+            return None
+        return read_month(r, key)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": _MONTH.pattern}
+
+
 @dataclass(frozen=True)
-class ReportMonth:
+class ReportMonth(FormInput):
     """Which month: ``{"month": "2026-06"}`` (its first day)."""
 
-    month: date
-
-    @staticmethod
-    def from_form(data: Any) -> ReportMonth:
-        """Validate ``{"month": "YYYY-MM"}``."""
-        r = FormReader(data)
-        inp = ReportMonth(read_month(r))
-        r.finish()
-        return inp
+    month: Annotated[date, Month()]
 
 
 def _row(act: Action, month: date) -> ParkingMonthlyReport | None:
@@ -152,19 +161,11 @@ def add_parking_usage(desk: Desk, actor: Actor, month: date,
 
 
 @dataclass(frozen=True)
-class SignParkingReport:
-    """The director's signature on ``month``'s report, with their remarks."""
+class SignParkingReport(FormInput):
+    """The director's signature on ``month``'s reconciled report, with their remarks."""
 
-    month: date
-    note: str = ""
-
-    @staticmethod
-    def from_form(data: Any) -> SignParkingReport:
-        """Validate ``{"month": "YYYY-MM", "note"}``."""
-        r = FormReader(data)
-        inp = SignParkingReport(read_month(r), r.opt_text("note", 500) or "")
-        r.finish()
-        return inp
+    month: Annotated[date, Month()]
+    note: Annotated[str, Text(max=500)] = ""
 
 
 def sign_parking_report(desk: Desk, actor: Actor, inp: SignParkingReport,

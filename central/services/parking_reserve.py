@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Self
 
 from sqlalchemy import or_, select
 
+from central.form_fields import Day, Text
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import NamedBy, ReservedSpaceVehicle, Role
 from central.refusals import FieldError, InvalidInputError, RuleRefused
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
-from central.services.parking_space import normalize_plate
+from central.services.parking_space import Plate, normalize_plate
 
 
 def named_reserve_vehicle(act: Action, plate: str, day: date) -> ReservedSpaceVehicle | None:
@@ -27,27 +29,21 @@ def named_reserve_vehicle(act: Action, plate: str, day: date) -> ReservedSpaceVe
 
 
 @dataclass(frozen=True)
-class NameReserveVehicle:
-    """A vehicle named for the reserve spaces: by whom (owner unit or management office),
-    the name of who named it, and from/until when."""
+class NameReserveVehicle(FormInput):
+    """Rule P5: a vehicle named in advance for the emergency reserve spaces: by whom (owner
+    unit or management office), the name of who named it, and from/until when."""
 
-    plate: str
+    plate: Plate
     named_by: NamedBy
-    named_by_name: str
-    valid_from: date
-    valid_until: date | None = None
+    named_by_name: Annotated[str, Text(max=100, doc="who named it")]
+    valid_from: Annotated[date, Day(doc="today or later: named in advance")]
+    valid_until: Annotated[date | None, Day(doc="inclusive; absent: until withdrawn")] = None
 
-    @staticmethod
-    def from_form(data: Any) -> NameReserveVehicle:
-        """Validate ``{"plate", "named_by", "named_by_name", "valid_from", "valid_until"}``."""
-        r = FormReader(data)
-        inp = NameReserveVehicle(normalize_plate(r.text("plate", 16)),
-                                 r.enum("named_by", NamedBy), r.text("named_by_name", 100),
-                                 r.date("valid_from"), r.opt_date("valid_until"))
-        if inp.valid_until is not None and inp.valid_until < inp.valid_from:
-            r.fail("valid_until", "不能早于开始日期", "before valid_from")
-        r.finish()
-        return inp
+    def cross_check(self, form: FormReader) -> Self:
+        """The end is not before the start."""
+        if self.valid_until is not None and self.valid_until < self.valid_from:
+            form.fail("valid_until", "不能早于开始日期", "before valid_from")
+        return self
 
 
 def name_reserve_vehicle(desk: Desk, actor: Actor, inp: NameReserveVehicle) -> int:

@@ -3,8 +3,11 @@ car-park access group, a card's running subscription."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from sqlalchemy import select
 
+from central.form_fields import Text
 from central.models import AccessGroup, Card, Gate, GateRole, ParkingSubscription
 from central.refusals import ConflictError
 from central.services.context import Action
@@ -17,6 +20,11 @@ _PLATE_NOISE = str.maketrans("", "", " \t·•.-_")
 def normalize_plate(text: str) -> str:
     """A plate as stored: upper case, no spaces or separators (``粤b·123 45`` → ``粤B12345``)."""
     return text.translate(_PLATE_NOISE).upper()
+
+
+PLATE_DOC = "the plate as written (`粤B·12345`); stored upper case, separators dropped"
+# A plate in a form, stored as normalize_plate writes it.
+Plate = Annotated[str, Text(max=16, then=normalize_plate, doc=PLATE_DOC)]
 
 
 def carpark_group(act: Action) -> AccessGroup:

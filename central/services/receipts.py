@@ -5,10 +5,12 @@ every action that takes money calls ``write_receipt`` in its own transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Self
 
 from sqlalchemy import select
 
+from central.form_fields import CardUid, Id, Items, Text, Yuan
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import Fee, LossReport, PaymentMethod, Receipt, ReceiptItem, ReceiptLine
 from central.refusals import ConflictError, NotFoundError, RuleRefused
@@ -23,28 +25,21 @@ NAMES_A_CARD = CARD_ITEMS | {ReceiptItem.STORED_VALUE}
 
 
 @dataclass(frozen=True)
-class Charge:
-    """One line of a receipt."""
+class Charge(FormInput):
+    """One line of a receipt; a card's fee or top-up names the card (I2)."""
 
     item: ReceiptItem
-    amount_fen: int
-    description: str = ""
-    card_uid: str | None = None
-    fee_id: int | None = None
+    amount_fen: Annotated[int, Yuan(key="amount_yuan", positive=True)]
+    description: Annotated[str, Text()] = ""
+    card_uid: CardUid | None = None
+    fee_id: Id | None = None
 
-    @staticmethod
-    def read(r: FormReader) -> Charge:
-        """From ``{"item", "amount_yuan", "description", "card_uid", "fee_id"}``."""
-        uid = r.uid("card_uid") if r.present("card_uid") else None
-        charge = Charge(r.enum("item", ReceiptItem), r.fen("amount_yuan"),
-                        r.opt_text("description") or "", uid, r.opt_integer("fee_id", 1))
-        # What write_receipt insists on, asked here so the form is answered per field.
-        if r.present("amount_yuan") and charge.amount_fen == 0:
-            r.fail("amount_yuan", "金额须大于零", "must be more than zero")
-        if r.present("item") and charge.item in NAMES_A_CARD and not r.present("card_uid"):
-            r.fail("card_uid", "卡的费用或充值须写明卡号（I2）",
-                   "a card's fee or top-up names the card (I2)")
-        return charge
+    def cross_check(self, form: FormReader) -> Self:
+        """What write_receipt insists on, asked here so the form is answered per field."""
+        if form.present("item") and self.item in NAMES_A_CARD and not form.present("card_uid"):
+            form.fail("card_uid", "卡的费用或充值须写明卡号（I2）",
+                      "a card's fee or top-up names the card (I2)")
+        return self
 
 
 def write_receipt(act: Action, *, payer_name: str, charges: list[Charge], method: PaymentMethod,
@@ -86,21 +81,13 @@ def write_receipt(act: Action, *, payer_name: str, charges: list[Charge], method
 
 
 @dataclass(frozen=True)
-class VoidReceipt:
-    """Void receipt ``number``; with ``corrected`` lines, write the right one in its place."""
+class VoidReceipt(FormInput):
+    """Void receipt ``number``: why, and with ``corrected`` lines, the right one written in
+    its place."""
 
-    number: int
-    reason: str
-    corrected: tuple[Charge, ...] = ()
-
-    @staticmethod
-    def from_form(data: Any) -> VoidReceipt:
-        """Validate a form: ``{"number", "reason", "corrected": [charge, ...]}``."""
-        r = FormReader(data)
-        inp = VoidReceipt(r.integer("number", 1), r.text("reason"),
-                          r.items("corrected", Charge.read))
-        r.finish()
-        return inp
+    number: Id
+    reason: Annotated[str, Text()]
+    corrected: Annotated[tuple[Charge, ...], Items(max=50)] = ()
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Self
 
 from sqlalchemy import select
 
 from central.calendar import months_end
+from central.form_fields import CardUid, Choice, Day, Flag, Id, Integer, Items, Nested, Text
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
     AccessGroup,
@@ -53,50 +55,41 @@ from edge.cards import parse_schedule
 
 
 @dataclass(frozen=True)
-class Contractor:
+class Contractor(FormInput):
     """The renovation company and its lead on site (装修负责人)."""
 
-    name: str
-    lead_name: str
-    lead_phone: str
-
-    @staticmethod
-    def read(r: FormReader) -> Contractor:
-        """From ``{"name", "lead_name", "lead_phone"}``."""
-        return Contractor(r.text("name"), r.text("lead_name", 100), r.text("lead_phone", 32))
+    name: Annotated[str, Text()]
+    lead_name: Annotated[str, Text(max=100)]
+    lead_phone: Annotated[str, Text(max=32)]
 
 
 @dataclass(frozen=True)
-class FileRenovation:
-    """The owner's renovation filing: the period, and the contractor unless self-renovating."""
+class FileRenovation(FormInput):
+    """The owner's renovation filing: the period (at most three months, a site setting,
+    H6), and the contractor unless self-renovating."""
 
-    household_id: int
-    applicant_person_id: int
+    household_id: Id
+    applicant_person_id: Annotated[int, Integer(min=1, doc="a member of the household; anyone "
+                                                       "but an owner brings the owner's "
+                                                       "written consent")]
     starts_on: date
-    ends_on: date
-    self_renovation: bool = False
-    contractor: Contractor | None = None
-    payment_method: PaymentMethod = PaymentMethod.CASH
+    ends_on: Annotated[date, Day(doc="inclusive")]
+    self_renovation: Annotated[bool, Flag(doc="the owner renovates alone (one deposit of "
+                                              "2000, G6)")] = False
+    contractor: Annotated[Contractor | None, Nested(doc="required unless self_renovation")] = None
+    payment_method: Annotated[PaymentMethod, Choice(doc="for the deposits")] = PaymentMethod.CASH
     # Anyone but an owner (a tenant, a family member): the owner's written consent (seed 004).
-    owner_consent: OwnerConsent | None = None
+    owner_consent: Annotated[OwnerConsent | None, Nested(
+        doc="the current owner's written consent, for a non-owner (H6)")] = None
 
-    @staticmethod
-    def from_form(data: Any) -> FileRenovation:
-        """Validate a form; every field problem at once."""
-        r = FormReader(data)
-        inp = FileRenovation(
-            r.integer("household_id", 1), r.integer("applicant_person_id", 1),
-            r.date("starts_on"), r.date("ends_on"), r.flag("self_renovation"),
-            r.opt_object("contractor", Contractor.read),
-            r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH,
-            r.opt_object("owner_consent", OwnerConsent.read))
-        if not inp.self_renovation and inp.contractor is None:
-            r.fail("contractor", "非自装须填写装修单位及负责人",
-                   "the contractor is required unless the owner renovates alone")
-        if r.present("ends_on") and r.present("starts_on") and inp.ends_on < inp.starts_on:
-            r.fail("ends_on", "不能早于开始日期", "before starts_on")
-        r.finish()
-        return inp
+    def cross_check(self, form: FormReader) -> Self:
+        """A contractor unless self-renovating; the end not before the start."""
+        if not self.self_renovation and self.contractor is None:
+            form.fail("contractor", "非自装须填写装修单位及负责人",
+                      "the contractor is required unless the owner renovates alone")
+        if form.present("ends_on") and form.present("starts_on") and self.ends_on < self.starts_on:
+            form.fail("ends_on", "不能早于开始日期", "before starts_on")
+        return self
 
 
 @dataclass(frozen=True)
@@ -175,40 +168,28 @@ def file_renovation(desk: Desk, actor: Actor, inp: FileRenovation) -> FilingResu
 
 
 @dataclass(frozen=True)
-class WorkerLine:
-    """One worker (from the 施工人员登记表), the card lent to them, and the signature."""
+class WorkerLine(FormInput):
+    """One worker (from the 施工人员登记表), the card lent to them, and the worker's
+    signature (I1)."""
 
-    uid: str
-    worker: PersonDetails
-    signoff: SignOff | None = None
+    uid: CardUid
+    worker: Annotated[PersonDetails, Nested(doc="the ID number is required")]
+    signoff: Annotated[SignOff | None, Nested(doc="missing is refused by rule I1")] = None
 
-    @staticmethod
-    def read(r: FormReader) -> WorkerLine:
-        """From ``{"uid", "worker": {...}, "signoff": {...}}``; the worker's ID number is
-        required (the workers' register records it)."""
-        line = WorkerLine(r.uid("uid"), PersonDetails.read(r.nested("worker")),
-                          r.opt_object("signoff", SignOff.read))
-        if line.worker.id_number is None:
-            r.nested("worker").fail("id_number", "须登记施工人员身份证号",
-                                    "the worker's ID number is registered")
-        return line
+    def cross_check(self, form: FormReader) -> Self:
+        """The workers' register records the worker's ID number."""
+        if self.worker.id_number is None:
+            form.nested("worker").fail("id_number", "须登记施工人员身份证号",
+                                       "the worker's ID number is registered")
+        return self
 
 
 @dataclass(frozen=True)
-class IssueWorkerCards:
+class IssueWorkerCards(FormInput):
     """Temporary access cards (人员临时出入卡) for workers of a filing."""
 
-    filing_id: int
-    lines: tuple[WorkerLine, ...]
-
-    @staticmethod
-    def from_form(data: Any) -> IssueWorkerCards:
-        """Validate ``{"filing_id", "lines": [...]}``."""
-        r = FormReader(data)
-        inp = IssueWorkerCards(r.integer("filing_id", 1),
-                               r.items("lines", WorkerLine.read, min_items=1))
-        r.finish()
-        return inp
+    filing_id: Id
+    lines: Annotated[tuple[WorkerLine, ...], Items(min=1)]
 
 
 @dataclass(frozen=True)
@@ -286,21 +267,13 @@ def filing_unit_groups(act: Action, filing: RenovationFiling) -> list[AccessGrou
 
 
 @dataclass(frozen=True)
-class ExtendRenovation:
-    """An extension to ``new_end``, brought by the contractor with the workers' cards."""
+class ExtendRenovation(FormInput):
+    """An extension to ``new_end``, brought by the contractor's lead with the workers'
+    cards (H6)."""
 
-    filing_id: int
-    new_end: date
-    signoff: SignOff | None = None
-
-    @staticmethod
-    def from_form(data: Any) -> ExtendRenovation:
-        """Validate ``{"filing_id", "new_end", "signoff": {...}}``."""
-        r = FormReader(data)
-        inp = ExtendRenovation(r.integer("filing_id", 1), r.date("new_end"),
-                               r.opt_object("signoff", SignOff.read))
-        r.finish()
-        return inp
+    filing_id: Id
+    new_end: Annotated[date, Day(doc="at most three months after the current end")]
+    signoff: Annotated[SignOff | None, Nested(doc="missing is refused by rule I1")] = None
 
 
 @dataclass(frozen=True)

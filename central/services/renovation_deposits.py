@@ -8,11 +8,12 @@ Returning a card formats it (rule I6): every grant cleared, ready to be lent aga
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
 from sqlalchemy import select
 
-from central.forms import FormReader
+from central.form_fields import CardUid, Id, Items, Nested
+from central.form_input import FormInput
 from central.models import (
     Card,
     CardState,
@@ -33,7 +34,6 @@ from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.inputs import SignOff
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
-from central.uids import desk_uid
 
 
 def deposit_plan(settings: SiteSettings,
@@ -92,29 +92,12 @@ def cards_out(act: Action, filing: RenovationFiling) -> list[Card]:
 
 
 @dataclass(frozen=True)
-class ReturnWorkerCards:
+class ReturnWorkerCards(FormInput):
     """Workers' cards handed back at the desk, and who handed them back (signs)."""
 
-    filing_id: int
-    uids: tuple[str, ...]
-    signoff: SignOff | None = None
-
-    @staticmethod
-    def from_form(data: Any) -> ReturnWorkerCards:
-        """Validate ``{"filing_id", "uids": [...], "signoff": {...}}``."""
-        r = FormReader(data)
-        uids = []
-        for text in r.names("uids"):
-            try:
-                uids.append(desk_uid(text))
-            except ValueError as exc:
-                r.fail("uids", f"{text} 不是有效的卡号", f"{text!r} is not a card UID: {exc}")
-        if not r.present("uids"):
-            r.fail("uids", "必填", "required")
-        inp = ReturnWorkerCards(r.integer("filing_id", 1), tuple(dict.fromkeys(uids)),
-                                r.opt_object("signoff", SignOff.read))
-        r.finish()
-        return inp
+    filing_id: Id
+    uids: Annotated[tuple[CardUid, ...], Items(min=1, max=100)]
+    signoff: Annotated[SignOff | None, Nested(doc="missing is refused by rule I1")] = None
 
 
 def return_worker_cards(desk: Desk, actor: Actor, inp: ReturnWorkerCards) -> int:
@@ -152,21 +135,13 @@ def return_worker_cards(desk: Desk, actor: Actor, inp: ReturnWorkerCards) -> int
 
 
 @dataclass(frozen=True)
-class RefundDeposit:
-    """A deposit refunded against its receipt (红色一联), the payer signing for it."""
+class RefundDeposit(FormInput):
+    """A deposit refunded against its receipt (红色一联), the payer signing for it (G6)."""
 
-    filing_id: int
-    receipt_number: int
-    signoff: SignOff | None = None
-
-    @staticmethod
-    def from_form(data: Any) -> RefundDeposit:
-        """Validate ``{"filing_id", "receipt_number", "signoff": {...}}``."""
-        r = FormReader(data)
-        inp = RefundDeposit(r.integer("filing_id", 1), r.integer("receipt_number", 1),
-                            r.opt_object("signoff", SignOff.read))
-        r.finish()
-        return inp
+    filing_id: Id
+    receipt_number: Id
+    signoff: Annotated[SignOff | None, Nested(
+        doc="the receipt's payer; anyone else is refused by rule G6")] = None
 
 
 def refund_deposit(desk: Desk, actor: Actor, inp: RefundDeposit) -> DepositTaken:

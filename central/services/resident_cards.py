@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Self
 
 from sqlalchemy import or_, select
 
+from central.form_fields import CardUid, Choice, Flag, Id, Items, Nested, Text
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
     RESIDENT_KINDS,
@@ -46,7 +48,7 @@ from central.services.card_activation import (
 from central.services.card_fees import issue_fee
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.id_checks import IdChecks, checking_ids
-from central.services.inputs import OwnerConfirmation, PersonDetails, SignOff
+from central.services.inputs import OneHolder, OwnerConfirmation, PersonDetails, SignOff
 from central.services.quota import check_quota
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
@@ -57,81 +59,54 @@ _CLOCK_SLACK = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
-class ResidentCardLine:
-    """One card of the application: its UID, its holder (on record, or new), the
-    relationship the applicant states (I5) and the holder's signature (I5)."""
+class ResidentCardLine(OneHolder):
+    """One card of a resident application: its UID, its holder (on record, ID shown, or
+    new), the relationship the applicant states (I5) and the holder's signature (I5)."""
 
-    uid: str
-    relationship: Relationship | None
-    holder_person_id: int | None = None
+    uid: CardUid
+    relationship: Annotated[Relationship | None, Choice(
+        doc="to the applicant, as stated; missing is refused by rule I5")]
+    holder_person_id: Id | None = None
     new_holder: PersonDetails | None = None
     # Rule H1: the ID the holder shows, checked against the record.
-    id_number_presented: str | None = None
+    id_number_presented: Annotated[str | None, Text(
+        max=32, doc="the ID the holder shows, checked against the record (H1)")] = None
     # Empty: the building's default groups.
     access_groups: tuple[str, ...] = ()
-    holder_signoff: SignOff | None = None
-
-    @staticmethod
-    def read(r: FormReader) -> ResidentCardLine:
-        """One line of the form."""
-        line = ResidentCardLine(
-            uid=r.uid("uid"), relationship=r.opt_enum("relationship", Relationship),
-            holder_person_id=r.opt_integer("holder_person_id", 1),
-            new_holder=r.opt_object("new_holder", PersonDetails.read),
-            id_number_presented=r.opt_text("id_number_presented", 32),
-            access_groups=r.names("access_groups"),
-            holder_signoff=r.opt_object("holder_signoff", SignOff.read))
-        if (line.holder_person_id is None) == (line.new_holder is None):
-            r.fail("holder_person_id", "请选择已登记的持卡人，或填写新持卡人资料（二选一）",
-                   "give either holder_person_id (on record) or new_holder (no record)")
-        return line
+    holder_signoff: Annotated[SignOff | None, Nested(
+        doc="the holder signs for the card; missing is refused by rule I5")] = None
 
 
 @dataclass(frozen=True)
-class TenantDocuments:
+class TenantDocuments(FormInput):
     """Rule H2: the lease contract and the tenant's ID copy, by reference."""
 
-    lease_contract_ref: str
-    id_copy_ref: str
-
-    @staticmethod
-    def read(r: FormReader) -> TenantDocuments:
-        """From ``{"lease_contract_ref", "id_copy_ref"}``."""
-        return TenantDocuments(r.text("lease_contract_ref"), r.text("id_copy_ref"))
+    lease_contract_ref: Annotated[str, Text()]
+    id_copy_ref: Annotated[str, Text()]
 
 
 @dataclass(frozen=True)
-class IssueResidentCards:
+class IssueResidentCards(FormInput):
     """A household's application for resident cards (住户智能卡办理申请表)."""
 
-    household_id: int
-    applicant_person_id: int
-    applicant_in_person: bool
-    lines: tuple[ResidentCardLine, ...]
-    owner_confirmation: OwnerConfirmation | None = None
-    tenant_documents: TenantDocuments | None = None
+    household_id: Id
+    applicant_person_id: Id
+    applicant_in_person: Annotated[bool, Flag(doc="I5: the resident applies in person")]
+    lines: Annotated[tuple[ResidentCardLine, ...], Items(min=1)]
+    owner_confirmation: Annotated[OwnerConfirmation | None, Nested(
+        doc="H1: needed when a line has a new family member")] = None
+    tenant_documents: Annotated[TenantDocuments | None, Nested(doc="H2: tenancies")] = None
     payment_method: PaymentMethod = PaymentMethod.CASH
 
-    @staticmethod
-    def from_form(data: Any) -> IssueResidentCards:
-        """Validate a form into the input; every field problem is reported at once."""
-        r = FormReader(data)
-        inp = IssueResidentCards(
-            household_id=r.integer("household_id", 1),
-            applicant_person_id=r.integer("applicant_person_id", 1),
-            applicant_in_person=r.flag("applicant_in_person"),
-            lines=r.items("lines", ResidentCardLine.read, min_items=1),
-            owner_confirmation=r.opt_object("owner_confirmation", OwnerConfirmation.read),
-            tenant_documents=r.opt_object("tenant_documents", TenantDocuments.read),
-            payment_method=r.opt_enum("payment_method", PaymentMethod) or PaymentMethod.CASH)
+    def cross_check(self, form: FormReader) -> Self:
+        """Each card once."""
         seen: dict[str, int] = {}
-        for i, line in enumerate(inp.lines):
+        for i, line in enumerate(self.lines):
             if line.uid and line.uid in seen:
-                r.fail(f"lines[{i}].uid", f"与第 {seen[line.uid] + 1} 行卡号重复",
-                       f"the same card as lines[{seen[line.uid]}]")
+                form.fail(f"lines[{i}].uid", f"与第 {seen[line.uid] + 1} 行卡号重复",
+                          f"the same card as lines[{seen[line.uid]}]")
             seen.setdefault(line.uid, i)
-        r.finish()
-        return inp
+        return self
 
 
 def _household(act: Action, household_id: int) -> Household:

@@ -10,11 +10,13 @@ hashed (argon2id) before the transaction opens, so the write lock is never held 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Annotated, Self
 
 from sqlalchemy import select, update
 
+from central.form_fields import Password, Text
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import Role, Site, Staff, StaffSession
 from central.refusals import ConflictError, NotFoundError, PermissionDeniedError
@@ -30,66 +32,37 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
 @dataclass(frozen=True)
-class NewStaff:
+class NewStaff(FormInput):
     """A staff account to create."""
 
-    username: str
-    display_name: str
+    username: Annotated[str, Text(max=64, then=str.lower,
+                                  doc="lower-case letters, digits, . _ -")]
+    display_name: Annotated[str, Text(max=100, required=False, doc="default the user name")]
     role: Role
-    password: str
-    site: str | None = None  # a site code; None: every site of the company
+    password: Annotated[str, Password(min=MIN_PASSWORD_LENGTH)]
+    site: Annotated[str | None, Text(max=64, doc="the site code it serves; omit for every "
+                                                 "site (a company-wide admin only)")] = None
 
-    @staticmethod
-    def from_form(data: Any) -> NewStaff:
-        """Validate; the user name is lower-case letters, digits, ``.``, ``_``, ``-``."""
-        r = FormReader(data)
-        username = r.text("username", 64).lower()
-        if username and not _USERNAME.match(username):
-            r.fail("username", "用户名只能用小写字母、数字和 . _ -",
-                   "use 2-64 lower-case letters, digits, '.', '_' or '-'")
-        inp = NewStaff(username, r.opt_text("display_name", 100) or username,
-                       r.enum("role", Role), str(r.data.get("password") or ""),
-                       r.opt_text("site", 64))
-        _password_problem(r, inp.password)
-        r.finish()
-        return inp
-
-
-def _password_problem(r: FormReader, password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        r.fail("password", f"密码至少 {MIN_PASSWORD_LENGTH} 个字符",
-               f"at least {MIN_PASSWORD_LENGTH} characters")
+    def cross_check(self, form: FormReader) -> Self:
+        """The user name's spelling; the display name defaults to it."""
+        if self.username and not _USERNAME.match(self.username):
+            form.fail("username", "用户名只能用小写字母、数字和 . _ -",
+                      "use 2-64 lower-case letters, digits, '.', '_' or '-'")
+        return self if self.display_name else replace(self, display_name=self.username)
 
 
 @dataclass(frozen=True)
-class NewPassword:
-    """A password an admin sets for an account (the account's sessions end)."""
+class NewPassword(FormInput):
+    """A new password an admin sets for an account (the account's sessions end)."""
 
-    password: str
-
-    @staticmethod
-    def from_form(data: Any) -> NewPassword:
-        """Validate ``{"password"}``."""
-        r = FormReader(data)
-        inp = NewPassword(str(r.data.get("password") or ""))
-        _password_problem(r, inp.password)
-        r.finish()
-        return inp
+    password: Annotated[str, Password(min=MIN_PASSWORD_LENGTH)]
 
 
 @dataclass(frozen=True)
-class NewRole:
+class NewRole(FormInput):
     """The role an account is to have."""
 
     role: Role
-
-    @staticmethod
-    def from_form(data: Any) -> NewRole:
-        """Validate ``{"role"}``."""
-        r = FormReader(data)
-        inp = NewRole(r.enum("role", Role))
-        r.finish()
-        return inp
 
 
 def _admin(act: Action, actor: Actor | None) -> Staff | None:

@@ -7,9 +7,10 @@ every card view is its sum.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
-from central.forms import FormReader
+from central.form_fields import CardUid, Choice, Text, Yuan
+from central.form_input import FormInput
 from central.models import BalanceMovement, PaymentMethod, ReceiptItem, Role
 from central.services.balance_ledger import post, usable_card
 from central.services.context import DESK_ROLES, Actor, Desk, action
@@ -23,24 +24,13 @@ SPENDERS = DESK_ROLES | {Role.GUARD}
 
 
 @dataclass(frozen=True)
-class TopUpCard:
-    """Money put on a card at the desk, with a receipt (I7)."""
+class TopUpCard(FormInput):
+    """Money put on a card at the desk, with a receipt that names the card (I7)."""
 
-    uid: str
-    amount_fen: int
-    payer_name: str
-    method: PaymentMethod = PaymentMethod.CASH
-
-    @staticmethod
-    def from_form(data: Any) -> TopUpCard:
-        """Validate ``{"uid", "amount_yuan", "payer_name", "method"}``."""
-        r = FormReader(data)
-        inp = TopUpCard(r.uid("uid"), r.fen("amount_yuan"), r.text("payer_name", 100),
-                        r.opt_enum("method", PaymentMethod) or PaymentMethod.CASH)
-        if r.present("amount_yuan") and inp.amount_fen == 0:
-            r.fail("amount_yuan", "金额须大于零", "must be more than zero")
-        r.finish()
-        return inp
+    uid: CardUid
+    amount_fen: Annotated[int, Yuan(key="amount_yuan", positive=True)]
+    payer_name: Annotated[str, Text(max=100)]
+    method: Annotated[PaymentMethod, Choice(doc="default cash")] = PaymentMethod.CASH
 
 
 @dataclass(frozen=True)
@@ -77,22 +67,12 @@ def top_up_card(desk: Desk, actor: Actor, inp: TopUpCard) -> MoneyMoved:
 
 
 @dataclass(frozen=True)
-class SpendFromCard:
-    """Money taken off a card for a service: how much and what for (who: the actor)."""
+class SpendFromCard(FormInput):
+    """Money taken off a card for a service: how much and what for (who: the caller)."""
 
-    uid: str
-    amount_fen: int
-    purpose: str
-
-    @staticmethod
-    def from_form(data: Any) -> SpendFromCard:
-        """Validate ``{"uid", "amount_yuan", "purpose"}``."""
-        r = FormReader(data)
-        inp = SpendFromCard(r.uid("uid"), r.fen("amount_yuan"), r.text("purpose", 200))
-        if r.present("amount_yuan") and inp.amount_fen == 0:
-            r.fail("amount_yuan", "金额须大于零", "must be more than zero")
-        r.finish()
-        return inp
+    uid: CardUid
+    amount_fen: Annotated[int, Yuan(key="amount_yuan", positive=True)]
+    purpose: Annotated[str, Text(doc="what for, e.g. `临时停车 2 小时` (P6)")]
 
 
 def spend_from_card(desk: Desk, actor: Actor, inp: SpendFromCard) -> MoneyMoved:

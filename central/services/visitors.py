@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Self
 
 from sqlalchemy import select
 
 from central.clock import zone
+from central.form_fields import Day, Id, Instant, Integer, Names, Nested, Text, Uid
+from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
     RESIDENT_KINDS,
@@ -35,7 +37,7 @@ from central.refusals import (
 from central.services.card_activation import access_groups, activate, blank_card
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.inputs import PersonDetails, SignOff
-from central.services.parking_space import normalize_plate
+from central.services.parking_space import Plate
 from central.services.privacy import id_number_for
 from central.services.register import write_register
 
@@ -70,50 +72,40 @@ def _resident(act: Action, person_id: int, field: str) -> Person:
 
 
 @dataclass(frozen=True)
-class ResidentConfirmation:
+class ResidentConfirmation(FormInput):
     """Rule H7: the inviting resident confirms the visitor — who, how, when."""
 
-    person_id: int
+    person_id: Annotated[int, Integer(min=1, doc="the inviting resident themself")]
     method: ConfirmationMethod
-    confirmed_at: datetime
+    confirmed_at: Annotated[datetime, Instant(doc="with its UTC offset")]
 
-    @staticmethod
-    def read(r: FormReader) -> ResidentConfirmation:
-        """From ``{"person_id", "method", "confirmed_at"}``."""
-        return ResidentConfirmation(r.integer("person_id", 1),
-                                    r.enum("method", ConfirmationMethod),
-                                    r.instant("confirmed_at"))
+
+def _in_order(form: FormReader, valid_from: date, valid_until: date) -> None:
+    if form.present("valid_from") and form.present("valid_until") and valid_until < valid_from:
+        form.fail("valid_until", "不能早于开始日期", "before valid_from")
 
 
 @dataclass(frozen=True)
-class IssueVisitorPass:
-    """A temporary pass (临时通行证), optionally on a temporary card."""
+class IssueVisitorPass(FormInput):
+    """A temporary pass (临时通行证), on a lent card when ``card_uid`` is given."""
 
     visitor: PersonDetails
-    valid_from: date
-    valid_until: date
-    invited_by_person_id: int | None = None
-    confirmation: ResidentConfirmation | None = None
-    card_uid: str | None = None
+    valid_from: Annotated[date, Day(doc="today or later")]
+    valid_until: Annotated[date, Day(doc="inclusive; at most three days in all (H7)")]
+    invited_by_person_id: Annotated[int | None, Integer(
+        min=1, doc="the resident who invites")] = None
+    confirmation: Annotated[ResidentConfirmation | None, Nested(
+        doc="needed when a resident invites (H7)")] = None
+    card_uid: Annotated[str | None, Uid(doc="a blank card lent for the pass")] = None
     # Empty: the inviting resident's building.
-    access_groups: tuple[str, ...] = ()
-    signoff: SignOff | None = None
+    access_groups: Annotated[tuple[str, ...], Names(
+        doc="for the card; empty: the inviting resident's building")] = ()
+    signoff: Annotated[SignOff | None, Nested(doc="the visitor signs for a card (I1)")] = None
 
-    @staticmethod
-    def from_form(data: Any) -> IssueVisitorPass:
-        """Validate a form; every field problem at once."""
-        r = FormReader(data)
-        inp = IssueVisitorPass(
-            PersonDetails.read(r.nested("visitor")), r.date("valid_from"), r.date("valid_until"),
-            r.opt_integer("invited_by_person_id", 1),
-            r.opt_object("confirmation", ResidentConfirmation.read),
-            r.uid("card_uid") if r.present("card_uid") else None, r.names("access_groups"),
-            r.opt_object("signoff", SignOff.read))
-        if (r.present("valid_from") and r.present("valid_until")
-                and inp.valid_until < inp.valid_from):
-            r.fail("valid_until", "不能早于开始日期", "before valid_from")
-        r.finish()
-        return inp
+    def cross_check(self, form: FormReader) -> Self:
+        """The end is not before the start."""
+        _in_order(form, self.valid_from, self.valid_until)
+        return self
 
 
 @dataclass(frozen=True)
@@ -197,28 +189,19 @@ def issue_visitor_pass(desk: Desk, actor: Actor, inp: IssueVisitorPass) -> Visit
 
 
 @dataclass(frozen=True)
-class IssueParkingPermit:
-    """A temporary parking permit (临时停车证) a resident asks for."""
+class IssueParkingPermit(FormInput):
+    """A temporary parking permit (临时停车证) a resident asks for (H7)."""
 
-    plate: str
-    host_person_id: int
-    valid_from: date
-    valid_until: date
-    visitor_pass_id: int | None = None
+    plate: Plate
+    host_person_id: Annotated[int, Integer(min=1, doc="the resident asking")]
+    valid_from: Annotated[date, Day(doc="today or later")]
+    valid_until: Annotated[date, Day(doc="inclusive; at most seven days in all (H7)")]
+    visitor_pass_id: Id | None = None
 
-    @staticmethod
-    def from_form(data: Any) -> IssueParkingPermit:
-        """Validate ``{"plate", "host_person_id", "valid_from", "valid_until",
-        "visitor_pass_id"}``."""
-        r = FormReader(data)
-        inp = IssueParkingPermit(normalize_plate(r.text("plate", 16)),
-                                 r.integer("host_person_id", 1), r.date("valid_from"),
-                                 r.date("valid_until"), r.opt_integer("visitor_pass_id", 1))
-        if (r.present("valid_from") and r.present("valid_until")
-                and inp.valid_until < inp.valid_from):
-            r.fail("valid_until", "不能早于开始日期", "before valid_from")
-        r.finish()
-        return inp
+    def cross_check(self, form: FormReader) -> Self:
+        """The end is not before the start."""
+        _in_order(form, self.valid_from, self.valid_until)
+        return self
 
 
 def issue_parking_permit(desk: Desk, actor: Actor, inp: IssueParkingPermit) -> int:
@@ -264,29 +247,18 @@ def return_parking_permit(desk: Desk, actor: Actor, permit_id: int) -> None:
 
 
 @dataclass(frozen=True)
-class RegisterVisitor:
-    """The guard's registration of a visitor (rule G5)."""
+class RegisterVisitor(FormInput):
+    """The guard's registration of a visitor: a line of the gate's visitor register (rule
+    G5); the time defaults to now, the items to none."""
 
-    name: str
-    id_number: str | None = None
-    plate: str | None = None
-    items: str = ""
-    time_in: datetime | None = None
-    gate_code: str | None = None
-    visitor_pass_id: int | None = None
-
-    @staticmethod
-    def from_form(data: Any) -> RegisterVisitor:
-        """Validate ``{"name", "id_number", "plate", "items", "time_in", "gate_code",
-        "visitor_pass_id"}``; the time defaults to now, the items to none."""
-        r = FormReader(data)
-        plate = r.opt_text("plate", 16)
-        inp = RegisterVisitor(r.text("name", 100), r.opt_text("id_number", 32),
-                              normalize_plate(plate) if plate else None,
-                              r.opt_text("items", 500) or "", r.opt_instant("time_in"),
-                              r.opt_text("gate_code", 64), r.opt_integer("visitor_pass_id", 1))
-        r.finish()
-        return inp
+    name: Annotated[str, Text(max=100)]
+    id_number: Annotated[str | None, Text(max=32, doc="the ID shown; missing is refused by "
+                                                      "rule G5")] = None
+    plate: Plate | None = None
+    items: Annotated[str, Text(max=500, doc="what the visitor carries")] = ""
+    time_in: Annotated[datetime | None, Instant(doc="default now")] = None
+    gate_code: Annotated[str | None, Text(max=64, doc="the gate (site.toml code)")] = None
+    visitor_pass_id: Id | None = None
 
 
 @dataclass(frozen=True)

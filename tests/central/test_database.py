@@ -3,12 +3,14 @@ the command line."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
 from central.cli import main
 from central.db import (
@@ -16,6 +18,7 @@ from central.db import (
     current_revision,
     head_revision,
     make_engine,
+    make_sessionmaker,
     require_current_schema,
     upgrade,
 )
@@ -96,3 +99,51 @@ def test_create_staff_from_password_file(tmp_path: Path,
     assert main(["create-staff", "--db", url, "--role", "clerk", "--username", "x1",
                  "--password-file", str(secret)]) == 2
     assert "password: at least 10 characters" in capsys.readouterr().err
+
+
+def test_writers_take_turns_and_every_ending_gives_the_turn_back(tmp_path: Path) -> None:
+    """A second writer of the process waits for its turn on a lock, not in SQLite's busy
+    handler (which polls with sleeps of up to 100 ms: a clerk's write arriving during a
+    login's commit lost tens of ms). A commit, a rollback and a dropped connection each
+    give the turn back."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'desk.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    writes = make_sessionmaker(engine, writes=True)
+    begun: list[int] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            begun.append(threading.get_ident())
+
+    def write_one() -> None:
+        with writes() as session, session.begin():
+            session.execute(text("INSERT INTO t VALUES (1)"))
+
+    first = writes()
+    with first.begin():
+        first.execute(text("INSERT INTO t VALUES (1)"))
+        second = threading.Thread(target=write_one)
+        second.start()
+        second.join(0.5)
+        assert second.is_alive() and second.ident not in begun, \
+            "the second writer went to SQLite's busy handler instead of waiting its turn"
+    first.close()
+    second.join(10)
+    assert not second.is_alive()
+
+    with pytest.raises(ValueError), writes() as session, session.begin():
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        raise ValueError("the action is refused")
+    dropped = writes()
+    dropped.begin()
+    dropped.execute(text("INSERT INTO t VALUES (1)"))
+    dropped.connection().invalidate()
+    dropped.close()
+    after = threading.Thread(target=write_one)
+    after.start()
+    after.join(10)
+    assert not after.is_alive(), "a writer still holds the turn"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 3

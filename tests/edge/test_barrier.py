@@ -1,7 +1,10 @@
 """The barrier state machine against simulated hardware: gpiozero MockFactory pins behind the
 adapters of edge.gpio_pins, the arm and lane physics of hardware_sim.barrier_physics and
 lane_physics, and virtual time. Every test ends with the fixture checking the simulator saw
-no safety breach and that the raise and lower contacts were never active together."""
+no safety breach and that the raise and lower contacts were never active together.
+
+Longer than ~400 lines on purpose: one module per state machine, the cases of one machine
+read together (the fixture's safety checks apply to all of them)."""
 
 from __future__ import annotations
 

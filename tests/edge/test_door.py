@@ -3,6 +3,8 @@
 Electrical levels are read from the MockPins themselves; ``pin.states`` timestamps are real
 time, so pulse lengths are measured with DoorSim's release/relock times (virtual time) and
 by sampling the pin either side of the expected edge.
+
+Longer than ~400 lines on purpose: one module per state machine, its cases read together.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ order, in bodies, paths and queries."""
 
 from __future__ import annotations
 
-from central.api.body import BODY_MODELS, UID_MARK, _branch
+from central.api.body_schema import BODIES
+from central.form_fields import Uid
+from central.form_input import FormInput, form_fields
 from central.models import ReaderUidOrder
 from central.services.context import Desk
 from central.services.sites import load_site
@@ -66,15 +68,19 @@ def test_a_site_whose_reader_sends_the_bytes_in_card_order(
 
 
 def test_every_uid_field_of_every_body_takes_the_desk_readers_form(client: TestClient) -> None:
-    assert BODY_MODELS  # the app, made by the fixture, registered every body model
+    assert BODIES  # the app, made by the fixture, declared every body
     unmarked = []
-    for name, model in BODY_MODELS.items():
-        schema = model.model_json_schema()
-        defs = schema.get("$defs", {})
-        for owner in [schema, *defs.values()]:
-            for field, spec in owner.get("properties", {}).items():
-                if field.endswith(("uid", "uids")):
-                    leaf = _branch(spec, defs, "array").get("items", spec)
-                    if not _branch(leaf, defs, "string").get(UID_MARK):
-                        unmarked.append(f"{name}.{field}")
-    assert unmarked == []
+    todo: list[type[FormInput]] = [body.cls for body in BODIES.values()]
+    seen: set[type[FormInput]] = set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        for f in form_fields(cls):
+            if f.nested is not None:
+                todo.append(f.nested)
+            elif f.key.endswith(("uid", "uids")) and not isinstance(
+                    f.element if f.many else f.spec, Uid):
+                unmarked.append(f"{cls.__name__}.{f.key}")
+    assert len(seen) > 30 and unmarked == []

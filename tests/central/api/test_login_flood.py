@@ -7,15 +7,23 @@ clerk charges and takes payment of fees, first alone, then while 16 clients — 
 own loopback address, so the per-address limit does not simply shut them all out — post
 random names and passwords. The one test of the suite that compares timings: two runs side
 by side, here, on the same machine; the clerk's p99 during the flood stays within twice its
-p99 without it, and nothing is answered 5xx."""
+p99 without it, and nothing is answered 5xx.
+
+The flooders stand for other machines on the LAN: they run in a process of their own at the
+lowest CPU priority, so what is measured is what the flood costs the desk, not what sixteen
+HTTP clients cost the test's own interpreter (which the clerk's client shares the GIL with).
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,9 +40,8 @@ from .live_desk import serving
 
 FLOODERS = 16
 ROUNDS = 20  # fees charged and paid per stretch: 40 requests
-STRETCHES = 6  # quiet and flooded stretches, alternating, so both see the same machine
+STRETCHES = 10  # quiet and flooded stretches, alternating, so both see the same machine
 STRETCH_DEADLINE_S = 10.0
-JITTER_S = 0.1
 
 
 @pytest.fixture
@@ -83,8 +90,8 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def _flood(client: httpx.Client, base: str, flooding: threading.Event,
-           stop: threading.Event, statuses: list[int]) -> None:
+def _flood(client: httpx.Client, base: str, flooding: Any, stop: Any,
+           statuses: list[int]) -> None:
     with client:
         while not stop.is_set():
             if not flooding.wait(0.05):
@@ -97,6 +104,23 @@ def _flood(client: httpx.Client, base: str, flooding: threading.Event,
                 statuses.append(-1)
 
 
+def _flood_from_elsewhere(base: str, flooding: Any, stop: Any, answers: Any) -> None:
+    """FLOODERS clients, each from its own loopback address, posting random logins while
+    ``flooding`` is set, until ``stop``; every status they got is put on ``answers``."""
+    os.nice(19)
+    statuses: list[int] = []
+    # Made before anything is timed: an httpx client loads its CA bundle when made.
+    clients = [httpx.Client(transport=httpx.HTTPTransport(local_address=f"127.0.0.{2 + i}"),
+                            timeout=30) for i in range(FLOODERS)]
+    threads = [threading.Thread(target=_flood, args=(client, base, flooding, stop, statuses))
+               for client in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    answers.put(statuses)
+
+
 def test_a_login_flood_does_not_stall_the_clerk(served: tuple[str, int]) -> None:
     base, household = served
     token = httpx.post(f"{base}/login", json={"username": "clerk", "password": PASSWORD},
@@ -105,14 +129,11 @@ def test_a_login_flood_does_not_stall_the_clerk(served: tuple[str, int]) -> None
     flooded: list[float] = []
     statuses: set[int] = set()
     flood_statuses: list[int] = []
-    flooding, stop = threading.Event(), threading.Event()
-    # Made before anything is timed: an httpx client loads its CA bundle when made, which
-    # costs this process (and the clerk's thread) a moment each.
-    flooders = [threading.Thread(target=_flood, daemon=True, args=(httpx.Client(
-        transport=httpx.HTTPTransport(local_address=f"127.0.0.{2 + i}"), timeout=30),
-        base, flooding, stop, flood_statuses)) for i in range(FLOODERS)]
-    for t in flooders:
-        t.start()
+    spawn = multiprocessing.get_context("spawn")
+    flooding, stop, answers = spawn.Event(), spawn.Event(), spawn.Queue()
+    flooders = spawn.Process(target=_flood_from_elsewhere,
+                             args=(base, flooding, stop, answers), daemon=True)
+    flooders.start()
     with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as clerk:
         try:
             _clerk_run(clerk, base, household)  # warm up: first requests, caches
@@ -130,8 +151,8 @@ def test_a_login_flood_does_not_stall_the_clerk(served: tuple[str, int]) -> None
         finally:
             stop.set()
             flooding.set()
-            for t in flooders:
-                t.join(timeout=60)
+            flood_statuses += answers.get(timeout=90)
+            flooders.join(timeout=60)
     rounds = STRETCHES // 2 * ROUNDS * 2
     assert len(quiet) == len(flooded) == rounds, \
         f"the clerk did {len(flooded)} of {rounds} requests during the flood"
@@ -140,9 +161,6 @@ def test_a_login_flood_does_not_stall_the_clerk(served: tuple[str, int]) -> None
         set(flood_statuses)
     print(f"clerk p99 {_p99(quiet) * 1000:.1f} ms quiet, {_p99(flooded) * 1000:.1f} ms during "
           f"the flood; {len(flood_statuses)} logins refused")
-    # Twice the quiet p99, but never less than it plus 100 ms: on a quiet machine the
-    # clerk's p99 is a few tens of ms, where a shared CI box's scheduling alone doubles
-    # it. The stall this guards against was seconds.
-    assert _p99(flooded) <= max(2 * _p99(quiet), _p99(quiet) + JITTER_S), (
+    assert _p99(flooded) <= 2 * _p99(quiet), (
         f"clerk p99 {_p99(flooded) * 1000:.0f} ms during the flood, "
         f"{_p99(quiet) * 1000:.0f} ms without ({len(flood_statuses)} logins refused)")
