@@ -1,5 +1,5 @@
 """The desk's side of closing the loop: relays the desk's ``auth_log`` (appended inside each
-desk transaction) into each site's sync log (sync.central_bridge.CentralSync), which signs
+desk transaction) into each site's sync log (sync.hub.bridge.CentralSync), which signs
 and publishes it to the gates.
 
 Two logs, because atomicity and ordering come from different places: the desk's entry
@@ -21,8 +21,8 @@ from sqlalchemy import Engine, select
 
 from central.models.auth_log import AuthLogEntry
 from edge.auth_store import CardRow
-from sync.central_bridge import CentralSync
-from sync.messages import ProtocolError, card_from_wire
+from sync.hub.bridge import CentralSync
+from sync.wire.messages import ProtocolError, card_from_wire
 
 log = logging.getLogger("menwei.desk.gate_link")
 BATCH = 500

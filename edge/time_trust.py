@@ -16,7 +16,7 @@ gate's own mark (never the signed evidence, which NTP, unauthenticated, cannot o
 
 ``judge`` is the rule, a pure function; ``TimeTrust`` applies it for the gate (keeps and
 saves the mark, reports changes for the journal), and the sync agent applies the same rule
-to the same evidence (``sync.clock_trust``), so the two processes agree."""
+to the same evidence (``sync.agent.clock_trust``), so the two processes agree."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The authorisation log: the outbox from the desk to the gates.
 
 Every change that affects a gate's decision appends, in the same transaction, the card's
-full effective record (state, not command) in the wire form of sync/messages.py
+full effective record (state, not command) in the wire form of sync/wire/messages.py
 ``card_to_wire``. The sync library publishes from this table; re-applying an entry is
 harmless and the newest sequence number wins.
 """

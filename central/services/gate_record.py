@@ -1,7 +1,7 @@
 """Closing the loop: a card's effective gate record, and its append to ``auth_log``.
 
 The gate decides from a CardRow (edge/auth_store.py). Here the desk computes that record from
-its own state and appends it, in the wire form of sync/messages.py, inside the transaction
+its own state and appends it, in the wire form of sync/wire/messages.py, inside the transaction
 of every change that may alter it. Which cards changed is collected by a session hook rather
 than by each service remembering to say so: a forgotten call cannot leave a gate stale.
 """
@@ -27,7 +27,7 @@ from central.models import (
 )
 from edge.auth_store import CardRow
 from edge.cards import CardStatus
-from sync.messages import card_to_wire, dump
+from sync.wire.messages import card_to_wire, dump
 
 _TOUCHED = "menwei_gate_touched"
 _WATCHED = (Card, Grant, ParkingSubscription, Schedule, AccessGroup)

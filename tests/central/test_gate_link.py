@@ -14,8 +14,8 @@ from central.models import AuthLogEntry
 from central.services.context import Desk
 from edge.auth_store import CardRow
 from edge.cards import CardStatus
-from sync.central_bridge import CentralSync
-from sync.messages import card_to_wire
+from sync.hub.bridge import CentralSync
+from sync.wire.messages import card_to_wire
 from tests.central.conftest import NOW, SITE
 
 

@@ -1,5 +1,5 @@
 """Every message central sends fits the broker's packet limit, whatever its cards weigh, on a
-real Mosquitto configured by sync.broker_config (a larger packet would get central
+real Mosquitto configured by sync.broker.config (a larger packet would get central
 disconnected, and the fan-out or the snapshot would never arrive).
 
 The cards here are the largest the desk accepts (just under MAX_CARD_WIRE_BYTES on the
@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.auth_store import CardRow
 from edge.cards import CardStatus
-from sync import topics
-from sync.broker_config import CENTRAL_USER
-from sync.central_bridge import CentralSync
-from sync.central_store import MAX_CARD_WIRE_BYTES, card_wire_text
-from sync.messages import MAX_MESSAGE_BYTES, CatchupRequest, parse_auth_message
-from sync.signing import parse_public_key, public_key_text, verify
+from sync.broker.config import CENTRAL_USER
+from sync.hub.bridge import CentralSync
+from sync.hub.store import MAX_CARD_WIRE_BYTES, card_wire_text
+from sync.wire import topics
+from sync.wire.messages import MAX_MESSAGE_BYTES, CatchupRequest, parse_auth_message
+from sync.wire.signing import parse_public_key, public_key_text, verify
 from tests.sync.conftest import SITE, Broker, ConnectProbe, Probe
 
 CARDS = 1000

@@ -23,11 +23,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.auth_store import CardRow
 from edge.cards import CardStatus
-from sync import topics
-from sync.auth_payloads import changes_payload
-from sync.central_bridge import CentralSync
-from sync.central_store import CentralStore
-from sync.messages import (
+from sync.hub.auth_payloads import changes_payload
+from sync.hub.bridge import CentralSync
+from sync.hub.store import CentralStore
+from sync.wire import topics
+from sync.wire.messages import (
     AuthChanges,
     CatchupRequest,
     Command,
@@ -36,7 +36,7 @@ from sync.messages import (
     EventBatch,
     SnapshotChunk,
 )
-from sync.signing import SignatureError, verify
+from sync.wire.signing import SignatureError, verify
 from tests.sync.conftest import SITE, Broker
 
 
@@ -484,7 +484,7 @@ def test_first_contact_starts_at_the_devices_acknowledged_mark_not_the_first_arr
         tmp_path: Path) -> None:
     # A device's events 1-3 went out before this central store subscribed and were lost at
     # the broker; 4-6 arrive first. Acknowledging 6 would make the device forget 1-3.
-    from sync.central_store import CentralStore
+    from sync.hub.store import CentralStore
 
     def ev(seq: int) -> dict[str, object]:
         return {"seq": seq, "boot_id": "b", "wall": 1.0, "mono": 1.0, "kind": "boot",

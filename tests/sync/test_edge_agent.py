@@ -42,11 +42,15 @@ from edge.journal import Event, Journal
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
 from hardware_sim.site_broker import free_tcp_port
-from sync import edge_agent, topics
-from sync.auth_apply import Outcome
-from sync.broker_config import CENTRAL_USER, BrokerLayout, write_broker
-from sync.edge_agent import EdgeAgent, _InboxBudget
-from sync.messages import (
+from sync.agent import edge_agent
+from sync.agent.auth_apply import Outcome
+from sync.agent.edge_agent import EdgeAgent, _InboxBudget
+from sync.agent.snapshot_staging import STALE_AFTER_S, SnapshotStaging
+from sync.agent.sync_db import open_sync_db
+from sync.broker.config import CENTRAL_USER, BrokerLayout, write_broker
+from sync.mqtt.link import Ack
+from sync.wire import topics
+from sync.wire.messages import (
     AuthChanges,
     CatchupRequest,
     Command,
@@ -58,10 +62,7 @@ from sync.messages import (
     TimeRequest,
     parse_catchup_message,
 )
-from sync.mqtt_link import Ack
-from sync.signing import public_key_text, sign
-from sync.snapshot_staging import STALE_AFTER_S, SnapshotStaging
-from sync.sync_db import open_sync_db
+from sync.wire.signing import public_key_text, sign
 from tests.edge.conftest import door_doc, write_doc
 from tests.sync.conftest import SITE, Broker
 
@@ -166,7 +167,7 @@ class Central:
     def __init__(self, broker: Broker, key: Ed25519PrivateKey, *, auto_ack: bool = True,
                  client_id: str = "central-test", answer_time: bool = True) -> None:
         self.key = key
-        self.answer_time = answer_time  # as the real central does (sync.central_bridge)
+        self.answer_time = answer_time  # as the real central does (sync.hub.bridge)
         self.time_requests: list[TimeRequest] = []
         self.auto_ack = auto_ack
         self.lock = threading.Lock()

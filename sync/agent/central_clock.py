@@ -15,10 +15,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from sync import topics
-from sync.agent_journal import AgentJournal
-from sync.clock_trust import ClockTrust
-from sync.messages import TimeAnswer, TimeRequest
+from sync.agent.clock_trust import ClockTrust
+from sync.agent.journal import AgentJournal
+from sync.wire import topics
+from sync.wire.messages import TimeAnswer, TimeRequest
 
 log = logging.getLogger(__name__)
 

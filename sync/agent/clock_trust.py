@@ -82,7 +82,7 @@ class ClockTrust:
         return self.judgement()[0].trusted
 
     def estimate(self) -> TimeEstimate:
-        """The time to judge a command's expiry by (see sync.command_relay)."""
+        """The time to judge a command's expiry by (see sync.agent.command_relay)."""
         result, central = self.judgement()
         if central is not None:
             return TimeEstimate(central, True)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.journal import Journal
-from sync.messages import MAX_MESSAGE_BYTES, EventBatch
+from sync.wire.messages import MAX_MESSAGE_BYTES, EventBatch
 
 log = logging.getLogger(__name__)
 

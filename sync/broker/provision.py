@@ -27,8 +27,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
-from sync import signing
-from sync.broker_config import (
+from sync.broker.config import (
     CENTRAL_USER,
     DEFAULT_MAX_CONNECTIONS,
     BrokerLayout,
@@ -39,6 +38,7 @@ from sync.broker_config import (
     write_acl,
     write_broker,
 )
+from sync.wire import signing
 
 SITE_FILE = "site.json"
 CENTRAL_PASSWORD_FILE = "central.password"

@@ -3,7 +3,7 @@
 The logged card texts are spliced unparsed into ``auth_changes`` and ``auth_snapshot``
 payloads (messages.py writes the rest of each message). Every signed message must fit in
 ``MAX_MESSAGE_BYTES``: the site broker's ``max_packet_size`` is set from it
-(sync/broker_config.py), and a larger packet disconnects its sender. So messages are cut by
+(sync/broker/config.py), and a larger packet disconnects its sender. So messages are cut by
 what their cards weigh on the wire, not by how many there are: a message holds several
 hundred typical cards (about 200 bytes each), and still over a hundred of the largest the
 desk accepts (``MAX_CARD_WIRE_BYTES``)."""
@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.central_store import CHANGES_PER_MESSAGE, MAX_CARD_WIRE_BYTES, CentralStore
-from sync.messages import MAX_MESSAGE_BYTES, AuthChanges, SnapshotChunk
-from sync.signing import sign
+from sync.hub.store import CHANGES_PER_MESSAGE, MAX_CARD_WIRE_BYTES, CentralStore
+from sync.wire.messages import MAX_MESSAGE_BYTES, AuthChanges, SnapshotChunk
+from sync.wire.signing import sign
 
 # A message's bytes besides its cards: the signing envelope with its signature (~110 bytes)
 # and the message's own fields (~250 escaped bytes for a snapshot chunk).

@@ -30,25 +30,25 @@ from edge.journal import Journal
 from edge.ports import Clock, ClockSync, SystemClock
 from edge.storage_check import describe, is_damage, is_storage_error
 from firmware_config.schema import EdgeConfig, SyncConfig
-from sync import topics
-from sync.agent_journal import AgentJournal
-from sync.agent_storage import AgentFiles
-from sync.auth_apply import AuthApplier, Outcome
-from sync.central_time import CentralClock
-from sync.clock_trust import ClockTrust
-from sync.command_relay import CommandRelay, NonceStore
-from sync.journal_uplink import DEFAULT_ACK_TIMEOUT_S, JournalUplink
-from sync.messages import (
+from sync.agent.auth_apply import AuthApplier, Outcome
+from sync.agent.central_clock import CentralClock
+from sync.agent.clock_trust import ClockTrust
+from sync.agent.command_relay import CommandRelay, NonceStore
+from sync.agent.files import AgentFiles
+from sync.agent.journal import AgentJournal
+from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, JournalUplink
+from sync.agent.snapshot_staging import SnapshotStaging
+from sync.agent.sync_db import open_sync_db
+from sync.mqtt.link import Ack, MqttLink
+from sync.wire import topics
+from sync.wire.messages import (
     MAX_MESSAGE_BYTES,
     CatchupRequest,
     DeviceStatus,
     EventAck,
     ProtocolError,
 )
-from sync.mqtt_link import Ack, MqttLink
-from sync.signing import parse_public_key
-from sync.snapshot_staging import SnapshotStaging
-from sync.sync_db import open_sync_db
+from sync.wire.signing import parse_public_key
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ _Item = _Up | _Down | _Message | _Stop
 class _InboxBudget:
     """How many bytes of messages the worker has waiting; makes the producer wait when full.
 
-    The CONNECT asks for a Receive Maximum (``mqtt_link.RECEIVE_MAXIMUM``) so that the
+    The CONNECT asks for a Receive Maximum (``sync.mqtt.link.RECEIVE_MAXIMUM``) so that the
     broker holds back what the worker has not acknowledged yet, but a broker may not keep
     to it: Mosquitto 2.0.11 (Debian bookworm's package) does at first, then, once it has
     queued messages for the client and acknowledgements come back, sends the backlog
@@ -107,7 +107,7 @@ class _InboxBudget:
     Waiting delays what arrives behind the backlog (commands included) by at most one
     worker step, which is what a broker that keeps to the Receive Maximum does too. While
     it waits paho sends no PINGREQ either, so a step longer than the broker's keepalive
-    grace (1.5 x ``mqtt_link.KEEPALIVE_S``) costs a reconnect and a catch-up, never data.
+    grace (1.5 x ``sync.mqtt.link.KEEPALIVE_S``) costs a reconnect and a catch-up, never data.
     """
 
     def __init__(self, limit: int) -> None:

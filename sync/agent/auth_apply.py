@@ -9,7 +9,7 @@ and a clock that is behind must not keep a lost card open; it is journalled as
 the list's ``issued_at`` (floor evidence for the clock, edge/time_trust.py); a snapshot, once
 all its chunks are staged in ``sync.db``, replaces the whole cards table in one transaction,
 so a crash leaves the old list or the new one. Central's signed ``time`` answers arrive on
-the same topic and go to ``sync.central_time``."""
+the same topic and go to ``sync.agent.central_clock``."""
 
 from __future__ import annotations
 
@@ -23,19 +23,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.auth_store import LIST_ISSUED_AT, AuthStore
 from edge.migrations import connect
-from sync.agent_journal import AgentJournal
-from sync.central_time import CentralClock
-from sync.clock_trust import ClockTrust
-from sync.envelope import MalformedMessageError, open_signed
-from sync.messages import (
+from sync.agent.central_clock import CentralClock
+from sync.agent.clock_trust import ClockTrust
+from sync.agent.journal import AgentJournal
+from sync.agent.snapshot_staging import CARD_COLUMNS, SnapshotStaging, StagedSnapshot
+from sync.wire.envelope import MalformedMessageError, open_signed
+from sync.wire.messages import (
     AuthChanges,
     ProtocolError,
     SnapshotChunk,
     TimeAnswer,
     parse_auth_message,
 )
-from sync.signing import SignatureError
-from sync.snapshot_staging import CARD_COLUMNS, SnapshotStaging, StagedSnapshot
+from sync.wire.signing import SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Outcome(enum.Enum):
     GAP = "gap"  # entries missing before this message: ask for a catch-up
     STAGED = "staged"  # a snapshot chunk kept until the rest arrive
     REFUSED = "refused"  # journalled as a security event
-    TIME = "time"  # central's signed time, handed to sync.central_time
+    TIME = "time"  # central's signed time, handed to sync.agent.central_clock
     DROPPED = "dropped"  # malformed or harmless duplicate: logged only
 
 

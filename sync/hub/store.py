@@ -23,9 +23,9 @@ from edge.auth_store import CardRow
 from edge.cards import CardStatus, parse_schedule
 from edge.migrations import connect, migrate
 from edge.uid import normalize_uid
-from sync import topics
-from sync.central_journals import advance, journal_upto, keep_conflicts, open_journal, record_gaps
-from sync.messages import (
+from sync.hub.journals import advance, journal_upto, keep_conflicts, open_journal, record_gaps
+from sync.wire import topics
+from sync.wire.messages import (
     LEGACY_JOURNAL,
     DeviceStatus,
     ProtocolError,
@@ -35,7 +35,7 @@ from sync.messages import (
 )
 
 # A fan-out message carries at most this many log entries (fewer when their cards would not
-# fit in MAX_MESSAGE_BYTES: sync/auth_payloads.py cuts by bytes); a bulk load is cut into
+# fit in MAX_MESSAGE_BYTES: sync/hub/auth_payloads.py cuts by bytes); a bulk load is cut into
 # outbox rows of this size.
 CHANGES_PER_MESSAGE = 500
 # A card's JSON as it sits inside the signed envelope (quotes escaped, non-ASCII as \\uXXXX).
@@ -125,7 +125,7 @@ MIGRATIONS = [
     CREATE INDEX alarms_device ON alarms (device, id)
     """,
     # 3: events keyed by (device, journal id, seq), so a replaced journal numbering from 1
-    # again is stored as itself (sync/central_journals.py). What was stored before belongs
+    # again is stored as itself (sync/hub/journals.py). What was stored before belongs
     # to the legacy journal "", whose progress moves to event_journals. One transaction:
     # an interrupted upgrade leaves version 2 as it was.
     """
@@ -395,7 +395,7 @@ class CentralStore:
         in one transaction; the sequence number up to which every event of that journal is
         now stored (what may be acknowledged, to that journal only). A journal not seen
         before that replaces the device's current one raises a ``journal_replaced`` alarm
-        (sync/central_journals.py). A stored seq of the same journal arriving with a
+        (sync/hub/journals.py). A stored seq of the same journal arriving with a
         different event is kept in ``event_conflicts`` rather than dropped."""
         now = self.clock()
         batch = list(events)

@@ -38,12 +38,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.auth_store import CardRow
-from sync import topics
-from sync.auth_payloads import changes_payloads, plan_snapshot, signed, snapshot_payload
-from sync.broker_config import CENTRAL_USER
-from sync.central_store import CHANGES_PER_MESSAGE, CentralStore, OutboxRow
-from sync.device_quota import DeviceQuotas, QuotaLimits
-from sync.messages import (
+from sync.broker.config import CENTRAL_USER
+from sync.hub.auth_payloads import changes_payloads, plan_snapshot, signed, snapshot_payload
+from sync.hub.quotas import DeviceQuotas, QuotaLimits
+from sync.hub.store import CHANGES_PER_MESSAGE, CentralStore, OutboxRow
+from sync.wire import topics
+from sync.wire.messages import (
     COMMANDS,
     MAX_COMMAND_LIFETIME_S,
     MAX_MESSAGE_BYTES,
@@ -57,7 +57,7 @@ from sync.messages import (
     TimeRequest,
     parse_catchup_message,
 )
-from sync.signing import sign
+from sync.wire.signing import sign
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 subscriptions, reconnects with exponential backoff up to ``reconnect_max``.
 
 The site broker replaces the client id with the username (``use_username_as_clientid``,
-sync/broker_config.py), so no other client can connect under this device's id, and a second
+sync/broker/config.py), so no other client can connect under this device's id, and a second
 connection with this device's credentials displaces the first.
 
 Sessions start clean on every connect on purpose: the broker's queue and paho's in-memory

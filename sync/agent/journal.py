@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from edge.journal import Journal
-from sync.clock_trust import ClockTrust
+from sync.agent.clock_trust import ClockTrust
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from edge.ports import Clock
-from sync.messages import SnapshotChunk
+from sync.wire.messages import SnapshotChunk
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from edge.uid import normalize_uid
 
 VERSION = 1
 # The largest message, signed or not. The site broker's max_packet_size is this plus a little
-# (sync/broker_config.py): Mosquitto allocates the length a packet declares before its
+# (sync/broker/config.py): Mosquitto allocates the length a packet declares before its
 # sender has authenticated, so this also bounds what a stranger's connection can pin.
-# Messages built from cards are cut to fit (sync/auth_payloads.py); event batches halve.
+# Messages built from cards are cut to fit (sync/hub/auth_payloads.py); event batches halve.
 MAX_MESSAGE_BYTES = 256 * 1024
 COMMANDS = ("open_once", "hold_open", "lockdown", "release")
 MAX_COMMAND_LIFETIME_S = 30.0
