@@ -80,7 +80,7 @@ class Device(Base):
     # The MQTT user name and topic segment of the device (sync/wire/topics.py).
     device_id: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
-    # From the retained status message (sync/wire/messages.py DeviceStatus).
+    # From the retained status message (sync/wire/device_messages.py DeviceStatus).
     applied_seq: Mapped[int | None]
     journal_backlog: Mapped[int | None]
     clock_trusted: Mapped[bool | None]

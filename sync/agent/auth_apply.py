@@ -21,20 +21,15 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge.auth_store import LIST_ISSUED_AT, AuthStore
+from edge.auth_store import CARD_COLUMNS, LIST_ISSUED_AT, AuthStore
 from edge.migrations import connect
 from sync.agent.central_clock import CentralClock
 from sync.agent.clock_trust import ClockTrust
 from sync.agent.journal import AgentJournal
-from sync.agent.snapshot_staging import CARD_COLUMNS, SnapshotStaging, StagedSnapshot
+from sync.agent.snapshot_staging import SnapshotStaging, StagedSnapshot
+from sync.wire.auth_messages import AuthChanges, SnapshotChunk, TimeAnswer, parse_auth_message
 from sync.wire.envelope import MalformedMessageError, open_signed
-from sync.wire.messages import (
-    AuthChanges,
-    ProtocolError,
-    SnapshotChunk,
-    TimeAnswer,
-    parse_auth_message,
-)
+from sync.wire.payload import ProtocolError
 from sync.wire.signing import SignatureError
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from sync.agent.clock_trust import ClockTrust
 from sync.agent.journal import AgentJournal
 from sync.wire import topics
-from sync.wire.messages import TimeAnswer, TimeRequest
+from sync.wire.auth_messages import TimeAnswer, TimeRequest
 
 log = logging.getLogger(__name__)
 

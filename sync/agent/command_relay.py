@@ -30,8 +30,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from edge.control_socket import CommandError, ControlClient
 from sync.agent.clock_trust import ClockTrust, TimeEstimate
 from sync.agent.journal import UNDELIVERED_KIND, AgentJournal
+from sync.wire.command import Command
 from sync.wire.envelope import MalformedMessageError, open_signed
-from sync.wire.messages import Command, ProtocolError
+from sync.wire.payload import ProtocolError
 from sync.wire.signing import SignatureError
 
 log = logging.getLogger(__name__)

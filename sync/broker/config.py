@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sync.wire import topics
-from sync.wire.messages import MAX_MESSAGE_BYTES
+from sync.wire.payload import MAX_MESSAGE_BYTES
 
 CENTRAL_USER = "menwei-central"
 # What a packet holds besides its payload: fixed header, topic (under 100 bytes here) and

@@ -1,77 +1,124 @@
-"""The agent's MQTT connection (paho-mqtt 2, MQTT v5): credentials, TLS, last will,
-subscriptions, reconnects with exponential backoff up to ``reconnect_max``.
+"""The one MQTT connection adapter (paho-mqtt 2, MQTT v5), used by the agent on the Pi and by
+the hub in the desk service: credentials, TLS, last will, reconnects with exponential
+backoff, subscriptions restored on every connect, QoS 1 publishes with their PUBACKs
+tracked, and incoming messages acknowledged by hand (paho ``manual_ack``).
 
 The site broker replaces the client id with the username (``use_username_as_clientid``,
-sync/broker/config.py), so no other client can connect under this device's id, and a second
-connection with this device's credentials displaces the first.
+sync/broker/config.py), so no other client can connect under this one's id, and a second
+connection with the same credentials displaces the first.
 
-Sessions start clean on every connect on purpose: the broker's queue and paho's in-memory
-session are not storage. What a device missed while away comes back through the protocol
-(a catch-up request on every connect, unacknowledged journal batches sent again), so nothing
-depends on what a broker restart or a session expiry may have thrown away.
+Two kinds of session (``LinkSettings.session_expiry_s``):
 
-paho's network thread runs the callbacks; they only hand messages over. The one wait is
-the agent's flow control below: while its inbox is full, the hand-over waits for room.
+- **clean** (the agent): a new session on every connect. The broker's queue and paho's
+  in-memory session are not storage: what a device missed while away comes back through
+  the protocol (a catch-up request on every connect, unacknowledged journal batches sent
+  again). While the link is down ``publish`` hands nothing to paho.
+- **persistent** (the hub): the broker keeps the session (and queues the devices' messages)
+  for ``session_expiry_s`` across disconnects and restarts. A publish while the link is down
+  is queued by paho and sent after the reconnect.
 
-Flow control: messages are acknowledged by hand (paho ``manual_ack``) once the agent has
-handled them, and the CONNECT asks for a Receive Maximum of ``RECEIVE_MAXIMUM``, so that a
-broker that keeps to it holds back the rest of a large snapshot while the worker is busy.
-Not every broker does (Mosquitto 2.0.11 sends past it once it has queued messages for the
-client), so the agent does not rely on it: its inbox has a byte budget of its own
-(``edge_agent._InboxBudget``), and a full inbox stops this thread reading the socket, which
-holds the broker back through TCP."""
+Either way an incoming message is acknowledged to the broker only when its receiver calls
+``Received.ack``: the agent once it has handled it (with the CONNECT's Receive Maximum,
+that holds a broker back that keeps to it), the hub once the message is stored — so a
+message the process had not stored when it died is delivered again.
+
+paho's network thread runs the callbacks; they only hand messages over, and a callback's
+bug is logged, never allowed to end the network loop."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from firmware_config.schema import SyncConfig
+from sync.mqtt.deliveries import Deliveries, Delivery
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30
-RECONNECT_MIN_S = 1
-RECEIVE_MAXIMUM = 16  # unacknowledged messages the broker may have on their way to us
 
-Ack = Callable[[], None]
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The CA to check the broker by, and this client's own certificate if it has one."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How to reach the broker and what session to keep there."""
+
+    host: str
+    port: int
+    client_id: str
+    username: str | None
+    password: str | None
+    subscriptions: tuple[str, ...]
+    tls: TlsFiles | None = None
+    will: tuple[str, str] | None = None  # (topic, payload): retained, QoS 1
+    reconnect_delay: tuple[int, int] = (1, 30)  # seconds: first retry, longest backoff
+    session_expiry_s: int | None = None  # None: a clean session on every connect
+    receive_maximum: int | None = None  # unacknowledged messages the broker may send us
+    max_inflight: int | None = None  # our publishes awaiting PUBACK (paho's default: 20)
+
+
+@dataclass(frozen=True)
+class Received:
+    """One incoming message; ``ack`` tells the broker it is handled (call it exactly once,
+    from any thread)."""
+
+    topic: str
+    payload: bytes
+    retained: bool
+    ack: Callable[[], None]
 
 
 class MqttLink:
-    """One paho client; ``publish`` may be called from any thread."""
+    """One paho client; ``publish`` and ``Received.ack`` may be called from any thread."""
 
-    def __init__(self, sync: SyncConfig, *, client_id: str, subscriptions: Sequence[str],
-                 will: tuple[str, str], on_message: Callable[[str, bytes, Ack], None],
-                 on_up: Callable[[], None], on_down: Callable[[], None]) -> None:
-        self.sync = sync
-        self.subscriptions = list(subscriptions)
+    def __init__(self, settings: LinkSettings, *, on_message: Callable[[Received], None],
+                 on_up: Callable[[], None] = lambda: None,
+                 on_down: Callable[[], None] = lambda: None,
+                 on_puback: Callable[[], None] = lambda: None) -> None:
+        self.settings = settings
         self._on_message = on_message
         self._on_up = on_up
         self._on_down = on_down
-        self._connected = threading.Event()
+        self._on_puback = on_puback
+        self._online = threading.Event()  # connected (CONNACK)
+        self._ready = threading.Event()  # connected and subscribed (SUBACK)
         self._subscribe_mid: int | None = None
-        self._generation = 0  # counts connections: a message id is only valid in its own
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+        self._deliveries = Deliveries()
+        self.generation = 0  # connections made: a message id is only valid in its own
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                              protocol=mqtt.MQTTv5, manual_ack=True)
-        client.username_pw_set(sync.username, _password(sync))
-        if sync.tls_ca_file is not None:
-            client.tls_set(ca_certs=str(sync.tls_ca_file),
-                           certfile=str(sync.tls_cert_file) if sync.tls_cert_file else None,
-                           keyfile=str(sync.tls_key_file) if sync.tls_key_file else None)
-        will_topic, will_payload = will
-        client.will_set(will_topic, will_payload, qos=1, retain=True)
-        client.reconnect_delay_set(RECONNECT_MIN_S, max(RECONNECT_MIN_S,
-                                                        round(sync.reconnect_max)))
+        client.username_pw_set(settings.username, settings.password)
+        if settings.tls is not None:
+            tls = settings.tls
+            client.tls_set(ca_certs=str(tls.ca_file),
+                           certfile=str(tls.cert_file) if tls.cert_file else None,
+                           keyfile=str(tls.key_file) if tls.key_file else None)
+        if settings.will is not None:
+            client.will_set(settings.will[0], settings.will[1], qos=1, retain=True)
+        first, longest = settings.reconnect_delay
+        client.reconnect_delay_set(first, max(first, longest))
+        if settings.max_inflight is not None:
+            client.max_inflight_messages_set(settings.max_inflight)
+        client.suppress_exceptions = True  # a callback's bug must not end the network loop
         client.on_connect = self._handle_connect
         client.on_subscribe = self._handle_subscribe
         client.on_disconnect = self._handle_disconnect
@@ -80,54 +127,72 @@ class MqttLink:
         self.client = client
 
     @property
+    def where(self) -> str:
+        """The broker's address, for log lines."""
+        return f"{self.settings.host}:{self.settings.port}"
+
+    @property
     def connected(self) -> bool:
         """Connected and subscribed."""
-        return self._connected.is_set()
+        return self._ready.is_set()
 
     def wait_connected(self, timeout: float) -> bool:
         """Block until connected and subscribed; False on timeout."""
-        return self._connected.wait(timeout)
+        return self._ready.wait(timeout)
 
     def start(self) -> None:
         """Connect in the background; paho's thread keeps reconnecting until ``close``."""
+        settings = self.settings
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.ReceiveMaximum = RECEIVE_MAXIMUM
-        self.client.connect_async(self.sync.broker_host, self.sync.broker_port,
-                                  keepalive=KEEPALIVE_S, clean_start=True, properties=props)
+        if settings.receive_maximum is not None:
+            props.ReceiveMaximum = settings.receive_maximum
+        if settings.session_expiry_s is not None:
+            props.SessionExpiryInterval = settings.session_expiry_s
+        self.client.connect_async(settings.host, settings.port, keepalive=KEEPALIVE_S,
+                                  clean_start=settings.session_expiry_s is None,
+                                  properties=props)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: str, *, retain: bool = False) -> bool:
-        """Publish at QoS 1; False (nothing sent) while the link is down."""
-        if not self._connected.is_set():
-            return False
+    def publish(self, topic: str, payload: bytes | str, *,
+                retain: bool = False) -> Delivery | None:
+        """Publish at QoS 1; its Delivery (set when the PUBACK arrives), or None when nothing
+        was handed to paho (the link is down on a clean session, or paho refused)."""
+        if self.settings.session_expiry_s is None and not self._ready.is_set():
+            return None
         info = self.client.publish(topic, payload, qos=1, retain=retain)
-        return info.rc == mqtt.MQTT_ERR_SUCCESS
+        if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
+                # A persistent session keeps it: paho sends it after reconnecting.
+                info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
+                and self.settings.session_expiry_s is not None):
+            return self._deliveries.track(info.mid)
+        log.warning("publish to %s failed: %s", topic, mqtt.error_string(info.rc))
+        return None
 
     def close(self, last_words: tuple[str, str] | None = None, timeout: float = 1.0) -> None:
-        """Publish ``last_words`` (retained) if connected, then disconnect and stop."""
-        if last_words is not None and self._connected.is_set():
-            info = self.client.publish(last_words[0], last_words[1], qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError) as exc:
-                log.warning("could not publish the final status: %s", exc)
-        self._connected.clear()
+        """Publish ``last_words`` (topic, payload: retained) if connected and wait up to
+        ``timeout`` for its PUBACK, then disconnect and stop the network thread."""
+        if last_words is not None and self._ready.is_set():
+            delivery = self.publish(last_words[0], last_words[1], retain=True)
+            if delivery is None or not delivery.done.wait(timeout):
+                log.warning("could not publish the final status to %s", last_words[0])
+        self._ready.clear()
         self.client.disconnect()
         self.client.loop_stop()
+        self._online.clear()
 
     # paho callbacks (its network thread)
 
-    def _handle_connect(self, client: mqtt.Client, _userdata: Any, _flags: mqtt.ConnectFlags,
+    def _handle_connect(self, client: mqtt.Client, _userdata: Any, flags: mqtt.ConnectFlags,
                         reason: ReasonCode, _props: Properties | None) -> None:
         if reason.is_failure:
-            log.error("broker %s:%d refused the connection: %s", self.sync.broker_host,
-                      self.sync.broker_port, reason)
+            log.error("broker %s refused the connection: %s", self.where, reason)
             return
-        self._generation += 1
-        log.info("connected to %s:%d", self.sync.broker_host, self.sync.broker_port)
+        self.generation += 1
+        self._online.set()
+        log.info("connected to %s (session present: %s)", self.where, flags.session_present)
         result, mid = client.subscribe([(t, SubscribeOptions(qos=1))
-                                        for t in self.subscriptions])
-        if result != mqtt.MQTT_ERR_SUCCESS:
+                                        for t in self.settings.subscriptions])
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error("subscribe failed: %s", mqtt.error_string(result))
         self._subscribe_mid = mid
 
@@ -135,43 +200,53 @@ class MqttLink:
                           reasons: list[ReasonCode], _props: Properties | None) -> None:
         if mid != self._subscribe_mid:
             return
-        for topic, reason in zip(self.subscriptions, reasons, strict=False):
+        for topic, reason in zip(self.settings.subscriptions, reasons, strict=False):
             if reason.is_failure:
                 log.error("subscription to %s refused: %s", topic, reason)
-        # The broker handles a connection's packets in order, so a catch-up request sent
-        # from here is answered only once the answer's topic is subscribed.
-        self._connected.set()
+        # The broker handles a connection's packets in order, so a request sent from here is
+        # answered only once the answer's topic is subscribed.
+        self._ready.set()
         self._on_up()
 
     def _handle_disconnect(self, _client: mqtt.Client, _userdata: Any,
                            _flags: mqtt.DisconnectFlags, reason: ReasonCode,
                            _props: Properties | None) -> None:
-        was_connected = self._connected.is_set()
-        self._connected.clear()
-        if was_connected:
-            log.warning("disconnected from the broker: %s", reason)
+        was_ready = self._ready.is_set()
+        self._online.clear()
+        self._ready.clear()
+        if was_ready:
+            log.warning("disconnected from %s (%s); reconnecting", self.where, reason)
             self._on_down()
 
     def _handle_message(self, _client: mqtt.Client, _userdata: Any,
                         message: mqtt.MQTTMessage) -> None:
-        ack = functools.partial(self._ack, self._generation, message.mid, message.qos)
-        self._on_message(message.topic, bytes(message.payload), ack)
+        ack = functools.partial(self._ack, self.generation, message.mid, message.qos)
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = "(not UTF-8)"
+        try:
+            self._on_message(Received(topic, bytes(message.payload), bool(message.retain),
+                                      ack))
+        except Exception:
+            log.exception("a message on %s could not be handed over; dropped", topic)
+            ack()
 
     def _ack(self, generation: int, mid: int, qos: int) -> None:
-        # After a reconnect the old message ids mean nothing (the clean session dropped
-        # those messages); acknowledging one could acknowledge an unrelated new message.
-        if qos > 0 and generation == self._generation and self._connected.is_set():
+        # After a reconnect the old message ids mean nothing (a clean session dropped those
+        # messages; a persistent one delivers them again under new ids); acknowledging one
+        # could acknowledge an unrelated new message.
+        if qos > 0 and generation == self.generation and self._online.is_set():
             self.client.ack(mid, qos)
 
     def _handle_publish(self, _client: mqtt.Client, _userdata: Any, mid: int,
-                        reason: ReasonCode, _props: Properties) -> None:
+                        reason: ReasonCode, _props: Properties | None) -> None:
         if reason.is_failure:
             # MQTT v5 says so when the ACL refuses a publish (v3.1.1 would stay silent).
             log.error("broker refused publish %d: %s", mid, reason)
+        try:
+            self._deliveries.resolve(mid, reason)
+            self._on_puback()
+        except Exception:
+            log.exception("on_publish failed")
 
-
-def _password(sync: SyncConfig) -> str | None:
-    if sync.password_file is None:
-        return None
-    # One line; the trailing newline an editor adds is not part of the password.
-    return sync.password_file.read_text(encoding="utf-8").strip("\r\n")

@@ -11,7 +11,7 @@ import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sync.wire.messages import MAX_MESSAGE_BYTES
+from sync.wire.payload import MAX_MESSAGE_BYTES
 from sync.wire.signing import SignatureError, verify
 
 

@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.auth_store import AuthStore, parse_cards_csv
+from edge.auth_store import AuthStore
+from edge.card_csv import parse_cards_csv
 from edge.clock_state import evidence_path, load_mark
 from firmware_config.schema import EdgeConfig
 from sync.agent.edge_agent import EdgeAgent
 from sync.hub.bridge import CentralSync
 from sync.wire import topics
-from sync.wire.messages import TimeAnswer, TimeRequest
+from sync.wire.auth_messages import TimeAnswer, TimeRequest
 from sync.wire.signing import public_key_text, verify
 from tests.edge.conftest import door_doc, write_doc
 from tests.edge.faketime import clock_events, gate_process, tap

@@ -15,7 +15,7 @@ from sync.agent.edge_agent import EdgeAgent
 from sync.hub.bridge import CentralSync
 from sync.hub.quotas import DeviceQuotas, QuotaLimits, TokenBucket
 from sync.wire import topics
-from sync.wire.messages import CatchupRequest, TimeRequest
+from sync.wire.auth_messages import CatchupRequest, TimeRequest
 from tests.sync.conftest import SITE, Broker
 from tests.sync.test_central_bridge import Device, card, changes_of
 from tests.sync.test_edge_agent import agent_config, append_events, journal, wait_for

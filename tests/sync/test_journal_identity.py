@@ -23,7 +23,7 @@ from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
 from sync.agent.edge_agent import EdgeAgent
 from sync.hub.bridge import CentralSync
-from sync.hub.store import MIGRATIONS as CENTRAL_MIGRATIONS
+from sync.hub.schema import MIGRATIONS as CENTRAL_MIGRATIONS
 from sync.hub.store import CentralStore
 from tests.edge.conftest import commission
 from tests.edge.test_fault_kill import start_gate

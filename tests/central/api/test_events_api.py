@@ -11,7 +11,7 @@ from central.api import create_app
 from central.clock import FixedClock
 from central.services.context import Desk
 from sync.hub.store import CentralStore
-from sync.wire.messages import DeviceStatus
+from sync.wire.device_messages import DeviceStatus
 
 from ..conftest import FAST_HASHER, NOW, SITE
 from .conftest import API, TestClient, errors_by_field, login
