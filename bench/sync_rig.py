@@ -12,7 +12,7 @@ from pathlib import Path
 import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.auth_store import CardRow
+from edge.card_record import CardRow
 from edge.cards import CardStatus
 from hardware_sim.site_broker import LocalBroker
 from sync.broker.config import CENTRAL_USER
