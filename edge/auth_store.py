@@ -106,7 +106,7 @@ class AuthStore:
     @property
     def list_issued_at(self) -> float | None:
         """When central issued the newest signed list applied here (floor evidence for the
-        clock, edge.time_trust); None when no signed list was ever applied."""
+        clock, edge.clock_trust); None when no signed list was ever applied."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?",
                                  (LIST_ISSUED_AT,)).fetchone()
         try:

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the sync agent of one gate (needs its [sync] table)")
     p.add_argument("--config", required=True, help="the gate's TOML file")
     p.set_defaults(func=_cmd_run)
-    from sync.broker.provision import add_subcommands  # noqa: PLC0415 - its own module, one concept
+    from sync.broker.commands import add_subcommands  # noqa: PLC0415 - its own module, one concept
 
     add_subcommands(sub)
     return parser

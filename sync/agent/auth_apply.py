@@ -6,7 +6,7 @@ journalled as security alarms and leave the whitelist untouched. An ``issued_at`
 local clock is not a refusal: the signature and the sequence number make a list genuine,
 and a clock that is behind must not keep a lost card open; it is journalled as
 ``clock_behind``. Changes apply in one transaction together with the new ``applied_seq`` and
-the list's ``issued_at`` (floor evidence for the clock, edge/time_trust.py); a snapshot, once
+the list's ``issued_at`` (floor evidence for the clock, edge/clock_trust.py); a snapshot, once
 all its chunks are staged in ``sync.db``, replaces the whole cards table in one transaction,
 so a crash leaves the old list or the new one. Central's signed ``time`` answers arrive on
 the same topic and go to ``sync.agent.central_clock``."""
@@ -22,9 +22,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.auth_store import CARD_COLUMNS, LIST_ISSUED_AT, AuthStore
+from edge.clock_trust import AgentClockTrust
 from edge.migrations import connect
 from sync.agent.central_clock import CentralClock
-from sync.agent.clock_trust import ClockTrust
 from sync.agent.journal import AgentJournal
 from sync.agent.snapshot_staging import SnapshotStaging, StagedSnapshot
 from sync.wire.auth_messages import AuthChanges, SnapshotChunk, TimeAnswer, parse_auth_message
@@ -98,7 +98,7 @@ class AuthApplier:
     """Verifies, checks and applies authorisation messages; worker thread only."""
 
     def __init__(self, store: AuthStore, staging: SnapshotStaging, journal: AgentJournal,
-                 trust: ClockTrust, *, site: str, public_key: Ed25519PublicKey,
+                 trust: AgentClockTrust, *, site: str, public_key: Ed25519PublicKey,
                  tolerance: float, sync_db: Path, central_clock: CentralClock | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store

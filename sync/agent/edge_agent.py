@@ -25,13 +25,13 @@ import threading
 import time
 
 from edge.auth_store import AuthStore
+from edge.clock_trust import AgentClockTrust
 from edge.journal import Journal
 from edge.ports import Clock, ClockSync, SystemClock
 from edge.storage_check import describe, is_damage, is_storage_error
 from firmware_config.schema import EdgeConfig, SyncConfig
 from sync.agent.auth_apply import AuthApplier, Outcome
 from sync.agent.central_clock import CentralClock
-from sync.agent.clock_trust import ClockTrust
 from sync.agent.command_relay import CommandRelay, NonceStore
 from sync.agent.files import AgentFiles
 from sync.agent.inbox import Down, InboxBudget, Item, Message, Stop, Up
@@ -144,7 +144,7 @@ class EdgeAgent:
     def _open_stores(self) -> None:
         config = self.config
         self.store = AuthStore(config.auth_db)
-        self.trust = ClockTrust(config.clock_state, self.clock, self.clock_sync,
+        self.trust = AgentClockTrust(config.clock_state, self.clock, self.clock_sync,
                                 skew=self.sync.clock_tolerance,
                                 list_issued_at=self.store.list_issued_at)
         sync_conn = open_sync_db(config.sync_db)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.auth_store import AuthStore
 from edge.card_csv import parse_cards_csv
-from edge.clock_state import evidence_path, load_mark
+from edge.clock_files import evidence_path, load_mark
 from firmware_config.schema import EdgeConfig
 from sync.agent.edge_agent import EdgeAgent
 from sync.hub.bridge import CentralSync
