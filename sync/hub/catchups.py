@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sync.hub.auth_payloads import changes_payloads, plan_snapshot, signed
 from sync.hub.quotas import DeviceQuotas
 from sync.hub.store import CHANGES_PER_MESSAGE, CentralStore
+from sync.hub.worker import LinkWorker, OverQuota
 from sync.mqtt.deliveries import Delivery
 from sync.mqtt.link import MqttLink
 from sync.wire import topics
@@ -31,9 +32,6 @@ from sync.wire.auth_messages import SnapshotChunk, snapshot_text
 log = logging.getLogger(__name__)
 
 CATCHUP_WINDOW = 8  # catch-up messages awaiting their PUBACK
-
-# (device, what, how many): something of a device's refused over its quota.
-OverQuota = Callable[[str, str, int], None]
 
 
 @dataclass(frozen=True)
@@ -51,19 +49,20 @@ class AnswerSettings:
     chunk_size: int  # most cards in one snapshot chunk
 
 
-class CatchupAnswers:
-    """Answers catch-up requests on its own thread while a link is given."""
+class CatchupAnswers(LinkWorker):
+    """Answers catch-up requests on its own thread while the hub has a link."""
+
+    name = "central-catchup"
 
     def __init__(self, store: CentralStore, key: Ed25519PrivateKey, quotas: DeviceQuotas,
                  settings: AnswerSettings, *, clock: Callable[[], float],
                  over_quota: OverQuota) -> None:
+        super().__init__()
         self.store, self.key, self.quotas, self.settings = store, key, quotas, settings
         self.clock, self._over_quota = clock, over_quota
         self._requests: dict[str, tuple[int, float]] = {}  # device -> (after_seq, received)
         self._cv = threading.Condition()
         self._snapshots: dict[str, _SnapshotSent] = {}
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def request(self, device: str, after_seq: int) -> None:
         """Queue ``device``'s request (from paho's thread); it replaces one still waiting."""
@@ -71,24 +70,14 @@ class CatchupAnswers:
             self._requests[device] = (after_seq, time.monotonic())
             self._cv.notify()
 
-    def start(self, link: MqttLink) -> None:
-        """Answer through ``link`` until ``stop``."""
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, args=(link,),
-                                        name="central-catchup", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 15.0) -> None:
         """Stop answering; requests still waiting are forgotten (devices ask again)."""
-        self._stopping.set()
+        super().stop(timeout)
+        self._requests.clear()
+
+    def _wake_to_stop(self) -> None:
         with self._cv:
             self._cv.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("%s did not stop within %.0f s", self._thread.name, timeout)
-            self._thread = None
-        self._requests.clear()
 
     def _run(self, link: MqttLink) -> None:
         over_seen: dict[str, float] = {}  # device -> arrival of its request found over quota

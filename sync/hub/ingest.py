@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import queue
 import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sync.hub.quotas import DeviceQuotas
 from sync.hub.store import CentralStore
+from sync.hub.worker import LinkWorker, OverQuota
 from sync.mqtt.link import MqttLink, Received
 from sync.wire import topics
 from sync.wire.device_messages import DeviceStatus, EventAck, EventBatch
@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 # (device, leaf, why): a message refused as malformed or misaddressed.
 Drop = Callable[[str, str, str], None]
-# (device, what, how many): something of a device's refused over its quota.
-OverQuota = Callable[[str, str, int], None]
 
 
 @dataclass(frozen=True)
@@ -41,36 +39,30 @@ class Inbound:
     message: Received
 
 
-class Ingest:
-    """Stores what the devices report, on its own thread while a link is given."""
+class Ingest(LinkWorker):
+    """Stores what the devices report, on its own thread while the hub has a link."""
+
+    name = "central-ingest"
 
     def __init__(self, store: CentralStore, quotas: DeviceQuotas, *, drop: Drop,
                  over_quota: OverQuota) -> None:
+        super().__init__()
         self.store, self.quotas = store, quotas
         self._drop, self._over_quota = drop, over_quota
         self._inbox: queue.Queue[Inbound | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
 
     def put(self, item: Inbound) -> None:
         """Queue a message (from paho's thread)."""
         self._inbox.put(item)
 
-    def start(self, link: MqttLink) -> None:
-        """Store and acknowledge through ``link`` until ``stop``."""
-        self._thread = threading.Thread(target=self._run, args=(link,), name="central-ingest",
-                                        daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 15.0) -> None:
         """Finish the message at hand and stop; what is queued and not stored stays
         unacknowledged, so the broker delivers it again."""
-        self._inbox.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("%s did not stop within %.0f s", self._thread.name, timeout)
-            self._thread = None
+        super().stop(timeout)
         self._inbox = queue.Queue()
+
+    def _wake_to_stop(self) -> None:
+        self._inbox.put(None)
 
     def _run(self, link: MqttLink) -> None:
         inbox = self._inbox

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sync.hub.auth_payloads import changes_payloads, signed
 from sync.hub.store import CHANGES_PER_MESSAGE, CentralStore, OutboxRow
+from sync.hub.worker import LinkWorker
 from sync.mqtt.deliveries import Delivery
 from sync.mqtt.link import MqttLink
 
@@ -30,38 +31,24 @@ OUTBOX_WINDOW = 16  # outbox messages awaiting their PUBACK
 _InFlight = deque[tuple[list[Delivery], list[int]]]
 
 
-class OutboxPublisher:
-    """Publishes the outbox on its own thread while a link is given (``start``/``stop``)."""
+class OutboxPublisher(LinkWorker):
+    """Publishes the outbox on its own thread while the hub has a link; unpublished rows
+    stay for the next start."""
+
+    name = "central-outbox"
 
     def __init__(self, store: CentralStore, key: Ed25519PrivateKey,
                  clock: Callable[[], float]) -> None:
+        super().__init__()
         self.store, self.key, self.clock = store, key, clock
         self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._link: MqttLink | None = None
 
     def wake(self) -> None:
         """Something to look at: a new row, a PUBACK, a change of connection."""
         self._wake.set()
 
-    def start(self, link: MqttLink) -> None:
-        """Publish through ``link`` until ``stop``."""
-        self._link = link
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, args=(link,), name="central-outbox",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Stop publishing; unpublished rows stay for the next start."""
-        self._stopping.set()
+    def _wake_to_stop(self) -> None:
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("%s did not stop within %.0f s", self._thread.name, timeout)
-            self._thread = None
 
     def _run(self, link: MqttLink) -> None:
         inflight: _InFlight = deque()
