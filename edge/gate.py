@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from edge.clock_trust import DEFAULT_SKEW_S, GateClockTrust, TrustChange
 from edge.decision import Decision, GateRules, Reason, decide
 from edge.gate_mode import NORMAL, GateMode, ModeFile, ModeFileError, ModeState
 from edge.gate_storage import TICK_S, Dispatch, GateStorage
@@ -35,7 +36,6 @@ from edge.ports import (
 )
 from edge.shared_store import StoreUnavailable
 from edge.storage_check import is_storage_error
-from edge.time_trust import DEFAULT_SKEW_S, TimeTrust, TrustChange
 from firmware_config.schema import AntiPassbackMode, EdgeConfig, Role
 
 SOFTWARE_VERSION = "0.1.0"
@@ -117,7 +117,7 @@ class Gate:
             from edge.kernel_clock import clock_sync_for  # noqa: PLC0415 - ctypes, Linux
 
             clock_sync = clock_sync_for(config.clock.trust_ntp)
-        self.time_trust = TimeTrust(
+        self.time_trust = GateClockTrust(
             config.clock_state, clock, clock_sync,
             list_issued_at=self.storage.list_issued_at,
             skew=config.sync.clock_tolerance if config.sync else DEFAULT_SKEW_S,

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync import topics
-from sync.messages import MAX_MESSAGE_BYTES
+from sync.wire import topics
+from sync.wire.payload import MAX_MESSAGE_BYTES
 
 CENTRAL_USER = "menwei-central"
 # What a packet holds besides its payload: fixed header, topic (under 100 bytes here) and
