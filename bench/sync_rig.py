@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.card_record import CardRow
 from edge.cards import CardStatus
 from hardware_sim.site_broker import LocalBroker
-from sync.broker.config import CENTRAL_USER
 from sync.hub.bridge import CentralSync
 from sync.wire.signing import public_key_text
+from sync.wire.topics import CENTRAL_USER
 
 SITE = "bench-site"
 

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from central.gate_link import DeskToGates
-from sync.broker.config import CENTRAL_USER
 from sync.hub.bridge import CentralSync
 from sync.hub.quotas import QuotaLimits
 from sync.wire.signing import load_private_key
+from sync.wire.topics import CENTRAL_USER
 
 
 class DeskSyncConfigError(ValueError):

@@ -44,8 +44,8 @@ from central.site_file import read_site_file
 from edge.control_socket import wait_until_answering
 from hardware_sim.observed_pins import read_outputs_log
 from hardware_sim.site_broker import LocalBroker, free_tcp_port
-from sync.broker.config import CENTRAL_USER
 from sync.wire.signing import generate_key
+from sync.wire.topics import CENTRAL_USER
 
 EXAMPLE_SITE = Path(__file__).resolve().parents[1] / "central" / "examples" / "site.toml"
 API = "/api/v1"

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from sync.broker.config import CENTRAL_USER, DEFAULT_MAX_CONNECTIONS
+from sync.broker.config import DEFAULT_MAX_CONNECTIONS
 from sync.broker.provision import (
     CENTRAL_PASSWORD_FILE,
     RELOAD_HINT,
@@ -20,6 +20,7 @@ from sync.broker.provision import (
     revoke_device,
 )
 from sync.wire import signing
+from sync.wire.topics import CENTRAL_USER
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:

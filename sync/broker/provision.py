@@ -27,7 +27,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from sync.broker.config import (
-    CENTRAL_USER,
     DEFAULT_MAX_CONNECTIONS,
     BrokerLayout,
     add_user,
@@ -38,6 +37,7 @@ from sync.broker.config import (
     write_broker,
 )
 from sync.wire import signing
+from sync.wire.topics import CENTRAL_USER
 
 SITE_FILE = "site.json"
 CENTRAL_PASSWORD_FILE = "central.password"

@@ -32,7 +32,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.card_record import CardRow, WireCard
-from sync.broker.config import CENTRAL_USER
 from sync.hub.catchups import CATCHUP_WINDOW, AnswerSettings, CatchupAnswers
 from sync.hub.ingest import Inbound, Ingest
 from sync.hub.outbox import OUTBOX_WINDOW, OutboxPublisher
@@ -44,6 +43,7 @@ from sync.wire.auth_messages import TimeAnswer, TimeRequest, parse_catchup_messa
 from sync.wire.command import COMMANDS, MAX_COMMAND_LIFETIME_S, Command
 from sync.wire.payload import MAX_MESSAGE_BYTES, ProtocolError
 from sync.wire.signing import sign
+from sync.wire.topics import CENTRAL_USER
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from sync.broker.config import CENTRAL_USER, remove_user, write_acl
+from sync.broker.config import remove_user, write_acl
 from sync.wire import topics
+from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import SITE, Broker, ConnectProbe, Probe
 
 NOT_AUTHORIZED = 0x87

@@ -22,10 +22,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from sync.broker.config import CENTRAL_USER
 from sync.hub.bridge import SESSION_EXPIRY_S, CentralSync
 from sync.wire import topics
 from sync.wire.device_messages import EventBatch
+from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import SITE, Broker, Probe
 
 CENTRAL_ID = f"{CENTRAL_USER}-{SITE}"  # what CentralSync connects with

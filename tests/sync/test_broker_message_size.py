@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.card_record import MAX_WIRE_BYTES, CardRow, encode
 from edge.cards import CardStatus
-from sync.broker.config import CENTRAL_USER
 from sync.hub.bridge import CentralSync
 from sync.wire import topics
 from sync.wire.auth_messages import CatchupRequest, parse_auth_message
 from sync.wire.payload import MAX_MESSAGE_BYTES
 from sync.wire.signing import parse_public_key, public_key_text, verify
+from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import SITE, Broker, ConnectProbe, Probe
 
 CARDS = 1000

@@ -49,7 +49,7 @@ from sync.agent.edge_agent import EdgeAgent
 from sync.agent.inbox import InboxBudget
 from sync.agent.snapshot_staging import STALE_AFTER_S, SnapshotStaging
 from sync.agent.sync_db import open_sync_db
-from sync.broker.config import CENTRAL_USER, BrokerLayout, write_broker
+from sync.broker.config import BrokerLayout, write_broker
 from sync.mqtt.link import Received
 from sync.wire import topics
 from sync.wire.auth_messages import (
@@ -63,6 +63,7 @@ from sync.wire.auth_messages import (
 from sync.wire.command import Command
 from sync.wire.device_messages import DeviceStatus, EventAck, EventBatch
 from sync.wire.signing import public_key_text, sign
+from sync.wire.topics import CENTRAL_USER
 from tests.edge.conftest import door_doc, write_doc
 from tests.sync.conftest import SITE, Broker
 
