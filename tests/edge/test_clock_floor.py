@@ -263,7 +263,7 @@ def test_ntp_synchronisation_brings_a_gate_with_a_mark_a_year_ahead_back(
     month = (date.today() + timedelta(days=30)).isoformat()
     cards = f"{CARDS_CSV}0C0C0C0C,active,2020-01-01,{month},b1,,tenant,\n"
     rig = make_gate(door_doc(tmp_path), clock_sync=ntp, cards=cards)
-    assert not rig.gate.time_trust.trusted
+    assert not rig.gate.clock_trust.trusted
     # Valid for another month, expired by a floor a year ahead: the trap a bad mark sets.
     assert rig.gate.handle_tap("0C0C0C0C").reason is Reason.EXPIRED
     ntp.synced = True
@@ -288,5 +288,5 @@ def test_a_gate_reads_the_list_issue_time_the_agent_wrote(
     finally:
         store.close()
     rig.scheduler.advance(5)
-    assert rig.gate.time_trust.trusted
+    assert rig.gate.clock_trust.trusted
     assert rig.gate.status()["clock_floor"] == pytest.approx(time.time() - 300, abs=5)
