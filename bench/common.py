@@ -10,7 +10,8 @@ from typing import Any
 
 import tomli_w
 
-from edge.auth_store import AuthStore, CardRow
+from edge.auth_store import AuthStore
+from edge.card_record import CardRow
 from edge.cards import CardStatus
 from firmware_config.schema import EdgeConfig, parse_config
 

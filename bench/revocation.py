@@ -28,8 +28,8 @@ from bench.sync_rig import SITE, SyncRig, card, stop
 from edge.auth_store import AuthStore
 from edge.cards import CardStatus
 from hardware_sim.site_broker import LocalBroker
-from sync import topics
-from sync.broker_config import CENTRAL_USER
+from sync.wire import topics
+from sync.wire.topics import CENTRAL_USER
 
 CARDS = 200
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.auth_store import CardRow
+from edge.card_record import CardRow
 from edge.cards import CardStatus
 from hardware_sim.site_broker import LocalBroker
-from sync.broker_config import CENTRAL_USER
-from sync.central_bridge import CentralSync
-from sync.signing import public_key_text
+from sync.hub.bridge import CentralSync
+from sync.wire.signing import public_key_text
+from sync.wire.topics import CENTRAL_USER
 
 SITE = "bench-site"
 

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from bench.common import door_config, percentile, write_config
-from edge.auth_store import AuthStore, CardRow
+from edge.auth_store import AuthStore
+from edge.card_record import CardRow
 from edge.cards import CardStatus
 from edge.control_socket import wait_until_answering
 from hardware_sim.observed_pins import read_outputs_log

@@ -28,7 +28,7 @@ from central.services.context import Desk
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff
 from central.site_file import read_site_file
-from sync.central_store import CentralStore
+from sync.hub.store import CentralStore
 
 
 def _print_error(exc: DeskError, where: str = "") -> None:

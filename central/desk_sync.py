@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from central.gate_link import DeskToGates
-from sync.broker_config import CENTRAL_USER
-from sync.central_bridge import CentralSync
-from sync.device_quota import QuotaLimits
-from sync.signing import load_private_key
+from sync.hub.bridge import CentralSync
+from sync.hub.quotas import QuotaLimits
+from sync.wire.signing import load_private_key
+from sync.wire.topics import CENTRAL_USER
 
 
 class DeskSyncConfigError(ValueError):
@@ -38,7 +38,7 @@ class DeskSyncConfig:
 
 
 def _quota(table: object, errors: list[str]) -> QuotaLimits:
-    """The optional ``[device_quota]`` table: what one device may cost (sync/device_quota.py
+    """The optional ``[device_quota]`` table: what one device may cost (sync/hub/quotas.py
     has the defaults and why)."""
     if table is None:
         return QuotaLimits()

@@ -1,6 +1,7 @@
 """The desk's side of closing the loop: relays the desk's ``auth_log`` (appended inside each
-desk transaction) into each site's sync log (sync.central_bridge.CentralSync), which signs
-and publishes it to the gates.
+desk transaction) into each site's sync log (sync.hub.bridge.CentralSync), which signs
+and publishes it to the gates. Each card goes as the desk encoded it (edge/card_record.py):
+checked here as a gate will check it, never decoded and encoded again.
 
 Two logs, because atomicity and ordering come from different places: the desk's entry
 commits with the desk action (so nothing is published for a refused action and nothing is
@@ -20,9 +21,8 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from central.models.auth_log import AuthLogEntry
-from edge.auth_store import CardRow
-from sync.central_bridge import CentralSync
-from sync.messages import ProtocolError, card_from_wire
+from edge.card_record import CardRecordError, WireCard, check_text
+from sync.hub.bridge import CentralSync
 
 log = logging.getLogger("menwei.desk.gate_link")
 BATCH = 500
@@ -65,11 +65,12 @@ class DeskToGates:
             ).all()
         if not rows:
             return 0
-        by_site: dict[str, list[CardRow]] = {}
+        by_site: dict[str, list[WireCard]] = {}
         for seq, site, text in rows:
             try:
-                card = card_from_wire(json.loads(text), 0, f"desk auth_log {seq}")
-            except (ValueError, ProtocolError) as exc:
+                # Checked as a gate will check it, and relayed as the desk encoded it.
+                card = check_text(text, f"desk auth_log {seq}")
+            except CardRecordError as exc:
                 # The desk validated it when writing; an entry the gates would refuse must
                 # not block every later one. It is logged loudly and skipped.
                 log.error("desk auth_log %d cannot be sent to the gates: %s", seq, exc)

@@ -1,18 +1,16 @@
 """``auth.db``: the locally synced whitelist. Written by the sync agent (and the commissioning
-CSV loader), read by the gate on every tap with one prepared primary-key query."""
+CSV loader, edge/card_csv.py), read by the gate on every tap with one prepared primary-key
+query. The records it holds are edge/card_record.py's ``CardRow``."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from edge.card_record import CardRow
 from edge.cards import CardRecord, CardStatus, WeeklySchedule, parse_schedule
 from edge.migrations import connect, migrate
-from edge.uid import normalize_uid
 
 MIGRATIONS = [
     # 1: cards keyed by UID (WITHOUT ROWID: the lookup reads one b-tree, not two).
@@ -42,29 +40,19 @@ GROUP_SEPARATOR = "|"
 LIST_ISSUED_AT = "list_issued_at"  # meta key, written with applied_seq
 
 
-@dataclass(frozen=True)
-class CardRow:
-    """A card as written into the store (by the CSV loader or by sync)."""
+CARD_COLUMNS = ("uid", "status", "valid_from", "valid_until", "access_groups", "schedule",
+                "holder_kind", "plate", "auth_seq")
 
-    uid: str
-    status: CardStatus
-    valid_from: date | None
-    valid_until: date | None
-    access_groups: tuple[str, ...]
-    schedule: str | None
-    holder_kind: str
-    plate: str | None
-    auth_seq: int = 0
 
-    def as_tuple(self) -> tuple[object, ...]:
-        """Values in the column order of the cards table."""
-        return (
-            self.uid, self.status.value,
-            self.valid_from.isoformat() if self.valid_from else None,
-            self.valid_until.isoformat() if self.valid_until else None,
-            GROUP_SEPARATOR.join(self.access_groups), self.schedule, self.holder_kind,
-            self.plate, self.auth_seq,
-        )
+def card_values(card: CardRow) -> tuple[object, ...]:
+    """A record's values in the order of CARD_COLUMNS, as the cards table stores them."""
+    return (
+        card.uid, card.status.value,
+        card.valid_from.isoformat() if card.valid_from else None,
+        card.valid_until.isoformat() if card.valid_until else None,
+        GROUP_SEPARATOR.join(card.access_groups), card.schedule, card.holder_kind,
+        card.plate, card.auth_seq,
+    )
 
 
 class AuthStore:
@@ -118,7 +106,7 @@ class AuthStore:
     @property
     def list_issued_at(self) -> float | None:
         """When central issued the newest signed list applied here (floor evidence for the
-        clock, edge.time_trust); None when no signed list was ever applied."""
+        clock, edge.clock_trust); None when no signed list was ever applied."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?",
                                  (LIST_ISSUED_AT,)).fetchone()
         try:
@@ -140,10 +128,9 @@ class AuthStore:
             n = 0
             for chunk in _chunks(rows, 10_000):
                 conn.executemany(
-                    "INSERT OR REPLACE INTO cards (uid, status, valid_from, valid_until, "
-                    "access_groups, schedule, holder_kind, plate, auth_seq) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [r.as_tuple() for r in chunk],
+                    f"INSERT OR REPLACE INTO cards ({', '.join(CARD_COLUMNS)}) "
+                    f"VALUES (?{', ?' * (len(CARD_COLUMNS) - 1)})",
+                    [card_values(r) for r in chunk],
                 )
                 conn.executemany(
                     "INSERT OR IGNORE INTO schedules (spec) VALUES (?)",
@@ -172,88 +159,3 @@ def _chunks(rows: Iterable[CardRow], size: int) -> Iterator[list[CardRow]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-CSV_COLUMNS = ("uid", "status", "valid_from", "valid_until", "access_groups", "schedule",
-               "holder_kind", "plate")
-
-
-class CardCsvError(ValueError):
-    """A commissioning CSV with problems; ``errors`` names each by line and column."""
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(errors))
-
-
-def _optional_date(value: str, where: str, errors: list[str]) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        errors.append(f"{where}: {value!r} is not a date like 2026-07-08")
-        return None
-
-
-def parse_cards_csv(text: str) -> list[CardRow]:
-    """Parse a commissioning CSV (header row with the CSV_COLUMNS; only ``uid`` required).
-
-    ``access_groups`` are separated by ``|`` or ``;``; ``schedule`` is written as
-    ``Mon-Sat 08:00-12:00 14:00-18:00``. Every problem is collected, then raised together.
-    """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    errors: list[str] = []
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    unknown = [h for h in header if h not in CSV_COLUMNS]
-    if "uid" not in header:
-        raise CardCsvError(["line 1: the header must name a 'uid' column"])
-    if unknown:
-        errors.append(f"line 1: unknown column(s) {', '.join(unknown)}; "
-                      f"known: {', '.join(CSV_COLUMNS)}")
-    rows: list[CardRow] = []
-    seen: dict[str, int] = {}
-    for line_no, raw in enumerate(reader, start=2):
-        rec = {(k or "").strip(): (v or "").strip() for k, v in raw.items()
-               if isinstance(v, str) or v is None}
-        where = f"line {line_no}"
-        try:
-            uid = normalize_uid(rec.get("uid", ""))
-        except ValueError as exc:
-            errors.append(f"{where}, uid: {exc}")
-            continue
-        if uid in seen:
-            errors.append(f"{where}, uid: {uid} already given on line {seen[uid]}")
-            continue
-        seen[uid] = line_no
-        try:
-            status = CardStatus(rec.get("status") or "active")
-        except ValueError:
-            errors.append(f"{where}, status: {rec.get('status')!r} is not one of "
-                          "active, lost, revoked")
-            continue
-        valid_from = _optional_date(rec.get("valid_from", ""), f"{where}, valid_from", errors)
-        valid_until = _optional_date(rec.get("valid_until", ""), f"{where}, valid_until",
-                                     errors)
-        if valid_from and valid_until and valid_until < valid_from:
-            errors.append(f"{where}, valid_until: ends before valid_from")
-        groups = tuple(g.strip() for g in
-                       rec.get("access_groups", "").replace(";", "|").split("|") if g.strip())
-        schedule = rec.get("schedule") or None
-        if schedule:
-            try:
-                schedule = parse_schedule(schedule).spec
-            except ValueError as exc:
-                errors.append(f"{where}, schedule: {exc}")
-        rows.append(CardRow(uid, status, valid_from, valid_until, groups, schedule,
-                            rec.get("holder_kind", ""), rec.get("plate") or None))
-    if errors:
-        raise CardCsvError(errors)
-    return rows
-
-
-def load_cards_csv(store: AuthStore, path: Path) -> int:
-    """Load a commissioning CSV into the store atomically: all rows or, on any error, none."""
-    rows = parse_cards_csv(path.read_text(encoding="utf-8"))
-    return store.upsert(rows)
-

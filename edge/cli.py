@@ -43,7 +43,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_load_cards(args: argparse.Namespace) -> int:
-    from edge.auth_store import AuthStore, CardCsvError, load_cards_csv  # noqa: PLC0415
+    from edge.auth_store import AuthStore  # noqa: PLC0415
+    from edge.card_csv import CardCsvError, load_cards_csv  # noqa: PLC0415
 
     cfg = _load(args.config)
     store = AuthStore(cfg.auth_db)

@@ -75,7 +75,7 @@ def decide(
 
     ``local_now`` is the wall time in the site's time zone; ``already_inside`` says whether the
     anti-passback record shows the card inside the car park (only an entry lane looks at it).
-    ``floor`` is the latest time known to have passed (edge.time_trust), in the site's time
+    ``floor`` is the latest time known to have passed (edge.clock_trust), in the site's time
     zone, or None when nothing is known. Expiry is judged against the later of the clock and
     the floor, whatever the trust: a clock set back never makes an expired card valid again.
     While the clock is untrusted, what cannot be judged from the floor (a ``valid_from`` the

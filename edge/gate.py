@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from edge.clock_trust import DEFAULT_SKEW_S, GateClockTrust, TrustChange
 from edge.decision import Decision, GateRules, Reason, decide
 from edge.gate_mode import NORMAL, GateMode, ModeFile, ModeFileError, ModeState
 from edge.gate_storage import TICK_S, Dispatch, GateStorage
@@ -35,7 +36,6 @@ from edge.ports import (
 )
 from edge.shared_store import StoreUnavailable
 from edge.storage_check import is_storage_error
-from edge.time_trust import DEFAULT_SKEW_S, TimeTrust, TrustChange
 from firmware_config.schema import AntiPassbackMode, EdgeConfig, Role
 
 SOFTWARE_VERSION = "0.1.0"
@@ -117,7 +117,7 @@ class Gate:
             from edge.kernel_clock import clock_sync_for  # noqa: PLC0415 - ctypes, Linux
 
             clock_sync = clock_sync_for(config.clock.trust_ntp)
-        self.time_trust = TimeTrust(
+        self.clock_trust = GateClockTrust(
             config.clock_state, clock, clock_sync,
             list_issued_at=self.storage.list_issued_at,
             skew=config.sync.clock_tolerance if config.sync else DEFAULT_SKEW_S,
@@ -179,8 +179,8 @@ class Gate:
     def start(self) -> None:
         """Journal the boot, judge the clock, bring outputs to idle (no pulse), start reading."""
         cfg = self.config
-        change = self.time_trust.at_boot()
-        self.journal.clock_trusted = self.time_trust.trusted
+        change = self.clock_trust.at_boot()
+        self.journal.clock_trusted = self.clock_trust.trusted
         self.journal.record("boot", {
             "version": SOFTWARE_VERSION, "pid": os.getpid(), "boot_id": self.journal.boot_id,
             "device": cfg.device.id, "site": cfg.site.id, "role": cfg.device.role.value,
@@ -227,7 +227,7 @@ class Gate:
 
     def _schedule_trust_tick(self) -> None:
         def tick() -> None:
-            change = self.time_trust.tick()
+            change = self.clock_trust.tick()
             if change is not None:
                 self._journal_trust(change)
             self._schedule_trust_tick()
@@ -255,7 +255,7 @@ class Gate:
         wall = self.clock.wall()
         role = self.config.device.role
         inside = role is Role.BARRIER_ENTRY and self.storage.is_inside(uid, wall)
-        trusted, floor = self.time_trust.view(wall)
+        trusted, floor = self.clock_trust.view(wall)
         decision: Decision = decide(
             card, self.rules, datetime.fromtimestamp(wall, self.tz),
             already_inside=inside, clock_trusted=trusted,
@@ -431,8 +431,8 @@ class Gate:
             "site": self.config.site.id,
             "role": self.config.device.role.value,
             "boot_id": self.journal.boot_id,
-            "clock_trusted": self.time_trust.trusted,
-            "clock_floor": self.time_trust.floor,
+            "clock_trusted": self.clock_trust.trusted,
+            "clock_floor": self.clock_trust.floor,
             "journal": self._journal_position(),
             "whitelist": {"applied_seq": self.storage.applied_seq()},
             "storage": self.storage.status(),

@@ -13,7 +13,7 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Wall and monotonic time. The wall clock of a Pi is a claim, not a fact (see time_trust)."""
+    """Wall and monotonic time. The wall clock of a Pi is a claim, not a fact (see clock_trust)."""
 
     def wall(self) -> float:
         """Seconds since the epoch, as the system clock says."""
@@ -39,7 +39,7 @@ class SystemClock:
 class ClockSync(Protocol):
     """Whether the operating system says its wall clock is synchronised (NTP). A synchronised
     clock is a trusted source: it may lower a high-water mark that a bad boot pushed ahead
-    (see time_trust)."""
+    (see clock_trust)."""
 
     def synchronised(self) -> bool:
         """True only while the clock is synchronised to a time source within a small error."""

@@ -40,7 +40,7 @@ class AntiPassbackMode(enum.StrEnum):
 class UntrustedClockPolicy(enum.StrEnum):
     """What is granted while the wall clock cannot be trusted."""
 
-    # Expiry is always judged against the floor of trusted time (edge.time_trust). Beyond
+    # Expiry is always judged against the floor of trusted time (edge.clock_trust). Beyond
     # that: known, active cards permitted at this gate still open; a start date the floor
     # has not reached and weekly schedules are not checked, because the time is unknown.
     SKIP_TIME_CHECKS = "skip_time_checks"

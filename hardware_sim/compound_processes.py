@@ -31,8 +31,8 @@ from hardware_sim.front_desk import API, DeskInstall, FrontDesk, SiteFile
 from hardware_sim.running_gate import GATES, GateSite, RunningGate
 from hardware_sim.site_broker import LocalBroker, free_tcp_port
 from hardware_sim.tag_emulator import free_udp_port
-from sync.broker_config import CENTRAL_USER
-from sync.signing import generate_key
+from sync.wire.signing import generate_key
+from sync.wire.topics import CENTRAL_USER
 
 EXAMPLE_SITE = Path(__file__).resolve().parents[1] / "central" / "examples" / "site.toml"
 

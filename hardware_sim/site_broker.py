@@ -1,5 +1,5 @@
 """A site broker on this machine: a real Mosquitto on 127.0.0.1, configured exactly as a site
-broker is (sync.broker_config), for the simulated compound, benchmarks and tests."""
+broker is (sync.broker.config), for the simulated compound, benchmarks and tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sync.broker_config import BrokerLayout, add_user, write_broker
+from sync.broker.config import BrokerLayout, add_user, write_broker
 
 
 def free_tcp_port() -> int:

@@ -22,7 +22,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{args.config}: no [sync] table; the sync agent has nothing to connect to",
               file=sys.stderr)
         return ExitCode.CONFIG
-    from sync.agent_service import run  # noqa: PLC0415 - keeps `provision` free of paho start-up
+    from sync.agent.service import run  # noqa: PLC0415 - keeps `provision` free of paho start-up
 
     return run(config)
 
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the sync agent of one gate (needs its [sync] table)")
     p.add_argument("--config", required=True, help="the gate's TOML file")
     p.set_defaults(func=_cmd_run)
-    from sync.provision import add_subcommands  # noqa: PLC0415 - its own module, one concept
+    from sync.broker.commands import add_subcommands  # noqa: PLC0415 - its own module, one concept
 
     add_subcommands(sub)
     return parser

@@ -378,7 +378,7 @@ def test_sync_unit_is_supervised_and_restarted(
     sync_unit: dict[tuple[str, str], list[str]],
 ) -> None:
     service = _service(sync_unit)
-    assert service["Type"] == ["notify"]  # sync.edge_agent sends READY=1 and WATCHDOG=1
+    assert service["Type"] == ["notify"]  # sync.agent.edge_agent sends READY=1 and WATCHDOG=1
     assert service["NotifyAccess"] == ["main"]
     assert service["WatchdogSec"] == ["30s"]
     assert service["Restart"] == ["always"]
@@ -419,7 +419,7 @@ def broker_drop_in() -> dict[tuple[str, str], list[str]]:
 def test_drop_in_runs_the_config_broker_config_writes(
     broker_drop_in: dict[tuple[str, str], list[str]],
 ) -> None:
-    from sync.broker_config import BrokerLayout
+    from sync.broker.config import BrokerLayout
     from sync.cli import build_parser
 
     # An empty ExecStart= first clears Debian's; otherwise systemd refuses a second one.

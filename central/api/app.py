@@ -107,7 +107,7 @@ def create_app(database_url: str, *,
     runs ``db.upgrade()`` first).
 
     ``gate_events`` and ``devices`` are the sync side's stores, one per site (each names
-    its ``site``); a ``sync.central_store.CentralStore`` is both, and when ``devices`` is
+    its ``site``); a ``sync.hub.store.CentralStore`` is both, and when ``devices`` is
     omitted the event sources that also report device status are used. ``clock`` and
     ``hasher`` are for tests (a clock they can move, cheap argon2 parameters), and so is
     ``login_refusal_delay_s`` (how long a refused login waits before it is answered).

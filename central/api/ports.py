@@ -1,5 +1,5 @@
 """What the API reads from the sync side, as ports: the gates' events and the devices'
-status. ``sync.central_store.CentralStore`` implements both; tests and other deployments
+status. ``sync.hub.store.CentralStore`` implements both; tests and other deployments
 may pass anything of the same shape. Each source serves one site (its ``site`` code), so a
 guard of one compound never reads another's gates."""
 
@@ -30,5 +30,5 @@ class DeviceStatusSource(Protocol):
     site: str
 
     def device_status(self) -> list[dict[str, Any]]:
-        """One dict per device (see sync.central_store.CentralStore.device_status)."""
+        """One dict per device (see sync.hub.store.CentralStore.device_status)."""
         ...

@@ -1,9 +1,9 @@
 """The authorisation log: the outbox from the desk to the gates.
 
 Every change that affects a gate's decision appends, in the same transaction, the card's
-full effective record (state, not command) in the wire form of sync/messages.py
-``card_to_wire``. The sync library publishes from this table; re-applying an entry is
-harmless and the newest sequence number wins.
+full effective record (state, not command) in its wire form (edge/card_record.py
+``wire_text``), relayed to the gates as it is. The sync library publishes from this table;
+re-applying an entry is harmless and the newest sequence number wins.
 """
 
 from __future__ import annotations
@@ -29,6 +29,6 @@ class AuthLogEntry(AppendOnly, Base):
     # The site's code, as on the wire.
     site: Mapped[str] = mapped_column(String(64))
     uid: Mapped[str] = mapped_column(String(20))
-    # JSON text of card_to_wire(CardRow).
+    # The wire form of the record (edge.card_record.wire_text).
     card: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -77,10 +77,10 @@ class Device(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     gate_id: Mapped[int | None] = mapped_column(ForeignKey("gates.id"))
-    # The MQTT user name and topic segment of the device (sync/topics.py).
+    # The MQTT user name and topic segment of the device (sync/wire/topics.py).
     device_id: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
-    # From the retained status message (sync/messages.py DeviceStatus).
+    # From the retained status message (sync/wire/device_messages.py DeviceStatus).
     applied_seq: Mapped[int | None]
     journal_backlog: Mapped[int | None]
     clock_trusted: Mapped[bool | None]

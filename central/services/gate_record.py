@@ -1,9 +1,10 @@
 """Closing the loop: a card's effective gate record, and its append to ``auth_log``.
 
-The gate decides from a CardRow (edge/auth_store.py). Here the desk computes that record from
-its own state and appends it, in the wire form of sync/messages.py, inside the transaction
-of every change that may alter it. Which cards changed is collected by a session hook rather
-than by each service remembering to say so: a forgotten call cannot leave a gate stale.
+The gate decides from a CardRow (edge/card_record.py). Here the desk computes that record from
+its own state and appends it in its wire form — encoded once, here: the hub and the gates
+receive this very text — inside the transaction of every change that may alter it. Which
+cards changed is collected by a session hook rather than by each service remembering to say
+so: a forgotten call cannot leave a gate stale.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from central.models import (
     Schedule,
     Site,
 )
-from edge.auth_store import CardRow
+from edge.card_record import CardRow, wire_text
 from edge.cards import CardStatus
-from sync.messages import card_to_wire, dump
 
 _TOUCHED = "menwei_gate_touched"
 _WATCHED = (Card, Grant, ParkingSubscription, Schedule, AccessGroup)
@@ -68,11 +68,6 @@ def effective_record(card: Card, today: date) -> CardRow:
         holder_kind=card.holder_kind.value if card.holder_kind is not None else "",
         plate=plate,
     )
-
-
-def wire_text(row: CardRow) -> str:
-    """The JSON text stored in ``auth_log.card``: exactly what sync publishes."""
-    return dump(card_to_wire(row))
 
 
 @event.listens_for(DeskSession, "before_flush")

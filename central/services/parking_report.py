@@ -41,7 +41,7 @@ EVENT_PAGE = 1000
 
 
 class GateEventSource(Protocol):
-    """Where the gates' events are: ``sync.central_store.CentralStore`` has this method."""
+    """Where the gates' events are: ``sync.hub.store.CentralStore`` has this method."""
 
     def events_for(self, device: str | None = None, *, uid: str | None = None,
                    since: float | None = None, until: float | None = None,

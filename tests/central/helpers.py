@@ -28,7 +28,7 @@ from central.services.resident_cards import IssueResidentCards, issue_resident_c
 from edge.auth_store import AuthStore
 from edge.decision import GateRules, Reason, decide
 from firmware_config.schema import AntiPassbackMode, Role, UntrustedClockPolicy
-from sync.messages import AuthChanges
+from sync.wire.auth_messages import AuthChanges
 
 from .conftest import SITE, Staffs, application, auth_log, owner_line, person
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from central.desk_sync import DeskSyncConfigError, load_desk_sync_config
-from sync.device_quota import QuotaLimits
+from sync.hub.quotas import QuotaLimits
 
 
 def write(tmp_path: Path, extra: str = "") -> Path:

@@ -4,6 +4,7 @@ entry never blocks the ones after it."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -12,15 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from central.gate_link import DeskToGates
 from central.models import AuthLogEntry
 from central.services.context import Desk
-from edge.auth_store import CardRow
+from edge.card_record import CardRow, to_wire
 from edge.cards import CardStatus
-from sync.central_bridge import CentralSync
-from sync.messages import card_to_wire
+from sync.hub.bridge import CentralSync
 from tests.central.conftest import NOW, SITE
 
 
 def append(desk: Desk, card: CardRow | dict[str, object], site: str = SITE) -> None:
-    text = json.dumps(card if isinstance(card, dict) else card_to_wire(card))
+    text = json.dumps(card if isinstance(card, dict) else to_wire(card))
     uid = str(card["uid"]) if isinstance(card, dict) else card.uid
     with desk.write_sessions() as s, s.begin():
         s.add(AuthLogEntry(site=site, uid=uid, card=text, created_at=NOW))
@@ -57,8 +57,22 @@ def test_an_entry_the_gates_would_refuse_does_not_block_later_ones(
                        1, password="unused")
     append(desk, {"uid": "not-hex", "status": "active", "access_groups": []})
     append(desk, row("04A1B2C3", CardStatus.REVOKED), site="other-site")
+    # Valid field by field, but too large for any message: refused at the hub before.
+    append(desk, replace(row("0D0D0D0D", CardStatus.ACTIVE),
+                         access_groups=tuple(f"group-{i}" for i in range(200))))
     append(desk, row("0C0C0C0C", CardStatus.ACTIVE))
     relay = DeskToGates(desk.engine, {SITE: sync}, tmp_path / "relay.json")
-    assert relay.relay_once() == 3
+    assert relay.relay_once() == 4
     assert [c.uid for c in sync.current_cards()] == ["0C0C0C0C"]
+    sync.close()
+
+
+def test_the_desk_text_is_what_the_hub_logs(desk: Desk, tmp_path: Path) -> None:
+    """Encoded once: the desk's text reaches the hub's log as it is, not re-encoded."""
+    sync = CentralSync(tmp_path / "sync.db", SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
+                       1, password="unused")
+    append(desk, row("04A1B2C3", CardStatus.ACTIVE))
+    DeskToGates(desk.engine, {SITE: sync}, tmp_path / "relay.json").relay_once()
+    [(_seq, text)] = sync.store.entries(1, 1)
+    assert text == json.dumps(to_wire(row("04A1B2C3", CardStatus.ACTIVE)))
     sync.close()

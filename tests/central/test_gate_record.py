@@ -39,7 +39,7 @@ from edge.auth_store import AuthStore
 from edge.cards import CardStatus
 from edge.decision import GateRules, Reason, decide
 from firmware_config.schema import AntiPassbackMode, Role, UntrustedClockPolicy
-from sync.messages import AuthChanges
+from sync.wire.auth_messages import AuthChanges
 
 from .conftest import (
     NOW,

@@ -35,7 +35,7 @@ from central.services.parking_report_signoff import (
 )
 from central.services.receipts import VoidReceipt, void_receipt
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards
-from sync.central_store import CentralStore
+from sync.hub.store import CentralStore
 
 from .conftest import SITE, Staffs, application, owner_line, row_counts
 from .helpers import apply, approve, at_local, documents, issue_wang, top_up

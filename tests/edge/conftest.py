@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import tomli_w
 
-from edge.auth_store import AuthStore, parse_cards_csv
+from edge.auth_store import AuthStore
+from edge.card_csv import parse_cards_csv
 from edge.gate import Gate
 from edge.gpio_pins import GpioInput, GpioOutput
 from edge.ports import SystemClock

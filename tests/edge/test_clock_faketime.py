@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.auth_store import AuthStore, parse_cards_csv
-from edge.clock_state import load_mark
+from edge.auth_store import AuthStore
+from edge.card_csv import parse_cards_csv
+from edge.clock_files import load_mark
 from firmware_config.schema import EdgeConfig
 from tests.edge.conftest import door_doc, write_doc
 from tests.edge.faketime import clock_events, gate_process, tap

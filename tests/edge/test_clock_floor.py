@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.auth_store import AuthStore
-from edge.clock_state import (
+from edge.clock_files import (
     AgentEvidence,
     CentralTime,
     current_boot_id,
@@ -23,15 +23,15 @@ from edge.clock_state import (
     save_agent_evidence,
     save_mark,
 )
-from edge.decision import Decision, Flag, Reason, decide
-from edge.time_trust import (
+from edge.clock_trust import (
     MARK_RESET_BY_CENTRAL,
     MARK_RESET_BY_NTP,
     NO_FLOOR,
     Evidence,
-    TimeTrust,
+    GateClockTrust,
     judge,
 )
+from edge.decision import Decision, Flag, Reason, decide
 from firmware_config.schema import UntrustedClockPolicy
 from tests.edge.conftest import CARDS_CSV, FixedClockSync, GateRig, door_doc
 from tests.edge.test_decision import RENOVATION, card, rules
@@ -162,12 +162,12 @@ def test_ntp_resets_the_gates_own_mark_but_not_signed_evidence() -> None:
     assert again.reset is None  # stable: no alarm on every tick
 
 
-# ---------------------------------------------------------------- the gate's TimeTrust
+# ---------------------------------------------------------------- the gate's GateClockTrust
 
 
 def trust_at(path: Path, clock: FakeClock, *, synced: bool = False,
-             issued: Callable[[], float | None] = lambda: None) -> TimeTrust:
-    return TimeTrust(path, clock, FixedClockSync(synced), list_issued_at=issued,
+             issued: Callable[[], float | None] = lambda: None) -> GateClockTrust:
+    return GateClockTrust(path, clock, FixedClockSync(synced), list_issued_at=issued,
                      save_every=0.0)
 
 
@@ -263,7 +263,7 @@ def test_ntp_synchronisation_brings_a_gate_with_a_mark_a_year_ahead_back(
     month = (date.today() + timedelta(days=30)).isoformat()
     cards = f"{CARDS_CSV}0C0C0C0C,active,2020-01-01,{month},b1,,tenant,\n"
     rig = make_gate(door_doc(tmp_path), clock_sync=ntp, cards=cards)
-    assert not rig.gate.time_trust.trusted
+    assert not rig.gate.clock_trust.trusted
     # Valid for another month, expired by a floor a year ahead: the trap a bad mark sets.
     assert rig.gate.handle_tap("0C0C0C0C").reason is Reason.EXPIRED
     ntp.synced = True
@@ -288,5 +288,5 @@ def test_a_gate_reads_the_list_issue_time_the_agent_wrote(
     finally:
         store.close()
     rig.scheduler.advance(5)
-    assert rig.gate.time_trust.trusted
+    assert rig.gate.clock_trust.trusted
     assert rig.gate.status()["clock_floor"] == pytest.approx(time.time() - 300, abs=5)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from edge.clock_state import save_mark
+from edge.clock_files import save_mark
 from edge.decision import Reason
 from hardware_sim.door_physics import DoorSim
 from tests.edge.conftest import FixedClockSync, GateRig, door_doc

@@ -167,7 +167,8 @@ def test_a_lockdown_set_through_the_socket_outlives_sigkill_and_open_tells_the_t
 
 
 def test_a_command_carries_an_end_time_only_for_a_standing_mode() -> None:
-    from sync.messages import Command, ProtocolError
+    from sync.wire.command import Command
+    from sync.wire.payload import ProtocolError
 
     now = time.time()
     held = Command("s", "d", "hold_open", "nonce-0001", now, now + 10, "desk:lead", now + 600)

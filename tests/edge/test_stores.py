@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from edge.antipassback import Presence
-from edge.auth_store import AuthStore, CardCsvError, CardRow, load_cards_csv, parse_cards_csv
+from edge.auth_store import AuthStore
+from edge.card_csv import CardCsvError, load_cards_csv, parse_cards_csv
+from edge.card_record import CardRow
 from edge.cards import CardStatus
 from edge.journal import OVERFLOW_KIND, Journal
 from edge.uid import normalize_uid

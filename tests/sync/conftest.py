@@ -1,4 +1,4 @@
-"""A real Mosquitto on loopback, configured exactly as a site broker is (sync.broker_config)."""
+"""A real Mosquitto on loopback, configured exactly as a site broker is (sync.broker.config)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hardware_sim.site_broker import LocalBroker, free_tcp_port
-from sync.broker_config import CENTRAL_USER, BrokerLayout, write_broker
+from sync.broker.config import BrokerLayout, write_broker
+from sync.wire.topics import CENTRAL_USER
 
 SITE = "test-site"
 

@@ -1,4 +1,4 @@
-"""The site broker's ACL, against a real Mosquitto configured by sync.broker_config.
+"""The site broker's ACL, against a real Mosquitto configured by sync.broker.config.
 
 A denied publish is checked twice: the PUBACK carries a failure reason code (0x87 'Not
 authorized' from Mosquitto 2.0 to an MQTT v5 client), and the message never reaches a
@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from sync import topics
-from sync.broker_config import CENTRAL_USER, remove_user, write_acl
+from sync.broker.config import remove_user, write_acl
+from sync.wire import topics
+from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import SITE, Broker, ConnectProbe, Probe
 
 NOT_AUTHORIZED = 0x87

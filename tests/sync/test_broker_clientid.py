@@ -1,5 +1,5 @@
 """A client id belongs to its broker user, on a real Mosquitto configured by
-sync.broker_config: a device that connects with another client's id (central's, whose
+sync.broker.config: a device that connects with another client's id (central's, whose
 persistent session queues the gates' events while it is away, or another device's) neither
 disconnects that client nor inherits its session.
 
@@ -22,10 +22,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from sync import topics
-from sync.broker_config import CENTRAL_USER
-from sync.central_bridge import SESSION_EXPIRY_S, CentralSync
-from sync.messages import EventBatch
+from sync.hub.bridge import SESSION_EXPIRY_S, CentralSync
+from sync.wire import topics
+from sync.wire.device_messages import EventBatch
+from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import SITE, Broker, Probe
 
 CENTRAL_ID = f"{CENTRAL_USER}-{SITE}"  # what CentralSync connects with

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sync.broker_config import BrokerLayout, render_conf
+from sync.broker.config import BrokerLayout, render_conf
 
 README = Path(__file__).parents[2] / "firmware_config" / "mosquitto" / "README.md"
 

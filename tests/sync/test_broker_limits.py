@@ -1,5 +1,5 @@
 """What strangers on the site network can cost the broker, on a real Mosquitto configured by
-sync.broker_config: a connection that never finishes its CONNECT must not pin memory.
+sync.broker.config: a connection that never finishes its CONNECT must not pin memory.
 
 Mosquitto allocates the length a packet's fixed header declares as soon as it has read the
 header, before the client has sent a user name, and keeps it until the packet is complete or
@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from sync import topics
-from sync.broker_config import DEFAULT_MAX_CONNECTIONS
-from sync.provision import ProvisionError, SiteBroker, configure_broker
+from sync.broker.config import DEFAULT_MAX_CONNECTIONS
+from sync.broker.provision import ProvisionError, SiteBroker, configure_broker
+from sync.wire import topics
 from tests.sync.conftest import SITE, Broker, ConnectProbe, MakeSiteCa
 
 STRANGERS = 150

@@ -1,8 +1,8 @@
 """Every message central sends fits the broker's packet limit, whatever its cards weigh, on a
-real Mosquitto configured by sync.broker_config (a larger packet would get central
+real Mosquitto configured by sync.broker.config (a larger packet would get central
 disconnected, and the fan-out or the snapshot would never arrive).
 
-The cards here are the largest the desk accepts (just under MAX_CARD_WIRE_BYTES on the
+The cards here are the largest the desk accepts (just under MAX_WIRE_BYTES on the
 wire): 500 of them, the most one message may carry by count, weigh almost twice
 MAX_MESSAGE_BYTES, so central must cut by bytes."""
 
@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.auth_store import CardRow
+from edge.card_record import MAX_WIRE_BYTES, CardRow, encode
 from edge.cards import CardStatus
-from sync import topics
-from sync.broker_config import CENTRAL_USER
-from sync.central_bridge import CentralSync
-from sync.central_store import MAX_CARD_WIRE_BYTES, card_wire_text
-from sync.messages import MAX_MESSAGE_BYTES, CatchupRequest, parse_auth_message
-from sync.signing import parse_public_key, public_key_text, verify
+from sync.hub.bridge import CentralSync
+from sync.wire import topics
+from sync.wire.auth_messages import CatchupRequest, parse_auth_message
+from sync.wire.payload import MAX_MESSAGE_BYTES
+from sync.wire.signing import parse_public_key, public_key_text, verify
+from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import SITE, Broker, ConnectProbe, Probe
 
 CARDS = 1000
@@ -33,7 +33,7 @@ BY_COUNT = 500  # CHANGES_PER_MESSAGE: entries a message may carry by count alon
 
 
 def heavy_card(i: int) -> CardRow:
-    """A card whose record is just under MAX_CARD_WIRE_BYTES on the wire."""
+    """A card whose record is just under MAX_WIRE_BYTES on the wire."""
     groups = tuple(f"building-{k:02d}-有效门禁组" for k in range(15))
     return CardRow(f"04{i:012X}", CardStatus.ACTIVE, date(2025, 1, 1), date(2027, 6, 30),
                    groups, "Mon-Sat 08:00-12:00 14:00-18:00", "owner", "京A12345")
@@ -62,8 +62,8 @@ def opened(central: CentralSync, payloads: list[bytes]) -> list[Any]:
 
 
 def test_the_test_cards_are_heavy() -> None:
-    size = len(json.dumps(card_wire_text(heavy_card(1))[1]))
-    assert MAX_CARD_WIRE_BYTES - 100 < size <= MAX_CARD_WIRE_BYTES
+    size = len(json.dumps(encode(heavy_card(1)).text))
+    assert MAX_WIRE_BYTES - 100 < size <= MAX_WIRE_BYTES
     assert CARDS * size > 3 * MAX_MESSAGE_BYTES
 
 

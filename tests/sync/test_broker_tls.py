@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from hardware_sim.site_broker import free_tcp_port
-from sync import topics
-from sync.broker_config import CENTRAL_USER, BrokerLayout, write_broker
+from sync.broker.config import BrokerLayout, write_broker
+from sync.wire import topics
+from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import SITE, Broker, MakeSiteCa, Probe
 
 PASSWORDS = {CENTRAL_USER: "central-pw", "dev-a": "pw-dev-a"}

@@ -21,22 +21,16 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge.auth_store import CardRow
+from edge.card_record import CardRow
 from edge.cards import CardStatus
-from sync import topics
-from sync.auth_payloads import changes_payload
-from sync.central_bridge import CentralSync
-from sync.central_store import CentralStore
-from sync.messages import (
-    AuthChanges,
-    CatchupRequest,
-    Command,
-    DeviceStatus,
-    EventAck,
-    EventBatch,
-    SnapshotChunk,
-)
-from sync.signing import SignatureError, verify
+from sync.hub.auth_payloads import changes_payloads
+from sync.hub.bridge import CentralSync
+from sync.hub.store import CentralStore
+from sync.wire import topics
+from sync.wire.auth_messages import AuthChanges, CatchupRequest, SnapshotChunk
+from sync.wire.command import Command
+from sync.wire.device_messages import DeviceStatus, EventAck, EventBatch
+from sync.wire.signing import SignatureError, verify
 from tests.sync.conftest import SITE, Broker
 
 
@@ -452,10 +446,10 @@ def test_a_bulk_load_with_one_invalid_card_logs_nothing(tmp_path):
     store.close()
 
 
-def test_spliced_changes_are_what_messages_py_would_write(tmp_path):
+def test_changes_built_from_the_log_are_what_the_message_writes(tmp_path):
     store = CentralStore(tmp_path / "c.db", SITE)
     store.record_cards(card(i) for i in range(1, 7))
-    text = changes_payload(SITE, store.entries(2, 6), 123.0)
+    [text] = changes_payloads(SITE, store.entries(2, 6), 123.0)
     parsed = AuthChanges.parse(text)
     assert text == parsed.dump()
     assert parsed.cards == tuple(replace(card(i), auth_seq=i) for i in range(2, 7))
@@ -484,7 +478,7 @@ def test_first_contact_starts_at_the_devices_acknowledged_mark_not_the_first_arr
         tmp_path: Path) -> None:
     # A device's events 1-3 went out before this central store subscribed and were lost at
     # the broker; 4-6 arrive first. Acknowledging 6 would make the device forget 1-3.
-    from sync.central_store import CentralStore
+    from sync.hub.store import CentralStore
 
     def ev(seq: int) -> dict[str, object]:
         return {"seq": seq, "boot_id": "b", "wall": 1.0, "mono": 1.0, "kind": "boot",

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.auth_store import AuthStore
 from edge.cards import CardStatus
-from edge.clock_state import evidence_path, load_agent_evidence
-from sync.edge_agent import EdgeAgent
+from edge.clock_files import evidence_path, load_agent_evidence
+from sync.agent.edge_agent import EdgeAgent
 from tests.sync.conftest import Broker
 from tests.sync.test_edge_agent import (
     Central,

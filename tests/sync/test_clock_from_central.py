@@ -16,14 +16,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.auth_store import AuthStore, parse_cards_csv
-from edge.clock_state import evidence_path, load_mark
+from edge.auth_store import AuthStore
+from edge.card_csv import parse_cards_csv
+from edge.clock_files import evidence_path, load_mark
 from firmware_config.schema import EdgeConfig
-from sync import topics
-from sync.central_bridge import CentralSync
-from sync.edge_agent import EdgeAgent
-from sync.messages import TimeAnswer, TimeRequest
-from sync.signing import public_key_text, verify
+from sync.agent.edge_agent import EdgeAgent
+from sync.hub.bridge import CentralSync
+from sync.wire import topics
+from sync.wire.auth_messages import TimeAnswer, TimeRequest
+from sync.wire.signing import public_key_text, verify
 from tests.edge.conftest import door_doc, write_doc
 from tests.edge.faketime import clock_events, gate_process, tap
 from tests.sync.conftest import SITE, Broker, ConnectProbe

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync import topics
-from sync.central_bridge import CentralSync
-from sync.device_quota import DeviceQuotas, QuotaLimits, TokenBucket
-from sync.edge_agent import EdgeAgent
-from sync.messages import CatchupRequest, TimeRequest
+from sync.agent.edge_agent import EdgeAgent
+from sync.hub.bridge import CentralSync
+from sync.hub.quotas import DeviceQuotas, QuotaLimits, TokenBucket
+from sync.wire import topics
+from sync.wire.auth_messages import CatchupRequest, TimeRequest
 from tests.sync.conftest import SITE, Broker
 from tests.sync.test_central_bridge import Device, card, changes_of
 from tests.sync.test_edge_agent import agent_config, append_events, journal, wait_for

@@ -35,33 +35,35 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge.auth_store import AuthStore, CardRow
+from edge.auth_store import AuthStore
+from edge.card_record import CardRow
 from edge.cards import CardStatus
 from edge.control_socket import ControlClient, wait_until_answering
 from edge.journal import Event, Journal
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
 from hardware_sim.site_broker import free_tcp_port
-from sync import edge_agent, topics
-from sync.auth_apply import Outcome
-from sync.broker_config import CENTRAL_USER, BrokerLayout, write_broker
-from sync.edge_agent import EdgeAgent, _InboxBudget
-from sync.messages import (
+from sync.agent import edge_agent
+from sync.agent.auth_apply import Outcome
+from sync.agent.edge_agent import EdgeAgent
+from sync.agent.inbox import InboxBudget
+from sync.agent.snapshot_staging import STALE_AFTER_S, SnapshotStaging
+from sync.agent.sync_db import open_sync_db
+from sync.broker.config import BrokerLayout, write_broker
+from sync.mqtt.link import Received
+from sync.wire import topics
+from sync.wire.auth_messages import (
     AuthChanges,
     CatchupRequest,
-    Command,
-    DeviceStatus,
-    EventAck,
-    EventBatch,
     SnapshotChunk,
     TimeAnswer,
     TimeRequest,
     parse_catchup_message,
 )
-from sync.mqtt_link import Ack
-from sync.signing import public_key_text, sign
-from sync.snapshot_staging import STALE_AFTER_S, SnapshotStaging
-from sync.sync_db import open_sync_db
+from sync.wire.command import Command
+from sync.wire.device_messages import DeviceStatus, EventAck, EventBatch
+from sync.wire.signing import public_key_text, sign
+from sync.wire.topics import CENTRAL_USER
 from tests.edge.conftest import door_doc, write_doc
 from tests.sync.conftest import SITE, Broker
 
@@ -166,7 +168,7 @@ class Central:
     def __init__(self, broker: Broker, key: Ed25519PrivateKey, *, auto_ack: bool = True,
                  client_id: str = "central-test", answer_time: bool = True) -> None:
         self.key = key
-        self.answer_time = answer_time  # as the real central does (sync.central_bridge)
+        self.answer_time = answer_time  # as the real central does (sync.hub.bridge)
         self.time_requests: list[TimeRequest] = []
         self.auto_ack = auto_ack
         self.lock = threading.Lock()
@@ -481,12 +483,12 @@ def test_a_backlog_waits_in_the_broker_not_in_the_agent(
     most_waiting = 0
     deliver = agent.link._on_message
 
-    def arriving(topic: str, payload: bytes, ack: Ack) -> None:
+    def arriving(msg: Received) -> None:
         nonlocal most_waiting
         with lock:
-            sizes.append(len(payload))
+            sizes.append(len(msg.payload))
             most_waiting = max(most_waiting, len(sizes) - handled)
-        deliver(topic, payload, ack)
+        deliver(msg)
 
     apply = agent.applier.handle
 
@@ -512,7 +514,7 @@ def test_a_backlog_waits_in_the_broker_not_in_the_agent(
 
 
 def test_the_inbox_budget_waits_while_full_and_lets_go_on_close() -> None:
-    budget = _InboxBudget(100)
+    budget = InboxBudget(100)
     assert budget.take(500)  # an empty inbox takes any message, however large
     taken: list[bool] = []
 

@@ -21,10 +21,10 @@ from edge.journal import Journal
 from edge.migrations import connect, migrate
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
-from sync.central_bridge import CentralSync
-from sync.central_store import MIGRATIONS as CENTRAL_MIGRATIONS
-from sync.central_store import CentralStore
-from sync.edge_agent import EdgeAgent
+from sync.agent.edge_agent import EdgeAgent
+from sync.hub.bridge import CentralSync
+from sync.hub.schema import MIGRATIONS as CENTRAL_MIGRATIONS
+from sync.hub.store import CentralStore
 from tests.edge.conftest import commission
 from tests.edge.test_fault_kill import start_gate
 from tests.sync.conftest import SITE, Broker

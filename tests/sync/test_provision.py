@@ -15,10 +15,11 @@ import pytest
 
 from firmware_config.schema import ConfigError, SyncConfig, iter_profiles, parse_config
 from hardware_sim.site_broker import free_tcp_port
-from sync import signing, topics
-from sync.broker_config import CENTRAL_USER, render_acl
+from sync.broker.config import render_acl
+from sync.broker.provision import load_site
 from sync.cli import main
-from sync.provision import load_site
+from sync.wire import signing, topics
+from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import Broker, ConnectProbe, MakeSiteCa, Probe
 
 SITE = "garden-court"

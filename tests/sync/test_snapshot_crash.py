@@ -20,13 +20,14 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.auth_store import AuthStore, CardRow
+from edge.auth_store import AuthStore
+from edge.card_record import CardRow
 from edge.cards import CardStatus
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
-from sync.messages import SnapshotChunk
-from sync.snapshot_staging import SnapshotStaging
-from sync.sync_db import open_sync_db
+from sync.agent.snapshot_staging import SnapshotStaging
+from sync.agent.sync_db import open_sync_db
+from sync.wire.auth_messages import SnapshotChunk
 from tests.sync.conftest import SITE, Broker
 from tests.sync.test_edge_agent import agent_config
 

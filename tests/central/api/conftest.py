@@ -14,7 +14,7 @@ import pytest
 from central.api import create_app
 from central.clock import FixedClock
 from central.services.context import Desk
-from sync.central_store import CentralStore
+from sync.hub.store import CentralStore
 
 from ..conftest import FAST_HASHER, NOW, PASSWORD, SITE, Staffs
 

@@ -10,8 +10,8 @@ from typing import Any
 from central.api import create_app
 from central.clock import FixedClock
 from central.services.context import Desk
-from sync.central_store import CentralStore
-from sync.messages import DeviceStatus
+from sync.hub.store import CentralStore
+from sync.wire.device_messages import DeviceStatus
 
 from ..conftest import FAST_HASHER, NOW, SITE
 from .conftest import API, TestClient, errors_by_field, login

@@ -37,7 +37,7 @@ from central.api.permissions import PERMISSIONS
 from central.clock import FixedClock
 from central.models import Role, Staff
 from central.services.context import Desk
-from sync.central_store import CentralStore
+from sync.hub.store import CentralStore
 
 from ..conftest import FAST_HASHER, NOW, PASSWORD, SITE
 from .conftest import API, TestClient, username

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from central.api import create_app
 from central.clock import FixedClock
 from central.services.context import Desk
-from sync.central_store import CentralStore
+from sync.hub.store import CentralStore
 
 from ..conftest import FAST_HASHER, Staffs, application, owner_line, person, row_counts
 from ..helpers import documents

@@ -18,7 +18,7 @@ from central.api.app import ROUTERS
 from central.api.permissions import PERMISSIONS, PUBLIC, markdown_table
 from central.clock import FixedClock
 from central.models import Role
-from sync.central_store import CentralStore
+from sync.hub.store import CentralStore
 
 from ..conftest import FAST_HASHER, NOW, PASSWORD, SITE
 from .conftest import API, ROLES, TestClient, username

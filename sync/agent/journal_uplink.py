@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.journal import Journal
-from sync.messages import MAX_MESSAGE_BYTES, EventBatch
+from sync.wire.device_messages import EventBatch
+from sync.wire.payload import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 

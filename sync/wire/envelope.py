@@ -11,8 +11,8 @@ import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sync.messages import MAX_MESSAGE_BYTES
-from sync.signing import SignatureError, verify
+from sync.wire.payload import MAX_MESSAGE_BYTES
+from sync.wire.signing import SignatureError, verify
 
 
 class MalformedMessageError(ValueError):

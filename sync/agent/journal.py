@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from edge.clock_trust import AgentClockTrust
 from edge.journal import Journal
-from sync.clock_trust import ClockTrust
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ UNDELIVERED_KIND = "remote_command_undelivered"
 class AgentJournal:
     """Thread-safe appends for the agent's threads (the worker and the command relay)."""
 
-    def __init__(self, journal: Journal, trust: ClockTrust, *, burst: int = 100,
+    def __init__(self, journal: Journal, trust: AgentClockTrust, *, burst: int = 100,
                  window: float = 60.0, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._journal = journal
         self._trust = trust

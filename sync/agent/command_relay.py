@@ -3,7 +3,7 @@
 A command is accepted only if its signature verifies against the pinned key, it names this
 site and device, it has not expired, and its nonce was never seen before. Nonces are kept in
 ``sync.db`` with their expiry, so a replay is refused even after the agent restarts, whatever
-the clock says. Expiry is judged against the best time the agent knows (``ClockTrust.
+the clock says. Expiry is judged against the best time the agent knows (``AgentClockTrust.
 estimate``): central's clock if a signed time answer gave it, else the wall clock if
 trusted; a command issued beyond that + tolerance is refused then. With an untrusted clock
 and no word from central, the time is known only to be past the floor: a command that
@@ -27,12 +27,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from edge.clock_trust import AgentClockTrust, TimeEstimate
 from edge.control_socket import CommandError, ControlClient
-from sync.agent_journal import UNDELIVERED_KIND, AgentJournal
-from sync.clock_trust import ClockTrust, TimeEstimate
-from sync.envelope import MalformedMessageError, open_signed
-from sync.messages import Command, ProtocolError
-from sync.signing import SignatureError
+from sync.agent.journal import UNDELIVERED_KIND, AgentJournal
+from sync.wire.command import Command
+from sync.wire.envelope import MalformedMessageError, open_signed
+from sync.wire.payload import ProtocolError
+from sync.wire.signing import SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class CommandRelay:
     """Checks and delivers commands on a thread of its own (``submit`` from any thread)."""
 
     def __init__(self, *, site: str, device: str, public_key: Ed25519PublicKey,
-                 journal: AgentJournal, trust: ClockTrust, nonces: NonceStore,
+                 journal: AgentJournal, trust: AgentClockTrust, nonces: NonceStore,
                  tolerance: float, control_socket: Path) -> None:
         self.site = site
         self.device = device

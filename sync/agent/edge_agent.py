@@ -8,7 +8,7 @@ Threads:
   over: commands to the command relay, everything else to the worker's inbox. The inbox
   holds at most ``INBOX_BYTES`` of messages; past that the network thread waits for the
   worker, so the broker's backlog (a snapshot, a burst of changes) stays in the broker and
-  in TCP's window instead of in this process (see ``_InboxBudget``).
+  in TCP's window instead of in this process (see ``InboxBudget``).
 - the worker (``sync-worker``) owns ``auth.db``, the staging in ``sync.db`` and the journal
   uplink: it applies authorisation messages, handles acks, polls the journal for new events
   every ``poll_interval`` (at once after an ack), and publishes status. One thread, so none
@@ -23,32 +23,28 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
 
 from edge.auth_store import AuthStore
+from edge.clock_trust import AgentClockTrust
 from edge.journal import Journal
 from edge.ports import Clock, ClockSync, SystemClock
 from edge.storage_check import describe, is_damage, is_storage_error
 from firmware_config.schema import EdgeConfig, SyncConfig
-from sync import topics
-from sync.agent_journal import AgentJournal
-from sync.agent_storage import AgentFiles
-from sync.auth_apply import AuthApplier, Outcome
-from sync.central_time import CentralClock
-from sync.clock_trust import ClockTrust
-from sync.command_relay import CommandRelay, NonceStore
-from sync.journal_uplink import DEFAULT_ACK_TIMEOUT_S, JournalUplink
-from sync.messages import (
-    MAX_MESSAGE_BYTES,
-    CatchupRequest,
-    DeviceStatus,
-    EventAck,
-    ProtocolError,
-)
-from sync.mqtt_link import Ack, MqttLink
-from sync.signing import parse_public_key
-from sync.snapshot_staging import SnapshotStaging
-from sync.sync_db import open_sync_db
+from sync.agent.auth_apply import AuthApplier, Outcome
+from sync.agent.central_clock import CentralClock
+from sync.agent.command_relay import CommandRelay, NonceStore
+from sync.agent.files import AgentFiles
+from sync.agent.inbox import Down, InboxBudget, Item, Message, Stop, Up
+from sync.agent.journal import AgentJournal
+from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, JournalUplink
+from sync.agent.snapshot_staging import SnapshotStaging
+from sync.agent.sync_db import open_sync_db
+from sync.mqtt.link import LinkSettings, MqttLink, Received, TlsFiles
+from sync.wire import topics
+from sync.wire.auth_messages import CatchupRequest
+from sync.wire.device_messages import DeviceStatus, EventAck
+from sync.wire.payload import MAX_MESSAGE_BYTES, ProtocolError
+from sync.wire.signing import parse_public_key
 
 log = logging.getLogger(__name__)
 
@@ -65,79 +61,8 @@ INBOX_BYTES = 8 * 1024 * 1024
 # snapshot of a million cards on a Pi's SD card can take a minute, and a watchdog that
 # killed that apply would only see it restarted (it resumes) and killed again.
 HEALTHY_WITHIN_S = 300.0
-
-
-@dataclass(frozen=True)
-class _Up:
-    """The link is connected and subscribed."""
-
-
-@dataclass(frozen=True)
-class _Down:
-    """The link went down."""
-
-
-@dataclass(frozen=True)
-class _Message:
-    topic: str
-    payload: bytes
-    ack: Ack  # tells the broker it was handled: the next one may come
-
-
-@dataclass(frozen=True)
-class _Stop:
-    """Leave the worker loop."""
-
-
-_Item = _Up | _Down | _Message | _Stop
-
-
-class _InboxBudget:
-    """How many bytes of messages the worker has waiting; makes the producer wait when full.
-
-    The CONNECT asks for a Receive Maximum (``mqtt_link.RECEIVE_MAXIMUM``) so that the
-    broker holds back what the worker has not acknowledged yet, but a broker may not keep
-    to it: Mosquitto 2.0.11 (Debian bookworm's package) does at first, then, once it has
-    queued messages for the client and acknowledgements come back, sends the backlog
-    regardless (test_a_backlog_waits_in_the_broker_not_in_the_agent saw 38 unacknowledged
-    against 16). Syncing a million cards, that left ~1,600 snapshot chunks and broadcast
-    changes (360 MB) waiting in the inbox. So the agent enforces the bound itself: the
-    network thread waits here, stops reading the socket, and TCP holds the broker back.
-
-    Waiting delays what arrives behind the backlog (commands included) by at most one
-    worker step, which is what a broker that keeps to the Receive Maximum does too. While
-    it waits paho sends no PINGREQ either, so a step longer than the broker's keepalive
-    grace (1.5 x ``mqtt_link.KEEPALIVE_S``) costs a reconnect and a catch-up, never data.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._used = 0
-        self._closed = False
-        self._cond = threading.Condition()
-
-    def take(self, size: int) -> bool:
-        """Wait until ``size`` more bytes fit; False once closed (the agent is stopping)."""
-        with self._cond:
-            # An empty inbox admits any message, or one above the limit would wait forever.
-            self._cond.wait_for(lambda: self._closed or self._used == 0
-                                or self._used + size <= self._limit)
-            if self._closed:
-                return False
-            self._used += size
-            return True
-
-    def give_back(self, size: int) -> None:
-        """The worker is done with a message of ``size`` bytes."""
-        with self._cond:
-            self._used -= size
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """Stop waiting: ``stop`` joins paho's thread, which must not stay blocked here."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+RECONNECT_MIN_S = 1
+RECEIVE_MAXIMUM = 16  # unacknowledged messages the broker may have on their way to us
 
 
 class EdgeAgent:
@@ -163,8 +88,8 @@ class EdgeAgent:
         self.poll_interval = poll_interval
         self.client_id = client_id or f"menwei-sync-{self.device}"
         # Unbounded as a queue (control items must never wait); _budget bounds the messages.
-        self._inbox: queue.Queue[_Item] = queue.Queue()
-        self._budget = _InboxBudget(INBOX_BYTES)
+        self._inbox: queue.Queue[Item] = queue.Queue()
+        self._budget = InboxBudget(INBOX_BYTES)
         self._worker: threading.Thread | None = None
         self._running = False
         self._last_tick = time.monotonic()
@@ -197,12 +122,9 @@ class EdgeAgent:
         for moved in self.files.take_moved():
             self._journal_safely("storage_damaged", moved.as_event())
         config = self.config
-        self.link = MqttLink(
-            self.sync, client_id=self.client_id,
-            subscriptions=[*self.auth_topics, self.ack_topic, self.command_topic],
-            will=(self.status_topic, DeviceStatus(self.device, online=False).dump()),
-            on_message=self._on_message, on_up=lambda: self._inbox.put(_Up()),
-            on_down=lambda: self._inbox.put(_Down()))
+        self.link = MqttLink(self._link_settings(), on_message=self._on_message,
+                             on_up=lambda: self._inbox.put(Up()),
+                             on_down=lambda: self._inbox.put(Down()))
         self._running = self.started = True
         self.relay.start()
         self._worker = threading.Thread(target=self._run, name="sync-worker", daemon=True)
@@ -222,7 +144,7 @@ class EdgeAgent:
     def _open_stores(self) -> None:
         config = self.config
         self.store = AuthStore(config.auth_db)
-        self.trust = ClockTrust(config.clock_state, self.clock, self.clock_sync,
+        self.trust = AgentClockTrust(config.clock_state, self.clock, self.clock_sync,
                                 skew=self.sync.clock_tolerance,
                                 list_issued_at=self.store.list_issued_at)
         sync_conn = open_sync_db(config.sync_db)
@@ -264,7 +186,7 @@ class EdgeAgent:
         deadline = time.monotonic() + timeout
         self._budget.close()
         if self._worker is not None:
-            self._inbox.put(_Stop())
+            self._inbox.put(Stop())
             # A snapshot apply in progress finishes (or the process exits around it: the
             # transaction makes either outcome safe).
             self._worker.join(max(0.1, deadline - time.monotonic() - 0.5))
@@ -293,21 +215,37 @@ class EdgeAgent:
 
     # ------------------------------------------------------------ paho thread
 
-    def _on_message(self, topic: str, payload: bytes, ack: Ack) -> None:
+    def _link_settings(self) -> LinkSettings:
+        """A clean session on every connect (see sync/mqtt/link.py), the retained last will
+        "offline", and a Receive Maximum so that a broker keeping to it holds back what the
+        worker has not handled yet (the inbox budget bounds the rest)."""
+        sync = self.sync
+        tls = None if sync.tls_ca_file is None else TlsFiles(sync.tls_ca_file,
+                                                             sync.tls_cert_file,
+                                                             sync.tls_key_file)
+        return LinkSettings(
+            sync.broker_host, sync.broker_port, self.client_id, sync.username,
+            _password(sync), (*self.auth_topics, self.ack_topic, self.command_topic), tls,
+            will=(self.status_topic, DeviceStatus(self.device, online=False).dump()),
+            reconnect_delay=(RECONNECT_MIN_S, max(RECONNECT_MIN_S, round(sync.reconnect_max))),
+            receive_maximum=RECEIVE_MAXIMUM)
+
+    def _on_message(self, msg: Received) -> None:
+        topic, payload = msg.topic, msg.payload
         if len(payload) > MAX_MESSAGE_BYTES:
             log.warning("dropped a message of %d bytes on %s", len(payload), topic)
-            ack()
+            msg.ack()
         elif topic == self.command_topic:
             # Commands are few and small; the relay's own queue is their buffer.
             self.relay.submit(payload)
-            ack()
+            msg.ack()
         elif self._budget.take(len(payload)):
-            self._inbox.put(_Message(topic, payload, ack))
+            self._inbox.put(Message(topic, payload, msg.ack))
         # else: stopping. Left unacknowledged; the clean session drops it and the catch-up
         # at the next connect brings whatever it carried.
 
     def _publish(self, topic: str, payload: str) -> bool:
-        return self.link.publish(topic, payload)
+        return self.link.publish(topic, payload) is not None
 
     # ------------------------------------------------------------ worker thread
 
@@ -323,7 +261,7 @@ class EdgeAgent:
                 item = self._inbox.get(timeout=self.poll_interval)
             except queue.Empty:
                 item = None
-            if isinstance(item, _Stop):
+            if isinstance(item, Stop):
                 return
             try:
                 if item is not None:
@@ -340,15 +278,15 @@ class EdgeAgent:
                 # moved aside, a new one opened, and (new auth.db) a catch-up from 0.
                 return
 
-    def _dispatch(self, item: _Item) -> None:
-        if isinstance(item, _Up):
+    def _dispatch(self, item: Item) -> None:
+        if isinstance(item, Up):
             self.uplink.on_connected()
             self._request_catchup(force=True)
             self.central_clock.ask()
             self._publish_status(force=True)
-        elif isinstance(item, _Down):
+        elif isinstance(item, Down):
             self.uplink.on_disconnected()
-        elif isinstance(item, _Message):
+        elif isinstance(item, Message):
             try:
                 self._message(item.topic, item.payload)
             finally:
@@ -407,8 +345,8 @@ class EdgeAgent:
         if (not force and self._last_catchup is not None and self._last_catchup[0] == after
                 and now - self._last_catchup[1] < CATCHUP_RETRY_S):
             return
-        if self.link.publish(topics.catchup(self.site, self.device),
-                             CatchupRequest(self.device, after).dump()):
+        if self._publish(topics.catchup(self.site, self.device),
+                         CatchupRequest(self.device, after).dump()):
             self._last_catchup = None if force else (after, now)
             log.info("asked for a catch-up after %d", after)
 
@@ -429,5 +367,12 @@ class EdgeAgent:
         due = (force or since >= self.sync.status_interval or last is None
                or key[0] != last[0] or key[2] != last[2]
                or (key[1] != last[1] and since >= STATUS_MIN_GAP_S))
-        if due and self.link.publish(self.status_topic, status.dump(), retain=True):
+        if due and self.link.publish(self.status_topic, status.dump(), retain=True) is not None:
             self._last_status, self._last_status_at = key, now
+
+
+def _password(sync: SyncConfig) -> str | None:
+    if sync.password_file is None:
+        return None
+    # One line; the trailing newline an editor adds is not part of the password.
+    return sync.password_file.read_text(encoding="utf-8").strip("\r\n")

@@ -4,7 +4,7 @@ The agent publishes ``time_request {device, nonce}`` on its catch-up topic (the 
 already lets it write there) and central answers on the device's ``auth`` topic with a
 signed ``time {site, device, nonce, now}``. The answer counts only if its nonce is one this
 agent asked with moments ago, so a recorded answer replayed later is worthless; what it
-says is written to ``clock-evidence.json`` for the gate (see edge/time_trust.py, where it can
+says is written to ``clock-evidence.json`` for the gate (see edge/clock_trust.py, where it can
 reset a mark that a bad boot pushed ahead). Worker thread only."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from sync import topics
-from sync.agent_journal import AgentJournal
-from sync.clock_trust import ClockTrust
-from sync.messages import TimeAnswer, TimeRequest
+from edge.clock_trust import AgentClockTrust
+from sync.agent.journal import AgentJournal
+from sync.wire import topics
+from sync.wire.auth_messages import TimeAnswer, TimeRequest
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ REMEMBER = 8  # outstanding and recently answered nonces kept
 class CentralClock:
     """Asks central for its time and turns a matching signed answer into clock evidence."""
 
-    def __init__(self, *, site: str, device: str, trust: ClockTrust, journal: AgentJournal,
+    def __init__(self, *, site: str, device: str, trust: AgentClockTrust, journal: AgentJournal,
                  publish: Callable[[str, str], bool],
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.site = site

@@ -1,39 +1,37 @@
-"""Authorisation messages as the central side builds them, cut to fit the broker.
+"""Authorisation messages as the hub builds them from its log, cut to fit the broker.
 
-The logged card texts are spliced unparsed into ``auth_changes`` and ``auth_snapshot``
-payloads (messages.py writes the rest of each message). Every signed message must fit in
-``MAX_MESSAGE_BYTES``: the site broker's ``max_packet_size`` is set from it
-(sync/broker_config.py), and a larger packet disconnects its sender. So messages are cut by
-what their cards weigh on the wire, not by how many there are: a message holds several
-hundred typical cards (about 200 bytes each), and still over a hundred of the largest the
-desk accepts (``MAX_CARD_WIRE_BYTES``)."""
+The log holds each card in its wire form (edge/card_record.py), encoded once when logged;
+the message writers of sync/wire/auth_messages.py embed those texts as they are. Every
+signed message must fit in ``MAX_MESSAGE_BYTES``: the site broker's ``max_packet_size`` is
+set from it (sync/broker/config.py), and a larger packet disconnects its sender. So messages
+are cut by what their cards weigh on the wire, not by how many there are: a message holds
+several hundred typical cards (about 200 bytes each), and still over a hundred of the
+largest the desk accepts (``MAX_WIRE_BYTES``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.central_store import CHANGES_PER_MESSAGE, MAX_CARD_WIRE_BYTES, CentralStore
-from sync.messages import MAX_MESSAGE_BYTES, AuthChanges, SnapshotChunk
-from sync.signing import sign
+from edge.card_record import MAX_WIRE_BYTES, wire_bytes
+from sync.hub.store import CHANGES_PER_MESSAGE, CentralStore
+from sync.wire.auth_messages import changes_text
+from sync.wire.payload import MAX_MESSAGE_BYTES
+from sync.wire.signing import sign
 
 # A message's bytes besides its cards: the signing envelope with its signature (~110 bytes)
 # and the message's own fields (~250 escaped bytes for a snapshot chunk).
 HEAD_ROOM_BYTES = 1024
 CARD_BUDGET_BYTES = MAX_MESSAGE_BYTES - HEAD_ROOM_BYTES
+# What an auth_changes entry adds around its card, escaped in the envelope:
+# {\"seq\":<digits>,\"card\":<card>}
+ENTRY_BYTES = wire_bytes('{"seq":,"card":}') - 1
 # Cards read per query while planning a snapshot.
 _PLAN_PAGE = 10_000
 
-if MAX_CARD_WIRE_BYTES + 64 > CARD_BUDGET_BYTES:
+if MAX_WIRE_BYTES + 64 > CARD_BUDGET_BYTES:
     raise RuntimeError("MAX_MESSAGE_BYTES leaves no room for the largest card")
-
-
-def wire_bytes(text: str) -> int:
-    """What the JSON value ``text`` adds to a signed message: its escaped form inside the
-    envelope's payload string (as signing.sign writes it), and a comma."""
-    return len(json.dumps(text)) - 1  # the two quotes json.dumps adds, one comma
 
 
 def cut(sizes: Iterable[int], most: int, budget: int = CARD_BUDGET_BYTES) -> Iterator[int]:
@@ -50,36 +48,16 @@ def cut(sizes: Iterable[int], most: int, budget: int = CARD_BUDGET_BYTES) -> Ite
         yield run
 
 
-def _entry(seq: int, text: str) -> str:
-    return f'{{"seq":{seq},"card":{text}}}'
-
-
-def changes_payload(site: str, entries: list[tuple[int, str]], issued_at: float) -> str:
-    """AuthChanges text for ``(seq, card JSON)`` entries: messages.py writes the message,
-    the logged card text (written by the same encoder) is spliced in unparsed."""
-    head = AuthChanges(site, entries[0][0], entries[-1][0], issued_at, ()).dump()
-    if not head.endswith('"entries":[]}'):
-        raise RuntimeError("AuthChanges.dump no longer ends with its entries")
-    body = ",".join(_entry(seq, text) for seq, text in entries)
-    return f"{head[:-2]}{body}]}}"
-
-
 def changes_payloads(site: str, entries: list[tuple[int, str]],
                      issued_at: float) -> Iterator[str]:
-    """AuthChanges texts for consecutive ``entries``, as many as it takes for each to fit
-    once signed, at most CHANGES_PER_MESSAGE entries each."""
+    """AuthChanges texts for consecutive ``(seq, card wire text)`` entries, as many as it
+    takes for each to fit once signed, at most CHANGES_PER_MESSAGE entries each."""
     start = 0
-    for n in cut((wire_bytes(_entry(seq, text)) for seq, text in entries), CHANGES_PER_MESSAGE):
-        yield changes_payload(site, entries[start:start + n], issued_at)
+    sizes = (ENTRY_BYTES + len(str(seq)) + wire_bytes(text) for seq, text in entries)
+    for n in cut(sizes, CHANGES_PER_MESSAGE):
+        run = entries[start:start + n]
+        yield changes_text(site, run[0][0], run[-1][0], issued_at, run)
         start += n
-
-
-def snapshot_payload(chunk: SnapshotChunk, card_texts: list[str]) -> str:
-    """SnapshotChunk text for ``chunk`` (given without cards) holding ``card_texts``."""
-    head = chunk.dump()
-    if not head.endswith('"cards":[]}'):
-        raise RuntimeError("SnapshotChunk.dump no longer ends with its cards")
-    return f"{head[:-2]}{','.join(card_texts)}]}}"
 
 
 def plan_snapshot(store: CentralStore, upto_seq: int, most: int) -> list[tuple[str, int]]:

@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from edge.journal import OVERFLOW_KIND
-from sync.messages import LEGACY_JOURNAL, dump
+from sync.wire.device_messages import LEGACY_JOURNAL
+from sync.wire.payload import dump
 
 
 def journal_upto(conn: sqlite3.Connection, device: str, journal_id: str) -> int | None:

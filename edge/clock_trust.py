@@ -1,7 +1,7 @@
-"""Time trust: a Pi has no real-time clock, so the wall clock is a claim.
+"""Clock trust: a Pi has no real-time clock, so the wall clock is a claim.
 
 The gate keeps a **floor** of trusted time: the latest time it has reason to believe has
-already passed. Its sources (the files are described in ``edge.clock_state``):
+already passed. Its sources (the files are described in ``edge.clock_files``):
 
 - the saved high-water mark (``clock.json``), moved forward while the clock is trusted;
 - the ``issued_at`` of the newest signed list applied (``auth.db``) and of the newest signed
@@ -14,23 +14,30 @@ when NTP vouches for it). A mark that one bad boot pushed ahead is disproved by 
 source: central's time drops any evidence beyond it, and NTP synchronisation drops the
 gate's own mark (never the signed evidence, which NTP, unauthenticated, cannot outvote).
 
-``judge`` is the rule, a pure function; ``TimeTrust`` applies it for the gate (keeps and
-saves the mark, reports changes for the journal), and the sync agent applies the same rule
-to the same evidence (``sync.clock_trust``), so the two processes agree."""
+``judge`` is the rule, a pure function, and ``read_evidence`` gathers what it judges from
+every source. ``GateClockTrust`` applies it for the gate (keeps and saves the mark, reports
+changes for the journal); ``AgentClockTrust`` applies the same rule to the same evidence for
+the sync agent, and records what the agent verified (``clock-evidence.json``), so the two
+processes agree without a channel between them."""
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edge.clock_state import (
+from edge.clock_files import (
+    AgentEvidence,
+    CentralTime,
     current_boot_id,
     evidence_path,
     load_agent_evidence,
     load_mark,
+    save_agent_evidence,
     save_mark,
 )
 from edge.ports import Clock, ClockSync
@@ -46,6 +53,9 @@ MARK_RESET_BY_CENTRAL = "mark reset by central time"
 MARK_RESET_BY_NTP = "mark reset by ntp synchronisation"
 NO_FLOOR = "no floor"
 NTP_SYNCHRONISED = "ntp synchronised"
+# The agent asks for trust on every journal append and status; the files need not be read
+# more often than this.
+AGENT_CACHE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,18 @@ def judge(wall: float, evidence: Evidence, skew: float = DEFAULT_SKEW_S) -> Judg
     return Judgement(trusted, floor, max(keep) if keep else None, cause, reset)
 
 
+def read_evidence(mark: float | None, list_issued_at: float | None, evidence_file: Path, *,
+                  clock: Clock, sync: ClockSync, boot_id: str) -> Evidence:
+    """Every source now: the gate's ``mark`` and the newest list's issue time as the caller
+    holds them, the agent's evidence from ``evidence_file`` (central's clock carried forward
+    on this boot's monotonic clock), and NTP."""
+    agent = load_agent_evidence(evidence_file)
+    central = (None if agent.central_time is None else
+               agent.central_time.projected(clock.monotonic(), boot_id))
+    return Evidence(mark, list_issued_at, agent.command_issued_at, central,
+                    sync.synchronised())
+
+
 @dataclass(frozen=True)
 class TrustChange:
     """The clock's trust changed, or its mark was reset; journalled as ``clock_trust``."""
@@ -129,7 +151,7 @@ class TrustChange:
         return not self.trusted or self.previous_mark is not None
 
 
-class TimeTrust:
+class GateClockTrust:
     """The gate's time trust: judges the clock at boot and on every tick, keeps the mark in
     ``path`` (the gate is its only writer) and reads the agent's evidence beside it."""
 
@@ -154,11 +176,9 @@ class TimeTrust:
 
     def evidence(self) -> Evidence:
         """Read every source now."""
-        agent = load_agent_evidence(self._evidence_path)
-        central = (None if agent.central_time is None else
-                   agent.central_time.projected(self.clock.monotonic(), self._boot_id))
-        return Evidence(self.high_water_mark, self._list_issued_at(), agent.command_issued_at,
-                        central, self.sync.synchronised())
+        return read_evidence(self.high_water_mark, self._list_issued_at(),
+                             self._evidence_path, clock=self.clock, sync=self.sync,
+                             boot_id=self._boot_id)
 
     def _reassess(self, *, boot: bool) -> TrustChange | None:
         wall = self.clock.wall()
@@ -205,3 +225,84 @@ class TimeTrust:
         the last judgement is not believed, even before the next tick notices."""
         trusted = self.trusted and wall + BACKWARDS_TOLERANCE_S >= self._judged_wall
         return trusted, self.floor
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """The agent's best knowledge of the time now."""
+
+    now: float  # central's clock if known, else the wall clock if trusted, else the floor
+    exact: bool  # the time is known (trusted clock or central's), not just a lower bound
+
+
+class AgentClockTrust:
+    """The sync agent's view: answers "can the wall clock be believed right now?" (the gate's
+    rule on the same evidence, read at most every AGENT_CACHE_S) and records what the agent
+    verified. Used from the worker and the command relay threads."""
+
+    def __init__(self, clock_state: Path, clock: Clock, sync: ClockSync, *,
+                 skew: float, list_issued_at: float | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.path = clock_state
+        self.evidence_path = evidence_path(clock_state)
+        self.clock = clock
+        self.sync = sync
+        self.skew = skew
+        self._list_issued_at = list_issued_at
+        self._monotonic = monotonic
+        self._boot_id = current_boot_id()
+        self._lock = threading.Lock()
+        self._cached: tuple[float, Judgement, float | None] | None = None
+
+    def judgement(self) -> tuple[Judgement, float | None]:
+        """The current judgement and central's time now (None when not known)."""
+        now = self._monotonic()
+        with self._lock:
+            cached = self._cached
+            if cached is not None and 0 <= now - cached[0] < AGENT_CACHE_S:
+                return cached[1], cached[2]
+            evidence = read_evidence(load_mark(self.path), self._list_issued_at,
+                                     self.evidence_path, clock=self.clock, sync=self.sync,
+                                     boot_id=self._boot_id)
+            result = judge(self.clock.wall(), evidence, self.skew)
+            self._cached = (now, result, evidence.central_now)
+            return result, evidence.central_now
+
+    def trusted(self) -> bool:
+        """Whether the wall clock can be believed (the gate's rule, the same evidence)."""
+        return self.judgement()[0].trusted
+
+    def estimate(self) -> TimeEstimate:
+        """The time to judge a command's expiry by (see sync.agent.command_relay)."""
+        result, central = self.judgement()
+        if central is not None:
+            return TimeEstimate(central, True)
+        wall = self.clock.wall()
+        if result.trusted:
+            return TimeEstimate(wall, True)
+        # Untrusted: the clock is known to be wrong, but never earlier than the floor.
+        return TimeEstimate(wall if result.floor is None else max(wall, result.floor), False)
+
+    # ------------------------------------------------------------ evidence the agent adds
+
+    def saw_list(self, issued_at: float) -> None:
+        """A signed list was applied (``auth.db`` now holds its ``issued_at``)."""
+        with self._lock:
+            self._list_issued_at = issued_at
+            self._cached = None
+
+    def saw_command(self, issued_at: float) -> None:
+        """A genuine, fresh command was accepted: its issue time is floor evidence."""
+        self._update(lambda e: replace(e, command_issued_at=max(
+            issued_at, e.command_issued_at or 0.0)))
+
+    def saw_central_time(self, now: float, rtt: float) -> None:
+        """Central's signed clock, received just now after a round trip of ``rtt``."""
+        central = CentralTime(now, self.clock.monotonic(), self._boot_id, rtt)
+        self._update(lambda e: replace(e, central_time=central))
+
+    def _update(self, change: Callable[[AgentEvidence], AgentEvidence]) -> None:
+        with self._lock:
+            save_agent_evidence(self.evidence_path,
+                                change(load_agent_evidence(self.evidence_path)))
+            self._cached = None

@@ -12,8 +12,9 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
+from edge.auth_store import CARD_COLUMNS, card_values
 from edge.ports import Clock
-from sync.messages import SnapshotChunk
+from sync.wire.auth_messages import SnapshotChunk
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,6 @@ log = logging.getLogger(__name__)
 # without the rest means central gave up on it (or the device was offline) and a new one
 # will be sent after the next catch-up request.
 STALE_AFTER_S = 15 * 60.0
-
-CARD_COLUMNS = ("uid", "status", "valid_from", "valid_until", "access_groups", "schedule",
-                "holder_kind", "plate", "auth_seq")
-
 
 @dataclass(frozen=True)
 class StagedSnapshot:
@@ -108,7 +105,7 @@ class SnapshotStaging:
                 conn.executemany(
                     f"INSERT OR REPLACE INTO snapshot_cards (snapshot_id, "
                     f"{', '.join(CARD_COLUMNS)}) VALUES (?{', ?' * len(CARD_COLUMNS)})",
-                    [(chunk.snapshot_id, *card.as_tuple()) for card in chunk.cards])
+                    [(chunk.snapshot_id, *card_values(card)) for card in chunk.cards])
         except BaseException:
             conn.rollback()
             raise

@@ -6,10 +6,10 @@ journalled as security alarms and leave the whitelist untouched. An ``issued_at`
 local clock is not a refusal: the signature and the sequence number make a list genuine,
 and a clock that is behind must not keep a lost card open; it is journalled as
 ``clock_behind``. Changes apply in one transaction together with the new ``applied_seq`` and
-the list's ``issued_at`` (floor evidence for the clock, edge/time_trust.py); a snapshot, once
+the list's ``issued_at`` (floor evidence for the clock, edge/clock_trust.py); a snapshot, once
 all its chunks are staged in ``sync.db``, replaces the whole cards table in one transaction,
 so a crash leaves the old list or the new one. Central's signed ``time`` answers arrive on
-the same topic and go to ``sync.central_time``."""
+the same topic and go to ``sync.agent.central_clock``."""
 
 from __future__ import annotations
 
@@ -21,21 +21,16 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge.auth_store import LIST_ISSUED_AT, AuthStore
+from edge.auth_store import CARD_COLUMNS, LIST_ISSUED_AT, AuthStore
+from edge.clock_trust import AgentClockTrust
 from edge.migrations import connect
-from sync.agent_journal import AgentJournal
-from sync.central_time import CentralClock
-from sync.clock_trust import ClockTrust
-from sync.envelope import MalformedMessageError, open_signed
-from sync.messages import (
-    AuthChanges,
-    ProtocolError,
-    SnapshotChunk,
-    TimeAnswer,
-    parse_auth_message,
-)
-from sync.signing import SignatureError
-from sync.snapshot_staging import CARD_COLUMNS, SnapshotStaging, StagedSnapshot
+from sync.agent.central_clock import CentralClock
+from sync.agent.journal import AgentJournal
+from sync.agent.snapshot_staging import SnapshotStaging, StagedSnapshot
+from sync.wire.auth_messages import AuthChanges, SnapshotChunk, TimeAnswer, parse_auth_message
+from sync.wire.envelope import MalformedMessageError, open_signed
+from sync.wire.payload import ProtocolError
+from sync.wire.signing import SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +47,7 @@ class Outcome(enum.Enum):
     GAP = "gap"  # entries missing before this message: ask for a catch-up
     STAGED = "staged"  # a snapshot chunk kept until the rest arrive
     REFUSED = "refused"  # journalled as a security event
-    TIME = "time"  # central's signed time, handed to sync.central_time
+    TIME = "time"  # central's signed time, handed to sync.agent.central_clock
     DROPPED = "dropped"  # malformed or harmless duplicate: logged only
 
 
@@ -103,7 +98,7 @@ class AuthApplier:
     """Verifies, checks and applies authorisation messages; worker thread only."""
 
     def __init__(self, store: AuthStore, staging: SnapshotStaging, journal: AgentJournal,
-                 trust: ClockTrust, *, site: str, public_key: Ed25519PublicKey,
+                 trust: AgentClockTrust, *, site: str, public_key: Ed25519PublicKey,
                  tolerance: float, sync_db: Path, central_clock: CentralClock | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store

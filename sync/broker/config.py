@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync import topics
-from sync.messages import MAX_MESSAGE_BYTES
+from sync.wire import topics
+from sync.wire.payload import MAX_MESSAGE_BYTES
+from sync.wire.topics import CENTRAL_USER
 
-CENTRAL_USER = "menwei-central"
 # What a packet holds besides its payload: fixed header, topic (under 100 bytes here) and
 # properties. max_packet_size is the largest message plus this, and no more: Mosquitto
 # allocates a packet's declared length before the client has authenticated, so this

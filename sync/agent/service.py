@@ -14,7 +14,7 @@ from edge.migrations import SchemaTooNewError
 from edge.shared_store import StoreUnavailable
 from edge.storage_check import UnusableFolderError, check_folder, describe, is_storage_error
 from firmware_config.schema import EdgeConfig
-from sync.edge_agent import EdgeAgent
+from sync.agent.edge_agent import EdgeAgent
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,9 @@ each device exactly its own topics. See docs/sync-protocol.md for the full table
 from __future__ import annotations
 
 ROOT = "menwei"
+# The central side's broker user: the ACL gives it every site topic, and no device may take
+# the name.
+CENTRAL_USER = "menwei-central"
 
 
 def auth_changes(site: str) -> str:

@@ -15,171 +15,22 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from edge.auth_store import CardRow
-from edge.cards import CardStatus, parse_schedule
+from edge.card_record import CardRow, WireCard, decode, encode
 from edge.migrations import connect, migrate
-from edge.uid import normalize_uid
-from sync import topics
-from sync.central_journals import advance, journal_upto, keep_conflicts, open_journal, record_gaps
-from sync.messages import (
-    LEGACY_JOURNAL,
-    DeviceStatus,
-    ProtocolError,
-    card_from_wire,
-    card_to_wire,
-    dump,
-)
+from sync.hub.journals import advance, journal_upto, keep_conflicts, open_journal, record_gaps
+from sync.hub.schema import MIGRATIONS
+from sync.wire import topics
+from sync.wire.device_messages import LEGACY_JOURNAL, DeviceStatus
+from sync.wire.payload import ProtocolError, dump
 
 # A fan-out message carries at most this many log entries (fewer when their cards would not
-# fit in MAX_MESSAGE_BYTES: sync/auth_payloads.py cuts by bytes); a bulk load is cut into
+# fit in MAX_MESSAGE_BYTES: sync/hub/auth_payloads.py cuts by bytes); a bulk load is cut into
 # outbox rows of this size.
 CHANGES_PER_MESSAGE = 500
-# A card's JSON as it sits inside the signed envelope (quotes escaped, non-ASCII as \\uXXXX).
-# Bounding it lets every message built from cards be cut to fit MAX_MESSAGE_BYTES, so none
-# can block the outbox or a snapshot forever.
-MAX_CARD_WIRE_BYTES = 1000
 _BULK_CHUNK = 10_000
-# messages.dump's settings, built once: json.dumps builds an encoder per call, which is most
-# of the cost of logging a million cards.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-MIGRATIONS = [
-    """
-    CREATE TABLE auth_log (
-        seq INTEGER PRIMARY KEY,
-        site TEXT NOT NULL,
-        uid TEXT NOT NULL,
-        card TEXT NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX auth_log_uid ON auth_log (uid, seq);
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        topic TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('auth', 'command')),
-        payload BLOB,
-        from_seq INTEGER,
-        to_seq INTEGER,
-        expires_at REAL,
-        created_at REAL NOT NULL,
-        published_at REAL,
-        outcome TEXT
-    );
-    CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL;
-    CREATE TABLE events (
-        device TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        boot_id TEXT NOT NULL,
-        wall REAL NOT NULL,
-        mono REAL NOT NULL,
-        kind TEXT NOT NULL,
-        alarm INTEGER NOT NULL,
-        clock_trusted INTEGER NOT NULL,
-        uid TEXT,
-        granted INTEGER,
-        reason TEXT,
-        data TEXT NOT NULL,
-        received_at REAL NOT NULL,
-        PRIMARY KEY (device, seq)
-    );
-    CREATE INDEX events_uid ON events (uid, wall);
-    CREATE INDEX events_wall ON events (wall);
-    CREATE TABLE event_conflicts (
-        id INTEGER PRIMARY KEY,
-        device TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        event TEXT NOT NULL,
-        received_at REAL NOT NULL
-    );
-    CREATE TABLE event_gaps (
-        device TEXT NOT NULL,
-        first_seq INTEGER NOT NULL,
-        last_seq INTEGER NOT NULL,
-        PRIMARY KEY (device, first_seq)
-    );
-    CREATE TABLE devices (
-        device TEXT PRIMARY KEY,
-        status TEXT,
-        online INTEGER,
-        applied_seq INTEGER,
-        backlog INTEGER,
-        clock_trusted INTEGER,
-        last_seen REAL,
-        events_upto INTEGER
-    )
-    """,
-    # 2: what the hub itself notices about a device (a replaced journal, a device over its
-    # quota), kept apart from the devices' own journalled events.
-    """
-    CREATE TABLE alarms (
-        id INTEGER PRIMARY KEY,
-        device TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        raised_at REAL NOT NULL
-    );
-    CREATE INDEX alarms_device ON alarms (device, id)
-    """,
-    # 3: events keyed by (device, journal id, seq), so a replaced journal numbering from 1
-    # again is stored as itself (sync/central_journals.py). What was stored before belongs
-    # to the legacy journal "", whose progress moves to event_journals. One transaction:
-    # an interrupted upgrade leaves version 2 as it was.
-    """
-    CREATE TABLE events_v3 (
-        device TEXT NOT NULL,
-        journal_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        boot_id TEXT NOT NULL,
-        wall REAL NOT NULL,
-        mono REAL NOT NULL,
-        kind TEXT NOT NULL,
-        alarm INTEGER NOT NULL,
-        clock_trusted INTEGER NOT NULL,
-        uid TEXT,
-        granted INTEGER,
-        reason TEXT,
-        data TEXT NOT NULL,
-        received_at REAL NOT NULL,
-        PRIMARY KEY (device, journal_id, seq)
-    );
-    INSERT INTO events_v3 (device, journal_id, seq, boot_id, wall, mono, kind, alarm,
-        clock_trusted, uid, granted, reason, data, received_at)
-        SELECT device, '', seq, boot_id, wall, mono, kind, alarm, clock_trusted, uid, granted,
-        reason, data, received_at FROM events;
-    DROP TABLE events;
-    ALTER TABLE events_v3 RENAME TO events;
-    CREATE INDEX events_uid ON events (uid, wall);
-    CREATE INDEX events_wall ON events (wall);
-    CREATE TABLE event_gaps_v3 (
-        device TEXT NOT NULL,
-        journal_id TEXT NOT NULL,
-        first_seq INTEGER NOT NULL,
-        last_seq INTEGER NOT NULL,
-        PRIMARY KEY (device, journal_id, first_seq)
-    );
-    INSERT INTO event_gaps_v3 (device, journal_id, first_seq, last_seq)
-        SELECT device, '', first_seq, last_seq FROM event_gaps;
-    DROP TABLE event_gaps;
-    ALTER TABLE event_gaps_v3 RENAME TO event_gaps;
-    ALTER TABLE event_conflicts ADD COLUMN journal_id TEXT NOT NULL DEFAULT '';
-    CREATE TABLE event_journals (
-        device TEXT NOT NULL,
-        journal_id TEXT NOT NULL,
-        events_upto INTEGER NOT NULL,
-        first_seen REAL NOT NULL,
-        PRIMARY KEY (device, journal_id)
-    );
-    INSERT INTO event_journals (device, journal_id, events_upto, first_seen)
-        SELECT device, '', events_upto, coalesce(last_seen, 0) FROM devices
-        WHERE events_upto IS NOT NULL;
-    ALTER TABLE devices ADD COLUMN journal_id TEXT;
-    UPDATE devices SET journal_id = '' WHERE events_upto IS NOT NULL
-    """,
-]
 
 _EVENT_COLUMNS = ("device, journal_id, seq, boot_id, wall, mono, kind, alarm, clock_trusted, "
                   "uid, granted, reason, data, received_at")
@@ -196,39 +47,6 @@ class OutboxRow:
     from_seq: int | None
     to_seq: int | None
     expires_at: float | None
-
-
-def card_wire_text(card: CardRow, schedules: dict[str, str] | None = None) -> tuple[str, str]:
-    """``(uid, JSON text)`` of a card as it is logged and sent; ValueError if the edge would
-    refuse it (the whole message carrying it would then be refused at every gate)."""
-    uid = normalize_uid(card.uid)
-    status = CardStatus(card.status)
-    for name, value in (("valid_from", card.valid_from), ("valid_until", card.valid_until)):
-        if value is not None and not isinstance(value, date):
-            raise ValueError(f"card {uid}: {name} must be a date")
-    if card.valid_from and card.valid_until and card.valid_until < card.valid_from:
-        raise ValueError(f"card {uid}: valid_until is before valid_from")
-    if not all(isinstance(g, str) and g for g in card.access_groups):
-        raise ValueError(f"card {uid}: access_groups must be non-empty names")
-    if not isinstance(card.holder_kind, str) or not isinstance(card.plate, str | None) \
-            or not isinstance(card.schedule, str | None):
-        raise ValueError(f"card {uid}: holder_kind, plate and schedule must be text")
-    wire = card_to_wire(card)
-    wire["uid"], wire["status"] = uid, status.value
-    if card.schedule is not None:
-        cache = {} if schedules is None else schedules
-        spec = cache.get(card.schedule)
-        if spec is None:  # many cards share a schedule: parse each spec once per load
-            spec = cache[card.schedule] = parse_schedule(card.schedule).spec
-        wire["schedule"] = spec
-    text = _encode(wire)
-    if len(json.dumps(text)) > MAX_CARD_WIRE_BYTES:
-        raise ValueError(f"card {uid}: record larger than {MAX_CARD_WIRE_BYTES} bytes on the wire")
-    return uid, text
-
-
-def _card(seq: int, text: str) -> CardRow:
-    return card_from_wire(json.loads(text), seq, f"auth_log[{seq}]")
 
 
 def _optional(event: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
@@ -292,17 +110,19 @@ class CentralStore:
 
     # ------------------------------------------------------------ authorisation log
 
-    def record_cards(self, cards: Iterable[CardRow]) -> range:
+    def record_cards(self, cards: Iterable[CardRow | WireCard]) -> range:
         """Append each card's full record to the log, with its outbox rows, in one
-        transaction (all or, on any invalid card, none). Returns the sequence numbers given."""
+        transaction (all or, on any card a gate would refuse, none: CardRecordError). A
+        record already in its wire form is logged as it is. Returns the sequence numbers
+        given."""
         now, schedules = self.clock(), dict[str, str]()
         with self._write() as conn:
             first = seq = self._head(conn)
             batch: list[tuple[object, ...]] = []
             for card in cards:
                 seq += 1
-                uid, text = card_wire_text(card, schedules)
-                batch.append((seq, self.site, uid, text, now))
+                wire = card if isinstance(card, WireCard) else encode(card, schedules)
+                batch.append((seq, self.site, wire.uid, wire.text, now))
                 if len(batch) >= _BULK_CHUNK:
                     conn.executemany("INSERT INTO auth_log (seq, site, uid, card, created_at) "
                                      "VALUES (?, ?, ?, ?, ?)", batch)
@@ -317,7 +137,7 @@ class CentralStore:
                  for lo in range(first + 1, seq + 1, CHANGES_PER_MESSAGE)])
         return range(first + 1, seq + 1)
 
-    def record_card(self, card: CardRow) -> int:
+    def record_card(self, card: CardRow | WireCard) -> int:
         """Append one card's full record (and its outbox row); its sequence number."""
         return self.record_cards([card])[0]
 
@@ -353,7 +173,7 @@ class CentralStore:
         """Every card's latest record (``auth_seq`` = its entry), in UID order."""
         upto, after, cards = self.head_seq(), "", []
         while page := self.current_page(upto, after, 10_000):
-            cards += [_card(seq, text) for _uid, seq, text in page]
+            cards += [decode(text, seq, f"auth_log[{seq}]") for _uid, seq, text in page]
             after = page[-1][0]
         return cards
 
@@ -395,7 +215,7 @@ class CentralStore:
         in one transaction; the sequence number up to which every event of that journal is
         now stored (what may be acknowledged, to that journal only). A journal not seen
         before that replaces the device's current one raises a ``journal_replaced`` alarm
-        (sync/central_journals.py). A stored seq of the same journal arriving with a
+        (sync/hub/journals.py). A stored seq of the same journal arriving with a
         different event is kept in ``event_conflicts`` rather than dropped."""
         now = self.clock()
         batch = list(events)

@@ -1,0 +1,138 @@
+"""``central.db``'s tables and their migrations (schema version in ``PRAGMA user_version``).
+
+Plain SQL that would also run on PostgreSQL (``ON CONFLICT``, partial indexes); what a port
+changes is in docs/sync-protocol.md, *The central database*."""
+
+MIGRATIONS = [
+    """
+    CREATE TABLE auth_log (
+        seq INTEGER PRIMARY KEY,
+        site TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        card TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX auth_log_uid ON auth_log (uid, seq);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        topic TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('auth', 'command')),
+        payload BLOB,
+        from_seq INTEGER,
+        to_seq INTEGER,
+        expires_at REAL,
+        created_at REAL NOT NULL,
+        published_at REAL,
+        outcome TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL;
+    CREATE TABLE events (
+        device TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        boot_id TEXT NOT NULL,
+        wall REAL NOT NULL,
+        mono REAL NOT NULL,
+        kind TEXT NOT NULL,
+        alarm INTEGER NOT NULL,
+        clock_trusted INTEGER NOT NULL,
+        uid TEXT,
+        granted INTEGER,
+        reason TEXT,
+        data TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (device, seq)
+    );
+    CREATE INDEX events_uid ON events (uid, wall);
+    CREATE INDEX events_wall ON events (wall);
+    CREATE TABLE event_conflicts (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        received_at REAL NOT NULL
+    );
+    CREATE TABLE event_gaps (
+        device TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (device, first_seq)
+    );
+    CREATE TABLE devices (
+        device TEXT PRIMARY KEY,
+        status TEXT,
+        online INTEGER,
+        applied_seq INTEGER,
+        backlog INTEGER,
+        clock_trusted INTEGER,
+        last_seen REAL,
+        events_upto INTEGER
+    )
+    """,
+    # 2: what the hub itself notices about a device (a replaced journal, a device over its
+    # quota), kept apart from the devices' own journalled events.
+    """
+    CREATE TABLE alarms (
+        id INTEGER PRIMARY KEY,
+        device TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        raised_at REAL NOT NULL
+    );
+    CREATE INDEX alarms_device ON alarms (device, id)
+    """,
+    # 3: events keyed by (device, journal id, seq), so a replaced journal numbering from 1
+    # again is stored as itself (sync/hub/journals.py). What was stored before belongs
+    # to the legacy journal "", whose progress moves to event_journals. One transaction:
+    # an interrupted upgrade leaves version 2 as it was.
+    """
+    CREATE TABLE events_v3 (
+        device TEXT NOT NULL,
+        journal_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        boot_id TEXT NOT NULL,
+        wall REAL NOT NULL,
+        mono REAL NOT NULL,
+        kind TEXT NOT NULL,
+        alarm INTEGER NOT NULL,
+        clock_trusted INTEGER NOT NULL,
+        uid TEXT,
+        granted INTEGER,
+        reason TEXT,
+        data TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (device, journal_id, seq)
+    );
+    INSERT INTO events_v3 (device, journal_id, seq, boot_id, wall, mono, kind, alarm,
+        clock_trusted, uid, granted, reason, data, received_at)
+        SELECT device, '', seq, boot_id, wall, mono, kind, alarm, clock_trusted, uid, granted,
+        reason, data, received_at FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v3 RENAME TO events;
+    CREATE INDEX events_uid ON events (uid, wall);
+    CREATE INDEX events_wall ON events (wall);
+    CREATE TABLE event_gaps_v3 (
+        device TEXT NOT NULL,
+        journal_id TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (device, journal_id, first_seq)
+    );
+    INSERT INTO event_gaps_v3 (device, journal_id, first_seq, last_seq)
+        SELECT device, '', first_seq, last_seq FROM event_gaps;
+    DROP TABLE event_gaps;
+    ALTER TABLE event_gaps_v3 RENAME TO event_gaps;
+    ALTER TABLE event_conflicts ADD COLUMN journal_id TEXT NOT NULL DEFAULT '';
+    CREATE TABLE event_journals (
+        device TEXT NOT NULL,
+        journal_id TEXT NOT NULL,
+        events_upto INTEGER NOT NULL,
+        first_seen REAL NOT NULL,
+        PRIMARY KEY (device, journal_id)
+    );
+    INSERT INTO event_journals (device, journal_id, events_upto, first_seen)
+        SELECT device, '', events_upto, coalesce(last_seen, 0) FROM devices
+        WHERE events_upto IS NOT NULL;
+    ALTER TABLE devices ADD COLUMN journal_id TEXT;
+    UPDATE devices SET journal_id = '' WHERE events_upto IS NOT NULL
+    """,
+]
