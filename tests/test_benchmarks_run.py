@@ -1,0 +1,39 @@
+"""Every benchmark the README lists still runs, at a small size: it exits 0 and its last line
+is one JSON object. Speed is measured in bench/, never asserted here; this only keeps the
+benchmarks from rotting while the code under them moves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SMALL = {
+    "decision": ["--cards", "2000", "--taps", "300"],
+    "tap_e2e": ["--taps", "5"],
+    "revocation": ["--devices", "2", "--revocations", "3"],
+    "snapshot": ["--small", "500", "--large", "1000"],
+    "backlog": ["--events", "500"],
+}
+
+
+def test_every_benchmark_in_the_readme_is_smoke_run_here() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    listed = {line.split("-m bench.")[1].split()[0] for line in readme.splitlines()
+              if "python -m bench." in line}
+    assert listed == set(SMALL)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_the_benchmark_runs_and_ends_with_its_figures(name: str, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", f"bench.{name}", *SMALL[name]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    figures = json.loads(last)
+    assert isinstance(figures, dict) and figures
