@@ -5,6 +5,7 @@ central/services/staff_login.py) and returns a bearer token; ``POST /logout`` en
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -78,8 +79,8 @@ async def login(request: Request, body: BodyDep) -> LoginOut:
 
     Failures are throttled per address, per user name at an address and per user name
     (429, with Retry-After; the scheme is in docs/api.md); unknown names and wrong
-    passwords are answered alike (401). A refused login is answered after a pause, so one
-    client cannot send more than about one guess a second."""
+    passwords are answered alike (401). A refused login is answered after a pause of one to
+    two seconds, so one client cannot send more than about one guess a second."""
     state = api_state(request)
     form = LOGIN_BODY.read(body)
     remote = request.client.host if request.client is not None else ""
@@ -87,8 +88,10 @@ async def login(request: Request, body: BodyDep) -> LoginOut:
         who = await run_in_threadpool(check_login, state.desk, form.username, form.password,
                                       remote)
     except (LoginFailedError, LoginThrottledError):
-        # Waiting here holds no thread and no lock: only the guesser's connection.
-        await asyncio.sleep(state.login_refusal_delay_s)
+        # Waiting here holds no thread and no lock: only the guesser's connection. The wait
+        # is drawn between one and two delays: refused clients answered in step would come
+        # back in step, a burst every second that the desk's staff queue behind.
+        await asyncio.sleep(state.login_refusal_delay_s * (1 + secrets.randbelow(1000) / 1000))
         raise
     token, expires_at = await run_in_threadpool(open_session, state.desk, who.staff_id,
                                                 state.session_ttl)
