@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from central.gate_link import DeskToGates
 from sync.hub.bridge import CentralSync
 from sync.hub.quotas import QuotaLimits
+from sync.mqtt.link import TlsFiles
 from sync.wire.signing import load_private_key
 from sync.wire.topics import CENTRAL_USER
 
@@ -35,6 +36,15 @@ class DeskSyncConfig:
     sites: tuple[str, ...]
     tls_ca_file: Path | None
     quota: QuotaLimits = field(default_factory=QuotaLimits)
+    # The desk's own certificate, for a broker listener that requires one.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    def tls(self) -> TlsFiles | None:
+        """The TLS files of the link to the broker, or None for a plain connection."""
+        if self.tls_ca_file is None:
+            return None
+        return TlsFiles(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
 
 
 def _quota(table: object, errors: list[str]) -> QuotaLimits:
@@ -62,7 +72,8 @@ def _quota(table: object, errors: list[str]) -> QuotaLimits:
 
 def load_desk_sync_config(path: Path) -> DeskSyncConfig:
     """Read ``path`` (TOML): broker_host, broker_port, username, password_file, signing_key,
-    data_dir, sites, tls_ca_file and an optional ``[device_quota]`` table. Relative paths
+    data_dir, sites, tls_ca_file (with tls_cert_file and tls_key_file where the broker's
+    listener asks for a client certificate) and an optional ``[device_quota]`` table. Relative paths
     are read from the file's folder."""
     try:
         doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -70,7 +81,8 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
         raise DeskSyncConfigError(f"{path}: {exc}") from exc
     errors: list[str] = []
     known = {"broker_host", "broker_port", "username", "password_file", "signing_key",
-             "data_dir", "sites", "tls_ca_file", "device_quota"}
+             "data_dir", "sites", "tls_ca_file", "tls_cert_file", "tls_key_file",
+             "device_quota"}
     errors += [f"{key}: is not a known setting" for key in sorted(set(doc) - known)]
 
     def file(key: str, required: bool = True) -> Path | None:
@@ -98,6 +110,11 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
         errors.append("sites: must list the site codes this desk links to its gates")
     password_file, key, data_dir = file("password_file"), file("signing_key"), file("data_dir")
     ca = file("tls_ca_file", required=False)
+    cert, cert_key = file("tls_cert_file", required=False), file("tls_key_file", required=False)
+    if (cert is None) != (cert_key is None):
+        errors.append("tls_cert_file and tls_key_file: give both or neither")
+    if cert is not None and ca is None:
+        errors.append("tls_cert_file: needs tls_ca_file (the broker is checked by the site CA)")
     quota = _quota(doc.get("device_quota"), errors)
     password = ""
     if password_file is not None:
@@ -111,7 +128,7 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
         raise DeskSyncConfigError(f"{path}: " + "; ".join(errors))
     assert key is not None and data_dir is not None
     return DeskSyncConfig(str(host), int(port), str(username), password, key, data_dir,
-                          tuple(sites), ca, quota)
+                          tuple(sites), ca, quota, cert, cert_key)
 
 
 class DeskSync:
@@ -124,7 +141,7 @@ class DeskSync:
             site: CentralSync(config.data_dir / f"sync-{site}.db", site, key,
                               config.broker_host, config.broker_port,
                               username=config.username, password=config.password,
-                              quota=config.quota)
+                              quota=config.quota, tls=config.tls())
             for site in config.sites
         }
         self.relay = DeskToGates(engine, self.syncs, config.data_dir / "relay-state.json")

@@ -37,7 +37,7 @@ from sync.hub.ingest import Inbound, Ingest
 from sync.hub.outbox import OUTBOX_WINDOW, OutboxPublisher
 from sync.hub.quotas import DeviceQuotas, QuotaLimits
 from sync.hub.store import CentralStore
-from sync.mqtt.link import LinkSettings, MqttLink, Received
+from sync.mqtt.link import LinkSettings, MqttLink, Received, TlsFiles
 from sync.wire import topics
 from sync.wire.auth_messages import TimeAnswer, TimeRequest, parse_catchup_message
 from sync.wire.command import COMMANDS, MAX_COMMAND_LIFETIME_S, Command
@@ -69,7 +69,7 @@ class CentralSync:
                  clock: Callable[[], float] = time.time, client_id: str | None = None,
                  max_inbound_bytes: int = MAX_MESSAGE_BYTES,
                  reconnect_delay: tuple[int, int] = (1, 30),
-                 quota: QuotaLimits | None = None) -> None:
+                 quota: QuotaLimits | None = None, tls: TlsFiles | None = None) -> None:
         _check_segment(site, "site")
         if snapshot_threshold < 0:
             raise ValueError("snapshot_threshold must not be negative")
@@ -78,7 +78,7 @@ class CentralSync:
         self.site, self.key, self.clock = site, signing_key, clock
         self.settings = LinkSettings(
             broker_host, broker_port, client_id or f"{CENTRAL_USER}-{site}", username,
-            password, tuple(topics.device_wildcard(site, leaf) for leaf in _INBOUND),
+            password, tuple(topics.device_wildcard(site, leaf) for leaf in _INBOUND), tls,
             reconnect_delay=reconnect_delay, session_expiry_s=SESSION_EXPIRY_S,
             max_inflight=OUTBOX_WINDOW + 2 * CATCHUP_WINDOW + 32)
         self.max_inbound_bytes = max_inbound_bytes

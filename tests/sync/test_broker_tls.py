@@ -13,11 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from central.desk_sync import DeskSyncConfigError, load_desk_sync_config
 from hardware_sim.site_broker import free_tcp_port
 from sync.broker.config import BrokerLayout, write_broker
+from sync.hub.bridge import CentralSync
 from sync.wire import topics
+from sync.wire.signing import generate_key, load_private_key
 from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import SITE, Broker, MakeSiteCa, Probe
+from tests.sync.test_broker_message_size import wait_until
 
 PASSWORDS = {CENTRAL_USER: "central-pw", "dev-a": "pw-dev-a"}
 
@@ -125,3 +129,45 @@ def test_a_certificate_does_not_replace_the_password(tls_broker: Broker,
         assert rc is not None and rc.is_failure, rc
     finally:
         probe.close()
+
+
+def test_the_desk_links_to_its_gates_over_tls(tls_broker: Broker, site_ca: Path,
+                                               tmp_path: Path) -> None:
+    """The desk's gate link, set up from its config file as an installer writes it, reaches
+    the broker over the TLS listener with the site CA and its own certificate (the desk's
+    password must never cross the site LAN in clear; before, ``tls_ca_file`` was read and
+    ignored, and the link could only use the plain port)."""
+    assert tls_broker.layout.tls_port is not None
+    generate_key(tmp_path / "central.key")
+    (tmp_path / "central.password").write_text(PASSWORDS[CENTRAL_USER] + "\n")
+    certs = site_ca / "devices"
+    config_file = tmp_path / "desk-sync.toml"
+    config_file.write_text(
+        f'broker_host = "127.0.0.1"\nbroker_port = {tls_broker.layout.tls_port}\n'
+        'password_file = "central.password"\nsigning_key = "central.key"\n'
+        f'data_dir = "sync"\nsites = ["{SITE}"]\ntls_ca_file = "{site_ca / "ca.crt"}"\n'
+        f'tls_cert_file = "{certs / (CENTRAL_USER + ".crt")}"\n'
+        f'tls_key_file = "{certs / (CENTRAL_USER + ".key")}"\n', "utf-8")
+    config = load_desk_sync_config(config_file)
+    central = CentralSync(config.data_dir / "central.db", SITE,
+                          load_private_key(config.signing_key), config.broker_host,
+                          config.broker_port, config.username, password=config.password,
+                          reconnect_delay=(1, 1), tls=config.tls())
+    central.start()
+    try:
+        wait_until(lambda: central.connected, timeout=20)
+    finally:
+        central.close()
+
+
+def test_a_desk_certificate_without_the_site_ca_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "central.password").write_text("pw\n")
+    (tmp_path / "central.key").write_text("not read here\n")
+    config_file = tmp_path / "desk-sync.toml"
+    config_file.write_text('password_file = "central.password"\nsigning_key = "central.key"\n'
+                           'data_dir = "sync"\nsites = ["s"]\ntls_cert_file = "desk.crt"\n',
+                           "utf-8")
+    with pytest.raises(DeskSyncConfigError) as refused:
+        load_desk_sync_config(config_file)
+    assert "tls_cert_file and tls_key_file: give both or neither" in str(refused.value)
+    assert "tls_cert_file: needs tls_ca_file" in str(refused.value)
