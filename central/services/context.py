@@ -8,7 +8,7 @@ transaction commits. Any exception rolls everything back: a refusal writes nothi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from central.clock import local_date, utc_now
 from central.db import DeskSession, make_engine, make_sessionmaker, require_current_schema
 from central.models import Role, Site, Staff
-from central.refusals import NotFoundError, PermissionDeniedError, RuleRefused
+from central.refusals import DeskError, NotFoundError, PermissionDeniedError, RuleRefused
 from central.services.gate_record import publish_changed_cards
 from edge.ports import Clock, SystemClock
 
@@ -76,11 +76,12 @@ class Action:
         self._staff: Staff | None = None
         self._site: Site | None = None
 
-    def authorise(self, actor: Actor, roles: frozenset[Role],
-                  rule: str | None = None) -> tuple[Staff, Site]:
-        """Load the acting staff member and site; refuse an inactive account, a role not in
-        ``roles`` (as that ``rule``'s refusal when a domain rule names who may) or a site the
-        account does not serve."""
+    def authorise(self, actor: Actor, roles: frozenset[Role], rule: str | None = None, *,
+                  refusal: Callable[[Role], DeskError] | None = None) -> tuple[Staff, Site]:
+        """Load the acting staff member and site; refuse an inactive account, a site the
+        account does not serve, or a role not in ``roles``: with ``refusal(role)`` when the
+        rule that names who may has its own words, else as that ``rule``'s refusal, else as
+        a permission refusal."""
         staff = self.session.get(Staff, actor.staff_id)
         if staff is None or not staff.active:
             raise PermissionDeniedError("账户不存在或已停用", "no such active staff account")
@@ -91,6 +92,8 @@ class Action:
             raise PermissionDeniedError("该账户不属于此小区",
                                         "this account does not serve that site")
         if staff.role not in roles:
+            if refusal is not None:
+                raise refusal(staff.role)
             allowed = ", ".join(sorted(r.value for r in roles))
             if rule is not None:
                 raise RuleRefused(rule, f"角色 {staff.role.value} 无权办理此业务（规则 {rule}；"

@@ -134,17 +134,18 @@ def issue_goods_slip(desk: Desk, actor: Actor, inp: IssueGoodsSlip) -> int:
 SLIP_APPROVERS = frozenset({Role.CUSTOMER_SERVICE_LEAD})
 
 
+def _not_a_slip_approver(role: Role) -> RuleRefused:
+    return RuleRefused("G4", f"放行条须由管家部负责人（客服负责人）审批签名，{role.value} 无权审批",
+                       "a release slip is approved by the head of the stewards (the "
+                       f"customer-service lead), not a {role.value}")
+
+
 def approve_goods_slip(desk: Desk, actor: Actor, number: int) -> datetime:
     """Seed 003 4.3: 经办人签字后,交由管家部负责人审批确认签名 — the customer-service lead
     approves a slip another staff member issued (rule G4); when. Refused under G4 for any
     other role or for the slip's own issuer."""
     with action(desk) as act:
-        staff, _site = act.authorise(actor, frozenset(Role))
-        if staff.role not in SLIP_APPROVERS:
-            raise RuleRefused("G4", "放行条须由管家部负责人（客服负责人）审批签名，"
-                              f"{staff.role.value} 无权审批",
-                              "a release slip is approved by the head of the stewards (the "
-                              f"customer-service lead), not a {staff.role.value}")
+        staff, _site = act.authorise(actor, SLIP_APPROVERS, refusal=_not_a_slip_approver)
         slip = _slip(act, number)
         if slip.approved_at is not None or slip.left_at is not None:
             raise ConflictError("此放行条已审批或已使用", "this slip is already approved or used",

@@ -47,6 +47,12 @@ class ApproveParking(FormInput):
         return self
 
 
+def _not_the_director(role: Role) -> RuleRefused:
+    return RuleRefused("P3", "停车月卡须经管理处主任审批，由主任确定收费标准及车位性质",
+                       "a monthly parking card is approved by the office director, "
+                       f"who sets the fee and the space type — not a {role.value}")
+
+
 def approve_parking(desk: Desk, actor: Actor, inp: ApproveParking) -> None:
     """Rule P3 (and P5): the office director approves a monthly parking application.
 
@@ -55,11 +61,8 @@ def approve_parking(desk: Desk, actor: Actor, inp: ApproveParking) -> None:
     unit or the management office.
     """
     with action(desk) as act:
-        staff, _site = act.authorise(actor, frozenset(Role))
-        if staff.role is not Role.DIRECTOR:
-            raise RuleRefused("P3", "停车月卡须经管理处主任审批，由主任确定收费标准及车位性质",
-                              "a monthly parking card is approved by the office director, "
-                              f"who sets the fee and the space type — not a {staff.role.value}")
+        staff, _site = act.authorise(actor, frozenset({Role.DIRECTOR}),
+                                     refusal=_not_the_director)
         sub = _subscription(act, inp.subscription_id)
         if sub.approved_at is not None:
             raise ConflictError("此申请已审批", "this application is already approved",

@@ -168,6 +168,12 @@ class SignParkingReport(FormInput):
     note: Annotated[str, Text(max=500)] = ""
 
 
+def _not_the_director(role: Role) -> RuleRefused:
+    return RuleRefused("P4", "停车费月统计表由管理处主任签字确认",
+                       "the monthly parking report is signed by the office director, "
+                       f"not a {role.value}")
+
+
 def sign_parking_report(desk: Desk, actor: Actor, inp: SignParkingReport,
                         events: GateEventSource) -> ParkingReport:
     """The office director signs the reconciled report (rule P4).
@@ -177,11 +183,8 @@ def sign_parking_report(desk: Desk, actor: Actor, inp: SignParkingReport,
     late, since): the step concerned is done again first.
     """
     with action(desk) as act:
-        staff, _site = act.authorise(actor, frozenset(Role))
-        if staff.role is not Role.DIRECTOR:
-            raise RuleRefused("P4", "停车费月统计表由管理处主任签字确认",
-                              "the monthly parking report is signed by the office director, "
-                              f"not a {staff.role.value}")
+        staff, _site = act.authorise(actor, frozenset({Role.DIRECTOR}),
+                                     refusal=_not_the_director)
         row = _row(act, inp.month)
         if row is None or row.usage_added_at is None:
             raise RuleRefused("P4", "须待客服中心统计收费、安管部填写使用情况后方可签字",

@@ -18,16 +18,17 @@ from central.services.renovation_deposits import get_filing
 RENOVATION_APPROVERS = frozenset({Role.DIRECTOR})
 
 
+def _not_an_approver(role: Role) -> RuleRefused:
+    return RuleRefused("H6", f"装修申请由服务中心经理（管理处主任）审批，{role.value} 无权审批",
+                       "a renovation is approved by the service centre's manager (the "
+                       f"director), not a {role.value}")
+
+
 def approve_renovation(desk: Desk, actor: Actor, filing_id: int) -> datetime:
     """The director approves a renovation filing and signs the 装修申请审批表; when.
     Refused under H6 for any other role."""
     with action(desk) as act:
-        staff, _site = act.authorise(actor, frozenset(Role))
-        if staff.role not in RENOVATION_APPROVERS:
-            raise RuleRefused("H6", "装修申请由服务中心经理（管理处主任）审批，"
-                              f"{staff.role.value} 无权审批",
-                              "a renovation is approved by the service centre's manager (the "
-                              f"director), not a {staff.role.value}")
+        staff, _site = act.authorise(actor, RENOVATION_APPROVERS, refusal=_not_an_approver)
         filing = get_filing(act, filing_id)
         if filing.approved_at is not None:
             raise ConflictError("此装修申请已审批", "this filing is already approved",
