@@ -8,10 +8,12 @@ rather than on a Pi at a door."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "firmware_config" / "profiles"
@@ -24,11 +26,18 @@ IMPORT_NAMES = {"argon2-cffi": "argon2", "tomli-w": "tomli_w", "sqlalchemy": "sq
 GATE_PACKAGES = ("edge", "firmware_config", "sync.agent", "sync.wire", "sync.mqtt")
 
 
+def _project() -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    return project["project"]  # type: ignore[no-any-return]
+
+
+def _names(requirements: list[str]) -> list[str]:
+    """The distribution names of requirement lines (``"sqlalchemy>=2.0"`` -> sqlalchemy)."""
+    return [re.split(r"[<>=\[;~! ]", req, maxsplit=1)[0].lower() for req in requirements]
+
+
 def _desk_extra() -> list[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
-    names = [req.split(">")[0].split("=")[0].split("[")[0].strip().lower()
-             for req in project["optional-dependencies"]["desk"]]
-    return names
+    return _names(_project()["optional-dependencies"]["desk"])
 
 
 BLOCKER = """
@@ -67,9 +76,7 @@ print("gate side imported without the desk's packages")
 
 
 def test_every_desk_package_is_in_the_desk_extra_and_none_in_the_gates_install() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
-    base = {req.split(">")[0].split("=")[0].split("[")[0].strip().lower()
-            for req in project["dependencies"]}
+    base = set(_names(_project()["dependencies"]))
     desk = set(_desk_extra())
     assert desk == set(IMPORT_NAMES), "name the import of each desk package here"
     assert not base & desk
