@@ -37,16 +37,18 @@ from central.api import (
     visitors,
 )
 from central.api.body_schema import BODIES
-from central.api.errors import install_handlers
+from central.api.errors import PREFIX, install_handlers
 from central.api.ports import DeviceStatusSource, GateEventSource
 from central.api.private_responses import PrivateResponses
-from central.api.routing import PREFIX
 from central.api.state import ApiState
+from central.pages.app import install_pages, page_error
 from central.services.context import Desk
 from edge.ports import Clock
 
 # A desk shift, with some slack; the desk logs in again the next morning.
 DEFAULT_SESSION_TTL = timedelta(hours=10)
+# An unattended counter: a page session ends after this long without a click.
+DEFAULT_PAGE_IDLE = timedelta(minutes=30)
 VERSION = "1.0.0"
 DESCRIPTION = """Menwei's central issuing service: cards, fees and receipts, the register,
 monthly parking and its report, renovations, visitors, goods release, and what the gates
@@ -102,6 +104,7 @@ def create_app(database_url: str, *,
                devices: DeviceStatusSource | Sequence[DeviceStatusSource] | None = None,
                clock: Clock | None = None, hasher: PasswordHasher | None = None,
                session_ttl: timedelta = DEFAULT_SESSION_TTL,
+               page_idle_timeout: timedelta = DEFAULT_PAGE_IDLE,
                login_refusal_delay_s: float = 1.0) -> FastAPI:
     """The API over the desk database at ``database_url`` (already migrated: ``serve``
     runs ``db.upgrade()`` first).
@@ -111,6 +114,11 @@ def create_app(database_url: str, *,
     omitted the event sources that also report device status are used. ``clock`` and
     ``hasher`` are for tests (a clock they can move, cheap argon2 parameters), and so is
     ``login_refusal_delay_s`` (how long a refused login waits before it is answered).
+    ``page_idle_timeout`` ends a desk page's session after that long without a request.
+
+    The desk pages (central/pages) are mounted at ``/`` over the same state; the API's
+    documentation page at ``/api/v1/docs`` is served from the package's own copy of
+    Swagger UI (a site LAN has no internet).
     """
     desk = Desk.open(database_url, clock=clock, hasher=hasher)
     events = _by_site(gate_events, GateEventSource)
@@ -125,12 +133,15 @@ def create_app(database_url: str, *,
         desk.close()
 
     app = FastAPI(title="Menwei desk API", version=VERSION, description=DESCRIPTION,
-                  openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs",
+                  openapi_url=f"{PREFIX}/openapi.json", docs_url=None,
                   redoc_url=None, lifespan=lifespan)
-    app.state.menwei = ApiState(desk, session_ttl, login_refusal_delay_s, events, statuses)
+    state = ApiState(desk, session_ttl, login_refusal_delay_s, events, statuses,
+                     page_idle_timeout)
+    app.state.menwei = state
     for router in ROUTERS:
         app.include_router(router)
-    install_handlers(app)
+    install_handlers(app, pages=page_error)
     app.add_middleware(PrivateResponses)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
+    install_pages(app)
     return app

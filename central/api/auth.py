@@ -25,6 +25,8 @@ from central.form_fields import Password, Text
 from central.form_input import FormInput
 from central.models import Role
 from central.refusals import LoginFailedError, LoginThrottledError
+from central.services.staff import OwnPassword
+from central.services.staff import change_own_password as change_password
 from central.services.staff_login import login as check_login
 
 MAX_PASSWORD_LENGTH = 1024
@@ -37,9 +39,9 @@ router = protected_router("session")
 class LoginForm(FormInput):
     """A staff member's user name and password."""
 
-    username: Annotated[str, Text(max=64)]
+    username: Annotated[str, Text(max=64, label="User name")]
     # Taken exactly as typed.
-    password: Annotated[str, Password(max=MAX_PASSWORD_LENGTH)]
+    password: Annotated[str, Password(max=MAX_PASSWORD_LENGTH, label="Password")]
 
 
 LOGIN_BODY = Body(LoginForm, name="LoginBody")
@@ -105,6 +107,20 @@ async def login(request: Request, body: BodyDep) -> LoginOut:
 def logout(request: Request, who: CallerDep) -> None:
     """End this session: its token is refused from now on."""
     close_session(api_state(request).desk, who.session_id)
+
+
+OWN_PASSWORD_BODY = Body(OwnPassword, name="OwnPasswordBody")
+
+
+@router.post("/me/password", status_code=204, openapi_extra=OWN_PASSWORD_BODY.openapi,
+             responses=error_responses(413, 415, 429))
+def change_own_password(request: Request, who: CallerDep, body: BodyDep) -> None:
+    """Change one's own password (the current one is checked as a login is, throttled
+    alike); the account's other sessions end, this one stays."""
+    inp = OWN_PASSWORD_BODY.read(body)
+    remote = request.client.host if request.client is not None else ""
+    change_password(api_state(request).desk, who.staff_id, inp,
+                    keep_session_id=who.session_id, remote=remote)
 
 
 @router.get("/me")

@@ -10,11 +10,12 @@ nothing about the internals (the traceback goes to the log).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,6 +29,8 @@ from central.refusals import (
 )
 
 log = logging.getLogger("menwei.desk.api")
+# The API's paths: every router is made under it (central/api/routing.py).
+PREFIX = "/api/v1"
 
 
 class NotAuthenticatedError(DeskError):
@@ -163,9 +166,26 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
                          "internal error; it has been logged"}, status_code=500)
 
 
-def install_handlers(app: FastAPI) -> None:
-    """Answer every refusal in the one error shape."""
-    app.add_exception_handler(DeskError, _desk_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _for_api(handler: Handler, pages: Handler | None) -> Handler:
+    """``handler`` for the API's paths; ``pages`` (an HTML answer) for every other."""
+    if pages is None:
+        return handler
+
+    async def answer(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if path == PREFIX or path.startswith(PREFIX + "/"):
+            return await handler(request, exc)
+        return await pages(request, exc)
+    return answer
+
+
+def install_handlers(app: FastAPI, pages: Handler | None = None) -> None:
+    """Answer every refusal of the API in the one error shape; a refusal met by a page (a
+    path outside the API) is answered by ``pages``."""
+    app.add_exception_handler(DeskError, _for_api(_desk_error, pages))
+    app.add_exception_handler(RequestValidationError, _for_api(_validation_error, pages))
+    app.add_exception_handler(StarletteHTTPException, _for_api(_http_error, pages))
+    app.add_exception_handler(Exception, _for_api(_unexpected, pages))

@@ -50,6 +50,8 @@ PERMISSIONS: dict[str, Permission] = {
     # session
     "logout": P("POST", "/api/v1/logout", EVERYONE, "end this session"),
     "whoami": P("GET", "/api/v1/me", EVERYONE, "who is logged in, and what they may do"),
+    "change_own_password": P("POST", "/api/v1/me/password", EVERYONE,
+                             "change one's own password (other sessions end)"),
     # accounts
     "list_staff": P("GET", "/api/v1/staff", ADMIN, "list staff accounts"),
     "create_staff": P("POST", "/api/v1/staff", ADMIN, "create a staff account"),

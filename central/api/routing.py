@@ -10,11 +10,9 @@ from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 
 from central.api.body import check_query
-from central.api.errors import error_responses
+from central.api.errors import PREFIX, error_responses
 from central.api.reader_uids import desk_body
 from central.api.security import authorised
-
-PREFIX = "/api/v1"
 
 # The parsed JSON body of an operation that takes one (validated by the operation's
 # ``Body``, central/api/body_schema.py), a desk reader's decimal UIDs already hex.

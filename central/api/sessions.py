@@ -23,6 +23,9 @@ from central.services.context import Desk, action
 # Expired rows are kept a day (to tell "expired" from "unknown" in logs), then pruned.
 _KEEP_EXPIRED = timedelta(days=1)
 MAX_TOKEN_LENGTH = 128
+# How stale a browser session's last_seen_at may get before a request writes it again: a
+# write per page view would queue every click behind the desk's single writer.
+_SEEN_GRANULARITY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Principal:
     role: Role
     site: str | None  # the site the account serves; None: every site of the company
     expires_at: datetime
+    locale: str | None = None  # the desk pages' language chosen by the account
 
 
 def token_digest(token: str) -> str:
@@ -43,18 +47,26 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def open_session(desk: Desk, staff_id: int, ttl: timedelta) -> tuple[str, datetime]:
+def open_session(desk: Desk, staff_id: int, ttl: timedelta,
+                 idle_timeout: timedelta | None = None) -> tuple[str, datetime]:
     """Start a session for a staff member who just logged in; the token (shown once, never
-    stored) and when it expires. The account's long-expired sessions are pruned."""
+    stored) and when it expires. ``idle_timeout`` ends it sooner after that long without a
+    request (the desk pages' sessions). The account's long-expired sessions are pruned."""
     token = secrets.token_urlsafe(32)
     with action(desk) as act:
         act.session.execute(delete(StaffSession).where(
             StaffSession.staff_id == staff_id,
             StaffSession.expires_at < act.now - _KEEP_EXPIRED))
         expires_at = act.now + ttl
-        act.session.add(StaffSession(staff_id=staff_id, token_sha256=token_digest(token),
-                                     created_at=act.now, expires_at=expires_at))
+        act.session.add(StaffSession(
+            staff_id=staff_id, token_sha256=token_digest(token), created_at=act.now,
+            expires_at=expires_at, last_seen_at=act.now,
+            idle_timeout_s=None if idle_timeout is None else int(idle_timeout.total_seconds())))
     return token, expires_at
+
+
+class IdleSessionError(NotAuthenticatedError):
+    """A browser session left without a request longer than its idle limit."""
 
 
 def _refused() -> NotAuthenticatedError:
@@ -77,9 +89,19 @@ def resolve_session(desk: Desk, token: str) -> Principal:
         live, staff = row
         if live.revoked_at is not None or live.expires_at <= now or not staff.active:
             raise _refused()
-        return Principal(live.id, staff.id, staff.username, staff.display_name, staff.role,
-                         staff.site.code if staff.site is not None else None,
-                         live.expires_at)
+        seen = live.last_seen_at
+        if live.idle_timeout_s is not None and seen is not None and (
+                now - seen >= timedelta(seconds=live.idle_timeout_s)):
+            raise IdleSessionError("长时间未操作，已自动退出，请重新登录",
+                                   "signed out after a while without activity: log in again")
+        who = Principal(live.id, staff.id, staff.username, staff.display_name, staff.role,
+                        staff.site.code if staff.site is not None else None,
+                        live.expires_at, staff.locale)
+    if live.idle_timeout_s is not None and (seen is None or now - seen >= _SEEN_GRANULARITY):
+        with action(desk) as act:
+            act.session.execute(update(StaffSession).where(StaffSession.id == live.id)
+                                .values(last_seen_at=now))
+    return who
 
 
 def close_session(desk: Desk, session_id: int) -> None:

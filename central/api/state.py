@@ -23,6 +23,8 @@ class ApiState:
     login_refusal_delay_s: float = 1.0
     events: dict[str, GateEventSource] = field(default_factory=dict)
     devices: dict[str, DeviceStatusSource] = field(default_factory=dict)
+    # A desk page's session ends after this long without a request (central/pages/login.py).
+    page_idle_timeout: timedelta = timedelta(minutes=30)
 
 
 def api_state(request: Request) -> ApiState:

@@ -40,6 +40,8 @@ class Staff(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    # The desk pages' language for this account (``zh_CN``, ``en``); None: the default, zh_CN.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     site: Mapped[Site | None] = relationship()
 
@@ -72,6 +74,10 @@ class StaffSession(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # A browser session ends after this long without a request (an unattended counter);
+    # None: no idle limit (an API token, which ends at expires_at).
+    idle_timeout_s: Mapped[int | None]
+    last_seen_at: Mapped[datetime | None]
 
 
 class IdCheckFailure(AppendOnly, Base):

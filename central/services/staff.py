@@ -19,15 +19,25 @@ from central.form_fields import Password, Text
 from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import Role, Site, Staff, StaffSession
-from central.refusals import ConflictError, NotFoundError, PermissionDeniedError
+from central.refusals import (
+    ConflictError,
+    FieldError,
+    InvalidInputError,
+    LoginFailedError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from central.services.context import Action, Actor, Desk, action
 from central.services.staff_login import LoggedIn, login
 
-__all__ = ["MIN_PASSWORD_LENGTH", "LoggedIn", "NewStaff", "change_role", "create_staff",
-           "deactivate_staff", "list_staff", "login", "reset_password"]
+__all__ = ["MIN_PASSWORD_LENGTH", "LoggedIn", "NewStaff", "OwnPassword", "change_own_password",
+           "change_role", "create_staff", "deactivate_staff", "list_staff", "login",
+           "reset_password", "set_locale"]
 
 ADMINS = frozenset({Role.ADMIN})
 MIN_PASSWORD_LENGTH = 10
+# argon2 reads all of a password: a megabyte would be a way to burn the CPU.
+MAX_PASSWORD_LENGTH = 1024
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
@@ -56,6 +66,25 @@ class NewPassword(FormInput):
     """A new password an admin sets for an account (the account's sessions end)."""
 
     password: Annotated[str, Password(min=MIN_PASSWORD_LENGTH)]
+
+
+@dataclass(frozen=True)
+class OwnPassword(FormInput):
+    """A staff member's change of their own password: the current one, the new one twice."""
+
+    current_password: Annotated[str, Password(max=MAX_PASSWORD_LENGTH)]
+    new_password: Annotated[str, Password(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)]
+    new_password_again: Annotated[str, Password(max=MAX_PASSWORD_LENGTH)]
+
+    def cross_check(self, form: FormReader) -> Self:
+        """The new password typed the same twice, and not the current one."""
+        if self.new_password and self.new_password != self.new_password_again:
+            form.fail("new_password_again", "两次输入的新密码不一致",
+                      "the two new passwords differ")
+        elif self.new_password and self.new_password == self.current_password:
+            form.fail("new_password", "新密码不能与当前密码相同",
+                      "the new password is the current one")
+        return self
 
 
 @dataclass(frozen=True)
@@ -159,6 +188,38 @@ def reset_password(desk: Desk, actor: Actor, staff_id: int, inp: NewPassword) ->
         act.session.flush()
         _ = target.site
         return target
+
+
+def change_own_password(desk: Desk, staff_id: int, inp: OwnPassword, *,
+                        keep_session_id: int | None = None, remote: str = "") -> None:
+    """Change one's own password. The current password is checked as a login is (same
+    throttle, same record of the attempt: a stolen open session must not be a way to guess
+    it); the account's other sessions end, the one making the change (``keep_session_id``)
+    stays."""
+    with desk.sessions() as session:
+        staff = session.get(Staff, staff_id)
+        if staff is None or not staff.active:
+            raise PermissionDeniedError("账户不存在或已停用", "no such active staff account")
+        username = staff.username
+    try:
+        login(desk, username, inp.current_password, remote)
+    except LoginFailedError:
+        raise InvalidInputError([FieldError("current_password", "当前密码不正确",
+                                             "the current password is wrong")]) from None
+    password_hash = desk.hasher.hash(inp.new_password)  # before the write lock is taken
+    with action(desk) as act:
+        target = act.session.get(Staff, staff_id)
+        assert target is not None
+        target.password_hash = password_hash
+        act.session.execute(update(StaffSession).where(
+            StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None),
+            StaffSession.id != (keep_session_id or 0)).values(revoked_at=act.now))
+
+
+def set_locale(desk: Desk, staff_id: int, locale: str) -> None:
+    """Remember the desk pages' language an account chose (``zh_CN``, ``en``)."""
+    with action(desk) as act:
+        act.session.execute(update(Staff).where(Staff.id == staff_id).values(locale=locale))
 
 
 def deactivate_staff(desk: Desk, actor: Actor, staff_id: int) -> Staff:

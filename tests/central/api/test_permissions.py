@@ -33,6 +33,10 @@ SIGNED = {"signer_name": "王建国"}
 SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "logout": ("POST", "/logout", None, 204),
     "whoami": ("GET", "/me", None, 200),
+    # Refused by the form (too short) before any password is checked: no failed login is
+    # recorded against the fixture accounts.
+    "change_own_password": ("POST", "/me/password", {
+        "current_password": "x", "new_password": "short", "new_password_again": "short"}, 422),
     "list_staff": ("GET", "/staff", None, 200),
     "create_staff": ("POST", "/staff", {"username": "made-by-{role}", "role": "clerk",
                                         "password": "long enough 123", "site": SITE}, 201),
