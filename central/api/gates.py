@@ -12,11 +12,12 @@ from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from central.api.body import query_reader
-from central.api.errors import UnavailableError, error_responses
+from central.api.errors import error_responses
 from central.api.reader_uids import CARD_QUERY
 from central.api.routing import protected_router
 from central.api.security import ActorDep, reading
 from central.api.state import api_state
+from central.refusals import UnavailableError
 
 router = protected_router("gates")
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
