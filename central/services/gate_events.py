@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from central.clock import zone
+from central.clock import epoch_instant, zone
 from central.models import Card, Household, Person, Unit
 from central.services.context import Action, Actor, Desk, action
 from central.services.gate_status import GATE_WATCH_ROLES
@@ -75,15 +75,6 @@ class EventPage:
     truncated: bool
 
 
-def _instant(epoch: Any) -> datetime | None:
-    if isinstance(epoch, bool) or not isinstance(epoch, int | float):
-        return None
-    try:
-        return datetime.fromtimestamp(epoch, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 def holders(act: Action, uids: Iterable[str]) -> dict[str, Holder]:
     """The current holder of each of these cards of the site the desk knows; one query."""
     wanted = {u for u in uids if u}
@@ -121,7 +112,7 @@ def gate_events(desk: Desk, actor: Actor, source: EventStore, wanted: EventFilte
         local = zone(act.site.timezone)
         events = []
         for e in page:
-            at = _instant(e.get("wall"))
+            at = epoch_instant(e.get("wall"))
             events.append(GateEvent(e, at, at.astimezone(local) if at is not None else None,
                                     known.get(str(e.get("uid") or ""))))
         return EventPage(tuple(events), wanted.limit, len(found) > wanted.limit)

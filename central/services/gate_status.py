@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from central.clock import epoch_instant
 from central.models import AuthLogEntry, Role
 from central.refusals import NotFoundError
 from central.services.context import DESK_ROLES, LEADS, Action, Actor, Desk, action
@@ -103,15 +104,6 @@ CLEARED_BY: dict[str, frozenset[str]] = {
 }
 
 
-def _instant(epoch: Any) -> datetime | None:
-    if isinstance(epoch, bool) or not isinstance(epoch, int | float):
-        return None
-    try:
-        return datetime.fromtimestamp(epoch, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 @dataclass(frozen=True)
 class GateAlarm:
     """One open alarm of a gate."""
@@ -155,7 +147,7 @@ class SiteGates:
 
 def _raised(event: Mapping[str, Any]) -> datetime | None:
     at = event.get("wall") if event.get("clock_trusted") else event.get("received_at")
-    return _instant(at)
+    return epoch_instant(at)
 
 
 def open_alarms(source: GateSyncSource, device: Mapping[str, Any],
@@ -186,7 +178,7 @@ def open_alarms(source: GateSyncSource, device: Mapping[str, Any],
     for kind, alarms in hub.items():
         newest = alarms[0]  # the store lists them newest first
         out.append(GateAlarm(CATEGORY_OF_KIND.get(kind, AlarmCategory.OTHER), kind, "hub",
-                             _instant(newest.get("raised_at")), False, len(alarms),
+                             epoch_instant(newest.get("raised_at")), False, len(alarms),
                              dict(newest.get("detail") or {})))
     if device.get("clock_trusted") is False and not any(
             a.category is AlarmCategory.CLOCK and a.standing for a in out):
@@ -214,7 +206,7 @@ def _status(source: GateSyncSource, d: Mapping[str, Any], link: LinkState,
         state = GateState.ONLINE if online else GateState.OFFLINE
     return GateStatus(
         device=str(d["device"]), state=state, online=None if lost else online,
-        last_seen=_instant(d.get("last_seen")), applied_seq=d.get("applied_seq"),
+        last_seen=epoch_instant(d.get("last_seen")), applied_seq=d.get("applied_seq"),
         behind=None if lost else d.get("behind"), backlog=None if lost else d.get("backlog"),
         clock_trusted=d.get("clock_trusted"), journal_id=d.get("journal_id"),
         events_upto=d.get("events_upto"), alarms=tuple(open_alarms(source, d, now)))
@@ -267,7 +259,7 @@ def _change_sync(act: Action, source: GateSyncSource,
     for entry in rows:
         at_gates = found.get(entry.seq, {"seq": None, "gates": []})
         gates = tuple(GateApplied(str(g["device"]), bool(g["applied"]),
-                                  _instant(g.get("applied_at")))
+                                  epoch_instant(g.get("applied_at")))
                       for g in at_gates["gates"])
         out.append(ChangeSync(entry.seq, entry.uid, entry.created_at,
                               at_gates["seq"] is not None, sum(g.applied for g in gates),
