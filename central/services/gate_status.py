@@ -185,16 +185,16 @@ def open_alarms(source: GateSyncSource, device: Mapping[str, Any],
         out.append(GateAlarm(AlarmCategory.CLOCK, "clock_untrusted", "status", None, True, 0))
     epoch = datetime.min.replace(tzinfo=UTC)
     # One standing alarm per category: a stuck barrier journals its state and the fault.
-    standing: dict[AlarmCategory, GateAlarm] = {}
+    by_category: dict[AlarmCategory, GateAlarm] = {}
     for alarm in (a for a in out if a.standing):
-        seen = standing.get(alarm.category)
+        seen = by_category.get(alarm.category)
         if seen is None:
-            standing[alarm.category] = alarm
+            by_category[alarm.category] = alarm
             continue
         newer = (alarm.raised_at or epoch) >= (seen.raised_at or epoch)
-        standing[alarm.category] = replace(alarm if newer else seen,
-                                           recent=alarm.recent + seen.recent)
-    out = [*standing.values(), *(a for a in out if not a.standing)]
+        by_category[alarm.category] = replace(alarm if newer else seen,
+                                              recent=alarm.recent + seen.recent)
+    out = [*by_category.values(), *(a for a in out if not a.standing)]
     out.sort(key=lambda a: a.raised_at or epoch, reverse=True)
     out.sort(key=lambda a: not a.standing)
     return out

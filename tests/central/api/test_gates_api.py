@@ -133,7 +133,11 @@ def by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def event(seq: int, kind: str, *, alarm: bool = False, uid: str | None = None,
-          minutes: int = 0, **data: Any) -> dict[str, Any]:
+          minutes: int = 0, fields: dict[str, Any] | None = None,
+          **data: Any) -> dict[str, Any]:
+    """One journal event as the gate ships it; ``fields`` for data keys that are not
+    Python names."""
+    data = {**data, **(fields or {})}
     granted = True if kind == "tap" else None
     return {"seq": seq, "boot_id": "b1", "wall": T0 + 60 * minutes, "mono": float(seq),
             "kind": kind, "alarm": alarm, "clock_trusted": True, "uid": uid,
@@ -185,7 +189,9 @@ def test_a_gate_that_drops_off_is_offline(linked: TestClient, roles: Headers, br
     guard = roles["guard"]
     report(gates["b1-lobby-pi"], "b1-lobby-pi", 0, 0)
     wait_until(lambda: "b1-lobby-pi" in by_name(devices(linked, guard)), "b1's status")
-    gates["b1-lobby-pi"].client.socket().close()  # dies without a goodbye: the will speaks
+    sock = gates["b1-lobby-pi"].client.socket()
+    assert sock is not None
+    sock.close()  # dies without a goodbye: the will speaks
     wait_until(lambda: by_name(devices(linked, guard))["b1-lobby-pi"]["state"] == "offline",
                "b1 offline", 20)
     assert by_name(devices(linked, guard))["b1-lobby-pi"]["online"] is False
@@ -201,7 +207,7 @@ def test_open_alarms_by_category(linked: TestClient, roles: Headers, hub: Centra
         event(1, "door_forced_open", alarm=True),
         event(2, "door_closed", cleared=["door_forced_open"]),  # ended
         event(3, "door_held_open", alarm=True, after=30),  # still open
-        event(4, "barrier_state", alarm=True, **{"from": "closing", "to": "stuck"}),
+        event(4, "barrier_state", alarm=True, fields={"from": "closing", "to": "stuck"}),
         event(5, "barrier_stuck", alarm=True, reason="travel_timeout"),
         event(6, "journal_overflow", alarm=True, lost=12),
         event(7, "security", alarm=True, subject="command", reason="bad_signature"),
@@ -221,7 +227,7 @@ def test_open_alarms_by_category(linked: TestClient, roles: Headers, hub: Centra
                                                      reverse=True)  # standing ones first
     # A guard resets the barrier: it moves on to closed, and the stuck alarm ends.
     store.store_events("main-gate-pi", [
-        event(12, "barrier_state", **{"from": "stuck", "to": "closed"}),
+        event(12, "barrier_state", fields={"from": "stuck", "to": "closed"}),
         event(13, "barrier_reset", state="closed")], journal_id="j1")
     # A day later the one-off alarms have gone; the door still held open has not.
     clock.advance(timedelta(hours=25))
