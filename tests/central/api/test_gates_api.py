@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,12 @@ from central.api import create_app
 from central.clock import FixedClock
 from central.gate_link import DeskToGates
 from central.services.context import Desk
+from edge.card_record import CardRow
+from edge.cards import CardStatus
 from hardware_sim.site_broker import free_tcp_port
 from sync.broker.config import BrokerLayout, write_broker
 from sync.hub.bridge import CentralSync
+from sync.hub.store import CentralStore
 from sync.wire import topics
 from sync.wire.command import Command
 from sync.wire.device_messages import DeviceStatus
@@ -407,3 +410,37 @@ def test_remote_commands_refused(linked: TestClient, roles: Headers, hub: Centra
     time.sleep(0.3)
     assert gates["main-gate-pi"].on(topics.command(SITE, "main-gate-pi")) == []
 
+
+
+def test_the_hub_remembers_when_each_gate_first_applied_an_entry(tmp_path: Path) -> None:
+    now = [T0]
+    store = CentralStore(tmp_path / "hub.db", SITE, clock=lambda: now[0])
+    try:
+        hub_seqs = store.record_cards([store_card("04A1B2C3"), store_card("0B0B0B0B")],
+                                      desk_seqs=[17, 18])
+        assert list(hub_seqs) == [1, 2]
+        with pytest.raises(ValueError, match="more entries"):
+            store.record_cards([store_card("0C0C0C0C")], desk_seqs=[19, 20])
+        assert store.head_seq() == 2  # refused whole
+        store.update_status(DeviceStatus("gate", True, 1, 0), retained=False)
+        now[0] += 60
+        store.update_status(DeviceStatus("gate", True, 2, 0), retained=False)
+        found = store.change_sync([17, 18, 99])
+        assert found[99] == {"seq": None, "gates": [{"device": "gate", "applied": False,
+                                                     "applied_at": None}]}
+        assert found[17]["gates"][0]["applied_at"] == T0
+        assert found[18]["gates"][0]["applied_at"] == T0 + 60
+        # A fresh auth.db: the gate starts again from nothing and no longer holds entry 2.
+        now[0] += 60
+        store.update_status(DeviceStatus("gate", True, 0, 0), retained=False)
+        assert store.change_sync([18])[18]["gates"][0]["applied"] is False
+        now[0] += 60
+        store.update_status(DeviceStatus("gate", True, 2, 0), retained=False)
+        assert store.change_sync([18])[18]["gates"][0]["applied_at"] == T0 + 180
+    finally:
+        store.close()
+
+
+def store_card(uid: str) -> CardRow:
+    return CardRow(uid, CardStatus.ACTIVE, date(2026, 1, 1), date(2027, 1, 1), ("lobby",),
+                   None, "owner", None)
