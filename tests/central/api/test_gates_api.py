@@ -6,9 +6,6 @@ commands with their reason."""
 
 from __future__ import annotations
 
-import getpass
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, timedelta
@@ -16,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from central.api import create_app
 from central.clock import FixedClock
@@ -24,19 +20,17 @@ from central.gate_link import DeskToGates
 from central.services.context import Desk
 from edge.card_record import CardRow
 from edge.cards import CardStatus
-from hardware_sim.site_broker import free_tcp_port
-from sync.broker.config import BrokerLayout, write_broker
 from sync.hub.bridge import CentralSync
 from sync.hub.store import CentralStore
 from sync.wire import topics
 from sync.wire.command import Command
 from sync.wire.device_messages import DeviceStatus
 from sync.wire.signing import verify
-from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import Broker, Probe
 
 from ..conftest import FAST_HASHER, NOW, SITE, Staffs, application, owner_line
 from .conftest import API, ROLES, TestClient, login
+from .live_desk import linked_hub, site_broker
 
 Headers = dict[str, dict[str, str]]
 GATES = ("main-gate-pi", "b1-lobby-pi")
@@ -55,29 +49,15 @@ def wait_until(done: Callable[[], bool], what: str, timeout: float = 15.0) -> No
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """The site broker of the example site, with the desk's user and two gates."""
-    if shutil.which("mosquitto") is None:
-        pytest.fail("mosquitto is not installed: run the README's test command")
-    layout = BrokerLayout(site=SITE, conf_dir=tmp_path / "broker",
-                          data_dir=tmp_path / "broker" / "data", port=free_tcp_port(),
-                          run_as=getpass.getuser() if os.geteuid() == 0 else None)
-    users = {CENTRAL_USER: "central-pw", **{g: f"pw-{g}" for g in GATES}}
-    write_broker(layout, users)
-    b = Broker(layout, dict(users))
-    b.start()
-    yield b
-    b.stop()
+    with site_broker(tmp_path, GATES) as b:
+        yield b
 
 
 @pytest.fixture
 def hub(broker: Broker, tmp_path: Path, clock: FixedClock) -> Iterator[CentralSync]:
     """The desk's link to the site's gates, on the desk's clock."""
-    sync = CentralSync(tmp_path / "hub.db", SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
-                       broker.port, password="central-pw", reconnect_delay=(1, 1),
-                       clock=clock.wall)
-    sync.start()
-    wait_until(lambda: sync.connected, "the desk's link")
-    yield sync
-    sync.close()
+    with linked_hub(tmp_path, broker, clock.wall) as sync:
+        yield sync
 
 
 @pytest.fixture
