@@ -190,6 +190,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if stores is None:
         return 2
     gate_events: list[Any] = list(stores)
+    gate_links: list[Any] = []
     desk_sync: DeskSync | None = None
     sync_engine = None
     try:
@@ -204,9 +205,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             desk_sync = DeskSync(sync_config, sync_engine)
             desk_sync.start()
             gate_events = desk_sync.stores
+            gate_links = list(desk_sync.syncs.values())
             print(f"gate link: sites {', '.join(sync_config.sites)} via "
                   f"{sync_config.broker_host}:{sync_config.broker_port}", flush=True)
-        app = create_app(args.db, gate_events=gate_events)
+        app = create_app(args.db, gate_events=gate_events, gate_links=gate_links)
         # uvicorn has no deadline for a request's headers: central/api/slow_clients.py.
         uvicorn.run(app, host=args.host, port=args.port, log_level="info",
                     http=header_deadline_protocol(args.header_timeout))

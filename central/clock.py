@@ -47,6 +47,17 @@ class FixedClock:
         self.set(self._at + delta)
 
 
+def epoch_instant(epoch: object) -> datetime | None:
+    """Epoch seconds from a gate or the sync store as an aware UTC instant; None for what no
+    clock says (null, a flag, a value out of range)."""
+    if isinstance(epoch, bool) or not isinstance(epoch, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def _aware(at: datetime) -> datetime:
     if at.tzinfo is None:
         raise ValueError("FixedClock needs an aware datetime")

@@ -65,7 +65,7 @@ class DeskToGates:
             ).all()
         if not rows:
             return 0
-        by_site: dict[str, list[WireCard]] = {}
+        by_site: dict[str, tuple[list[WireCard], list[int]]] = {}
         for seq, site, text in rows:
             try:
                 # Checked as a gate will check it, and relayed as the desk encoded it.
@@ -78,9 +78,12 @@ class DeskToGates:
             if site not in self.syncs:
                 log.error("desk auth_log %d is for site %r, which has no sync link", seq, site)
                 continue
-            by_site.setdefault(site, []).append(card)
-        for site, cards in by_site.items():
-            self.syncs[site].record_cards(cards)
+            cards, seqs = by_site.setdefault(site, ([], []))
+            cards.append(card)
+            seqs.append(int(seq))
+        for site, (cards, seqs) in by_site.items():
+            # With the desk's numbers, so the desk can ask which gates applied its change.
+            self.syncs[site].record_cards(cards, seqs)
         self.relayed = int(rows[-1][0])
         self._save()
         return len(rows)

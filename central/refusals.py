@@ -92,6 +92,14 @@ class InvalidInputError(DeskError):
         return {**super().as_dict(), "errors": [e.as_dict() for e in self.errors]}
 
 
+class UnavailableError(DeskError):
+    """A part of the system this answer needs is not connected (the gates' event store,
+    the desk's link to the site's broker)."""
+
+    http_status = 503
+    kind = "unavailable"
+
+
 class NotFoundError(DeskError):
     """No such card, household, person, receipt... in the actor's site."""
 

@@ -23,6 +23,7 @@ from central.api import (
     card_changes,
     cards,
     directory,
+    gate_commands,
     gates,
     goods,
     id_checks,
@@ -38,11 +39,12 @@ from central.api import (
 )
 from central.api.body_schema import BODIES
 from central.api.errors import PREFIX, install_handlers
-from central.api.ports import DeviceStatusSource, GateEventSource
+from central.api.ports import GateEventSource
 from central.api.private_responses import PrivateResponses
 from central.api.state import ApiState
 from central.pages.app import install_pages, page_error
 from central.services.context import Desk
+from central.services.gate_sources import GateLink, GateSyncSource
 from edge.ports import Clock
 
 # A desk shift, with some slack; the desk logs in again the next morning.
@@ -59,8 +61,8 @@ See docs/api.md for the permission matrix."""
 
 ROUTERS = (auth.public, auth.router, staff.router, directory.router, cards.router,
            card_changes.router, loss.router, money.router, ownership.router, register.router,
-           gates.router, parking.router, reports.router, renovation.router, visitors.router,
-           goods.router, id_checks.router)
+           gates.router, gate_commands.router, parking.router, reports.router,
+           renovation.router, visitors.router, goods.router, id_checks.router)
 
 
 def _by_site(sources: Any, kind: type) -> dict[str, Any]:
@@ -101,7 +103,8 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 def create_app(database_url: str, *,
                gate_events: GateEventSource | Sequence[GateEventSource] | None = None,
-               devices: DeviceStatusSource | Sequence[DeviceStatusSource] | None = None,
+               devices: GateSyncSource | Sequence[GateSyncSource] | None = None,
+               gate_links: GateLink | Sequence[GateLink] | None = None,
                clock: Clock | None = None, hasher: PasswordHasher | None = None,
                session_ttl: timedelta = DEFAULT_SESSION_TTL,
                page_idle_timeout: timedelta = DEFAULT_PAGE_IDLE,
@@ -111,7 +114,10 @@ def create_app(database_url: str, *,
 
     ``gate_events`` and ``devices`` are the sync side's stores, one per site (each names
     its ``site``); a ``sync.hub.store.CentralStore`` is both, and when ``devices`` is
-    omitted the event sources that also report device status are used. ``clock`` and
+    omitted the event sources that also report device status are used. ``gate_links`` are
+    the desk's live links to the sites' brokers (``sync.hub.bridge.CentralSync``): with one,
+    the gates view knows when the desk itself has lost the broker, and remote commands can
+    be sent. ``clock`` and
     ``hasher`` are for tests (a clock they can move, cheap argon2 parameters), and so is
     ``login_refusal_delay_s`` (how long a refused login waits before it is answered).
     ``page_idle_timeout`` ends a desk page's session after that long without a request.
@@ -123,9 +129,10 @@ def create_app(database_url: str, *,
     desk = Desk.open(database_url, clock=clock, hasher=hasher)
     events = _by_site(gate_events, GateEventSource)
     if devices is None:
-        statuses = {site: s for site, s in events.items() if isinstance(s, DeviceStatusSource)}
+        statuses = {site: s for site, s in events.items() if isinstance(s, GateSyncSource)}
     else:
-        statuses = _by_site(devices, DeviceStatusSource)
+        statuses = _by_site(devices, GateSyncSource)
+    links = _by_site(gate_links, GateLink)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -135,9 +142,8 @@ def create_app(database_url: str, *,
     app = FastAPI(title="Menwei desk API", version=VERSION, description=DESCRIPTION,
                   openapi_url=f"{PREFIX}/openapi.json", docs_url=None,
                   redoc_url=None, lifespan=lifespan)
-    state = ApiState(desk, session_ttl, login_refusal_delay_s, events, statuses,
-                     page_idle_timeout)
-    app.state.menwei = state
+    app.state.menwei = ApiState(desk, session_ttl, login_refusal_delay_s, events, statuses,
+                                links, page_idle_timeout)
     for router in ROUTERS:
         app.include_router(router)
     install_handlers(app, pages=page_error)

@@ -1,21 +1,24 @@
 """A card after issue: its grants, renewal, revocation and formatting (I6). Each writes the
-register (I1) and, in the same transaction, the card's new record for the gates."""
+register (I1) and, in the same transaction, the card's new record for the gates; and
+whether that record has reached the gates."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from fastapi import Request
 from pydantic import BaseModel, Field
 
+from central.api.body import query_reader
 from central.api.body_schema import Body
 from central.api.errors import error_responses
+from central.api.gates import sync_source
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
-from central.api.shapes import UidPath
+from central.api.shapes import IdPath, UidPath
 from central.api.state import api_state
 from central.models import CardState
-from central.services import card_changes
+from central.services import card_changes, gate_status
 
 router = protected_router("cards")
 CARD_ERRORS = error_responses(404, 409, 413, 415)
@@ -80,3 +83,62 @@ def format_card(request: Request, actor: ActorDep, uid: UidPath, body: BodyDep) 
     inp = CARD_ACTION_BODY.read(body, uid=uid)
     card_changes.format_card(api_state(request).desk, actor, inp)
     return CardStateOut(uid=inp.uid, state=CardState.FORMATTED)
+
+
+class GateAppliedOut(BaseModel):
+    """One gate and a card change."""
+
+    device: str
+    applied: bool
+    applied_at: datetime | None = Field(description="when the desk learnt the gate had "
+                                                    "applied it (its status said so)")
+
+
+class ChangeSyncOut(BaseModel):
+    """A card change at the gates: ``applied`` of ``total`` gates hold it (已同步 4/4)."""
+
+    change_id: int = Field(description="the desk's number of the change")
+    uid: str
+    made_at: datetime
+    relayed: bool = Field(description="false while the change has not yet left the desk for "
+                                      "the site's list")
+    applied: int
+    total: int = Field(description="the gate controllers the site knows")
+    gates: list[GateAppliedOut]
+
+
+class CardSyncOut(BaseModel):
+    """Whether a card's newest change has reached the gates."""
+
+    uid: str
+    change: ChangeSyncOut | None = Field(description="null: nothing of this card has been "
+                                                     "sent to the gates")
+
+
+def _change_out(sync: gate_status.ChangeSync) -> ChangeSyncOut:
+    return ChangeSyncOut(change_id=sync.change_id, uid=sync.uid, made_at=sync.made_at,
+                         relayed=sync.relayed, applied=sync.applied, total=sync.total,
+                         gates=[GateAppliedOut(device=g.device, applied=g.applied,
+                                               applied_at=g.applied_at) for g in sync.gates])
+
+
+@router.get("/cards/{uid}/sync", responses=error_responses(503))
+def get_card_sync(request: Request, actor: ActorDep, uid: UidPath) -> CardSyncOut:
+    """Which gates have applied the card's newest change, and when ("已同步 4/4")."""
+    q = query_reader({"uid": uid})
+    card = q.uid("uid")
+    q.finish()
+    found = gate_status.cards_sync(api_state(request).desk, actor,
+                                   sync_source(request, actor), [card])
+    sync = found.get(card)
+    return CardSyncOut(uid=card, change=None if sync is None else _change_out(sync))
+
+
+@router.get("/card-changes/{change_id}/sync", responses=error_responses(503))
+def get_change_sync(request: Request, actor: ActorDep, change_id: IdPath) -> ChangeSyncOut:
+    """Which gates have applied one card change of the desk, and when."""
+    q = query_reader({"change_id": change_id})
+    number = q.integer("change_id", 1)
+    q.finish()
+    return _change_out(gate_status.change_sync(api_state(request).desk, actor,
+                                               sync_source(request, actor), number))

@@ -66,13 +66,6 @@ class MethodNotAllowedError(DeskError):
     kind = "method"
 
 
-class UnavailableError(DeskError):
-    """A part of the system this answer needs is not connected (the gates' event store)."""
-
-    http_status = 503
-    kind = "unavailable"
-
-
 # ---------------------------------------------------------------- the error body's schema
 
 

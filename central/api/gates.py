@@ -1,29 +1,48 @@
 """What the gates reported: their events (every tap, granted or denied, with its reason —
-rule G1) and the controllers' last status, read from the sync side's store of the caller's
-site through the ports of central/api/ports.py."""
+rule G1, with the card's holder) and the controllers' status and open alarms, read from
+the sync side's store of the caller's site through the ports of central/api/ports.py and
+central/services/gate_sources.py."""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+import re
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from central.api.body import query_reader
-from central.api.errors import UnavailableError, error_responses
+from central.api.errors import error_responses
 from central.api.reader_uids import CARD_QUERY
 from central.api.routing import protected_router
 from central.api.security import ActorDep, reading
 from central.api.state import api_state
+from central.clock import epoch_instant
+from central.forms import FormReader
+from central.refusals import UnavailableError
+from central.services import gate_events, gate_status
+from central.services.context import Actor
+from central.services.gate_sources import GateSyncSource
+from central.services.gate_status import AlarmCategory, GateState, LinkState
 
 router = protected_router("gates")
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+class HolderOut(BaseModel):
+    """Who holds the card now, by the desk's records."""
+
+    person_id: int
+    name: str
+    unit: str | None = Field(description="the household's unit, e.g. 3-1201; null for a card "
+                                         "outside a household (staff, merchant)")
 
 
 class EventOut(BaseModel):
-    """One gate event as the device journalled it."""
+    """One gate event as the device journalled it, with its card's holder."""
 
     device: str = Field(description="the gate controller (its MQTT name)")
     journal_id: str = Field(description="the device's journal that wrote it: a new one (a "
@@ -32,8 +51,12 @@ class EventOut(BaseModel):
     seq: int = Field(description="the journal's sequence number, without gaps")
     at: datetime | None = Field(description="the device's clock (see clock_trusted); null "
                                             "when that clock gave nonsense")
+    at_local: datetime | None = Field(description="``at`` in the site's time zone")
     kind: str
     uid: str | None
+    holder: HolderOut | None = Field(description="the card's holder now; null for an event "
+                                                 "without a card or a card the desk does "
+                                                 "not know")
     granted: bool | None
     reason: str | None = Field(description="why granted or denied, one named reason")
     alarm: bool
@@ -43,48 +66,59 @@ class EventOut(BaseModel):
 
 
 class EventsOut(BaseModel):
-    """The events matching the filters, oldest first."""
+    """The events matching the filters, newest first unless asked otherwise."""
 
     events: list[EventOut]
     limit: int
     truncated: bool = Field(description="more events match: narrow the time window")
 
 
-class HubAlarmOut(BaseModel):
-    """Something the desk's link to the gates noticed about a device (a replaced journal,
-    a device over its quota)."""
+class AlarmOut(BaseModel):
+    """One open alarm of a gate, in a plain category."""
 
-    kind: str = Field(description="what happened, one word")
+    category: AlarmCategory = Field(description="what a guard calls it")
+    kind: str = Field(description="the event kind as journalled (or the hub's alarm kind)")
+    source: str = Field(description="gate: its journal; hub: the desk's link noticed; status: "
+                                    "its reported status")
+    raised_at: datetime | None = Field(description="by the gate's clock when it trusted it, "
+                                                   "else when it reached the desk")
+    standing: bool = Field(description="true: open until the gate reports it ended (a "
+                                       "door closed, a barrier reset); false: a one-off, "
+                                       "listed for 24 hours")
+    recent: int = Field(description="how many of this kind reached the desk in 24 hours")
     detail: dict[str, Any]
-    raised_at: datetime | None
 
 
 class DeviceOut(BaseModel):
-    """A gate controller's last known status."""
+    """A gate controller as the desk sees it now."""
 
     device: str
-    online: bool | None
-    applied_seq: int | None = Field(description="the authorisation log entry it has applied")
-    behind: int | None = Field(description="entries of the log it has not applied yet")
-    backlog: int | None = Field(description="its journal's events not yet acknowledged")
+    state: GateState = Field(description="online, offline, or unknown: the desk itself has "
+                                         "lost the broker (see link) or the gate never "
+                                         "reported")
+    online: bool | None = Field(description="null while unknown")
+    last_seen: datetime | None = Field(description="its last status message reached the desk")
+    applied_seq: int | None = Field(description="the site list's entry it has applied")
+    behind: int | None = Field(description="entries of the site's list it has not applied "
+                                           "(site_seq - applied_seq); null while unknown")
+    backlog: int | None = Field(description="its journal's events not yet acknowledged; null "
+                                            "while unknown")
     clock_trusted: bool | None
-    last_seen: datetime | None
     journal_id: str | None = Field(default=None,
                                    description="its current journal (the newest seen)")
     events_upto: int | None = Field(description="every event of its current journal up to "
                                                 "this seq is stored here")
-    alarms: list[HubAlarmOut] = Field(default_factory=list,
-                                      description="the newest alarms about it, newest first")
+    alarms: list[AlarmOut] = Field(description="open alarms: standing first, newest first")
 
 
-def _instant(epoch: Any) -> datetime | None:
-    """An epoch time from a device as an instant; None for what no clock says."""
-    if isinstance(epoch, bool) or not isinstance(epoch, int | float):
-        return None
-    try:
-        return datetime.fromtimestamp(epoch, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
+class DevicesOut(BaseModel):
+    """Every gate controller of the site, and the desk's own link to them."""
+
+    link: LinkState = Field(description="the desk's link to the site's broker: connected, "
+                                        "disconnected (every gate is then unknown), or "
+                                        "not_linked (the desk reads a store it does not feed)")
+    site_seq: int = Field(description="the newest entry of the site's list")
+    devices: list[DeviceOut]
 
 
 def _finite(value: Any) -> Any:
@@ -98,17 +132,19 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _event(e: dict[str, Any]) -> EventOut:
-    return EventOut(device=str(e["device"]), journal_id=str(e.get("journal_id") or ""),
-                    seq=int(e["seq"]), at=_instant(e.get("wall")),
-                    kind=str(e["kind"]), uid=e.get("uid"), granted=e.get("granted"),
-                    reason=e.get("reason"), alarm=bool(e.get("alarm")),
-                    clock_trusted=bool(e.get("clock_trusted")),
-                    data=_finite(e.get("data") or {}), received_at=_instant(e.get("received_at")))
-
-
 def _unavailable(what_zh: str, what_en: str) -> UnavailableError:
     return UnavailableError(f"本小区的{what_zh}未接入", f"this site's {what_en} is not connected")
+
+
+def _kinds(q: FormReader) -> frozenset[str] | None:
+    text = q.opt_text("kind", 400)
+    if text is None:
+        return None
+    kinds = frozenset(k.strip() for k in text.split(",") if k.strip())
+    if not kinds or not all(_KIND.fullmatch(k) for k in kinds):
+        q.fail("kind", "应为以逗号分隔的事件类型，如 tap,door_forced_open",
+               "event kinds separated by commas, e.g. tap,door_forced_open")
+    return kinds
 
 
 @router.get("/events", responses=error_responses(503))
@@ -124,50 +160,83 @@ def list_events(
                                            description="before, with its UTC offset")] = None,
         outcome: Annotated[str | None, Query(json_schema_extra={
             "enum": ["granted", "denied"]})] = None,
+        kind: Annotated[str | None, Query(description="event kinds, separated by commas "
+                                                      "(tap, door_forced_open, ...)")] = None,
+        order: Annotated[str | None, Query(json_schema_extra={"enum": ["newest", "oldest"]},
+                                           description="newest first (default) or oldest "
+                                                       "first")] = None,
         limit: Annotated[str | None, Query(json_schema_extra={
             "type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
             description=f"at most this many (default {DEFAULT_LIMIT})")] = None,
 ) -> EventsOut:
-    """Gate events of the caller's site by card, gate, time window and outcome, oldest
-    first (by the device's clock)."""
+    """Gate events of the caller's site by card, gate, time window, outcome and kind,
+    newest first by the device's clock (``order=oldest`` for the other way), each with its
+    card's holder and unit and its time in the site's time zone."""
     q = query_reader({"card": card, "gate": gate, "since": since, "until": until,
-                      "outcome": outcome, "limit": limit})
+                      "outcome": outcome, "kind": kind, "order": order, "limit": limit})
     uid = q.uid("card") if q.present("card") else None
     device = q.opt_text("gate", 64)
     first, last = q.opt_instant("since"), q.opt_instant("until")
     wanted = q.opt_text("outcome", 16)
     if wanted not in (None, "granted", "denied"):
         q.fail("outcome", "应为 granted 或 denied", "granted or denied")
+    kinds = _kinds(q)
+    direction = q.opt_text("order", 16)
+    if direction not in (None, "newest", "oldest"):
+        q.fail("order", "应为 newest 或 oldest", "newest or oldest")
     count = q.opt_integer("limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     q.finish()
-    with reading(request, actor) as act:
-        source = api_state(request).events.get(act.site.code)
+    source = api_state(request).events.get(actor.site)
     if source is None:
+        with reading(request, actor):
+            pass  # who may not read events hears that first, not that none are linked
         raise _unavailable("门禁事件库", "gate event store")
-    # One more than asked tells whether the answer was cut short.
-    found = source.events_for(device, uid=uid,
-                              since=first.timestamp() if first is not None else None,
-                              until=last.timestamp() if last is not None else None,
-                              granted=None if wanted is None else wanted == "granted",
-                              limit=count + 1)
-    return EventsOut(events=[_event(e) for e in found[:count]], limit=count,
-                     truncated=len(found) > count)
+    page = gate_events.gate_events(
+        api_state(request).desk, actor, source, gate_events.EventFilter(
+            device=device, uid=uid, since=first, until=last,
+            granted=None if wanted is None else wanted == "granted", kinds=kinds,
+            newest_first=direction != "oldest", limit=count))
+    return EventsOut(events=[_event(e) for e in page.events], limit=page.limit,
+                     truncated=page.truncated)
+
+
+def _event(found: gate_events.GateEvent) -> EventOut:
+    e, holder = found.event, found.holder
+    return EventOut(device=str(e["device"]), journal_id=str(e.get("journal_id") or ""),
+                    seq=int(e["seq"]), at=found.at, at_local=found.at_local,
+                    kind=str(e["kind"]), uid=e.get("uid"),
+                    holder=None if holder is None else HolderOut(
+                        person_id=holder.person_id, name=holder.name, unit=holder.unit),
+                    granted=e.get("granted"), reason=e.get("reason"),
+                    alarm=bool(e.get("alarm")), clock_trusted=bool(e.get("clock_trusted")),
+                    data=_finite(e.get("data") or {}),
+                    received_at=epoch_instant(e.get("received_at")))
+
+
+def sync_source(request: Request, actor: Actor) -> GateSyncSource:
+    """The caller's site's sync store (503 when none is linked), once the matrix let the
+    caller in."""
+    source = api_state(request).devices.get(actor.site)
+    if source is None:
+        with reading(request, actor):
+            pass  # a caller the matrix refuses hears that first
+        raise _unavailable("门禁设备状态", "device status")
+    return source
 
 
 @router.get("/devices", responses=error_responses(503))
-def list_devices(request: Request, actor: ActorDep) -> list[DeviceOut]:
-    """The gate controllers of the caller's site: online, how far behind the authorisation
-    log, journal backlog, clock trust, last seen."""
-    with reading(request, actor) as act:
-        source = api_state(request).devices.get(act.site.code)
-    if source is None:
-        raise _unavailable("门禁设备状态", "device status")
-    return [DeviceOut(device=str(d["device"]), online=d.get("online"),
-                      applied_seq=d.get("applied_seq"), behind=d.get("behind"),
-                      backlog=d.get("backlog"), clock_trusted=d.get("clock_trusted"),
-                      last_seen=_instant(d.get("last_seen")), journal_id=d.get("journal_id"),
-                      events_upto=d.get("events_upto"),
-                      alarms=[HubAlarmOut(kind=str(a["kind"]), detail=_finite(a["detail"]),
-                                          raised_at=_instant(a.get("raised_at")))
-                              for a in d.get("alarms") or ()])
-            for d in source.device_status()]
+def list_devices(request: Request, actor: ActorDep) -> DevicesOut:
+    """The gate controllers of the caller's site: online, offline or unknown (while the
+    desk has lost the broker), last seen, how far behind the site's list, journal backlog,
+    clock trust and open alarms; and the desk's own link."""
+    source = sync_source(request, actor)
+    found = gate_status.site_gates(api_state(request).desk, actor, source,
+                                   api_state(request).links.get(actor.site))
+    return DevicesOut(link=found.link, site_seq=found.site_seq, devices=[DeviceOut(
+        device=g.device, state=g.state, online=g.online, last_seen=g.last_seen,
+        applied_seq=g.applied_seq, behind=g.behind, backlog=g.backlog,
+        clock_trusted=g.clock_trusted, journal_id=g.journal_id, events_upto=g.events_upto,
+        alarms=[AlarmOut(category=a.category, kind=a.kind, source=a.source,
+                         raised_at=a.raised_at, standing=a.standing, recent=a.recent,
+                         detail=_finite(dict(a.detail))) for a in g.alarms])
+        for g in found.gates])

@@ -18,13 +18,14 @@ from pydantic import BaseModel, Field
 
 from central.api.body import query_reader
 from central.api.body_schema import Body
-from central.api.errors import UnavailableError, error_responses
+from central.api.errors import error_responses
 from central.api.ports import GateEventSource
 from central.api.routing import BodyDep, protected_router
 from central.api.security import ActorDep
 from central.api.shapes import Money
 from central.api.state import api_state
 from central.forms import FormReader
+from central.refusals import UnavailableError
 from central.services import parking_report_signoff as signoff
 from central.services.context import Actor
 from central.services.parking_report import ParkingReport, ReportStamps, UsageLine

@@ -11,7 +11,14 @@ from central.models.applications import (
 from central.models.auth_log import AuthLogEntry
 from central.models.base import AppendOnly, Base, FrozenColumns
 from central.models.cards import Card, CardState, Grant, Schedule
-from central.models.gates import AccessGroup, Device, Gate, GateRole
+from central.models.gates import (
+    AccessGroup,
+    Device,
+    Gate,
+    GateCommand,
+    GateCommandKind,
+    GateRole,
+)
 from central.models.goods import GoodsPass, GoodsReleaseSlip
 from central.models.loss import LossKind, LossReport
 from central.models.money import Fee, FeeKind, PaymentMethod, Receipt, ReceiptItem, ReceiptLine
@@ -51,7 +58,8 @@ __all__ = [
     "DIRECT_RELATIVES", "RESIDENT_KINDS", "AccessGroup", "AppendOnly", "Application",
     "ApplicationKind", "AuthLogEntry", "Base", "Building", "Card", "CardState",
     "ConfirmationMethod", "DepositPayer", "Device", "Evidence", "EvidenceKind", "Fee", "FeeKind",
-    "FrozenColumns", "Gate", "GateRole", "GoodsPass", "GoodsReleaseSlip", "Grant", "HolderKind",
+    "FrozenColumns", "Gate", "GateCommand", "GateCommandKind", "GateRole", "GoodsPass",
+    "GoodsReleaseSlip", "Grant", "HolderKind",
     "Household", "HouseholdKind", "LoginAttempt", "LossKind", "LossReport", "NamedBy",
     "ParkingMonthlyReport", "ParkingSpace", "ParkingSubscription", "ParkingTopUp", "PaymentMethod",
     "Person", "Receipt", "ReceiptItem", "ReceiptLine", "RegisterAction", "RegisterEntry",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from central.models.base import Base
+from central.models.base import AppendOnly, Base
 
 
 class AccessGroup(Base):
@@ -89,3 +89,34 @@ class Device(Base):
     # The highest gate-event sequence stored from this device (events are stored
     # idempotently on (device, seq), architecture principle 4).
     events_stored_seq: Mapped[int] = mapped_column(default=0)
+
+
+class GateCommandKind(enum.StrEnum):
+    """A remote command the desk sends a gate (sync/wire/command.py COMMANDS)."""
+
+    OPEN_ONCE = "open_once"
+    HOLD_OPEN = "hold_open"
+    LOCKDOWN = "lockdown"
+    RELEASE = "release"
+
+
+class GateCommand(AppendOnly, Base):
+    """A remote command sent from the desk: who asked, why, to which gate. The gate journals
+    the same command with ``issued_by`` and ``nonce`` (rule G3's "every manual open is
+    logged with the guard and the reason"); this row keeps the reason, which the signed
+    command does not carry."""
+
+    __tablename__ = "gate_commands"
+    __table_args__ = (Index("ix_gate_commands_site_issued", "site_id", "issued_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    device: Mapped[str] = mapped_column(String(64))
+    command: Mapped[GateCommandKind]
+    reason: Mapped[str] = mapped_column(String(200))
+    # A hold-open or lockdown that ends by itself then; None: until released.
+    until: Mapped[datetime | None]
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    issued_by: Mapped[str] = mapped_column(String(100))
+    nonce: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime]

@@ -105,6 +105,8 @@ FIELD_LABELS: dict[str, str] = {
     "uids": N_("Card numbers"),
     "unit_id": N_("Unit"),
     "username": N_("User name"),
+    "device": N_("Gate"),
+    "until": N_("Until"),
     "current_password": N_("Current password"),
     "new_password": N_("New password"),
     "new_password_again": N_("New password again"),

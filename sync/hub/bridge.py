@@ -25,7 +25,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +103,12 @@ class CentralSync:
         self.outbox.wake()
         return seq
 
-    def record_cards(self, cards: Iterable[CardRow | WireCard]) -> range:
+    def record_cards(self, cards: Iterable[CardRow | WireCard],
+                     desk_seqs: Sequence[int] | None = None) -> range:
         """Log many cards in one transaction (all or none); the sequence numbers given. A
-        record already in its wire form (the desk's log) is logged and sent as it is."""
-        seqs = self.store.record_cards(cards)
+        record already in its wire form (the desk's log) is logged and sent as it is;
+        ``desk_seqs`` names the desk's entry each card relays (CentralStore.record_cards)."""
+        seqs = self.store.record_cards(cards, desk_seqs)
         self.outbox.wake()
         return seqs
 

@@ -135,4 +135,23 @@ MIGRATIONS = [
     ALTER TABLE devices ADD COLUMN journal_id TEXT;
     UPDATE devices SET journal_id = '' WHERE events_upto IS NOT NULL
     """,
+    # 4: what the desk's gates view asks of the hub. Which desk entry each log entry relays
+    # (a card change "applied by 3 of 4 gates" is asked by the desk's own number); when each
+    # device's applied_seq first reached a value (so "applied at" has an answer after the
+    # status moved on); and the alarm events of a journal, newest per kind, found without
+    # reading the whole journal.
+    """
+    ALTER TABLE auth_log ADD COLUMN desk_seq INTEGER;
+    CREATE INDEX auth_log_desk_seq ON auth_log (desk_seq) WHERE desk_seq IS NOT NULL;
+    CREATE TABLE device_progress (
+        device TEXT NOT NULL,
+        applied_seq INTEGER NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (device, applied_seq)
+    );
+    INSERT INTO device_progress (device, applied_seq, at)
+        SELECT device, applied_seq, coalesce(last_seen, 0) FROM devices
+        WHERE applied_seq IS NOT NULL;
+    CREATE INDEX events_alarms ON events (device, journal_id, kind, seq) WHERE alarm = 1
+    """,
 ]

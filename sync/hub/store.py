@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +70,15 @@ def event_row(device: str, journal_id: str, event: Mapping[str, Any],
             _optional(event, "reason", str, where), dump(event.get("data") or {}), received_at)
 
 
+def _event_dict(r: Sequence[Any]) -> dict[str, Any]:
+    """An ``events`` row (``_EVENT_COLUMNS``) as the dict the desk reads."""
+    return {"device": r[0], "journal_id": r[1], "seq": r[2], "boot_id": r[3],
+            "wall": r[4], "mono": r[5], "kind": r[6], "alarm": bool(r[7]),
+            "clock_trusted": bool(r[8]), "uid": r[9],
+            "granted": None if r[10] is None else bool(r[10]), "reason": r[11],
+            "data": json.loads(r[12]), "received_at": r[13]}
+
+
 class CentralStore:
     """The central sync database of one site."""
 
@@ -110,25 +119,31 @@ class CentralStore:
 
     # ------------------------------------------------------------ authorisation log
 
-    def record_cards(self, cards: Iterable[CardRow | WireCard]) -> range:
+    def record_cards(self, cards: Iterable[CardRow | WireCard],
+                     desk_seqs: Sequence[int] | None = None) -> range:
         """Append each card's full record to the log, with its outbox rows, in one
         transaction (all or, on any card a gate would refuse, none: CardRecordError). A
-        record already in its wire form is logged as it is. Returns the sequence numbers
-        given."""
+        record already in its wire form is logged as it is. ``desk_seqs``, when given, names
+        the desk's auth_log entry each card relays, in the same order (``change_sync`` is
+        asked by those numbers). Returns the sequence numbers given."""
         now, schedules = self.clock(), dict[str, str]()
+        origins = iter(desk_seqs) if desk_seqs is not None else None
+        insert = ("INSERT INTO auth_log (seq, site, uid, card, created_at, desk_seq) "
+                  "VALUES (?, ?, ?, ?, ?, ?)")
         with self._write() as conn:
             first = seq = self._head(conn)
             batch: list[tuple[object, ...]] = []
             for card in cards:
                 seq += 1
                 wire = card if isinstance(card, WireCard) else encode(card, schedules)
-                batch.append((seq, self.site, wire.uid, wire.text, now))
+                origin = next(origins) if origins is not None else None
+                batch.append((seq, self.site, wire.uid, wire.text, now, origin))
                 if len(batch) >= _BULK_CHUNK:
-                    conn.executemany("INSERT INTO auth_log (seq, site, uid, card, created_at) "
-                                     "VALUES (?, ?, ?, ?, ?)", batch)
+                    conn.executemany(insert, batch)
                     batch = []
-            conn.executemany("INSERT INTO auth_log (seq, site, uid, card, created_at) "
-                             "VALUES (?, ?, ?, ?, ?)", batch)
+            conn.executemany(insert, batch)
+            if origins is not None and next(origins, None) is not None:
+                raise ValueError("desk_seqs names more entries than there are cards")
             topic = topics.auth_changes(self.site)
             conn.executemany(
                 "INSERT INTO outbox (topic, kind, from_seq, to_seq, created_at) "
@@ -243,9 +258,11 @@ class CentralStore:
 
     def events_for(self, device: str | None = None, *, uid: str | None = None,
                    since: float | None = None, until: float | None = None,
-                   granted: bool | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Stored events matching every given filter (``since`` <= wall < ``until``),
-        oldest first by the device's wall clock."""
+                   granted: bool | None = None, kinds: Collection[str] | None = None,
+                   newest_first: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+        """Stored events matching every given filter (``since`` <= wall < ``until``, kind
+        one of ``kinds``), oldest first by the device's wall clock (newest first with
+        ``newest_first``)."""
         where, args = [], []
         for clause, value in (("device = ?", device), ("uid = ?", uid), ("wall >= ?", since),
                               ("wall < ?", until),
@@ -253,17 +270,16 @@ class CentralStore:
             if value is not None:
                 where.append(clause)
                 args.append(value)
+        if kinds is not None:
+            wanted = sorted(set(kinds))
+            where.append(f"kind IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+            args += wanted
+        order = "DESC" if newest_first else "ASC"
         sql = (f"SELECT {_EVENT_COLUMNS} FROM events"
                + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY wall, device, journal_id, seq LIMIT ?")
-        out = []
-        for r in self._conn().execute(sql, (*args, limit)):
-            out.append({"device": r[0], "journal_id": r[1], "seq": r[2], "boot_id": r[3],
-                        "wall": r[4], "mono": r[5], "kind": r[6], "alarm": bool(r[7]),
-                        "clock_trusted": bool(r[8]), "uid": r[9],
-                        "granted": None if r[10] is None else bool(r[10]), "reason": r[11],
-                        "data": json.loads(r[12]), "received_at": r[13]})
-        return out
+               + f" ORDER BY wall {order}, device {order}, journal_id {order}, seq {order} "
+               "LIMIT ?")
+        return [_event_dict(r) for r in self._conn().execute(sql, (*args, limit))]
 
     def count_events(self, device: str | None = None) -> int:
         """How many events are stored (for one device, or all)."""
@@ -324,6 +340,18 @@ class CentralStore:
                 (status.device, status.dump(), int(status.online), status.applied_seq,
                  status.backlog, None if status.clock_trusted is None
                  else int(status.clock_trusted), now, int(retained)))
+            if status.applied_seq is not None:
+                self._progress(conn, status.device, status.applied_seq, now)
+
+    @staticmethod
+    def _progress(conn: sqlite3.Connection, device: str, applied: int, now: float) -> None:
+        """Note when ``device`` first reported ``applied``. A device whose applied_seq went
+        back (a fresh auth.db) no longer holds what it had applied past it: that history
+        goes, so "applied at" is asked again of what it applies next."""
+        conn.execute("DELETE FROM device_progress WHERE device = ? AND applied_seq > ?",
+                     (device, applied))
+        conn.execute("INSERT INTO device_progress (device, applied_seq, at) VALUES (?, ?, ?) "
+                     "ON CONFLICT (device, applied_seq) DO NOTHING", (device, applied, now))
 
     def device_status(self) -> list[dict[str, Any]]:
         """Every known device: online, applied_seq, ``behind`` (head - applied_seq), backlog,
@@ -341,4 +369,73 @@ class CentralStore:
                         "backlog": r[4], "clock_trusted": None if r[5] is None else bool(r[5]),
                         "last_seen": r[6], "events_upto": r[7], "journal_id": r[8],
                         "alarms": self.alarms(r[0], limit=20)})
+        return out
+
+    def journal_alarms(self, device: str, recent_since: float,
+                       clears: Mapping[str, Collection[str]]) -> list[dict[str, Any]]:
+        """The alarms of ``device``'s current journal: for each alarm kind, its newest event
+        (as ``events_for`` gives it), ``recent`` (how many of that kind arrived here at or
+        after ``recent_since``) and ``cleared_by``: the first later event, not itself an
+        alarm, of a kind ``clears`` names for it (a door closing after it was forced), as
+        ``{"kind", "seq", "wall"}``, or None."""
+        conn = self._conn()
+        row = conn.execute("SELECT journal_id FROM devices WHERE device = ?",
+                           (device,)).fetchone()
+        if row is None or row[0] is None:
+            return []
+        journal = row[0]
+        newest = conn.execute(
+            "SELECT kind, max(seq), sum(received_at >= ?) FROM events WHERE device = ? AND "
+            "journal_id = ? AND alarm = 1 GROUP BY kind ORDER BY kind",
+            (recent_since, device, journal)).fetchall()
+        out = []
+        for kind, seq, recent in newest:
+            (event,) = [_event_dict(r) for r in conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE device = ? AND journal_id = ? "
+                "AND seq = ?", (device, journal, seq))]
+            cleared = None
+            ends = sorted(clears.get(kind, ()))
+            if ends:
+                # The primary key walks the journal forward from the alarm: an alarm that
+                # ends does so within a few events.
+                hit = conn.execute(
+                    "SELECT kind, seq, wall FROM events WHERE device = ? AND journal_id = ? "
+                    f"AND seq > ? AND alarm = 0 AND kind IN ({', '.join('?' * len(ends))}) "
+                    "ORDER BY seq LIMIT 1", (device, journal, seq, *ends)).fetchone()
+                if hit is not None:
+                    cleared = {"kind": hit[0], "seq": hit[1], "wall": hit[2]}
+            out.append({**event, "recent": int(recent or 0), "cleared_by": cleared})
+        return out
+
+    # ------------------------------------------------------------ card changes at the gates
+
+    def change_sync(self, desk_seqs: Collection[int]) -> dict[int, dict[str, Any]]:
+        """Where each of the desk's auth_log entries ``desk_seqs`` stands at the gates: its
+        sequence number here (``seq``; None while not yet relayed) and, for every known
+        device, whether it has applied it (its applied_seq reached ``seq``) and when it
+        first reported so (``applied_at``, this store's clock; None when not applied or
+        applied before that was recorded)."""
+        conn = self._conn()
+        wanted = sorted(set(desk_seqs))
+        found: dict[int, int] = {}
+        for lo in range(0, len(wanted), 500):
+            part = wanted[lo:lo + 500]
+            found.update(conn.execute(
+                "SELECT desk_seq, max(seq) FROM auth_log WHERE desk_seq IN "
+                f"({', '.join('?' * len(part))}) GROUP BY desk_seq", part).fetchall())
+        devices = conn.execute("SELECT device, applied_seq FROM devices ORDER BY device"
+                               ).fetchall()
+        out: dict[int, dict[str, Any]] = {}
+        for desk_seq in wanted:
+            seq = found.get(desk_seq)
+            gates = []
+            for device, applied in devices:
+                done = seq is not None and applied is not None and applied >= seq
+                at = None
+                if done:
+                    at = conn.execute(
+                        "SELECT min(at) FROM device_progress WHERE device = ? AND "
+                        "applied_seq >= ?", (device, seq)).fetchone()[0]
+                gates.append({"device": device, "applied": done, "applied_at": at})
+            out[desk_seq] = {"seq": seq, "gates": gates}
         return out

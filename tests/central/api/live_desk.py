@@ -1,17 +1,22 @@
-"""Desks the API tests share: a module-wide database with one account per role, and the
-real ``menwei-desk serve`` in a process of its own."""
+"""Desks the API tests share: a module-wide database with one account per role, the
+real ``menwei-desk serve`` in a process of its own, and the desk's link to a real site
+broker."""
 
 from __future__ import annotations
 
+import getpass
+import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from central.clock import FixedClock
 from central.db import make_engine, upgrade
@@ -20,6 +25,11 @@ from central.services.context import Desk
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff
 from central.site_file import read_site_file
+from hardware_sim.site_broker import free_tcp_port
+from sync.broker.config import BrokerLayout, write_broker
+from sync.hub.bridge import CentralSync
+from sync.wire.topics import CENTRAL_USER
+from tests.sync.conftest import Broker
 
 from ..conftest import EXAMPLES, FAST_HASHER, NOW, PASSWORD, SITE
 
@@ -74,3 +84,40 @@ def serving(db_url: str, log: Path, *extra: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def site_broker(root: Path, gates: Iterable[str]) -> Iterator[Broker]:
+    """A real Mosquitto on loopback, configured as the example site's broker, with the
+    desk's account and one per gate (password ``pw-<gate>``)."""
+    if shutil.which("mosquitto") is None:
+        raise RuntimeError("mosquitto is not installed: run the README's test command")
+    layout = BrokerLayout(site=SITE, conf_dir=root / "broker", data_dir=root / "broker" / "data",
+                          port=free_tcp_port(),
+                          run_as=getpass.getuser() if os.geteuid() == 0 else None)
+    users = {CENTRAL_USER: "central-pw", **{g: f"pw-{g}" for g in gates}}
+    write_broker(layout, users)
+    broker = Broker(layout, dict(users))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@contextmanager
+def linked_hub(root: Path, broker: Broker, clock: Callable[[], float]) -> Iterator[CentralSync]:
+    """The desk's link to the site's gates (``serve --sync-config``'s CentralSync), connected
+    to ``broker``."""
+    hub = CentralSync(root / "hub.db", SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
+                      broker.port, password="central-pw", reconnect_delay=(1, 1), clock=clock)
+    hub.start()
+    try:
+        end = time.monotonic() + 15
+        while not hub.connected:
+            if time.monotonic() > end:
+                raise TimeoutError("the desk's link did not connect")
+            time.sleep(0.05)
+        yield hub
+    finally:
+        hub.close()

@@ -37,11 +37,10 @@ from central.api.permissions import PERMISSIONS
 from central.clock import FixedClock
 from central.models import Role, Staff
 from central.services.context import Desk
-from sync.hub.store import CentralStore
 
-from ..conftest import FAST_HASHER, NOW, PASSWORD, SITE
+from ..conftest import FAST_HASHER, NOW, PASSWORD
 from .conftest import API, TestClient, username
-from .live_desk import every_role_desk
+from .live_desk import every_role_desk, linked_hub, site_broker
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
@@ -131,15 +130,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Caller
     schemathesis schema loaded from its own /openapi.json, and the callers."""
     root = tmp_path_factory.mktemp("schemathesis")
     url, desk = every_role_desk(root)
-    store = CentralStore(root / "sync.db", SITE, clock=NOW.timestamp)
-    app = create_app(url, gate_events=store, clock=FixedClock(NOW), hasher=FAST_HASHER,
-                     login_refusal_delay_s=0)
-    with TestClient(app) as client:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            api = schemathesis.openapi.from_asgi(f"{API}/openapi.json", app)
-        yield api, Callers(client, desk, root / "desk.db")
-    store.close()
+    clock = FixedClock(NOW)
+    # The desk linked to a real site broker, as ``serve --sync-config`` runs it: the remote
+    # commands reach their own checks (no gate is known: 404) instead of "not linked".
+    with site_broker(root, ()) as broker, linked_hub(root, broker, clock.wall) as hub:
+        app = create_app(url, gate_events=hub.store, gate_links=hub, clock=clock,
+                         hasher=FAST_HASHER, login_refusal_delay_s=0)
+        with TestClient(app) as client:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                api = schemathesis.openapi.from_asgi(f"{API}/openapi.json", app)
+            yield api, Callers(client, desk, root / "desk.db")
     desk.close()
 
 

@@ -94,6 +94,14 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "list_register": ("GET", "/register", None, 200),
     "list_events": ("GET", "/events", None, 200),
     "list_devices": ("GET", "/devices", None, 200),
+    "get_card_sync": ("GET", "/cards/DEADBEEF/sync", None, 200),
+    "get_change_sync": ("GET", f"/card-changes/{NOBODY}/sync", None, 404),
+    # the matrix's app has no link to a broker: the service answers "not linked"
+    "open_gate_once": ("POST", "/devices/nowhere/open-once", {"reason": "快递"}, 503),
+    "hold_gate_open": ("POST", "/devices/nowhere/hold-open", {"reason": "搬家"}, 503),
+    "lock_gate_down": ("POST", "/devices/nowhere/lockdown", {"reason": "可疑人员"}, 503),
+    "release_gate": ("POST", "/devices/nowhere/release", {"reason": "恢复"}, 503),
+    "list_gate_commands": ("GET", "/gate-commands", None, 200),
     # monthly parking: every sample names something that does not exist (404), or meets a
     # rule whatever the other samples did (the months are chosen so)
     "apply_parking": ("POST", "/parking/subscriptions", {

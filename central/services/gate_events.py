@@ -1,0 +1,118 @@
+"""The gates' event feed as the desk reads it: newest first, each tap with its card's holder
+and unit from the desk's records, and its time also in the site's local time (rule G1's log,
+read by the guards and those who answer for them)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from central.clock import epoch_instant, zone
+from central.models import Card, Household, Person, Unit
+from central.services.context import Action, Actor, Desk, action
+from central.services.gate_status import GATE_WATCH_ROLES
+
+
+class EventStore(Protocol):
+    """Stored gate events of one site (sync.hub.store.CentralStore.events_for)."""
+
+    site: str
+
+    def events_for(self, device: str | None = None, *, uid: str | None = None,
+                   since: float | None = None, until: float | None = None,
+                   granted: bool | None = None, kinds: Collection[str] | None = None,
+                   newest_first: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+        """Events matching every given filter, at most ``limit``."""
+        ...
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events, in which order, how many."""
+
+    device: str | None = None
+    uid: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    granted: bool | None = None
+    kinds: frozenset[str] | None = None
+    newest_first: bool = True
+    limit: int = 200
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds the card now, by the desk's records."""
+
+    person_id: int
+    name: str
+    unit: str | None  # the household's unit, ``3-1201``; None for a card outside one
+
+
+@dataclass(frozen=True)
+class GateEvent:
+    """One journalled event with what the desk knows of its card. ``at_local`` is ``at``
+    in the site's time zone; ``holder`` is None for an event without a card or a card the
+    desk does not know (an unknown card's tap)."""
+
+    event: Mapping[str, Any]
+    at: datetime | None
+    at_local: datetime | None
+    holder: Holder | None
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """The events that matched, ``truncated`` when more did."""
+
+    events: tuple[GateEvent, ...]
+    limit: int
+    truncated: bool
+
+
+def holders(act: Action, uids: Iterable[str]) -> dict[str, Holder]:
+    """The current holder of each of these cards of the site the desk knows; one query."""
+    wanted = {u for u in uids if u}
+    if not wanted:
+        return {}
+    cards = act.session.scalars(
+        select(Card).where(Card.site_id == act.site.id, Card.uid.in_(wanted),
+                           Card.holder_person_id.is_not(None))
+        .options(selectinload(Card.holder).selectinload(Person.household)
+                 .selectinload(Household.unit).selectinload(Unit.building))).all()
+    out = {}
+    for card in cards:
+        person = card.holder
+        if person is None:
+            continue
+        household = person.household
+        out[card.uid] = Holder(person.id, person.name,
+                               household.unit.label if household is not None else None)
+    return out
+
+
+def gate_events(desk: Desk, actor: Actor, source: EventStore, wanted: EventFilter) -> EventPage:
+    """The caller's site's gate events matching ``wanted`` (gate watchers only)."""
+    with action(desk) as act:
+        act.authorise(actor, GATE_WATCH_ROLES)
+        # One more than asked tells whether the answer was cut short.
+        found = source.events_for(
+            wanted.device, uid=wanted.uid,
+            since=wanted.since.timestamp() if wanted.since is not None else None,
+            until=wanted.until.timestamp() if wanted.until is not None else None,
+            granted=wanted.granted, kinds=wanted.kinds, newest_first=wanted.newest_first,
+            limit=wanted.limit + 1)
+        page = found[:wanted.limit]
+        known = holders(act, (str(e["uid"]) for e in page if e.get("uid")))
+        local = zone(act.site.timezone)
+        events = []
+        for e in page:
+            at = epoch_instant(e.get("wall"))
+            events.append(GateEvent(e, at, at.astimezone(local) if at is not None else None,
+                                    known.get(str(e.get("uid") or ""))))
+        return EventPage(tuple(events), wanted.limit, len(found) > wanted.limit)
