@@ -906,16 +906,16 @@ def _gate_events(rng: random.Random, site_gates: _SiteGates, *,
     journals: dict[str, list[dict[str, Any]]] = {}
     for gate, timed in by_gate.items():
         timed.sort(key=lambda t: t[0])
-        boot_id, booted = secrets.token_hex(16), timed[0][0] - 3600
+        boot_id, booted = f"{rng.getrandbits(128):032x}", timed[0][0] - 3600
         out = []
-        for seq, (wall, event) in enumerate(timed, start=1):
+        for seq, (wall, made) in enumerate(timed, start=1):
             if wall - booted > 14 * 86400 and rng.random() < 0.01:
                 boot_id, booted = f"{rng.getrandbits(128):032x}", wall - 30
             out.append({"seq": seq, "boot_id": boot_id, "wall": wall, "mono": wall - booted,
-                        "kind": event["kind"], "alarm": event.get("alarm", False),
-                        "clock_trusted": True, "uid": event.get("uid"),
-                        "granted": event.get("granted"), "reason": event.get("reason"),
-                        "data": event.get("data") or {}})
+                        "kind": made["kind"], "alarm": made.get("alarm", False),
+                        "clock_trusted": True, "uid": made.get("uid"),
+                        "granted": made.get("granted"), "reason": made.get("reason"),
+                        "data": made.get("data") or {}})
         journals[gate] = out
     return journals
 
