@@ -4,6 +4,8 @@
     menwei-desk create-staff [--db URL] --role ROLE --username NAME [--name DISPLAY]
                             [--site CODE] [--password-file FILE]
     menwei-desk load-site   [--db URL] FILE.toml|FILE.csv
+    menwei-desk populate-demo [--db URL] [--households N] [--cards N] [--event-days D]
+                            [--sync-store PATH] [--seed S] [--staff-password-file FILE]
     menwei-desk serve       [--db URL] [--host HOST] [--port PORT] [--header-timeout S]
                             [--sync-config FILE | --sync-store SITE=PATH ...]
 
@@ -142,6 +144,33 @@ def _cmd_load_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_populate_demo(args: argparse.Namespace) -> int:
+    from central.demo_population import (  # noqa: PLC0415
+        PopulationError,
+        PopulationSize,
+        populate,
+    )
+
+    password = None
+    if args.staff_password_file:
+        password = _read_password(args)
+        if password is None:
+            return 2
+    size = PopulationSize(args.households, args.cards, args.event_days, seed=args.seed)
+    try:
+        report = populate(args.db, size, site_code=args.site,
+                          sync_store=Path(args.sync_store) if args.sync_store else None,
+                          staff_password=password, progress=print)
+    except PopulationError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except DeskError as exc:
+        _print_error(exc)
+        return 2
+    print(report.summary())
+    return 0
+
+
 def _sync_stores(specs: list[str]) -> list[CentralStore] | None:
     stores: list[CentralStore] = []
     for spec in specs:
@@ -255,6 +284,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "today)")
     p.add_argument("--site", help="only this site's code")
     p.set_defaults(func=_cmd_sweep)
+    p = with_db(sub.add_parser("populate-demo", help="fill a loaded site with made-up "
+                               "households and a year of desk work done through the desk's "
+                               "own rules, and a month of gate events: a demo or benchmark "
+                               "site, never a real one"))
+    p.add_argument("--site", help="the site's code (default: the only site)")
+    p.add_argument("--households", type=int, default=300, help="households to add "
+                   "(%(default)s)")
+    p.add_argument("--cards", type=int, default=1200, help="cards to issue in all "
+                   "(%(default)s)")
+    p.add_argument("--event-days", type=int, default=30, help="days of gate events, ending "
+                   "now, when --sync-store is given (%(default)s)")
+    p.add_argument("--sync-store", metavar="PATH", help="the site's central store (the "
+                   "sync side's database) to write the gate events into")
+    p.add_argument("--seed", type=int, default=2026, help="the same seed gives the same "
+                   "site (%(default)s)")
+    p.add_argument("--staff-password-file", help="password of the staff accounts the "
+                   "history is done by (default: a random one nobody knows)")
+    p.set_defaults(func=_cmd_populate_demo, username="the demo staff")
     p = with_db(sub.add_parser("serve", help="run the JSON API (docs/api.md); brings the "
                                "database up to date first"))
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")

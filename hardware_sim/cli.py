@@ -67,7 +67,9 @@ def _cmd_call(args: argparse.Namespace) -> int:
 def _cmd_compound(args: argparse.Namespace) -> int:
     from hardware_sim.demo_compound import run_compound  # noqa: PLC0415
 
-    return run_compound(Path(args.dir).resolve(), args.first_port)
+    sizes = {k: v for k, v in (("households", args.households), ("cards", args.cards))
+             if v is not None}
+    return run_compound(Path(args.dir).resolve(), args.first_port, **sizes)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-port", type=int, default=54321,
                    help="UDP port of the first simulated reader, the others following; "
                    "with it the desk listens on 8080 when free (0: any free ports)")
+    p.add_argument("--households", type=int, help="made-up households to add to the "
+                   "example site (default 400; 0: the site file's people only)")
+    p.add_argument("--cards", type=int, help="cards the desk issues them in all "
+                   "(default 1600)")
     p.set_defaults(func=_cmd_compound)
     return parser
 

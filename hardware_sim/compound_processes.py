@@ -72,6 +72,11 @@ class Compound:
     broker: LocalBroker | None = None
     desk_port_preferred: int = 0  # used when free (easy to type); else any free port
     desk_port: int = 0
+    # A lived-in site (``menwei-desk populate-demo``): households and cards to add before
+    # the desk starts, with a year of desk work and a month of gate events. 0: the site
+    # file's few people only.
+    demo_households: int = 0
+    demo_cards: int = 0
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -84,9 +89,20 @@ class Compound:
     # ------------------------------------------------------------------ set-up
 
     @property
+    def desk_url(self) -> str:
+        """The desk's address, as a browser opens it."""
+        return f"http://127.0.0.1:{self.desk_port}/"
+
+    @property
     def api(self) -> str:
         """The desk API's base URL."""
         return f"http://127.0.0.1:{self.desk_port}{API}"
+
+    @property
+    def sync_store(self) -> Path:
+        """The site's central store (gate events, device status), as desk-sync.toml's
+        ``data_dir`` names it."""
+        return self.root / "desk" / "sync" / f"sync-{self.site}.db"
 
     @property
     def desk(self) -> FrontDesk:
@@ -145,6 +161,16 @@ class Compound:
         device's first batch as where its journal starts, so a first batch published
         before anyone subscribed would be lost without a trace (see the report)."""
         self._broker().start()
+        if self.demo_households:
+            # A lived-in site is written straight into the desk's database before the desk
+            # serves it, as an installer migrating a site would: ``create-db``, ``load-site``
+            # and ``populate-demo`` (which also writes a month of gate events into the
+            # central store the desk's gate link then opens).
+            DeskInstall.populated(self.db_url, self.site_file,
+                                  self.root / "desk" / "admin.password", site=self.site,
+                                  log=self.root / "desk-setup.log",
+                                  households=self.demo_households, cards=self.demo_cards,
+                                  sync_store=self.sync_store).finish()
         preferred = self.desk_port_preferred
         self.desk_port = preferred if preferred and _tcp_port_free(preferred) \
             else free_tcp_port()
@@ -159,10 +185,12 @@ class Compound:
                  lambda: linked in self._desk_log(desk),
                  timeout, poll=0.05)
         # ``serve`` has brought the database up to date: the installer loads the site and
-        # creates the admin while the gates boot, the admin then the demo logins.
-        install = DeskInstall.begin(self.db_url, self.site_file,
-                                    self.root / "desk" / "admin.password", self.site,
-                                    self.root / "desk-setup.log")
+        # creates the admin while the gates boot, the admin then the demo logins (a
+        # populated site has both already).
+        install = DeskInstall(self.root / "desk-setup.log", []) if self.demo_households \
+            else DeskInstall.begin(self.db_url, self.site_file,
+                                   self.root / "desk" / "admin.password", self.site,
+                                   self.root / "desk-setup.log")
         for gate in self.gates.values():
             self._spawn(f"{gate.spec.name}-edge",
                         ["edge.cli", "run", "--config", str(gate.config_path)])

@@ -25,6 +25,8 @@ DEMO_CARDS = {
     "0C0C0C0C": ("刘洋", "owner of 2-301, reported lost: refused everywhere"),
 }
 UNKNOWN_CARD = "0E0E0E0E"
+# The README's demo site: big enough to feel real, small enough to build in seconds.
+SITE_HOUSEHOLDS, SITE_CARDS = 400, 1600
 
 
 def issue_demo_cards(compound: Compound) -> None:
@@ -60,8 +62,13 @@ def _instructions(c: Compound) -> str:
     login = (f"curl -s -X POST {c.api}/login -H 'content-type: application/json' "
              f"-d '{{\"username\": \"guard\", \"password\": \"{c.password}\"}}'")
     lines = ["", f"Menwei simulated compound ({c.site}) is running. Data and logs: {c.root}",
-             "", f"Desk API: {c.api}   (OpenAPI: {c.api}/openapi.json)",
-             "Demo logins (password for all: " + c.password + "):"]
+             "", f"Desk: {c.desk_url}   (open it in a browser)",
+             f"Desk API: {c.api}   (OpenAPI: {c.api}/openapi.json)"]
+    if c.demo_households:
+        lines.append(f"The site: the example's people and {c.demo_households} more households "
+                     f"with {c.demo_cards} cards, a year of desk work and a month of gate "
+                     "events (made up, deterministic)")
+    lines += ["Demo logins (password for all: " + c.password + "):"]
     lines += [f"  {name:<9} {role}" for name, role in ((ADMIN, "admin"), *STAFF)]
     lines += ["", "Demo cards (issued at the desk, delivered to the gates by sync):"]
     lines += [f"  {uid:<16} {holder} — {note}" for uid, (holder, note) in DEMO_CARDS.items()]
@@ -103,11 +110,15 @@ class _StopRequestedError(Exception):
     """Ctrl-C or SIGTERM while starting: unwind and stop what already runs."""
 
 
-def run_compound(data_dir: Path, first_port: int = 54321) -> int:
-    """Start the compound, issue the demo cards, print how to use it, and run until Ctrl-C
-    or SIGTERM; then stop every process (gates, desk, broker) and return 0."""
+def run_compound(data_dir: Path, first_port: int = 54321, households: int = SITE_HOUSEHOLDS,
+                 cards: int = SITE_CARDS) -> int:
+    """Start the compound on a site of ``households`` made-up households holding ``cards``
+    cards (besides the site file's people), issue the demo cards, print how to use it, and
+    run until Ctrl-C or SIGTERM; then stop every process (gates, desk, broker) and
+    return 0."""
     compound = Compound(data_dir, first_port=first_port,
-                        desk_port_preferred=8080 if first_port else 0)
+                        desk_port_preferred=8080 if first_port else 0,
+                        demo_households=households, demo_cards=cards)
     started = False
     stop = False
 

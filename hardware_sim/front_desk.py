@@ -72,6 +72,22 @@ class DeskInstall:
         install._next()
         return install
 
+    @classmethod
+    def populated(cls, db_url: str, site_file: Path, admin_password_file: Path, *,
+                  site: str, log: Path, households: int, cards: int,
+                  sync_store: Path) -> DeskInstall:
+        """The database made, the site loaded, its admin created, then a made-up year of
+        desk work on ``households`` more households with ``cards`` cards, and a month of
+        gate events in the central store ``sync_store`` (``populate-demo``); not started
+        yet: ``finish`` runs it all."""
+        return cls(log, [
+            ["create-db", "--db", db_url],
+            ["load-site", "--db", db_url, str(site_file)],
+            ["create-staff", "--db", db_url, "--role", "admin", "--username", ADMIN,
+             "--site", site, "--password-file", str(admin_password_file)],
+            ["populate-demo", "--db", db_url, "--site", site, "--households",
+             str(households), "--cards", str(cards), "--sync-store", str(sync_store)]])
+
     def finish(self) -> None:
         """Run what is left, one command after the other."""
         self._wait()

@@ -19,6 +19,8 @@ SMALL = {
     "revocation": ["--devices", "2", "--revocations", "3"],
     "snapshot": ["--small", "500", "--large", "1000"],
     "backlog": ["--events", "500"],
+    "desk_load": ["--households", "60", "--cards", "240", "--clerks", "4", "--seconds", "4",
+                  "--burst-seconds", "2"],
 }
 
 

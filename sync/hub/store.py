@@ -256,6 +256,34 @@ class CentralStore:
                          "journal_id = ?", (upto, device, journal_id))
         return min(upto, int(batch[-1]["seq"]))
 
+    def import_events(self, device: str, journal_id: str,
+                      events: Iterable[Mapping[str, Any]]) -> int:
+        """Store a journal the device no longer reports from — a site's history brought in
+        from elsewhere (the demo site's past month, the log of the system a site replaces) —
+        in one transaction, idempotently like ``store_events``. Unlike a batch the device
+        sends, it does not become the device's current journal: the device's own first
+        batch then opens its journal as a first one, not as a ``journal_replaced`` alarm.
+        Returns how many events were new."""
+        now = self.clock()
+        rows = [event_row(device, journal_id, e, now) for e in events]
+        if not rows:
+            return 0
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                             "ON CONFLICT (device, journal_id, seq) DO NOTHING", rows)
+            added = conn.total_changes - before
+            upto = journal_upto(conn, device, journal_id)
+            if upto is None:
+                conn.execute("INSERT INTO event_journals (device, journal_id, events_upto, "
+                             "first_seen) VALUES (?, ?, 0, ?)", (device, journal_id, now))
+                upto = 0
+            conn.execute("UPDATE event_journals SET events_upto = ? WHERE device = ? AND "
+                         "journal_id = ?", (advance(conn, device, journal_id, upto), device,
+                                            journal_id))
+        return added
+
     def events_for(self, device: str | None = None, *, uid: str | None = None,
                    since: float | None = None, until: float | None = None,
                    granted: bool | None = None, kinds: Collection[str] | None = None,

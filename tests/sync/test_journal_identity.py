@@ -106,6 +106,23 @@ def test_a_replaced_journal_is_stored_as_itself_with_one_alarm(tmp_path: Path) -
     store.close()
 
 
+def test_imported_history_is_stored_without_becoming_the_devices_journal(
+        tmp_path: Path) -> None:
+    store = CentralStore(tmp_path / "central.db", SITE)
+    history = "demo-history"
+    assert store.import_events(DEVICE, history, [ev(s, "old-boot") for s in (1, 2, 3)]) == 3
+    assert store.import_events(DEVICE, history, [ev(s, "old-boot") for s in (2, 3)]) == 0
+    assert store.device_status() == []  # no device has reported yet
+    # The gate's own first batch opens its journal as a first one: no alarm.
+    assert store.store_events(DEVICE, [ev(s) for s in (1, 2)], journal_id="c" * 32) == 2
+    assert store.alarms(DEVICE) == []
+    (status,) = store.device_status()
+    assert (status["journal_id"], status["events_upto"]) == ("c" * 32, 2)
+    assert sorted((e["journal_id"], e["seq"]) for e in store.events_for(DEVICE)) == [
+        ("c" * 32, 1), ("c" * 32, 2), (history, 1), (history, 2), (history, 3)]
+    store.close()
+
+
 def test_an_existing_central_db_keeps_its_events_and_adopts_each_devices_named_journal(
         tmp_path: Path) -> None:
     # A central.db written by the code before journal ids (schema version 2).
