@@ -19,7 +19,7 @@ class MenuEntry:
 
 
 MENU = (
-    MenuEntry("/", N_("Search"), "list_households"),
+    MenuEntry("/", N_("Search"), "search"),
     MenuEntry("/cards/issue", N_("Issue cards"), "issue_resident_cards"),
     MenuEntry("/loss-reports", N_("Lost & damaged"), "list_loss_reports"),
     MenuEntry("/receipts", N_("Receipts"), "list_receipts"),
