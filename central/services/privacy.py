@@ -45,3 +45,19 @@ def id_number_for(role: Role, id_number: str | None) -> str:
     if not id_number:
         return ""
     return id_number.strip() if sees_full_id(role) else mask_id_number(id_number)
+
+
+_PHONE_HEAD, _PHONE_TAIL = 3, 4
+
+
+def mask_phone(phone: str | None) -> str:
+    """``13800000001`` → ``138****0001``: enough for the person at the desk to confirm
+    "the number ending 0001", not enough to copy. Numbers shorter than eight digits keep
+    only their last two; empty stays empty."""
+    if not phone:
+        return ""
+    text = phone.strip()
+    if len(text) < _PHONE_HEAD + _PHONE_TAIL + 1:
+        keep = min(2, len(text) - 1) if len(text) > 1 else 0
+        return "*" * (len(text) - keep) + text[len(text) - keep:]
+    return text[:_PHONE_HEAD] + "*" * (len(text) - _PHONE_HEAD - _PHONE_TAIL) + text[-_PHONE_TAIL:]
