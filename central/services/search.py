@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, func, not_, or_, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import ColumnElement, and_, not_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from central.models import (
     Building,
@@ -62,6 +62,8 @@ SEARCHERS = DESK_ROLES
 MIN_PHONE_DIGITS = 4
 MIN_UID_HEX = 4
 MIN_PLATE = 2
+# A phone's last digits (尾号) are four, sometimes a few more; more is the start of a number.
+MAX_LAST_DIGITS = 8
 _UID_SEPARATORS = re.compile(r"[\s:\-]")
 _HEX = re.compile(r"^[0-9A-F]+$")
 _PHONE_TEXT = re.compile(r"^[0-9\s\-+()]+$")
@@ -291,19 +293,20 @@ def _identity(hit: Hit) -> tuple[str, object]:
 # ------------------------------------------------------------------ matching one column
 
 
+TextColumn = InstrumentedAttribute[str] | InstrumentedAttribute[str | None]
+
+
 def _escaped(text: str) -> str:
     return (text.replace(_ESCAPE, _ESCAPE * 2).replace("%", _ESCAPE + "%")
             .replace("_", _ESCAPE + "_"))
 
 
-def _starts(col: InstrumentedAttribute[str] | InstrumentedAttribute[str | None],
-            text: str) -> ColumnElement[bool]:
+def _starts(col: TextColumn, text: str) -> ColumnElement[bool]:
     # The range lets the index answer; the LIKE keeps it right under any collation.
     return and_(col >= text, col < text + _TOP, col.startswith(text, autoescape=True))
 
 
-def _level(col: InstrumentedAttribute[str] | InstrumentedAttribute[str | None], text: str,
-           level: Match) -> ColumnElement[bool]:
+def _level(col: TextColumn, text: str, level: Match) -> ColumnElement[bool]:
     """``col`` equal to ``text``, starting with it (not equal), or containing it (not at
     the start): the three ranks never overlap."""
     if level is Match.EXACT:
@@ -337,10 +340,15 @@ def _households(act: Action, q: SearchText, level: Match, room: int) -> list[Hit
     condition = _unit_condition(q, level)
     if condition is None:
         return []
+    site_buildings = aliased(Building)
     units = act.session.execute(
-        select(Unit.id, Building.code, Unit.number).join(Building)
-        .where(Building.site_id == act.site.id, condition)
-        .order_by(func.length(Unit.search_key), Unit.search_key).limit(room)).all()
+        select(Unit.id, Building.code, Unit.number).select_from(Unit)
+        .outerjoin(Building, Building.id == Unit.building_id)
+        # ``+ 0``: the site's buildings only sift; the key's index, read in its order, finds
+        # (without statistics SQLite would rather walk the site's buildings and sort).
+        .where((Unit.building_id + 0).in_(select(site_buildings.id).where(
+            site_buildings.site_id == act.site.id)), condition)
+        .order_by(Unit.search_key).limit(room)).all()
     if not units:
         return []
     living = act.session.execute(
@@ -378,23 +386,21 @@ def _member_names(act: Action, household_ids: list[int]) -> dict[int, list[str]]
 
 
 def _people(act: Action, q: SearchText, level: Match, room: int) -> list[Hit]:
-    conditions: list[tuple[ColumnElement[bool], Match, MatchedOn]] = []
+    # (condition, how it matched, on what, the column whose index answers it, in order)
+    asked: list[tuple[ColumnElement[bool], Match, MatchedOn, TextColumn]] = []
     if q.name is not None:
-        conditions.append((_level(Person.name, q.name, level), level, MatchedOn.NAME))
-    if q.phone is not None:
-        digits = Person.phone_digits
-        ends = digits.endswith(q.phone, autoescape=True)
-        if level is Match.CONTAINS:
-            conditions.append((and_(_level(digits, q.phone, level), not_(ends)), level,
-                               MatchedOn.PHONE))
-        else:
-            conditions.append((_level(digits, q.phone, level), level, MatchedOn.PHONE))
-        if level is Match.PREFIX:
-            # The last digits (尾号) rank with a start; a whole number is the exact rank.
-            conditions.append((and_(ends, not_(_starts(digits, q.phone))), Match.LAST_DIGITS,
-                               MatchedOn.PHONE))
+        asked.append((_level(Person.name, q.name, level), level, MatchedOn.NAME, Person.name))
+    if q.phone is not None and level is not Match.CONTAINS:
+        # Digits in the middle of a number are no way to name someone: not searched.
+        asked.append((_level(Person.phone_digits, q.phone, level), level, MatchedOn.PHONE,
+                      Person.phone_digits))
+        if level is Match.PREFIX and len(q.phone) <= MAX_LAST_DIGITS:
+            backwards = q.phone[::-1]
+            asked.append((and_(_starts(Person.phone_digits_reversed, backwards),
+                               Person.phone_digits_reversed != backwards),
+                          Match.LAST_DIGITS, MatchedOn.PHONE, Person.phone_digits_reversed))
     hits: list[Hit] = []
-    for condition, match, on in conditions:
+    for condition, match, on, column in asked:
         rows = act.session.execute(
             select(Person.id, Person.name, Person.holder_kind, Person.phone,
                    Person.household_id, Person.organisation, Building.code, Unit.number)
@@ -403,7 +409,7 @@ def _people(act: Action, q: SearchText, level: Match, room: int) -> list[Hit]:
             .outerjoin(Building, Building.id == Unit.building_id)
             .where(Person.site_id == act.site.id, Person.holder_kind != HolderKind.VISITOR,
                    condition)
-            .order_by(Person.name, Person.id).limit(room)).all()
+            .order_by(column, Person.id).limit(room)).all()
         hits.extend(PersonHit(match, on, r.id, r.name, r.holder_kind, mask_phone(r.phone),
                               r.household_id, _label(r.code, r.number), r.organisation)
                     for r in rows)
@@ -419,8 +425,10 @@ def _label(code: str | None, number: str | None) -> str | None:
 
 def _cards(act: Action, q: SearchText, level: Match, room: int) -> list[Hit]:
     conditions: list[tuple[ColumnElement[bool], MatchedOn]] = []
-    if q.uid is not None and (level is not Match.EXACT or len(q.uid) in
-                              (2 * n for n in UID_BYTES)):
+    # A UID is read whole or typed from its start; hex digits from its middle would match
+    # by chance more often than by intent: not searched.
+    if q.uid is not None and level is not Match.CONTAINS and (
+            level is Match.PREFIX or len(q.uid) in (2 * n for n in UID_BYTES)):
         conditions.append((_level(Card.uid, q.uid, level), MatchedOn.UID))
     if level is Match.EXACT:
         conditions.extend((Card.uid == uid, on) for uid, on in q.reader_uids)

@@ -30,9 +30,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_units_search_key'), ['search_key'], unique=False)
     with op.batch_alter_table('persons', schema=None) as batch_op:
         batch_op.add_column(sa.Column('phone_digits', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('phone_digits_reversed', sa.String(length=32),
+                                      nullable=True))
         batch_op.create_index('ix_persons_site_name', ['site_id', 'name'], unique=False)
         batch_op.create_index('ix_persons_site_phone_digits', ['site_id', 'phone_digits'],
                               unique=False)
+        batch_op.create_index('ix_persons_site_phone_digits_reversed',
+                              ['site_id', 'phone_digits_reversed'], unique=False)
     bind = op.get_bind()
     # The keys of the rows already there, computed as the models compute them.
     units = bind.execute(sa.text(
@@ -44,15 +48,20 @@ def upgrade() -> None:
     people = bind.execute(sa.text(
         "SELECT id, phone FROM persons WHERE phone IS NOT NULL")).all()
     for person_id, phone in people:
-        bind.execute(sa.text("UPDATE persons SET phone_digits = :digits WHERE id = :id"),
-                     {"digits": phone_digits(phone), "id": person_id})
+        digits = phone_digits(phone)
+        bind.execute(sa.text("UPDATE persons SET phone_digits = :digits, "
+                             "phone_digits_reversed = :reversed WHERE id = :id"),
+                     {"digits": digits, "reversed": digits[::-1] if digits else None,
+                      "id": person_id})
 
 
 def downgrade() -> None:
     """Revert."""
     with op.batch_alter_table('persons', schema=None) as batch_op:
+        batch_op.drop_index('ix_persons_site_phone_digits_reversed')
         batch_op.drop_index('ix_persons_site_phone_digits')
         batch_op.drop_index('ix_persons_site_name')
+        batch_op.drop_column('phone_digits_reversed')
         batch_op.drop_column('phone_digits')
     with op.batch_alter_table('units', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_units_search_key'))
