@@ -19,6 +19,7 @@ SMALL = {
     "revocation": ["--devices", "2", "--revocations", "3"],
     "snapshot": ["--small", "500", "--large", "1000"],
     "backlog": ["--events", "500"],
+    "search": ["--households", "200", "--cards", "500"],
 }
 
 

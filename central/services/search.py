@@ -8,12 +8,17 @@ What is compared with what:
   entrance (``1栋301`` finds ``1-2-301``) — against the unit's key (central/search_keys.py);
 - a name, whole, by its start or any part (people of every kind but visitors: rule G5 keeps
   what the gate registers about them out of reach);
-- a phone's digits, whole, by their start, or by the last digits (``0001``);
-- a card UID as hex in any case with or without ``:``, spaces or dashes, whole or in part;
+- a phone's digits, whole, by their start, or by the last digits (``0001``; at least four
+  digits, at most eight);
+- a card UID as hex in any case with or without ``:``, spaces or dashes, whole or by its
+  start (at least four hex digits);
   a desk reader's 10-digit decimal in the site's byte order (``desk_reader_uid_order``),
   and in the other order too, labelled as such, for a reader set up the other way;
 - a plate in any case, with or without its dot or spaces (stored as ``normalize_plate``
-  writes it).
+  writes it), whole, by its start or any part (``B12345`` without the province).
+
+Digits from the middle of a phone number or a UID are not searched: they would match by
+chance far more often than by intent, and cost a scan on every keystroke.
 
 ID numbers are never compared (rule G5): typing one finds nothing by it.
 

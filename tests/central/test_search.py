@@ -95,7 +95,7 @@ def test_a_unit_by_its_start_by_a_part_and_without_its_entrance(site: Desk,
     started = search_desk(site, staff.clerk, "1栋2单元30")
     assert [(h.unit, h.match) for h in started if isinstance(h, HouseholdHit)] == [
         ("1-2单元301", Match.PREFIX), ("1-2-302", Match.PREFIX)]
-    vacant = [h for h in started if isinstance(h, HouseholdHit) and h.unit == "1-2-302"][0]
+    vacant = next(h for h in started if isinstance(h, HouseholdHit) and h.unit == "1-2-302")
     assert (vacant.household_id, vacant.link, vacant.members) == (None, None, ())
     # 2单元30 might be building 2's 30x too (2-301): that starts with it, so comes first.
     part = search_desk(site, staff.clerk, "2单元30")
