@@ -21,6 +21,7 @@ SMALL = {
     "backlog": ["--events", "500"],
     "desk_load": ["--households", "60", "--cards", "240", "--clerks", "4", "--seconds", "4",
                   "--burst-seconds", "2"],
+    "search": ["--households", "200", "--cards", "500"],
 }
 
 

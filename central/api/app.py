@@ -34,6 +34,7 @@ from central.api import (
     register,
     renovation,
     reports,
+    search,
     staff,
     visitors,
 )
@@ -62,7 +63,7 @@ See docs/api.md for the permission matrix."""
 ROUTERS = (auth.public, auth.router, staff.router, directory.router, cards.router,
            card_changes.router, loss.router, money.router, ownership.router, register.router,
            gates.router, gate_commands.router, parking.router, reports.router,
-           renovation.router, visitors.router, goods.router, id_checks.router)
+           renovation.router, visitors.router, goods.router, id_checks.router, search.router)
 
 
 def _by_site(sources: Any, kind: type) -> dict[str, Any]:

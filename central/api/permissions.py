@@ -69,6 +69,8 @@ PERMISSIONS: dict[str, Permission] = {
                        "a household: members, cards, unpaid fees"),
     "list_people": P("GET", "/api/v1/people", DESK, "find people"),
     "get_person": P("GET", "/api/v1/people/{person_id}", DESK, "a person and their cards"),
+    "search": P("GET", "/api/v1/search", DESK,
+                "find households, people, cards and vehicles from one text"),
     # cards
     "issue_resident_cards": P("POST", "/api/v1/cards/resident", DESK,
                               "issue a household's resident cards (H1 H2 I1 I2 I4 I5 I6)"),

@@ -6,10 +6,11 @@ import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from central.models.base import Base
+from central.search_keys import phone_digits
 
 if TYPE_CHECKING:
     from central.models.site import Unit
@@ -99,6 +100,13 @@ class Person(Base):
     """
 
     __tablename__ = "persons"
+    # The search box (central/services/search.py): a name typed whole or by its start, a
+    # phone by its start or by its last digits (the start of the digits reversed); the ID
+    # number is never searched (rule G5).
+    __table_args__ = (Index("ix_persons_site_name", "site_id", "name"),
+                      Index("ix_persons_site_phone_digits", "site_id", "phone_digits"),
+                      Index("ix_persons_site_phone_digits_reversed", "site_id",
+                            "phone_digits_reversed"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
@@ -109,8 +117,18 @@ class Person(Base):
     relation_to_householder: Mapped[Relationship | None]
     id_number: Mapped[str | None] = mapped_column(String(32))
     phone: Mapped[str | None] = mapped_column(String(32))
+    # The phone's digits (central/search_keys.py) and the same backwards, kept by
+    # ``_keep_phone_digits``.
+    phone_digits: Mapped[str | None] = mapped_column(String(32))
+    phone_digits_reversed: Mapped[str | None] = mapped_column(String(32))
     # The company of a merchant or contractor, the department of a staff member.
     organisation: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
 
     household: Mapped[Household | None] = relationship(back_populates="members")
+
+    @validates("phone")
+    def _keep_phone_digits(self, _key: str, phone: str | None) -> str | None:
+        self.phone_digits = phone_digits(phone)
+        self.phone_digits_reversed = self.phone_digits[::-1] if self.phone_digits else None
+        return phone

@@ -7,11 +7,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, true
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    Connection,
+    ForeignKey,
+    String,
+    UniqueConstraint,
+    event,
+    inspect,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from central.models.base import Base
 from central.models.people import HolderKind
+from central.search_keys import unit_search_key
 
 if TYPE_CHECKING:
     from central.models.gates import AccessGroup
@@ -156,6 +167,9 @@ class Unit(Base):
     number: Mapped[str] = mapped_column(String(32))
     kind: Mapped[UnitKind] = mapped_column(default=UnitKind.RESIDENCE)
     area_m2: Mapped[Decimal]
+    # The search box's key for the unit (central/search_keys.py, ``-1-2-301-``), kept from
+    # the building's code and the number whenever the row is written.
+    search_key: Mapped[str] = mapped_column(String(80), default="", index=True)
 
     building: Mapped[Building] = relationship(back_populates="units")
     households: Mapped[list[Household]] = relationship(back_populates="unit")
@@ -164,3 +178,25 @@ class Unit(Base):
     def label(self) -> str:
         """How the desk writes it: building-number, e.g. ``3-1201``."""
         return f"{self.building.code}-{self.number}"
+
+
+@event.listens_for(Unit, "before_insert")
+@event.listens_for(Unit, "before_update")
+def _key_unit(_mapper: Mapper[Unit], connection: Connection, unit: Unit) -> None:
+    # Every writer of a unit goes through here, so no service has to remember the key. The
+    # building may be new in the same flush (only the relationship set) or not loaded.
+    building = unit.__dict__.get("building")
+    code = building.code if building is not None else connection.scalar(
+        select(Building.code).where(Building.id == unit.building_id))
+    unit.search_key = unit_search_key(code or "", unit.number)
+
+
+@event.listens_for(Building, "after_update")
+def _rekey_units(_mapper: Mapper[Building], connection: Connection, building: Building) -> None:
+    # A building's code is part of its units' keys.
+    if not inspect(building).attrs.code.history.has_changes():
+        return
+    for unit_id, number in connection.execute(
+            select(Unit.id, Unit.number).where(Unit.building_id == building.id)).all():
+        connection.execute(update(Unit).where(Unit.id == unit_id)
+                           .values(search_key=unit_search_key(building.code, number)))

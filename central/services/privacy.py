@@ -10,6 +10,7 @@ visitors apart and to check a card shown against the record, not enough to copy.
 from __future__ import annotations
 
 from central.models import Role
+from central.search_keys import phone_digits
 
 # Who sees an ID number in full. A design choice the seeds leave open; kept to the two roles
 # accountable for the records as a whole.
@@ -45,3 +46,19 @@ def id_number_for(role: Role, id_number: str | None) -> str:
     if not id_number:
         return ""
     return id_number.strip() if sees_full_id(role) else mask_id_number(id_number)
+
+
+_PHONE_HEAD, _PHONE_TAIL = 3, 4
+
+
+def mask_phone(phone: str | None) -> str:
+    """``13800000001`` (or ``+86 138-0000-0001``) → ``138****0001``: enough for the person
+    at the desk to confirm "the number ending 0001", not enough to copy. Numbers shorter
+    than eight digits keep only their last two; empty stays empty."""
+    text = phone_digits(phone) or (phone or "").strip()
+    if not text:
+        return ""
+    if len(text) < _PHONE_HEAD + _PHONE_TAIL + 1:
+        keep = min(2, len(text) - 1) if len(text) > 1 else 0
+        return "*" * (len(text) - keep) + text[len(text) - keep:]
+    return text[:_PHONE_HEAD] + "*" * (len(text) - _PHONE_HEAD - _PHONE_TAIL) + text[-_PHONE_TAIL:]

@@ -49,6 +49,7 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "get_household": ("GET", f"/households/{NOBODY}", None, 404),
     "list_people": ("GET", "/people", None, 200),
     "get_person": ("GET", f"/people/{NOBODY}", None, 404),
+    "search": ("GET", "/search?q=1-1201", None, 200),
     "issue_resident_cards": ("POST", "/cards/resident", {
         "household_id": NOBODY, "applicant_person_id": NOBODY, "applicant_in_person": True,
         "lines": [{"uid": "01020304", "relationship": "self", "holder_person_id": NOBODY,
