@@ -16,7 +16,18 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from central.pages import account, api_docs, directory, home, login, search
+from central.pages import (
+    account,
+    api_docs,
+    directory,
+    fees,
+    home,
+    login,
+    receipts,
+    register,
+    search,
+    stored_value,
+)
 from central.pages.i18n import chosen_locale
 from central.pages.page_session import LOCALE_COOKIE, LoginRequired, login_url
 from central.pages.templating import PageContext, render
@@ -25,8 +36,18 @@ from central.refusals import DeskError, NotFoundError
 log = logging.getLogger("menwei.desk.pages")
 STATIC_DIR = Path(__file__).parent / "static"
 
-ROUTERS = (login.router, home.router, account.router, api_docs.router, directory.router,
-           search.router)
+ROUTERS = (
+    login.router,
+    home.router,
+    account.router,
+    api_docs.router,
+    directory.router,
+    search.router,
+    receipts.router,
+    register.router,
+    fees.router,
+    stored_value.router,
+)
 
 
 def _context(request: Request) -> PageContext:

@@ -30,6 +30,7 @@ from central.models import (
     UnitKind,
 )
 from central.pages.i18n import N_
+from central.services.receipt_book import ReceiptState
 
 LABELS: dict[enum.Enum, str] = {
     ApplicationKind.RESIDENT_CARDS: N_("Resident cards"),
@@ -142,6 +143,8 @@ LABELS: dict[enum.Enum, str] = {
     BalanceMovement.CARRIED_OUT: N_("Carried to the new card"),
     BalanceMovement.CARRIED_IN: N_("Carried from the old card"),
     BalanceMovement.TOP_UP_VOIDED: N_("Top-up voided"),
+    ReceiptState.STANDING: N_("Standing"),
+    ReceiptState.VOID: N_("Void"),
 }
 
 

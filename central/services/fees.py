@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from central.form_fields import Choice, Id, Items, Text, Yuan
 from central.form_input import FormInput
-from central.models import Fee, FeeKind, Household, PaymentMethod, ReceiptItem
+from central.models import (
+    Fee,
+    FeeKind,
+    Household,
+    PaymentMethod,
+    Receipt,
+    ReceiptItem,
+    Relationship,
+)
 from central.refusals import ConflictError, NotFoundError
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.receipts import Charge, write_receipt
@@ -86,3 +94,54 @@ def pay_fees(desk: Desk, actor: Actor, inp: PayFees) -> int:
         for fee in chosen:
             fee.settled_by_receipt_id = receipt.id
         return receipt.number
+
+
+@dataclass(frozen=True)
+class FeeView:
+    """A fee as the desk lists it: settled by receipt ``receipt_number``, or still owed."""
+
+    id: int
+    kind: FeeKind
+    description: str
+    due_on: date
+    amount_fen: int
+    receipt_number: int | None
+
+
+@dataclass(frozen=True)
+class HouseholdFees:
+    """A household's fees, oldest due first, and who would pay them (the householder)."""
+
+    household_id: int
+    unit: str
+    householder: str
+    fees: tuple[FeeView, ...]
+
+    @property
+    def unpaid(self) -> tuple[FeeView, ...]:
+        """The fees still owed."""
+        return tuple(f for f in self.fees if f.receipt_number is None)
+
+    @property
+    def unpaid_fen(self) -> int:
+        """What the household owes."""
+        return sum(f.amount_fen for f in self.unpaid)
+
+
+def household_fees(desk: Desk, actor: Actor, household_id: int) -> HouseholdFees:
+    """The fees of a household of the actor's site (at most the last 500), or
+    NotFoundError."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        act.authorise(actor, DESK_ROLES)
+        household = site_household(act, household_id)
+        rows = session.execute(
+            select(Fee, Receipt.number).outerjoin(Receipt, Fee.settled_by_receipt_id == Receipt.id)
+            .where(Fee.household_id == household.id)
+            .order_by(Fee.due_on.desc(), Fee.id.desc()).limit(500)).all()
+        members = sorted(household.members, key=lambda p: (
+            p.relation_to_householder is not Relationship.SELF, p.id))
+        return HouseholdFees(
+            household.id, household.unit.label, members[0].name if members else "",
+            tuple(FeeView(f.id, f.kind, f.description, f.due_on, f.amount_fen, number)
+                  for f, number in reversed(rows)))

@@ -12,8 +12,8 @@ from typing import Annotated
 from central.form_fields import CardUid, Choice, Text, Yuan
 from central.form_input import FormInput
 from central.models import BalanceMovement, PaymentMethod, ReceiptItem, Role
-from central.services.balance_ledger import post, usable_card
-from central.services.context import DESK_ROLES, Actor, Desk, action
+from central.services.balance_ledger import ledger_balance, post, usable_card
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.receipts import Charge, write_receipt
 
 # The booth's guards spend (P6); the desk both tops up and spends.
@@ -83,3 +83,34 @@ def spend_from_card(desk: Desk, actor: Actor, inp: SpendFromCard) -> MoneyMoved:
         card = usable_card(act, inp.uid, "uid")
         entry = post(act, card, BalanceMovement.SPEND, -inp.amount_fen, purpose=inp.purpose)
         return MoneyMoved(card.uid, inp.amount_fen, entry.balance_after_fen, entry.id, None)
+
+
+# ---------------------------------------------------------------- preview
+
+
+@dataclass(frozen=True)
+class TopUpPreview:
+    """What a top-up would do, before the money is taken: the card, its holder, its balance
+    now and after."""
+
+    uid: str
+    holder_name: str
+    balance_fen: int
+    amount_fen: int
+
+    @property
+    def new_balance_fen(self) -> int:
+        """The balance once the top-up is done."""
+        return self.balance_fen + self.amount_fen
+
+
+def top_up_preview(desk: Desk, actor: Actor, uid: str, amount_fen: int = 0) -> TopUpPreview:
+    """The card's balance now and after ``amount_fen`` more; refused as the top-up itself
+    would be for a card that takes no money (lost: L1; not active). Writes nothing."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        act.authorise(actor, DESK_ROLES)
+        card = usable_card(act, uid, "uid")
+        holder = card.holder
+        return TopUpPreview(card.uid, holder.name if holder is not None else "",
+                            ledger_balance(act, card), amount_fen)
