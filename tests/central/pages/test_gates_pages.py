@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from openpyxl import load_workbook
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, expect
 
 from central.gate_link import DeskToGates
 from hardware_sim.running_gate import GATES, GateSite, RunningGate
@@ -124,7 +124,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedSite]:
             hub.close()
 
 
-def gate_row(page: Page, code: str) -> object:
+def gate_row(page: Page, code: str) -> Locator:
+    """The gates table's row of one gate."""
     return page.locator(f"table.gates tr[data-gate='{code}']")
 
 
@@ -249,6 +250,7 @@ def test_a_clerk_sees_no_gates_and_is_refused_on_the_server(
     expect(page.locator("nav.menu")).not_to_contain_text("门岗")
     page.goto(f"{live.url}/gates")
     expect(page.locator(".refusal")).to_contain_text("无权")
+    page.goto(f"{live.url}/account")  # the session's token, from a page's form
     csrf = page.locator("input[name=csrf]").first.get_attribute("value")
     answer = page.request.post(f"{live.url}/gates/main-gate/open-once",
                                form={"csrf": csrf or "", "reason": "试试"})
