@@ -133,7 +133,9 @@ async def feed(request: Request,
     except DeskError as exc:
         return render(ctx, "gates/events.html", {"unavailable": exc},
                       status_code=exc.http_status)
-    return render(ctx, "gates/events.html", data)
+    # Filters that cannot be read come back beside their fields, as a refused form does.
+    return render(ctx, "gates/events.html", data,
+                  status_code=200 if data["page"] is not None else 422)
 
 
 @router.get("/gates/events/rows", response_class=HTMLResponse)

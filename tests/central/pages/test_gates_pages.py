@@ -308,3 +308,18 @@ def test_the_event_feed_filters_and_exports(
     # A time window that ends before it starts is refused beside its field.
     page.goto(f"{live.url}/gates/events?since=2026-06-09T10:00&until=2026-06-09T09:00")
     expect(page.locator(".field-error")).to_contain_text("结束时间须晚于开始时间")
+
+
+def test_the_export_speaks_the_readers_language(page: Page, site: LinkedSite) -> None:
+    live = site.live
+    log_in(page, live, "customer-service-lead")
+    page.click("button[name=locale][value=en]")
+    page.goto(f"{live.url}/gates/events?kind=tap&outcome=denied")
+    expect(page.locator("h1")).to_have_text("Gate events")
+    with page.expect_download() as download:
+        page.click("text=Export to Excel")
+    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
+    assert sheet is not None
+    header = next(sheet.iter_rows(values_only=True))
+    assert header[:4] == ("Time", "Gate", "Event", "Card number")
+    assert all(line[6] == "Denied" for line in list(sheet.iter_rows(values_only=True))[1:])
