@@ -21,6 +21,8 @@ from central.pages import (
     api_docs,
     directory,
     fees,
+    gate_feed,
+    gates,
     home,
     login,
     receipts,
@@ -47,6 +49,8 @@ ROUTERS = (
     register.router,
     fees.router,
     stored_value.router,
+    gate_feed.router,
+    gates.router,
 )
 
 

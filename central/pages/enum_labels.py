@@ -30,6 +30,8 @@ from central.models import (
     UnitKind,
 )
 from central.pages.i18n import N_
+from central.services.gate_events import EventOutcome
+from central.services.gate_status import AlarmCategory, GateState, LinkState
 from central.services.receipt_book import ReceiptState
 
 LABELS: dict[enum.Enum, str] = {
@@ -145,6 +147,26 @@ LABELS: dict[enum.Enum, str] = {
     BalanceMovement.TOP_UP_VOIDED: N_("Top-up voided"),
     ReceiptState.STANDING: N_("Standing"),
     ReceiptState.VOID: N_("Void"),
+    GateState.ONLINE: N_("Online"),
+    GateState.OFFLINE: N_("Offline"),
+    GateState.UNKNOWN: N_("Unknown"),
+    LinkState.CONNECTED: N_("Connected"),
+    LinkState.DISCONNECTED: N_("Connection lost"),
+    LinkState.NOT_LINKED: N_("Not linked"),
+    AlarmCategory.FORCED_DOOR: N_("Door forced open"),
+    AlarmCategory.HELD_OPEN: N_("Door held open"),
+    AlarmCategory.STUCK_BARRIER: N_("Barrier stuck"),
+    AlarmCategory.TAILGATE: N_("Tailgating"),
+    AlarmCategory.JOURNAL_OVERFLOW: N_("Event log overflow"),
+    AlarmCategory.STORAGE: N_("Storage fault"),
+    AlarmCategory.SECURITY: N_("Security warning"),
+    AlarmCategory.CLOCK: N_("Clock not trusted"),
+    AlarmCategory.GATE_FAULT: N_("Gate fault"),
+    AlarmCategory.OVER_QUOTA: N_("Too many messages"),
+    AlarmCategory.JOURNAL_REPLACED: N_("Event log replaced"),
+    AlarmCategory.OTHER: N_("Other alarm"),
+    EventOutcome.GRANTED: N_("Granted"),
+    EventOutcome.DENIED: N_("Denied"),
 }
 
 

@@ -4,15 +4,19 @@ read by the guards and those who answer for them)."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from central.clock import epoch_instant, zone
+from central.form_fields import Choice, Instant, Text, Uid
+from central.form_input import FormInput
+from central.forms import FormReader
 from central.models import Card, Household, Person, Unit
 from central.services.context import Action, Actor, Desk, action
 from central.services.gate_status import GATE_WATCH_ROLES
@@ -43,6 +47,44 @@ class EventFilter:
     kinds: frozenset[str] | None = None
     newest_first: bool = True
     limit: int = 200
+
+
+class EventOutcome(enum.StrEnum):
+    """Whether a tap opened the gate."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class EventQuery(FormInput):
+    """Which events a guard asks for: one gate, one card, granted or denied, one kind, a
+    time window (the desk pages' filters and export read it)."""
+
+    gate: Annotated[str | None, Text(max=64, label="Gate",
+                                     doc="the gate controller (device name)")] = None
+    card: Annotated[str | None, Uid(label="Card number", doc="the card's UID")] = None
+    outcome: Annotated[EventOutcome | None, Choice(label="Outcome",
+                                                   doc="granted or denied")] = None
+    kind: Annotated[str | None, Text(max=64, label="Event",
+                                     doc="the event kind, e.g. tap")] = None
+    since: Annotated[datetime | None, Instant(label="From", doc="at or after")] = None
+    until: Annotated[datetime | None, Instant(label="Until", doc="before")] = None
+
+    def cross_check(self, form: FormReader) -> EventQuery:
+        """A window that ends before it starts would match nothing: say so."""
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            form.fail("until", "结束时间须晚于开始时间", "must be after the start")
+        return self
+
+    def event_filter(self, limit: int) -> EventFilter:
+        """The store's filter for this query, newest first, at most ``limit`` events."""
+        return EventFilter(device=self.gate, uid=self.card or None, since=self.since,
+                           until=self.until,
+                           granted=None if self.outcome is None
+                           else self.outcome is EventOutcome.GRANTED,
+                           kinds=frozenset({self.kind}) if self.kind else None,
+                           limit=limit)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from central.clock import epoch_instant
-from central.models import AuthLogEntry, Role
+from central.models import AuthLogEntry, Gate, Role
 from central.refusals import NotFoundError
 from central.services.context import DESK_ROLES, LEADS, Action, Actor, Desk, action
 from central.services.gate_sources import GateLink, GateSyncSource
@@ -233,6 +233,17 @@ def site_gates(desk: Desk, actor: Actor, source: GateSyncSource,
     # The link first: a status read after it cannot be newer than what the link knew.
     gates = tuple(_status(source, d, state, now) for d in source.device_status())
     return SiteGates(state, source.head_seq(), gates)
+
+
+def gate_names(desk: Desk, actor: Actor) -> dict[str, str]:
+    """The site's gates by code (a gate controller's device name is its gate's code) with
+    their names, in the order the site file lists them: the gates view names each gate as
+    the staff call it, and lists the gates that never reported."""
+    with action(desk) as act:
+        act.authorise(actor, STATUS_ROLES | CHANGE_ROLES)
+        rows = act.session.execute(select(Gate.code, Gate.name)
+                                   .where(Gate.site_id == act.site.id).order_by(Gate.id))
+        return {str(code): str(name) for code, name in rows}
 
 
 # ---------------------------------------------------------------- card changes at the gates

@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from central.api import create_app
 from central.clock import FixedClock
 from central.services.context import Desk
+from sync.hub.bridge import CentralSync
 from sync.hub.store import CentralStore
 
 from ..api.live_desk import every_role_desk, free_port
@@ -57,14 +58,18 @@ class RunningDesk:
 
 @contextmanager
 def running_desk(root: Path, *, page_idle_timeout: timedelta = timedelta(minutes=30),
-                 ) -> Iterator[RunningDesk]:
+                 gate_link: CentralSync | None = None) -> Iterator[RunningDesk]:
     """The desk application (API and pages) over a fresh database under ``root``, served
-    by uvicorn in a thread on a free port of 127.0.0.1."""
+    by uvicorn in a thread on a free port of 127.0.0.1. With ``gate_link`` (the desk's
+    live link to a site broker, owned by the caller) the desk reads that link's store and
+    sends through it, as ``serve --sync-config`` does; else a store nothing feeds."""
     db_url, desk = every_role_desk(root)
     clock = FixedClock(NOW)
-    store = CentralStore(root / "central-sync.db", SITE, clock=clock.wall)
-    app = create_app(db_url, gate_events=store, clock=clock, hasher=FAST_HASHER,
-                     login_refusal_delay_s=0, page_idle_timeout=page_idle_timeout)
+    store = gate_link.store if gate_link is not None else \
+        CentralStore(root / "central-sync.db", SITE, clock=clock.wall)
+    app = create_app(db_url, gate_events=store, gate_links=gate_link, clock=clock,
+                     hasher=FAST_HASHER, login_refusal_delay_s=0,
+                     page_idle_timeout=page_idle_timeout)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                           log_level="warning", lifespan="on"))
@@ -79,7 +84,8 @@ def running_desk(root: Path, *, page_idle_timeout: timedelta = timedelta(minutes
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        store.close()
+        if gate_link is None:
+            store.close()
         desk.close()
 
 

@@ -1,0 +1,250 @@
+"""The gates as the guards and their leads watch them: every gate's state (and a banner
+when the desk itself has lost the broker, so that nothing is read as "online"), how far
+behind the site's list, its journal backlog and its open alarms, refreshed every few
+seconds; one gate's page with the remote commands (open once, hold open, lock down,
+release, each with a reason, for the roles the matrix allows); and the small "已同步 3/4"
+fragment that card and household pages include for a card's newest change.
+
+Everything is read and sent through the same services as the API (gate_status,
+gate_commands) over the application's sync store and live link."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+
+from central.api.body import query_reader
+from central.api.state import api_state
+from central.form_input import read_input
+from central.models import GateCommandKind
+from central.pages.form_view import form_view, posted_values
+from central.pages.i18n import N_
+from central.pages.page_request import field_errors, posted_form, requires, see_other
+from central.pages.templating import PageContext, render
+from central.refusals import DeskError, NotFoundError
+from central.services import gate_commands, gate_status
+from central.services.gate_commands import GateCommandInput, GateModeInput
+from central.services.gate_status import GateState, GateStatus, LinkState, SiteGates
+
+router = APIRouter()
+# How often an open gates page asks again (htmx ``every``): a guard sees a gate drop off
+# within a few seconds, and a page left open all night costs the desk little.
+POLL = "every 5s"
+
+
+@dataclass(frozen=True)
+class CommandForm:
+    """One remote command as a form on a gate's page."""
+
+    command: GateCommandKind
+    slug: str  # the action's path under /gates/{device}/
+    operation: str  # the API operation (permission matrix)
+    input: type[GateCommandInput] | type[GateModeInput]
+    question: str  # the confirmation asked before it is sent (English source)
+    button: str  # the class of its button: primary, danger or plain
+
+
+COMMANDS = (
+    CommandForm(GateCommandKind.OPEN_ONCE, "open-once", "open_gate_once", GateCommandInput,
+                N_("Open this gate once now?"), "primary"),
+    CommandForm(GateCommandKind.HOLD_OPEN, "hold-open", "hold_gate_open", GateModeInput,
+                N_("Hold this gate open? Anyone can pass until it is released."), ""),
+    CommandForm(GateCommandKind.LOCKDOWN, "lockdown", "lock_gate_down", GateModeInput,
+                N_("Lock this gate down? Every card will be refused until it is released."),
+                "danger"),
+    CommandForm(GateCommandKind.RELEASE, "release", "release_gate", GateCommandInput,
+                N_("Put this gate back to normal?"), ""),
+)
+BY_SLUG = {c.slug: c for c in COMMANDS}
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One gate as the page lists it: its name from the site, its status (None when the
+    gate never reported to the desk)."""
+
+    code: str
+    name: str
+    status: GateStatus | None
+
+
+@dataclass(frozen=True)
+class GatesView:
+    """The gates page's data; ``found`` is None when the site's gates are not linked."""
+
+    found: SiteGates | None
+    rows: tuple[GateRow, ...]
+
+    @property
+    def lost(self) -> bool:
+        """The desk has lost its broker: every state is unknown."""
+        return self.found is not None and self.found.link is LinkState.DISCONNECTED
+
+
+def _gates(request: Request, ctx: PageContext) -> GatesView:
+    assert ctx.caller is not None
+    state, actor = api_state(request), ctx.caller.actor
+    names = gate_status.gate_names(state.desk, actor)
+    source = state.devices.get(actor.site)
+    if source is None:
+        return GatesView(None, tuple(GateRow(c, n, None) for c, n in names.items()))
+    found = gate_status.site_gates(state.desk, actor, source, state.links.get(actor.site))
+    reported = {g.device: g for g in found.gates}
+    rows = [GateRow(code, name, reported.pop(code, None)) for code, name in names.items()]
+    # A controller the site file does not name still reports: list it under its own name.
+    rows += [GateRow(code, code, g) for code, g in reported.items()]
+    return GatesView(found, tuple(rows))
+
+
+def _page_data(request: Request, ctx: PageContext) -> dict[str, Any]:
+    return {"view": _gates(request, ctx), "poll": POLL, "GateState": GateState}
+
+
+@router.get("/gates", response_class=HTMLResponse)
+async def gates(request: Request,
+                ctx: Annotated[PageContext, Depends(requires("list_devices"))]) -> HTMLResponse:
+    """Every gate of the site, refreshing itself; the recent remote commands below."""
+    data = await run_in_threadpool(_page_data, request, ctx)
+    if ctx.can("list_gate_commands"):
+        assert ctx.caller is not None
+        data["commands"] = await run_in_threadpool(
+            gate_commands.recent_commands, api_state(request).desk, ctx.caller.actor,
+            limit=20)
+    return render(ctx, "gates/index.html", data)
+
+
+@router.get("/gates/status", response_class=HTMLResponse)
+async def gates_status(request: Request,
+                       ctx: Annotated[PageContext, Depends(requires("list_devices"))],
+                       ) -> HTMLResponse:
+    """The gates table alone (the page's htmx poll)."""
+    data = await run_in_threadpool(_page_data, request, ctx)
+    return render(ctx, "gates/_status.html", data)
+
+
+def _one_gate(request: Request, ctx: PageContext, device: str) -> GateRow:
+    view = _gates(request, ctx)
+    row = next((r for r in view.rows if r.code == device), None)
+    if row is None:
+        raise NotFoundError(f"没有名为 {device} 的门禁", f"no gate {device!r}", "device")
+    return row
+
+
+def _gate_page(request: Request, ctx: PageContext, device: str, *,
+               values: Mapping[str, Mapping[str, Any]] | None = None,
+               errors: Mapping[str, list[Any]] | None = None, error: DeskError | None = None,
+               done: str | None = None, status_code: int = 200) -> HTMLResponse:
+    assert ctx.caller is not None
+    row = _one_gate(request, ctx, device)
+    view = _gates(request, ctx)
+    forms = []
+    for c in COMMANDS:
+        if not ctx.can(c.operation):
+            continue
+        drawn = form_view(c.input, (values or {}).get(c.slug), (errors or {}).get(c.slug, ()),
+                          leave_out={"device"})
+        forms.append((c, drawn))
+    commands = (gate_commands.recent_commands(api_state(request).desk, ctx.caller.actor,
+                                              device=device, limit=20)
+                if ctx.can("list_gate_commands") else [])
+    return render(ctx, "gates/gate.html", {
+        "row": row, "view": view, "forms": forms, "commands": commands, "done": done,
+        "error": error, "poll": POLL, "GateState": GateState,
+        "done_command": BY_SLUG[done].command if done in BY_SLUG else None,
+    }, status_code=status_code)
+
+
+@router.get("/gates/{device}", response_class=HTMLResponse)
+async def gate(request: Request, device: str,
+               ctx: Annotated[PageContext, Depends(requires("list_devices"))],
+               done: str | None = None) -> HTMLResponse:
+    """One gate: its state and alarms, the remote commands the caller may send, and the
+    commands sent to it."""
+    return await run_in_threadpool(partial(_gate_page, request, ctx, device, done=done))
+
+
+async def _command(request: Request, ctx: PageContext, device: str, slug: str) -> Response:
+    assert ctx.caller is not None
+    form_spec = BY_SLUG[slug]
+    form = await posted_form(request, ctx)
+    values = posted_values(form_spec.input, form, ctx.caller.timezone)
+    try:
+        inp = read_input(form_spec.input, values, given={"device": device})
+        state = api_state(request)
+        actor = ctx.caller.actor
+        await run_in_threadpool(gate_commands.send_command, state.desk, actor,
+                                form_spec.command, inp, source=state.devices.get(actor.site),
+                                link=state.links.get(actor.site))
+    except DeskError as exc:
+        problems = field_errors(exc)
+        return await run_in_threadpool(partial(
+            _gate_page, request, ctx, device, values={slug: values}, errors={slug: problems},
+            error=exc, status_code=exc.http_status))
+    return see_other(f"/gates/{device}?done={slug}")
+
+
+@router.post("/gates/{device}/open-once", response_class=HTMLResponse)
+async def open_once(request: Request, device: str,
+                    ctx: Annotated[PageContext, Depends(requires("open_gate_once"))],
+                    ) -> Response:
+    """Open the gate once (G3's manual open, from the desk), with the reason typed."""
+    return await _command(request, ctx, device, "open-once")
+
+
+@router.post("/gates/{device}/hold-open", response_class=HTMLResponse)
+async def hold_open(request: Request, device: str,
+                    ctx: Annotated[PageContext, Depends(requires("hold_gate_open"))],
+                    ) -> Response:
+    """Hold the gate open until released or until the time typed, with the reason."""
+    return await _command(request, ctx, device, "hold-open")
+
+
+@router.post("/gates/{device}/lockdown", response_class=HTMLResponse)
+async def lockdown(request: Request, device: str,
+                   ctx: Annotated[PageContext, Depends(requires("lock_gate_down"))],
+                   ) -> Response:
+    """Lock the gate down until released or until the time typed, with the reason."""
+    return await _command(request, ctx, device, "lockdown")
+
+
+@router.post("/gates/{device}/release", response_class=HTMLResponse)
+async def release(request: Request, device: str,
+                  ctx: Annotated[PageContext, Depends(requires("release_gate"))],
+                  ) -> Response:
+    """Put the gate back to normal, with the reason typed."""
+    return await _command(request, ctx, device, "release")
+
+
+# ---------------------------------------------------------------- a card's change at the gates
+
+
+@router.get("/cards/{uid}/sync", response_class=HTMLResponse)
+async def card_sync(request: Request, uid: str,
+                    ctx: Annotated[PageContext, Depends(requires("get_card_sync"))],
+                    ) -> HTMLResponse:
+    """Whether the card's newest change has reached the gates: "已同步 3/4", each gate's
+    time on expanding (an htmx fragment, refreshing itself until every gate has it)."""
+    assert ctx.caller is not None
+    q = query_reader({"uid": uid})
+    card = q.uid("uid")
+    try:
+        q.finish()
+    except DeskError as exc:
+        return render(ctx, "gates/_card_sync.html", {"uid": uid, "sync": None, "error": exc,
+                                                     "linked": True, "poll": POLL},
+                      status_code=exc.http_status)
+    state, actor = api_state(request), ctx.caller.actor
+    source = state.devices.get(actor.site)
+    sync = None
+    if source is not None:
+        found = await run_in_threadpool(gate_status.cards_sync, state.desk, actor, source,
+                                        [card])
+        sync = found.get(card)
+    return render(ctx, "gates/_card_sync.html", {"uid": card, "sync": sync,
+                                                 "linked": source is not None, "poll": POLL})
