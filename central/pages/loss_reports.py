@@ -29,7 +29,7 @@ async def _queue(ctx: PageContext, request: Request, *, show_all: bool,
                  status_code: int = 200) -> HTMLResponse:
     assert ctx.caller is not None
     reports = await run_in_threadpool(loss.loss_reports, api_state(request).desk,
-                                      ctx.caller.actor, pending_only=not show_all)
+                                      ctx.caller.actor, open_only=not show_all)
     return render(ctx, "cards/loss_reports.html", {
         "reports": reports,
         "review_fields": form_view(loss.ReviewLoss, leave_out=("report_id", "approved")),

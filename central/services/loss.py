@@ -299,9 +299,11 @@ class LossReportView:
 
 
 def loss_reports(desk: Desk, actor: Actor, *, pending_only: bool = False,
-                 uid: str | None = None, limit: int = 500) -> list[LossReportView]:
+                 open_only: bool = False, uid: str | None = None,
+                 limit: int = 500) -> list[LossReportView]:
     """The site's loss and damage reports, newest first; ``pending_only``: those not yet
-    approved and not yet replaced (the director's queue, L2)."""
+    approved and not yet replaced (the director's queue, L2); ``open_only``: those not yet
+    replaced (awaiting the review or the new card)."""
     with action(desk) as act:
         act.authorise(actor, DESK_ROLES)
         query = (select(LossReport).join(Card, LossReport.card_id == Card.id)
@@ -309,8 +311,10 @@ def loss_reports(desk: Desk, actor: Actor, *, pending_only: bool = False,
                  .limit(limit))
         if uid is not None:
             query = query.where(Card.uid == uid)
+        if pending_only or open_only:
+            query = query.where(LossReport.replacement_card_id.is_(None))
         if pending_only:
-            query = query.where(LossReport.replacement_card_id.is_(None), or_(
+            query = query.where(or_(
                 LossReport.review_approved.is_(None), LossReport.review_approved.is_(False)))
         out = []
         for r in act.session.scalars(query):
