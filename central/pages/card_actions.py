@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from central.amounts import yuan
 from central.api.state import api_state
 from central.form_input import FormInput, read_input
+from central.models import HolderKind
 from central.pages.form_choices import with_choices
 from central.pages.form_view import form_view, posted_values, unplaced_errors
 from central.pages.i18n import N_
@@ -168,7 +169,11 @@ def _page(ctx: PageContext, spec: CardActionPage, facts: _CardFacts | None, uid:
     if facts is not None:
         holder = ([(str(facts.card.holder_person_id), facts.card.holder_name)]
                   if facts.card.holder_person_id is not None else [])
-        fields = with_choices(form_view(spec.input, values, errors, leave_out=spec.leave_out),
+        leave_out = spec.leave_out
+        if spec.input is loss.ReportLoss and facts.card.holder_kind is not HolderKind.STAFF:
+            # Only a staff holder pays at the report (L3): no payment to ask about.
+            leave_out = (*leave_out, "payment_method")
+        fields = with_choices(form_view(spec.input, values, errors, leave_out=leave_out),
                               {"reporter_person_id": holder})
     chosen = values.get("access_groups")
     return render(ctx, "cards/action.html", {

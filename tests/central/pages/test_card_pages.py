@@ -267,3 +267,23 @@ def test_only_the_director_reviews(page: Page, live: RunningDesk) -> None:
     assert answer.status == 403
 
 
+
+
+def test_a_merchant_card_is_issued_against_its_fee(page: Page, live: RunningDesk) -> None:
+    log_in(page, live, "clerk")
+    page.goto(live.url + "/cards/issue")
+    page.click(".tile >> text=商户")
+    expect(page.locator(".fee")).to_contain_text("¥20.00")
+    page.fill("input[name=uid]", "04F00001")
+    page.select_option("select[name=holder_person_id]", label="周静（好邻居便利店）")
+    page.fill("input[name=seal_application_ref]", "盖章申请 2026-31")
+    page.fill("input[name='shop_manager.name']", "周静")
+    # The department head has not signed off: refused (H3), what was typed kept.
+    page.fill("input[name='holder_signoff.signer_name']", "周静")
+    page.click("button[type=submit].primary")
+    expect(page.locator(".refusal")).to_contain_text("H3")
+    expect(page.locator("input[name=seal_application_ref]")).to_have_value("盖章申请 2026-31")
+    page.fill("input[name='department_head.name']", "吴部长")
+    page.click("button[type=submit].primary")
+    expect(page).to_have_url(re.compile(r"/receipts/\d+\?done=issued$"))
+    assert card(live.desk, "04F00001").state is CardState.ACTIVE
