@@ -19,12 +19,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from central.pages import (
     account,
     api_docs,
+    card_actions,
+    card_issue,
     directory,
     fees,
     gate_feed,
     gates,
     home,
     login,
+    loss_reports,
     receipts,
     register,
     search,
@@ -38,13 +41,17 @@ from central.refusals import DeskError, NotFoundError
 log = logging.getLogger("menwei.desk.pages")
 STATIC_DIR = Path(__file__).parent / "static"
 
+# The card issue pages before any ``/cards/{uid}`` page: "issue" is not a card number.
 ROUTERS = (
     login.router,
     home.router,
     account.router,
     api_docs.router,
+    card_issue.router,
     directory.router,
     search.router,
+    card_actions.router,
+    loss_reports.router,
     receipts.router,
     register.router,
     fees.router,

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated
 
+from sqlalchemy import select
+
 from central.amounts import yuan
 from central.form_fields import CardUid, Names, Nested, Text
 from central.form_input import FormInput
-from central.models import CardState, HolderKind, HouseholdKind, RegisterAction, Role
+from central.models import AccessGroup, CardState, HolderKind, HouseholdKind, RegisterAction, Role
 from central.refusals import ConflictError, RuleRefused
 from central.services.card_activation import (
     STATE_ZH,
@@ -173,3 +175,20 @@ def set_card_grants(desk: Desk, actor: Actor, inp: SetCardGrants) -> tuple[list[
                               f"removed: {', '.join(removed) or '-'}")
         return added, removed
 
+
+
+@dataclass(frozen=True)
+class GroupChoice:
+    """An access group of the site, as a card's grants form offers it."""
+
+    name: str
+    description: str
+
+
+def site_access_groups(desk: Desk, actor: Actor) -> list[GroupChoice]:
+    """The site's access groups by name."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        groups = act.session.scalars(select(AccessGroup).where(
+            AccessGroup.site_id == act.site.id).order_by(AccessGroup.name))
+        return [GroupChoice(g.name, g.description) for g in groups]

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated, Self
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from central.amounts import yuan
 from central.form_fields import CardUid, Choice, Flag, Id, Integer, Nested, Text, Yuan
@@ -19,6 +20,7 @@ from central.models import (
     LossKind,
     LossReport,
     PaymentMethod,
+    Person,
     ReceiptItem,
     RegisterAction,
     Role,
@@ -274,3 +276,89 @@ def replace_card(desk: Desk, actor: Actor, inp: ReplaceCard) -> ReplaceResult:
                               f"{'free (I3)' if not fee and kind is not HolderKind.STAFF else ''}")
         return ReplaceResult(new.uid, fee, receipt.number if receipt is not None else None,
                              new.balance_fen)
+
+
+@dataclass(frozen=True)
+class LossReportView:
+    """A loss or damage report as the review queue lists it."""
+
+    id: int
+    uid: str
+    kind: LossKind
+    reported_on: date
+    holder_person_id: int
+    holder_name: str
+    balance_shown_fen: int
+    holder_fault: bool
+    card_taken_back: bool
+    compensation_fen: int
+    reviewed_at: datetime | None
+    review_approved: bool | None
+    review_note: str
+    replacement_uid: str | None
+
+
+def loss_reports(desk: Desk, actor: Actor, *, pending_only: bool = False,
+                 open_only: bool = False, uid: str | None = None,
+                 limit: int = 500) -> list[LossReportView]:
+    """The site's loss and damage reports, newest first; ``pending_only``: those not yet
+    approved and not yet replaced (the director's queue, L2); ``open_only``: those not yet
+    replaced (awaiting the review or the new card)."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        query = (select(LossReport).join(Card, LossReport.card_id == Card.id)
+                 .where(Card.site_id == act.site.id).order_by(LossReport.id.desc())
+                 .limit(limit))
+        if uid is not None:
+            query = query.where(Card.uid == uid)
+        if pending_only or open_only:
+            query = query.where(LossReport.replacement_card_id.is_(None))
+        if pending_only:
+            query = query.where(or_(
+                LossReport.review_approved.is_(None), LossReport.review_approved.is_(False)))
+        out = []
+        for r in act.session.scalars(query):
+            holder = act.session.get(Person, r.reported_by_person_id)
+            new = (act.session.get(Card, r.replacement_card_id)
+                   if r.replacement_card_id is not None else None)
+            out.append(LossReportView(
+                r.id, r.card.uid, r.kind, r.reported_on, r.reported_by_person_id,
+                holder.name if holder is not None else "", r.balance_shown_fen,
+                r.holder_fault, r.card_taken_back, r.compensation_fen, r.reviewed_at,
+                r.review_approved, r.review_note, new.uid if new is not None else None))
+        return out
+
+
+@dataclass(frozen=True)
+class ReplacementPreview:
+    """What the desk shows before a replacement (L2): the report and its review, the
+    balance the new card will carry, and the fee (I3)."""
+
+    report_id: int
+    kind: LossKind
+    reviewed: bool
+    approved: bool
+    holder_name: str
+    holder_kind: HolderKind
+    balance_fen: int
+    fee_fen: int
+
+
+def replacement_preview(desk: Desk, actor: Actor, old_uid: str) -> ReplacementPreview:
+    """The replacement of ``old_uid`` as ``replace_card`` would compute it; nothing is
+    written. Refused as the replacement is when the card has no open report."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        old = get_card(act, old_uid, "old_uid")
+        report = _open_report(act, old)
+        if report is None or old.holder is None or old.holder_kind is None:
+            raise ConflictError(f"卡 {old.uid} 未挂失或报损，不能补办",
+                                f"card {old.uid} has not been reported lost or damaged",
+                                "old_uid")
+        fee = replacement_fee(act.site.settings, old.holder_kind,
+                              lost=report.kind is LossKind.LOST,
+                              holder_fault=report.holder_fault, issued_on=old.issued_on,
+                              today=act.today)
+        return ReplacementPreview(report.id, report.kind, report.reviewed_at is not None,
+                                  bool(report.review_approved), old.holder.name,
+                                  old.holder_kind, old.balance_fen, fee)

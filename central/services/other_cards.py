@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from sqlalchemy import select
+
 from central.form_fields import CardUid, Id, Schedule, Text
 from central.models import (
     ApplicationKind,
@@ -137,14 +139,49 @@ class IssueStaffCard(OneHolder):
     schedule: Annotated[str | None, Schedule()] = None
 
 
+def staff_card_refusal(role: Role, what_zh: str = "授权办理",
+                       what_en: str = "authorise") -> RuleRefused | None:
+    """Rule H4's refusal of ``role`` (None for the two leads): only the front-desk lead or
+    the customer-service lead authorises staff cards; anyone else — clerk, director, guard,
+    admin — is refused. A page shows it before the form is even filled."""
+    if role in LEADS:
+        return None
+    return RuleRefused("H4", f"内部员工IC卡的{what_zh}必须由前台负责人或客服负责人办理，"
+                       f"{role.value} 无权操作",
+                       f"only the front-desk lead or the customer-service lead may "
+                       f"{what_en} a staff card; {role.value} may not")
+
+
 def require_lead_for_staff_card(act: Action, what_zh: str, what_en: str) -> None:
-    """Rule H4: only the front-desk lead or the customer-service lead authorises staff cards;
-    anyone else — clerk, director, guard, admin — is refused."""
-    if act.staff.role not in LEADS:
-        raise RuleRefused("H4", f"内部员工IC卡的{what_zh}必须由前台负责人或客服负责人办理，"
-                          f"{act.staff.role.value} 无权操作",
-                          f"only the front-desk lead or the customer-service lead may "
-                          f"{what_en} a staff card; {act.staff.role.value} may not")
+    """Rule H4, for the acting staff member."""
+    refusal = staff_card_refusal(act.staff.role, what_zh, what_en)
+    if refusal is not None:
+        raise refusal
+
+
+@dataclass(frozen=True)
+class HolderChoice:
+    """A merchant or staff member on record, as the issue form offers them."""
+
+    id: int
+    name: str
+    organisation: str
+
+
+def card_fee(desk: Desk, actor: Actor, kind: HolderKind) -> int:
+    """Rule I2: what issuing a card to a holder of ``kind`` costs at the caller's site."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        return issue_fee(act.site.settings, kind)
+
+
+def people_of_kind(desk: Desk, actor: Actor, kind: HolderKind) -> list[HolderChoice]:
+    """The site's people on record as ``kind`` (merchants, staff), by name."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        people = act.session.scalars(select(Person).where(
+            Person.site_id == act.site.id, Person.holder_kind == kind).order_by(Person.name))
+        return [HolderChoice(p.id, p.name, p.organisation) for p in people]
 
 
 def issue_staff_card(desk: Desk, actor: Actor, inp: IssueStaffCard) -> IssueResult:

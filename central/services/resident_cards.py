@@ -4,18 +4,23 @@ in person with each holder's sign-off (I5), the fee with its receipt (I2), the r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import contains_eager, selectinload
 
 from central.form_fields import CardUid, Choice, Flag, Id, Items, Nested, Text
 from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
+    DIRECT_RELATIVES,
     RESIDENT_KINDS,
     ApplicationKind,
+    Building,
     Card,
     CardState,
     ConfirmationMethod,
@@ -28,6 +33,7 @@ from central.models import (
     ReceiptItem,
     RegisterAction,
     Relationship,
+    Unit,
 )
 from central.refusals import (
     ConflictError,
@@ -49,7 +55,7 @@ from central.services.card_fees import issue_fee
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.id_checks import IdChecks, checking_ids
 from central.services.inputs import OneHolder, OwnerConfirmation, PersonDetails, SignOff
-from central.services.quota import check_quota
+from central.services.quota import check_quota, household_quota
 from central.services.receipts import Charge, write_receipt
 from central.services.register import write_register
 from central.services.validity import valid_until
@@ -292,3 +298,112 @@ def _new_holder(act: Action, household: Household, line: ResidentCardLine,
     act.session.add(person)
     act.session.flush()
     return person
+
+
+@dataclass(frozen=True)
+class HouseholdMember:
+    """A person of the household, as the issue form offers them as holder or applicant."""
+
+    id: int
+    name: str
+    holder_kind: HolderKind
+    relation_to_householder: Relationship | None
+
+
+@dataclass(frozen=True)
+class PlannedLine:
+    """One card line as far as the clerk has filled it: the relationship stated and the
+    holder on record (None: a new holder)."""
+
+    relationship: Relationship | None
+    holder_person_id: int | None
+
+
+@dataclass(frozen=True)
+class ResidentIssuePreview:
+    """What the desk shows before a household's cards are issued: who may hold them, the
+    household quota (I4) and the fee (I2), computed as the issue itself computes them."""
+
+    household_id: int
+    unit_label: str
+    kind: HouseholdKind
+    area_m2: Decimal
+    lease_end: date | None
+    members: tuple[HouseholdMember, ...]
+    cards_in_use: int
+    # I4: the most cards once a holder is not a direct relative, and whether one already is
+    # (among the cards in use or the lines planned).
+    quota: int
+    quota_applies: bool
+    requested: int
+    card_fee_fen: int  # I2: what a resident card costs
+    fee_per_card_fen: tuple[int, ...]  # one per planned line
+    total_fee_fen: int
+    # What the issue would answer for the quota (I4), were it sent now.
+    quota_refusal: RuleRefused | None
+
+
+def resident_issue_preview(desk: Desk, actor: Actor, household_id: int,
+                           planned: Sequence[PlannedLine] = ()) -> ResidentIssuePreview:
+    """The quota (I4) and fee (I2) of issuing ``planned`` to a household, computed by the
+    same rules as ``issue_resident_cards``; nothing is written."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        settings = act.site.settings
+        household = _household(act, household_id)
+        tenancy = household.kind is HouseholdKind.TENANCY
+        members = sorted(household.members, key=lambda p: p.id)
+        by_id = {p.id: p for p in members}
+        in_use = [c.relation_to_applicant for c in cards_in_use(act, household)]
+        stated = [p.relationship for p in planned if p.relationship is not None]
+        fees = []
+        for line in planned:
+            person = by_id.get(line.holder_person_id) if line.holder_person_id else None
+            kind = (person.holder_kind if person is not None
+                    else HolderKind.TENANT if tenancy else HolderKind.FAMILY)
+            fees.append(issue_fee(settings, kind))
+        refusal = None
+        try:
+            check_quota(settings, household.unit.area_m2, in_use, stated)
+        except RuleRefused as exc:
+            refusal = exc
+        return ResidentIssuePreview(
+            household_id=household.id, unit_label=household.unit.label, kind=household.kind,
+            area_m2=household.unit.area_m2, lease_end=household.lease_end,
+            members=tuple(HouseholdMember(p.id, p.name, p.holder_kind,
+                                          p.relation_to_householder)
+                          for p in members if p.holder_kind in RESIDENT_KINDS),
+            cards_in_use=len(in_use), quota=household_quota(settings, household.unit.area_m2),
+            quota_applies=any(r is not None and r not in DIRECT_RELATIVES
+                              for r in (*in_use, *stated)),
+            requested=len(planned), card_fee_fen=issue_fee(settings, HolderKind.OWNER),
+            fee_per_card_fen=tuple(fees), total_fee_fen=sum(fees),
+            quota_refusal=refusal)
+
+
+@dataclass(frozen=True)
+class HouseholdChoice:
+    """A current household as a chooser lists it."""
+
+    id: int
+    unit_label: str
+    kind: HouseholdKind
+    householder: str
+
+
+def current_households(desk: Desk, actor: Actor) -> list[HouseholdChoice]:
+    """The site's current households by unit, each with its householder's name."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES)
+        rows = act.session.scalars(
+            select(Household).join(Unit).join(Building)
+            .where(Building.site_id == act.site.id, Household.ended_on.is_(None))
+            .options(selectinload(Household.members),
+                     contains_eager(Household.unit).contains_eager(Unit.building))
+            .order_by(Building.code, Unit.number, Household.id))
+        out = []
+        for h in rows:
+            head = next((p.name for p in sorted(h.members, key=lambda p: p.id)
+                         if p.relation_to_householder is Relationship.SELF), "")
+            out.append(HouseholdChoice(h.id, h.unit.label, h.kind, head))
+        return out
