@@ -30,6 +30,7 @@ from central.models import (
     UnitKind,
 )
 from central.pages.i18n import N_
+from central.services.parking_overview import SubscriptionState
 
 LABELS: dict[enum.Enum, str] = {
     ApplicationKind.RESIDENT_CARDS: N_("Resident cards"),
@@ -92,6 +93,12 @@ LABELS: dict[enum.Enum, str] = {
     SpaceKind.VISITOR: N_("Visitor space"),
     NamedBy.OWNER_UNIT: N_("Owner unit"),
     NamedBy.MANAGEMENT_OFFICE: N_("Management office"),
+    SubscriptionState.AWAITING_OWNER_UNIT: N_("Awaiting the owner unit"),
+    SubscriptionState.AWAITING_DIRECTOR: N_("Awaiting the director"),
+    SubscriptionState.UNPAID: N_("Approved, unpaid"),
+    SubscriptionState.PAID: N_("Paid"),
+    SubscriptionState.LAPSED: N_("Lapsed"),
+    SubscriptionState.ENDED: N_("Ended"),
     HolderKind.OWNER: N_("Owner"),
     HolderKind.FAMILY: N_("Family member"),
     HolderKind.TENANT: N_("Tenant"),
