@@ -19,6 +19,8 @@ from central.api.state import api_state
 from central.clock import local_date, utc_now
 from central.form_input import read_input
 from central.forms import FormReader
+from central.models import SpaceKind
+from central.pages.enum_labels import enum_label
 from central.pages.form_view import form_view, posted_values, unplaced_errors
 from central.pages.page_request import field_errors, posted_form, requires, see_other
 from central.pages.templating import PageContext, render
@@ -288,36 +290,34 @@ def _uid(text: str) -> str:
     return read_input(EndParking, {"uid": text}).uid
 
 
-def _months(text: str | None) -> tuple[dict[str, Any], list[FieldError], int | None]:
+def _months(uid: str, text: str | None,
+            ) -> tuple[dict[str, Any], list[FieldError], TopUpParking | None]:
     """The months asked for a preview, read by the top-up's own declaration."""
     values = {"months": text if text is not None else "1"}
     try:
-        read_input(TopUpParking, values)
+        return values, [], read_input(TopUpParking, values, given={"uid": uid})
     except InvalidInputError as exc:
-        # The card is the page's own (not in ``values``): only the months' problems count.
-        errors = [e for e in exc.errors if e.field == "months"]
-        if errors:
-            return values, errors, None
-    return values, [], int(values["months"])
+        return values, list(exc.errors), None
 
 
-def _preview(request: Request, actor: Actor, uid: str, months: int | None,
+def _preview(request: Request, actor: Actor, inp: TopUpParking | None,
              ) -> tuple[TopUpTerms | None, DeskError | None]:
-    if months is None:
+    if inp is None:
         return None, None
     try:
-        return preview_top_up(api_state(request).desk, actor, uid, months), None
+        return preview_top_up(api_state(request).desk, actor, inp), None
     except DeskError as exc:
         return None, exc
 
 
 async def _top_up_page(request: Request, ctx: PageContext, uid: str, *,
-                       values: dict[str, Any], errors: list[FieldError], months: int | None,
+                       values: dict[str, Any], errors: list[FieldError],
+                       asked: TopUpParking | None,
                        error: DeskError | None = None, status_code: int = 200) -> HTMLResponse:
     actor, _tz = _caller(ctx)
     desk = api_state(request).desk
     parking = await run_in_threadpool(card_parking, desk, actor, uid)
-    terms, refused = await run_in_threadpool(_preview, request, actor, uid, months)
+    terms, refused = await run_in_threadpool(_preview, request, actor, asked)
     fields = form_view(TopUpParking, values, errors, leave_out=("uid",))
     return render(ctx, "parking/top_up.html", {
         "parking": parking, "fields": fields, "terms": terms, "refused": refused,
@@ -331,9 +331,8 @@ async def top_up_form(request: Request, ctx: Annotated[PageContext, Depends(
     """Months of parking fees: the new paid-until date and the amount are shown before the
     money is taken (P2)."""
     card = _uid(uid)
-    values, errors, count = _months(months)
-    return await _top_up_page(request, ctx, card, values=values, errors=errors,
-                              months=count)
+    values, errors, asked = _months(card, months)
+    return await _top_up_page(request, ctx, card, values=values, errors=errors, asked=asked)
 
 
 @router.get("/cards/{uid}/parking/top-up/preview", response_class=HTMLResponse)
@@ -341,8 +340,8 @@ async def top_up_preview(request: Request, ctx: Annotated[PageContext, Depends(
         requires("top_up_parking"))], uid: str, months: str | None = None) -> HTMLResponse:
     """The preview alone (htmx, as the months are typed): period, amount, or the refusal."""
     actor, _tz = _caller(ctx)
-    _values, errors, count = _months(months)
-    terms, refused = await run_in_threadpool(_preview, request, actor, _uid(uid), count)
+    _values, errors, asked = _months(_uid(uid), months)
+    terms, refused = await run_in_threadpool(_preview, request, actor, asked)
     return render(ctx, "parking/_top_up_preview.html", {
         "terms": terms, "refused": refused, "month_errors": errors})
 
@@ -359,9 +358,9 @@ async def top_up_post(request: Request, ctx: Annotated[PageContext, Depends(
         inp = read_input(TopUpParking, values, given={"uid": card})
         result = await run_in_threadpool(top_up_parking, api_state(request).desk, actor, inp)
     except DeskError as exc:
-        _v, _e, count = _months(str(values.get("months", "")))
+        _v, _e, asked = _months(card, str(values.get("months", "")))
         return await _top_up_page(request, ctx, card, values=values,
-                                  errors=field_errors(exc), months=count, error=exc,
+                                  errors=field_errors(exc), asked=asked, error=exc,
                                   status_code=exc.http_status)
     return see_other(f"/cards/{result.uid}/parking?done=paid&receipt={result.receipt_number}")
 
@@ -477,7 +476,17 @@ async def _report_page(request: Request, ctx: PageContext, month: date, *,
         "fees_due": due_dates(month)[0], "usage_due": due_dates(month)[1],
         "following": following, "month_over": following <= f"{_today(request, tz):%Y-%m}",
         "sign_fields": form_view(SignParkingReport, sign[0], sign[1], leave_out=("month",)),
-        "error": error, "done": done}, status_code=status_code)
+        "error": error, "done": done, "space_of": lambda text: _space_text(ctx, text)},
+        status_code=status_code)
+
+
+def _space_text(ctx: PageContext, text: str) -> str:
+    """A report line's space (``fixed B2-017``, the export's words) in the clerk's."""
+    kind, _, number = text.partition(" ")
+    known = next((k for k in SpaceKind if k.value == kind), None)
+    if known is None:
+        return text
+    return f"{ctx.gettext(enum_label(known))} {number}".strip()
 
 
 @router.get("/parking/reports/{month}", response_class=HTMLResponse)

@@ -324,14 +324,14 @@ def _top_up_terms(act: Action, uid: str, months: int,
     return card, sub, terms
 
 
-def preview_top_up(desk: Desk, actor: Actor, uid: str, months: int) -> TopUpTerms:
-    """What ``top_up_parking`` would charge today for ``months`` months on the card, and
-    the new paid-until date (rule P2), refused exactly as the payment would be (P3 before
-    the approvals, H4 for a staff card). Writes nothing."""
+def preview_top_up(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpTerms:
+    """What ``top_up_parking(inp)`` would charge today, and the new paid-until date (rule
+    P2), refused exactly as the payment would be (P3 before the approvals, H4 for a staff
+    card). Writes nothing."""
     with desk.sessions() as session:
         act = Action(desk, session)
         act.authorise(actor, DESK_ROLES)
-        return _top_up_terms(act, uid, months)[2]
+        return _top_up_terms(act, inp.uid, inp.months)[2]
 
 
 def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:

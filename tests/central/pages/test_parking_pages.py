@@ -200,5 +200,5 @@ def test_P1_P3_P2_P4_application_approval_top_up_and_the_signed_monthly_report(
 def _staff(live: RunningDesk) -> Staffs:
     """The accounts of the live desk as the service tests name them."""
     with live.desk.sessions() as session:
-        ids = dict(session.execute(select(Staff.role, Staff.id)).tuples().all())
+        ids = {role: staff_id for role, staff_id in session.execute(select(Staff.role, Staff.id))}
     return Staffs(**{role.value: Actor(ids[role], SITE) for role in Role})
