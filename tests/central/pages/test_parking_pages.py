@@ -166,6 +166,8 @@ def test_P1_P3_P2_P4_application_approval_top_up_and_the_signed_monthly_report(
     live.clock.advance(timedelta(days=23))  # 2 July
     log_in_as(page, live, "clerk")
     page.goto(live.url + "/parking")
+    expect(page.locator("table.list")).to_contain_text("2026-09-08")
+    shot(page, "parking-overview")
     page.click("text=停车费月统计表")
     expect(page).to_have_url(live.url + "/parking/reports/2026-06")
     page.click("button:has-text('统计收费')")
