@@ -28,6 +28,7 @@ from central.pages import (
     home,
     login,
     loss_reports,
+    parking,
     receipts,
     register,
     search,
@@ -58,6 +59,7 @@ ROUTERS = (
     stored_value.router,
     gate_feed.router,
     gates.router,
+    parking.router,
 )
 
 

@@ -32,6 +32,7 @@ from central.models import (
 from central.pages.i18n import N_
 from central.services.gate_events import EventOutcome
 from central.services.gate_status import AlarmCategory, GateState, LinkState
+from central.services.parking_overview import SubscriptionState
 from central.services.receipt_book import ReceiptState
 
 LABELS: dict[enum.Enum, str] = {
@@ -95,6 +96,12 @@ LABELS: dict[enum.Enum, str] = {
     SpaceKind.VISITOR: N_("Visitor space"),
     NamedBy.OWNER_UNIT: N_("Owner unit"),
     NamedBy.MANAGEMENT_OFFICE: N_("Management office"),
+    SubscriptionState.AWAITING_OWNER_UNIT: N_("Awaiting the owner unit"),
+    SubscriptionState.AWAITING_DIRECTOR: N_("Awaiting the director"),
+    SubscriptionState.UNPAID: N_("Approved, unpaid"),
+    SubscriptionState.PAID: N_("Paid"),
+    SubscriptionState.LAPSED: N_("Lapsed"),
+    SubscriptionState.ENDED: N_("Ended"),
     HolderKind.OWNER: N_("Owner"),
     HolderKind.FAMILY: N_("Family member"),
     HolderKind.TENANT: N_("Tenant"),

@@ -24,7 +24,7 @@ MENU = (
     MenuEntry("/loss-reports", N_("Lost & damaged"), "list_loss_reports"),
     MenuEntry("/receipts", N_("Receipts"), "list_receipts"),
     MenuEntry("/register", N_("Card register"), "list_register"),
-    MenuEntry("/parking", N_("Parking"), "apply_parking"),
+    MenuEntry("/parking", N_("Parking"), "get_parking_report"),
     MenuEntry("/visitors", N_("Visitors"), "list_visitors"),
     MenuEntry("/renovations", N_("Renovations"), "file_renovation"),
     MenuEntry("/goods-slips", N_("Goods release"), "list_overdue_goods_slips"),

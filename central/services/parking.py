@@ -277,6 +277,63 @@ class TopUpResult:
     receipt_number: int
 
 
+@dataclass(frozen=True)
+class TopUpTerms:
+    """What ``months`` paid on a card today would buy (rule P2), before any money is
+    taken: the holder and vehicle, the fee the director set (P3), the current last paid
+    day, and the new period with its amount."""
+
+    uid: str
+    holder_name: str
+    plate: str
+    months: int
+    fee_per_month_fen: int
+    current_paid_until: date | None
+    paid_from: date
+    paid_until: date
+    amount_fen: int
+
+
+def _top_up_terms(act: Action, uid: str, months: int,
+                  ) -> tuple[Card, ParkingSubscription, TopUpTerms]:
+    """The checks of a top-up and the period it buys: one reading for the preview and the
+    payment, so what the clerk is shown is what is charged."""
+    card = get_card(act, uid)
+    if card.state is not CardState.ACTIVE or card.holder is None:
+        raise ConflictError(f"卡 {card.uid} {STATE_ZH[card.state]}，不能充值",
+                            f"card {card.uid} is {card.state.value}", "uid")
+    if card.holder_kind is HolderKind.STAFF:
+        # Rule H4: months paid extend what a staff card opens, as a renewal does.
+        require_lead_for_staff_card(act, "停车续费", "pay parking months on")
+    sub = running_subscription(card)
+    if sub is None:
+        raise ConflictError(f"卡 {card.uid} 没有停车月卡", f"card {card.uid} carries no "
+                            "parking subscription", "uid")
+    if sub.approved_at is None:
+        raise RuleRefused("P3", "停车月卡尚未经管理处主任审批（收费标准未定），不能收费",
+                          "the office director has not approved this parking card (no fee "
+                          "standard yet): nothing can be paid", "uid")
+    if act.site.settings.parking_owner_unit_approval and sub.owner_unit_signed_at is None:
+        raise RuleRefused("P3", "《车位使用申请表》尚未经业主单位审批，不能收费",
+                          "the owner unit has not approved this parking application "
+                          "(seed 000): nothing can be paid", "uid")
+    start, end = billing_period(sub.paid_until, act.today, months)
+    terms = TopUpTerms(card.uid, card.holder.name, sub.vehicle.plate, months,
+                       sub.fee_per_month_fen, sub.paid_until, start, end,
+                       months * sub.fee_per_month_fen)
+    return card, sub, terms
+
+
+def preview_top_up(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpTerms:
+    """What ``top_up_parking(inp)`` would charge today, and the new paid-until date (rule
+    P2), refused exactly as the payment would be (P3 before the approvals, H4 for a staff
+    card). Writes nothing."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        act.authorise(actor, DESK_ROLES)
+        return _top_up_terms(act, inp.uid, inp.months)[2]
+
+
 def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
     """Take months of parking fees on a card (rules P2, I7).
 
@@ -284,31 +341,14 @@ def top_up_parking(desk: Desk, actor: Actor, inp: TopUpParking) -> TopUpResult:
     after the current end when renewed before it lapses. Refused under P3 before the
     director's approval, and before the owner unit's where the site keeps that step. The
     receipt names the card; the barriers open for the card from the period's first day.
+    ``preview_top_up`` shows the same terms before the money is taken.
     """
     with action(desk) as act:
         act.authorise(actor, DESK_ROLES)
-        card = get_card(act, inp.uid)
-        if card.state is not CardState.ACTIVE or card.holder is None:
-            raise ConflictError(f"卡 {card.uid} {STATE_ZH[card.state]}，不能充值",
-                                f"card {card.uid} is {card.state.value}", "uid")
-        if card.holder_kind is HolderKind.STAFF:
-            # Rule H4: months paid extend what a staff card opens, as a renewal does.
-            require_lead_for_staff_card(act, "停车续费", "pay parking months on")
-        sub = running_subscription(card)
-        if sub is None:
-            raise ConflictError(f"卡 {card.uid} 没有停车月卡", f"card {card.uid} carries no "
-                                "parking subscription", "uid")
-        if sub.approved_at is None:
-            raise RuleRefused("P3", "停车月卡尚未经管理处主任审批（收费标准未定），不能收费",
-                              "the office director has not approved this parking card (no fee "
-                              "standard yet): nothing can be paid", "uid")
-        if act.site.settings.parking_owner_unit_approval and sub.owner_unit_signed_at is None:
-            raise RuleRefused("P3", "《车位使用申请表》尚未经业主单位审批，不能收费",
-                              "the owner unit has not approved this parking application "
-                              "(seed 000): nothing can be paid", "uid")
-        start, end = billing_period(sub.paid_until, act.today, inp.months)
-        amount = inp.months * sub.fee_per_month_fen
+        card, sub, terms = _top_up_terms(act, inp.uid, inp.months)
+        start, end, amount = terms.paid_from, terms.paid_until, terms.amount_fen
         holder = card.holder
+        assert holder is not None  # _top_up_terms refuses a card without one
         receipt = write_receipt(
             act, payer_name=inp.payer_name or holder.name, person_id=holder.id,
             household_id=holder.household_id, method=inp.payment_method, charges=[Charge(

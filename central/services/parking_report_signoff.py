@@ -17,7 +17,7 @@ from central.form_fields import Spec, Text
 from central.form_input import FormInput
 from central.forms import MAX_DATE, MIN_DATE, FormReader
 from central.models import ParkingMonthlyReport, Role, Staff
-from central.refusals import ConflictError, RuleRefused
+from central.refusals import ConflictError, RuleRefused, UnavailableError
 from central.services.context import DESK_ROLES, Action, Actor, Desk, action
 from central.services.parking_report import (
     GateEventSource,
@@ -116,6 +116,24 @@ def parking_report(desk: Desk, actor: Actor, month: date,
     with action(desk) as act:
         act.authorise(actor, DESK_ROLES | {Role.GUARD})
         return _with_stamps(act, build_report(act, month, events), _row(act, month))
+
+
+def current_parking_report(desk: Desk, actor: Actor, month: date,
+                           events: GateEventSource | None) -> ParkingReport:
+    """The report of ``month`` as it stands, the way it is read and exported: the fees,
+    and once security has added it (P4's second step) the use and the reconciliation read
+    again from the gates' logs, as the signature's digest was. Refused (503) when the use
+    is in but ``events`` — the site's gate event store — is not connected. Writes nothing."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        row = _row(act, month)
+        with_use = row is not None and row.usage_added_at is not None
+        if with_use and events is None:
+            raise UnavailableError("本小区的门禁事件库未连接，无法读取道闸记录",
+                                   "the gate event store of this site is not connected: "
+                                   "the barriers' logs cannot be read")
+        report = build_report(act, month, events if with_use else None)
+        return _with_stamps(act, report, row)
 
 
 def total_parking_fees(desk: Desk, actor: Actor, month: date) -> ParkingReport:

@@ -91,3 +91,32 @@ def admit_to_reserve_space(desk: Desk, actor: Actor, plate: str) -> ReserveAdmis
                               "plate")
         return ReserveAdmission(canonical, naming.named_by, naming.named_by_name,
                                 naming.valid_until)
+
+
+@dataclass(frozen=True)
+class ReserveNaming:
+    """A vehicle named for the reserve spaces, as the desk lists it."""
+
+    id: int
+    plate: str
+    named_by: NamedBy
+    named_by_name: str
+    valid_from: date
+    valid_until: date | None
+    current: bool  # the naming lets the vehicle in today
+
+
+def reserve_namings(desk: Desk, actor: Actor) -> list[ReserveNaming]:
+    """The vehicles named for the emergency reserve spaces (rule P5) that have not run out,
+    newest first: today's and those named ahead. Writes nothing."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        today = act.today
+        rows = session.scalars(select(ReservedSpaceVehicle).where(
+            ReservedSpaceVehicle.site_id == act.site.id,
+            or_(ReservedSpaceVehicle.valid_until.is_(None),
+                ReservedSpaceVehicle.valid_until >= today))
+            .order_by(ReservedSpaceVehicle.id.desc()))
+        return [ReserveNaming(r.id, r.plate, r.named_by, r.named_by_name, r.valid_from,
+                              r.valid_until, r.valid_from <= today) for r in rows]
