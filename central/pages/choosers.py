@@ -22,18 +22,25 @@ Options = Sequence[tuple[str, str]]
 View = tuple[FieldView | GroupView, ...]
 
 
-def with_choices(view: View, choices: Mapping[str, Options]) -> View:
+def with_choices(view: View, choices: Mapping[str, Options], *,
+                 in_group: bool = False) -> View:
     """``view`` with each field named in ``choices`` drawn as a list of those (value,
-    shown text) options."""
+    shown text) options.
+
+    A field inside a group (the owner's consent, a line of workers) is not marked required
+    for the browser: the group itself may be left blank — an owner needs no consent, a
+    line left blank is skipped — and the browser would refuse to send the form. The
+    declaration's reader still refuses a group filled in by half, beside its field.
+    """
     out: list[FieldView | GroupView] = []
     for item in view:
         if isinstance(item, GroupView):
-            out.append(replace(item, rows=tuple(with_choices(row, choices)
+            out.append(replace(item, rows=tuple(with_choices(row, choices, in_group=True)
                                                 for row in item.rows)))
-        elif item.name in choices:
-            out.append(replace(item, widget="select", options=tuple(choices[item.name])))
-        else:
-            out.append(item)
+            continue
+        if item.name in choices:
+            item = replace(item, widget="select", options=tuple(choices[item.name]))
+        out.append(replace(item, required=False) if in_group else item)
     return tuple(out)
 
 

@@ -122,7 +122,7 @@ async def new_slip(request: Request, ctx: IssueDep, unit: str | None = None,
     """The slip's form, once the unit is found: its households and people to choose from."""
     households, unit_error = await _households(request, ctx, unit, household_id)
     values: dict[str, Any] = {"valid_on": site_today(request, ctx)}
-    if households:
+    if len(households) == 1:
         values["household_id"] = households[0].household_id
     return render(ctx, "goods_slips/new.html", {
         "unit": unit or (households[0].unit_label if households else ""),

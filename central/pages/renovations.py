@@ -95,7 +95,7 @@ async def new_filing(request: Request, ctx: FileDep, unit: str | None = None,
     households, unit_error = await _households(request, ctx, unit, household_id)
     today = site_today(request, ctx)
     values: dict[str, Any] = {"starts_on": today, "ends_on": months_end(today, 1)}
-    if households:
+    if len(households) == 1:
         values["household_id"] = households[0].household_id
     return render(ctx, "renovations/new.html", {
         "unit": unit or (households[0].unit_label if households else ""),
@@ -142,8 +142,8 @@ async def _filing_page(request: Request, ctx: PageContext, filing_id: int, *,
     for name, cls in FILING_FORMS.items():
         shown = values if name == failed and values is not None else defaults[name]
         errors = field_errors(error) if name == failed and error is not None else ()
-        forms[name] = form_view(cls, shown, errors, leave_out=("filing_id",),
-                                rows={"lines": WORKER_LINES})
+        forms[name] = with_choices(form_view(cls, shown, errors, leave_out=("filing_id",),
+                                             rows={"lines": WORKER_LINES}), {})
     out = [d for d in view.deposits if not d.refunded]
     forms["refund"] = with_choices(forms["refund"], {"receipt_number": [
         (str(d.receipt_number), f"No. {d.receipt_number} · {d.payer_name}") for d in out]})

@@ -58,7 +58,7 @@ async def _register_page(request: Request, ctx: PageContext, *, day: date | None
                   field_errors(error) if error else (), leave_out=("visitor_pass_id",)),
         {"gate_code": [(g.code, g.name) for g in gates]})
     return render(ctx, "visitors/register.html", {
-        "day": shown, "today": today, "lines": lines, "passes": passes, "permits": permits,
+        "shown_day": shown, "today": today, "lines": lines, "passes": passes, "permits": permits,
         "gates_by_id": {g.gate_id: g.name for g in gates}, "fields": fields, "done": done,
         "error": error},
         status_code=status_code)
