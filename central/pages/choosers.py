@@ -38,9 +38,9 @@ def with_choices(view: View, choices: Mapping[str, Options], *,
             out.append(replace(item, rows=tuple(with_choices(row, choices, in_group=True)
                                                 for row in item.rows)))
             continue
-        if item.name in choices:
-            item = replace(item, widget="select", options=tuple(choices[item.name]))
-        out.append(replace(item, required=False) if in_group else item)
+        drawn = (replace(item, widget="select", options=tuple(choices[item.name]))
+                 if item.name in choices else item)
+        out.append(replace(drawn, required=False) if in_group else drawn)
     return tuple(out)
 
 

@@ -43,8 +43,10 @@ PassDep = Annotated[PageContext, Depends(requires("issue_goods_pass"))]
 def slip_qr_svg(number: int) -> str:
     """The slip's number as a QR code, an inline SVG element the exit guard's scanner reads
     (drawn on the server: the pages run no script of their own to draw it)."""
-    return str(segno.make(str(number), error="m").svg_inline(
-        scale=5, border=2, svgclass="slip-qr", lineclass=None,
+    # A full QR code, never a Micro QR (segno's choice for short text): the guards' phone
+    # scanners read only the full kind.
+    return str(segno.make_qr(str(number), error="m").svg_inline(
+        scale=6, border=4, svgclass="slip-qr", lineclass=None,
         title=f"放行条 No. {number}"))
 
 

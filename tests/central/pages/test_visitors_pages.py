@@ -95,7 +95,9 @@ def _modules(svg: str) -> str:
 
 
 def _qr_path(text: str) -> str:
-    return _modules(segno.make(text, error="m").svg_inline(scale=5, border=2))
+    code = segno.make_qr(text, error="m")
+    assert not code.is_micro
+    return _modules(code.svg_inline(scale=6, border=4))
 
 
 def test_goods_slip_for_a_tenant_without_the_owners_consent_is_refused(
