@@ -120,11 +120,14 @@ def _slip_form(ctx: PageContext, households: tuple[HouseholdChoice, ...],
 
 @router.get("/goods-slips/new", response_class=HTMLResponse)
 async def new_slip(request: Request, ctx: IssueDep, unit: str | None = None,
-                   household_id: int | None = None) -> HTMLResponse:
-    """The slip's form, once the unit is found: its households and people to choose from."""
-    households, unit_error = await _households(request, ctx, unit, household_id)
+                   household: int | None = None) -> HTMLResponse:
+    """The slip's form, once the unit is found (or from a household's page): its
+    households and people to choose from."""
+    households, unit_error = await _households(request, ctx, unit, household)
     values: dict[str, Any] = {"valid_on": site_today(request, ctx)}
-    if len(households) == 1:
+    if household is not None and households:
+        values["household_id"] = household
+    elif len(households) == 1:
         values["household_id"] = households[0].household_id
     return render(ctx, "goods_slips/new.html", {
         "unit": unit or (households[0].unit_label if households else ""),
@@ -206,9 +209,11 @@ async def record_exit(request: Request, ctx: ExitDep, number: int) -> Response:
     return see_other(f"/goods-slips?done=left&number={number}")
 
 
+@router.get("/goods-slips/{number:int}", response_class=HTMLResponse)
 @router.get("/goods-slips/{number}/print", response_class=HTMLResponse)
 async def print_slip(request: Request, ctx: ListDep, number: int) -> HTMLResponse:
-    """The slip on paper, with a QR code of its number for the exit guard."""
+    """The slip on paper (also its page, where a household's page links), with a QR code
+    of its number for the exit guard."""
     slip = await run_in_threadpool(goods.goods_slip, api_state(request).desk, _actor(ctx),
                                    number)
     return render(ctx, "goods_slips/print.html", {
@@ -223,10 +228,10 @@ def _pass_form(ctx: PageContext, households: tuple[HouseholdChoice, ...],
 
 @router.get("/goods-slips/pass", response_class=HTMLResponse)
 async def pass_form(request: Request, ctx: PassDep, *, unit: str | None = None,
-                    household_id: int | None = None, issued: int | None = None,
+                    household: int | None = None, issued: int | None = None,
                     until: str | None = None) -> HTMLResponse:
     """The long-term goods pass's form, once the unit is found; after issuing, the pass."""
-    households, unit_error = await _households(request, ctx, unit, household_id)
+    households, unit_error = await _households(request, ctx, unit, household)
     return render(ctx, "goods_slips/pass.html", {
         "unit": unit or (households[0].unit_label if households else ""),
         "unit_error": unit_error, "households": households,

@@ -90,12 +90,14 @@ def _filing_form(ctx: PageContext, households: tuple[HouseholdChoice, ...],
 
 @router.get("/renovations/new", response_class=HTMLResponse)
 async def new_filing(request: Request, ctx: FileDep, unit: str | None = None,
-                     household_id: int | None = None) -> HTMLResponse:
-    """The filing's form, once the unit is found."""
-    households, unit_error = await _households(request, ctx, unit, household_id)
+                     household: int | None = None) -> HTMLResponse:
+    """The filing's form, once the unit is found (or from a household's page)."""
+    households, unit_error = await _households(request, ctx, unit, household)
     today = site_today(request, ctx)
     values: dict[str, Any] = {"starts_on": today, "ends_on": months_end(today, 1)}
-    if len(households) == 1:
+    if household is not None and households:
+        values["household_id"] = household
+    elif len(households) == 1:
         values["household_id"] = households[0].household_id
     return render(ctx, "renovations/new.html", {
         "unit": unit or (households[0].unit_label if households else ""),

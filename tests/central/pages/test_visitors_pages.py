@@ -62,7 +62,7 @@ def test_goods_slip_issued_approved_printed_with_a_qr_and_let_out_by_a_guard(
     expect(page.locator(".done")).to_contain_text("已审批")
     expect(page.locator(f"#slip-{number}")).to_contain_text("已审批")
 
-    page.goto(f"{live.url}/goods-slips/{number}/print")
+    page.goto(f"{live.url}/goods-slips/{number}")  # where a household's page links
     expect(page.locator("h1")).to_contain_text("物品放行条")
     svg = page.locator("svg.slip-qr")
     expect(svg).to_be_visible()
@@ -105,6 +105,9 @@ def test_goods_slip_for_a_tenant_without_the_owners_consent_is_refused(
     as_user(page, live, "clerk")
     page.goto(live.url + "/goods-slips/new?unit=1-1202")
     choose(page.locator("select[name=household_id]"), "赵磊")
+    tenancy = page.locator("select[name=household_id]").input_value()
+    page.goto(f"{live.url}/goods-slips/new?household={tenancy}")  # from the household page
+    expect(page.locator("#unit")).to_have_value("1-1202")
     choose(page.locator("select[name=applicant_person_id]"), "赵磊")
     page.fill("input[name=carrier_name]", "赵磊")
     page.fill("input[name=items]", "书桌")
@@ -174,7 +177,7 @@ def test_renovation_filed_approved_extended_cards_lent_and_returned_deposit_refu
         page: Page, live: RunningDesk, shot: Shot) -> None:
     as_user(page, live, "clerk")
     page.goto(live.url + "/renovations")
-    page.click("text=办理装修备案")
+    page.get_by_role("link", name="装修登记").click()
     page.fill("#unit", "2-301")
     page.click("text=查找房屋")
     choose(page.locator("select[name=applicant_person_id]"), "刘洋")
