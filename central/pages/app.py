@@ -25,14 +25,17 @@ from central.pages import (
     fees,
     gate_feed,
     gates,
+    goods_slips,
     home,
     login,
     loss_reports,
     parking,
     receipts,
     register,
+    renovations,
     search,
     stored_value,
+    visitors,
 )
 from central.pages.i18n import chosen_locale
 from central.pages.page_session import LOCALE_COOKIE, LoginRequired, login_url
@@ -60,6 +63,9 @@ ROUTERS = (
     gate_feed.router,
     gates.router,
     parking.router,
+    visitors.router,
+    renovations.router,
+    goods_slips.router,
 )
 
 

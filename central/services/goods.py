@@ -306,3 +306,55 @@ def issue_goods_pass(desk: Desk, actor: Actor, inp: IssueGoodsPass) -> tuple[int
                      method=ConfirmationMethod.DOCUMENT,
                      reference=f"ID {masked(inp.id_number_presented)}")
         return row.id, until
+
+
+@dataclass(frozen=True)
+class SlipView:
+    """A release slip as the desk's list and its print show it."""
+
+    number: int
+    unit: str
+    carrier_name: str
+    items: str
+    valid_on: date
+    issued_at: datetime
+    approved_at: datetime | None
+    left_at: datetime | None
+    filed_at: datetime | None
+    filing_due_at: datetime | None  # once the goods left: when the slip is to be filed
+    overdue: bool  # used, not filed, past its deadline (G4)
+
+
+def _slip_view(act: Action, slip: GoodsReleaseSlip) -> SlipView:
+    settings, tz = act.site.settings, act.site.timezone
+    due = (filing_deadline(slip.left_at, tz, settings.goods_slip_filing_time)
+           if slip.left_at is not None else None)
+    household = site_household(act, slip.household_id)
+    return SlipView(slip.number, household.unit.label, slip.carrier_name, slip.items,
+                    slip.valid_on, slip.issued_at, slip.approved_at, slip.left_at,
+                    slip.filed_at, due,
+                    due is not None and slip.filed_at is None and act.now > due)
+
+
+# The desk's list looks back a month: older slips are filed paper.
+SLIP_LIST_DAYS = 31
+
+
+def recent_goods_slips(desk: Desk, actor: Actor) -> tuple[SlipView, ...]:
+    """The slips issued in the last month or still open (not used, or used and not filed),
+    newest first; the overdue ones (G4) say so."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        since = act.now - timedelta(days=SLIP_LIST_DAYS)
+        slips = act.session.scalars(select(GoodsReleaseSlip).where(
+            GoodsReleaseSlip.site_id == act.site.id,
+            (GoodsReleaseSlip.issued_at >= since) | GoodsReleaseSlip.filed_at.is_(None))
+            .order_by(GoodsReleaseSlip.number.desc()).limit(500))
+        return tuple(_slip_view(act, slip) for slip in slips)
+
+
+def goods_slip(desk: Desk, actor: Actor, number: int) -> SlipView:
+    """One slip by its number (for its print, which the exit guard scans)."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        return _slip_view(act, _slip(act, number))

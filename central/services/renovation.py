@@ -341,6 +341,10 @@ class FilingView:
     extensions: int
     workers: tuple[WorkerCardView, ...]
     deposits: tuple[DepositTaken, ...]
+    approved: bool = True  # False: awaiting the director's approval (seed 001)
+    contractor: str = ""  # empty: the owner renovates alone
+    contractor_lead: str = ""
+    household_id: int = 0
 
 
 def filing_summary(desk: Desk, actor: Actor, filing_id: int) -> FilingView:
@@ -372,4 +376,51 @@ def filing_summary(desk: Desk, actor: Actor, filing_id: int) -> FilingView:
             RenovationExtension.filing_id == filing.id)).all())
         unit = site_household(act, filing.household_id).unit.label
         return FilingView(filing.id, unit, filing.starts_on, filing.ends_on, extensions,
-                          tuple(workers), deposits)
+                          tuple(workers), deposits, filing.approved_at is not None,
+                          filing.contractor_name,
+                          " ".join(filter(None, (filing.contractor_lead_name,
+                                                 filing.contractor_lead_phone))),
+                          filing.household_id)
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One filing in the renovation ledger's list (装修台帐)."""
+
+    filing_id: int
+    unit: str
+    contractor: str
+    starts_on: date
+    ends_on: date
+    approved: bool
+    cards_out: int
+    deposits_held: int  # deposits not yet refunded
+    running: bool  # not complete and not past its end
+
+
+# The ledger lists the filings of the last year and any still holding cards or deposits.
+LEDGER_DAYS = 366
+
+
+def renovation_ledger(desk: Desk, actor: Actor) -> tuple[LedgerLine, ...]:
+    """The filings, newest first: the last year's, and older ones still holding workers'
+    cards or deposits (G6)."""
+    with action(desk) as act:
+        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        since = act.today - timedelta(days=LEDGER_DAYS)
+        lines = []
+        for filing in act.session.scalars(select(RenovationFiling).where(
+                RenovationFiling.site_id == act.site.id)
+                .order_by(RenovationFiling.id.desc()).limit(1000)):
+            out = len(cards_out(act, filing))
+            held = len(act.session.scalars(select(RenovationDeposit.id).where(
+                RenovationDeposit.filing_id == filing.id,
+                RenovationDeposit.refunded_at.is_(None))).all())
+            if filing.ends_on < since and not out and not held:
+                continue
+            lines.append(LedgerLine(
+                filing.id, site_household(act, filing.household_id).unit.label,
+                filing.contractor_name, filing.starts_on, filing.ends_on,
+                filing.approved_at is not None, out, held,
+                filing.completed_on is None and filing.ends_on >= act.today))
+        return tuple(lines)

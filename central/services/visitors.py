@@ -17,6 +17,7 @@ from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
     RESIDENT_KINDS,
+    Card,
     ConfirmationMethod,
     Gate,
     HolderKind,
@@ -334,3 +335,68 @@ def visitor_register(desk: Desk, actor: Actor, day: date) -> tuple[VisitorRegist
             VisitorRegistration.time_in < end)
             .order_by(VisitorRegistration.time_in, VisitorRegistration.id))
         return tuple(_view(row, staff.role) for row in rows)
+
+
+@dataclass(frozen=True)
+class PermitView:
+    """A temporary parking permit not yet handed back."""
+
+    permit_id: int
+    plate: str
+    host_name: str
+    unit: str
+    valid_from: date
+    valid_until: date
+    overdue: bool  # past its last day and still out
+
+
+def permits_out(desk: Desk, actor: Actor) -> tuple[PermitView, ...]:
+    """The temporary parking permits not yet handed back, oldest first."""
+    with action(desk) as act:
+        act.authorise(actor, PASS_ISSUERS)
+        out = []
+        for permit in act.session.scalars(select(TemporaryParkingPermit).where(
+                TemporaryParkingPermit.site_id == act.site.id,
+                TemporaryParkingPermit.returned_at.is_(None))
+                .order_by(TemporaryParkingPermit.id).limit(500)):
+            host = (act.session.get(Person, permit.host_person_id)
+                    if permit.host_person_id is not None else None)
+            unit = (host.household.unit.label
+                    if host is not None and host.household is not None else "")
+            out.append(PermitView(permit.id, permit.plate, host.name if host else "", unit,
+                                  permit.valid_from, permit.valid_until,
+                                  permit.valid_until < act.today))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class PassView:
+    """A visitor's temporary pass valid on a day; the ID number as the viewer may see it."""
+
+    pass_id: int
+    visitor_name: str
+    id_number: str
+    invited_by: str
+    valid_from: date
+    valid_until: date
+    card_uid: str | None
+
+
+def passes_valid_on(desk: Desk, actor: Actor, day: date) -> tuple[PassView, ...]:
+    """The visitors' passes valid on ``day``, newest first (ID numbers masked, G5)."""
+    with action(desk) as act:
+        staff, _site = act.authorise(actor, PASS_ISSUERS)
+        out = []
+        for row in act.session.scalars(select(VisitorPass).where(
+                VisitorPass.site_id == act.site.id, VisitorPass.valid_from <= day,
+                VisitorPass.valid_until >= day).order_by(VisitorPass.id.desc()).limit(500)):
+            visitor = act.session.get(Person, row.visitor_person_id)
+            inviter = (act.session.get(Person, row.invited_by_person_id)
+                       if row.invited_by_person_id is not None else None)
+            card = act.session.get(Card, row.card_id) if row.card_id is not None else None
+            out.append(PassView(row.id, visitor.name if visitor else "",
+                                id_number_for(staff.role, visitor.id_number if visitor
+                                              else None),
+                                inviter.name if inviter else "", row.valid_from,
+                                row.valid_until, card.uid if card is not None else None))
+        return tuple(out)
