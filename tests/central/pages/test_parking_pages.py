@@ -141,11 +141,11 @@ def test_P1_P3_P2_P4_application_approval_top_up_and_the_signed_monthly_report(
     row.get_by_role("link", name="审批").click()
     page.fill('[name="fee_per_month_yuan"]', "300")
     page.select_option('[name="space_kind"]', "fixed")
-    page.click("button:has-text('审批通过')")
+    page.click("button:has-text('批准')")
     # A fixed space without its number: refused beside the field (P3).
     expect(page.locator(".refusal .rule")).to_have_text("规则 P3")
     page.select_option('[name="space_kind"]', "floating")
-    page.click("button:has-text('审批通过')")
+    page.click("button:has-text('批准')")
     expect(page.locator(".done")).to_contain_text("已审批")
 
     # Three months paid: the new paid-until date is shown before the money is taken.
