@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from central.pages import account, api_docs, home, login
+from central.pages import account, api_docs, home, login, site_choice, staff
 from central.pages.i18n import chosen_locale
 from central.pages.page_session import LOCALE_COOKIE, LoginRequired, login_url
 from central.pages.templating import PageContext, render
@@ -25,7 +25,8 @@ from central.refusals import DeskError, NotFoundError
 log = logging.getLogger("menwei.desk.pages")
 STATIC_DIR = Path(__file__).parent / "static"
 
-ROUTERS = (login.router, home.router, account.router, api_docs.router)
+ROUTERS = (login.router, home.router, account.router, api_docs.router, staff.router,
+           site_choice.router)
 
 
 def _context(request: Request) -> PageContext:
