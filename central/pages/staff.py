@@ -10,7 +10,6 @@ anyway (a second tab, a stale page).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -74,16 +73,20 @@ async def staff_list(request: Request, ctx: Lister, done: str | None = None,
 
 
 def _new_form(ctx: PageContext, values: dict[str, Any] | None = None,
-              errors: Sequence[FieldError] = (), error: DeskError | None = None,
-              status_code: int = 200) -> HTMLResponse:
+              error: DeskError | None = None, status_code: int = 200) -> HTMLResponse:
     caller = _caller(ctx)
     shown = {k: v for k, v in (values or {}).items() if k != "password"}
+    errors = field_errors(error) if error is not None else []
     fields = form_view(NewStaff, shown, errors, leave_out=("site",))
+    # The site is drawn as a select of the sites the admin serves (not a typed code).
+    others = [e for e in unplaced_errors(fields, errors) if e.field != "site"]
     return render(ctx, "staff/new.html", {
         "fields": fields, "error": error,
-        "others": [e for e in unplaced_errors(fields, errors) if e.field != "site"],
+        # The refusal at the top only when no field shows it.
+        "refusal": error if error is not None and (not errors or others) else None,
+        "others": others,
         "site_errors": [e for e in errors if e.field == "site"],
-        "chosen_site": shown.get("site", caller.site) if values is not None else caller.site,
+        "chosen_site": shown.get("site") if values is not None else caller.site,
         "company_wide": caller.principal.site is None,
     }, status_code=status_code)
 
@@ -106,7 +109,7 @@ async def new_staff(request: Request, ctx: Creator) -> Response:
                                            caller.actor)
     except DeskError as exc:
         # A form's own problems are shown beside the fields; anything else at the top.
-        return _new_form(ctx, values, field_errors(exc), exc, exc.http_status)
+        return _new_form(ctx, values, exc, exc.http_status)
     return see_other(f"/staff?done=created&who={staff_id}")
 
 
