@@ -82,6 +82,11 @@ def test_the_admin_creates_a_clerk_who_then_logs_in(
     expect(page.locator(".field:has(input[name=username]) .field-error")).to_contain_text(
         "小写字母")
     expect(page.locator(".field:has(input[name=password]) .field-error")).to_be_visible()
+    # The first refused field has the cursor, marked invalid and tied to its message.
+    expect(page.locator("input[name=username]")).to_be_focused()
+    expect(page.locator("input[name=username]")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("input[name=display_name]")).not_to_have_attribute("aria-invalid",
+                                                                            "true")
     expect(page.locator("input[name=display_name]")).to_have_value("李娜")
     expect(role).to_have_value("clerk")
     shot(page, "staff-new")
