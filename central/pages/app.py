@@ -34,6 +34,8 @@ from central.pages import (
     register,
     renovations,
     search,
+    site_choice,
+    staff,
     stored_value,
     visitors,
 )
@@ -45,7 +47,6 @@ from central.refusals import DeskError, NotFoundError
 log = logging.getLogger("menwei.desk.pages")
 STATIC_DIR = Path(__file__).parent / "static"
 
-# The card issue pages before any ``/cards/{uid}`` page: "issue" is not a card number.
 ROUTERS = (
     login.router,
     home.router,
@@ -66,6 +67,8 @@ ROUTERS = (
     visitors.router,
     renovations.router,
     goods_slips.router,
+    staff.router,
+    site_choice.router,
 )
 
 

@@ -41,7 +41,7 @@ from central.services.staff_login import login as check_login
 router = APIRouter()
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Where to go after logging in: a path of this desk only (never another site)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
@@ -71,7 +71,7 @@ def _login_page(request: Request, *, values: dict[str, str] | None = None,
 def login_form(request: Request, next: Annotated[str | None, Query()] = None,
                why: Annotated[str | None, Query()] = None) -> HTMLResponse:
     """The login page."""
-    return _login_page(request, next_url=_safe_next(next),
+    return _login_page(request, next_url=safe_next(next),
                        why=why if why in ("idle", "ended", "out") else "")
 
 
@@ -80,7 +80,7 @@ async def login_submit(request: Request) -> Response:
     """Check the user name and password; on success start a session and go on."""
     state = api_state(request)
     form = await request.form(max_files=0, max_fields=10)
-    next_url = _safe_next(str(form.get("next") or "/"))
+    next_url = safe_next(str(form.get("next") or "/"))
     values = {k: str(v) for k, v in form.items() if k in ("username", "password")}
     try:
         check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form.get(CSRF_FIELD))
@@ -125,7 +125,7 @@ async def choose_language(request: Request) -> RedirectResponse:
     computer it uses), and by this browser for the login page."""
     form = await request.form(max_files=0, max_fields=10)
     locale = str(form.get("locale") or "")
-    back = _safe_next(str(form.get("back") or "/"))
+    back = safe_next(str(form.get("back") or "/"))
     if locale not in LOCALES:
         return see_other(back)
     if request.cookies.get(SESSION_COOKIE):

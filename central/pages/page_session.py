@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import Request
-from sqlalchemy import select
 
 from central.api.errors import NotAuthenticatedError
 from central.api.sessions import IdleSessionError, Principal, resolve_session
 from central.api.state import api_state
-from central.models import Site
 from central.refusals import DeskError, PermissionDeniedError
 from central.services.context import Actor
+from central.services.sites import SiteRef, sites_served
 
 SESSION_COOKIE = "menwei_session"
 LOGIN_CSRF_COOKIE = "menwei_login_csrf"
@@ -43,6 +42,8 @@ class PageCaller:
     site: str
     site_name: str
     timezone: str
+    # The sites a company-wide account may act at (a site-bound account: its own only).
+    sites: tuple[SiteRef, ...] = ()
 
     @property
     def actor(self) -> Actor:
@@ -86,20 +87,14 @@ def login_url(request: Request, reason: str = "") -> str:
     return url + (f"&why={reason}" if reason else "")
 
 
-def _site_of(request: Request, principal: Principal) -> tuple[str, str, str]:
-    """The code, name and time zone of the site the caller acts at: their account's, or
-    for a company-wide account the one they picked (cookie), else the first."""
-    desk = api_state(request).desk
-    with desk.sessions() as session:
-        query = select(Site.code, Site.name, Site.timezone).order_by(Site.code)
-        if principal.site is not None:
-            query = query.where(Site.code == principal.site)
-        rows = session.execute(query).all()
-    if not rows:
+def _site_of(request: Request, principal: Principal) -> tuple[SiteRef, list[SiteRef]]:
+    """The site the caller acts at — their account's, or for a company-wide account the one
+    they picked (cookie), else the first — and the sites they may pick from."""
+    served = sites_served(api_state(request).desk, principal.site)
+    if not served:
         raise DeskError("尚未配置小区", "no site has been set up yet")
     picked = request.cookies.get(SITE_COOKIE)
-    row = next((r for r in rows if r.code == picked), rows[0])
-    return row.code, row.name, row.timezone
+    return next((s for s in served if s.code == picked), served[0]), served
 
 
 def page_caller(request: Request) -> PageCaller:
@@ -113,5 +108,6 @@ def page_caller(request: Request) -> PageCaller:
         raise LoginRequired("idle") from None
     except NotAuthenticatedError:
         raise LoginRequired("ended") from None
-    code, name, tz = _site_of(request, principal)
-    return PageCaller(principal, csrf_of(token), code, name, tz)
+    site, served = _site_of(request, principal)
+    return PageCaller(principal, csrf_of(token), site.code, site.name, site.timezone,
+                      tuple(served))

@@ -5,6 +5,8 @@ Loading is repeatable: the operator keeps one file per site and loads it again a
 to it. What exists is matched by its key (group name, gate code, building code, unit
 number, a current household of the same kind in the unit, a person's name in the household)
 and left as it is — except the [settings], which the file states in full each time.
+
+``sites_served`` reads back which sites an account serves (a page header's site chooser).
 """
 
 from __future__ import annotations
@@ -152,3 +154,22 @@ def load_site(desk: Desk, desc: SiteDescription) -> LoadReport:
                              organisation=pspec.organisation, created_at=act.now))
     return report
 
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    """A site as a page header names it."""
+
+    code: str
+    name: str
+    timezone: str
+
+
+def sites_served(desk: Desk, site_code: str | None) -> list[SiteRef]:
+    """The sites an account serves, by code: its own (``site_code``), or every site of the
+    company for a company-wide account (``site_code`` None)."""
+    query = select(Site.code, Site.name, Site.timezone).order_by(Site.code)
+    if site_code is not None:
+        query = query.where(Site.code == site_code)
+    with desk.sessions() as session:
+        return [SiteRef(row.code, row.name, row.timezone) for row in session.execute(query)]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Annotated, Self
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from central.form_fields import Password, Text
 from central.form_input import FormInput
@@ -31,8 +32,8 @@ from central.services.context import Action, Actor, Desk, action
 from central.services.staff_login import LoggedIn, login
 
 __all__ = ["MIN_PASSWORD_LENGTH", "LoggedIn", "NewStaff", "OwnPassword", "change_own_password",
-           "change_role", "create_staff", "deactivate_staff", "list_staff", "login",
-           "reset_password", "set_locale"]
+           "change_role", "create_staff", "deactivate_staff", "last_logins", "list_staff",
+           "login", "managed_account", "reset_password", "set_locale"]
 
 ADMINS = frozenset({Role.ADMIN})
 MIN_PASSWORD_LENGTH = 10
@@ -164,6 +165,30 @@ def list_staff(desk: Desk, actor: Actor) -> list[Staff]:
         for row in rows:
             _ = row.site  # loaded before the session closes
         return rows
+
+
+def managed_account(desk: Desk, actor: Actor, staff_id: int) -> Staff:
+    """One account the admin manages (one of another site is answered as unknown)."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        target = _managed(act, _admin(act, actor), staff_id)
+        _ = target.site  # loaded before the session closes
+        return target
+
+
+def last_logins(desk: Desk, actor: Actor) -> dict[int, datetime]:
+    """When each account the admin manages last logged in (by page or API), by account id;
+    an account that never did is absent."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        admin = _admin(act, actor)
+        assert admin is not None
+        query = (select(StaffSession.staff_id, func.max(StaffSession.created_at))
+                 .group_by(StaffSession.staff_id))
+        if admin.site_id is not None:
+            query = query.join(Staff, Staff.id == StaffSession.staff_id).where(
+                Staff.site_id == admin.site_id)
+        return {staff_id: at for staff_id, at in session.execute(query).all()}
 
 
 def change_role(desk: Desk, actor: Actor, staff_id: int, inp: NewRole) -> Staff:

@@ -28,7 +28,7 @@ from central.services.context import Actor, Desk
 from central.services.inputs import SignOff
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff
-from central.site_file import read_site_file
+from central.site_file import parse_toml, read_site_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "central" / "examples"
 SITE = "sunrise-garden"
@@ -83,6 +83,14 @@ def staff(desk: Desk) -> Staffs:
                                                PASSWORD, SITE))
         actors[role.value] = Actor(staff_id, SITE)
     return Staffs(**actors)
+
+
+def load_second_site(desk: Desk, code: str = "moonlight-court", name: str = "月光苑") -> None:
+    """Another site of the company: the example site's description under another code."""
+    text = (EXAMPLES / "site.toml").read_text(encoding="utf-8")
+    text = text.replace('code = "sunrise-garden"', f'code = "{code}"', 1)
+    text = text.replace('name = "阳光花园"', f'name = "{name}"', 1)
+    load_site(desk, parse_toml(text))
 
 
 def person(desk: Desk, name: str) -> Person:

@@ -7,21 +7,30 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from central.clock import FixedClock
+from central.api.sessions import open_session
+from central.clock import FixedClock, utc_now
 from central.models import LoginAttempt, Role, Staff
 from central.refusals import (
     ConflictError,
     InvalidInputError,
     LoginFailedError,
     LoginThrottledError,
+    NotFoundError,
     PermissionDeniedError,
 )
 from central.services.card_changes import card_summary
 from central.services.context import Actor, Desk
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards
-from central.services.staff import NewStaff, create_staff, login
+from central.services.sites import sites_served
+from central.services.staff import (
+    NewStaff,
+    create_staff,
+    last_logins,
+    login,
+    managed_account,
+)
 
-from .conftest import PASSWORD, SITE, Staffs, application, owner_line
+from .conftest import PASSWORD, SITE, Staffs, application, load_second_site, owner_line
 
 
 def test_password_stored_as_argon2id_hash(desk: Desk, staff: Staffs) -> None:
@@ -122,3 +131,41 @@ def test_roles_guard_desk_work(desk: Desk, staff: Staffs) -> None:
     # A company-wide account chooses the site per request.
     roaming = create_staff(desk, NewStaff("roaming", "r", Role.CLERK, PASSWORD))
     issue_resident_cards(desk, Actor(roaming, SITE), form)
+
+
+def test_an_admin_reads_only_accounts_of_their_site(desk: Desk, staff: Staffs) -> None:
+    load_second_site(desk)
+    elsewhere = create_staff(desk, NewStaff("moon-clerk", "m", Role.CLERK, PASSWORD,
+                                            "moonlight-court"))
+    company_admin = Actor(create_staff(desk, NewStaff("boss", "b", Role.ADMIN, PASSWORD)),
+                          SITE)
+    assert managed_account(desk, staff.admin, staff.clerk.staff_id).username == "clerk"
+    with pytest.raises(NotFoundError):
+        managed_account(desk, staff.admin, elsewhere)
+    assert managed_account(desk, company_admin, elsewhere).site is not None
+    with pytest.raises(PermissionDeniedError):
+        managed_account(desk, staff.director, staff.clerk.staff_id)
+
+
+def test_last_logins_by_account_within_the_admins_site(
+        desk: Desk, staff: Staffs, clock: FixedClock) -> None:
+    load_second_site(desk)
+    create_staff(desk, NewStaff("moon-clerk", "m", Role.CLERK, PASSWORD, "moonlight-court"))
+    open_session(desk, staff.clerk.staff_id, timedelta(hours=8))
+    clock.advance(timedelta(hours=2))
+    open_session(desk, staff.clerk.staff_id, timedelta(hours=8))
+    moon = login(desk, "moon-clerk", PASSWORD)
+    open_session(desk, moon.staff_id, timedelta(hours=8))
+    assert last_logins(desk, staff.admin) == {staff.clerk.staff_id: utc_now(clock)}
+    company_admin = Actor(create_staff(desk, NewStaff("boss", "b", Role.ADMIN, PASSWORD)),
+                          SITE)
+    assert set(last_logins(desk, company_admin)) == {staff.clerk.staff_id, moon.staff_id}
+
+
+def test_sites_served_by_a_site_account_and_a_company_wide_one(desk: Desk) -> None:
+    load_second_site(desk)
+    assert [s.code for s in sites_served(desk, SITE)] == [SITE]
+    every = sites_served(desk, None)
+    assert [(s.code, s.name) for s in every] == [("moonlight-court", "月光苑"),
+                                                (SITE, "阳光花园")]
+    assert every[0].timezone == "Asia/Shanghai"

@@ -1,0 +1,183 @@
+"""Staff accounts (the administrator's pages): the accounts they manage, creating one,
+and for each account changing its role, setting a new password (its sessions end) and
+deactivating it (it can no longer log in; its sessions end).
+
+Everything goes through central/services/staff.py, which scopes an admin to their own
+site's accounts and refuses an admin changing their own role or deactivating themselves;
+the pages do not offer those on the admin's own account, and show the refusal if it comes
+anyway (a second tab, a stale page).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+
+from central.api.state import api_state
+from central.form_input import read_input
+from central.pages.form_view import form_view, posted_values, unplaced_errors
+from central.pages.page_request import (
+    field_errors,
+    posted_form,
+    requires,
+    see_other,
+)
+from central.pages.page_session import PageCaller
+from central.pages.templating import PageContext, render
+from central.refusals import DeskError, FieldError
+from central.services.staff import (
+    NewPassword,
+    NewRole,
+    NewStaff,
+    change_role,
+    create_staff,
+    deactivate_staff,
+    last_logins,
+    list_staff,
+    managed_account,
+    reset_password,
+)
+
+router = APIRouter()
+
+Lister = Annotated[PageContext, Depends(requires("list_staff"))]
+Creator = Annotated[PageContext, Depends(requires("create_staff"))]
+RoleChanger = Annotated[PageContext, Depends(requires("change_staff_role"))]
+PasswordSetter = Annotated[PageContext, Depends(requires("reset_staff_password"))]
+Deactivator = Annotated[PageContext, Depends(requires("deactivate_staff"))]
+
+# What the list says after a form did its work (``?done=…&who=<account id>``).
+DONE = ("created", "role", "password", "deactivated")
+
+
+def _caller(ctx: PageContext) -> PageCaller:
+    assert ctx.caller is not None
+    return ctx.caller
+
+
+@router.get("/staff", response_class=HTMLResponse)
+async def staff_list(request: Request, ctx: Lister, done: str | None = None,
+                     who: int | None = None) -> HTMLResponse:
+    """The accounts the admin manages, with their role, site, state and last login."""
+    desk = api_state(request).desk
+    actor = _caller(ctx).actor
+    accounts = await run_in_threadpool(list_staff, desk, actor)
+    logins = await run_in_threadpool(last_logins, desk, actor)
+    named = next((a for a in accounts if a.id == who), None)
+    return render(ctx, "staff/list.html", {
+        "accounts": accounts, "logins": logins,
+        "done": done if done in DONE and named is not None else None, "named": named})
+
+
+def _new_form(ctx: PageContext, values: dict[str, Any] | None = None,
+              error: DeskError | None = None, status_code: int = 200) -> HTMLResponse:
+    caller = _caller(ctx)
+    shown = {k: v for k, v in (values or {}).items() if k != "password"}
+    errors = field_errors(error) if error is not None else []
+    fields = form_view(NewStaff, shown, errors, leave_out=("site",))
+    # The site is drawn as a select of the sites the admin serves (not a typed code).
+    others = [e for e in unplaced_errors(fields, errors) if e.field != "site"]
+    return render(ctx, "staff/new.html", {
+        "fields": fields, "error": error,
+        # The refusal at the top only when no field shows it.
+        "refusal": error if error is not None and (not errors or others) else None,
+        "others": others,
+        "site_errors": [e for e in errors if e.field == "site"],
+        "chosen_site": shown.get("site") if values is not None else caller.site,
+        "company_wide": caller.principal.site is None,
+    }, status_code=status_code)
+
+
+@router.get("/staff/new", response_class=HTMLResponse)
+def new_staff_form(ctx: Creator) -> HTMLResponse:
+    """The form to create an account (at the admin's site unless they choose otherwise)."""
+    return _new_form(ctx)
+
+
+@router.post("/staff/new", response_class=HTMLResponse)
+async def new_staff(request: Request, ctx: Creator) -> Response:
+    """Create the account; back to the list, which names it."""
+    caller = _caller(ctx)
+    form = await posted_form(request, ctx)
+    values = posted_values(NewStaff, form, caller.timezone)
+    try:
+        inp = read_input(NewStaff, values)
+        staff_id = await run_in_threadpool(create_staff, api_state(request).desk, inp,
+                                           caller.actor)
+    except DeskError as exc:
+        # A form's own problems are shown beside the fields; anything else at the top.
+        return _new_form(ctx, values, exc, exc.http_status)
+    return see_other(f"/staff?done=created&who={staff_id}")
+
+
+async def _account_page(request: Request, ctx: PageContext, staff_id: int, *,
+                        failed: str = "", values: dict[str, Any] | None = None,
+                        error: DeskError | None = None) -> HTMLResponse:
+    """One account with its forms; ``failed`` names the form ``error`` refused, which comes
+    back with what was chosen (never a password) and its problems beside its fields."""
+    caller = _caller(ctx)
+    account = await run_in_threadpool(managed_account, api_state(request).desk,
+                                      caller.actor, staff_id)
+    errors = field_errors(error) if error is not None else []
+
+    def errors_of(name: str) -> list[FieldError]:
+        return errors if failed == name else []
+    role_values = values if failed == "role" and values else {"role": account.role}
+    return render(ctx, "staff/account.html", {
+        "account": account, "is_self": account.id == caller.principal.staff_id,
+        "role_fields": form_view(NewRole, role_values, errors_of("role")),
+        "password_fields": form_view(NewPassword, {}, errors_of("password")),
+        "error": error, "failed": failed,
+    }, status_code=error.http_status if error is not None else 200)
+
+
+@router.get("/staff/{staff_id}", response_class=HTMLResponse)
+async def account_page(request: Request, ctx: Lister, staff_id: int) -> HTMLResponse:
+    """One account: its facts, and the admin's forms for it."""
+    return await _account_page(request, ctx, staff_id)
+
+
+@router.post("/staff/{staff_id}/role", response_class=HTMLResponse)
+async def set_role(request: Request, ctx: RoleChanger, staff_id: int) -> Response:
+    """Give the account another role: its next page shows that role's menu."""
+    caller = _caller(ctx)
+    form = await posted_form(request, ctx)
+    values = posted_values(NewRole, form, caller.timezone)
+    try:
+        inp = read_input(NewRole, values)
+        await run_in_threadpool(change_role, api_state(request).desk, caller.actor, staff_id,
+                                inp)
+    except DeskError as exc:
+        return await _account_page(request, ctx, staff_id, failed="role", values=values,
+                                   error=exc)
+    return see_other(f"/staff?done=role&who={staff_id}")
+
+
+@router.post("/staff/{staff_id}/password", response_class=HTMLResponse)
+async def set_password(request: Request, ctx: PasswordSetter, staff_id: int) -> Response:
+    """Set a new password for the account; every session of it ends."""
+    caller = _caller(ctx)
+    form = await posted_form(request, ctx)
+    try:
+        inp = read_input(NewPassword, posted_values(NewPassword, form, caller.timezone))
+        await run_in_threadpool(reset_password, api_state(request).desk, caller.actor,
+                                staff_id, inp)
+    except DeskError as exc:
+        return await _account_page(request, ctx, staff_id, failed="password", error=exc)
+    return see_other(f"/staff?done=password&who={staff_id}")
+
+
+@router.post("/staff/{staff_id}/deactivate", response_class=HTMLResponse)
+async def deactivate(request: Request, ctx: Deactivator, staff_id: int) -> Response:
+    """Deactivate the account: it can no longer log in, and its sessions end now."""
+    caller = _caller(ctx)
+    await posted_form(request, ctx)
+    try:
+        await run_in_threadpool(deactivate_staff, api_state(request).desk, caller.actor,
+                                staff_id)
+    except DeskError as exc:
+        return await _account_page(request, ctx, staff_id, failed="deactivate", error=exc)
+    return see_other(f"/staff?done=deactivated&who={staff_id}")
