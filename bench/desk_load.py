@@ -23,6 +23,7 @@ import hashlib
 import http.server
 import json
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -67,22 +68,26 @@ class Work:
     holder: str
 
 
-def _issue_body(w: Work) -> dict[str, Any]:
-    """A resident card for a new family member, confirmed by the owner's phone call (H1),
-    applied for by the owner in person, signed for by the holder (I5)."""
-    return {"household_id": w.owner_household_id, "applicant_person_id": w.owner_id,
-            "applicant_in_person": True, "payment_method": "cash",
-            "owner_confirmation": {"owner_person_id": w.owner_id, "method": "phone",
-                                   "confirmed_at": datetime.now(UTC).isoformat()},
-            "lines": [{"uid": w.uid, "relationship": "child",
-                       "new_holder": {"name": w.holder},
-                       "holder_signoff": {"signer_name": w.holder, "reference": "bench"}}]}
+def _issue_form(w: Work) -> dict[str, Any]:
+    """The issue page's form as a clerk fills it: a resident card for a new family member,
+    confirmed by the owner's phone call (H1), applied for by the owner in person, signed
+    for by the holder (I5)."""
+    return {"household": w.owner_household_id, "applicant_person_id": w.owner_id,
+            "applicant_in_person": "true", "payment_method": "cash",
+            "owner_confirmation.owner_person_id": w.owner_id,
+            "owner_confirmation.method": "phone",
+            "owner_confirmation.confirmed_at": datetime.now(UTC).isoformat(),
+            "lines[0].uid": w.uid, "lines[0].relationship": "child",
+            "lines[0].new_holder.name": w.holder,
+            "lines[0].holder_signoff.signer_name": w.holder,
+            "lines[0].holder_signoff.reference": "bench", "step": "issue"}
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One thing a clerk does: its name, the HTTP method, the URL (``str.format`` over a
-    Work's fields), the JSON body (None: none), how often among the others, the goal."""
+    """One thing a clerk does in the desk pages: its name, the HTTP method, the URL
+    (``str.format`` over a Work's fields), the posted form (None: none), how often among
+    the others, the goal."""
 
     name: str
     method: str
@@ -92,13 +97,14 @@ class Operation:
     goal_p99_ms: float
 
 
-# The clerks' work. When the pages exist (central/pages/), "page" becomes the household's
-# page URL and "search" the one-box search, each a one-line change here.
+# The clerks' work, through the pages a clerk uses (central/pages/): the search box's hits
+# as typed, a household's page, the resident card issue form posted.
 OPERATIONS = (
-    Operation("search", "GET", API + "/people?name={name}", None, 0.45, 50),
-    Operation("page", "GET", API + "/households/{household_id}", None, 0.40, 150),
-    Operation("issue", "POST", API + "/cards/resident", _issue_body, 0.15, 200),
+    Operation("search", "GET", "/search/hits?q={name}", None, 0.45, 50),
+    Operation("page", "GET", "/households/{household_id}", None, 0.40, 150),
+    Operation("issue", "POST", "/cards/issue/resident", _issue_form, 0.15, 200),
 )
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 CLERK_PASSWORD = "bench-clerk-password"
 WORK_ITEMS = 200_000
 _GIVEN = "子涵浩宇欣怡梓轩一诺雨桐思远佳琪"
@@ -241,15 +247,38 @@ class Tally:
         return sum(len(v) for v in self.samples.values())
 
 
+_REFUSAL = re.compile(r'class="(?:refusal|field-error)"[^>]*>(.*?)</(?:p|div)>', re.S)
+
+
+def _refusal_of(html: str) -> str:
+    """What a refused page says (its refusal and field problems), for the error list."""
+    said = [re.sub(r"<[^>]+>|\s+", " ", m).strip() for m in _REFUSAL.findall(html)]
+    return "; ".join(said)[:300] or html[:300]
+
+
+def _csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    found = _CSRF.search(html)
+    if found is None:
+        raise RuntimeError("no form token on the page")
+    return found.group(1)
+
+
 class Clerk:
     """One clerk at the desk: an own login and connection, and a pile of work."""
 
     def __init__(self, base: str, username: str, work: list[Work], seed: int) -> None:
         self.client = httpx.Client(base_url=base, timeout=30)
-        token = self.client.post(f"{API}/login", json={"username": username,
-                                                       "password": CLERK_PASSWORD})
-        token.raise_for_status()
-        self.client.headers["Authorization"] = f"Bearer {token.json()['token']}"
+        # Logged in through the login page, as at the counter: the session cookie, and the
+        # CSRF token every form of this session carries.
+        login_page = self.client.get("/login")
+        login_page.raise_for_status()
+        logged_in = self.client.post("/login", data={
+            "username": username, "password": CLERK_PASSWORD, "next": "/",
+            "csrf": _csrf_of(login_page.text)})
+        if logged_in.status_code != 303:
+            raise RuntimeError(f"{username} could not log in: {logged_in.status_code}")
+        self.csrf = _csrf_of(self.client.get("/").text)
         self.work, self.rng = work, random.Random(seed)
 
     def act(self, op: Operation, w: Work, tally: Tally) -> None:
@@ -257,10 +286,12 @@ class Clerk:
         started = time.perf_counter()
         error = None
         try:
+            form = {**op.body(w), "csrf": self.csrf} if op.body else None
             response = self.client.request(op.method, op.url.format(**w.__dict__),
-                                           json=op.body(w) if op.body else None)
-            if response.is_error:
-                error = f"{response.status_code} {response.text[:300]}"
+                                           data=form)
+            # A form that did its work answers 303; one refused comes back as a page.
+            if response.is_error or (form is not None and response.status_code != 303):
+                error = f"{response.status_code} {_refusal_of(response.text)}"
         except httpx.HTTPError as exc:
             error = repr(exc)
         tally.add(op.name, (time.perf_counter() - started) * 1000, error)

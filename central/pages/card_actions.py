@@ -17,8 +17,7 @@ from central.amounts import yuan
 from central.api.state import api_state
 from central.form_input import FormInput, read_input
 from central.models import HolderKind
-from central.pages.form_choices import with_choices
-from central.pages.form_view import form_view, posted_values, unplaced_errors
+from central.pages.form_view import form_view, posted_values, unplaced_errors, with_choices
 from central.pages.i18n import N_
 from central.pages.page_request import PageDep, field_errors, posted_form, requires, see_other
 from central.pages.templating import PageContext, render

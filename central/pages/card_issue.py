@@ -15,8 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from central.api.state import api_state
 from central.form_input import FormInput, read_input
 from central.models import HolderKind, HouseholdKind, Relationship
-from central.pages.form_choices import Options, with_choices
-from central.pages.form_view import form_view, posted_values, unplaced_errors
+from central.pages.form_view import Options, form_view, posted_values, unplaced_errors, with_choices
 from central.pages.page_request import PageDep, field_errors, posted_form, requires, see_other
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError, NotFoundError

@@ -11,6 +11,7 @@ document accept exactly the same things.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -119,7 +120,7 @@ def _field(f: FormField, name: str, value: Any, errors: _Errors) -> FieldView:
 
 def _views(cls: type[FormInput], values: Mapping[str, Any], errors: _Errors, prefix: str,
            *, leave_out: Collection[str] = (), rows: Mapping[str, int] | None = None,
-           ) -> tuple[FieldView | GroupView, ...]:
+           in_group: bool = False) -> tuple[FieldView | GroupView, ...]:
     out: list[FieldView | GroupView] = []
     for f in form_fields(cls):
         if f.key in leave_out:
@@ -131,16 +132,22 @@ def _views(cls: type[FormInput], values: Mapping[str, Any], errors: _Errors, pre
             count = max(len(given), (rows or {}).get(f.key, 1), getattr(f.spec, "min", 0))
             group_rows = tuple(
                 _views(f.nested, given[i] if i < len(given) and isinstance(given[i], Mapping)
-                       else {}, errors, f"{name}[{i}].")
+                       else {}, errors, f"{name}[{i}].", in_group=True)
                 for i in range(count))
             out.append(GroupView(name, field_label(f), group_rows, True, errors.of(name)))
         elif f.nested is not None:
             nested = value if isinstance(value, Mapping) else {}
             out.append(GroupView(name, field_label(f),
-                                 (_views(f.nested, nested, errors, f"{name}."),),
+                                 (_views(f.nested, nested, errors, f"{name}.",
+                                         in_group=True),),
                                  False, errors.of(name)))
         else:
-            out.append(_field(f, name, value, errors))
+            drawn = _field(f, name, value, errors)
+            # Inside a group (a card line, the owner's consent) a field is required only
+            # when the group is filled in at all: a line left blank is skipped, an owner
+            # needs no consent. The browser cannot know that; the reader refuses a group
+            # filled in by half, beside its field.
+            out.append(dataclasses.replace(drawn, required=False) if in_group else drawn)
     return tuple(out)
 
 
@@ -155,6 +162,29 @@ def form_view(cls: type[FormInput], values: Mapping[str, Any] | None = None,
     for e in errors:
         by_field.by_field.setdefault(e.field, []).append(e)
     return _views(cls, values or {}, by_field, "", leave_out=leave_out, rows=rows)
+
+
+Options = Sequence[tuple[str, str]]
+
+
+def with_choices(view: Sequence[FieldView | GroupView], choices: Mapping[str, Options],
+                 ) -> tuple[FieldView | GroupView, ...]:
+    """``view`` with each field whose key (the last part of its name, ``holder_person_id``
+    of ``lines[0].holder_person_id``) or whole name is in ``choices`` drawn as a select of
+    those (value, text) options: a household, a person or a gate picked from a list rather
+    than typed as a number nobody at the counter knows. The value posted is the same id the
+    declaration reads, so the form still goes through ``read_input``."""
+    out: list[FieldView | GroupView] = []
+    for item in view:
+        if isinstance(item, GroupView):
+            out.append(dataclasses.replace(item, rows=tuple(
+                with_choices(row, choices) for row in item.rows)))
+            continue
+        key = item.name.rsplit(".", 1)[-1]
+        options = choices.get(item.name, choices.get(key))
+        out.append(item if options is None else
+                   dataclasses.replace(item, widget="select", options=tuple(options)))
+    return tuple(out)
 
 
 def unplaced_errors(view: Sequence[FieldView | GroupView],

@@ -21,9 +21,8 @@ from central.pages.choosers import (
     household_options,
     person_options,
     site_today,
-    with_choices,
 )
-from central.pages.form_view import form_view, posted_values
+from central.pages.form_view import form_view, posted_values, with_choices
 from central.pages.page_request import field_errors, posted_form, requires, see_other
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError, NotFoundError

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from central.api.state import api_state
 from central.form_input import FormInput, read_input
-from central.pages.choosers import person_options, site_today, with_choices
-from central.pages.form_view import form_view, posted_values
+from central.pages.choosers import person_options, site_today
+from central.pages.form_view import form_view, posted_values, with_choices
 from central.pages.page_request import field_errors, posted_form, requires, see_other
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError
