@@ -107,19 +107,19 @@ def _views(act: Action, query: Select[Receipt]) -> list[ReceiptView]:
     ids = {r.id for r in receipts} | {r.replaces_receipt_id for r in receipts
                                       if r.replaces_receipt_id is not None}
     numbers = dict(act.session.execute(select(Receipt.id, Receipt.number)
-                                       .where(Receipt.id.in_(ids))).tuples().all())
+                                       .where(Receipt.id.in_(ids))).all())
     replaced_by = dict(act.session.execute(
         select(Receipt.replaces_receipt_id, Receipt.number)
-        .where(Receipt.replaces_receipt_id.in_(ids))).tuples().all())
+        .where(Receipt.replaces_receipt_id.in_(ids))).all())
     staff_ids = {r.issued_by_staff_id for r in receipts} | {
         r.voided_by_staff_id for r in receipts if r.voided_by_staff_id is not None}
     names = dict(act.session.execute(select(Staff.id, Staff.display_name)
-                                     .where(Staff.id.in_(staff_ids))).tuples().all())
+                                     .where(Staff.id.in_(staff_ids))).all())
     household_ids = {r.household_id for r in receipts if r.household_id is not None}
     units = dict(act.session.execute(
         select(Household.id, unit_label()).join(Unit, Household.unit_id == Unit.id)
         .join(Building, Unit.building_id == Building.id)
-        .where(Household.id.in_(household_ids))).tuples().all())
+        .where(Household.id.in_(household_ids))).all())
     return [ReceiptView(
         number=r.number, issued_on=r.issued_on, issued_at=r.issued_at,
         payer_name=r.payer_name, household_id=r.household_id,
