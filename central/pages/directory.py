@@ -23,15 +23,15 @@ CardPage = Annotated[PageContext, Depends(requires("get_card"))]
 
 
 @router.get("/households/{household_id}", response_class=HTMLResponse)
-async def household_page(request: Request, ctx: HouseholdPage,
-                         household_id: str) -> HTMLResponse:
+async def household_page(request: Request, ctx: HouseholdPage, household_id: str,
+                         done: str | None = None) -> HTMLResponse:
     """A household: its people, cards, parking, fees owed, renovations, goods slips and
     register lines."""
     assert ctx.caller is not None
     record = await run_in_threadpool(household_record, api_state(request).desk,
                                      ctx.caller.actor, path_integer("household_id",
                                                                     household_id))
-    return render(ctx, "directory/household.html", {"h": record})
+    return render(ctx, "directory/household.html", {"h": record, "done": done})
 
 
 @router.get("/people/{person_id}", response_class=HTMLResponse)
@@ -44,9 +44,10 @@ async def person_page(request: Request, ctx: PersonPage, person_id: str) -> HTML
 
 
 @router.get("/cards/{uid}", response_class=HTMLResponse)
-async def card_page(request: Request, ctx: CardPage, uid: str) -> HTMLResponse:
+async def card_page(request: Request, ctx: CardPage, uid: str,
+                    done: str | None = None) -> HTMLResponse:
     """A card: its state, holder, validity, where it opens, balance, parking, history."""
     assert ctx.caller is not None
     record = await run_in_threadpool(card_record, api_state(request).desk, ctx.caller.actor,
                                      path_uid("uid", uid))
-    return render(ctx, "directory/card.html", {"c": record})
+    return render(ctx, "directory/card.html", {"c": record, "done": done})

@@ -89,7 +89,8 @@ def pay_fees(desk: Desk, actor: Actor, inp: PayFees) -> int:
         receipt = write_receipt(
             act, payer_name=inp.payer_name, method=inp.method, household_id=household.id,
             charges=[Charge(ReceiptItem.FEE_SETTLEMENT, f.amount_fen,
-                            f"{f.kind.value} {f.description} due {f.due_on}", fee_id=f.id)
+                            # The receipt is printed for the payer: in Chinese.
+                            f"{f.description}（{f.due_on} 到期）", fee_id=f.id)
                      for f in chosen])
         for fee in chosen:
             fee.settled_by_receipt_id = receipt.id

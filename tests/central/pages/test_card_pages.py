@@ -70,8 +70,15 @@ def test_an_owner_card_shows_quota_and_fee_before_issue_then_its_receipt(
     page.click("button[name=step][value=issue]")
     # Money was taken: the desk goes to the receipt to print (the receipts' pages).
     expect(page).to_have_url(re.compile(r"/receipts/\d+\?done=issued$"))
+    expect(page.locator(".done")).to_contain_text("请为缴款人打印收据")
     issued = card(live.desk, "04A1B2C3")
     assert issued.state is CardState.ACTIVE
+    # The receipt printed from the browser, on A5: the card fee and the payer on it.
+    page.click("a.button >> text=A5")
+    expect(page.locator(".receipt-sheet")).to_contain_text("工本费")
+    expect(page.locator(".receipt-sheet")).to_contain_text("¥20.00")
+    pdf = page.pdf(prefer_css_page_size=True)
+    assert pdf.startswith(b"%PDF")
 
 
 def test_the_quota_is_shown_over_before_the_clerk_commits(
