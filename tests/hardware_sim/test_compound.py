@@ -122,7 +122,8 @@ def test_lobby_door_refuses_a_lost_and_an_unknown_card(
     deadline = time.monotonic() + 30
     while True:
         events = httpx.get(f"{readers['api']}/events", params={"gate": "b1-lobby",
-                                                               "since": since},
+                                                               "since": since,
+                                                               "order": "oldest"},
                            headers=headers, timeout=30).json()["events"]
         seen = [(e["uid"], e["reason"]) for e in events if e["kind"] == "tap"]
         if len(seen) == 3:
