@@ -21,7 +21,8 @@ PROFILES = ROOT / "firmware_config" / "profiles"
 # Distribution name -> the top-level module it installs, for the desk extra's packages.
 IMPORT_NAMES = {"argon2-cffi": "argon2", "tomli-w": "tomli_w", "sqlalchemy": "sqlalchemy",
                 "alembic": "alembic", "fastapi": "fastapi", "uvicorn": "uvicorn",
-                "openpyxl": "openpyxl"}
+                "openpyxl": "openpyxl", "jinja2": "jinja2", "babel": "babel",
+                "python-multipart": "python_multipart", "segno": "segno"}
 # Everything a gate imports: the gate, its config, the sync agent and the protocol it speaks.
 GATE_PACKAGES = ("edge", "firmware_config", "sync.agent", "sync.wire", "sync.mqtt")
 
