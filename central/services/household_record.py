@@ -16,7 +16,6 @@ from datetime import date, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from central.db import DeskSession
 from central.models import (
     Card,
     CardState,
@@ -37,7 +36,7 @@ from central.models import (
 )
 from central.refusals import NotFoundError
 from central.services.card_activation import get_card
-from central.services.context import DESK_ROLES, Action, Actor, Desk
+from central.services.context import DESK_ROLES, Actor, Desk, reading
 from central.services.privacy import id_number_for
 from central.services.quota import household_quota
 
@@ -210,17 +209,10 @@ def _register(rows: Iterable[RegisterEntry]) -> tuple[RegisterLine, ...]:
                               r.receipt_number, r.related_card_uid, r.detail) for r in rows)
 
 
-def _reading(desk: Desk, actor: Actor, session: DeskSession,
-             roles: frozenset[Role] = DESK_ROLES) -> Action:
-    act = Action(desk, session)
-    act.authorise(actor, roles)
-    return act
-
-
 def household_record(desk: Desk, actor: Actor, household_id: int) -> HouseholdRecord:
     """The household page of ``household_id`` at the actor's site."""
-    with desk.sessions() as session:
-        act = _reading(desk, actor, session)
+    with reading(desk, actor, DESK_ROLES) as act:
+        session = act.session
         h = session.get(Household, household_id)
         if h is None or h.unit.building.site_id != act.site.id:
             raise NotFoundError("本小区没有此住户", f"no household {household_id} at this site",
@@ -265,8 +257,8 @@ def household_record(desk: Desk, actor: Actor, household_id: int) -> HouseholdRe
 
 def person_record(desk: Desk, actor: Actor, person_id: int) -> PersonRecord:
     """The person page of ``person_id`` at the actor's site."""
-    with desk.sessions() as session:
-        act = _reading(desk, actor, session)
+    with reading(desk, actor, DESK_ROLES) as act:
+        session = act.session
         p = session.get(Person, person_id)
         if p is None or p.site_id != act.site.id:
             raise NotFoundError("没有此人的登记资料", f"no person {person_id}", "person_id")
@@ -279,8 +271,8 @@ def person_record(desk: Desk, actor: Actor, person_id: int) -> PersonRecord:
 
 def card_record(desk: Desk, actor: Actor, uid: str) -> CardRecord:
     """The card page of ``uid`` (canonical hex) at the actor's site."""
-    with desk.sessions() as session:
-        act = _reading(desk, actor, session, DESK_ROLES | {Role.GUARD})
+    with reading(desk, actor, DESK_ROLES | {Role.GUARD}) as act:
+        session = act.session
         card = get_card(act, uid)
         holder = card.holder
         household = holder.household if holder is not None else None
