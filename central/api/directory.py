@@ -19,12 +19,11 @@ from central.api.body import path_integer, query_reader
 from central.api.errors import error_responses
 from central.api.routing import protected_router
 from central.api.security import ActorDep, reading
-from central.api.shapes import INTEGER_DOC, CardBrief, FeeOut, IdPath, card_brief, fee_out
+from central.api.shapes import INTEGER_DOC, CardBrief, FeeOut, IdPath, Money, card_brief
+from central.api.state import api_state
 from central.models import (
     AccessGroup,
     Building,
-    Card,
-    Fee,
     Gate,
     GateRole,
     HolderKind,
@@ -37,6 +36,11 @@ from central.models import (
 )
 from central.refusals import NotFoundError
 from central.services.context import Action
+from central.services.household_record import (
+    PersonLine,
+    household_record,
+    person_record,
+)
 from central.services.privacy import mask_id_number, sees_full_id
 
 router = protected_router("site")
@@ -206,20 +210,25 @@ def list_households(
         return [_household(act, h) for h in act.session.scalars(query)]
 
 
+def _member(p: PersonLine) -> PersonOut:
+    return PersonOut(id=p.id, name=p.name, holder_kind=p.holder_kind,
+                     household_id=p.household_id, relation_to_householder=p.relationship,
+                     phone=p.phone or None, organisation=p.organisation, id_number=p.id_number)
+
+
 @router.get("/households/{household_id}", responses=error_responses(404))
 def get_household(request: Request, actor: ActorDep,
                   household_id: IdPath) -> HouseholdDetailOut:
     """A household: members, the cards they hold, the fees not yet paid."""
     wanted = path_integer("household_id", household_id)
-    with reading(request, actor) as act:
-        h = _site_household(act, wanted)
-        cards = act.session.scalars(select(Card).join(Person, Card.holder_person_id == Person.id)
-                                    .where(Person.household_id == h.id).order_by(Card.id))
-        fees = act.session.scalars(select(Fee).where(
-            Fee.household_id == h.id, Fee.settled_by_receipt_id.is_(None)).order_by(Fee.due_on))
-        return HouseholdDetailOut(**_household(act, h).model_dump(),
-                                  cards=[card_brief(c) for c in cards],
-                                  unpaid_fees=[fee_out(f, None) for f in fees])
+    h = household_record(api_state(request).desk, actor, wanted)
+    return HouseholdDetailOut(
+        id=h.id, unit_id=h.unit_id, unit=h.unit, kind=h.kind, started_on=h.started_on,
+        ended_on=h.ended_on, lease_end=h.lease_end, members=[_member(p) for p in h.members],
+        cards=[card_brief(c) for c in h.cards],
+        unpaid_fees=[FeeOut(id=f.id, household_id=h.id, kind=f.kind, description=f.description,
+                            due_on=f.due_on, amount=Money.of(f.amount_fen),
+                            settled_by_receipt=None) for f in h.unpaid])
 
 
 @router.get("/people")
@@ -250,12 +259,6 @@ def list_people(
 @router.get("/people/{person_id}", responses=error_responses(404))
 def get_person(request: Request, actor: ActorDep, person_id: IdPath) -> PersonDetailOut:
     """A person on record and the cards they hold or held."""
-    wanted = path_integer("person_id", person_id)
-    with reading(request, actor) as act:
-        p = act.session.get(Person, wanted)
-        if p is None or p.site_id != act.site.id:
-            raise NotFoundError("没有此人的登记资料", f"no person {wanted}", "person_id")
-        cards = act.session.scalars(select(Card).where(Card.holder_person_id == p.id)
-                                    .order_by(Card.id))
-        return PersonDetailOut(**_person(act, p).model_dump(), cards=[card_brief(c) for c in cards])
-
+    record = person_record(api_state(request).desk, actor, path_integer("person_id", person_id))
+    return PersonDetailOut(**_member(record.person).model_dump(),
+                           cards=[card_brief(c) for c in record.cards])

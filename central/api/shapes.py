@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from central.amounts import yuan
 from central.api.reader_uids import uid_in_path
 from central.forms import MAX_INTEGER
-from central.models import Card, CardState, Fee, FeeKind, HolderKind
+from central.models import CardState, Fee, FeeKind, HolderKind
+from central.services.household_record import CardLine
 
 # Path parameters are declared as text and read by central.forms like any field (one
 # validation path); the document still says what they are.
@@ -67,8 +68,8 @@ def fee_out(fee: Fee, receipt_number: int | None) -> FeeOut:
                   settled_by_receipt=receipt_number)
 
 
-def card_brief(card: Card) -> CardBrief:
-    """The API's short view of a card."""
+def card_brief(card: CardLine) -> CardBrief:
+    """The API's short view of a card as the desk reads it."""
     return CardBrief(uid=card.uid, state=card.state, holder_person_id=card.holder_person_id,
                      holder_kind=card.holder_kind, valid_until=card.valid_until,
                      balance=Money.of(card.balance_fen))
