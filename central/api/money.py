@@ -10,14 +10,12 @@ from typing import Annotated
 
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
 from central.api.body import path_integer, path_uid, query_input, query_reader
 from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
-from central.api.security import ActorDep, reading
+from central.api.security import ActorDep
 from central.api.shapes import (
     INTEGER_DOC,
     FeeOut,
@@ -28,16 +26,11 @@ from central.api.shapes import (
 )
 from central.api.state import api_state
 from central.models import (
-    BalanceEntry,
     BalanceMovement,
-    Card,
-    Fee,
     PaymentMethod,
-    Receipt,
     ReceiptItem,
 )
 from central.services import fees, receipt_book, receipts, stored_value
-from central.services.card_activation import get_card
 
 router = protected_router("money")
 MONEY_ERRORS = error_responses(404, 409, 413, 415)
@@ -106,15 +99,9 @@ def list_fees(
     q = query_reader({"household_id": household_id, "unpaid": unpaid})
     household, only_unpaid = q.opt_integer("household_id", 1), q.flag("unpaid")
     q.finish()
-    with reading(request, actor) as act:
-        query = (select(Fee, Receipt.number).outerjoin(Receipt,
-                                                       Fee.settled_by_receipt_id == Receipt.id)
-                 .where(Fee.site_id == act.site.id).order_by(Fee.due_on, Fee.id).limit(500))
-        if household is not None:
-            query = query.where(Fee.household_id == household)
-        if only_unpaid:
-            query = query.where(Fee.settled_by_receipt_id.is_(None))
-        return [fee_out(f, n) for f, n in act.session.execute(query)]
+    return [fee_out(f) for f in fees.site_fees(api_state(request).desk, actor,
+                                               household_id=household,
+                                               unpaid_only=only_unpaid, limit=LIST_LIMIT)]
 
 
 @router.post("/fees", status_code=201, responses=MONEY_ERRORS,
@@ -232,17 +219,9 @@ def spend_from_card(request: Request, actor: ActorDep, uid: UidPath,
 def list_balance_entries(request: Request, actor: ActorDep,
                          uid: UidPath) -> list[BalanceEntryOut]:
     """A card's stored-value ledger, oldest first: its balance is their sum."""
-    card_uid = path_uid("uid", uid)
-    with reading(request, actor) as act:
-        card = get_card(act, card_uid)
-        other = aliased(Card)
-        rows = act.session.execute(
-            select(BalanceEntry, Receipt.number, other.uid)
-            .outerjoin(Receipt, Receipt.id == BalanceEntry.receipt_id)
-            .outerjoin(other, other.id == BalanceEntry.related_card_id)
-            .where(BalanceEntry.card_id == card.id).order_by(BalanceEntry.id))
-        return [BalanceEntryOut(id=e.id, movement=e.movement, amount=Money.of(e.amount_fen),
-                                balance_after=Money.of(e.balance_after_fen), purpose=e.purpose,
-                                receipt_number=number, related_card_uid=related,
-                                staff_id=e.staff_id, at=e.created_at)
-                for e, number, related in rows]
+    found = stored_value.card_ledger(api_state(request).desk, actor, path_uid("uid", uid))
+    return [BalanceEntryOut(id=e.id, movement=e.movement, amount=Money.of(e.amount_fen),
+                            balance_after=Money.of(e.balance_after_fen), purpose=e.purpose,
+                            receipt_number=e.receipt_number,
+                            related_card_uid=e.related_card_uid, staff_id=e.staff_id, at=e.at)
+            for e in found]

@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from central.amounts import yuan
 from central.api.reader_uids import uid_in_path
 from central.forms import MAX_INTEGER
-from central.models import CardState, Fee, FeeKind, HolderKind
+from central.models import CardState, FeeKind, HolderKind
+from central.services.fees import FeeView
 from central.services.household_record import CardLine
 
 # Path parameters are declared as text and read by central.forms like any field (one
@@ -61,11 +62,11 @@ class CardBrief(BaseModel):
     balance: Money = Field(description="stored value: the sum of the card's ledger (L1)")
 
 
-def fee_out(fee: Fee, receipt_number: int | None) -> FeeOut:
+def fee_out(fee: FeeView) -> FeeOut:
     """The API's view of a fee."""
     return FeeOut(id=fee.id, household_id=fee.household_id, kind=fee.kind,
                   description=fee.description, due_on=fee.due_on, amount=Money.of(fee.amount_fen),
-                  settled_by_receipt=receipt_number)
+                  settled_by_receipt=fee.receipt_number)
 
 
 def card_brief(card: CardLine) -> CardBrief:
