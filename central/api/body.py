@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 
 from central.api.body_schema import BODIES, Body
 from central.api.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 from central.form_fields import Uid
-from central.form_input import FormField, FormInput, form_fields
+from central.form_input import FormField, FormInput, form_fields, read_input
 from central.forms import FormReader
 from central.models import ReaderUidOrder
 from central.refusals import FieldError, InvalidInputError
 from central.uids import from_reader, is_reader_decimal
+
+T = TypeVar("T", bound=FormInput)
 
 # The largest desk form (50 card lines) is a few kilobytes.
 MAX_BODY_BYTES = 256 * 1024
@@ -150,6 +152,12 @@ def path_uid(name: str, value: str) -> str:
 def query_reader(values: Mapping[str, str | None]) -> FormReader:
     """A FormReader over the declared query parameters that were given."""
     return FormReader({k: v for k, v in values.items() if v is not None})
+
+
+def query_input(cls: type[T], values: Mapping[str, str | None]) -> T:
+    """The declared query parameters that were given, read into the desk input ``cls``
+    through its one declaration (every problem at once)."""
+    return read_input(cls, {k: v for k, v in values.items() if v is not None})
 
 
 def _query_names(dependant: Any) -> set[str]:

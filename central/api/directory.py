@@ -19,25 +19,25 @@ from central.api.body import path_integer, query_reader
 from central.api.errors import error_responses
 from central.api.routing import protected_router
 from central.api.security import ActorDep, reading
-from central.api.shapes import INTEGER_DOC, CardBrief, FeeOut, IdPath, card_brief, fee_out
+from central.api.shapes import INTEGER_DOC, CardBrief, FeeOut, IdPath, Money, card_brief
+from central.api.state import api_state
 from central.models import (
     AccessGroup,
     Building,
-    Card,
-    Fee,
     Gate,
     GateRole,
     HolderKind,
-    Household,
     HouseholdKind,
-    Person,
     Relationship,
-    Unit,
     UnitKind,
 )
-from central.refusals import NotFoundError
-from central.services.context import Action
-from central.services.privacy import mask_id_number, sees_full_id
+from central.services.household_record import (
+    PersonLine,
+    household_record,
+    person_record,
+    site_households,
+    site_people,
+)
 
 router = protected_router("site")
 MAX_LIST = 500
@@ -129,20 +129,6 @@ class HouseholdDetailOut(HouseholdOut):
     unpaid_fees: list[FeeOut]
 
 
-def _person(act: Action, p: Person) -> PersonOut:
-    shown = (p.id_number or "") if sees_full_id(act.staff.role) else mask_id_number(p.id_number)
-    return PersonOut(id=p.id, name=p.name, holder_kind=p.holder_kind,
-                     household_id=p.household_id,
-                     relation_to_householder=p.relation_to_householder, phone=p.phone,
-                     organisation=p.organisation, id_number=shown)
-
-
-def _household(act: Action, h: Household) -> HouseholdOut:
-    return HouseholdOut(id=h.id, unit_id=h.unit_id, unit=h.unit.label, kind=h.kind,
-                        started_on=h.started_on, ended_on=h.ended_on, lease_end=h.lease_end,
-                        members=[_person(act, p) for p in sorted(h.members, key=lambda p: p.id)])
-
-
 @router.get("/site")
 def get_site(request: Request, actor: ActorDep) -> SiteOut:
     """The site the caller acts at: access groups, gates, buildings with their units."""
@@ -168,12 +154,10 @@ def get_site(request: Request, actor: ActorDep) -> SiteOut:
                 for b in buildings])
 
 
-def _site_household(act: Action, household_id: int) -> Household:
-    household = act.session.get(Household, household_id)
-    if household is None or household.unit.building.site_id != act.site.id:
-        raise NotFoundError("本小区没有此住户", f"no household {household_id} at this site",
-                            "household_id")
-    return household
+def _member(p: PersonLine) -> PersonOut:
+    return PersonOut(id=p.id, name=p.name, holder_kind=p.holder_kind,
+                     household_id=p.household_id, relation_to_householder=p.relationship,
+                     phone=p.phone or None, organisation=p.organisation, id_number=p.id_number)
 
 
 @router.get("/households")
@@ -192,18 +176,12 @@ def list_households(
     building_code, unit_number = q.opt_text("building", 64), q.opt_text("unit", 32)
     everything = q.flag("include_ended")
     q.finish()
-    with reading(request, actor) as act:
-        query = (select(Household).join(Unit).join(Building)
-                 .where(Building.site_id == act.site.id).order_by(Household.id).limit(MAX_LIST))
-        if wanted_unit is not None:
-            query = query.where(Unit.id == wanted_unit)
-        if building_code is not None:
-            query = query.where(Building.code == building_code)
-        if unit_number is not None:
-            query = query.where(Unit.number == unit_number)
-        if not everything:
-            query = query.where(Household.ended_on.is_(None))
-        return [_household(act, h) for h in act.session.scalars(query)]
+    found = site_households(api_state(request).desk, actor, unit_id=wanted_unit,
+                            building=building_code, unit=unit_number,
+                            include_ended=everything, limit=MAX_LIST)
+    return [HouseholdOut(id=h.id, unit_id=h.unit_id, unit=h.unit, kind=h.kind,
+                         started_on=h.started_on, ended_on=h.ended_on, lease_end=h.lease_end,
+                         members=[_member(p) for p in h.members]) for h in found]
 
 
 @router.get("/households/{household_id}", responses=error_responses(404))
@@ -211,15 +189,14 @@ def get_household(request: Request, actor: ActorDep,
                   household_id: IdPath) -> HouseholdDetailOut:
     """A household: members, the cards they hold, the fees not yet paid."""
     wanted = path_integer("household_id", household_id)
-    with reading(request, actor) as act:
-        h = _site_household(act, wanted)
-        cards = act.session.scalars(select(Card).join(Person, Card.holder_person_id == Person.id)
-                                    .where(Person.household_id == h.id).order_by(Card.id))
-        fees = act.session.scalars(select(Fee).where(
-            Fee.household_id == h.id, Fee.settled_by_receipt_id.is_(None)).order_by(Fee.due_on))
-        return HouseholdDetailOut(**_household(act, h).model_dump(),
-                                  cards=[card_brief(c) for c in cards],
-                                  unpaid_fees=[fee_out(f, None) for f in fees])
+    h = household_record(api_state(request).desk, actor, wanted)
+    return HouseholdDetailOut(
+        id=h.id, unit_id=h.unit_id, unit=h.unit, kind=h.kind, started_on=h.started_on,
+        ended_on=h.ended_on, lease_end=h.lease_end, members=[_member(p) for p in h.members],
+        cards=[card_brief(c) for c in h.cards],
+        unpaid_fees=[FeeOut(id=f.id, household_id=h.id, kind=f.kind, description=f.description,
+                            due_on=f.due_on, amount=Money.of(f.amount_fen),
+                            settled_by_receipt=None) for f in h.unpaid])
 
 
 @router.get("/people")
@@ -235,27 +212,14 @@ def list_people(
     part, kind = q.opt_text("name", 100), q.opt_enum("holder_kind", HolderKind)
     household = q.opt_integer("household_id", 1)
     q.finish()
-    with reading(request, actor) as act:
-        query = (select(Person).where(Person.site_id == act.site.id)
-                 .order_by(Person.id).limit(MAX_LIST))
-        if part is not None:
-            query = query.where(Person.name.contains(part, autoescape=True))
-        if kind is not None:
-            query = query.where(Person.holder_kind == kind)
-        if household is not None:
-            query = query.where(Person.household_id == household)
-        return [_person(act, p) for p in act.session.scalars(query)]
+    return [_member(p) for p in site_people(api_state(request).desk, actor, name=part,
+                                            holder_kind=kind, household_id=household,
+                                            limit=MAX_LIST)]
 
 
 @router.get("/people/{person_id}", responses=error_responses(404))
 def get_person(request: Request, actor: ActorDep, person_id: IdPath) -> PersonDetailOut:
     """A person on record and the cards they hold or held."""
-    wanted = path_integer("person_id", person_id)
-    with reading(request, actor) as act:
-        p = act.session.get(Person, wanted)
-        if p is None or p.site_id != act.site.id:
-            raise NotFoundError("没有此人的登记资料", f"no person {wanted}", "person_id")
-        cards = act.session.scalars(select(Card).where(Card.holder_person_id == p.id)
-                                    .order_by(Card.id))
-        return PersonDetailOut(**_person(act, p).model_dump(), cards=[card_brief(c) for c in cards])
-
+    record = person_record(api_state(request).desk, actor, path_integer("person_id", person_id))
+    return PersonDetailOut(**_member(record.person).model_dump(),
+                           cards=[card_brief(c) for c in record.cards])

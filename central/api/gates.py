@@ -6,21 +6,21 @@ central/services/gate_sources.py."""
 from __future__ import annotations
 
 import math
-import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
-from central.api.body import query_reader
+from central.api.body import query_input
 from central.api.errors import error_responses
 from central.api.reader_uids import CARD_QUERY
 from central.api.routing import protected_router
 from central.api.security import ActorDep, reading
 from central.api.state import api_state
 from central.clock import epoch_instant
-from central.forms import FormReader
+from central.form_fields import Integer
 from central.refusals import UnavailableError
 from central.services import gate_events, gate_status
 from central.services.context import Actor
@@ -29,7 +29,6 @@ from central.services.gate_status import AlarmCategory, GateState, LinkState
 
 router = protected_router("gates")
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
-_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 class HolderOut(BaseModel):
@@ -136,15 +135,11 @@ def _unavailable(what_zh: str, what_en: str) -> UnavailableError:
     return UnavailableError(f"本小区的{what_zh}未接入", f"this site's {what_en} is not connected")
 
 
-def _kinds(q: FormReader) -> frozenset[str] | None:
-    text = q.opt_text("kind", 400)
-    if text is None:
-        return None
-    kinds = frozenset(k.strip() for k in text.split(",") if k.strip())
-    if not kinds or not all(_KIND.fullmatch(k) for k in kinds):
-        q.fail("kind", "应为以逗号分隔的事件类型，如 tap,door_forced_open",
-               "event kinds separated by commas, e.g. tap,door_forced_open")
-    return kinds
+@dataclass(frozen=True)
+class EventsAsked(gate_events.EventQuery):
+    """The feed's filters, and how many events at most."""
+
+    limit: Annotated[int, Integer(min=1, max=MAX_LIMIT)] = DEFAULT_LIMIT
 
 
 @router.get("/events", responses=error_responses(503))
@@ -172,30 +167,16 @@ def list_events(
     """Gate events of the caller's site by card, gate, time window, outcome and kind,
     newest first by the device's clock (``order=oldest`` for the other way), each with its
     card's holder and unit and its time in the site's time zone."""
-    q = query_reader({"card": card, "gate": gate, "since": since, "until": until,
-                      "outcome": outcome, "kind": kind, "order": order, "limit": limit})
-    uid = q.uid("card") if q.present("card") else None
-    device = q.opt_text("gate", 64)
-    first, last = q.opt_instant("since"), q.opt_instant("until")
-    wanted = q.opt_text("outcome", 16)
-    if wanted not in (None, "granted", "denied"):
-        q.fail("outcome", "应为 granted 或 denied", "granted or denied")
-    kinds = _kinds(q)
-    direction = q.opt_text("order", 16)
-    if direction not in (None, "newest", "oldest"):
-        q.fail("order", "应为 newest 或 oldest", "newest or oldest")
-    count = q.opt_integer("limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
-    q.finish()
+    asked = query_input(EventsAsked, {
+        "card": card, "gate": gate, "since": since, "until": until, "outcome": outcome,
+        "kind": kind, "order": order, "limit": limit})
     source = api_state(request).events.get(actor.site)
     if source is None:
         with reading(request, actor):
             pass  # who may not read events hears that first, not that none are linked
         raise _unavailable("门禁事件库", "gate event store")
-    page = gate_events.gate_events(
-        api_state(request).desk, actor, source, gate_events.EventFilter(
-            device=device, uid=uid, since=first, until=last,
-            granted=None if wanted is None else wanted == "granted", kinds=kinds,
-            newest_first=direction != "oldest", limit=count))
+    page = gate_events.gate_events(api_state(request).desk, actor, source,
+                                   asked.event_filter(asked.limit))
     return EventsOut(events=[_event(e) for e in page.events], limit=page.limit,
                      truncated=page.truncated)
 

@@ -8,26 +8,26 @@ from typing import Annotated
 
 from fastapi import Query, Request
 from pydantic import BaseModel
-from sqlalchemy import or_, select
 
 from central.api.body import query_reader
 from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.reader_uids import UID_QUERY
 from central.api.routing import BodyDep, protected_router
-from central.api.security import ActorDep, reading
+from central.api.security import ActorDep
 from central.api.shapes import (
     IdPath,
     Money,
     UidPath,
 )
 from central.api.state import api_state
-from central.models import Card, LossKind, LossReport
+from central.models import LossKind
 from central.services import loss
 from central.services.context import Actor
 
 router = protected_router("loss")
 LOSS_ERRORS = error_responses(404, 409, 413, 415)
+LIST_LIMIT = 500
 REPORT_LOST_BODY = Body(loss.ReportLoss, path=("uid",), omit=loss.DAMAGE_ONLY,
                         name="ReportLostBody",
                         description="The holder's loss application (挂失申请书), L1.")
@@ -145,19 +145,13 @@ def list_loss_reports(
     card_uid = q.uid("uid") if q.present("uid") else None
     only_pending = q.flag("pending")
     q.finish()
-    with reading(request, actor) as act:
-        query = (select(LossReport, Card).join(Card, LossReport.card_id == Card.id)
-                 .where(Card.site_id == act.site.id).order_by(LossReport.id.desc()).limit(500))
-        if card_uid is not None:
-            query = query.where(Card.uid == card_uid)
-        if only_pending:
-            query = query.where(LossReport.replacement_card_id.is_(None), or_(
-                LossReport.review_approved.is_(None), LossReport.review_approved.is_(False)))
-        return [LossReportOut(
-            id=r.id, uid=c.uid, kind=r.kind, reported_on=r.reported_on,
-            holder_person_id=r.reported_by_person_id, balance_shown=Money.of(r.balance_shown_fen),
-            holder_fault=r.holder_fault, card_taken_back=r.card_taken_back,
-            compensation=Money.of(r.compensation_fen), reviewed_at=r.reviewed_at,
-            review_approved=r.review_approved, review_note=r.review_note,
-            replaced=r.replacement_card_id is not None)
-            for r, c in act.session.execute(query)]
+    found = loss.loss_reports(api_state(request).desk, actor, pending_only=only_pending,
+                              uid=card_uid, limit=LIST_LIMIT)
+    return [LossReportOut(
+        id=r.id, uid=r.uid, kind=r.kind, reported_on=r.reported_on,
+        holder_person_id=r.holder_person_id, balance_shown=Money.of(r.balance_shown_fen),
+        holder_fault=r.holder_fault, card_taken_back=r.card_taken_back,
+        compensation=Money.of(r.compensation_fen), reviewed_at=r.reviewed_at,
+        review_approved=r.review_approved, review_note=r.review_note,
+        replaced=r.replacement_uid is not None)
+        for r in found]

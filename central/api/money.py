@@ -10,14 +10,12 @@ from typing import Annotated
 
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
-from central.api.body import path_integer, path_uid, query_reader
+from central.api.body import path_integer, path_uid, query_input, query_reader
 from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.routing import BodyDep, protected_router
-from central.api.security import ActorDep, reading
+from central.api.security import ActorDep
 from central.api.shapes import (
     INTEGER_DOC,
     FeeOut,
@@ -28,20 +26,15 @@ from central.api.shapes import (
 )
 from central.api.state import api_state
 from central.models import (
-    BalanceEntry,
     BalanceMovement,
-    Card,
-    Fee,
     PaymentMethod,
-    Receipt,
     ReceiptItem,
 )
-from central.refusals import NotFoundError
-from central.services import fees, receipts, stored_value
-from central.services.card_activation import get_card
+from central.services import fees, receipt_book, receipts, stored_value
 
 router = protected_router("money")
 MONEY_ERRORS = error_responses(404, 409, 413, 415)
+LIST_LIMIT = 500
 CHARGE_FEE_BODY = Body(fees.ChargeFee)
 PAY_FEES_BODY = Body(fees.PayFees)
 VOID_BODY = Body(receipts.VoidReceipt, path=("number",), name="VoidBody")
@@ -106,15 +99,9 @@ def list_fees(
     q = query_reader({"household_id": household_id, "unpaid": unpaid})
     household, only_unpaid = q.opt_integer("household_id", 1), q.flag("unpaid")
     q.finish()
-    with reading(request, actor) as act:
-        query = (select(Fee, Receipt.number).outerjoin(Receipt,
-                                                       Fee.settled_by_receipt_id == Receipt.id)
-                 .where(Fee.site_id == act.site.id).order_by(Fee.due_on, Fee.id).limit(500))
-        if household is not None:
-            query = query.where(Fee.household_id == household)
-        if only_unpaid:
-            query = query.where(Fee.settled_by_receipt_id.is_(None))
-        return [fee_out(f, n) for f, n in act.session.execute(query)]
+    return [fee_out(f) for f in fees.site_fees(api_state(request).desk, actor,
+                                               household_id=household,
+                                               unpaid_only=only_unpaid, limit=LIST_LIMIT)]
 
 
 @router.post("/fees", status_code=201, responses=MONEY_ERRORS,
@@ -133,12 +120,12 @@ def pay_fees(request: Request, actor: ActorDep, body: BodyDep) -> PaymentOut:
     return PaymentOut(receipt_number=fees.pay_fees(api_state(request).desk, actor, inp))
 
 
-def _receipt(r: Receipt, replaces: int | None) -> ReceiptOut:
+def _receipt(r: receipt_book.ReceiptView) -> ReceiptOut:
     return ReceiptOut(
         number=r.number, issued_on=r.issued_on, issued_at=r.issued_at, payer_name=r.payer_name,
         household_id=r.household_id, person_id=r.person_id, amount=Money.of(r.amount_fen),
-        method=r.method, void=r.is_void, voided_at=r.voided_at, void_reason=r.void_reason,
-        replaces=replaces,
+        method=r.method, void=r.is_void, voided_at=r.voided_at,
+        void_reason=r.void_reason or None, replaces=r.replaces,
         lines=[ReceiptLineOut(item=ln.item, description=ln.description, card_uid=ln.card_uid,
                               fee_id=ln.fee_id, amount=Money.of(ln.amount_fen))
                for ln in r.lines])
@@ -154,37 +141,17 @@ def list_receipts(
                                            description="issued on or before")] = None,
 ) -> list[ReceiptOut]:
     """Receipts of the site, newest first (at most 500)."""
-    q = query_reader({"household_id": household_id, "since": since, "until": until})
-    household, first, last = (q.opt_integer("household_id", 1), q.opt_date("since"),
-                              q.opt_date("until"))
-    q.finish()
-    with reading(request, actor) as act:
-        old = aliased(Receipt)
-        query = (select(Receipt, old.number).outerjoin(old, Receipt.replaces_receipt_id == old.id)
-                 .where(Receipt.site_id == act.site.id).order_by(Receipt.number.desc())
-                 .limit(500))
-        if household is not None:
-            query = query.where(Receipt.household_id == household)
-        if first is not None:
-            query = query.where(Receipt.issued_on >= first)
-        if last is not None:
-            query = query.where(Receipt.issued_on <= last)
-        return [_receipt(r, n) for r, n in act.session.execute(query)]
+    wanted = query_input(receipt_book.ReceiptFilter,
+                         {"household_id": household_id, "since": since, "until": until})
+    found = receipt_book.find_receipts(api_state(request).desk, actor, wanted, LIST_LIMIT)
+    return [_receipt(r) for r in found]
 
 
 @router.get("/receipts/{number}", responses=error_responses(404))
 def get_receipt(request: Request, actor: ActorDep, number: IdPath) -> ReceiptOut:
     """One receipt with its lines."""
     wanted = path_integer("number", number)
-    with reading(request, actor) as act:
-        r = act.session.scalars(select(Receipt).where(
-            Receipt.site_id == act.site.id, Receipt.number == wanted)).one_or_none()
-        if r is None:
-            raise NotFoundError(f"没有第 {wanted} 号收据", f"no receipt number {wanted}",
-                                "number")
-        replaces = (act.session.get(Receipt, r.replaces_receipt_id)
-                    if r.replaces_receipt_id is not None else None)
-        return _receipt(r, replaces.number if replaces is not None else None)
+    return _receipt(receipt_book.receipt_view(api_state(request).desk, actor, wanted))
 
 
 @router.post("/receipts/{number}/void", responses=MONEY_ERRORS, openapi_extra=VOID_BODY.openapi)
@@ -252,17 +219,9 @@ def spend_from_card(request: Request, actor: ActorDep, uid: UidPath,
 def list_balance_entries(request: Request, actor: ActorDep,
                          uid: UidPath) -> list[BalanceEntryOut]:
     """A card's stored-value ledger, oldest first: its balance is their sum."""
-    card_uid = path_uid("uid", uid)
-    with reading(request, actor) as act:
-        card = get_card(act, card_uid)
-        other = aliased(Card)
-        rows = act.session.execute(
-            select(BalanceEntry, Receipt.number, other.uid)
-            .outerjoin(Receipt, Receipt.id == BalanceEntry.receipt_id)
-            .outerjoin(other, other.id == BalanceEntry.related_card_id)
-            .where(BalanceEntry.card_id == card.id).order_by(BalanceEntry.id))
-        return [BalanceEntryOut(id=e.id, movement=e.movement, amount=Money.of(e.amount_fen),
-                                balance_after=Money.of(e.balance_after_fen), purpose=e.purpose,
-                                receipt_number=number, related_card_uid=related,
-                                staff_id=e.staff_id, at=e.created_at)
-                for e, number, related in rows]
+    found = stored_value.card_ledger(api_state(request).desk, actor, path_uid("uid", uid))
+    return [BalanceEntryOut(id=e.id, movement=e.movement, amount=Money.of(e.amount_fen),
+                            balance_after=Money.of(e.balance_after_fen), purpose=e.purpose,
+                            receipt_number=e.receipt_number,
+                            related_card_uid=e.related_card_uid, staff_id=e.staff_id, at=e.at)
+            for e in found]

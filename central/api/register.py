@@ -8,14 +8,15 @@ from typing import Annotated
 
 from fastapi import Query, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from central.api.body import query_reader
 from central.api.reader_uids import CARD_QUERY
 from central.api.routing import protected_router
-from central.api.security import ActorDep, reading
+from central.api.security import ActorDep
 from central.api.shapes import INTEGER_DOC
-from central.models import HolderKind, RegisterAction, RegisterEntry, Staff
+from central.api.state import api_state
+from central.models import HolderKind, RegisterAction
+from central.services import register_book
 
 router = protected_router("register")
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
@@ -57,7 +58,8 @@ def list_register(
             "type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
             description=f"at most this many (default {DEFAULT_LIMIT})")] = None,
 ) -> list[RegisterEntryOut]:
-    """The register of the site, newest first; page with ``before_id``."""
+    """The register of the site, newest first; page with ``before_id``. ``card``: the
+    card's lines, those of a replacement naming it included."""
     q = query_reader({"card": card, "action": action, "since": since, "until": until,
                       "before_id": before_id, "limit": limit})
     uid = q.uid("card") if q.present("card") else None
@@ -66,25 +68,12 @@ def list_register(
     before = q.opt_integer("before_id", 1)
     count = q.opt_integer("limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     q.finish()
-    with reading(request, actor) as act:
-        query = (select(RegisterEntry, Staff.username)
-                 .join(Staff, RegisterEntry.staff_id == Staff.id)
-                 .where(RegisterEntry.site_id == act.site.id)
-                 .order_by(RegisterEntry.id.desc()).limit(count))
-        if uid is not None:
-            query = query.where(RegisterEntry.card_uid == uid)
-        if what is not None:
-            query = query.where(RegisterEntry.action == what)
-        if first is not None:
-            query = query.where(RegisterEntry.entry_on >= first)
-        if last is not None:
-            query = query.where(RegisterEntry.entry_on <= last)
-        if before is not None:
-            query = query.where(RegisterEntry.id < before)
-        return [RegisterEntryOut(
-            id=e.id, entry_on=e.entry_on, entry_at=e.entry_at, action=e.action,
-            card_uid=e.card_uid, holder_person_id=e.holder_person_id,
-            holder_name=e.holder_name, holder_kind=e.holder_kind, staff=username,
-            signed_by=e.signed_by, signoff_ref=e.signoff_ref, receipt_number=e.receipt_number,
-            related_card_uid=e.related_card_uid, detail=e.detail)
-            for e, username in act.session.execute(query)]
+    wanted = register_book.RegisterFilter(since=first, until=last, action=what, card_uid=uid,
+                                          before=before)
+    return [RegisterEntryOut(
+        id=e.id, entry_on=e.entry_on, entry_at=e.entry_at, action=e.action,
+        card_uid=e.card_uid, holder_person_id=e.holder_person_id,
+        holder_name=e.holder_name, holder_kind=e.holder_kind, staff=e.clerk_username,
+        signed_by=e.signed_by, signoff_ref=e.signoff_ref, receipt_number=e.receipt_number,
+        related_card_uid=e.related_card_uid, detail=e.detail)
+        for e in register_book.find_register(api_state(request).desk, actor, wanted, count)]

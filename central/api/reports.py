@@ -25,7 +25,6 @@ from central.api.security import ActorDep
 from central.api.shapes import Money
 from central.api.state import api_state
 from central.forms import FormReader
-from central.refusals import UnavailableError
 from central.services import parking_report_signoff as signoff
 from central.services.context import Actor
 from central.services.parking_report import ParkingReport, ReportStamps, UsageLine
@@ -161,9 +160,7 @@ def _events(request: Request, actor: Actor) -> GateEventSource:
     """The gate event source of the caller's site, or 503."""
     source = api_state(request).events.get(actor.site)
     if source is None:
-        raise UnavailableError("本小区的门禁事件库未连接，无法读取道闸记录",
-                               "the gate event store of this site is not connected: "
-                               "the barriers' logs cannot be read")
+        raise signoff.no_gate_logs()
     return source
 
 
@@ -192,12 +189,9 @@ def get_parking_report(
         q.fail("format", "格式应为 json、csv 或 xlsx", "one of json, csv, xlsx")
     the_month = signoff.read_month(q)
     q.finish()
-    desk = api_state(request).desk
-    report = signoff.parking_report(desk, actor, the_month)
-    # The use is part of the report once security has added it (P4's second step); it is
-    # then read again from the gates' logs, as the signature's digest was.
-    if report.stamps is not None and report.stamps.usage_added_on is not None:
-        report = signoff.parking_report(desk, actor, the_month, _events(request, actor))
+    state = api_state(request)
+    report = signoff.current_parking_report(state.desk, actor, the_month,
+                                            state.events.get(actor.site))
     if chosen == "csv":
         # With a byte-order mark: Excel, which the desk opens it in, otherwise reads
         # UTF-8 as the system's code page and garbles the Chinese.

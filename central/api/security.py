@@ -21,6 +21,7 @@ from central.api.permissions import PERMISSIONS, ROLE_TITLES, ROLE_TITLES_ZH, Pe
 from central.api.sessions import Principal, resolve_session
 from central.api.state import api_state
 from central.refusals import FieldError, InvalidInputError, RuleRefused
+from central.services import context
 from central.services.context import Action, Actor
 
 bearer = HTTPBearer(auto_error=False, description="the token `POST /api/v1/login` returns")
@@ -101,8 +102,5 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 def reading(request: Request, actor: Actor) -> Iterator[Action]:
     """A read-only session for a listing, authorised like an action (account active,
     site served, role in the matrix), so reads and writes refuse the same callers."""
-    desk = api_state(request).desk
-    with desk.sessions() as session:
-        act = Action(desk, session)
-        act.authorise(actor, permission_of(request).roles)
+    with context.reading(api_state(request).desk, actor, permission_of(request).roles) as act:
         yield act

@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field
 from central.amounts import yuan
 from central.api.reader_uids import uid_in_path
 from central.forms import MAX_INTEGER
-from central.models import Card, CardState, Fee, FeeKind, HolderKind
+from central.models import CardState, FeeKind, HolderKind
+from central.services.fees import FeeView
+from central.services.household_record import CardLine
 
 # Path parameters are declared as text and read by central.forms like any field (one
 # validation path); the document still says what they are.
@@ -60,15 +62,15 @@ class CardBrief(BaseModel):
     balance: Money = Field(description="stored value: the sum of the card's ledger (L1)")
 
 
-def fee_out(fee: Fee, receipt_number: int | None) -> FeeOut:
+def fee_out(fee: FeeView) -> FeeOut:
     """The API's view of a fee."""
     return FeeOut(id=fee.id, household_id=fee.household_id, kind=fee.kind,
                   description=fee.description, due_on=fee.due_on, amount=Money.of(fee.amount_fen),
-                  settled_by_receipt=receipt_number)
+                  settled_by_receipt=fee.receipt_number)
 
 
-def card_brief(card: Card) -> CardBrief:
-    """The API's short view of a card."""
+def card_brief(card: CardLine) -> CardBrief:
+    """The API's short view of a card as the desk reads it."""
     return CardBrief(uid=card.uid, state=card.state, holder_person_id=card.holder_person_id,
                      holder_kind=card.holder_kind, valid_until=card.valid_until,
                      balance=Money.of(card.balance_fen))

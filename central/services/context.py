@@ -4,6 +4,8 @@
 ``act.session``; on leaving, every card whose gate record may have changed gets its new
 effective record appended to ``auth_log`` (central/services/gate_record.py), then the
 transaction commits. Any exception rolls everything back: a refusal writes nothing.
+``with reading(desk, actor, roles) as act:`` is the same, authorised, for a read: a plain
+session that writes nothing and takes no write lock.
 """
 
 from __future__ import annotations
@@ -124,6 +126,16 @@ class Action:
     def today(self) -> date:
         """The site-local calendar date of this action."""
         return local_date(self.now, self.site.timezone)
+
+
+@contextmanager
+def reading(desk: Desk, actor: Actor, roles: frozenset[Role]) -> Iterator[Action]:
+    """A read-only session authorised as an action would be (account active, site served,
+    role in ``roles``): a read neither takes the write lock nor waits for a writer."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        act.authorise(actor, roles)
+        yield act
 
 
 @contextmanager

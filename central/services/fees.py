@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from central.form_fields import Choice, Id, Items, Text, Yuan
 from central.form_input import FormInput
@@ -21,7 +21,7 @@ from central.models import (
     Relationship,
 )
 from central.refusals import ConflictError, NotFoundError
-from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action, reading
 from central.services.receipts import Charge, write_receipt
 
 
@@ -102,11 +102,22 @@ class FeeView:
     """A fee as the desk lists it: settled by receipt ``receipt_number``, or still owed."""
 
     id: int
+    household_id: int
     kind: FeeKind
     description: str
     due_on: date
     amount_fen: int
     receipt_number: int | None
+
+
+def _fee_views(act: Action, query: Select[Fee, int | None]) -> list[FeeView]:
+    return [FeeView(f.id, f.household_id, f.kind, f.description, f.due_on, f.amount_fen,
+                    number) for f, number in act.session.execute(query)]
+
+
+def _fees() -> Select[Fee, int | None]:
+    return select(Fee, Receipt.number).outerjoin(Receipt,
+                                                  Fee.settled_by_receipt_id == Receipt.id)
 
 
 @dataclass(frozen=True)
@@ -132,17 +143,26 @@ class HouseholdFees:
 def household_fees(desk: Desk, actor: Actor, household_id: int) -> HouseholdFees:
     """The fees of a household of the actor's site (at most the last 500), or
     NotFoundError."""
-    with desk.sessions() as session:
-        act = Action(desk, session)
-        act.authorise(actor, DESK_ROLES)
+    with reading(desk, actor, DESK_ROLES) as act:
         household = site_household(act, household_id)
-        rows = session.execute(
-            select(Fee, Receipt.number).outerjoin(Receipt, Fee.settled_by_receipt_id == Receipt.id)
-            .where(Fee.household_id == household.id)
-            .order_by(Fee.due_on.desc(), Fee.id.desc()).limit(500)).all()
+        rows = _fee_views(act, _fees().where(Fee.household_id == household.id)
+                          .order_by(Fee.due_on.desc(), Fee.id.desc()).limit(500))
         members = sorted(household.members, key=lambda p: (
             p.relation_to_householder is not Relationship.SELF, p.id))
         return HouseholdFees(
             household.id, household.unit.label, members[0].name if members else "",
-            tuple(FeeView(f.id, f.kind, f.description, f.due_on, f.amount_fen, number)
-                  for f, number in reversed(rows)))
+            tuple(reversed(rows)))
+
+
+def site_fees(desk: Desk, actor: Actor, *, household_id: int | None = None,
+              unpaid_only: bool = False, limit: int = 500) -> list[FeeView]:
+    """The fees of the actor's site (of one household; only those still owed), oldest due
+    first, at most ``limit``."""
+    with reading(desk, actor, DESK_ROLES) as act:
+        query = (_fees().where(Fee.site_id == act.site.id).order_by(Fee.due_on, Fee.id)
+                 .limit(limit))
+        if household_id is not None:
+            query = query.where(Fee.household_id == household_id)
+        if unpaid_only:
+            query = query.where(Fee.settled_by_receipt_id.is_(None))
+        return _fee_views(act, query)

@@ -5,20 +5,21 @@ read by the guards and those who answer for them)."""
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, Self
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from central.clock import epoch_instant, zone
-from central.form_fields import Choice, Instant, Text, Uid
+from central.form_fields import Choice, Instant, Spec, Text, Uid
 from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import Card, Household, Person, Unit
-from central.services.context import Action, Actor, Desk, action
+from central.services.context import Action, Actor, Desk, reading
 from central.services.gate_status import GATE_WATCH_ROLES
 
 
@@ -56,35 +57,71 @@ class EventOutcome(enum.StrEnum):
     DENIED = "denied"
 
 
+class EventOrder(enum.StrEnum):
+    """Which events come first, by the device's clock."""
+
+    NEWEST = "newest"
+    OLDEST = "oldest"
+
+
+# An event kind as the journals name it (tap, door_forced_open, ...).
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventKinds(Spec):
+    """Event kinds, separated by commas (``tap,door_forced_open``); read as a set."""
+
+    max: int = 400
+
+    def read(self, r: FormReader, key: str, required: bool) -> Any:
+        text = r.text(key, self.max) if required else r.opt_text(key, self.max)
+        if text is None:
+            return None
+        kinds = frozenset(k.strip() for k in text.split(",") if k.strip())
+        if not kinds or not all(_KIND.fullmatch(k) for k in kinds):
+            r.fail(key, "应为以逗号分隔的事件类型，如 tap,door_forced_open",
+                   "event kinds separated by commas, e.g. tap,door_forced_open")
+            return None
+        return kinds
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "maxLength": self.max}
+
+
 @dataclass(frozen=True)
 class EventQuery(FormInput):
-    """Which events a guard asks for: one gate, one card, granted or denied, one kind, a
-    time window (the desk pages' filters and export read it)."""
+    """Which events a guard asks for: one gate, one card, granted or denied, some kinds, a
+    time window, newest or oldest first (the desk pages' filters and export and the API's
+    ``GET /events`` read it)."""
 
     gate: Annotated[str | None, Text(max=64, label="Gate",
                                      doc="the gate controller (device name)")] = None
     card: Annotated[str | None, Uid(label="Card number", doc="the card's UID")] = None
     outcome: Annotated[EventOutcome | None, Choice(label="Outcome",
                                                    doc="granted or denied")] = None
-    kind: Annotated[str | None, Text(max=64, label="Event",
-                                     doc="the event kind, e.g. tap")] = None
+    kind: Annotated[frozenset[str] | None, EventKinds(
+        label="Event", doc="event kinds, separated by commas (tap, door_forced_open, ...)")] \
+        = None
     since: Annotated[datetime | None, Instant(label="From", doc="at or after")] = None
     until: Annotated[datetime | None, Instant(label="Until", doc="before")] = None
+    order: Annotated[EventOrder, Choice(label="Order", doc="newest first (default) or "
+                                                           "oldest first")] = EventOrder.NEWEST
 
-    def cross_check(self, form: FormReader) -> EventQuery:
+    def cross_check(self, form: FormReader) -> Self:
         """A window that ends before it starts would match nothing: say so."""
         if self.since is not None and self.until is not None and self.until <= self.since:
             form.fail("until", "结束时间须晚于开始时间", "must be after the start")
         return self
 
     def event_filter(self, limit: int) -> EventFilter:
-        """The store's filter for this query, newest first, at most ``limit`` events."""
+        """The store's filter for this query, at most ``limit`` events."""
         return EventFilter(device=self.gate, uid=self.card or None, since=self.since,
                            until=self.until,
                            granted=None if self.outcome is None
                            else self.outcome is EventOutcome.GRANTED,
-                           kinds=frozenset({self.kind}) if self.kind else None,
-                           limit=limit)
+                           kinds=self.kind or None,
+                           newest_first=self.order is EventOrder.NEWEST, limit=limit)
 
 
 @dataclass(frozen=True)
@@ -140,8 +177,7 @@ def holders(act: Action, uids: Iterable[str]) -> dict[str, Holder]:
 
 def gate_events(desk: Desk, actor: Actor, source: EventStore, wanted: EventFilter) -> EventPage:
     """The caller's site's gate events matching ``wanted`` (gate watchers only)."""
-    with action(desk) as act:
-        act.authorise(actor, GATE_WATCH_ROLES)
+    with reading(desk, actor, GATE_WATCH_ROLES) as act:
         # One more than asked tells whether the answer was cut short.
         found = source.events_for(
             wanted.device, uid=wanted.uid,

@@ -16,8 +16,8 @@ from datetime import date, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from central.db import DeskSession
 from central.models import (
+    Building,
     Card,
     CardState,
     Fee,
@@ -34,10 +34,11 @@ from central.models import (
     RenovationFiling,
     Role,
     SpaceKind,
+    Unit,
 )
 from central.refusals import NotFoundError
 from central.services.card_activation import get_card
-from central.services.context import DESK_ROLES, Action, Actor, Desk
+from central.services.context import DESK_ROLES, Actor, Desk, reading
 from central.services.privacy import id_number_for
 from central.services.quota import household_quota
 
@@ -138,6 +139,20 @@ class RegisterLine:
 
 
 @dataclass(frozen=True)
+class HouseholdLine:
+    """A household as a list shows it: its unit, title and members."""
+
+    id: int
+    unit_id: int
+    unit: str
+    kind: HouseholdKind
+    started_on: date | None
+    ended_on: date | None
+    lease_end: date | None
+    members: tuple[PersonLine, ...]
+
+
+@dataclass(frozen=True)
 class HouseholdRecord:
     """The household page."""
 
@@ -210,17 +225,52 @@ def _register(rows: Iterable[RegisterEntry]) -> tuple[RegisterLine, ...]:
                               r.receipt_number, r.related_card_uid, r.detail) for r in rows)
 
 
-def _reading(desk: Desk, actor: Actor, session: DeskSession,
-             roles: frozenset[Role] = DESK_ROLES) -> Action:
-    act = Action(desk, session)
-    act.authorise(actor, roles)
-    return act
+def site_households(desk: Desk, actor: Actor, *, unit_id: int | None = None,
+                    building: str | None = None, unit: str | None = None,
+                    include_ended: bool = False, limit: int = 500) -> list[HouseholdLine]:
+    """The households of the actor's site by unit (its id, or building code and number),
+    current ones unless ``include_ended``, at most ``limit``."""
+    with reading(desk, actor, DESK_ROLES) as act:
+        query = (select(Household).join(Unit).join(Building)
+                 .where(Building.site_id == act.site.id).order_by(Household.id).limit(limit)
+                 .options(selectinload(Household.members),
+                          selectinload(Household.unit).selectinload(Unit.building)))
+        if unit_id is not None:
+            query = query.where(Unit.id == unit_id)
+        if building is not None:
+            query = query.where(Building.code == building)
+        if unit is not None:
+            query = query.where(Unit.number == unit)
+        if not include_ended:
+            query = query.where(Household.ended_on.is_(None))
+        role = act.staff.role
+        return [HouseholdLine(h.id, h.unit_id, h.unit.label, h.kind, h.started_on, h.ended_on,
+                              h.lease_end, tuple(_person(role, p) for p in
+                                                 sorted(h.members, key=lambda p: p.id)))
+                for h in act.session.scalars(query)]
+
+
+def site_people(desk: Desk, actor: Actor, *, name: str | None = None,
+                holder_kind: HolderKind | None = None, household_id: int | None = None,
+                limit: int = 500) -> list[PersonLine]:
+    """The people on record at the actor's site, by part of the name, kind or household,
+    at most ``limit``."""
+    with reading(desk, actor, DESK_ROLES) as act:
+        query = (select(Person).where(Person.site_id == act.site.id)
+                 .order_by(Person.id).limit(limit))
+        if name is not None:
+            query = query.where(Person.name.contains(name, autoescape=True))
+        if holder_kind is not None:
+            query = query.where(Person.holder_kind == holder_kind)
+        if household_id is not None:
+            query = query.where(Person.household_id == household_id)
+        return [_person(act.staff.role, p) for p in act.session.scalars(query)]
 
 
 def household_record(desk: Desk, actor: Actor, household_id: int) -> HouseholdRecord:
     """The household page of ``household_id`` at the actor's site."""
-    with desk.sessions() as session:
-        act = _reading(desk, actor, session)
+    with reading(desk, actor, DESK_ROLES) as act:
+        session = act.session
         h = session.get(Household, household_id)
         if h is None or h.unit.building.site_id != act.site.id:
             raise NotFoundError("本小区没有此住户", f"no household {household_id} at this site",
@@ -265,8 +315,8 @@ def household_record(desk: Desk, actor: Actor, household_id: int) -> HouseholdRe
 
 def person_record(desk: Desk, actor: Actor, person_id: int) -> PersonRecord:
     """The person page of ``person_id`` at the actor's site."""
-    with desk.sessions() as session:
-        act = _reading(desk, actor, session)
+    with reading(desk, actor, DESK_ROLES) as act:
+        session = act.session
         p = session.get(Person, person_id)
         if p is None or p.site_id != act.site.id:
             raise NotFoundError("没有此人的登记资料", f"no person {person_id}", "person_id")
@@ -279,8 +329,8 @@ def person_record(desk: Desk, actor: Actor, person_id: int) -> PersonRecord:
 
 def card_record(desk: Desk, actor: Actor, uid: str) -> CardRecord:
     """The card page of ``uid`` (canonical hex) at the actor's site."""
-    with desk.sessions() as session:
-        act = _reading(desk, actor, session, DESK_ROLES | {Role.GUARD})
+    with reading(desk, actor, DESK_ROLES | {Role.GUARD}) as act:
+        session = act.session
         card = get_card(act, uid)
         holder = card.holder
         household = holder.household if holder is not None else None

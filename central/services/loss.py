@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Self
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import aliased
 
 from central.amounts import yuan
 from central.form_fields import CardUid, Choice, Flag, Id, Integer, Nested, Text, Yuan
@@ -36,7 +37,7 @@ from central.services.card_activation import (
     same_name,
 )
 from central.services.card_fees import replacement_fee, staff_loss_compensation
-from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action, reading
 from central.services.inputs import SignOff
 from central.services.other_cards import require_lead_for_staff_card
 from central.services.receipts import Charge, write_receipt
@@ -304,9 +305,12 @@ def loss_reports(desk: Desk, actor: Actor, *, pending_only: bool = False,
     """The site's loss and damage reports, newest first; ``pending_only``: those not yet
     approved and not yet replaced (the director's queue, L2); ``open_only``: those not yet
     replaced (awaiting the review or the new card)."""
-    with action(desk) as act:
-        act.authorise(actor, DESK_ROLES)
-        query = (select(LossReport).join(Card, LossReport.card_id == Card.id)
+    replacement = aliased(Card)
+    with reading(desk, actor, DESK_ROLES) as act:
+        query = (select(LossReport, Card.uid, Person.name, replacement.uid)
+                 .join(Card, LossReport.card_id == Card.id)
+                 .outerjoin(Person, Person.id == LossReport.reported_by_person_id)
+                 .outerjoin(replacement, replacement.id == LossReport.replacement_card_id)
                  .where(Card.site_id == act.site.id).order_by(LossReport.id.desc())
                  .limit(limit))
         if uid is not None:
@@ -316,17 +320,11 @@ def loss_reports(desk: Desk, actor: Actor, *, pending_only: bool = False,
         if pending_only:
             query = query.where(or_(
                 LossReport.review_approved.is_(None), LossReport.review_approved.is_(False)))
-        out = []
-        for r in act.session.scalars(query):
-            holder = act.session.get(Person, r.reported_by_person_id)
-            new = (act.session.get(Card, r.replacement_card_id)
-                   if r.replacement_card_id is not None else None)
-            out.append(LossReportView(
-                r.id, r.card.uid, r.kind, r.reported_on, r.reported_by_person_id,
-                holder.name if holder is not None else "", r.balance_shown_fen,
-                r.holder_fault, r.card_taken_back, r.compensation_fen, r.reviewed_at,
-                r.review_approved, r.review_note, new.uid if new is not None else None))
-        return out
+        return [LossReportView(
+            r.id, card_uid, r.kind, r.reported_on, r.reported_by_person_id, holder or "",
+            r.balance_shown_fen, r.holder_fault, r.card_taken_back, r.compensation_fen,
+            r.reviewed_at, r.review_approved, r.review_note, new_uid)
+            for r, card_uid, holder, new_uid in act.session.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -347,8 +345,7 @@ class ReplacementPreview:
 def replacement_preview(desk: Desk, actor: Actor, old_uid: str) -> ReplacementPreview:
     """The replacement of ``old_uid`` as ``replace_card`` would compute it; nothing is
     written. Refused as the replacement is when the card has no open report."""
-    with action(desk) as act:
-        act.authorise(actor, DESK_ROLES)
+    with reading(desk, actor, DESK_ROLES) as act:
         old = get_card(act, old_uid, "old_uid")
         report = _open_report(act, old)
         if report is None or old.holder is None or old.holder_kind is None:

@@ -18,7 +18,7 @@ from central.form_input import FormInput
 from central.forms import MAX_DATE, MIN_DATE, FormReader
 from central.models import ParkingMonthlyReport, Role, Staff
 from central.refusals import ConflictError, RuleRefused, UnavailableError
-from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action, reading
 from central.services.parking_report import (
     GateEventSource,
     ParkingReport,
@@ -109,12 +109,19 @@ def _unsigned(row: ParkingMonthlyReport | None) -> None:
                             "month's report", "month")
 
 
+def no_gate_logs() -> UnavailableError:
+    """The refusal (503) of a step or a report that needs the barriers' logs when the
+    site's gate event store is not connected."""
+    return UnavailableError("本小区的门禁事件库未连接，无法读取道闸记录",
+                            "the gate event store of this site is not connected: "
+                            "the barriers' logs cannot be read")
+
+
 def parking_report(desk: Desk, actor: Actor, month: date,
                    events: GateEventSource | None = None) -> ParkingReport:
     """The report of ``month`` as it stands (any desk role or a guard); with ``events``,
     the use and the reconciliation too. Writes nothing."""
-    with action(desk) as act:
-        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+    with reading(desk, actor, DESK_ROLES | {Role.GUARD}) as act:
         return _with_stamps(act, build_report(act, month, events), _row(act, month))
 
 
@@ -124,14 +131,11 @@ def current_parking_report(desk: Desk, actor: Actor, month: date,
     and once security has added it (P4's second step) the use and the reconciliation read
     again from the gates' logs, as the signature's digest was. Refused (503) when the use
     is in but ``events`` — the site's gate event store — is not connected. Writes nothing."""
-    with action(desk) as act:
-        act.authorise(actor, DESK_ROLES | {Role.GUARD})
+    with reading(desk, actor, DESK_ROLES | {Role.GUARD}) as act:
         row = _row(act, month)
         with_use = row is not None and row.usage_added_at is not None
         if with_use and events is None:
-            raise UnavailableError("本小区的门禁事件库未连接，无法读取道闸记录",
-                                   "the gate event store of this site is not connected: "
-                                   "the barriers' logs cannot be read")
+            raise no_gate_logs()
         report = build_report(act, month, events if with_use else None)
         return _with_stamps(act, report, row)
 

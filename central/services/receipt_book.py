@@ -26,7 +26,7 @@ from central.models import (
     Unit,
 )
 from central.refusals import NotFoundError
-from central.services.context import DESK_ROLES, Action, Actor, Desk
+from central.services.context import DESK_ROLES, Action, Actor, Desk, reading
 
 # The most receipts one export holds (a site writes a few thousand a year).
 EXPORT_LIMIT = 50_000
@@ -80,6 +80,7 @@ class ReceiptView:
     issued_at: datetime
     payer_name: str
     household_id: int | None
+    person_id: int | None  # the payer on record, when the receipt names one
     unit: str  # the household's unit, ``1-1201``; empty for a receipt of no household
     amount_fen: int
     method: PaymentMethod
@@ -122,7 +123,7 @@ def _views(act: Action, query: Select[Receipt]) -> list[ReceiptView]:
         .where(Household.id.in_(household_ids))).all())
     return [ReceiptView(
         number=r.number, issued_on=r.issued_on, issued_at=r.issued_at,
-        payer_name=r.payer_name, household_id=r.household_id,
+        payer_name=r.payer_name, household_id=r.household_id, person_id=r.person_id,
         unit=units.get(r.household_id, "") if r.household_id is not None else "",
         amount_fen=r.amount_fen, method=r.method, clerk=names.get(r.issued_by_staff_id, ""),
         voided_at=r.voided_at,
@@ -165,17 +166,13 @@ def _filtered(act: Action, f: ReceiptFilter) -> Select[Receipt]:
 def find_receipts(desk: Desk, actor: Actor, f: ReceiptFilter,
                   limit: int = EXPORT_LIMIT) -> list[ReceiptView]:
     """The site's receipts that ``f`` picks, newest first, at most ``limit``."""
-    with desk.sessions() as session:
-        act = Action(desk, session)
-        act.authorise(actor, DESK_ROLES)
+    with reading(desk, actor, DESK_ROLES) as act:
         return _views(act, _filtered(act, f).limit(limit))
 
 
 def receipt_view(desk: Desk, actor: Actor, number: int) -> ReceiptView:
     """Receipt ``number`` of the site, or NotFoundError."""
-    with desk.sessions() as session:
-        act = Action(desk, session)
-        act.authorise(actor, DESK_ROLES)
+    with reading(desk, actor, DESK_ROLES) as act:
         found = _views(act, select(Receipt).where(Receipt.site_id == act.site.id,
                                                   Receipt.number == number))
         if not found:

@@ -23,7 +23,7 @@ from central.models import (
     Staff,
     Unit,
 )
-from central.services.context import DESK_ROLES, Action, Actor, Desk
+from central.services.context import DESK_ROLES, Action, Actor, Desk, reading
 from central.services.receipt_book import unit_label
 
 # The most lines one export holds.
@@ -54,18 +54,20 @@ class RegisterFilter(FormInput):
 @dataclass(frozen=True)
 class RegisterLine:
     """One line of the register as written (names copied then), with the holder's unit
-    now and the clerk's name."""
+    now and the clerk's name and user name."""
 
     id: int
     entry_on: date
     entry_at: datetime
     action: RegisterAction
     card_uid: str
+    holder_person_id: int | None
     holder_name: str
     holder_kind: HolderKind | None
     unit: str
     household_id: int | None
     clerk: str
+    clerk_username: str
     signed_by: str | None
     signoff_ref: str
     receipt_number: int | None
@@ -73,8 +75,10 @@ class RegisterLine:
     detail: str
 
 
-def _filtered(act: Action, f: RegisterFilter) -> Select[RegisterEntry, str, int | None, str]:
-    query = (select(RegisterEntry, Staff.display_name, Person.household_id, unit_label())
+def _filtered(act: Action, f: RegisterFilter) -> Select[
+        RegisterEntry, str, str, int | None, str]:
+    query = (select(RegisterEntry, Staff.display_name, Staff.username, Person.household_id,
+                    unit_label())
              .join(Staff, RegisterEntry.staff_id == Staff.id)
              .outerjoin(Person, RegisterEntry.holder_person_id == Person.id)
              .outerjoin(Household, Person.household_id == Household.id)
@@ -103,13 +107,14 @@ def _filtered(act: Action, f: RegisterFilter) -> Select[RegisterEntry, str, int 
 def find_register(desk: Desk, actor: Actor, f: RegisterFilter,
                   limit: int = EXPORT_LIMIT) -> list[RegisterLine]:
     """The site's register lines that ``f`` picks, newest first, at most ``limit``."""
-    with desk.sessions() as session:
-        act = Action(desk, session)
-        act.authorise(actor, DESK_ROLES)
+    with reading(desk, actor, DESK_ROLES) as act:
         return [RegisterLine(
             id=e.id, entry_on=e.entry_on, entry_at=e.entry_at, action=e.action,
-            card_uid=e.card_uid, holder_name=e.holder_name, holder_kind=e.holder_kind,
-            unit=unit or "", household_id=household_id, clerk=clerk, signed_by=e.signed_by,
+            card_uid=e.card_uid, holder_person_id=e.holder_person_id,
+            holder_name=e.holder_name, holder_kind=e.holder_kind, unit=unit or "",
+            household_id=household_id, clerk=clerk, clerk_username=username,
+            signed_by=e.signed_by,
             signoff_ref=e.signoff_ref, receipt_number=e.receipt_number,
             related_card_uid=e.related_card_uid, detail=e.detail)
-            for e, clerk, household_id, unit in session.execute(_filtered(act, f).limit(limit))]
+            for e, clerk, username, household_id, unit
+            in act.session.execute(_filtered(act, f).limit(limit))]

@@ -7,13 +7,26 @@ every card view is its sum.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from central.form_fields import CardUid, Choice, Text, Yuan
 from central.form_input import FormInput
-from central.models import BalanceMovement, PaymentMethod, ReceiptItem, Role
+from central.models import (
+    BalanceEntry,
+    BalanceMovement,
+    Card,
+    PaymentMethod,
+    Receipt,
+    ReceiptItem,
+    Role,
+)
 from central.services.balance_ledger import ledger_balance, post, usable_card
-from central.services.context import DESK_ROLES, Action, Actor, Desk, action
+from central.services.card_activation import get_card
+from central.services.context import DESK_ROLES, Action, Actor, Desk, action, reading
 from central.services.receipts import Charge, write_receipt
 
 # The booth's guards spend (P6); the desk both tops up and spends.
@@ -114,3 +127,37 @@ def top_up_preview(desk: Desk, actor: Actor, uid: str, amount_fen: int = 0) -> T
         holder = card.holder
         return TopUpPreview(card.uid, holder.name if holder is not None else "",
                             ledger_balance(act, card), amount_fen)
+
+
+# ---------------------------------------------------------------- ledger
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One movement of a card's balance, as the ledger keeps it (never changed)."""
+
+    id: int
+    movement: BalanceMovement
+    amount_fen: int  # signed: money on the card is positive
+    balance_after_fen: int
+    purpose: str
+    receipt_number: int | None
+    related_card_uid: str | None  # the other card of an L2 carry-over
+    staff_id: int
+    at: datetime
+
+
+def card_ledger(desk: Desk, actor: Actor, uid: str) -> list[LedgerLine]:
+    """Card ``uid``'s stored-value ledger, oldest first: its balance is their sum (read by
+    those who spend from it too, the booth's guards)."""
+    with reading(desk, actor, SPENDERS) as act:
+        card = get_card(act, uid)
+        other = aliased(Card)
+        rows = act.session.execute(
+            select(BalanceEntry, Receipt.number, other.uid)
+            .outerjoin(Receipt, Receipt.id == BalanceEntry.receipt_id)
+            .outerjoin(other, other.id == BalanceEntry.related_card_id)
+            .where(BalanceEntry.card_id == card.id).order_by(BalanceEntry.id))
+        return [LedgerLine(e.id, e.movement, e.amount_fen, e.balance_after_fen, e.purpose,
+                           number, related, e.staff_id, e.created_at)
+                for e, number, related in rows]

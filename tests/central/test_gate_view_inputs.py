@@ -50,3 +50,14 @@ def test_only_the_sites_staff_read_the_gate_names(desk: Desk, staff: Staffs) -> 
     assert gate_names(desk, staff.admin)  # the administrator watches the devices
     with pytest.raises(DeskError):
         gate_names(desk, type(staff.admin)(999_999, "sunrise-garden"))  # no such staff
+
+
+def test_the_event_filters_take_several_kinds_and_the_order() -> None:
+    # One declaration for the page and GET /events: kinds separated by commas, the order.
+    wanted = read_input(EventQuery, {"kind": "door_forced_open, door_held_open",
+                                     "order": "oldest"}).event_filter(5)
+    assert wanted.kinds == frozenset({"door_forced_open", "door_held_open"})
+    assert not wanted.newest_first
+    with pytest.raises(InvalidInputError) as refused:
+        read_input(EventQuery, {"kind": "tap,DROP TABLE", "order": "sideways"})
+    assert sorted(e.field for e in refused.value.errors) == ["kind", "order"]
