@@ -111,6 +111,7 @@ FIELD_LABELS: dict[str, str] = {
     "unit_id": N_("Unit"),
     "username": N_("User name"),
     "device": N_("Gate"),
+    "limit": N_("At most"),
     "until": N_("Until"),
     "current_password": N_("Current password"),
     "new_password": N_("New password"),
