@@ -4,15 +4,11 @@ and changing their own password."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from central.api.state import api_state
-from central.form_input import read_input
-from central.pages.form_view import form_view, posted_values
-from central.pages.page_request import PageDep, field_errors, posted_form, see_other
+from central.pages.form_view import form_view
+from central.pages.page_request import PageDep, Refused, see_other, submit
 from central.pages.templating import render
-from central.refusals import DeskError
 from central.services.staff import OwnPassword, change_own_password
 
 router = APIRouter()
@@ -34,17 +30,13 @@ def password_form(ctx: PageDep) -> HTMLResponse:
 async def change_password(request: Request, ctx: PageDep) -> Response:
     """Change one's own password; the account's other sessions end."""
     assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    try:
-        inp = read_input(OwnPassword, posted_values(OwnPassword, form, ctx.caller.timezone))
-        remote = request.client.host if request.client is not None else ""
-        await run_in_threadpool(change_own_password, api_state(request).desk,
-                                ctx.caller.principal.staff_id, inp,
-                                keep_session_id=ctx.caller.principal.session_id,
-                                remote=remote)
-    except DeskError as exc:
+    principal = ctx.caller.principal
+    remote = request.client.host if request.client is not None else ""
+    sent = await submit(request, ctx, OwnPassword, lambda desk, _actor, inp: change_own_password(
+        desk, principal.staff_id, inp, keep_session_id=principal.session_id, remote=remote))
+    if isinstance(sent, Refused):
         # Passwords are never sent back into the page.
-        return render(ctx, "account_password.html",
-                      {"fields": form_view(OwnPassword, {}, field_errors(exc)), "error": exc},
-                      status_code=exc.http_status)
+        return render(ctx, "account_password.html", {
+            "fields": form_view(OwnPassword, {}, sent.errors), "error": sent.error},
+            status_code=sent.error.http_status)
     return see_other("/account?done=password")

@@ -15,11 +15,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from central.amounts import yuan
 from central.api.state import api_state
-from central.form_input import FormInput, read_input
+from central.form_input import FormInput
 from central.models import HolderKind
-from central.pages.form_view import form_view, posted_values, unplaced_errors, with_choices
+from central.pages.form_view import form_view, unplaced_errors, with_choices
 from central.pages.i18n import N_
-from central.pages.page_request import PageDep, field_errors, posted_form, requires, see_other
+from central.pages.page_request import PageDep, Refused, requires, see_other, submit
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError, FieldError, NotFoundError
 from central.services import card_changes, loss
@@ -81,24 +81,29 @@ def _replace(desk: Desk, actor: Actor, inp: Any, uid: str) -> str:
     return f"/cards/{result.new_uid}?done=replaced"
 
 
+def _on_the_card(slug: str, operation: str, title: str, button: str,
+                 perform: Callable[[Desk, Actor, Any, str], str], **more: Any,
+                 ) -> CardActionPage:
+    """An action on the card alone (with the register's signature)."""
+    return CardActionPage(slug, operation, title, button, card_changes.CardAction, perform,
+                          leave_out=("uid",), **more)
+
+
 ACTIONS = (
-    CardActionPage("renew", "renew_card", N_("Renew the card"), N_("Renew"),
-                   card_changes.CardAction, _card_then(card_changes.renew_card, "renewed"),
-                   leave_out=("uid",),
-                   explain=N_("The card is extended by its holder's validity, from the day "
-                              "after it ends (a tenant's never past the lease end).")),
-    CardActionPage("revoke", "revoke_card", N_("Withdraw the card"), N_("Withdraw"),
-                   card_changes.CardAction, _card_then(card_changes.revoke_card, "revoked"),
-                   leave_out=("uid",), danger=True,
-                   confirm=N_("Withdraw this card at every gate?"),
-                   explain=N_("Every gate refuses the card from now. It must be formatted "
-                              "before it is given to anyone again (I6).")),
-    CardActionPage("format", "format_card", N_("Format the card"), N_("Format"),
-                   card_changes.CardAction, _card_then(card_changes.format_card, "formatted"),
-                   leave_out=("uid",), danger=True,
-                   confirm=N_("Format this card? Every grant it holds is cleared."),
-                   explain=N_("Every grant is cleared and the holder removed, so the card "
-                              "can be issued again (I6).")),
+    _on_the_card("renew", "renew_card", N_("Renew the card"), N_("Renew"),
+                 _card_then(card_changes.renew_card, "renewed"),
+                 explain=N_("The card is extended by its holder's validity, from the day "
+                            "after it ends (a tenant's never past the lease end).")),
+    _on_the_card("revoke", "revoke_card", N_("Withdraw the card"), N_("Withdraw"),
+                 _card_then(card_changes.revoke_card, "revoked"), danger=True,
+                 confirm=N_("Withdraw this card at every gate?"),
+                 explain=N_("Every gate refuses the card from now. It must be formatted "
+                            "before it is given to anyone again (I6).")),
+    _on_the_card("format", "format_card", N_("Format the card"), N_("Format"),
+                 _card_then(card_changes.format_card, "formatted"), danger=True,
+                 confirm=N_("Format this card? Every grant it holds is cleared."),
+                 explain=N_("Every grant is cleared and the holder removed, so the card "
+                            "can be issued again (I6).")),
     CardActionPage("access-groups", "set_card_grants", N_("Set the access groups"),
                    N_("Save the access groups"), card_changes.SetCardGrants,
                    _card_then(card_changes.set_card_grants, "grants"),
@@ -128,11 +133,6 @@ def _uid(text: str) -> str:
         return desk_uid(text)
     except ValueError:
         raise NotFoundError(f"卡号 {text} 无效", f"{text} is not a card number", "uid") from None
-
-
-def _actor(ctx: PageContext) -> Actor:
-    assert ctx.caller is not None
-    return ctx.caller.actor
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,9 @@ def _page(ctx: PageContext, spec: CardActionPage, facts: _CardFacts | None, uid:
 def _get_handler(spec: CardActionPage) -> Callable[..., Any]:
     async def show(ctx: PageDep, request: Request, uid: str) -> HTMLResponse:
         canonical = _uid(uid)
-        desk = api_state(request).desk
         try:
-            facts = await run_in_threadpool(_facts, desk, _actor(ctx), spec, canonical)
+            facts = await run_in_threadpool(_facts, api_state(request).desk, ctx.actor, spec,
+                                            canonical)
         except DeskError as exc:
             if exc.http_status == 404:
                 raise
@@ -204,21 +204,18 @@ def _get_handler(spec: CardActionPage) -> Callable[..., Any]:
 def _post_handler(spec: CardActionPage) -> Callable[..., Any]:
     async def act(ctx: PageDep, request: Request, uid: str) -> Response:
         canonical = _uid(uid)
-        form = await posted_form(request, ctx)
-        assert ctx.caller is not None
-        desk = api_state(request).desk
-        values = posted_values(spec.input, form, ctx.caller.timezone)
-        try:
-            inp = read_input(spec.input, values, given={spec.uid_key: canonical})
-            target = await run_in_threadpool(spec.perform, desk, _actor(ctx), inp, canonical)
-        except DeskError as exc:
+        sent = await submit(request, ctx, spec.input,
+                            lambda desk, actor, inp: spec.perform(desk, actor, inp, canonical),
+                            given={spec.uid_key: canonical})
+        if isinstance(sent, Refused):
             try:
-                facts = await run_in_threadpool(_facts, desk, _actor(ctx), spec, canonical)
+                facts = await run_in_threadpool(_facts, api_state(request).desk, ctx.actor,
+                                                spec, canonical)
             except DeskError:
                 facts = None
-            return _page(ctx, spec, facts, canonical, values=values,
-                         errors=field_errors(exc), error=exc, status_code=exc.http_status)
-        return see_other(target)
+            return _page(ctx, spec, facts, canonical, values=sent.values, errors=sent.errors,
+                         error=sent.error, status_code=sent.error.http_status)
+        return see_other(sent.result)
     act.__doc__ = f"Perform: {spec.title}."
     return act
 

@@ -10,7 +10,7 @@ gate_commands) over the application's sync store and live link."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -21,11 +21,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from central.api.body import query_reader
 from central.api.state import api_state
-from central.form_input import read_input
 from central.models import GateCommandKind
-from central.pages.form_view import form_view, posted_values
+from central.pages.form_view import form_view
 from central.pages.i18n import N_
-from central.pages.page_request import field_errors, posted_form, requires, see_other
+from central.pages.page_request import PageDep, Refused, requires, see_other, submit
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError, NotFoundError
 from central.services import gate_commands, gate_status
@@ -48,18 +47,23 @@ class CommandForm:
     input: type[GateCommandInput] | type[GateModeInput]
     question: str  # the confirmation asked before it is sent (English source)
     button: str  # the class of its button: primary, danger or plain
+    summary: str  # what its action does (the handler's docstring)
 
 
 COMMANDS = (
     CommandForm(GateCommandKind.OPEN_ONCE, "open-once", "open_gate_once", GateCommandInput,
-                N_("Open this gate once now?"), "primary"),
+                N_("Open this gate once now?"), "primary",
+                "Open the gate once (G3's manual open, from the desk), with the reason typed."),
     CommandForm(GateCommandKind.HOLD_OPEN, "hold-open", "hold_gate_open", GateModeInput,
-                N_("Hold this gate open? Anyone can pass until it is released."), ""),
+                N_("Hold this gate open? Anyone can pass until it is released."), "",
+                "Hold the gate open until released or until the time typed, with the reason."),
     CommandForm(GateCommandKind.LOCKDOWN, "lockdown", "lock_gate_down", GateModeInput,
                 N_("Lock this gate down? Every card will be refused until it is released."),
-                "danger"),
+                "danger",
+                "Lock the gate down until released or until the time typed, with the reason."),
     CommandForm(GateCommandKind.RELEASE, "release", "release_gate", GateCommandInput,
-                N_("Put this gate back to normal?"), ""),
+                N_("Put this gate back to normal?"), "",
+                "Put the gate back to normal, with the reason typed."),
 )
 BY_SLUG = {c.slug: c for c in COMMANDS}
 
@@ -169,56 +173,29 @@ async def gate(request: Request, device: str,
     return await run_in_threadpool(partial(_gate_page, request, ctx, device, done=done))
 
 
-async def _command(request: Request, ctx: PageContext, device: str, slug: str) -> Response:
-    assert ctx.caller is not None
-    form_spec = BY_SLUG[slug]
-    form = await posted_form(request, ctx)
-    values = posted_values(form_spec.input, form, ctx.caller.timezone)
-    try:
-        inp = read_input(form_spec.input, values, given={"device": device})
+def _command_handler(spec: CommandForm) -> Callable[..., Any]:
+    async def send(request: Request, device: str, ctx: PageDep) -> Response:
         state = api_state(request)
-        actor = ctx.caller.actor
-        await run_in_threadpool(gate_commands.send_command, state.desk, actor,
-                                form_spec.command, inp, source=state.devices.get(actor.site),
-                                link=state.links.get(actor.site))
-    except DeskError as exc:
-        problems = field_errors(exc)
-        return await run_in_threadpool(partial(
-            _gate_page, request, ctx, device, values={slug: values}, errors={slug: problems},
-            error=exc, status_code=exc.http_status))
-    return see_other(f"/gates/{device}?done={slug}")
+        site = ctx.actor.site
+        sent = await submit(request, ctx, spec.input, lambda desk, actor, inp: (
+            gate_commands.send_command(desk, actor, spec.command, inp,
+                                       source=state.devices.get(site),
+                                       link=state.links.get(site))),
+            given={"device": device})
+        if isinstance(sent, Refused):
+            return await run_in_threadpool(partial(
+                _gate_page, request, ctx, device, values={spec.slug: sent.values},
+                errors={spec.slug: sent.errors}, error=sent.error,
+                status_code=sent.error.http_status))
+        return see_other(f"/gates/{device}?done={spec.slug}")
+    send.__doc__ = spec.summary
+    return send
 
 
-@router.post("/gates/{device}/open-once", response_class=HTMLResponse)
-async def open_once(request: Request, device: str,
-                    ctx: Annotated[PageContext, Depends(requires("open_gate_once"))],
-                    ) -> Response:
-    """Open the gate once (G3's manual open, from the desk), with the reason typed."""
-    return await _command(request, ctx, device, "open-once")
-
-
-@router.post("/gates/{device}/hold-open", response_class=HTMLResponse)
-async def hold_open(request: Request, device: str,
-                    ctx: Annotated[PageContext, Depends(requires("hold_gate_open"))],
-                    ) -> Response:
-    """Hold the gate open until released or until the time typed, with the reason."""
-    return await _command(request, ctx, device, "hold-open")
-
-
-@router.post("/gates/{device}/lockdown", response_class=HTMLResponse)
-async def lockdown(request: Request, device: str,
-                   ctx: Annotated[PageContext, Depends(requires("lock_gate_down"))],
-                   ) -> Response:
-    """Lock the gate down until released or until the time typed, with the reason."""
-    return await _command(request, ctx, device, "lockdown")
-
-
-@router.post("/gates/{device}/release", response_class=HTMLResponse)
-async def release(request: Request, device: str,
-                  ctx: Annotated[PageContext, Depends(requires("release_gate"))],
-                  ) -> Response:
-    """Put the gate back to normal, with the reason typed."""
-    return await _command(request, ctx, device, "release")
+for _spec in COMMANDS:
+    router.add_api_route(f"/gates/{{device}}/{_spec.slug}", _command_handler(_spec),
+                         methods=["POST"], response_class=HTMLResponse,
+                         dependencies=[Depends(requires(_spec.operation))])
 
 
 # ---------------------------------------------------------------- a card's change at the gates

@@ -16,18 +16,14 @@ from markupsafe import Markup
 
 from central.api.goods import FileSlips
 from central.api.state import api_state
-from central.form_input import read_input
-from central.pages.choosers import (
-    household_options,
-    person_options,
-    site_today,
-)
-from central.pages.form_view import form_view, posted_values, with_choices
-from central.pages.page_request import field_errors, posted_form, requires, see_other
+from central.pages import choosers
+from central.pages.form_view import form_view, with_choices
+from central.pages.page_request import Refused, field_errors, press, requires, see_other, submit
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError, NotFoundError
 from central.services import goods
-from central.services.desk_choices import HouseholdChoice, site_gates, unit_households
+from central.services.context import Actor, Desk
+from central.services.desk_choices import HouseholdChoice, site_gates
 
 router = APIRouter()
 
@@ -49,29 +45,12 @@ def slip_qr_svg(number: int) -> str:
         title=f"放行条 No. {number}"))
 
 
-def _actor(ctx: PageContext) -> Any:
-    assert ctx.caller is not None
-    return ctx.caller.actor
-
-
-async def _households(request: Request, ctx: PageContext, unit: str | None,
-                      household_id: int | None,
-                      ) -> tuple[tuple[HouseholdChoice, ...], DeskError | None]:
-    if not unit and household_id is None:
-        return (), None
-    try:
-        return await run_in_threadpool(unit_households, api_state(request).desk, _actor(ctx),
-                                       unit=unit, household_id=household_id), None
-    except DeskError as exc:
-        return (), exc
-
-
 async def _list_page(request: Request, ctx: PageContext, *, done: str | None = None,
                      number: int | None = None, late: bool = False,
                      file_values: dict[str, Any] | None = None,
                      error: DeskError | None = None, status_code: int = 200) -> HTMLResponse:
     slips = await run_in_threadpool(goods.recent_goods_slips, api_state(request).desk,
-                                    _actor(ctx))
+                                    ctx.actor)
     file_error = error if file_values is not None else None
     return render(ctx, "goods_slips/list.html", {
         "slips": slips, "done": done, "number": number, "late": late,
@@ -88,33 +67,27 @@ async def slip_list(request: Request, ctx: ListDep, done: str | None = None,
     return await _list_page(request, ctx, done=done, number=number, late=late)
 
 
+def _file_slips(desk: Desk, actor: Actor, inp: FileSlips) -> str:
+    """File the slips; then the list, saying how many and whether any came late."""
+    filed = goods.file_goods_slips(desk, actor, inp.numbers)
+    return (f"/goods-slips?done=filed&number={len(filed)}"
+            + ("&late=true" if any(f.late for f in filed) else ""))
+
+
 @router.post("/goods-slips/filed", response_class=HTMLResponse)
 async def file_slips(request: Request, ctx: FileDep) -> Response:
     """File the used slips the exit posts handed in; late ones are filed and said late."""
-    assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    values = posted_values(FileSlips, form, ctx.caller.timezone)
-    try:
-        inp = read_input(FileSlips, values)
-        filed = await run_in_threadpool(goods.file_goods_slips, api_state(request).desk,
-                                        _actor(ctx), inp.numbers)
-    except DeskError as exc:
-        return await _list_page(request, ctx, file_values=values, error=exc,
-                                status_code=exc.http_status)
-    late = any(f.late for f in filed)
-    return see_other(f"/goods-slips?done=filed&number={len(filed)}"
-                     + ("&late=true" if late else ""))
+    sent = await submit(request, ctx, FileSlips, _file_slips)
+    if isinstance(sent, Refused):
+        return await _list_page(request, ctx, file_values=sent.values, error=sent.error,
+                                status_code=sent.error.http_status)
+    return see_other(sent.result)
 
 
 def _slip_form(ctx: PageContext, households: tuple[HouseholdChoice, ...],
                values: dict[str, Any], errors: Any = ()) -> Any:
-    view = form_view(goods.IssueGoodsSlip, values, errors)
-    return with_choices(view, {
-        "household_id": household_options(households, ctx.gettext),
-        "applicant_person_id": person_options(households, ctx.gettext),
-        "owner_consent.owner_person_id": person_options(households, ctx.gettext,
-                                                        owners_only=True),
-    })
+    return with_choices(form_view(goods.IssueGoodsSlip, values, errors),
+                        choosers.household_choices(households, ctx.gettext))
 
 
 @router.get("/goods-slips/new", response_class=HTMLResponse)
@@ -122,48 +95,34 @@ async def new_slip(request: Request, ctx: IssueDep, unit: str | None = None,
                    household: int | None = None) -> HTMLResponse:
     """The slip's form, once the unit is found (or from a household's page): its
     households and people to choose from."""
-    households, unit_error = await _households(request, ctx, unit, household)
-    values: dict[str, Any] = {"valid_on": site_today(request, ctx)}
-    if household is not None and households:
-        values["household_id"] = household
-    elif len(households) == 1:
-        values["household_id"] = households[0].household_id
+    found = await choosers.find_unit(request, ctx, unit, household)
+    values = {"valid_on": choosers.site_today(request, ctx), **found.household(household)}
     return render(ctx, "goods_slips/new.html", {
-        "unit": unit or (households[0].unit_label if households else ""),
-        "unit_error": unit_error, "households": households,
-        "fields": _slip_form(ctx, households, values)})
+        **found.shown, "fields": _slip_form(ctx, found.households, values)})
 
 
 @router.post("/goods-slips/new", response_class=HTMLResponse)
 async def issue_slip(request: Request, ctx: IssueDep) -> Response:
     """Issue the slip; refused under G4 while the unit owes fees, or for anyone but an
     owner without the owner's written consent."""
-    assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    unit = str(form.get("unit") or "")
-    values = posted_values(goods.IssueGoodsSlip, form, ctx.caller.timezone)
-    try:
-        inp = read_input(goods.IssueGoodsSlip, values)
-        number = await run_in_threadpool(goods.issue_goods_slip, api_state(request).desk,
-                                         _actor(ctx), inp)
-    except DeskError as exc:
-        households, _ = await _households(request, ctx, unit, None)
+    sent = await submit(request, ctx, goods.IssueGoodsSlip, goods.issue_goods_slip)
+    if isinstance(sent, Refused):
+        found = await choosers.find_unit(request, ctx, choosers.posted_unit(sent.form))
         return render(ctx, "goods_slips/new.html", {
-            "unit": unit, "unit_error": None, "households": households,
-            "fields": _slip_form(ctx, households, values, field_errors(exc)), "error": exc},
-            status_code=exc.http_status)
-    return see_other(f"/goods-slips?done=issued&number={number}")
+            **found.shown, "error": sent.error,
+            "fields": _slip_form(ctx, found.households, sent.values, sent.errors)},
+            status_code=sent.error.http_status)
+    return see_other(f"/goods-slips?done=issued&number={sent.result}")
 
 
 @router.post("/goods-slips/{number}/approve", response_class=HTMLResponse)
 async def approve_slip(request: Request, ctx: ApproveDep, number: int) -> Response:
     """The customer-service lead approves a slip someone else issued (G4)."""
-    await posted_form(request, ctx)
-    try:
-        await run_in_threadpool(goods.approve_goods_slip, api_state(request).desk,
-                                _actor(ctx), number)
-    except DeskError as exc:
-        return await _list_page(request, ctx, error=exc, status_code=exc.http_status)
+    sent = await press(request, ctx, lambda desk, actor: goods.approve_goods_slip(
+        desk, actor, number))
+    if isinstance(sent, Refused):
+        return await _list_page(request, ctx, error=sent.error,
+                                status_code=sent.error.http_status)
     return see_other(f"/goods-slips?done=approved&number={number}")
 
 
@@ -171,8 +130,8 @@ async def _exit_page(request: Request, ctx: PageContext, number: int,
                      values: dict[str, Any], *, error: DeskError | None = None,
                      status_code: int = 200) -> HTMLResponse:
     desk = api_state(request).desk
-    slip = await run_in_threadpool(goods.goods_slip, desk, _actor(ctx), number)
-    gates = await run_in_threadpool(site_gates, desk, _actor(ctx))
+    slip = await run_in_threadpool(goods.goods_slip, desk, ctx.actor, number)
+    gates = await run_in_threadpool(site_gates, desk, ctx.actor)
     view = form_view(goods.RecordGoodsExit, values, field_errors(error) if error else (),
                      leave_out=("number",))
     view = with_choices(view, {"gate_code": [(g.code, g.name) for g in gates]})
@@ -193,18 +152,13 @@ async def exit_form(request: Request, ctx: ExitDep, number: int) -> HTMLResponse
 async def record_exit(request: Request, ctx: ExitDep, number: int) -> Response:
     """The guard lets the goods out: slip for today, approved, goods and person checked,
     signed (G4); the time is the server's."""
-    assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    values = posted_values(goods.RecordGoodsExit, form, ctx.caller.timezone)
-    try:
-        inp = read_input(goods.RecordGoodsExit, {**values, "number": number})
-        await run_in_threadpool(goods.record_goods_exit, api_state(request).desk,
-                                _actor(ctx), inp)
-    except DeskError as exc:
-        if isinstance(exc, NotFoundError) and exc.field == "number":
-            raise
-        return await _exit_page(request, ctx, number, values, error=exc,
-                                status_code=exc.http_status)
+    sent = await submit(request, ctx, goods.RecordGoodsExit, goods.record_goods_exit,
+                        given={"number": number})
+    if isinstance(sent, Refused):
+        if isinstance(sent.error, NotFoundError) and sent.error.field == "number":
+            raise sent.error
+        return await _exit_page(request, ctx, number, sent.values, error=sent.error,
+                                status_code=sent.error.http_status)
     return see_other(f"/goods-slips?done=left&number={number}")
 
 
@@ -213,7 +167,7 @@ async def record_exit(request: Request, ctx: ExitDep, number: int) -> Response:
 async def print_slip(request: Request, ctx: ListDep, number: int) -> HTMLResponse:
     """The slip on paper (also its page, where a household's page links), with a QR code
     of its number for the exit guard."""
-    slip = await run_in_threadpool(goods.goods_slip, api_state(request).desk, _actor(ctx),
+    slip = await run_in_threadpool(goods.goods_slip, api_state(request).desk, ctx.actor,
                                    number)
     return render(ctx, "goods_slips/print.html", {
         "slip": slip, "qr": Markup(slip_qr_svg(slip.number))})
@@ -222,7 +176,7 @@ async def print_slip(request: Request, ctx: ListDep, number: int) -> HTMLRespons
 def _pass_form(ctx: PageContext, households: tuple[HouseholdChoice, ...],
                values: dict[str, Any], errors: Any = ()) -> Any:
     return with_choices(form_view(goods.IssueGoodsPass, values, errors),
-                        {"person_id": person_options(households, ctx.gettext)})
+                        {"person_id": choosers.person_options(households, ctx.gettext)})
 
 
 @router.get("/goods-slips/pass", response_class=HTMLResponse)
@@ -230,31 +184,23 @@ async def pass_form(request: Request, ctx: PassDep, *, unit: str | None = None,
                     household: int | None = None, issued: int | None = None,
                     until: str | None = None) -> HTMLResponse:
     """The long-term goods pass's form, once the unit is found; after issuing, the pass."""
-    households, unit_error = await _households(request, ctx, unit, household)
+    found = await choosers.find_unit(request, ctx, unit, household)
     return render(ctx, "goods_slips/pass.html", {
-        "unit": unit or (households[0].unit_label if households else ""),
-        "unit_error": unit_error, "households": households,
-        "fields": _pass_form(ctx, households, {}),
+        **found.shown, "fields": _pass_form(ctx, found.households, {}),
         "issued": (issued, until) if issued is not None else None})
 
 
 @router.post("/goods-slips/pass", response_class=HTMLResponse)
 async def issue_pass(request: Request, ctx: PassDep) -> Response:
     """Issue a long-term goods pass to a current resident showing a matching ID (G4)."""
-    assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    unit = str(form.get("unit") or "")
-    values = posted_values(goods.IssueGoodsPass, form, ctx.caller.timezone)
-    households, _ = await _households(request, ctx, unit, None)
-    try:
-        inp = read_input(goods.IssueGoodsPass, values)
-        pass_id, until = await run_in_threadpool(goods.issue_goods_pass,
-                                                 api_state(request).desk, _actor(ctx), inp)
-    except DeskError as exc:
+    sent = await submit(request, ctx, goods.IssueGoodsPass, goods.issue_goods_pass)
+    if isinstance(sent, Refused):
+        found = await choosers.find_unit(request, ctx, choosers.posted_unit(sent.form))
         # The ID number typed is not sent back into the page (G5).
-        values.pop("id_number_presented", None)
+        values = {k: v for k, v in sent.values.items() if k != "id_number_presented"}
         return render(ctx, "goods_slips/pass.html", {
-            "unit": unit, "unit_error": None, "households": households,
-            "fields": _pass_form(ctx, households, values, field_errors(exc)), "error": exc,
-            "issued": None}, status_code=exc.http_status)
+            **found.shown, "error": sent.error, "issued": None,
+            "fields": _pass_form(ctx, found.households, values, sent.errors)},
+            status_code=sent.error.http_status)
+    pass_id, until = sent.result
     return see_other(f"/goods-slips/pass?issued={pass_id}&until={until.isoformat()}")

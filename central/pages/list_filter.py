@@ -5,7 +5,7 @@ same query string serves the page, its next page and its XLSX export."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
@@ -23,7 +23,21 @@ from central.pages.form_view import (
 from central.refusals import FieldError, InvalidInputError
 
 F = TypeVar("F", bound=FormInput)
+T = TypeVar("T")
 PAGE_FIELD = "before"
+# How many lines a list page shows at a time.
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class ListPage(Generic[T]):
+    """One page of a filtered list, newest first, and the links the page offers: the next
+    (older) page, back to the newest, and the same filters' XLSX export."""
+
+    items: Sequence[T]
+    next_url: str | None
+    first_url: str | None
+    export_url: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,7 @@ class ListFilter(Generic[F]):
     errors: tuple[FieldError, ...]
     query: dict[str, str]  # the filter's non-empty values, without the page
     hidden: tuple[str, ...]
+    paged: bool  # a page after the newest was asked
 
     @property
     def kept(self) -> dict[str, str]:
@@ -52,6 +67,24 @@ class ListFilter(Generic[F]):
         params = {**self.query, **{k: str(v) for k, v in more.items() if v is not None}}
         return f"{path}?{urlencode(params)}" if params else path
 
+    @property
+    def status_code(self) -> int:
+        """The page's status: 422 while a filter's value is refused."""
+        return 422 if self.errors else 200
+
+    def page(self, path: str, find: Callable[[F, int], Sequence[T]],
+             position: Callable[[T], object]) -> ListPage[T]:
+        """The page of the list at ``path`` the filter picks: ``find(filter, limit)`` reads
+        the lines (none while a filter is refused), ``position`` is where a line stands,
+        for the next page to start before it."""
+        found = find(self.chosen, PAGE_SIZE + 1) if self.chosen is not None else []
+        more = len(found) > PAGE_SIZE
+        shown = found[:PAGE_SIZE]
+        return ListPage(shown,
+                        self.url(path, **{PAGE_FIELD: position(shown[-1])}) if more else None,
+                        self.url(path) if self.paged else None,
+                        self.url(f"{path}.xlsx"))
+
 
 def list_filter(cls: type[F], request: Request, tz: str, *,
                 hidden: Collection[str] = (PAGE_FIELD,)) -> ListFilter[F]:
@@ -66,4 +99,4 @@ def list_filter(cls: type[F], request: Request, tz: str, *,
     except InvalidInputError as exc:
         chosen, errors = None, tuple(exc.errors)
     return ListFilter(chosen, form_view(cls, values, errors, leave_out=hidden), errors, query,
-                      tuple(hidden))
+                      tuple(hidden), bool(params.get(PAGE_FIELD)))

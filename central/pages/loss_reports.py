@@ -11,12 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from central.api.state import api_state
-from central.form_input import read_input
-from central.pages.form_view import form_view, posted_values
-from central.pages.page_request import posted_form, requires, see_other
+from central.pages.form_view import form_view
+from central.pages.page_request import Refused, requires, see_other, submit
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError
 from central.services import loss
+from central.services.context import Actor, Desk
 
 router = APIRouter()
 
@@ -44,17 +44,16 @@ async def loss_report_queue(ctx: ListDep, request: Request, show: str = "",
     return await _queue(ctx, request, show_all=show == "all", done=done)
 
 
+def _review(desk: Desk, actor: Actor, inp: loss.ReviewLoss) -> str:
+    loss.review_loss(desk, actor, inp)
+    return "approved" if inp.approved else "refused"
+
+
 @router.post("/loss-reports/{report_id}/review", response_class=HTMLResponse)
 async def review(ctx: ReviewDep, request: Request, report_id: str) -> Response:
     """The director approves or refuses a report (L2); the queue comes back."""
-    form = await posted_form(request, ctx)
-    assert ctx.caller is not None
-    values = posted_values(loss.ReviewLoss, form, ctx.caller.timezone)
-    try:
-        inp = read_input(loss.ReviewLoss, values, given={"report_id": report_id})
-        await run_in_threadpool(loss.review_loss, api_state(request).desk, ctx.caller.actor,
-                                inp)
-    except DeskError as exc:
-        return await _queue(ctx, request, show_all=False, error=exc,
-                            status_code=exc.http_status)
-    return see_other(f"/loss-reports?done={'approved' if inp.approved else 'refused'}")
+    sent = await submit(request, ctx, loss.ReviewLoss, _review, given={"report_id": report_id})
+    if isinstance(sent, Refused):
+        return await _queue(ctx, request, show_all=False, error=sent.error,
+                            status_code=sent.error.http_status)
+    return see_other(f"/loss-reports?done={sent.result}")

@@ -1,20 +1,26 @@
 """What every page handler starts from: ``PageDep`` (the caller, their language, the
 context templates get), ``requires(operation)`` (the API's permission matrix, checked on the
 server for every page and action whatever buttons were shown), ``posted_form`` (a form post,
-its size bounded and its CSRF token checked) and ``see_other`` (the answer to a form that
-did its work, so a reload never repeats it)."""
+its size bounded and its CSRF token checked), ``submit`` (a posted form read by its input's
+declaration and done by its service) and ``see_other`` (the answer to a form that did its
+work, so a reload never repeats it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from central.api.errors import PayloadTooLargeError, RoleRefusedError
 from central.api.permissions import PERMISSIONS, ROLE_TITLES, ROLE_TITLES_ZH
+from central.api.state import api_state
+from central.form_input import FormInput, read_input
+from central.pages.form_view import posted_values
 from central.pages.i18n import chosen_locale
 from central.pages.page_session import (
     CSRF_FIELD,
@@ -24,6 +30,10 @@ from central.pages.page_session import (
 )
 from central.pages.templating import PageContext
 from central.refusals import DeskError, FieldError, InvalidInputError
+from central.services.context import Actor, Desk
+
+F = TypeVar("F", bound=FormInput)
+R = TypeVar("R")
 
 # The largest page form (a household's cards, a renovation's workers) is a few kilobytes.
 MAX_FORM_BYTES = 256 * 1024
@@ -83,3 +93,59 @@ def field_errors(exc: DeskError) -> list[FieldError]:
 def see_other(url: str) -> RedirectResponse:
     """Go to ``url`` after a form did its work."""
     return RedirectResponse(url, status_code=303)
+
+
+@dataclass(frozen=True)
+class Done(Generic[R]):
+    """A posted form its service did: what it returned, and the form as posted."""
+
+    form: FormData
+    values: dict[str, Any]
+    result: R
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A posted form refused (by its declaration's reader or by the service): the values
+    as typed, for the page to show again with ``error`` and its problems beside them."""
+
+    form: FormData
+    values: dict[str, Any]
+    error: DeskError
+
+    @property
+    def errors(self) -> list[FieldError]:
+        """The refusal's problems by field."""
+        return field_errors(self.error)
+
+
+async def submit(request: Request, ctx: PageContext, cls: type[F],
+                 perform: Callable[[Desk, Actor, F], R], *,
+                 given: Mapping[str, Any] | None = None) -> Done[R] | Refused:
+    """The posted form (``posted_form``) read as ``cls`` by the same reader as the API's
+    body, with ``given`` (the path's values) apart, then ``perform(desk, caller, input)``
+    — the service — in a worker thread: what it returned, or why it was refused."""
+    assert ctx.caller is not None
+    form = await posted_form(request, ctx)
+    values = posted_values(cls, form, ctx.caller.timezone)
+    try:
+        inp = read_input(cls, values, given=given)
+        result = await run_in_threadpool(perform, api_state(request).desk, ctx.caller.actor,
+                                         inp)
+    except DeskError as exc:
+        return Refused(form, values, exc)
+    return Done(form, values, result)
+
+
+async def press(request: Request, ctx: PageContext,
+                perform: Callable[[Desk, Actor], R]) -> Done[R] | Refused:
+    """A form that is only its button (approve, the visitor left): the post checked as
+    ``posted_form`` does, then ``perform(desk, caller)`` in a worker thread; what it
+    returned, or why it was refused."""
+    assert ctx.caller is not None
+    form = await posted_form(request, ctx)
+    try:
+        result = await run_in_threadpool(perform, api_state(request).desk, ctx.caller.actor)
+    except DeskError as exc:
+        return Refused(form, {}, exc)
+    return Done(form, {}, result)

@@ -7,6 +7,7 @@ its three stamps and the XLSX file (P4). Every action is the API's service call.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -16,16 +17,24 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from central.api.state import api_state
-from central.clock import local_date, utc_now
-from central.form_input import read_input
+from central.form_input import FormInput, read_input
 from central.forms import FormReader
 from central.models import SpaceKind
+from central.pages.choosers import site_today
 from central.pages.enum_labels import enum_label
-from central.pages.form_view import form_view, posted_values, unplaced_errors
-from central.pages.page_request import field_errors, posted_form, requires, see_other
+from central.pages.form_view import form_view, unplaced_errors
+from central.pages.page_request import (
+    Refused,
+    field_errors,
+    posted_form,
+    requires,
+    see_other,
+    submit,
+)
+from central.pages.spreadsheet import xlsx_response
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError, FieldError, InvalidInputError, UnavailableError
-from central.services.context import Actor
+from central.services.context import Actor, Desk
 from central.services.parking import (
     ApplyParking,
     EndParking,
@@ -70,16 +79,6 @@ from central.services.parking_reserve import (
 )
 
 router = APIRouter()
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _caller(ctx: PageContext) -> tuple[Actor, str]:
-    assert ctx.caller is not None
-    return ctx.caller.actor, ctx.caller.timezone
-
-
-def _today(request: Request, tz: str) -> date:
-    return local_date(utc_now(api_state(request).desk.clock), tz)
 
 
 # ------------------------------------------------------------------ overview
@@ -90,7 +89,7 @@ async def overview(request: Request, ctx: Annotated[PageContext, Depends(
         requires("get_parking_report"))], state: str | None = None) -> HTMLResponse:
     """The car park for the desk: subscriptions by step, the approval queue, the links;
     a guard sees the reserve check and the report."""
-    actor, tz = _caller(ctx)
+    actor = ctx.actor
     chosen = next((s for s in SubscriptionState if s.value == state), None)
     counts: dict[SubscriptionState, int] = {}
     lines: list[Any] = []
@@ -102,7 +101,7 @@ async def overview(request: Request, ctx: Annotated[PageContext, Depends(
             counts[SubscriptionState.AWAITING_DIRECTOR]
     return render(ctx, "parking/overview.html", {
         "counts": counts, "lines": lines, "chosen": chosen, "states": list(SubscriptionState),
-        "queue": queue, "last_month": _last_month(_today(request, tz))})
+        "queue": queue, "last_month": _last_month(site_today(request, ctx))})
 
 
 def _last_month(today: date) -> str:
@@ -144,7 +143,7 @@ async def apply_form(request: Request, ctx: Annotated[PageContext, Depends(
         unit: str | None = None) -> HTMLResponse:
     """The application form (车位使用申请表): find the household by its unit (or come from a
     household's or person's page), pick the holder, check the documents (P1)."""
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     error: DeskError | None = None
     holders = None
     try:
@@ -163,25 +162,20 @@ async def apply_form(request: Request, ctx: Annotated[PageContext, Depends(
 async def apply_post(request: Request, ctx: Annotated[PageContext, Depends(
         requires("apply_parking"))]) -> Response:
     """Open the subscription (P1); it waits for the approvals (P3)."""
-    actor, tz = _caller(ctx)
-    form = await posted_form(request, ctx)
-    values = posted_values(ApplyParking, form, tz)
-    household, person = _int_or_none(_text(form, "household")), _int_or_none(
-        _text(form, "person"))
-    unit = _text(form, "unit")
-    try:
-        inp = read_input(ApplyParking, values)
-        result = await run_in_threadpool(apply_parking, api_state(request).desk, actor, inp)
-    except DeskError as exc:
+    sent = await submit(request, ctx, ApplyParking, apply_parking)
+    if isinstance(sent, Refused):
+        form = sent.form
+        unit = _text(form, "unit")
         holders = None
         with contextlib.suppress(DeskError):
-            holders = await run_in_threadpool(_holders, request, actor, household, person, unit)
-        return _apply_page(ctx, holders, values, errors=field_errors(exc), error=exc,
-                           unit=unit or "",
-                           status_code=exc.http_status)
-    target = f"/parking/subscriptions/{result.subscription_id}?done=applied"
-    if result.receipt_number is not None:
-        target += f"&receipt={result.receipt_number}"
+            holders = await run_in_threadpool(
+                _holders, request, ctx.actor, _int_or_none(_text(form, "household")),
+                _int_or_none(_text(form, "person")), unit)
+        return _apply_page(ctx, holders, sent.values, errors=sent.errors, error=sent.error,
+                           unit=unit or "", status_code=sent.error.http_status)
+    target = f"/parking/subscriptions/{sent.result.subscription_id}?done=applied"
+    if sent.result.receipt_number is not None:
+        target += f"&receipt={sent.result.receipt_number}"
     return see_other(target)
 
 
@@ -197,20 +191,28 @@ def _text(form: FormData, name: str) -> str | None:
 async def approvals(request: Request, ctx: Annotated[PageContext, Depends(
         requires("record_owner_unit_approval"))]) -> HTMLResponse:
     """The applications waiting for the owner unit's or the director's approval."""
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     queue = await run_in_threadpool(approval_queue, api_state(request).desk, actor)
     return render(ctx, "parking/approvals.html", {"queue": queue})
 
 
+# The approval forms on an application's page: input, service, the note once done.
+APPROVALS: dict[str, tuple[type[FormInput], Callable[[Desk, Actor, Any], object], str]] = {
+    "approve": (ApproveParking, approve_parking, "approved"),
+    "owner": (RecordOwnerUnitApproval, record_owner_unit_approval, "owner_unit"),
+}
+
+
 async def _subscription_page(request: Request, ctx: PageContext, subscription_id: int, *,
-                             approve: tuple[dict[str, Any], list[FieldError]] = ({}, []),
-                             owner: tuple[dict[str, Any], list[FieldError]] = ({}, []),
+                             failed: tuple[dict[str, Any], list[FieldError]] = ({}, []),
                              error: DeskError | None = None, error_of: str = "",
                              done: str | None = None, receipt: str | None = None,
                              status_code: int = 200) -> HTMLResponse:
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     line = await run_in_threadpool(parking_subscription, api_state(request).desk, actor,
                                    subscription_id)
+    approve = failed if error_of == "approve" else ({}, [])
+    owner = failed if error_of == "owner" else ({}, [])
     approve_fields = form_view(ApproveParking, {"space_kind": line.space_kind, **approve[0]},
                                approve[1], leave_out=("subscription_id",))
     owner_fields = form_view(RecordOwnerUnitApproval, owner[0], owner[1],
@@ -232,21 +234,26 @@ async def subscription(request: Request, ctx: Annotated[PageContext, Depends(
     return await _subscription_page(request, ctx, subscription_id, done=done, receipt=receipt)
 
 
+async def _approval(request: Request, ctx: PageContext, subscription_id: int,
+                    step: str) -> Response:
+    """One of the two approvals (``approve``: the director's, ``owner``: the owner unit's
+    signature recorded), done or refused on the application's page."""
+    cls, service, done = APPROVALS[step]
+    sent = await submit(request, ctx, cls, service,
+                        given={"subscription_id": subscription_id})
+    if isinstance(sent, Refused):
+        return await _subscription_page(request, ctx, subscription_id,
+                                         failed=(sent.values, sent.errors),
+                                         error=sent.error, error_of=step,
+                                         status_code=sent.error.http_status)
+    return see_other(f"/parking/subscriptions/{subscription_id}?done={done}")
+
+
 @router.post("/parking/subscriptions/{subscription_id}/approve", response_class=HTMLResponse)
 async def approve_post(request: Request, ctx: Annotated[PageContext, Depends(
         requires("approve_parking"))], subscription_id: int) -> Response:
     """The office director approves: the fee per month and the space (P3, P5)."""
-    actor, tz = _caller(ctx)
-    form = await posted_form(request, ctx)
-    values = posted_values(ApproveParking, form, tz)
-    try:
-        inp = read_input(ApproveParking, values, given={"subscription_id": subscription_id})
-        await run_in_threadpool(approve_parking, api_state(request).desk, actor, inp)
-    except DeskError as exc:
-        return await _subscription_page(request, ctx, subscription_id,
-                                         approve=(values, field_errors(exc)), error=exc,
-                                         error_of="approve", status_code=exc.http_status)
-    return see_other(f"/parking/subscriptions/{subscription_id}?done=approved")
+    return await _approval(request, ctx, subscription_id, "approve")
 
 
 @router.post("/parking/subscriptions/{subscription_id}/owner-unit",
@@ -254,19 +261,7 @@ async def approve_post(request: Request, ctx: Annotated[PageContext, Depends(
 async def owner_unit_post(request: Request, ctx: Annotated[PageContext, Depends(
         requires("record_owner_unit_approval"))], subscription_id: int) -> Response:
     """The desk records the owner unit's signature on the application (seed 000)."""
-    actor, tz = _caller(ctx)
-    form = await posted_form(request, ctx)
-    values = posted_values(RecordOwnerUnitApproval, form, tz)
-    try:
-        inp = read_input(RecordOwnerUnitApproval, values,
-                         given={"subscription_id": subscription_id})
-        await run_in_threadpool(record_owner_unit_approval, api_state(request).desk, actor,
-                                inp)
-    except DeskError as exc:
-        return await _subscription_page(request, ctx, subscription_id,
-                                         owner=(values, field_errors(exc)), error=exc,
-                                         error_of="owner", status_code=exc.http_status)
-    return see_other(f"/parking/subscriptions/{subscription_id}?done=owner_unit")
+    return await _approval(request, ctx, subscription_id, "owner")
 
 
 # ------------------------------------------------------------------ a card's months (P2)
@@ -277,7 +272,7 @@ async def card_page(request: Request, ctx: Annotated[PageContext, Depends(
         requires("top_up_parking"))], uid: str, done: str | None = None,
         receipt: str | None = None) -> HTMLResponse:
     """A card's monthly parking: its step, the months paid, top up or end."""
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     parking = await run_in_threadpool(card_parking, api_state(request).desk, actor,
                                       _uid(uid))
     return render(ctx, "parking/card.html", {
@@ -314,7 +309,7 @@ async def _top_up_page(request: Request, ctx: PageContext, uid: str, *,
                        values: dict[str, Any], errors: list[FieldError],
                        asked: TopUpParking | None,
                        error: DeskError | None = None, status_code: int = 200) -> HTMLResponse:
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     desk = api_state(request).desk
     parking = await run_in_threadpool(card_parking, desk, actor, uid)
     terms, refused = await run_in_threadpool(_preview, request, actor, asked)
@@ -339,7 +334,7 @@ async def top_up_form(request: Request, ctx: Annotated[PageContext, Depends(
 async def top_up_preview(request: Request, ctx: Annotated[PageContext, Depends(
         requires("top_up_parking"))], uid: str, months: str | None = None) -> HTMLResponse:
     """The preview alone (htmx, as the months are typed): period, amount, or the refusal."""
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     _values, errors, asked = _months(_uid(uid), months)
     terms, refused = await run_in_threadpool(_preview, request, actor, asked)
     return render(ctx, "parking/_top_up_preview.html", {
@@ -350,26 +345,22 @@ async def top_up_preview(request: Request, ctx: Annotated[PageContext, Depends(
 async def top_up_post(request: Request, ctx: Annotated[PageContext, Depends(
         requires("top_up_parking"))], uid: str) -> Response:
     """Take the months' fees against a receipt (P2, I7)."""
-    actor, tz = _caller(ctx)
     card = _uid(uid)
-    form = await posted_form(request, ctx)
-    values = posted_values(TopUpParking, form, tz)
-    try:
-        inp = read_input(TopUpParking, values, given={"uid": card})
-        result = await run_in_threadpool(top_up_parking, api_state(request).desk, actor, inp)
-    except DeskError as exc:
-        _v, _e, asked = _months(card, str(values.get("months", "")))
-        return await _top_up_page(request, ctx, card, values=values,
-                                  errors=field_errors(exc), asked=asked, error=exc,
-                                  status_code=exc.http_status)
-    return see_other(f"/cards/{result.uid}/parking?done=paid&receipt={result.receipt_number}")
+    sent = await submit(request, ctx, TopUpParking, top_up_parking, given={"uid": card})
+    if isinstance(sent, Refused):
+        _v, _e, asked = _months(card, str(sent.values.get("months", "")))
+        return await _top_up_page(request, ctx, card, values=sent.values, errors=sent.errors,
+                                  asked=asked, error=sent.error,
+                                  status_code=sent.error.http_status)
+    return see_other(f"/cards/{sent.result.uid}/parking?done=paid"
+                     f"&receipt={sent.result.receipt_number}")
 
 
 @router.post("/cards/{uid}/parking/end", response_class=HTMLResponse)
 async def end_post(request: Request, ctx: Annotated[PageContext, Depends(
         requires("end_parking"))], uid: str) -> Response:
     """End the card's subscription today; the card keeps its doors."""
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     card = _uid(uid)
     await posted_form(request, ctx)
     await run_in_threadpool(end_parking, api_state(request).desk, actor, EndParking(card))
@@ -384,7 +375,7 @@ async def _reserve_page(request: Request, ctx: PageContext, *, plate: str | None
                         errors: list[FieldError] | None = None,
                         error: DeskError | None = None, done: str | None = None,
                         status_code: int = 200) -> HTMLResponse:
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     desk = api_state(request).desk
     namings = await run_in_threadpool(reserve_namings, desk, actor)
     admission: ReserveAdmission | None = None
@@ -394,7 +385,7 @@ async def _reserve_page(request: Request, ctx: PageContext, *, plate: str | None
             admission = await run_in_threadpool(admit_to_reserve_space, desk, actor, plate)
         except DeskError as exc:
             refused = exc
-    fields = form_view(NameReserveVehicle, values or {"valid_from": _today(request, _tz)},
+    fields = form_view(NameReserveVehicle, values or {"valid_from": site_today(request, ctx)},
                        errors or [])
     return render(ctx, "parking/reserve.html", {
         "namings": namings, "plate": plate or "", "admission": admission,
@@ -415,15 +406,10 @@ async def reserve(request: Request, ctx: Annotated[PageContext, Depends(
 async def reserve_post(request: Request, ctx: Annotated[PageContext, Depends(
         requires("name_reserve_vehicle"))]) -> Response:
     """Record a vehicle named in advance by the owner unit or the management office."""
-    actor, tz = _caller(ctx)
-    form = await posted_form(request, ctx)
-    values = posted_values(NameReserveVehicle, form, tz)
-    try:
-        inp = read_input(NameReserveVehicle, values)
-        await run_in_threadpool(name_reserve_vehicle, api_state(request).desk, actor, inp)
-    except DeskError as exc:
-        return await _reserve_page(request, ctx, values=values, errors=field_errors(exc),
-                                   error=exc, status_code=exc.http_status)
+    sent = await submit(request, ctx, NameReserveVehicle, name_reserve_vehicle)
+    if isinstance(sent, Refused):
+        return await _reserve_page(request, ctx, values=sent.values, errors=sent.errors,
+                                   error=sent.error, status_code=sent.error.http_status)
     return see_other("/parking/reserve?done=named")
 
 
@@ -456,25 +442,24 @@ def _barrier_logs(request: Request, site: str) -> GateEventSource:
 def reports(request: Request, ctx: Annotated[PageContext, Depends(
         requires("get_parking_report"))]) -> Response:
     """Last month's report: the one due this month."""
-    _actor, tz = _caller(ctx)
-    return see_other(f"/parking/reports/{_last_month(_today(request, tz))}")
+    return see_other(f"/parking/reports/{_last_month(site_today(request, ctx))}")
 
 
 async def _report_page(request: Request, ctx: PageContext, month: date, *,
                        sign: tuple[dict[str, Any], list[FieldError]] = ({}, []),
                        error: DeskError | None = None, done: str | None = None,
                        status_code: int = 200) -> HTMLResponse:
-    actor, tz = _caller(ctx)
+    actor = ctx.actor
     assert ctx.caller is not None
     report = await run_in_threadpool(current_parking_report, api_state(request).desk, actor,
                                      month, _events(request, ctx.caller.site))
     first = month.replace(day=1)
-    previous = f"{first.year - (first.month == 1)}-{(first.month - 2) % 12 + 1:02d}"
+    previous = _last_month(first)
     following = f"{first.year + (first.month == 12)}-{first.month % 12 + 1:02d}"
     return render(ctx, "parking/report.html", {
         "report": report, "month": f"{month:%Y-%m}", "previous": previous,
         "fees_due": due_dates(month)[0], "usage_due": due_dates(month)[1],
-        "following": following, "month_over": following <= f"{_today(request, tz):%Y-%m}",
+        "following": following, "month_over": following <= f"{site_today(request, ctx):%Y-%m}",
         "sign_fields": form_view(SignParkingReport, sign[0], sign[1], leave_out=("month",)),
         "error": error, "done": done, "space_of": lambda text: _space_text(ctx, text)},
         status_code=status_code)
@@ -502,18 +487,17 @@ async def report(request: Request, ctx: Annotated[PageContext, Depends(
 async def report_file(request: Request, ctx: Annotated[PageContext, Depends(
         requires("get_parking_report"))], month: str) -> Response:
     """The report as an XLSX workbook (the API's export)."""
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     assert ctx.caller is not None
     report = await run_in_threadpool(current_parking_report, api_state(request).desk, actor,
                                      _month(month), _events(request, ctx.caller.site))
-    name = f"parking-report-{report.site_code}-{report.month:%Y-%m}.xlsx"
-    return Response(await run_in_threadpool(report_xlsx, report), media_type=XLSX_TYPE,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return xlsx_response(await run_in_threadpool(report_xlsx, report),
+                         f"parking-report-{report.site_code}-{report.month:%Y-%m}.xlsx")
 
 
 async def _report_step(request: Request, ctx: PageContext, month: str, step: str) -> Response:
     """One of the report's steps done from its page: the desk's totals or security's use."""
-    actor, _tz = _caller(ctx)
+    actor = ctx.actor
     assert ctx.caller is not None
     the_month = _month(month)
     await posted_form(request, ctx)
@@ -548,16 +532,11 @@ async def report_usage(request: Request, ctx: Annotated[PageContext, Depends(
 async def report_sign(request: Request, ctx: Annotated[PageContext, Depends(
         requires("sign_parking_report"))], month: str) -> Response:
     """The office director signs the reconciled report (P4)."""
-    actor, tz = _caller(ctx)
-    assert ctx.caller is not None
     the_month = _month(month)
-    form = await posted_form(request, ctx)
-    values = posted_values(SignParkingReport, form, tz)
-    try:
-        inp = read_input(SignParkingReport, values, given={"month": f"{the_month:%Y-%m}"})
-        await run_in_threadpool(sign_parking_report, api_state(request).desk, actor, inp,
-                                _barrier_logs(request, ctx.caller.site))
-    except DeskError as exc:
-        return await _report_page(request, ctx, the_month, sign=(values, field_errors(exc)),
-                                  error=exc, status_code=exc.http_status)
+    sent = await submit(request, ctx, SignParkingReport, lambda desk, actor, inp: (
+        sign_parking_report(desk, actor, inp, _barrier_logs(request, actor.site))),
+        given={"month": f"{the_month:%Y-%m}"})
+    if isinstance(sent, Refused):
+        return await _report_page(request, ctx, the_month, sign=(sent.values, sent.errors),
+                                  error=sent.error, status_code=sent.error.http_status)
     return see_other(f"/parking/reports/{the_month:%Y-%m}?done=signed")

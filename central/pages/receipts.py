@@ -5,6 +5,7 @@ print on A5 paper or an 80 mm thermal roll, and voiding it with the corrected re
 from __future__ import annotations
 
 import enum
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -13,15 +14,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from central.amounts import capital_yuan, yuan
 from central.api.state import api_state
-from central.form_input import read_input
 from central.pages.enum_labels import enum_label
-from central.pages.form_view import form_view, posted_values, unplaced_errors
+from central.pages.form_view import form_view, unplaced_errors
 from central.pages.i18n import N_
 from central.pages.list_filter import PAGE_FIELD, list_filter
-from central.pages.page_request import field_errors, posted_form, requires, see_other
+from central.pages.page_request import Refused, requires, see_other, submit
 from central.pages.spreadsheet import Column, Kind, workbook_bytes, xlsx_response
 from central.pages.templating import PageContext, render
-from central.refusals import DeskError, NotFoundError
+from central.refusals import NotFoundError
 from central.services.receipt_book import (
     ReceiptFilter,
     ReceiptView,
@@ -31,8 +31,10 @@ from central.services.receipt_book import (
 from central.services.receipts import VoidReceipt, void_receipt
 
 router = APIRouter()
-PAGE_SIZE = 50
 HIDDEN = (PAGE_FIELD, "household_id")
+Reader = Annotated[PageContext, Depends(requires("list_receipts"))]
+Getter = Annotated[PageContext, Depends(requires("get_receipt"))]
+Voider = Annotated[PageContext, Depends(requires("void_receipt"))]
 
 
 class Paper(enum.StrEnum):
@@ -58,23 +60,14 @@ def _actor(ctx: PageContext) -> Any:
 
 
 @router.get("/receipts", response_class=HTMLResponse)
-def receipts(request: Request,
-             ctx: Annotated[PageContext, Depends(requires("list_receipts"))]) -> HTMLResponse:
+def receipts(request: Request, ctx: Reader) -> HTMLResponse:
     """The receipts, newest first, a page at a time, with their filters."""
     assert ctx.caller is not None
     chosen = list_filter(ReceiptFilter, request, ctx.caller.timezone, hidden=HIDDEN)
-    found: list[ReceiptView] = []
-    if chosen.chosen is not None:
-        found = find_receipts(api_state(request).desk, ctx.caller.actor, chosen.chosen,
-                              limit=PAGE_SIZE + 1)
-    more = len(found) > PAGE_SIZE
-    found = found[:PAGE_SIZE]
-    return render(ctx, "receipts/list.html", {
-        "filter": chosen, "receipts": found,
-        "next_url": chosen.url("/receipts", before=found[-1].number) if more else None,
-        "first_url": chosen.url("/receipts") if request.query_params.get(PAGE_FIELD) else None,
-        "export_url": chosen.url("/receipts.xlsx"),
-    }, status_code=422 if chosen.errors else 200)
+    found = chosen.page("/receipts", partial(find_receipts, api_state(request).desk,
+                                             ctx.caller.actor), lambda r: r.number)
+    return render(ctx, "receipts/list.html", {"filter": chosen, "page": found},
+                  status_code=chosen.status_code)
 
 
 RECEIPT_COLUMNS = (
@@ -89,7 +82,7 @@ RECEIPT_COLUMNS = (
 
 @router.get("/receipts.xlsx")
 def receipts_xlsx(request: Request,
-                  ctx: Annotated[PageContext, Depends(requires("list_receipts"))]) -> Response:
+                  ctx: Reader) -> Response:
     """The receipts the filters pick, every one of them, as a spreadsheet."""
     assert ctx.caller is not None
     chosen = list_filter(ReceiptFilter, request, ctx.caller.timezone, hidden=HIDDEN)
@@ -107,7 +100,7 @@ def receipts_xlsx(request: Request,
 
 @router.get("/receipts/{number}", response_class=HTMLResponse)
 def receipt(request: Request, number: str,
-            ctx: Annotated[PageContext, Depends(requires("get_receipt"))],
+            ctx: Getter,
             done: str | None = None) -> HTMLResponse:
     """One receipt: its lines, payer, method, clerk, and whether it was voided and why."""
     found = receipt_view(api_state(request).desk, _actor(ctx), _number(number))
@@ -118,7 +111,7 @@ def receipt(request: Request, number: str,
 
 @router.get("/receipts/{number}/print", response_class=HTMLResponse)
 def print_receipt(request: Request, number: str,
-                  ctx: Annotated[PageContext, Depends(requires("get_receipt"))],
+                  ctx: Getter,
                   paper: str = Paper.A5.value) -> HTMLResponse:
     """The receipt laid out for its paper, ready for the browser's print."""
     try:
@@ -132,44 +125,37 @@ def print_receipt(request: Request, number: str,
         "capital": capital_yuan(found.amount_fen)})
 
 
-def _void_page(ctx: PageContext, r: ReceiptView, values: dict[str, Any] | None = None,
-               error: DeskError | None = None, status_code: int = 200) -> HTMLResponse:
-    errors = field_errors(error) if error is not None else []
-    if values is None:
-        # The corrected receipt starts as a copy of the wrong one: the lead changes what was
-        # wrong (or clears every line to void without a new receipt).
-        values = {"corrected": [{
-            "item": ln.item, "amount_yuan": yuan(ln.amount_fen), "description": ln.description,
-            "card_uid": ln.card_uid, "fee_id": ln.fee_id} for ln in r.lines]}
+def _void_page(ctx: PageContext, r: ReceiptView, refused: Refused | None = None,
+               ) -> HTMLResponse:
+    errors = refused.errors if refused is not None else []
+    # The corrected receipt starts as a copy of the wrong one: the lead changes what was
+    # wrong (or clears every line to void without a new receipt).
+    values = refused.values if refused is not None else {"corrected": [{
+        "item": ln.item, "amount_yuan": yuan(ln.amount_fen), "description": ln.description,
+        "card_uid": ln.card_uid, "fee_id": ln.fee_id} for ln in r.lines]}
     fields = form_view(VoidReceipt, values, errors, leave_out=("number",),
                        rows={"corrected": len(r.lines) + 1})
     return render(ctx, "receipts/void.html", {
-        "r": r, "fields": fields, "error": error, "others": unplaced_errors(fields, errors)},
-        status_code=status_code)
+        "r": r, "fields": fields, "error": refused.error if refused is not None else None,
+        "others": unplaced_errors(fields, errors)},
+        status_code=refused.error.http_status if refused is not None else 200)
 
 
 @router.get("/receipts/{number}/void", response_class=HTMLResponse)
-def void_form(request: Request, number: str,
-              ctx: Annotated[PageContext, Depends(requires("void_receipt"))]) -> HTMLResponse:
+def void_form(request: Request, number: str, ctx: Voider) -> HTMLResponse:
     """The form to void a receipt, with its corrected lines."""
     return _void_page(ctx, receipt_view(api_state(request).desk, _actor(ctx), _number(number)))
 
 
 @router.post("/receipts/{number}/void", response_class=HTMLResponse)
-async def void(request: Request, number: str,
-               ctx: Annotated[PageContext, Depends(requires("void_receipt"))]) -> Response:
+async def void(request: Request, number: str, ctx: Voider) -> Response:
     """Void the receipt (it stays, marked void) and write the corrected one, if any."""
-    assert ctx.caller is not None
     wanted = _number(number)
-    form = await posted_form(request, ctx)
-    desk = api_state(request).desk
-    values = posted_values(VoidReceipt, form, ctx.caller.timezone)
-    try:
-        inp = read_input(VoidReceipt, values, given={"number": wanted})
-        result = await run_in_threadpool(void_receipt, desk, ctx.caller.actor, inp)
-    except DeskError as exc:
-        old = await run_in_threadpool(receipt_view, desk, ctx.caller.actor, wanted)
-        return _void_page(ctx, old, values, exc, exc.http_status)
-    if result.replacement is not None:
-        return see_other(f"/receipts/{result.replacement}?done=corrected")
-    return see_other(f"/receipts/{result.voided}?done=voided")
+    sent = await submit(request, ctx, VoidReceipt, void_receipt, given={"number": wanted})
+    if isinstance(sent, Refused):
+        old = await run_in_threadpool(receipt_view, api_state(request).desk, _actor(ctx),
+                                      wanted)
+        return _void_page(ctx, old, sent)
+    if sent.result.replacement is not None:
+        return see_other(f"/receipts/{sent.result.replacement}?done=corrected")
+    return see_other(f"/receipts/{sent.result.voided}?done=voided")

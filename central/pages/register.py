@@ -3,6 +3,7 @@ card and household, newest first, a page at a time, and its XLSX export."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -14,10 +15,9 @@ from central.pages.list_filter import PAGE_FIELD, list_filter
 from central.pages.page_request import requires
 from central.pages.spreadsheet import Column, Kind, workbook_bytes, xlsx_response
 from central.pages.templating import PageContext, render
-from central.services.register_book import RegisterFilter, RegisterLine, find_register
+from central.services.register_book import RegisterFilter, find_register
 
 router = APIRouter()
-PAGE_SIZE = 50
 HIDDEN = (PAGE_FIELD, "household_id")
 Reader = Annotated[PageContext, Depends(requires("list_register"))]
 
@@ -27,18 +27,10 @@ def register(request: Request, ctx: Reader) -> HTMLResponse:
     """The register, newest first, with its filters."""
     assert ctx.caller is not None
     chosen = list_filter(RegisterFilter, request, ctx.caller.timezone, hidden=HIDDEN)
-    found: list[RegisterLine] = []
-    if chosen.chosen is not None:
-        found = find_register(api_state(request).desk, ctx.caller.actor, chosen.chosen,
-                              limit=PAGE_SIZE + 1)
-    more = len(found) > PAGE_SIZE
-    found = found[:PAGE_SIZE]
-    return render(ctx, "register/list.html", {
-        "filter": chosen, "lines": found,
-        "next_url": chosen.url("/register", before=found[-1].id) if more else None,
-        "first_url": chosen.url("/register") if request.query_params.get(PAGE_FIELD) else None,
-        "export_url": chosen.url("/register.xlsx"),
-    }, status_code=422 if chosen.errors else 200)
+    found = chosen.page("/register", partial(find_register, api_state(request).desk,
+                                             ctx.caller.actor), lambda e: e.id)
+    return render(ctx, "register/list.html", {"filter": chosen, "page": found},
+                  status_code=chosen.status_code)
 
 
 REGISTER_COLUMNS = (

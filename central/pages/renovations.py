@@ -6,6 +6,7 @@ deposit once every card is back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -15,19 +16,15 @@ from fastapi.responses import HTMLResponse, Response
 
 from central.api.state import api_state
 from central.calendar import months_end
-from central.form_input import FormInput, read_input
-from central.pages.choosers import (
-    household_options,
-    person_options,
-    site_today,
-)
-from central.pages.form_view import form_view, posted_values, with_choices
-from central.pages.page_request import field_errors, posted_form, requires, see_other
+from central.form_input import FormInput
+from central.pages import choosers
+from central.pages.form_view import form_view, with_choices
+from central.pages.page_request import Refused, field_errors, press, requires, see_other, submit
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError, NotFoundError
 from central.services import renovation, renovation_approval, renovation_deposits
-from central.services.context import Actor
-from central.services.desk_choices import HouseholdChoice, unit_households
+from central.services.context import Actor, Desk
+from central.services.desk_choices import HouseholdChoice
 
 router = APIRouter()
 
@@ -41,19 +38,14 @@ RefundDep = Annotated[PageContext, Depends(requires("refund_renovation_deposit")
 
 # How many worker lines the lending form draws (blank lines are dropped when posted).
 WORKER_LINES = 3
-# The forms on a filing's page, each drawn from its input's declaration; the filing is the
-# page's own.
-FILING_FORMS: dict[str, type[FormInput]] = {
-    "extend": renovation.ExtendRenovation,
-    "cards": renovation.IssueWorkerCards,
-    "return": renovation_deposits.ReturnWorkerCards,
-    "refund": renovation_deposits.RefundDeposit,
+# The forms on a filing's page, each drawn from its input's declaration (the filing is the
+# page's own) and done by its service.
+FILING_FORMS: dict[str, tuple[type[FormInput], Callable[[Desk, Actor, Any], object]]] = {
+    "extend": (renovation.ExtendRenovation, renovation.extend_renovation),
+    "cards": (renovation.IssueWorkerCards, renovation.issue_worker_cards),
+    "return": (renovation_deposits.ReturnWorkerCards, renovation_deposits.return_worker_cards),
+    "refund": (renovation_deposits.RefundDeposit, renovation_deposits.refund_deposit),
 }
-
-
-def _actor(ctx: PageContext) -> Actor:
-    assert ctx.caller is not None
-    return ctx.caller.actor
 
 
 @router.get("/renovations", response_class=HTMLResponse)
@@ -61,68 +53,40 @@ async def ledger(request: Request, ctx: ViewDep) -> HTMLResponse:
     """The renovation ledger: the last year's filings and any still holding cards or
     deposits."""
     lines = await run_in_threadpool(renovation.renovation_ledger, api_state(request).desk,
-                                    _actor(ctx))
+                                    ctx.actor)
     return render(ctx, "renovations/list.html", {"lines": lines})
-
-
-async def _households(request: Request, ctx: PageContext, unit: str | None,
-                      household_id: int | None,
-                      ) -> tuple[tuple[HouseholdChoice, ...], DeskError | None]:
-    if not unit and household_id is None:
-        return (), None
-    try:
-        return await run_in_threadpool(unit_households, api_state(request).desk, _actor(ctx),
-                                       unit=unit, household_id=household_id), None
-    except DeskError as exc:
-        return (), exc
 
 
 def _filing_form(ctx: PageContext, households: tuple[HouseholdChoice, ...],
                  values: dict[str, Any], errors: Any = ()) -> Any:
-    return with_choices(form_view(renovation.FileRenovation, values, errors), {
-        "household_id": household_options(households, ctx.gettext),
-        "applicant_person_id": person_options(households, ctx.gettext),
-        "owner_consent.owner_person_id": person_options(households, ctx.gettext,
-                                                        owners_only=True),
-    })
+    return with_choices(form_view(renovation.FileRenovation, values, errors),
+                        choosers.household_choices(households, ctx.gettext))
 
 
 @router.get("/renovations/new", response_class=HTMLResponse)
 async def new_filing(request: Request, ctx: FileDep, unit: str | None = None,
                      household: int | None = None) -> HTMLResponse:
     """The filing's form, once the unit is found (or from a household's page)."""
-    households, unit_error = await _households(request, ctx, unit, household)
-    today = site_today(request, ctx)
-    values: dict[str, Any] = {"starts_on": today, "ends_on": months_end(today, 1)}
-    if household is not None and households:
-        values["household_id"] = household
-    elif len(households) == 1:
-        values["household_id"] = households[0].household_id
+    found = await choosers.find_unit(request, ctx, unit, household)
+    today = choosers.site_today(request, ctx)
+    values = {"starts_on": today, "ends_on": months_end(today, 1),
+              **found.household(household)}
     return render(ctx, "renovations/new.html", {
-        "unit": unit or (households[0].unit_label if households else ""),
-        "unit_error": unit_error, "households": households,
-        "fields": _filing_form(ctx, households, values)})
+        **found.shown, "fields": _filing_form(ctx, found.households, values)})
 
 
 @router.post("/renovations/new", response_class=HTMLResponse)
 async def file_renovation(request: Request, ctx: FileDep) -> Response:
     """File the renovation and take its deposits: at most three months (H6); a non-owner
     brings the owner's written consent; deposits against their own receipts (G6)."""
-    assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    unit = str(form.get("unit") or "")
-    values = posted_values(renovation.FileRenovation, form, ctx.caller.timezone)
-    try:
-        inp = read_input(renovation.FileRenovation, values)
-        result = await run_in_threadpool(renovation.file_renovation,
-                                         api_state(request).desk, _actor(ctx), inp)
-    except DeskError as exc:
-        households, _ = await _households(request, ctx, unit, None)
+    sent = await submit(request, ctx, renovation.FileRenovation, renovation.file_renovation)
+    if isinstance(sent, Refused):
+        found = await choosers.find_unit(request, ctx, choosers.posted_unit(sent.form))
         return render(ctx, "renovations/new.html", {
-            "unit": unit, "unit_error": None, "households": households,
-            "fields": _filing_form(ctx, households, values, field_errors(exc)),
-            "error": exc}, status_code=exc.http_status)
-    return see_other(f"/renovations/{result.filing_id}?done=filed")
+            **found.shown, "error": sent.error,
+            "fields": _filing_form(ctx, found.households, sent.values, sent.errors)},
+            status_code=sent.error.http_status)
+    return see_other(f"/renovations/{sent.result.filing_id}?done=filed")
 
 
 async def _filing_page(request: Request, ctx: PageContext, filing_id: int, *,
@@ -130,7 +94,7 @@ async def _filing_page(request: Request, ctx: PageContext, filing_id: int, *,
                        values: dict[str, Any] | None = None, error: DeskError | None = None,
                        status_code: int = 200) -> HTMLResponse:
     view = await run_in_threadpool(renovation.filing_summary, api_state(request).desk,
-                                   _actor(ctx), filing_id)
+                                   ctx.actor, filing_id)
     signer = view.contractor_lead.split(" ")[0] if view.contractor_lead else ""
     defaults: dict[str, dict[str, Any]] = {
         "extend": {"new_end": months_end(view.ends_on + timedelta(days=1), 1),
@@ -140,7 +104,7 @@ async def _filing_page(request: Request, ctx: PageContext, filing_id: int, *,
         "refund": {},
     }
     forms = {}
-    for name, cls in FILING_FORMS.items():
+    for name, (cls, _service) in FILING_FORMS.items():
         shown = values if name == failed and values is not None else defaults[name]
         errors = field_errors(error) if name == failed and error is not None else ()
         forms[name] = with_choices(form_view(cls, shown, errors, leave_out=("filing_id",),
@@ -165,41 +129,26 @@ async def filing_page(request: Request, ctx: ViewDep, filing_id: int,
 @router.post("/renovations/{filing_id}/approve", response_class=HTMLResponse)
 async def approve(request: Request, ctx: ApproveDep, filing_id: int) -> Response:
     """The director approves the filing (H6, seed 001)."""
-    await posted_form(request, ctx)
-    try:
-        await run_in_threadpool(renovation_approval.approve_renovation,
-                                api_state(request).desk, _actor(ctx), filing_id)
-    except DeskError as exc:
-        if isinstance(exc, NotFoundError):
-            raise
-        return await _filing_page(request, ctx, filing_id, error=exc,
-                                  status_code=exc.http_status)
+    sent = await press(request, ctx, lambda desk, actor: renovation_approval.approve_renovation(
+        desk, actor, filing_id))
+    if isinstance(sent, Refused):
+        if isinstance(sent.error, NotFoundError):
+            raise sent.error
+        return await _filing_page(request, ctx, filing_id, error=sent.error,
+                                  status_code=sent.error.http_status)
     return see_other(f"/renovations/{filing_id}?done=approved")
 
 
 async def _filing_action(request: Request, ctx: PageContext, filing_id: int,
                          name: str) -> Response:
     """Read the filing's form ``name`` and perform it; the page again, refused or done."""
-    assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    cls = FILING_FORMS[name]
-    values = posted_values(cls, form, ctx.caller.timezone)
-    desk, actor = api_state(request).desk, _actor(ctx)
-    try:
-        inp: Any = read_input(cls, {**values, "filing_id": filing_id})
-        if name == "extend":
-            await run_in_threadpool(renovation.extend_renovation, desk, actor, inp)
-        elif name == "cards":
-            await run_in_threadpool(renovation.issue_worker_cards, desk, actor, inp)
-        elif name == "return":
-            await run_in_threadpool(renovation_deposits.return_worker_cards, desk, actor, inp)
-        else:
-            await run_in_threadpool(renovation_deposits.refund_deposit, desk, actor, inp)
-    except DeskError as exc:
-        if isinstance(exc, NotFoundError) and exc.field == "filing_id":
-            raise
-        return await _filing_page(request, ctx, filing_id, failed=name, values=values,
-                                  error=exc, status_code=exc.http_status)
+    cls, service = FILING_FORMS[name]
+    sent = await submit(request, ctx, cls, service, given={"filing_id": filing_id})
+    if isinstance(sent, Refused):
+        if isinstance(sent.error, NotFoundError) and sent.error.field == "filing_id":
+            raise sent.error
+        return await _filing_page(request, ctx, filing_id, failed=name, values=sent.values,
+                                  error=sent.error, status_code=sent.error.http_status)
     return see_other(f"/renovations/{filing_id}?done={name}")
 
 

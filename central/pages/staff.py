@@ -17,29 +17,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from central.api.state import api_state
-from central.form_input import read_input
-from central.pages.form_view import form_view, posted_values, unplaced_errors
-from central.pages.page_request import (
-    field_errors,
-    posted_form,
-    requires,
-    see_other,
-)
+from central.pages.form_view import form_view, unplaced_errors
+from central.pages.page_request import Refused, field_errors, press, requires, see_other, submit
 from central.pages.page_session import PageCaller
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError, FieldError
-from central.services.staff import (
-    NewPassword,
-    NewRole,
-    NewStaff,
-    change_role,
-    create_staff,
-    deactivate_staff,
-    last_logins,
-    list_staff,
-    managed_account,
-    reset_password,
-)
+from central.services import staff
 
 router = APIRouter()
 
@@ -64,8 +47,8 @@ async def staff_list(request: Request, ctx: Lister, done: str | None = None,
     """The accounts the admin manages, with their role, site, state and last login."""
     desk = api_state(request).desk
     actor = _caller(ctx).actor
-    accounts = await run_in_threadpool(list_staff, desk, actor)
-    logins = await run_in_threadpool(last_logins, desk, actor)
+    accounts = await run_in_threadpool(staff.list_staff, desk, actor)
+    logins = await run_in_threadpool(staff.last_logins, desk, actor)
     named = next((a for a in accounts if a.id == who), None)
     return render(ctx, "staff/list.html", {
         "accounts": accounts, "logins": logins,
@@ -77,7 +60,7 @@ def _new_form(ctx: PageContext, values: dict[str, Any] | None = None,
     caller = _caller(ctx)
     shown = {k: v for k, v in (values or {}).items() if k != "password"}
     errors = field_errors(error) if error is not None else []
-    fields = form_view(NewStaff, shown, errors, leave_out=("site",))
+    fields = form_view(staff.NewStaff, shown, errors, leave_out=("site",))
     # The site is drawn as a select of the sites the admin serves (not a typed code).
     others = [e for e in unplaced_errors(fields, errors) if e.field != "site"]
     return render(ctx, "staff/new.html", {
@@ -100,17 +83,12 @@ def new_staff_form(ctx: Creator) -> HTMLResponse:
 @router.post("/staff/new", response_class=HTMLResponse)
 async def new_staff(request: Request, ctx: Creator) -> Response:
     """Create the account; back to the list, which names it."""
-    caller = _caller(ctx)
-    form = await posted_form(request, ctx)
-    values = posted_values(NewStaff, form, caller.timezone)
-    try:
-        inp = read_input(NewStaff, values)
-        staff_id = await run_in_threadpool(create_staff, api_state(request).desk, inp,
-                                           caller.actor)
-    except DeskError as exc:
+    sent = await submit(request, ctx, staff.NewStaff,
+                        lambda desk, actor, inp: staff.create_staff(desk, inp, actor))
+    if isinstance(sent, Refused):
         # A form's own problems are shown beside the fields; anything else at the top.
-        return _new_form(ctx, values, exc, exc.http_status)
-    return see_other(f"/staff?done=created&who={staff_id}")
+        return _new_form(ctx, sent.values, sent.error, sent.error.http_status)
+    return see_other(f"/staff?done=created&who={sent.result}")
 
 
 async def _account_page(request: Request, ctx: PageContext, staff_id: int, *,
@@ -119,7 +97,7 @@ async def _account_page(request: Request, ctx: PageContext, staff_id: int, *,
     """One account with its forms; ``failed`` names the form ``error`` refused, which comes
     back with what was chosen (never a password) and its problems beside its fields."""
     caller = _caller(ctx)
-    account = await run_in_threadpool(managed_account, api_state(request).desk,
+    account = await run_in_threadpool(staff.managed_account, api_state(request).desk,
                                       caller.actor, staff_id)
     errors = field_errors(error) if error is not None else []
 
@@ -128,8 +106,8 @@ async def _account_page(request: Request, ctx: PageContext, staff_id: int, *,
     role_values = values if failed == "role" and values else {"role": account.role}
     return render(ctx, "staff/account.html", {
         "account": account, "is_self": account.id == caller.principal.staff_id,
-        "role_fields": form_view(NewRole, role_values, errors_of("role")),
-        "password_fields": form_view(NewPassword, {}, errors_of("password")),
+        "role_fields": form_view(staff.NewRole, role_values, errors_of("role")),
+        "password_fields": form_view(staff.NewPassword, {}, errors_of("password")),
         "error": error, "failed": failed,
     }, status_code=error.http_status if error is not None else 200)
 
@@ -143,41 +121,30 @@ async def account_page(request: Request, ctx: Lister, staff_id: int) -> HTMLResp
 @router.post("/staff/{staff_id}/role", response_class=HTMLResponse)
 async def set_role(request: Request, ctx: RoleChanger, staff_id: int) -> Response:
     """Give the account another role: its next page shows that role's menu."""
-    caller = _caller(ctx)
-    form = await posted_form(request, ctx)
-    values = posted_values(NewRole, form, caller.timezone)
-    try:
-        inp = read_input(NewRole, values)
-        await run_in_threadpool(change_role, api_state(request).desk, caller.actor, staff_id,
-                                inp)
-    except DeskError as exc:
-        return await _account_page(request, ctx, staff_id, failed="role", values=values,
-                                   error=exc)
+    sent = await submit(request, ctx, staff.NewRole, lambda desk, actor, inp: staff.change_role(
+        desk, actor, staff_id, inp))
+    if isinstance(sent, Refused):
+        return await _account_page(request, ctx, staff_id, failed="role", values=sent.values,
+                                   error=sent.error)
     return see_other(f"/staff?done=role&who={staff_id}")
 
 
 @router.post("/staff/{staff_id}/password", response_class=HTMLResponse)
 async def set_password(request: Request, ctx: PasswordSetter, staff_id: int) -> Response:
     """Set a new password for the account; every session of it ends."""
-    caller = _caller(ctx)
-    form = await posted_form(request, ctx)
-    try:
-        inp = read_input(NewPassword, posted_values(NewPassword, form, caller.timezone))
-        await run_in_threadpool(reset_password, api_state(request).desk, caller.actor,
-                                staff_id, inp)
-    except DeskError as exc:
-        return await _account_page(request, ctx, staff_id, failed="password", error=exc)
+    sent = await submit(request, ctx, staff.NewPassword,
+                        lambda desk, actor, inp: staff.reset_password(desk, actor, staff_id, inp))
+    if isinstance(sent, Refused):
+        return await _account_page(request, ctx, staff_id, failed="password", error=sent.error)
     return see_other(f"/staff?done=password&who={staff_id}")
 
 
 @router.post("/staff/{staff_id}/deactivate", response_class=HTMLResponse)
 async def deactivate(request: Request, ctx: Deactivator, staff_id: int) -> Response:
     """Deactivate the account: it can no longer log in, and its sessions end now."""
-    caller = _caller(ctx)
-    await posted_form(request, ctx)
-    try:
-        await run_in_threadpool(deactivate_staff, api_state(request).desk, caller.actor,
-                                staff_id)
-    except DeskError as exc:
-        return await _account_page(request, ctx, staff_id, failed="deactivate", error=exc)
+    sent = await press(request, ctx, lambda desk, actor: staff.deactivate_staff(
+        desk, actor, staff_id))
+    if isinstance(sent, Refused):
+        return await _account_page(request, ctx, staff_id, failed="deactivate",
+                                   error=sent.error)
     return see_other(f"/staff?done=deactivated&who={staff_id}")

@@ -11,10 +11,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from central.api.state import api_state
-from central.form_input import form_fields, read_input
+from central.form_input import form_fields
 from central.forms import FormReader
-from central.pages.form_view import form_view, posted_values
-from central.pages.page_request import field_errors, posted_form, requires, see_other
+from central.pages.form_view import form_view
+from central.pages.page_request import Refused, field_errors, requires, see_other, submit
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError
 from central.services.stored_value import TopUpCard, TopUpPreview, top_up_card, top_up_preview
@@ -82,19 +82,14 @@ async def top_up(request: Request, uid: str, ctx: TopUp) -> Response:
     """Take the money, put it on the card and write the receipt."""
     assert ctx.caller is not None
     card = _uid(uid)
-    form = await posted_form(request, ctx)
-    desk = api_state(request).desk
-    values = posted_values(TopUpCard, form, ctx.caller.timezone)
-    try:
-        inp = read_input(TopUpCard, values, given={"uid": card})
-        moved = await run_in_threadpool(top_up_card, desk, ctx.caller.actor, inp)
-    except DeskError as exc:
+    sent = await submit(request, ctx, TopUpCard, top_up_card, given={"uid": card})
+    if isinstance(sent, Refused):
         try:
             preview: TopUpPreview | None = await run_in_threadpool(
-                top_up_preview, desk, ctx.caller.actor, card,
-                _amount(str(values.get(AMOUNT.key, ""))))
+                top_up_preview, api_state(request).desk, ctx.caller.actor, card,
+                _amount(str(sent.values.get(AMOUNT.key, ""))))
         except DeskError:
             preview = None
-        return _page(ctx, card, preview, values=values, error=exc,
-                     status_code=exc.http_status)
-    return see_other(f"/cards/{moved.uid}/top-up?done={moved.receipt_number}")
+        return _page(ctx, card, preview, values=sent.values, error=sent.error,
+                     status_code=sent.error.http_status)
+    return see_other(f"/cards/{sent.result.uid}/top-up?done={sent.result.receipt_number}")

@@ -24,6 +24,7 @@ from central.pages.i18n import LOCALE_NAMES, LOCALES, gettext_for
 from central.pages.navigation import MENU
 from central.pages.page_session import PageCaller
 from central.refusals import DeskError, FieldError
+from central.services.context import Actor
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -61,6 +62,12 @@ class PageContext:
         self.caller = caller
         self.locale = locale
         self.gettext = gettext_for(locale)
+
+    @property
+    def actor(self) -> Actor:
+        """The logged-in caller as the services know them (only the login page has none)."""
+        assert self.caller is not None
+        return self.caller.actor
 
     def can(self, operation: str) -> bool:
         """Whether the caller's role may perform ``operation`` (the API's permission

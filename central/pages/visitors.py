@@ -5,6 +5,7 @@ parking permit for a resident's visitor and its return."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Annotated, Any
 
@@ -13,15 +14,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from central.api.state import api_state
-from central.form_input import FormInput, read_input
-from central.pages.choosers import person_options, site_today
-from central.pages.form_view import form_view, posted_values, with_choices
-from central.pages.page_request import field_errors, posted_form, requires, see_other
+from central.form_input import FormInput
+from central.pages.choosers import find_unit, person_options, posted_unit, site_today
+from central.pages.form_view import form_view, with_choices
+from central.pages.page_request import Refused, field_errors, press, requires, see_other, submit
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError
 from central.services import visitors
-from central.services.context import Actor
-from central.services.desk_choices import HouseholdChoice, site_gates, unit_households
+from central.services.desk_choices import HouseholdChoice, site_gates
 
 router = APIRouter()
 
@@ -33,16 +33,11 @@ PermitDep = Annotated[PageContext, Depends(requires("issue_parking_permit"))]
 ReturnDep = Annotated[PageContext, Depends(requires("return_parking_permit"))]
 
 
-def _actor(ctx: PageContext) -> Actor:
-    assert ctx.caller is not None
-    return ctx.caller.actor
-
-
 async def _register_page(request: Request, ctx: PageContext, *, day: date | None = None,
                          done: str | None = None, values: dict[str, Any] | None = None,
                          error: DeskError | None = None,
                          status_code: int = 200) -> HTMLResponse:
-    desk, actor = api_state(request).desk, _actor(ctx)
+    desk, actor = api_state(request).desk, ctx.actor
     today = site_today(request, ctx)
     shown = day or today
     lines = await run_in_threadpool(visitors.visitor_register, desk, actor, shown)
@@ -74,57 +69,40 @@ async def register_page(request: Request, ctx: ListDep, day: date | None = None,
 @router.post("/visitors", response_class=HTMLResponse)
 async def register_visitor(request: Request, ctx: RegisterDep) -> Response:
     """Register a visitor: refused under G5 without the number of the ID shown."""
-    assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    values = posted_values(visitors.RegisterVisitor, form, ctx.caller.timezone)
-    try:
-        inp = read_input(visitors.RegisterVisitor, values)
-        await run_in_threadpool(visitors.register_visitor, api_state(request).desk,
-                                _actor(ctx), inp)
-    except DeskError as exc:
+    sent = await submit(request, ctx, visitors.RegisterVisitor, visitors.register_visitor)
+    if isinstance(sent, Refused):
         # The ID number typed goes back into the form only to the one who typed it.
-        return await _register_page(request, ctx, values=values, error=exc,
-                                    status_code=exc.http_status)
+        return await _register_page(request, ctx, values=sent.values, error=sent.error,
+                                    status_code=sent.error.http_status)
     return see_other("/visitors?done=registered")
+
+
+async def _register_action(request: Request, ctx: PageContext, service: Callable[..., object],
+                           number: int, done: str) -> Response:
+    """A button on the register's lines: ``service`` for line ``number``."""
+    sent = await press(request, ctx, lambda desk, actor: service(desk, actor, number))
+    if isinstance(sent, Refused):
+        return await _register_page(request, ctx, error=sent.error,
+                                    status_code=sent.error.http_status)
+    return see_other(f"/visitors?done={done}")
 
 
 @router.post("/visitors/{registration_id}/exit", response_class=HTMLResponse)
 async def visitor_exit(request: Request, ctx: ExitDep, registration_id: int) -> Response:
     """The visitor left: the time out is stamped now."""
-    await posted_form(request, ctx)
-    try:
-        await run_in_threadpool(visitors.record_visitor_exit, api_state(request).desk,
-                                _actor(ctx), registration_id)
-    except DeskError as exc:
-        return await _register_page(request, ctx, error=exc, status_code=exc.http_status)
-    return see_other("/visitors?done=left")
+    return await _register_action(request, ctx, visitors.record_visitor_exit,
+                                  registration_id, "left")
 
 
 @router.post("/visitors/permits/{permit_id}/return", response_class=HTMLResponse)
 async def return_permit(request: Request, ctx: ReturnDep, permit_id: int) -> Response:
     """A temporary parking permit handed back."""
-    await posted_form(request, ctx)
-    try:
-        await run_in_threadpool(visitors.return_parking_permit, api_state(request).desk,
-                                _actor(ctx), permit_id)
-    except DeskError as exc:
-        return await _register_page(request, ctx, error=exc, status_code=exc.http_status)
-    return see_other("/visitors?done=returned")
-
-
-async def _households(request: Request, ctx: PageContext, unit: str | None,
-                      ) -> tuple[tuple[HouseholdChoice, ...], DeskError | None]:
-    if not unit:
-        return (), None
-    try:
-        return await run_in_threadpool(unit_households, api_state(request).desk, _actor(ctx),
-                                       unit=unit), None
-    except DeskError as exc:
-        return (), exc
+    return await _register_action(request, ctx, visitors.return_parking_permit, permit_id,
+                                  "returned")
 
 
 def _resident_form(ctx: PageContext, cls: type[FormInput],
-                   households: tuple[HouseholdChoice, ...], values: dict[str, Any], *,
+                   households: Sequence[HouseholdChoice], values: dict[str, Any], *,
                    errors: Any, person_fields: tuple[str, ...],
                    leave_out: tuple[str, ...] = ()) -> Any:
     options = person_options(households, ctx.gettext)
@@ -139,14 +117,13 @@ _INVITER_FIELDS = ("invited_by_person_id", "confirmation")
 async def _pass_page(request: Request, ctx: PageContext, unit: str, *,
                      values: dict[str, Any], error: DeskError | None = None,
                      status_code: int = 200) -> HTMLResponse:
-    households, unit_error = await _households(request, ctx, unit)
-    fields = _resident_form(ctx, visitors.IssueVisitorPass, households, values,
+    found = await find_unit(request, ctx, unit)
+    fields = _resident_form(ctx, visitors.IssueVisitorPass, found.households, values,
                             errors=field_errors(error) if error else (),
                             person_fields=("invited_by_person_id", "confirmation.person_id"),
-                            leave_out=() if households else _INVITER_FIELDS)
-    return render(ctx, "visitors/pass.html", {
-        "unit": unit, "unit_error": unit_error, "households": households, "fields": fields,
-        "error": error}, status_code=status_code)
+                            leave_out=() if found.households else _INVITER_FIELDS)
+    return render(ctx, "visitors/pass.html", {**found.shown, "fields": fields, "error": error},
+                  status_code=status_code)
 
 
 @router.get("/visitors/pass", response_class=HTMLResponse)
@@ -161,31 +138,23 @@ async def pass_form(request: Request, ctx: PassDep, unit: str | None = None) -> 
 async def issue_pass(request: Request, ctx: PassDep) -> Response:
     """Issue the pass: at most three days; a resident's visitor confirmed by that resident
     (H7)."""
-    assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    unit = str(form.get("unit") or "")
-    values = posted_values(visitors.IssueVisitorPass, form, ctx.caller.timezone)
-    try:
-        inp = read_input(visitors.IssueVisitorPass, values)
-        result = await run_in_threadpool(visitors.issue_visitor_pass,
-                                         api_state(request).desk, _actor(ctx), inp)
-    except DeskError as exc:
-        return await _pass_page(request, ctx, unit, values=values, error=exc,
-                                status_code=exc.http_status)
-    return see_other(f"/visitors?done=pass&day={result.valid_from.isoformat()}")
+    sent = await submit(request, ctx, visitors.IssueVisitorPass, visitors.issue_visitor_pass)
+    if isinstance(sent, Refused):
+        return await _pass_page(request, ctx, posted_unit(sent.form), values=sent.values,
+                                error=sent.error, status_code=sent.error.http_status)
+    return see_other(f"/visitors?done=pass&day={sent.result.valid_from.isoformat()}")
 
 
 async def _permit_page(request: Request, ctx: PageContext, unit: str, *,
                        values: dict[str, Any], error: DeskError | None = None,
                        status_code: int = 200) -> HTMLResponse:
-    households, unit_error = await _households(request, ctx, unit)
-    fields = _resident_form(ctx, visitors.IssueParkingPermit, households, values,
+    found = await find_unit(request, ctx, unit)
+    fields = _resident_form(ctx, visitors.IssueParkingPermit, found.households, values,
                             errors=field_errors(error) if error else (),
                             person_fields=("host_person_id",),
                             leave_out=("visitor_pass_id",))
-    return render(ctx, "visitors/permit.html", {
-        "unit": unit, "unit_error": unit_error, "households": households, "fields": fields,
-        "error": error}, status_code=status_code)
+    return render(ctx, "visitors/permit.html", {**found.shown, "fields": fields,
+                                                "error": error}, status_code=status_code)
 
 
 @router.get("/visitors/permit", response_class=HTMLResponse)
@@ -200,15 +169,9 @@ async def permit_form(request: Request, ctx: PermitDep,
 @router.post("/visitors/permit", response_class=HTMLResponse)
 async def issue_permit(request: Request, ctx: PermitDep) -> Response:
     """Issue the permit: at most seven days (H7), for a current resident's visitor."""
-    assert ctx.caller is not None
-    form = await posted_form(request, ctx)
-    unit = str(form.get("unit") or "")
-    values = posted_values(visitors.IssueParkingPermit, form, ctx.caller.timezone)
-    try:
-        inp = read_input(visitors.IssueParkingPermit, values)
-        await run_in_threadpool(visitors.issue_parking_permit, api_state(request).desk,
-                                _actor(ctx), inp)
-    except DeskError as exc:
-        return await _permit_page(request, ctx, unit, values=values, error=exc,
-                                  status_code=exc.http_status)
+    sent = await submit(request, ctx, visitors.IssueParkingPermit,
+                        visitors.issue_parking_permit)
+    if isinstance(sent, Refused):
+        return await _permit_page(request, ctx, posted_unit(sent.form), values=sent.values,
+                                  error=sent.error, status_code=sent.error.http_status)
     return see_other("/visitors?done=permit")

@@ -9,6 +9,7 @@ docs/screenshots/ when MENWEI_SCREENSHOTS=docs (how the README's pictures are ma
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import threading
@@ -18,9 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
+from openpyxl import load_workbook
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from central.api import create_app
@@ -146,6 +149,29 @@ def log_in(page: Page, live: RunningDesk, username: str, password: str = PASSWOR
     page.fill("input[name=password]", password)
     page.click("button[type=submit].primary")
     page.wait_for_load_state()
+
+
+def log_in_as(page: Page, live: RunningDesk, username: str) -> None:
+    """Another staff member at the same browser: the session before is dropped."""
+    page.context.clear_cookies()
+    log_in(page, live, username)
+
+
+def downloaded_book(page: Page, selector: str) -> tuple[str, Any]:
+    """Click ``selector``, wait for the download and open it as a workbook: its file name
+    and the workbook."""
+    with page.expect_download() as download:
+        page.click(selector)
+    content = Path(download.value.path()).read_bytes()
+    return download.value.suggested_filename, load_workbook(io.BytesIO(content))
+
+
+def downloaded_sheet(page: Page, selector: str) -> Any:
+    """The first sheet of the workbook ``selector`` downloads."""
+    _name, book = downloaded_book(page, selector)
+    sheet = book.active
+    assert sheet is not None
+    return sheet
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from central.services.resident_cards import IssueResidentCards, issue_resident_c
 from central.services.stored_value import TopUpCard, top_up_card
 
 from ..conftest import SITE, application, card, groups_of, household_of, owner_line
-from .conftest import RunningDesk, log_in
+from .conftest import RunningDesk, log_in, log_in_as
 
 Shot = Callable[[Page, str], Path]
 
@@ -123,9 +123,8 @@ def test_a_clerk_is_refused_a_staff_card_in_rule_h4s_words_and_the_lead_issues_i
     posted = page.request.post(live.url + "/cards/issue/staff",
                                form={"csrf": token or "", "uid": "04C0FFEE"})
     assert posted.status == 422 and "H4" in posted.text()
-    page.context.clear_cookies()
 
-    log_in(page, live, "front-desk-lead")
+    log_in_as(page, live, "front-desk-lead")
     page.goto(live.url + "/cards/issue")
     page.click(".tile >> text=内部员工")
     expect(page.locator(".fee")).to_contain_text("免费")
@@ -181,9 +180,8 @@ def test_lost_then_the_directors_review_then_the_replacement(
     page.fill("input[name='signoff.signer_name']", "李明")
     page.click("button[type=submit].primary")
     expect(page.locator(".refusal")).to_contain_text("L2")
-    page.context.clear_cookies()
 
-    log_in(page, live, "director")
+    log_in_as(page, live, "director")
     page.goto(live.url + "/loss-reports")
     row = page.locator("tr", has_text="04D00001")
     row.locator("input[name=note]").fill("申请书及操作记录已核")
@@ -191,9 +189,8 @@ def test_lost_then_the_directors_review_then_the_replacement(
     row.locator("button[name=approved][value=true]").click()
     expect(page).to_have_url(re.compile(r"/loss-reports\?done=approved"))
     expect(page.locator("tr", has_text="04D00001")).to_contain_text("已批准")
-    page.context.clear_cookies()
 
-    log_in(page, live, "clerk")
+    log_in_as(page, live, "clerk")
     page.goto(live.url + "/loss-reports")
     page.locator("tr", has_text="04D00001").locator("text=补办新卡").click()
     preview = page.locator(".replacement-preview")

@@ -12,7 +12,6 @@ the event feed with its filters and its XLSX export."""
 
 from __future__ import annotations
 
-import io
 import signal
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from openpyxl import load_workbook
 from playwright.sync_api import Dialog, Locator, Page, expect
 
 from central.gate_link import DeskToGates
@@ -35,7 +33,7 @@ from tests.sync.conftest import Broker
 
 from ..api.live_desk import API, site_broker
 from ..conftest import PASSWORD, SITE, application, owner_line
-from .conftest import ROOT, RunningDesk, log_in, running_desk
+from .conftest import ROOT, RunningDesk, downloaded_sheet, log_in, running_desk
 
 # Two of the example site's gates run a real sync agent; the others never report.
 RUNNING = ("main-gate", "b1-lobby")
@@ -298,10 +296,7 @@ def test_the_event_feed_filters_and_exports(
     expect(rows).to_have_count(2)
     expect(rows.nth(1)).to_contain_text("未登记的卡")
     shot(page, "gates-events")
-    with page.expect_download() as download:
-        page.click("text=导出 Excel")
-    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
-    assert sheet is not None
+    sheet = downloaded_sheet(page, "text=导出 Excel")
     lines = list(sheet.iter_rows(values_only=True))
     assert lines[0][:3] == ("时间", "门岗", "事件")
     assert [line[3] for line in lines[1:]] == ["04FEED01", "04BADBAD"]
@@ -316,10 +311,7 @@ def test_the_export_speaks_the_readers_language(page: Page, site: LinkedSite) ->
     page.click("button[name=locale][value=en]")
     page.goto(f"{live.url}/gates/events?kind=tap&outcome=denied")
     expect(page.locator("h1")).to_have_text("Gate events")
-    with page.expect_download() as download:
-        page.click("text=Export to Excel")
-    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
-    assert sheet is not None
+    sheet = downloaded_sheet(page, "text=Export to Excel")
     header = next(sheet.iter_rows(values_only=True))
     assert header[:4] == ("Time", "Gate", "Event", "Card number")
     assert all(line[6] == "Denied" for line in list(sheet.iter_rows(values_only=True))[1:])

@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -25,7 +24,7 @@ from central.services.fees import ChargeFee, PayFees, charge_fee, pay_fees
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards
 
 from ..conftest import SITE, application, household_of, owner_line
-from .conftest import RunningDesk, log_in
+from .conftest import RunningDesk, downloaded_sheet, log_in, log_in_as
 
 MM = 72 / 25.4  # PDF points per millimetre
 PAPER_MM = {"a5": (148, 210), "roll80": (80, 200)}
@@ -168,8 +167,7 @@ def test_a_lead_voids_a_receipt_and_writes_the_corrected_one(
     expect(page.locator("a.danger")).to_have_count(0)
     answer = page.goto(f"{live.url}/receipts/{wrong}/void")
     assert answer is not None and answer.status == 403
-    page.context.clear_cookies()
-    log_in(page, live, "front-desk-lead")
+    log_in_as(page, live, "front-desk-lead")
     page.goto(f"{live.url}/receipts/{wrong}")
     page.click("a.danger")
     # A refused correction comes back as typed, the problem beside its field (I2: a card's
@@ -206,7 +204,7 @@ def test_a_lead_voids_a_receipt_and_writes_the_corrected_one(
 
 
 def test_receipts_filtered_and_exported(page: Page, live: RunningDesk, site: MoneySite,
-                                        shot: Shot, tmp_path: Path) -> None:
+                                        shot: Shot) -> None:
     log_in(page, live, "clerk")
     page.goto(f"{live.url}/receipts")
     expect(page.locator("table.receipts tbody tr").first).to_be_visible()
@@ -228,12 +226,7 @@ def test_receipts_filtered_and_exported(page: Page, live: RunningDesk, site: Mon
     expect(page.locator(".field-error")).to_contain_text("结束日期早于开始日期")
     page.fill("input[name=until]", "2026-06-30")
     page.click(".filters button.primary")
-    with page.expect_download() as download:
-        page.click("a[href^='/receipts.xlsx']")
-    saved = tmp_path / "receipts.xlsx"
-    download.value.save_as(saved)
-    sheet = load_workbook(saved).active
-    assert sheet is not None
+    sheet = downloaded_sheet(page, "a[href^='/receipts.xlsx']")
     header = [c.value for c in sheet[1]]
     assert header[:3] == ["收据号", "日期", "时间"]
     body = list(sheet.iter_rows(min_row=2, values_only=True))
@@ -248,7 +241,7 @@ def test_receipts_filtered_and_exported(page: Page, live: RunningDesk, site: Mon
 
 
 def test_the_register_filtered_and_exported(page: Page, live: RunningDesk, site: MoneySite,
-                                            shot: Shot, tmp_path: Path) -> None:
+                                            shot: Shot) -> None:
     log_in(page, live, "clerk")
     page.goto(f"{live.url}/register")
     first = page.locator("table.register tbody tr").first
@@ -269,12 +262,7 @@ def test_the_register_filtered_and_exported(page: Page, live: RunningDesk, site:
     expect(page.locator(".field-error")).to_contain_text("不是有效的卡号")
     page.fill("input[name=card_uid]", "04A1B2C3")
     page.click(".filters button.primary")
-    with page.expect_download() as download:
-        page.click("a[href^='/register.xlsx']")
-    saved = tmp_path / "register.xlsx"
-    download.value.save_as(saved)
-    sheet = load_workbook(saved).active
-    assert sheet is not None
+    sheet = downloaded_sheet(page, "a[href^='/register.xlsx']")
     header = [c.value for c in sheet[1]]
     assert header[:4] == ["日期", "时间", "业务", "卡号"]
     body = list(sheet.iter_rows(min_row=2, values_only=True))

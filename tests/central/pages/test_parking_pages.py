@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -25,16 +24,10 @@ from central.services.parking import ApplyParking, apply_parking
 
 from ..conftest import SITE, Staffs, person
 from ..helpers import documents, issue_wang
-from .conftest import RunningDesk, log_in
+from .conftest import RunningDesk, downloaded_book, log_in, log_in_as
 
 Shot = Callable[[Page, str], Path]
 NEW_CARD = "04C0FFEE010203"
-
-
-def log_in_as(page: Page, live: RunningDesk, username: str) -> None:
-    """Another staff member at the same browser: the session before is dropped."""
-    page.context.clear_cookies()
-    log_in(page, live, username)
 
 
 def fill_documents(page: Page, **leave_out: bool) -> None:
@@ -84,7 +77,7 @@ def test_ending_a_monthly_parking_card_keeps_its_doors(page: Page, live: Running
 
 
 def test_P1_P3_P2_P4_application_approval_top_up_and_the_signed_monthly_report(
-        page: Page, live: RunningDesk, shot: Shot, tmp_path: Path) -> None:
+        page: Page, live: RunningDesk, shot: Shot) -> None:
     # The desk: the application, found by the unit, refused while a document is missing.
     log_in(page, live, "clerk")
     page.goto(live.url + "/parking")
@@ -186,12 +179,8 @@ def test_P1_P3_P2_P4_application_approval_top_up_and_the_signed_monthly_report(
     expect(page.locator(".report-steps")).to_contain_text("核对无误")
     shot(page, "parking-report")
 
-    with page.expect_download() as download:
-        page.click("text=下载 XLSX")
-    saved = tmp_path / download.value.suggested_filename
-    download.value.save_as(saved)
-    assert saved.name == "parking-report-sunrise-garden-2026-06.xlsx"
-    book = load_workbook(saved)
+    name, book = downloaded_book(page, "text=下载 XLSX")
+    assert name == "parking-report-sunrise-garden-2026-06.xlsx"
     fees = [list(r) for r in book["Fees 停车费"].iter_rows(values_only=True)]
     paid = next(r for r in fees if r[2] == NEW_CARD)
     assert paid[4] == "粤B12345" and paid[6] == 3 and float(paid[9]) == 900.0

@@ -12,15 +12,9 @@ from playwright.sync_api import Locator, Page, expect
 
 from central.pages.goods_slips import slip_qr_svg
 
-from .conftest import RunningDesk, log_in
+from .conftest import RunningDesk, log_in_as
 
 Shot = Callable[[Page, str], Path]
-
-
-def as_user(page: Page, live: RunningDesk, username: str) -> None:
-    """Log in as ``username``, whoever was logged in before."""
-    page.context.clear_cookies()
-    log_in(page, live, username)
 
 
 def choose(select: Locator, text: str) -> None:
@@ -40,7 +34,7 @@ def done_number(page: Page) -> int:
 
 def test_goods_slip_issued_approved_printed_with_a_qr_and_let_out_by_a_guard(
         page: Page, live: RunningDesk, shot: Shot) -> None:
-    as_user(page, live, "clerk")
+    log_in_as(page, live, "clerk")
     page.goto(live.url + "/goods-slips")
     page.click("text=开具放行条")
     page.fill("#unit", "1-1201")
@@ -56,7 +50,7 @@ def test_goods_slip_issued_approved_printed_with_a_qr_and_let_out_by_a_guard(
     # A clerk sees no approval button: that is the customer-service lead's (G4).
     expect(row.locator("button")).to_have_count(0)
 
-    as_user(page, live, "customer-service-lead")
+    log_in_as(page, live, "customer-service-lead")
     page.goto(live.url + "/goods-slips")
     page.locator(f"#slip-{number}").get_by_role("button", name="批准").click()
     expect(page.locator(".done")).to_contain_text("已审批")
@@ -74,7 +68,7 @@ def test_goods_slip_issued_approved_printed_with_a_qr_and_let_out_by_a_guard(
     assert _modules(drawn) != _qr_path(str(number + 1))
     shot(page, "goods-slip-print")
 
-    as_user(page, live, "guard")
+    log_in_as(page, live, "guard")
     page.goto(live.url + "/goods-slips")
     page.locator(f"#slip-{number}").get_by_role("link", name="放行").click()
     # Unchecked goods are refused and the form comes back with the rule.
@@ -102,7 +96,7 @@ def _qr_path(text: str) -> str:
 
 def test_goods_slip_for_a_tenant_without_the_owners_consent_is_refused(
         page: Page, live: RunningDesk) -> None:
-    as_user(page, live, "clerk")
+    log_in_as(page, live, "clerk")
     page.goto(live.url + "/goods-slips/new?unit=1-1202")
     choose(page.locator("select[name=household_id]"), "赵磊")
     tenancy = page.locator("select[name=household_id]").input_value()
@@ -119,7 +113,7 @@ def test_goods_slip_for_a_tenant_without_the_owners_consent_is_refused(
 
 def test_a_visitor_registered_shows_in_the_register_with_the_id_masked(
         page: Page, live: RunningDesk, shot: Shot) -> None:
-    as_user(page, live, "guard")
+    log_in_as(page, live, "guard")
     page.goto(live.url + "/visitors")
     page.fill("input[name=name]", "周访客")
     page.click("button.primary")
@@ -144,7 +138,7 @@ def test_a_visitor_registered_shows_in_the_register_with_the_id_masked(
 
 def test_a_visitor_pass_needs_the_inviting_residents_confirmation_and_a_permit_returns(
         page: Page, live: RunningDesk) -> None:
-    as_user(page, live, "clerk")
+    log_in_as(page, live, "clerk")
     page.goto(live.url + "/visitors/pass?unit=1-101")
     page.fill("input[name='visitor.name']", "钱来宾")
     page.fill("input[name='visitor.id_number']", "440301199101011111")
@@ -175,7 +169,7 @@ def test_a_visitor_pass_needs_the_inviting_residents_confirmation_and_a_permit_r
 
 def test_renovation_filed_approved_extended_cards_lent_and_returned_deposit_refunded(
         page: Page, live: RunningDesk, shot: Shot) -> None:
-    as_user(page, live, "clerk")
+    log_in_as(page, live, "clerk")
     page.goto(live.url + "/renovations")
     page.get_by_role("link", name="装修登记").click()
     page.fill("#unit", "2-301")
@@ -193,12 +187,12 @@ def test_renovation_filed_approved_extended_cards_lent_and_returned_deposit_refu
     expect(page.locator("#form-cards")).to_have_count(0)
     expect(page.get_by_role("button", name="审批通过")).to_have_count(0)
 
-    as_user(page, live, "director")
+    log_in_as(page, live, "director")
     page.goto(filing_url)
     page.get_by_role("button", name="审批通过").click()
     expect(page.locator(".done")).to_contain_text("已审批")
 
-    as_user(page, live, "clerk")
+    log_in_as(page, live, "clerk")
     page.goto(filing_url)
     old_end = page.locator(".facts").inner_text()
     page.locator("#form-extend button.primary").click()
