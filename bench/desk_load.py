@@ -299,6 +299,11 @@ class Clerk:
     def work_until(self, stop_at: float, tally: Tally, *, think: bool) -> None:
         """Act (and think) until the monotonic clock reaches ``stop_at``."""
         weights = [op.weight for op in OPERATIONS]
+        if think:
+            # Clerks do not click in unison: each starts somewhere in their first think
+            # time, as at a desk already at work (all twenty at once would time a burst
+            # of the bench's making, twenty requests queued behind each other).
+            time.sleep(self.rng.uniform(0, 1.5))
         while time.monotonic() < stop_at:
             self.act(self.rng.choices(OPERATIONS, weights)[0], self.work.pop(), tally)
             if think:
