@@ -99,6 +99,20 @@ def _cmd_open(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reset(args: argparse.Namespace) -> int:
+    result = _call(_load(args.config), "reset", guard=args.guard, reason=args.reason)
+    assert isinstance(result, dict)
+    seq = result["seq"]
+    recorded = (f"journalled as event {seq}" if seq else
+                "NOT journalled (the journal is unavailable: see `menwei-edge status`)")
+    if not result.get("in_service"):
+        print(f"STILL OUT OF SERVICE (state {result.get('state')}): check the arm and its "
+              f"limit switches; {recorded}", file=sys.stderr)
+        return 1
+    print(f"back in service (state {result.get('state')}); {recorded}")
+    return 0
+
+
 def _cmd_mode(args: argparse.Namespace) -> int:
     import time  # noqa: PLC0415
 
@@ -155,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guard", required=True, help="who is opening")
     p.add_argument("--reason", required=True, help="why, e.g. 'ambulance'")
     p.set_defaults(func=_cmd_open)
+
+    p = sub.add_parser("reset", help="put a stuck barrier back in service once you have "
+                                     "checked it (journalled with guard and reason)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--guard", required=True, help="who checked the arm")
+    p.add_argument("--reason", required=True, help="what was wrong, e.g. 'arm freed'")
+    p.set_defaults(func=_cmd_reset)
 
     p = sub.add_parser("mode", help="hold the gate open, lock it down, or back to normal "
                                     "(kept across restarts; journalled with guard and reason)")

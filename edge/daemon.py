@@ -82,6 +82,16 @@ def register_gate_commands(server: ControlServer, gate: Gate) -> None:
 
     server.register_with_caller("open", manual_open)
 
+    def reset(args: Mapping[str, Any], caller: Caller) -> object:
+        guard, reason = args.get("guard"), args.get("reason")
+        if not isinstance(guard, str) or not isinstance(reason, str):
+            raise CommandError("reset needs 'guard' and 'reason' as text")
+        seq, in_service = gate.reset_actuator(guard, reason, caller=caller.as_record())
+        return {"seq": seq, "in_service": in_service,
+                "state": gate.actuator.status().get("state")}
+
+    server.register_with_caller("reset", reset)
+
     def remote_command(args: Mapping[str, Any], caller: Caller) -> object:
         # The sync agent calls this after verifying signature, expiry, nonce and clock;
         # whoever calls it is journalled with the command.

@@ -136,6 +136,11 @@ class Door:
         self._open_window("manual")
         return True
 
+    def reset(self) -> bool:
+        """A door has no fault a guard clears by hand: nothing to do; whether it is in
+        service."""
+        return self.in_service
+
     def set_mode(self, mode: DoorMode | str) -> bool:
         """Switch to ``normal``, ``hold_open`` or ``lockdown`` (ValueError for anything
         else); False when the door is not in service, so the command can be refused."""

@@ -311,6 +311,28 @@ class Gate:
                                 {"guard": guard, "reason": self._why_not_open()}, alarm=True)
         return seq
 
+    def reset_actuator(self, guard: str, reason: str, *,
+                       caller: Mapping[str, object] | None = None) -> tuple[int, bool]:
+        """A guard clears a stuck barrier once they have checked it: journalled with who,
+        why and the state it was in before anything is driven, then the arm's position is
+        learnt again from the limit switches. Returns the event's sequence number (0 when
+        the journal cannot take it) and whether the gate is back in service; still out of
+        service is an alarm of its own. ValueError on a missing guard or reason."""
+        guard, reason = guard.strip(), reason.strip()
+        if not guard or not reason:
+            raise ValueError("a reset needs the guard's name and a reason")
+        before = self.actuator.status().get("state")
+        data: dict[str, object] = {"guard": guard, "reason": reason, "state": before}
+        if caller is not None:
+            data["caller"] = dict(caller)
+        seq = self.journal.record("actuator_reset", data) or 0
+        in_service = self.actuator.reset()
+        if not in_service:
+            self.journal.record("actuator_reset_failed",
+                                {"guard": guard, "state": self.actuator.status().get("state")},
+                                alarm=True)
+        return seq, in_service
+
     def _why_not_open(self) -> str:
         if self.mode_state.mode is GateMode.LOCKDOWN:
             return "lockdown"

@@ -134,6 +134,11 @@ class Actuator(Protocol):
         """Remote modes ``normal``, ``hold_open``, ``lockdown``; False when out of service."""
         ...
 
+    def reset(self) -> bool:
+        """A guard puts a faulted actuator back in service after checking it (a stuck arm
+        freed); returns whether it is in service now."""
+        ...
+
     def shutdown(self) -> None:
         """Put every output in its configured safe state."""
         ...
