@@ -20,7 +20,7 @@ from central.api.permissions import allowed_operations
 from central.api.routing import BodyDep, protected_router, public_router
 from central.api.security import CallerDep
 from central.api.sessions import close_session, open_session
-from central.api.state import api_state
+from central.api.state import ApiState, api_state
 from central.form_fields import Password, Text
 from central.form_input import FormInput
 from central.models import Role
@@ -74,6 +74,15 @@ class MeOut(BaseModel):
     allowed_operations: list[str]
 
 
+async def pause_after_refused_login(state: ApiState) -> None:
+    """Wait before answering a refused login (the API's and the login page's alike).
+
+    Waiting here holds no thread and no lock: only the guesser's connection. The wait is
+    drawn between one and two delays: refused clients answered in step would come back in
+    step, a burst every second that the desk's staff queue behind."""
+    await asyncio.sleep(state.login_refusal_delay_s * (1 + secrets.randbelow(1000) / 1000))
+
+
 @public.post("/login", openapi_extra=LOGIN_BODY.openapi,
              responses=error_responses(401, 413, 415, 429))
 async def login(request: Request, body: BodyDep) -> LoginOut:
@@ -90,10 +99,7 @@ async def login(request: Request, body: BodyDep) -> LoginOut:
         who = await run_in_threadpool(check_login, state.desk, form.username, form.password,
                                       remote)
     except (LoginFailedError, LoginThrottledError):
-        # Waiting here holds no thread and no lock: only the guesser's connection. The wait
-        # is drawn between one and two delays: refused clients answered in step would come
-        # back in step, a burst every second that the desk's staff queue behind.
-        await asyncio.sleep(state.login_refusal_delay_s * (1 + secrets.randbelow(1000) / 1000))
+        await pause_after_refused_login(state)
         raise
     token, expires_at = await run_in_threadpool(open_session, state.desk, who.staff_id,
                                                 state.session_ttl)

@@ -32,10 +32,6 @@ StaffDep = Annotated[PageContext, Depends(requires("issue_staff_card"))]
 MAX_LINES = 8
 
 
-def _actor(ctx: PageContext) -> Any:
-    assert ctx.caller is not None
-    return ctx.caller.actor
-
 
 def _tz(ctx: PageContext) -> str:
     assert ctx.caller is not None
@@ -121,10 +117,10 @@ async def resident_form(ctx: ResidentDep, request: Request, household: str | Non
     household_id = _household_id(household)
     if household_id is None:
         choices = await run_in_threadpool(resident_cards.current_households, desk,
-                                          _actor(ctx))
+                                          ctx.actor)
         return render(ctx, "cards/issue_household.html", {"households": choices})
     preview = await run_in_threadpool(resident_cards.resident_issue_preview, desk,
-                                      _actor(ctx), household_id)
+                                      ctx.actor, household_id)
     return _resident_page(ctx, preview, {}, lines=_lines_wanted(lines))
 
 
@@ -138,7 +134,7 @@ async def resident_preview(ctx: ResidentDep, request: Request) -> HTMLResponse:
     values = posted_values(resident_cards.IssueResidentCards, request.query_params,
                            _tz(ctx))
     preview = await run_in_threadpool(resident_cards.resident_issue_preview,
-                                      api_state(request).desk, _actor(ctx), household_id,
+                                      api_state(request).desk, ctx.actor, household_id,
                                       _planned(values))
     return render(ctx, "cards/_resident_preview.html", {"preview": preview})
 
@@ -156,16 +152,16 @@ async def issue_resident(ctx: ResidentDep, request: Request) -> Response:
     lines = _lines_wanted(str(form.get("lines_drawn") or ""), len(values.get("lines", [])))
     if form.get("step") == "more":
         preview = await run_in_threadpool(resident_cards.resident_issue_preview, desk,
-                                          _actor(ctx), household_id, _planned(values))
+                                          ctx.actor, household_id, _planned(values))
         return _resident_page(ctx, preview, values, lines=_lines_wanted(str(lines + 1)))
     try:
         inp = read_input(resident_cards.IssueResidentCards, values,
                          given={"household_id": household_id})
         result = await run_in_threadpool(resident_cards.issue_resident_cards, desk,
-                                         _actor(ctx), inp)
+                                         ctx.actor, inp)
     except DeskError as exc:
         preview = await run_in_threadpool(resident_cards.resident_issue_preview, desk,
-                                          _actor(ctx), household_id, _planned(values))
+                                          ctx.actor, household_id, _planned(values))
         return _resident_page(ctx, preview, values, errors=field_errors(exc), error=exc,
                               lines=lines, status_code=exc.http_status)
     return see_other(_after_issue(result, f"/households/{household_id}?done=issued"))
@@ -199,8 +195,8 @@ def _other_page(ctx: PageContext, kind: HolderKind, input_cls: type[FormInput], 
 async def _other_form(ctx: PageContext, request: Request, kind: HolderKind,
                       input_cls: type[FormInput]) -> HTMLResponse:
     desk = api_state(request).desk
-    people = await run_in_threadpool(other_cards.people_of_kind, desk, _actor(ctx), kind)
-    fee = await run_in_threadpool(other_cards.card_fee, desk, _actor(ctx), kind)
+    people = await run_in_threadpool(other_cards.people_of_kind, desk, ctx.actor, kind)
+    fee = await run_in_threadpool(other_cards.card_fee, desk, ctx.actor, kind)
     return _other_page(ctx, kind, input_cls, people=people, fee_fen=fee, values={})
 
 
@@ -212,15 +208,15 @@ async def _other_issue(ctx: PageContext, request: Request, kind: HolderKind,
     try:
         if kind is HolderKind.MERCHANT:
             result = await run_in_threadpool(
-                other_cards.issue_merchant_card, desk, _actor(ctx),
+                other_cards.issue_merchant_card, desk, ctx.actor,
                 read_input(other_cards.IssueMerchantCard, values))
         else:
             result = await run_in_threadpool(
-                other_cards.issue_staff_card, desk, _actor(ctx),
+                other_cards.issue_staff_card, desk, ctx.actor,
                 read_input(other_cards.IssueStaffCard, values))
     except DeskError as exc:
-        people = await run_in_threadpool(other_cards.people_of_kind, desk, _actor(ctx), kind)
-        fee = await run_in_threadpool(other_cards.card_fee, desk, _actor(ctx), kind)
+        people = await run_in_threadpool(other_cards.people_of_kind, desk, ctx.actor, kind)
+        fee = await run_in_threadpool(other_cards.card_fee, desk, ctx.actor, kind)
         return _other_page(ctx, kind, input_cls, people=people, fee_fen=fee, values=values,
                            errors=field_errors(exc), error=exc, status_code=exc.http_status)
     return see_other(_after_issue(result, f"/cards/{result.cards[0].uid}?done=issued"))

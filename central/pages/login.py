@@ -9,15 +9,13 @@ the shift (``session_ttl``).
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from central.api.auth import LoginForm
+from central.api.auth import LoginForm, pause_after_refused_login
 from central.api.sessions import close_session, open_session
 from central.api.state import api_state
 from central.form_input import read_input
@@ -90,8 +88,7 @@ async def login_submit(request: Request) -> Response:
             who = await run_in_threadpool(check_login, state.desk, inp.username,
                                           inp.password, remote)
         except (LoginFailedError, LoginThrottledError):
-            await asyncio.sleep(state.login_refusal_delay_s
-                                * (1 + secrets.randbelow(1000) / 1000))
+            await pause_after_refused_login(state)
             raise
     except DeskError as exc:
         return _login_page(request, values=values, error=exc, next_url=next_url,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -54,10 +54,6 @@ def _number(text: str) -> int:
     return int(text)
 
 
-def _actor(ctx: PageContext) -> Any:
-    assert ctx.caller is not None
-    return ctx.caller.actor
-
 
 @router.get("/receipts", response_class=HTMLResponse)
 def receipts(request: Request, ctx: Reader) -> HTMLResponse:
@@ -103,7 +99,7 @@ def receipt(request: Request, number: str,
             ctx: Getter,
             done: str | None = None) -> HTMLResponse:
     """One receipt: its lines, payer, method, clerk, and whether it was voided and why."""
-    found = receipt_view(api_state(request).desk, _actor(ctx), _number(number))
+    found = receipt_view(api_state(request).desk, ctx.actor, _number(number))
     return render(ctx, "receipts/detail.html", {
         "r": found, "done": done, "papers": [(p.value, PAPER_NAMES[p]) for p in Paper],
         "capital": capital_yuan(found.amount_fen)})
@@ -119,7 +115,7 @@ def print_receipt(request: Request, number: str,
     except ValueError:
         raise NotFoundError(f"没有这种纸张：{paper[:20]}", f"no such paper: {paper[:20]}",
                             "paper") from None
-    found = receipt_view(api_state(request).desk, _actor(ctx), _number(number))
+    found = receipt_view(api_state(request).desk, ctx.actor, _number(number))
     return render(ctx, "receipts/print.html", {
         "r": found, "paper": chosen.value, "paper_name": PAPER_NAMES[chosen],
         "capital": capital_yuan(found.amount_fen)})
@@ -144,7 +140,7 @@ def _void_page(ctx: PageContext, r: ReceiptView, refused: Refused | None = None,
 @router.get("/receipts/{number}/void", response_class=HTMLResponse)
 def void_form(request: Request, number: str, ctx: Voider) -> HTMLResponse:
     """The form to void a receipt, with its corrected lines."""
-    return _void_page(ctx, receipt_view(api_state(request).desk, _actor(ctx), _number(number)))
+    return _void_page(ctx, receipt_view(api_state(request).desk, ctx.actor, _number(number)))
 
 
 @router.post("/receipts/{number}/void", response_class=HTMLResponse)
@@ -153,7 +149,7 @@ async def void(request: Request, number: str, ctx: Voider) -> Response:
     wanted = _number(number)
     sent = await submit(request, ctx, VoidReceipt, void_receipt, given={"number": wanted})
     if isinstance(sent, Refused):
-        old = await run_in_threadpool(receipt_view, api_state(request).desk, _actor(ctx),
+        old = await run_in_threadpool(receipt_view, api_state(request).desk, ctx.actor,
                                       wanted)
         return _void_page(ctx, old, sent)
     if sent.result.replacement is not None:
