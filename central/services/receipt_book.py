@@ -7,14 +7,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Self
+from typing import Annotated
 
 from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import selectinload
 
 from central.form_fields import Id, Text
-from central.form_input import FormInput
-from central.forms import FormReader
 from central.models import (
     Building,
     Household,
@@ -27,6 +25,7 @@ from central.models import (
 )
 from central.refusals import NotFoundError
 from central.services.context import DESK_ROLES, Action, Actor, Desk, reading
+from central.services.day_range import DayRange
 
 # The most receipts one export holds (a site writes a few thousand a year).
 EXPORT_LIMIT = 50_000
@@ -40,24 +39,16 @@ class ReceiptState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class ReceiptFilter(FormInput):
+class ReceiptFilter(DayRange):
     """Which receipts to list: issued between two dates (site-local), of one unit's
     households (``1-1201``) or one household, with a line of one item, standing or void."""
 
-    since: date | None = None
-    until: date | None = None
     unit: Annotated[str, Text(max=40, doc="a unit as the desk writes it, e.g. `1-1201`")] = ""
     household_id: Id | None = None
     item: ReceiptItem | None = None
     state: ReceiptState | None = None
     # Paging: receipts numbered below this one (the list is newest first).
     before: Id | None = None
-
-    def cross_check(self, form: FormReader) -> Self:
-        """A range that ends before it starts finds nothing: say so instead."""
-        if self.since is not None and self.until is not None and self.until < self.since:
-            form.fail("until", "结束日期早于开始日期", "the end date is before the start date")
-        return self
 
 
 @dataclass(frozen=True)

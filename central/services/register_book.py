@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Self
+from typing import Annotated
 
 from sqlalchemy import Select, func, select
 
 from central.form_fields import CardUid, Id, Text
-from central.form_input import FormInput
-from central.forms import FormReader
 from central.models import (
     Building,
     HolderKind,
@@ -24,6 +22,7 @@ from central.models import (
     Unit,
 )
 from central.services.context import DESK_ROLES, Action, Actor, Desk, reading
+from central.services.day_range import DayRange
 from central.services.receipt_book import unit_label
 
 # The most lines one export holds.
@@ -31,24 +30,16 @@ EXPORT_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
-class RegisterFilter(FormInput):
+class RegisterFilter(DayRange):
     """Which register lines to list: written between two dates (site-local), of one action,
     one card, one unit's households (``1-1201``) or one household (the holder's)."""
 
-    since: date | None = None
-    until: date | None = None
     action: RegisterAction | None = None
     card_uid: CardUid | None = None
     unit: Annotated[str, Text(max=40, doc="a unit as the desk writes it, e.g. `1-1201`")] = ""
     household_id: Id | None = None
     # Paging: lines written before this one (the list is newest first).
     before: Id | None = None
-
-    def cross_check(self, form: FormReader) -> Self:
-        """A range that ends before it starts finds nothing: say so instead."""
-        if self.since is not None and self.until is not None and self.until < self.since:
-            form.fail("until", "结束日期早于开始日期", "the end date is before the start date")
-        return self
 
 
 @dataclass(frozen=True)
