@@ -37,6 +37,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
+    if cfg.booth is not None:
+        print(f"{args.config} is a booth's config: run it with menwei-booth run",
+              file=sys.stderr)
+        return ExitCode.CONFIG
     from edge.daemon import run  # noqa: PLC0415 - keeps check-config free of hardware imports
 
     return run(cfg)

@@ -166,6 +166,8 @@ def _run(config: EdgeConfig) -> int:
         assert config.simulation is not None
         factory: Any = ObservedMockFactory(config.simulation.outputs_log)
     else:
+        # A booth's config has no pins; edge.cli refuses it before a gate is built.
+        assert config.gpio_backend is not None, "a booth's config cannot run a gate"
         factory = make_pin_factory(config.gpio_backend)
 
     def make_output(name: str, pin: PinConfig, initial: bool) -> GpioOutput:

@@ -140,6 +140,29 @@ class Journal:
                 log.warning("journal %s: pruning failed: %s", self.path, exc)
         return seq
 
+    def append_within(self, conn: sqlite3.Connection, kind: str,
+                      data: Mapping[str, object] | None = None, *, alarm: bool = False,
+                      uid: str | None = None) -> int:
+        """Write one event inside the caller's open transaction on ``conn`` (a connection to
+        this journal's file) and return its sequence number: it is committed together with
+        the caller's other writes, or not at all. The booth keeps its records in the
+        journal's file for this: a charge and the event that carries it to central are one
+        commit."""
+        if not conn.in_transaction:
+            raise RuntimeError("append_within needs an open transaction")
+        cur = conn.execute(
+            _INSERT,
+            (self.boot_id, self.clock.wall(), self.clock.monotonic(), kind, int(alarm),
+             int(self.clock_trusted), uid, None, None,
+             json.dumps(data, separators=(",", ":"), default=str) if data else "{}"),
+        )
+        seq = cur.lastrowid
+        assert seq is not None
+        # Counted before the commit: a rolled-back record only makes pruning start one
+        # event early.
+        self._count += 1
+        return seq
+
     @property
     def journal_id(self) -> str:
         """This journal's random identity (32 hex digits), fixed when the file was made."""

@@ -40,6 +40,9 @@ class Role(enum.StrEnum):
     DOOR = "door"
     BARRIER_ENTRY = "barrier_entry"
     BARRIER_EXIT = "barrier_exit"
+    # A guard's booth (``menwei-booth``): no reader, no pins; it drives the gates of its post
+    # through their control sockets and syncs its own journal like a gate.
+    BOOTH = "booth"
 
 
 class LockType(enum.StrEnum):
@@ -79,8 +82,8 @@ class DeviceConfig:
         "This controller, unique in the site, e.g. `\"door-b1-lobby\"`. Names it in events "
         "and MQTT topics."))]
     role: Annotated[Role, Choice(of=Role, doc=(
-        "`\"door\"`, `\"barrier_entry\"` or `\"barrier_exit\"`. Decides whether a `[door]` or "
-        "a `[barrier]` table is required (and the other refused)."))]
+        "`\"door\"`, `\"barrier_entry\"`, `\"barrier_exit\"` or `\"booth\"`. Decides whether "
+        "a `[door]`, a `[barrier]` or a `[booth]` table is required (and the others refused)."))]
     access_groups: Annotated[tuple[str, ...], Names(doc=(
         "The groups this gate belongs to, at least one; a card opens it only if it holds one "
         "of them (rule G1)."))]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware_config.booth_table import BOOTH, BoothConfig
 from firmware_config.controller_tables import (
     BARRIER,
     DEVICE,
@@ -63,7 +64,7 @@ from firmware_config.table_shapes import (
 # The file's tables in the order they are read and documented (README.md, Reference).
 DOCUMENT: tuple[Table | InlineTables, ...] = (
     SITE, DEVICE, READER, GPIO, DOOR, BARRIER, PIN_TABLES,
-    ANTIPASSBACK, JOURNAL, CLOCK, CONTROL, SIMULATION, SYNC,
+    ANTIPASSBACK, JOURNAL, CLOCK, CONTROL, SIMULATION, SYNC, BOOTH,
 )
 TABLES = tuple(t for t in DOCUMENT if isinstance(t, Table))
 
@@ -79,7 +80,7 @@ class EdgeConfig:
     site: SiteConfig
     device: DeviceConfig
     reader: ReaderConfig | None
-    gpio_backend: GpioBackend
+    gpio_backend: GpioBackend | None  # None only for a booth, which drives no pins
     door: DoorConfig | None
     barrier: BarrierConfig | None
     antipassback: AntiPassbackConfig
@@ -88,6 +89,7 @@ class EdgeConfig:
     control_socket: Path
     simulation: SimulationConfig | None
     sync: SyncConfig | None = None
+    booth: BoothConfig | None = None
 
     @property
     def auth_db(self) -> Path:
@@ -163,13 +165,24 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     device_read = read_top(reading, DEVICE, data)
     device: DeviceConfig | None = device_read.built
     reading.device = device
-    reader_read = read_top(reading, READER, data)
-    reader: ReaderConfig | None = reader_read.built
-    backend = read_top(reading, GPIO, data).values.get("backend")
-
     # The role alone decides which tables belong, so they are checked even when another
     # [device] setting is wrong: every error at once. With the role unknown, nobody can say.
     role = device_read.values.get("role")
+    reader_read = read_top(reading, READER, data)
+    reader: ReaderConfig | None = reader_read.built
+    booth: BoothConfig | None = None
+    backend = None
+    if role is Role.BOOTH:
+        booth = read_top(reading, BOOTH, data).built
+        for name in ("reader", "gpio", "door", "barrier", "simulation"):
+            if name in data:
+                reading.error(name, f"a booth takes no [{name}] table (it drives the gates "
+                                    "of its post through their control sockets)")
+    else:
+        backend = read_top(reading, GPIO, data).values.get("backend")
+        if "booth" in data:
+            reading.error("booth", "only a booth (device.role = \"booth\") takes a [booth] "
+                                   "table")
     door: DoorConfig | None = None
     barrier: BarrierConfig | None = None
     if role is Role.DOOR:
@@ -193,7 +206,8 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     _check_socket_length(reading, control_socket,
                          written=isinstance(control, dict) and "socket" in control)
 
-    simulation: SimulationConfig | None = read_top(reading, SIMULATION, data).built
+    simulation: SimulationConfig | None = read_top(reading, SIMULATION, data).built \
+        if role is not Role.BOOTH else None
     if "simulation" in data and backend not in (None, GpioBackend.SIMULATED):
         # With gpio.backend itself wrong or missing, that error is the one to fix.
         reading.error("simulation", "a [simulation] table needs gpio.backend = \"simulated\"")
@@ -208,7 +222,8 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
     if reading.errors:
         raise ConfigError(source, reading.errors)
     antipassback: AntiPassbackConfig | None = antipassback_read.built
-    assert site and device and backend and antipassback and journal and clock and control_socket
+    assert site and device and antipassback and journal and clock and control_socket
+    assert backend is not None or booth is not None
     return EdgeConfig(
         source=source_path,
         site=site,
@@ -223,6 +238,7 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
         control_socket=control_socket,
         simulation=simulation,
         sync=sync,
+        booth=booth,
     )
 
 

@@ -256,6 +256,22 @@ class FilePath(Text):
         return path if path.is_absolute() else (base / path).resolve()
 
 
+
+@dataclass(frozen=True, kw_only=True)
+class FilePaths(Setting):
+    """A non-empty array of paths; relative ones are read from the config file's folder."""
+
+    shown_type: ClassVar[str] = "array of paths"
+
+    def convert(self, raw: object, base: Path) -> object:
+        if not (isinstance(raw, list) and raw
+                and all(isinstance(n, str) and n.strip() for n in raw)):
+            raise SettingError("must be a non-empty list of file paths")
+        paths = tuple(FilePath(doc="").convert(n.strip(), base) for n in raw)
+        if len(set(paths)) != len(paths):
+            raise SettingError("names the same file twice")
+        return paths
+
 # BCM numbers of the GPIO lines on the 40-pin header (every Pi since the B+, the Pi 5 included).
 _BCM_MAX = 27
 _BCM_NAME = re.compile(r"^(?:GPIO|BCM)?(\d+)$", re.IGNORECASE | re.ASCII)

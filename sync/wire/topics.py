@@ -50,6 +50,12 @@ def command(site: str, device_id: str) -> str:
     return device(site, device_id, "cmd")
 
 
+def booth_list(site: str, device_id: str) -> str:
+    """Central -> one booth: its signed booth list (sync/wire/booth_list.py; QoS 1,
+    retained, so a booth that connects gets the newest at once)."""
+    return device(site, device_id, "booth")
+
+
 def device_wildcard(site: str, leaf: str) -> str:
     """What the central side subscribes to for one leaf across all devices."""
     return f"{ROOT}/{site}/dev/+/{leaf}"

@@ -1,0 +1,125 @@
+"""A booth over real files for tests: a door and a car-park lane pair as real gate
+processes (``menwei-edge run`` with simulated pins), the booth's config naming them, a
+central signing key and the signed booth list the desk would publish."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from booth.list_file import FILE_NAME, store_if_newer
+from booth.service import BoothService
+from firmware_config.schema import EdgeConfig, load_config
+from sync.wire.booth_list import (
+    BoothGoodsPass,
+    BoothGuard,
+    BoothList,
+    BoothSlip,
+    BoothVisitorPass,
+    ParkingTariff,
+)
+from sync.wire.signing import public_key_text, sign
+from tests.edge.conftest import barrier_doc, door_doc
+from tests.edge.gate_process import start_gate, stop_gate
+
+SITE = "test-site"
+BOOTH = "booth-east"
+PASSWORD = "guard-pass-1"
+TARIFF = ParkingTariff(free_minutes=15, day_per_hour_fen=500, night_per_hour_fen=200,
+                       night_start="22:00", night_end="07:00", daily_cap_fen=4000)
+
+
+def guard_hash(password: str = PASSWORD) -> str:
+    """An argon2id hash as the desk keeps it (cheap parameters: tests hash often)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(password)
+
+
+GUARDS = (BoothGuard("wang.guard", "王保安", ""), BoothGuard("li.guard", "李保安", ""))
+
+
+def booth_list(version: int = 1, *, guards: Iterable[BoothGuard] | None = None,
+               slips: Iterable[BoothSlip] = (), goods_passes: Iterable[BoothGoodsPass] = (),
+               visitor_passes: Iterable[BoothVisitorPass] = (),
+               tariff: ParkingTariff = TARIFF, issued_at: float | None = None,
+               float_limit_fen: int = 60000) -> BoothList:
+    """A list as the desk would build it; every guard's password is ``PASSWORD``."""
+    hashed = guard_hash()
+    return BoothList(
+        SITE, BOOTH, version, time.time() if issued_at is None else issued_at,
+        "Asia/Shanghai", float_limit_fen, tariff,
+        tuple(replace(g, password_hash=g.password_hash or hashed)
+              for g in (GUARDS if guards is None else guards)),
+        tuple(slips), tuple(goods_passes), tuple(visitor_passes))
+
+
+@dataclass
+class BoothRig:
+    """The booth's config and files, and the gates it drives."""
+
+    root: Path
+    key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    gate_configs: dict[str, EdgeConfig] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    config: EdgeConfig | None = None
+
+    def write(self, **booth: Any) -> EdgeConfig:
+        """Write a door, an entry lane and an exit lane, and the booth's config."""
+        gates = self.root / "gates"
+        presence = gates / "presence.db"
+        docs = {"door-1": door_doc(gates / "door-1"),
+                "lane-barrier_entry": barrier_doc(gates / "lane-in", "barrier_entry",
+                                                  presence=presence),
+                "lane-barrier_exit": barrier_doc(gates / "lane-out", "barrier_exit",
+                                                 presence=presence)}
+        for name, doc in docs.items():
+            doc["simulation"] = {"outputs_log": str(Path(doc["device"]["data_dir"]) /
+                                                    "outputs.log"),
+                                 "arm_travel": "50ms"}
+            path = gates / f"{name}.toml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(tomli_w.dumps(doc))
+            self.gate_configs[name] = load_config(path)
+        data = self.root / "booth"
+        doc = {
+            "site": {"id": SITE, "timezone": "Asia/Shanghai"},
+            "device": {"id": BOOTH, "role": "booth", "access_groups": ["b1", "parking"],
+                       "data_dir": str(data)},
+            "booth": {"post": "东门岗", "gates": [str(gates / f"{n}.toml") for n in docs],
+                      **booth},
+            "sync": {"central_public_key": public_key_text(self.key)},
+        }
+        path = self.root / "booth.toml"
+        path.write_text(tomli_w.dumps(doc))
+        self.config = load_config(path)
+        return self.config
+
+    def start_gates(self) -> None:
+        """Start every gate as a real process (``menwei-edge run``)."""
+        for name, config in self.gate_configs.items():
+            self.procs[name] = start_gate(config, stderr=self.root / f"{name}.log")
+
+    def stop_gates(self) -> None:
+        """Stop every gate process."""
+        for proc in self.procs.values():
+            stop_gate(proc)
+        self.procs.clear()
+
+    def publish(self, booth_list: BoothList) -> None:
+        """What the booth's sync agent does with a list from the desk: verify and keep it."""
+        assert self.config is not None
+        store_if_newer(self.config.device.data_dir / FILE_NAME, self.key.public_key(),
+                       sign(self.key, booth_list.dump()), SITE, BOOTH)
+
+    def service(self) -> BoothService:
+        """The booth service over the rig's config and files."""
+        assert self.config is not None
+        return BoothService(self.config)
