@@ -710,8 +710,11 @@ def test_the_reference_is_the_one_the_declared_tables_render() -> None:
 
 def test_the_reference_states_the_defaults_the_schema_applies() -> None:
     door, barrier = full_docs()
+    booth = {"site": door["site"], "device": {**door["device"], "role": "booth"},
+             "booth": {"post": "东门岗", "gates": ["door.toml"]}}
     configs = [parse_config(door, "/etc/menwei/x.toml"),
-               parse_config(barrier, "/etc/menwei/x.toml")]
+               parse_config(barrier, "/etc/menwei/x.toml"),
+               parse_config(booth, "/etc/menwei/booth.toml")]
     checked = 0
     for dotted, default in documented().items():
         if not default.startswith("`") or "<" in default:
