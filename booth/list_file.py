@@ -43,6 +43,7 @@ def verified(public_key: Ed25519PublicKey, raw: bytes, site: str, booth: str) ->
 
 
 def _write_atomically(path: Path, raw: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(raw)

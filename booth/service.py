@@ -15,6 +15,7 @@ from pathlib import Path
 from booth.list_file import FILE_NAME, BoothListFile
 from booth.post_gates import PostGates, load_post_gates
 from booth.refusals import BoothRefusal
+from booth.shifts import Shifts
 from booth.store import BoothStore
 from edge.ports import Clock, SystemClock
 from firmware_config.booth_table import BoothConfig
@@ -64,6 +65,8 @@ class BoothService:
         self.lists = BoothListFile(self.data_dir / FILE_NAME,
                                    parse_public_key(self.config.sync.central_public_key),
                                    self.site, self.device)
+        # The parts, each over the shared store (one line each; see docs/booth.md).
+        self.shifts = Shifts(self.store)
 
     def close(self) -> None:
         """Close the booth's file."""
