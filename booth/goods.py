@@ -365,6 +365,14 @@ class Goods:
                     "SELECT * FROM goods_refusals WHERE at >= ? ORDER BY at DESC, id DESC",
                     (self._today_from(),))]
 
+    def slip(self, number: int) -> BoothSlip | None:
+        """Slip ``number`` as the desk's list has it (not judged), or None."""
+        return self._find_slip(str(number))
+
+    def goods_pass(self, pass_id: int) -> BoothGoodsPass | None:
+        """Long-term pass ``pass_id`` as the desk's list has it (not judged), or None."""
+        return self._find_pass(f"{PASS_PREFIX}{pass_id}")
+
     def passes(self) -> tuple[BoothGoodsPass, ...]:
         """The long-term passes in the desk's list."""
         return self.booth_list().goods_passes
