@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from sync.wire.booth_list import BoothGoodsPass, BoothSlip
 from tests.booth.booth_rig import booth_list
 from tests.booth.pages.conftest import RunningBooth, sign_in_directly
 
-SCREEN = {"width": 1366, "height": 768}
+SCREEN: ViewportSize = {"width": 1366, "height": 768}
 
 
 def test_a_slip_is_let_out_and_a_second_use_is_refused(

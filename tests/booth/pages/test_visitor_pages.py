@@ -4,12 +4,14 @@ keeps what was typed."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from playwright.sync_api import Page, expect
+import pytest
+from playwright.sync_api import Page, ViewportSize, expect
 
 from booth.id_numbers import mask_id_number, resident_id_check_character
 from sync.wire.booth_list import BoothVisitorPass
@@ -18,11 +20,17 @@ from tests.booth.pages.conftest import RunningBooth, sign_in_directly
 
 BODY = "44030519850612003"
 ID = BODY + resident_id_check_character(BODY)
-SCREEN = {"width": 1366, "height": 768}
+SCREEN: ViewportSize = {"width": 1366, "height": 768}
 
 
 def test_a_visitor_is_registered_masked_and_signed_out(
-        booth: RunningBooth, page: Page, shot: Callable[[Page, str], Path]) -> None:
+        booth: RunningBooth, page: Page, shot: Callable[[Page, str], Path],
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Everything the booth's process logs, the server's access log (every URL) included.
+    access = logging.getLogger("uvicorn.access")
+    monkeypatch.setattr(access, "propagate", True)
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="uvicorn.access")
     page.set_viewport_size(SCREEN)
     sign_in_directly(page, booth)
     page.goto(f"{booth.url}/visitors")
@@ -63,6 +71,8 @@ def test_a_visitor_is_registered_masked_and_signed_out(
                                          for e in booth.service.store.journal.read()]
     assert (kind_in, kind_out) == ("visitor_in", "visitor_out")
     assert data_in["id_number"] == ID and data_in["guard"] == "wang.guard"
+    assert "POST /visitors/new" in caplog.text  # the log was captured ...
+    assert ID not in caplog.text and ID[:17] not in caplog.text  # ... and holds no ID
 
 
 def test_a_desk_pass_prefills_the_form_and_a_pass_not_valid_today_is_refused(
