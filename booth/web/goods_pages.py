@@ -30,6 +30,7 @@ def _index(ctx: BoothContext, service: Service, *, tab: str = "slips",
         "slips_out": goods.slips_out_today(), "pass_uses": goods.pass_uses_today(),
         "refusals": goods.refusals_today(), "passes": goods.passes(),
         "today": goods.today(),
+        "guard_names": {g.username: g.name for g in service.booth_list().guards},
     }, status_code=409 if error is not None else 200)
 
 

@@ -41,6 +41,7 @@ def test_a_slip_is_let_out_and_a_second_use_is_refused(
     page.click("#let-out button[type=submit]")
     expect(page.locator(".notice")).to_contain_text("放行条 5001 已于")
     expect(page.locator("#out-today tbody tr")).to_have_count(1)
+    expect(page.locator("#out-today tbody tr")).to_contain_text("王保安")
     shot(page, "goods-let-out")
 
     page.fill("#number", "5001")
