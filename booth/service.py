@@ -12,11 +12,13 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from booth.goods import Goods
 from booth.list_file import FILE_NAME, BoothListFile
 from booth.post_gates import PostGates, load_post_gates
 from booth.refusals import BoothRefusal
 from booth.shifts import Shifts
 from booth.store import BoothStore
+from booth.visitors import Visitors
 from edge.ports import Clock, SystemClock
 from firmware_config.booth_table import BoothConfig
 from firmware_config.schema import EdgeConfig
@@ -67,6 +69,8 @@ class BoothService:
                                    self.site, self.device)
         # The parts, each over the shared store (one line each; see docs/booth.md).
         self.shifts = Shifts(self.store)
+        self.visitors = Visitors(self.store, self.booth_list)
+        self.goods = Goods(self.store, self.booth_list, self.gates)
 
     def close(self) -> None:
         """Close the booth's file."""
