@@ -16,6 +16,7 @@ from booth.list_file import FILE_NAME, BoothListFile
 from booth.post_gates import PostGates, load_post_gates
 from booth.refusals import BoothRefusal
 from booth.shifts import Shifts
+from booth.sign_in import SignIn
 from booth.store import BoothStore
 from edge.ports import Clock, SystemClock
 from firmware_config.booth_table import BoothConfig
@@ -66,7 +67,8 @@ class BoothService:
                                    parse_public_key(self.config.sync.central_public_key),
                                    self.site, self.device)
         # The parts, each over the shared store (one line each; see docs/booth.md).
-        self.shifts = Shifts(self.store)
+        self.sign_in = SignIn(self.store, self.booth_list)
+        self.shifts = Shifts(self.store, self.sign_in, self.booth_list)
 
     def close(self) -> None:
         """Close the booth's file."""
