@@ -141,6 +141,12 @@ class FloatAlarm:
     float_fen: int
     limit_fen: int
 
+    @property
+    def limit_yuan(self) -> str:
+        """The limit as the guard says it: ``600``, or ``600.50``."""
+        yuan, fen = divmod(self.limit_fen, 100)
+        return f"{yuan}.{fen:02d}" if fen else str(yuan)
+
 
 def _shift(row: sqlite3.Row) -> Shift:
     return Shift(row["id"], row["guard"], row["guard_name"], row["started_at"],
@@ -303,7 +309,9 @@ class Shifts:
         """The handover report of a closed shift; refused for an unknown or open one."""
         row = self.store.one("SELECT * FROM shifts WHERE id = ?", (shift_id,))
         if row is None:
-            raise BoothRefusal("没有这个班次", "no such shift")
+            unknown = BoothRefusal("没有这个班次", "no such shift")
+            unknown.http_status = 404
+            raise unknown
         if row["ended_at"] is None:
             raise BoothRefusal("该班次尚未交接，交接后才有交接班报告",
                                "this shift has not been handed over yet")

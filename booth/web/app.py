@@ -24,12 +24,16 @@ from booth.web import language
 from booth.web.guard_session import LOCALE_COOKIE
 from booth.web.i18n import chosen_locale
 from booth.web.rendering import BoothContext, render
+from booth.web.shift_pages import router as shift_router
+from booth.web.sign_in_pages import router as sign_in_router
 
 log = logging.getLogger("menwei.booth.pages")
 STATIC_DIR = Path(__file__).parent / "static"
 
 ROUTERS = (
     language.router,
+    sign_in_router,
+    shift_router,
 )
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
