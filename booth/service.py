@@ -17,6 +17,7 @@ from booth.list_file import FILE_NAME, BoothListFile
 from booth.post_gates import PostGates, load_post_gates
 from booth.refusals import BoothRefusal
 from booth.shifts import Shifts
+from booth.sign_in import SignIn
 from booth.store import BoothStore
 from booth.visitors import Visitors
 from edge.ports import Clock, SystemClock
@@ -68,7 +69,8 @@ class BoothService:
                                    parse_public_key(self.config.sync.central_public_key),
                                    self.site, self.device)
         # The parts, each over the shared store (one line each; see docs/booth.md).
-        self.shifts = Shifts(self.store)
+        self.sign_in = SignIn(self.store, self.booth_list)
+        self.shifts = Shifts(self.store, self.sign_in, self.booth_list)
         self.visitors = Visitors(self.store, self.booth_list)
         self.goods = Goods(self.store, self.booth_list, self.gates)
 
