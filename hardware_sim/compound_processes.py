@@ -1,13 +1,14 @@
 """The whole simulated compound as real processes on 127.0.0.1: a site broker (Mosquitto),
-the desk service (``menwei-desk serve --sync-config``) and, per gate, a ``menwei-edge`` and a
-``menwei-sync`` with simulated hardware. Used by ``menwei-sim compound`` and the end-to-end
+the desk service (``menwei-desk serve --sync-config``), per gate a ``menwei-edge`` and a
+``menwei-sync`` with simulated hardware, and the guard's booth (``menwei-booth`` and its own
+``menwei-sync``) driving three of the gates. Used by ``menwei-sim compound`` and the end-to-end
 tests, so what the README shows is what the tests check.
 
 The desk is set up as an installer sets one up (hardware_sim.front_desk): ``menwei-desk``
 commands, then its HTTP API; nothing here opens its database.
 
 Everything lives under one directory: the broker's files, the desk database, the signing
-key, each gate's config and data, and one log per process."""
+key, each gate's and the booth's config and data, and one log per process."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import tomli_w
 
 from edge.control_socket import wait_until_answering
 from hardware_sim.front_desk import API, DeskInstall, FrontDesk, SiteFile
+from hardware_sim.running_booth import BOOTH, RunningBooth
 from hardware_sim.running_gate import GATES, GateSite, RunningGate
 from hardware_sim.site_broker import LocalBroker, free_tcp_port
 from hardware_sim.tag_emulator import free_udp_port
@@ -72,6 +74,8 @@ class Compound:
     broker: LocalBroker | None = None
     desk_port_preferred: int = 0  # used when free (easy to type); else any free port
     desk_port: int = 0
+    booth_port_preferred: int = 0  # as desk_port_preferred, for the booth page
+    booth: RunningBooth | None = None
     # A lived-in site (``menwei-desk populate-demo``): households and cards to add before
     # the desk starts, with a year of desk work and a month of gate events. 0: the site
     # file's few people only.
@@ -94,6 +98,13 @@ class Compound:
         return f"http://127.0.0.1:{self.desk_port}/"
 
     @property
+    def booth_url(self) -> str:
+        """The booth page's address (after ``prepare``), as the booth's screen opens it."""
+        if self.booth is None:
+            raise RuntimeError("prepare() first")
+        return self.booth.url
+
+    @property
     def api(self) -> str:
         """The desk API's base URL."""
         return f"http://127.0.0.1:{self.desk_port}{API}"
@@ -114,11 +125,12 @@ class Compound:
     def prepare(self) -> None:
         """Write everything the processes need. A directory prepared before is prepared
         again from scratch: a demo starts from a known state."""
-        for sub in ("broker", "desk", "gates"):
+        for sub in ("broker", "desk", "gates", "booths"):
             shutil.rmtree(self.root / sub, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
         passwords = {CENTRAL_USER: f"{self.password}-central"}
         passwords |= {g.name: f"{self.password}-{g.name}" for g in GATES}
+        passwords[BOOTH.name] = f"{self.password}-{BOOTH.name}"
         self.broker = LocalBroker.create(self.root / "broker", self.site, passwords)
         desk_dir = self.root / "desk"
         desk_dir.mkdir(parents=True)
@@ -134,11 +146,30 @@ class Compound:
             port = free_udp_port(self.first_port + i if self.first_port else 0)
             self.gates[spec.name] = RunningGate.write(spec, gate_site, port,
                                                       passwords[spec.name])
+        preferred = self.booth_port_preferred
+        booth_port = preferred if preferred and _tcp_port_free(preferred) else free_tcp_port()
+        self.booth = RunningBooth.write(BOOTH, gate_site, self.root / "booths",
+                                        gates=self.gates, port=booth_port,
+                                        broker_password=passwords[BOOTH.name])
 
     def _broker(self) -> LocalBroker:
         if self.broker is None:
             raise RuntimeError("prepare() first")
         return self.broker
+
+    def _booth(self) -> RunningBooth:
+        if self.booth is None:
+            raise RuntimeError("prepare() first")
+        return self.booth
+
+    def stop_broker(self) -> None:
+        """Stop the site broker (the network down between the gates, the booth and the
+        desk); every process keeps running and reconnects once it is back."""
+        self._broker().stop()
+
+    def start_broker(self) -> None:
+        """Start the site broker again, on the same port with its retained messages."""
+        self._broker().start()
 
     # ------------------------------------------------------------------ running
 
@@ -153,8 +184,8 @@ class Compound:
         return proc
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start the broker, the desk service and every gate; the admin creates the demo
-        logins meanwhile; return when all answer.
+        """Start the broker, the desk service, every gate and the booth; the admin creates
+        the demo logins meanwhile; return when all answer.
 
         The desk's gate link is subscribed before any gate starts, as on a real site where
         the central service runs long before a gate boots: the central store takes a
@@ -196,12 +227,18 @@ class Compound:
                         ["edge.cli", "run", "--config", str(gate.config_path)])
             self._spawn(f"{gate.spec.name}-sync",
                         ["sync.cli", "run", "--config", str(gate.config_path)])
+        booth = self._booth()
+        self._spawn(f"{booth.spec.name}-booth",
+                    ["booth.cli", "run", "--config", str(booth.config_path)])
+        self._spawn(f"{booth.spec.name}-sync",
+                    ["sync.cli", "run", "--config", str(booth.config_path)])
         install.finish()
         self._desk = FrontDesk(self.api, self.password, self.site_description)
         self._desk.create_demo_staff()
         for gate in self.gates.values():
             wait_until_answering(gate.data_dir / "control.sock", timeout,
                                  self.procs[f"{gate.spec.name}-edge"])
+        wait_for("the booth page answering", self._booth_answers, timeout, poll=0.1)
         self.check_alive()
 
     def _desk_log(self, proc: subprocess.Popen[bytes]) -> str:
@@ -217,6 +254,14 @@ class Compound:
         except httpx.TransportError:
             return False
 
+    def _booth_answers(self) -> bool:
+        booth = self._booth()
+        proc = self.procs[f"{booth.spec.name}-booth"]
+        if proc.poll() is not None:
+            log = (self.root / f"{booth.spec.name}-booth.log").read_text(errors="replace")
+            raise RuntimeError(f"the booth exited ({proc.returncode}): {log[-3000:]}")
+        return booth.answers()
+
     def check_alive(self) -> None:
         """RuntimeError naming any process that has exited, with its log's tail."""
         for name, proc in self.procs.items():
@@ -225,7 +270,7 @@ class Compound:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
 
     def stop(self) -> None:
-        """Stop every process: gates first, then the desk, then the broker."""
+        """Stop every process: gates and the booth first, then the desk, then the broker."""
         order = [n for n in self.procs if n != "desk"] + (["desk"] if "desk" in self.procs
                                                           else [])
         for name in order:

@@ -1,9 +1,11 @@
 """The simulated compound, the README's main command: a site broker (Mosquitto), the desk
-service with the example site and demo logins, and four gates (two doors, a car-park
+service with the example site and demo logins, four gates (two doors, a car-park
 entry/exit lane pair), each a real ``menwei-edge`` + ``menwei-sync`` pair with nfcpy's udp
-reader and simulated pins, as on a Pi. The demo cards are issued at the desk and reach the
-gates by sync. The processes are built by hardware_sim.compound_processes; the desk is
-reached through its commands and API only (hardware_sim.front_desk)."""
+reader and simulated pins, as on a Pi, and the guard's booth of the east post (a real
+``menwei-booth`` + ``menwei-sync`` pair) driving the main gate and the car park. The demo
+cards are issued at the desk and reach the gates by sync. The processes are built by
+hardware_sim.compound_processes; the desk is reached through its commands and API only
+(hardware_sim.front_desk)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from hardware_sim.compound_processes import Compound, wait_for
 from hardware_sim.front_desk import ADMIN, STAFF
+from hardware_sim.running_booth import BOOTH, PREFERRED_PORT
 
 __all__ = ["DEMO_CARDS", "issue_demo_cards", "run_compound"]
 
@@ -63,7 +66,9 @@ def _instructions(c: Compound) -> str:
              f"-d '{{\"username\": \"guard\", \"password\": \"{c.password}\"}}'")
     lines = ["", f"Menwei simulated compound ({c.site}) is running. Data and logs: {c.root}",
              "", f"Desk: {c.desk_url}   (open it in a browser)",
-             f"Desk API: {c.api}   (OpenAPI: {c.api}/openapi.json)"]
+             f"Desk API: {c.api}   (OpenAPI: {c.api}/openapi.json)",
+             f"Guard's booth ({BOOTH.post}, {BOOTH.name}): {c.booth_url}   (sign in as guard; "
+             f"it drives {', '.join(BOOTH.gates)})"]
     if c.demo_households:
         lines.append(f"The site: the example's people and {c.demo_households} more households "
                      f"with {c.demo_cards} cards, a year of desk work and a month of gate "
@@ -114,10 +119,11 @@ def run_compound(data_dir: Path, first_port: int = 54321, households: int = SITE
                  cards: int = SITE_CARDS) -> int:
     """Start the compound on a site of ``households`` made-up households holding ``cards``
     cards (besides the site file's people), issue the demo cards, print how to use it, and
-    run until Ctrl-C or SIGTERM; then stop every process (gates, desk, broker) and
+    run until Ctrl-C or SIGTERM; then stop every process (gates and booth, desk, broker) and
     return 0."""
     compound = Compound(data_dir, first_port=first_port,
                         desk_port_preferred=8080 if first_port else 0,
+                        booth_port_preferred=PREFERRED_PORT if first_port else 0,
                         demo_households=households, demo_cards=cards)
     started = False
     stop = False
@@ -133,7 +139,8 @@ def run_compound(data_dir: Path, first_port: int = 54321, households: int = SITE
     signal.signal(signal.SIGTERM, on_signal)
     try:
         compound.prepare()
-        print("starting the broker, the desk service and four gates ...", flush=True)
+        print("starting the broker, the desk service, four gates and the booth ...",
+              flush=True)
         compound.start()
         issue_demo_cards(compound)
         wait_for("the demo cards at every gate", lambda: _cards_at_gates(compound), 60)

@@ -28,6 +28,7 @@ UNITS = sorted(p for p in UNIT_DIR.iterdir() if p.suffix in UNIT_SUFFIXES)
 INSTALLED_BIN = "/opt/menwei/venv/bin/"
 EDGE_UNIT = UNIT_DIR / "menwei-edge@.service"
 SYNC_UNIT = UNIT_DIR / "menwei-sync@.service"
+BOOTH_UNIT = UNIT_DIR / "menwei-booth@.service"
 # A drop-in, not a unit: installed as /etc/systemd/system/mosquitto.service.d/menwei.conf on
 # top of the mosquitto.service of Debian's package.
 MOSQUITTO_DROP_IN = UNIT_DIR / "mosquitto-menwei.conf"
@@ -195,7 +196,7 @@ def test_an_unknown_directive_in_the_drop_in_is_reported(tmp_path: Path) -> None
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit", ["edge", "sync", "desk", "mosquitto"])
+@pytest.mark.parametrize("unit", ["edge", "sync", "booth", "desk", "mosquitto"])
 def test_hardening_exposure_stays_low(tmp_path: Path, unit: str) -> None:
     # systemd's own score of the sandbox (0 = locked down, 10 = none). Each unit scores about
     # 1.4 (Debian's mosquitto.service alone: 9.6); this catches a hardening block lost in an
@@ -204,7 +205,7 @@ def test_hardening_exposure_stays_low(tmp_path: Path, unit: str) -> None:
     if unit == "mosquitto":
         path = _prepare_drop_in(tmp_path)
     else:
-        units = {"edge": EDGE_UNIT, "sync": SYNC_UNIT,
+        units = {"edge": EDGE_UNIT, "sync": SYNC_UNIT, "booth": BOOTH_UNIT,
                  "desk": UNIT_DIR / "menwei-desk.service"}
         path = _prepare(units[unit], tmp_path)
     result = subprocess.run(
@@ -268,7 +269,8 @@ def test_edge_unit_is_supervised_by_the_watchdog(
     assert edge_unit[("Unit", "StartLimitIntervalSec")] == ["0"]
 
 
-@pytest.mark.parametrize("unit", [EDGE_UNIT, SYNC_UNIT], ids=["edge", "sync"])
+@pytest.mark.parametrize("unit", [EDGE_UNIT, SYNC_UNIT, BOOTH_UNIT],
+                         ids=["edge", "sync", "booth"])
 def test_permanent_faults_are_not_retried(unit: Path) -> None:
     from edge.exit_codes import PERMANENT, ExitCode
 
@@ -406,6 +408,76 @@ def test_gate_and_agent_may_read_the_kernels_ntp_state(unit: Path) -> None:
     assert service.get("ProtectClock", ["no"])[-1] != "yes"
     assert service["SystemCallFilter"][-1] == "adjtimex"
     assert service["CapabilityBoundingSet"] == [""]
+
+
+# --- the guard's booth -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def booth_unit() -> dict[tuple[str, str], list[str]]:
+    return _directives(BOOTH_UNIT)
+
+
+@needs_analyze
+def test_an_unknown_directive_in_the_booth_unit_is_reported(tmp_path: Path) -> None:
+    # The parametrised verify above covers the booth unit; this shows it is really read.
+    result = _verify(_prepare(BOOTH_UNIT, tmp_path, ("ProtectSytem=strict",)))
+    assert any("Unknown key" in ln and "ProtectSytem" in ln for ln in result.ours), result
+
+
+def test_booth_unit_runs_the_instance_config(
+    booth_unit: dict[tuple[str, str], list[str]],
+) -> None:
+    from booth.cli import build_parser
+
+    [exec_start] = booth_unit[("Service", "ExecStart")]
+    binary, *argv = exec_start.split()
+    assert binary == "/opt/menwei/venv/bin/menwei-booth"
+    # The arguments are ones menwei-booth accepts (argparse exits 2 on any other).
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.config) == ("run", "/etc/menwei/%i.toml")
+    assert booth_unit[("Install", "WantedBy")] == ["multi-user.target"]
+
+
+def test_booth_unit_is_restarted_for_ever(booth_unit: dict[tuple[str, str], list[str]]) -> None:
+    service = _service(booth_unit)
+    # uvicorn sends no READY=1: a notify unit would never leave "activating".
+    assert service["Type"] == ["exec"]
+    assert "WatchdogSec" not in service
+    assert service["Restart"] == ["always"]
+    assert service["RestartSec"] == ["1s"]
+    assert booth_unit[("Unit", "StartLimitIntervalSec")] == ["0"]
+    assert service["KillSignal"] == ["SIGTERM"]
+
+
+def test_booth_unit_shares_the_gates_user_and_its_agents_folder(
+    booth_unit: dict[tuple[str, str], list[str]],
+    sync_unit: dict[tuple[str, str], list[str]],
+) -> None:
+    booth, sync = _service(booth_unit), _service(sync_unit)
+    # The booth calls the gates' control sockets (menwei, 0750) and shares events.db and
+    # booth-list.json with its agent (menwei-sync@ of the same instance).
+    assert booth["User"] == sync["User"] == ["menwei"]
+    assert booth["Group"] == sync["Group"] == ["menwei"]
+    assert booth["StateDirectory"] == sync["StateDirectory"] == ["menwei/%i"]
+    assert booth["StateDirectoryMode"] == sync["StateDirectoryMode"]
+    assert booth["WorkingDirectory"] == ["%S/menwei/%i"]
+    assert _words(booth["ReadWritePaths"]) == ["/var/lib/menwei/%i"]
+
+
+def test_booth_unit_is_hardened(booth_unit: dict[tuple[str, str], list[str]]) -> None:
+    service = _service(booth_unit)
+    assert service["ProtectSystem"] == ["strict"]
+    for flag in ("ProtectHome", "PrivateTmp", "PrivateDevices", "NoNewPrivileges",
+                 "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
+                 "ProtectControlGroups", "ProtectClock", "RestrictSUIDSGID"):
+        assert service[flag] == ["yes"], flag
+    assert service["CapabilityBoundingSet"] == [""]
+    assert service["UMask"] == ["0027"]  # a visitor's ID number is in events.db
+    # The page on the LAN, the gates over AF_UNIX; nothing else.
+    families = set(_words(service["RestrictAddressFamilies"]))
+    assert families == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    assert "network-online.target" in _words(booth_unit[("Unit", "After")])
 
 
 # --- the site broker's drop-in ----------------------------------------------------------------

@@ -70,7 +70,7 @@ class CommandRelay:
 
     def __init__(self, *, site: str, device: str, public_key: Ed25519PublicKey,
                  journal: AgentJournal, trust: AgentClockTrust, nonces: NonceStore,
-                 tolerance: float, control_socket: Path) -> None:
+                 tolerance: float, control_socket: Path | None) -> None:
         self.site = site
         self.device = device
         self.public_key = public_key
@@ -78,6 +78,7 @@ class CommandRelay:
         self.trust = trust
         self.nonces = nonces
         self.tolerance = tolerance
+        # None on a booth: it has no gate of its own, so every command is refused.
         self.control_socket = control_socket
         self._queue: queue.Queue[bytes | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -148,6 +149,10 @@ class CommandRelay:
             return "wrong_site"
         if command.device != self.device:
             return "wrong_device"
+        if self.control_socket is None:
+            # Central never addresses a command to a booth; one that does is journalled so
+            # the desk sees it, and nothing moves.
+            return "not_a_gate"
         if command.expires_at <= estimate.now:
             return "expired"
         if estimate.exact and command.issued_at > estimate.now + self.tolerance:
@@ -159,6 +164,7 @@ class CommandRelay:
         return None
 
     def _deliver(self, command: Command) -> str:
+        assert self.control_socket is not None  # refused in _refusal otherwise
         started = time.monotonic()
         try:
             with ControlClient(self.control_socket, timeout=DELIVERY_TIMEOUT_S) as client:

@@ -1,6 +1,9 @@
 """The edge's sync agent (``menwei-sync run``): keeps ``auth.db`` in step with the central
 authorisation log, ships the gate's journal upstream, relays remote commands to the gate and
-publishes the device's status. The gate never waits on it.
+publishes the device's status. The gate never waits on it. On a booth (``device.role =
+"booth"``) it also keeps the booth's list from the desk (``booth_list_reception``), ships the
+booth's records the same way (they are journal events of ``events.db``), and refuses
+commands, since a booth has no gate of its own.
 
 Threads:
 
@@ -24,13 +27,16 @@ import queue
 import threading
 import time
 
+from booth.list_file import FILE_NAME as BOOTH_LIST_FILE
 from edge.auth_store import AuthStore
 from edge.clock_trust import AgentClockTrust
 from edge.journal import Journal
 from edge.ports import Clock, ClockSync, SystemClock
 from edge.storage_check import describe, is_damage, is_storage_error
+from firmware_config.controller_tables import Role
 from firmware_config.schema import EdgeConfig, SyncConfig
 from sync.agent.auth_apply import AuthApplier, Outcome
+from sync.agent.booth_list_reception import BoothListReception
 from sync.agent.central_clock import CentralClock
 from sync.agent.command_relay import CommandRelay, NonceStore
 from sync.agent.files import AgentFiles
@@ -106,6 +112,11 @@ class EdgeAgent:
         self.ack_topic = topics.ack(self.site, self.device)
         self.command_topic = topics.command(self.site, self.device)
         self.status_topic = topics.status(self.site, self.device)
+        # A booth (device.role = "booth") also receives its list from the desk, and has no
+        # gate of its own behind a control socket: commands for it are refused.
+        self.is_booth = config.device.role is Role.BOOTH
+        self.booth_list_topic = (topics.booth_list(self.site, self.device) if self.is_booth
+                                 else None)
 
     # ------------------------------------------------------------ life cycle
 
@@ -166,7 +177,11 @@ class EdgeAgent:
         self.relay = CommandRelay(
             site=self.site, device=self.device, public_key=self.public_key,
             journal=self.journal, trust=self.trust, nonces=NonceStore(self._sync_conns[1]),
-            tolerance=self.sync.clock_tolerance, control_socket=config.control_socket)
+            tolerance=self.sync.clock_tolerance,
+            control_socket=None if self.is_booth else config.control_socket)
+        self.booth_lists = (BoothListReception(
+            config.device.data_dir / BOOTH_LIST_FILE, self.public_key, self.journal,
+            site=self.site, booth=self.device) if self.is_booth else None)
 
     def _close_stores(self) -> None:
         """Close every connection opened so far (also after a start that failed midway)."""
@@ -223,9 +238,12 @@ class EdgeAgent:
         tls = None if sync.tls_ca_file is None else TlsFiles(sync.tls_ca_file,
                                                              sync.tls_cert_file,
                                                              sync.tls_key_file)
+        subscriptions: tuple[str, ...] = (*self.auth_topics, self.ack_topic, self.command_topic)
+        if self.booth_list_topic is not None:
+            subscriptions += (self.booth_list_topic,)
         return LinkSettings(
             sync.broker_host, sync.broker_port, self.client_id, sync.username,
-            _password(sync), (*self.auth_topics, self.ack_topic, self.command_topic), tls,
+            _password(sync), subscriptions, tls,
             will=(self.status_topic, DeviceStatus(self.device, online=False).dump()),
             reconnect_delay=(RECONNECT_MIN_S, max(RECONNECT_MIN_S, round(sync.reconnect_max))),
             receive_maximum=RECEIVE_MAXIMUM)
@@ -312,6 +330,8 @@ class EdgeAgent:
                 log.warning("dropped an ack for device %r", ack.device)
                 return
             self.uplink.on_ack(ack.journal_id, ack.upto_seq)
+        elif topic == self.booth_list_topic and self.booth_lists is not None:
+            self.booth_lists.handle(payload)
         else:
             log.warning("message on unexpected topic %s dropped", topic)
 

@@ -158,7 +158,7 @@ def test_check_config_accepts_the_shipped_profiles() -> None:
     result = subprocess.run([str(BIN / "menwei-edge"), "check-config", *map(str, profiles)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count(": ok (") == len(profiles) == 3
+    assert result.stdout.count(": ok (") == len(profiles) == 4
 
 
 def test_load_cards_cli_reports_bad_lines_and_loads_nothing(tmp_path: Path) -> None:

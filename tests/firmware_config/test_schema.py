@@ -104,8 +104,9 @@ def refuse(doc: dict[str, Any], source: Path | str = "/etc/menwei/test.toml") ->
 # --- the shipped profiles -------------------------------------------------------------------
 
 
-def test_all_three_profiles_ship() -> None:
-    assert [p.name for p in PROFILES] == ["barrier_entry.toml", "barrier_exit.toml", "door.toml"]
+def test_all_four_profiles_ship() -> None:
+    assert [p.name for p in PROFILES] == ["barrier_entry.toml", "barrier_exit.toml",
+                                          "booth.toml", "door.toml"]
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=[p.stem for p in PROFILES])
@@ -113,7 +114,15 @@ def test_every_profile_loads(profile: Path) -> None:
     config = load_config(profile)
     assert isinstance(config, EdgeConfig)
     assert config.source == profile
-    assert config.gpio_backend is GpioBackend.LGPIO  # profiles are for real Pis
+    if config.booth is None:
+        assert config.gpio_backend is GpioBackend.LGPIO  # profiles are for real Pis
+    else:
+        # A booth drives no pins; its gates are the other profiles, installed in /etc/menwei.
+        assert config.gpio_backend is None
+        assert {g.parent for g in config.booth.gates} == {Path("/etc/menwei")}
+        gate_ids = {load_config(p).device.id for p in PROFILES if p != profile}
+        assert {g.stem for g in config.booth.gates} == gate_ids
+        assert config.device.role is Role.BOOTH
     assert config.simulation is None
     # The systemd unit makes only /var/lib/menwei writable: the profiles must live there.
     assert config.device.data_dir == Path("/var/lib/menwei") / config.device.id

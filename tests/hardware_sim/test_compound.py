@@ -4,6 +4,7 @@ the gates by sync: nothing else writes their whitelists."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -41,6 +42,7 @@ def compound(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     readers["door"] = re.findall(r"tap a card:\s+\S+ tap --reader (\S+)", text)[0]
     readers["api"] = re.findall(r"Desk API: (\S+)", text)[0]
     readers["password"] = re.findall(r"password for all: (\S+)\)", text)[0]
+    readers["booth"] = re.findall(r"Guard's booth \(\S+, east-booth\): (\S+)", text)[0]
     yield str(tmp_path), readers
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=15)
@@ -131,3 +133,12 @@ def test_lobby_door_refuses_a_lost_and_an_unknown_card(
         assert time.monotonic() < deadline, seen
         time.sleep(0.2)
     assert seen == taps(data_dir, "b1-lobby")
+    # The guard's booth runs beside the gates: its page answers, its agent is connected.
+    page = httpx.get(f"{readers['booth']}sign-in", timeout=10)
+    assert page.headers["content-security-policy"].startswith("default-src 'self'"), page
+    # The sign-in page is its own part (booth/web/sign_in_pages.py); before it is there, the
+    # booth answers with its own "no such page".
+    signs_in = importlib.util.find_spec("booth.web.sign_in_pages") is not None
+    assert page.status_code in ((200, 302, 303, 307) if signs_in else (404,)), page
+    booth_sync_log = Path(data_dir, "east-booth-sync.log").read_text(errors="replace")
+    assert "connected to 127.0.0.1:" in booth_sync_log, booth_sync_log[-2000:]

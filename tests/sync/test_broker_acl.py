@@ -52,6 +52,8 @@ DENIED_PUBLISH = {
     "own cmd": topics.command(SITE, "dev-a"),
     "own auth": topics.device_auth(SITE, "dev-a"),
     "own ack": topics.ack(SITE, "dev-a"),
+    "own booth list": topics.booth_list(SITE, "dev-a"),
+    "other device's booth list": topics.booth_list(SITE, "dev-b"),
 }
 
 
@@ -131,7 +133,8 @@ def test_device_publishes_its_own_topics_to_central(broker: Broker, mqtt_clients
 DEVICE_READS = {"site auth changes": topics.auth_changes(SITE),
                 "own cmd": topics.command(SITE, "dev-a"),
                 "own auth": topics.device_auth(SITE, "dev-a"),
-                "own ack": topics.ack(SITE, "dev-a")}
+                "own ack": topics.ack(SITE, "dev-a"),
+                "own booth list": topics.booth_list(SITE, "dev-a")}
 
 
 @pytest.mark.parametrize("topic", DEVICE_READS.values(), ids=DEVICE_READS.keys())
@@ -157,6 +160,27 @@ def test_every_device_reads_the_site_auth_changes(broker: Broker,
         assert device.wait_for(topics.auth_changes(SITE), b"list v7")
 
 
+def test_a_booth_gets_its_retained_list_on_subscribing_and_no_other_booths(
+        broker: Broker, mqtt_clients: ConnectProbe) -> None:
+    # The desk publishes each booth's list retained: a booth that connects later (or after a
+    # restart) gets the newest at once, and only its own.
+    central = _central(broker, mqtt_clients)
+    own, other = topics.booth_list(SITE, "dev-a"), topics.booth_list(SITE, "dev-b")
+    assert not central.publish(own, b"list of dev-a v3", retain=True).is_failure
+    assert not central.publish(other, b"list of dev-b v8", retain=True).is_failure
+
+    dev_a = _device(broker, mqtt_clients, "dev-a")
+    assert not dev_a.subscribe(own).is_failure
+    assert dev_a.wait_for(own, b"list of dev-a v3")
+    assert all(m.retain for m in dev_a.received)
+    assert not dev_a.subscribe(other).is_failure
+    # A retained message is sent at subscribe time, so before a marker published after it.
+    assert not central.publish(own, MARKER).is_failure
+    assert dev_a.wait_for(own, MARKER)
+    assert dev_a.on(own) == [b"list of dev-a v3", MARKER]
+    assert dev_a.on(other) == []
+
+
 # --- central --------------------------------------------------------------------------------
 
 
@@ -168,7 +192,7 @@ def test_central_reads_and_writes_every_topic_of_the_site(broker: Broker,
     assert not watcher.subscribe(f"{topics.ROOT}/{SITE}/#").is_failure
     every = [topics.auth_changes(SITE)] + [
         topics.device(SITE, device, leaf) for device in ("dev-a", "dev-b")
-        for leaf in ("auth", "ack", "cmd", "events", "status", "catchup")]
+        for leaf in ("auth", "ack", "cmd", "booth", "events", "status", "catchup")]
 
     for topic in every:
         rc = central.publish(topic, b"central")
