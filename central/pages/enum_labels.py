@@ -171,6 +171,7 @@ LABELS: dict[enum.Enum, str] = {
     AlarmCategory.GATE_FAULT: N_("Gate fault"),
     AlarmCategory.OVER_QUOTA: N_("Too many messages"),
     AlarmCategory.JOURNAL_REPLACED: N_("Event log replaced"),
+    AlarmCategory.FLOAT_OVER_LIMIT: N_("Float over the limit: pay in to the service centre"),
     AlarmCategory.OTHER: N_("Other alarm"),
     EventOutcome.GRANTED: N_("Granted"),
     EventOutcome.DENIED: N_("Denied"),
