@@ -809,7 +809,7 @@ def _booth_day(session: Session, source: BoothEventSource, site_id: int, role: R
             VisitorRegistration, VisitorRegistration.id == BoothVisit.registration_id).where(
             BoothVisit.site_id == site_id, BoothVisit.booth == device,
             within(VisitorRegistration.time_in))
-            .order_by(VisitorRegistration.time_in.desc())).tuples())
+            .order_by(VisitorRegistration.time_in.desc())).all())
     slips = tuple(SlipExitView(s.number, s.gate, s.left_at, s.guard, s.items_match,
                                s.carrier_matches, s.outcome, s.note)
                   for s in session.scalars(select(BoothSlipExit).where(
@@ -832,8 +832,9 @@ def _booth_day(session: Session, source: BoothEventSource, site_id: int, role: R
     usernames = {s.guard for s in shifts} | {s.to_guard or "" for s in shifts} \
         | {c.guard or "" for c in charges} | {v.guard for v in visits} \
         | {s.guard for s in slips} | {c.guard for c in controls}
-    names = dict(session.execute(select(Staff.username, Staff.display_name).where(
-        Staff.username.in_(sorted(u for u in usernames if u)))).tuples())
+    names = {username: name for username, name in session.execute(
+        select(Staff.username, Staff.display_name).where(
+            Staff.username.in_(sorted(u for u in usernames if u))))}
     return BoothDay(device, shifts, charges, visits, slips, tuple(controls), problems,
                     tuple(JournalView(str(j["journal_id"]), int(j["events_upto"]),
                                       j.get("max_seq"),
