@@ -9,6 +9,7 @@ import enum
 from central.models import (
     ApplicationKind,
     BalanceMovement,
+    BoothRecordOutcome,
     CardState,
     ConfirmationMethod,
     DepositPayer,
@@ -175,6 +176,9 @@ LABELS: dict[enum.Enum, str] = {
     AlarmCategory.OTHER: N_("Other alarm"),
     EventOutcome.GRANTED: N_("Granted"),
     EventOutcome.DENIED: N_("Denied"),
+    BoothRecordOutcome.APPLIED: N_("Taken"),
+    BoothRecordOutcome.CONFLICT: N_("In conflict"),
+    BoothRecordOutcome.SKIPPED: N_("Skipped"),
 }
 
 

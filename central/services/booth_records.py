@@ -24,7 +24,7 @@ import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -73,6 +73,7 @@ BATCH = 200
 INTERVAL_S = 2.0
 
 
+@runtime_checkable
 class BoothEventSource(Protocol):
     """A site's central store, as the projection reads it (sync.hub.store.CentralStore)."""
 
