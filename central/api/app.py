@@ -44,6 +44,11 @@ from central.api.ports import GateEventSource
 from central.api.private_responses import PrivateResponses
 from central.api.state import ApiState
 from central.pages.app import install_pages, page_error
+from central.services.booth_records import (
+    INTERVAL_S,
+    BoothEventSource,
+    BoothRecordProjection,
+)
 from central.services.context import Desk
 from central.services.gate_sources import GateLink, GateSyncSource
 from edge.ports import Clock
@@ -109,7 +114,8 @@ def create_app(database_url: str, *,
                clock: Clock | None = None, hasher: PasswordHasher | None = None,
                session_ttl: timedelta = DEFAULT_SESSION_TTL,
                page_idle_timeout: timedelta = DEFAULT_PAGE_IDLE,
-               login_refusal_delay_s: float = 1.0) -> FastAPI:
+               login_refusal_delay_s: float = 1.0,
+               booth_records_interval_s: float | None = INTERVAL_S) -> FastAPI:
     """The API over the desk database at ``database_url`` (already migrated: ``serve``
     runs ``db.upgrade()`` first).
 
@@ -122,6 +128,9 @@ def create_app(database_url: str, *,
     ``hasher`` are for tests (a clock they can move, cheap argon2 parameters), and so is
     ``login_refusal_delay_s`` (how long a refused login waits before it is answered).
     ``page_idle_timeout`` ends a desk page's session after that long without a request.
+    While the application runs, the guards' booth records in the event stores are projected
+    into the desk's database every ``booth_records_interval_s`` (None: never; tests that
+    project on demand) by a thread of its own (central/services/booth_records.py).
 
     The desk pages (central/pages) are mounted at ``/`` over the same state; the API's
     documentation page at ``/api/v1/docs`` is served from the package's own copy of
@@ -135,10 +144,18 @@ def create_app(database_url: str, *,
         statuses = _by_site(devices, GateSyncSource)
     links = _by_site(gate_links, GateLink)
 
+    booths = [s for s in events.values() if isinstance(s, BoothEventSource)]
+    projection = BoothRecordProjection(desk, booths, booth_records_interval_s or INTERVAL_S)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        desk.close()
+        if booths and booth_records_interval_s is not None:
+            projection.start()
+        try:
+            yield
+        finally:
+            projection.stop()
+            desk.close()
 
     app = FastAPI(title="Menwei desk API", version=VERSION, description=DESCRIPTION,
                   openapi_url=f"{PREFIX}/openapi.json", docs_url=None,

@@ -70,3 +70,16 @@ __all__ = [
 ]
 # Stored value (issue 9) and the desk reader setting, kept apart to keep merges small.
 __all__ += ["BalanceEntry", "BalanceMovement", "ReaderUidOrder"]
+# The guards' booth records (issue 11), kept apart to keep merges small.
+from central.models.booth_records import (  # noqa: E402
+    BoothCursor,
+    BoothParkingCharge,
+    BoothRecordApplied,
+    BoothRecordOutcome,
+    BoothShift,
+    BoothSlipExit,
+    BoothVisit,
+)
+
+__all__ += ["BoothCursor", "BoothParkingCharge", "BoothRecordApplied", "BoothRecordOutcome",
+            "BoothShift", "BoothSlipExit", "BoothVisit"]

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from central.pages import (
     account,
     api_docs,
+    booth_records,
     card_actions,
     card_issue,
     directory,
@@ -63,6 +64,7 @@ ROUTERS = (
     stored_value.router,
     gate_feed.router,
     gates.router,
+    booth_records.router,
     parking.router,
     visitors.router,
     renovations.router,

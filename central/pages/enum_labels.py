@@ -9,6 +9,7 @@ import enum
 from central.models import (
     ApplicationKind,
     BalanceMovement,
+    BoothRecordOutcome,
     CardState,
     ConfirmationMethod,
     DepositPayer,
@@ -171,9 +172,13 @@ LABELS: dict[enum.Enum, str] = {
     AlarmCategory.GATE_FAULT: N_("Gate fault"),
     AlarmCategory.OVER_QUOTA: N_("Too many messages"),
     AlarmCategory.JOURNAL_REPLACED: N_("Event log replaced"),
+    AlarmCategory.FLOAT_OVER_LIMIT: N_("Float over the limit: pay in to the service centre"),
     AlarmCategory.OTHER: N_("Other alarm"),
     EventOutcome.GRANTED: N_("Granted"),
     EventOutcome.DENIED: N_("Denied"),
+    BoothRecordOutcome.APPLIED: N_("Taken"),
+    BoothRecordOutcome.CONFLICT: N_("In conflict"),
+    BoothRecordOutcome.SKIPPED: N_("Skipped"),
 }
 
 

@@ -29,5 +29,6 @@ MENU = (
     MenuEntry("/renovations", N_("Renovations"), "file_renovation"),
     MenuEntry("/goods-slips", N_("Goods release"), "list_overdue_goods_slips"),
     MenuEntry("/gates", N_("Gates"), "list_devices"),
+    MenuEntry("/booths", N_("Booth records"), "list_events"),
     MenuEntry("/staff", N_("Staff accounts"), "list_staff"),
 )

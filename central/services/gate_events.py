@@ -175,6 +175,20 @@ def holders(act: Action, uids: Iterable[str]) -> dict[str, Holder]:
     return out
 
 
+# What a booth's visitor record carries of the visitor (docs/booth.md ``visitor_in``): never
+# shown with the events, to anyone (rule G5); the visitor register shows it, masked but to
+# the director (central/services/booth_records.py).
+PRIVATE_DATA_KEYS = frozenset({"id_number", "name"})
+
+
+def redacted(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``event`` without the personal data its ``data`` may carry (PRIVATE_DATA_KEYS)."""
+    data = event.get("data")
+    if not isinstance(data, Mapping) or not PRIVATE_DATA_KEYS & data.keys():
+        return event
+    return {**event, "data": {k: v for k, v in data.items() if k not in PRIVATE_DATA_KEYS}}
+
+
 def gate_events(desk: Desk, actor: Actor, source: EventStore, wanted: EventFilter) -> EventPage:
     """The caller's site's gate events matching ``wanted`` (gate watchers only)."""
     with reading(desk, actor, GATE_WATCH_ROLES) as act:
@@ -185,7 +199,7 @@ def gate_events(desk: Desk, actor: Actor, source: EventStore, wanted: EventFilte
             until=wanted.until.timestamp() if wanted.until is not None else None,
             granted=wanted.granted, kinds=wanted.kinds, newest_first=wanted.newest_first,
             limit=wanted.limit + 1)
-        page = found[:wanted.limit]
+        page = [redacted(e) for e in found[:wanted.limit]]
         known = holders(act, (str(e["uid"]) for e in page if e.get("uid")))
         local = zone(act.site.timezone)
         events = []

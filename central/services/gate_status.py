@@ -64,6 +64,7 @@ class AlarmCategory(enum.StrEnum):
     GATE_FAULT = "gate_fault"
     OVER_QUOTA = "over_quota"
     JOURNAL_REPLACED = "journal_replaced"
+    FLOAT_OVER_LIMIT = "float_over_limit"  # a booth's cash float: pay in to the desk (P6)
     OTHER = "other"
 
 
@@ -90,6 +91,7 @@ CATEGORY_OF_KIND: dict[str, AlarmCategory] = {
     "mode_file_unreadable": AlarmCategory.GATE_FAULT,
     "quota_exceeded": AlarmCategory.OVER_QUOTA,
     "journal_replaced": AlarmCategory.JOURNAL_REPLACED,
+    "float_over_limit": AlarmCategory.FLOAT_OVER_LIMIT,  # booth/ (docs/booth.md)
 }
 # Standing alarms, and the ordinary events that end them: the door closed; the barrier moved
 # on to a normal state (a guard's reset that worked); the clock trusted again; the storage
@@ -101,6 +103,8 @@ CLEARED_BY: dict[str, frozenset[str]] = {
     "barrier_state": frozenset({"barrier_state"}),
     "clock_trust": frozenset({"clock_trust"}),
     "storage_fault": frozenset({"storage_recovered"}),
+    # A booth's float stays over the limit until the guard pays in to the desk.
+    "float_over_limit": frozenset({"float_paid_in"}),
 }
 
 

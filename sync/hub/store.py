@@ -309,6 +309,41 @@ class CentralStore:
                "LIMIT ?")
         return [_event_dict(r) for r in self._conn().execute(sql, (*args, limit))]
 
+    def journals(self) -> list[dict[str, Any]]:
+        """Every journal stored: device, journal_id, ``events_upto`` (every event up to it
+        is here), ``max_seq`` (the newest stored; above ``events_upto`` while some have not
+        arrived) and ``gaps``: the seqs it dropped for good (``[first_seq, last_seq]``)."""
+        conn = self._conn()
+        gaps: dict[tuple[str, str], list[list[int]]] = {}
+        for device, journal, lo, hi in conn.execute(
+                "SELECT device, journal_id, first_seq, last_seq FROM event_gaps "
+                "ORDER BY device, journal_id, first_seq"):
+            gaps.setdefault((device, journal), []).append([int(lo), int(hi)])
+        rows = conn.execute(
+            "SELECT j.device, j.journal_id, j.events_upto, (SELECT max(seq) FROM events e "
+            "WHERE e.device = j.device AND e.journal_id = j.journal_id) FROM event_journals j "
+            "ORDER BY j.device, j.first_seen, j.journal_id").fetchall()
+        return [{"device": r[0], "journal_id": r[1], "events_upto": int(r[2]),
+                 "max_seq": None if r[3] is None else int(r[3]),
+                 "gaps": gaps.get((r[0], r[1]), [])} for r in rows]
+
+    def journal_events(self, device: str, journal_id: str, after_seq: int, upto_seq: int, *,
+                       kinds: Collection[str] | None = None,
+                       limit: int = 500) -> list[dict[str, Any]]:
+        """The events of one journal with ``after_seq`` < seq <= ``upto_seq`` (of
+        ``kinds`` only, when given), in seq order: for a reader that follows a journal with
+        a cursor."""
+        where, args = "", list[object]()
+        if kinds is not None:
+            wanted = sorted(set(kinds))
+            where = f" AND kind IN ({', '.join('?' * len(wanted))})" if wanted else " AND 0"
+            args += wanted
+        rows = self._conn().execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE device = ? AND journal_id = ? AND "
+            f"seq > ? AND seq <= ?{where} ORDER BY seq LIMIT ?",
+            (device, journal_id, after_seq, upto_seq, *args, limit))
+        return [_event_dict(r) for r in rows]
+
     def count_events(self, device: str | None = None) -> int:
         """How many events are stored (for one device, or all)."""
         if device is None:
