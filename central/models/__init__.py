@@ -10,6 +10,7 @@ from central.models.applications import (
 )
 from central.models.auth_log import AuthLogEntry
 from central.models.base import AppendOnly, Base, FrozenColumns
+from central.models.booths import Booth
 from central.models.cards import Card, CardState, Grant, Schedule
 from central.models.gates import (
     AccessGroup,
@@ -70,3 +71,5 @@ __all__ = [
 ]
 # Stored value (issue 9) and the desk reader setting, kept apart to keep merges small.
 __all__ += ["BalanceEntry", "BalanceMovement", "ReaderUidOrder"]
+# Guard booths (issue 11).
+__all__ += ["Booth"]
