@@ -11,6 +11,7 @@ Create Date: 2026-12-10
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,7 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Column, type, default: the defaults are P6's (sync/wire/booth_list.py ParkingTariff).
-_SETTINGS: tuple[tuple[str, sa.types.TypeEngine[object], str], ...] = (
+_SETTINGS: tuple[tuple[str, sa.types.TypeEngine[Any], str], ...] = (
     ('parking_free_minutes', sa.Integer(), '15'),
     ('parking_day_per_hour_fen', sa.Integer(), '500'),
     ('parking_night_per_hour_fen', sa.Integer(), '200'),

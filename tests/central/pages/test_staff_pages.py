@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 from central.models import Role
+from central.services.booth_list import booth_list
 from central.services.staff import NewStaff, create_staff
 
 from ..conftest import PASSWORD, load_second_site
@@ -271,8 +272,6 @@ def test_a_company_wide_admin_chooses_the_site_in_the_header(
 
 def test_the_admin_chooses_the_booths_a_guard_signs_in_at(
         page: Page, live: RunningDesk, shot: Callable[[Page, str], Path]) -> None:
-    from central.services.booth_list import booth_list  # noqa: PLC0415 - this test's alone
-
     def guards_at_east() -> list[str]:
         made = booth_list(live.desk, "sunrise-garden", "east-booth")
         assert made is not None
