@@ -135,7 +135,8 @@ def _cmd_load_site(args: argparse.Namespace) -> int:
         desk.close()
     verb = "created" if report.site_created else "updated"
     print(f"site {desc.site.code} {verb}")
-    for what in ("access_groups", "gates", "buildings", "units", "households", "persons"):
+    for what in ("access_groups", "gates", "booths", "buildings", "units", "households",
+                 "persons"):
         added, existing = report.added.get(what, 0), report.existing.get(what, 0)
         if added or existing:
             print(f"  {what}: {added} added, {existing} already there")

@@ -1,10 +1,12 @@
 """Running the gate link inside the desk service: one CentralSync per site (signing and
-publishing to the site broker, storing the gates' events) and the relay from the desk's
-auth log into them. Configured by a small TOML file, validated once at start."""
+publishing to the site broker, storing the gates' events, keeping each guard booth's list
+retained) and the relay from the desk's auth log into them. Configured by a small TOML
+file, validated once at start."""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from central.gate_link import DeskToGates
+from central.services.booth_list import booth_lists
+from central.services.context import Desk
 from sync.hub.bridge import CentralSync
 from sync.hub.quotas import QuotaLimits
 from sync.mqtt.link import TlsFiles
+from sync.wire.booth_list import BoothList
 from sync.wire.signing import load_private_key
 from sync.wire.topics import CENTRAL_USER
 
@@ -137,11 +142,13 @@ class DeskSync:
     def __init__(self, config: DeskSyncConfig, engine: Engine) -> None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         key = load_private_key(config.signing_key)
+        desk = Desk(engine)
         self.syncs = {
             site: CentralSync(config.data_dir / f"sync-{site}.db", site, key,
                               config.broker_host, config.broker_port,
                               username=config.username, password=config.password,
-                              quota=config.quota, tls=config.tls())
+                              quota=config.quota, tls=config.tls(),
+                              booth_lists=_lists_of(desk, site))
             for site in config.sites
         }
         self.relay = DeskToGates(engine, self.syncs, config.data_dir / "relay-state.json")
@@ -162,3 +169,8 @@ class DeskSync:
         self.relay.stop()
         for sync in self.syncs.values():
             sync.close()
+
+
+def _lists_of(desk: Desk, site: str) -> Callable[[], Sequence[BoothList]]:
+    """The booths' lists of one site, read from the desk's database when the hub asks."""
+    return lambda: booth_lists(desk, site)

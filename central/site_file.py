@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -48,6 +49,15 @@ class GateSpec:
     name: str
     role: GateRole
     access_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BoothSpec:
+    """A guard booth: its device id, its name, and the gates of the site it drives."""
+
+    code: str
+    name: str
+    gates: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class SiteDescription:
     units: tuple[UnitSpec, ...]
     households: tuple[HouseholdSpec, ...]
     persons: tuple[PersonSpec, ...]
+    booths: tuple[BoothSpec, ...] = ()
 
 
 # [settings] keys: file name -> (SiteSettings column, reader kind).
@@ -130,7 +141,25 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "goods_slip_approval": ("goods_slip_approval", "flag"),
     "renovation_manager_approval": ("renovation_manager_approval", "flag"),
     "parking_owner_unit_approval": ("parking_owner_unit_approval", "flag"),
+    # Rule P6: a booth's cash float over this is paid in to the desk.
+    "booth_float_limit_yuan": ("booth_float_limit_fen", "fen"),
 }
+# [settings] parking_tariff keys (rule P6, the booths' temporary-parking charge).
+_TARIFF: dict[str, tuple[str, str]] = {
+    "free_minutes": ("parking_free_minutes", "minutes"),
+    "day_per_hour_yuan": ("parking_day_per_hour_fen", "fen"),
+    "night_per_hour_yuan": ("parking_night_per_hour_fen", "fen"),
+    "night_start": ("parking_night_start", "hhmm"),
+    "night_end": ("parking_night_end", "hhmm"),
+    "daily_cap_yuan": ("parking_daily_cap_fen", "fen"),
+}
+# A day's minutes: more free minutes than that would make the tariff free.
+_MAX_FREE_MINUTES = 24 * 60
+_TABLES = ("validity_months", "parking_tariff")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# A device id as the device configs allow it (firmware_config/settings.py): it becomes a
+# level of MQTT topics and part of file names.
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _VALIDITY_KINDS = ("owner", "family", "tenant", "merchant", "staff")
 _HOUSEHOLD_KINDS = {
     HouseholdKind.OWNERSHIP: {HolderKind.OWNER, HolderKind.FAMILY},
@@ -146,34 +175,49 @@ def _optional_table(r: FormReader, key: str) -> FormReader:
     return r.nested(key)
 
 
+def _hhmm(r: FormReader, key: str) -> str | None:
+    """A site-local time of day ``HH:MM`` (00:00 to 23:59)."""
+    value = r.opt_text(key, 5)
+    if value is not None and not _HHMM.match(value):
+        r.fail(key, "时间格式应为 08:30（00:00 至 23:59）", "a time like 08:30 (00:00 to 23:59)")
+    return value
+
+
+def _setting(r: FormReader, key: str, kind: str) -> Any:
+    if kind == "fen":
+        return r.fen(key)
+    if kind == "decimal":
+        return r.opt_decimal(key)
+    if kind == "count":
+        return r.opt_integer(key, 1)
+    if kind == "minutes":
+        return r.opt_integer(key, 0, _MAX_FREE_MINUTES)
+    if kind == "schedule":
+        return r.opt_schedule(key)
+    if kind == "uid_order":
+        return r.opt_enum(key, ReaderUidOrder)
+    if kind == "flag":
+        return r.flag(key, default=True)
+    return _hhmm(r, key)
+
+
 def _settings(r: FormReader) -> tuple[tuple[str, Any], ...]:
     out: list[tuple[str, Any]] = []
     for key in r.data:
-        if key != "validity_months" and key not in _SETTINGS:
-            r.fail(key, "未知设置项", f"unknown setting; known: validity_months, "
+        if key not in _TABLES and key not in _SETTINGS:
+            r.fail(key, "未知设置项", f"unknown setting; known: {', '.join(_TABLES)}, "
                    f"{', '.join(_SETTINGS)}")
     for key, (column, kind) in _SETTINGS.items():
-        if not r.present(key):
-            continue
-        value: Any
-        if kind == "fen":
-            value = r.fen(key)
-        elif kind == "decimal":
-            value = r.opt_decimal(key)
-        elif kind == "count":
-            value = r.opt_integer(key, 1)
-        elif kind == "schedule":
-            value = r.opt_schedule(key)
-        elif kind == "uid_order":
-            value = r.opt_enum(key, ReaderUidOrder)
-        elif kind == "flag":
-            value = r.flag(key, default=True)
-        else:
-            value = r.opt_text(key, 5)
-            if value is not None and not (len(value) == 5 and value[2] == ":"
-                                          and value.replace(":", "").isdigit()):
-                r.fail(key, "时间格式应为 08:30", "a time like 08:30")
-        out.append((column, value))
+        if r.present(key):
+            out.append((column, _setting(r, key, kind)))
+    tariff = _optional_table(r, "parking_tariff")
+    for key in tariff.data:
+        if key not in _TARIFF:
+            tariff.fail(key, "未知的临时停车收费项", f"unknown tariff setting; known: "
+                        f"{', '.join(_TARIFF)}")
+    for key, (column, kind) in _TARIFF.items():
+        if tariff.present(key):
+            out.append((column, _setting(tariff, key, kind)))
     validity = _optional_table(r, "validity_months")
     for key in validity.data:
         if key not in _VALIDITY_KINDS:
@@ -194,6 +238,19 @@ def _settings(r: FormReader) -> tuple[tuple[str, Any], ...]:
 def _gate(r: FormReader) -> GateSpec:
     return GateSpec(r.text("code", 64), r.opt_text("name") or r.text("code", 64),
                     r.enum("role", GateRole), r.names("access_groups"))
+
+
+def _booth(r: FormReader) -> BoothSpec:
+    code = r.text("code", 64)
+    # The code is the booth's device id, a level of its MQTT topics (sync/wire/topics.py).
+    if code and not _DEVICE_ID.match(code):
+        r.fail("code", "岗亭代码即岗亭设备的 device id：只能用字母、数字和 . _ -",
+               "the booth's device id: letters, digits, '.', '_' and '-'")
+    errors_before = len(r.errors)
+    gates = r.names("gates")
+    if not gates and len(r.errors) == errors_before:
+        r.fail("gates", "岗亭至少管一个门或道闸", "a booth drives at least one gate")
+    return BoothSpec(code, r.opt_text("name") or code, gates)
 
 
 def _building(r: FormReader) -> BuildingSpec:
@@ -244,6 +301,15 @@ def _cross_check(d: SiteDescription, errors: list[FieldError]) -> None:
     groups = {g.name for g in d.access_groups}
     unique([g.name for g in d.access_groups], "access_groups")
     unique([g.code for g in d.gates], "gates")
+    unique([b.code for b in d.booths], "booths")
+    gate_codes = {g.code for g in d.gates}
+    for i, booth in enumerate(d.booths):
+        if booth.code in gate_codes:
+            fail(f"booths[{i}].code", "与门的代码重复（设备 id 须各不相同）",
+                 f"{booth.code!r} is a gate's code: device ids are unique in a site")
+        for gate in booth.gates:
+            if gate not in gate_codes:
+                fail(f"booths[{i}].gates", "未定义的门", f"{gate!r} is not in [[gates]]")
     unique([b.code for b in d.buildings], "buildings")
     unique([(u.building, u.number) for u in d.units], "units")
     unique([h.key for h in d.households], "households")
@@ -287,8 +353,8 @@ def parse_toml(text: str) -> SiteDescription:
                                             f"not valid TOML: {exc}")]) from exc
     r = FormReader(doc)
     for key in doc:
-        if key not in {"site", "settings", "access_groups", "gates", "buildings", "units",
-                       "households", "persons"}:
+        if key not in {"site", "settings", "access_groups", "gates", "booths", "buildings",
+                       "units", "households", "persons"}:
             r.fail(key, "未知的表", "unknown table")
     s = r.nested("site")
     timezone = s.opt_text("timezone", 64) or DEFAULT_TIMEZONE
@@ -306,6 +372,7 @@ def parse_toml(text: str) -> SiteDescription:
         units=r.items("units", _unit, max_items=100_000),
         households=r.items("households", _household, max_items=100_000),
         persons=r.items("persons", _person, max_items=500_000),
+        booths=r.items("booths", _booth, max_items=1000),
     )
     _cross_check(desc, r.errors)
     r.finish()

@@ -10,6 +10,7 @@ from central.models.applications import (
 )
 from central.models.auth_log import AuthLogEntry
 from central.models.base import AppendOnly, Base, FrozenColumns
+from central.models.booths import Booth
 from central.models.cards import Card, CardState, Grant, Schedule
 from central.models.gates import (
     AccessGroup,
@@ -83,3 +84,5 @@ from central.models.booth_records import (  # noqa: E402
 
 __all__ += ["BoothCursor", "BoothParkingCharge", "BoothRecordApplied", "BoothRecordOutcome",
             "BoothShift", "BoothSlipExit", "BoothVisit"]
+# Guard booths (issue 11).
+__all__ += ["Booth"]

@@ -87,7 +87,7 @@ class BoothShift(Base):
     to_guard: Mapped[str | None] = mapped_column(String(64))
     next_shift_id: Mapped[str | None] = mapped_column(String(64))
     cash_fen: Mapped[int | None]
-    charges_fen: Mapped[int | None]
+    charges: Mapped[int | None]  # how many parking charges the shift took
     float_fen: Mapped[int | None]
     invoices: Mapped[str] = mapped_column(String(200), default="")
     notes: Mapped[str] = mapped_column(String(1000), default="")

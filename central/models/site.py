@@ -110,6 +110,21 @@ class SiteSettings(Base):
     parking_owner_unit_approval: Mapped[bool] = mapped_column(default=True,
                                                               server_default=true())
 
+    # Rule P6: the temporary-parking tariff the booths charge (sync/wire/booth_list.py
+    # ParkingTariff): free minutes, then each started hour at the day or the night rate
+    # (night from ``parking_night_start`` to ``parking_night_end``, site-local), capped per
+    # calendar day (0: no cap).
+    parking_free_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
+    parking_day_per_hour_fen: Mapped[int] = mapped_column(default=500, server_default="500")
+    parking_night_per_hour_fen: Mapped[int] = mapped_column(default=200, server_default="200")
+    parking_night_start: Mapped[str] = mapped_column(String(5), default="22:00",
+                                                     server_default="22:00")
+    parking_night_end: Mapped[str] = mapped_column(String(5), default="07:00",
+                                                   server_default="07:00")
+    parking_daily_cap_fen: Mapped[int] = mapped_column(default=4000, server_default="4000")
+    # Rule P6: a booth's cash float over this is paid in to the desk.
+    booth_float_limit_fen: Mapped[int] = mapped_column(default=60_000, server_default="60000")
+
     site: Mapped[Site] = relationship(back_populates="settings")
 
     def validity_months(self, kind: HolderKind) -> int | None:

@@ -16,6 +16,7 @@ FIELD_LABELS: dict[str, str] = {
     "applicant_person_id": N_("Applicant"),
     "approved": N_("Approved"),
     "before": N_("Before"),
+    "booths": N_("Booths"),
     "balance_checked_yuan": N_("Balance checked (yuan)"),
     "balance_shown_yuan": N_("Balance shown to the holder (yuan)"),
     "card_taken_back": N_("Card taken back"),

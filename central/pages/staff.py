@@ -1,6 +1,7 @@
 """Staff accounts (the administrator's pages): the accounts they manage, creating one,
-and for each account changing its role, setting a new password (its sessions end) and
-deactivating it (it can no longer log in; its sessions end).
+and for each account changing its role, setting a new password (its sessions end),
+deactivating it (it can no longer log in; its sessions end) and, for a guard, the booths
+they may sign in at (each booth's list carries its guards: central/services/booth_list.py).
 
 Everything goes through central/services/staff.py, which scopes an admin to their own
 site's accounts and refuses an admin changing their own role or deactivating themselves;
@@ -29,11 +30,13 @@ router = APIRouter()
 Lister = Annotated[PageContext, Depends(requires("list_staff"))]
 Creator = Annotated[PageContext, Depends(requires("create_staff"))]
 RoleChanger = Annotated[PageContext, Depends(requires("change_staff_role"))]
+# Which booths a guard signs in at is the same admin's business as the account's role.
+BoothSetter = RoleChanger
 PasswordSetter = Annotated[PageContext, Depends(requires("reset_staff_password"))]
 Deactivator = Annotated[PageContext, Depends(requires("deactivate_staff"))]
 
 # What the list says after a form did its work (``?done=…&who=<account id>``).
-DONE = ("created", "role", "password", "deactivated")
+DONE = ("created", "role", "password", "deactivated", "booths")
 
 
 def _caller(ctx: PageContext) -> PageCaller:
@@ -104,7 +107,14 @@ async def _account_page(request: Request, ctx: PageContext, staff_id: int, *,
     def errors_of(name: str) -> list[FieldError]:
         return errors if failed == name else []
     role_values = values if failed == "role" and values else {"role": account.role}
+    booths = await run_in_threadpool(staff.booth_choices, api_state(request).desk,
+                                     caller.actor, staff_id)
+    chosen = values.get("booths") if failed == "booths" and values else None
     return render(ctx, "staff/account.html", {
+        "booths": booths,
+        "chosen_booths": list(chosen) if chosen is not None
+        else [b.key for b in booths if b.allowed],
+        "booth_errors": errors_of("booths"),
         "account": account, "is_self": account.id == caller.principal.staff_id,
         "role_fields": form_view(staff.NewRole, role_values, errors_of("role")),
         "password_fields": form_view(staff.NewPassword, {}, errors_of("password")),
@@ -127,6 +137,17 @@ async def set_role(request: Request, ctx: RoleChanger, staff_id: int) -> Respons
         return await _account_page(request, ctx, staff_id, failed="role", values=sent.values,
                                    error=sent.error)
     return see_other(f"/staff?done=role&who={staff_id}")
+
+
+@router.post("/staff/{staff_id}/booths", response_class=HTMLResponse)
+async def set_booths(request: Request, ctx: BoothSetter, staff_id: int) -> Response:
+    """Allow the guard at exactly the booths ticked; each booth's next list says so."""
+    sent = await submit(request, ctx, staff.StaffBooths,
+                        lambda desk, actor, inp: staff.set_booths(desk, actor, staff_id, inp))
+    if isinstance(sent, Refused):
+        return await _account_page(request, ctx, staff_id, failed="booths", values=sent.values,
+                                   error=sent.error)
+    return see_other(f"/staff?done=booths&who={staff_id}")
 
 
 @router.post("/staff/{staff_id}/password", response_class=HTMLResponse)

@@ -318,7 +318,7 @@ def _shift_handover(r: _Record) -> Outcome:
     if opening is not None:
         row.opening_float_fen = opening
     row.cash_fen = d.whole("cash_fen", required=False)
-    row.charges_fen = d.whole("charges", required=False)
+    row.charges = d.whole("charges", required=False)
     row.float_fen = d.whole("float_fen", required=False)
     row.invoices = d.listing("invoices", 200)
     row.notes = d.listing("notes", 1000)
@@ -605,7 +605,7 @@ class ShiftView:
     handed_over_at: datetime | None
     opening_float_fen: int | None
     cash_fen: int | None
-    charges_fen: int | None
+    charges: int | None
     float_fen: int | None
     invoices: str
     notes: str
@@ -787,7 +787,7 @@ def _booth_day(session: Session, source: BoothEventSource, site_id: int, role: R
 
     shifts = tuple(ShiftView(
         s.shift_id, s.guard, s.to_guard, s.started_at, s.handed_over_at, s.opening_float_fen,
-        s.cash_fen, s.charges_fen, s.float_fen, s.invoices, s.notes, s.over_limit,
+        s.cash_fen, s.charges, s.float_fen, s.invoices, s.notes, s.over_limit,
         s.over_limit_float_fen, s.limit_fen, s.paid_in_fen, s.paid_in_at)
         for s in session.scalars(select(BoothShift).where(
             BoothShift.site_id == site_id, BoothShift.booth == device,

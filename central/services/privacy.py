@@ -62,3 +62,15 @@ def mask_phone(phone: str | None) -> str:
         keep = min(2, len(text) - 1) if len(text) > 1 else 0
         return "*" * (len(text) - keep) + text[len(text) - keep:]
     return text[:_PHONE_HEAD] + "*" * (len(text) - _PHONE_HEAD - _PHONE_TAIL) + text[-_PHONE_TAIL:]
+
+
+def mask_name(name: str | None) -> str:
+    """``王建国`` → ``王*国``, ``李明`` → ``李*``: what a screen outside the desk shows of a
+    person's name (a booth's pass list, rule G5) — enough for the guard to match the person
+    who says it, not a list of residents to copy. One character stays as it is."""
+    text = (name or "").strip()
+    if len(text) <= 1:
+        return text
+    if len(text) == 2:  # a two-character name keeps its surname only
+        return text[0] + "*"
+    return text[0] + "*" * (len(text) - 2) + text[-1]

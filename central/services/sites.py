@@ -1,10 +1,11 @@
 """Loading a site description (``menwei-desk load-site``): creates the site and whatever of
-its groups, gates, buildings, units, households and persons the database does not have yet.
+its groups, gates, guard booths, buildings, units, households and persons the database does
+not have yet.
 
 Loading is repeatable: the operator keeps one file per site and loads it again after adding
-to it. What exists is matched by its key (group name, gate code, building code, unit
-number, a current household of the same kind in the unit, a person's name in the household)
-and left as it is — except the [settings], which the file states in full each time.
+to it. What exists is matched by its key (group name, gate code, booth code, building code,
+unit number, a current household of the same kind in the unit, a person's name in the
+household) and left as it is — except the [settings], which the file states in full each time.
 
 ``sites_served`` reads back which sites an account serves (a page header's site chooser).
 """
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from central.models import (
     AccessGroup,
+    Booth,
     Building,
     Gate,
     Household,
@@ -91,6 +93,21 @@ def load_site(desk: Desk, desc: SiteDescription) -> LoadReport:
             for name in gspec.access_groups:
                 if groups[name] not in gate.access_groups:
                     gate.access_groups.append(groups[name])
+            gates[gspec.code] = gate
+        s.flush()
+
+        booths = {b.code: b for b in s.scalars(select(Booth).where(Booth.site_id == site.id))}
+        for boothspec in desc.booths:
+            booth = booths.get(boothspec.code)
+            report.count("booths", booth is None)
+            if booth is None:
+                # Which guards may sign in here is the admin's choice on the staff pages;
+                # a guard created from now on gets it with every other booth of the site.
+                booth = Booth(site_id=site.id, code=boothspec.code, name=boothspec.name)
+                s.add(booth)
+            for code in boothspec.gates:
+                if gates[code] not in booth.gates:
+                    booth.gates.append(gates[code])
 
         buildings = {b.code: b for b in s.scalars(
             select(Building).where(Building.site_id == site.id))}

@@ -1,10 +1,15 @@
-"""Staff accounts: create, list, change role, reset password, disable (logging in:
-central/services/staff_login.py).
+"""Staff accounts: create, list, change role, reset password, disable, and the booths a
+guard may sign in at (logging in: central/services/staff_login.py).
 
 Every operation is scoped to the acting admin's sites: an admin bound to one site sees,
 creates and changes that site's accounts only (an account elsewhere does not exist for
 them), and only a company-wide admin creates or makes company-wide accounts. Passwords are
 hashed (argon2id) before the transaction opens, so the write lock is never held for a hash.
+
+A guard signs in at a booth (issue 11) only if the booth is one of the account's booths: the
+booth's signed list carries those guards (central/services/booth_list.py). A new guard, or an
+account made a guard, gets every booth of its site (of every site, company-wide); the admin
+then narrows it on the account's page.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Self
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
-from central.form_fields import Password, Text
+from central.form_fields import Names, Password, Text
 from central.form_input import FormInput
 from central.forms import FormReader
-from central.models import Role, Site, Staff, StaffSession
+from central.models import Booth, Role, Site, Staff, StaffSession
+from central.models.booths import staff_booths
 from central.refusals import (
     ConflictError,
     FieldError,
@@ -31,9 +37,10 @@ from central.refusals import (
 from central.services.context import Action, Actor, Desk, action
 from central.services.staff_login import LoggedIn, login
 
-__all__ = ["MIN_PASSWORD_LENGTH", "LoggedIn", "NewStaff", "OwnPassword", "change_own_password",
-           "change_role", "create_staff", "deactivate_staff", "last_logins", "list_staff",
-           "login", "managed_account", "reset_password", "set_locale"]
+__all__ = ["MIN_PASSWORD_LENGTH", "BoothChoice", "LoggedIn", "NewStaff", "OwnPassword",
+           "StaffBooths", "booth_choices", "change_own_password", "change_role", "create_staff",
+           "deactivate_staff", "last_logins", "list_staff", "login", "managed_account",
+           "reset_password", "set_booths", "set_locale"]
 
 ADMINS = frozenset({Role.ADMIN})
 MIN_PASSWORD_LENGTH = 10
@@ -95,6 +102,47 @@ class NewRole(FormInput):
     role: Role
 
 
+@dataclass(frozen=True)
+class StaffBooths(FormInput):
+    """The booths a guard may sign in at, exactly these."""
+
+    booths: Annotated[tuple[str, ...], Names(
+        max_items=1000, max_len=129,
+        doc="the booths, each as site/booth (e.g. sunrise-garden/east-booth); empty: none")] = ()
+
+
+@dataclass(frozen=True)
+class BoothChoice:
+    """A booth an account could be allowed at, and whether it is."""
+
+    key: str  # site/booth, as StaffBooths names it
+    site_name: str
+    code: str
+    name: str
+    gates: tuple[str, ...]  # the gates' names
+    allowed: bool
+
+
+def _site_booths(act: Action, site_id: int | None) -> list[Booth]:
+    """The booths of the site (every site's for ``site_id`` None), by site then code."""
+    query = select(Booth).join(Site, Site.id == Booth.site_id).order_by(Site.code, Booth.code)
+    if site_id is not None:
+        query = query.where(Booth.site_id == site_id)
+    return list(act.session.scalars(query))
+
+
+def _allow_every_booth(act: Action, staff: Staff) -> None:
+    """A guard's default: every booth of their site (every site's, company-wide)."""
+    rows = [{"staff_id": staff.id, "booth_id": b.id} for b in _site_booths(act, staff.site_id)]
+    if rows:
+        act.session.execute(insert(staff_booths), rows)
+
+
+def _allowed_booth_ids(act: Action, staff_id: int) -> set[int]:
+    return set(act.session.scalars(select(staff_booths.c.booth_id).where(
+        staff_booths.c.staff_id == staff_id)))
+
+
 def _admin(act: Action, actor: Actor | None) -> Staff | None:
     """The acting admin (None: the local command line, which may do anything)."""
     if actor is None:
@@ -149,6 +197,8 @@ def create_staff(desk: Desk, inp: NewStaff, actor: Actor | None = None) -> int:
                       site_id=site_id, password_hash=password_hash, created_at=act.now)
         act.session.add(staff)
         act.session.flush()
+        if staff.role is Role.GUARD:
+            _allow_every_booth(act, staff)
         return staff.id
 
 
@@ -197,8 +247,11 @@ def change_role(desk: Desk, actor: Actor, staff_id: int, inp: NewRole) -> Staff:
         admin = _admin(act, actor)
         target = _managed(act, admin, staff_id)
         _not_self(admin, target, "不能更改自己的角色", "an admin cannot change their own role")
+        becomes_guard = target.role is not Role.GUARD and inp.role is Role.GUARD
         target.role = inp.role
         act.session.flush()
+        if becomes_guard and not _allowed_booth_ids(act, target.id):
+            _allow_every_booth(act, target)
         _ = target.site
         return target
 
@@ -256,6 +309,44 @@ def deactivate_staff(desk: Desk, actor: Actor, staff_id: int) -> Staff:
                   "an admin cannot deactivate their own account")
         target.active = False
         _end_sessions(act, target)
+        act.session.flush()
+        _ = target.site
+        return target
+
+
+def booth_choices(desk: Desk, actor: Actor, staff_id: int) -> list[BoothChoice]:
+    """The booths the account could be allowed at (its site's; every site's for a
+    company-wide account), each with whether it is."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        target = _managed(act, _admin(act, actor), staff_id)
+        allowed = _allowed_booth_ids(act, target.id)
+        sites = {site.id: site for site in session.scalars(select(Site))}
+        return [BoothChoice(f"{sites[b.site_id].code}/{b.code}", sites[b.site_id].name, b.code,
+                            b.name, tuple(g.name for g in b.gates), b.id in allowed)
+                for b in _site_booths(act, target.site_id)]
+
+
+def set_booths(desk: Desk, actor: Actor, staff_id: int, inp: StaffBooths) -> Staff:
+    """Allow a guard at exactly these booths (none: the guard signs in at no booth); each
+    booth learns it with its next list."""
+    with action(desk) as act:
+        target = _managed(act, _admin(act, actor), staff_id)
+        if target.role is not Role.GUARD:
+            raise ConflictError("只有门岗（安管员）账户在岗亭登录",
+                                "only a guard's account signs in at booths", "booths")
+        sites = {site.id: site.code for site in act.session.scalars(select(Site))}
+        known = {f"{sites[b.site_id]}/{b.code}": b.id
+                 for b in _site_booths(act, target.site_id)}
+        unknown = [key for key in inp.booths if key not in known]
+        if unknown:
+            raise InvalidInputError([FieldError(
+                "booths", f"没有这个岗亭：{'、'.join(unknown)}",
+                f"not a booth of the account's site: {', '.join(unknown)}")])
+        act.session.execute(delete(staff_booths).where(staff_booths.c.staff_id == target.id))
+        rows = [{"staff_id": target.id, "booth_id": known[key]} for key in inp.booths]
+        if rows:
+            act.session.execute(insert(staff_booths), rows)
         act.session.flush()
         _ = target.site
         return target

@@ -12,7 +12,9 @@ work, each on its own thread:
   chunked snapshot, so a million-card snapshot never stalls event acknowledgements;
 - the *outbox* publisher (sync/hub/outbox.py) sends what the desk wrote (authorisation
   changes, commands) in order, marking a row published only when the broker's PUBACK for it
-  arrived.
+  arrived;
+- the *booth-list* publisher (sync/hub/booth_lists.py), when the desk gives the hub a way to
+  build its booths' lists, keeps each booth's signed list retained on its topic.
 
 Incoming messages are acknowledged to the broker by hand only once stored, and the hub's
 session outlives a disconnect, so a batch the central process had not stored when it died
@@ -32,6 +34,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.card_record import CardRow, WireCard
+from sync.hub.booth_lists import BoothListPublisher, BuildBoothLists
 from sync.hub.catchups import CATCHUP_WINDOW, AnswerSettings, CatchupAnswers
 from sync.hub.ingest import Inbound, Ingest
 from sync.hub.outbox import OUTBOX_WINDOW, OutboxPublisher
@@ -69,7 +72,8 @@ class CentralSync:
                  clock: Callable[[], float] = time.time, client_id: str | None = None,
                  max_inbound_bytes: int = MAX_MESSAGE_BYTES,
                  reconnect_delay: tuple[int, int] = (1, 30),
-                 quota: QuotaLimits | None = None, tls: TlsFiles | None = None) -> None:
+                 quota: QuotaLimits | None = None, tls: TlsFiles | None = None,
+                 booth_lists: BuildBoothLists | None = None) -> None:
         _check_segment(site, "site")
         if snapshot_threshold < 0:
             raise ValueError("snapshot_threshold must not be negative")
@@ -90,6 +94,9 @@ class CentralSync:
                                        AnswerSettings(snapshot_threshold, chunk_size),
                                        clock=clock, over_quota=self._over_quota)
         self.outbox = OutboxPublisher(self.store, signing_key, clock)
+        # The desk's booths' lists (issue 11), built by the desk: the hub knows no records.
+        self.booth_lists = (BoothListPublisher(self.store, signing_key, booth_lists, clock)
+                            if booth_lists is not None else None)
         self._link: MqttLink | None = None
         self._dropped = 0
         self._dropped_lock = threading.Lock()
@@ -175,12 +182,14 @@ class CentralSync:
         at once: nothing here waits for the broker."""
         if self._link is not None:
             raise RuntimeError("CentralSync is already started")
-        link = MqttLink(self.settings, on_message=self._route, on_up=self.outbox.wake,
-                        on_down=self.outbox.wake, on_puback=self.outbox.wake)
+        link = MqttLink(self.settings, on_message=self._route, on_up=self._wake_publishers,
+                        on_down=self._wake_publishers, on_puback=self._wake_publishers)
         self._link = link
         self.ingest.start(link)
         self.catchups.start(link)
         self.outbox.start(link)
+        if self.booth_lists is not None:
+            self.booth_lists.start(link)
         link.start()
 
     def stop(self) -> None:
@@ -192,6 +201,8 @@ class CentralSync:
         self.ingest.stop()
         self.catchups.stop()
         self.outbox.stop()
+        if self.booth_lists is not None:
+            self.booth_lists.stop()
         link.close()
         self._link = None
 
@@ -199,6 +210,11 @@ class CentralSync:
         """Stop, then close the database."""
         self.stop()
         self.store.close()
+
+    def _wake_publishers(self) -> None:
+        self.outbox.wake()
+        if self.booth_lists is not None:
+            self.booth_lists.wake()
 
     # ------------------------------------------------------------ routing (paho's thread)
 

@@ -154,4 +154,17 @@ MIGRATIONS = [
         WHERE applied_seq IS NOT NULL;
     CREATE INDEX events_alarms ON events (device, journal_id, kind, seq) WHERE alarm = 1
     """,
+    # 5: each booth's last published list (sync/hub/booth_lists.py): its version, the digest
+    # of its content (without version and issued_at) and the signed message, so a restarted
+    # desk neither publishes an unchanged list again nor numbers a new one backwards, and can
+    # republish the last one to a broker that lost its retained messages.
+    """
+    CREATE TABLE booth_lists (
+        booth TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        published_at REAL NOT NULL
+    )
+    """,
 ]

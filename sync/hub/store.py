@@ -49,6 +49,17 @@ class OutboxRow:
     expires_at: float | None
 
 
+@dataclass(frozen=True)
+class PublishedBoothList:
+    """A booth's list as last published (sync/hub/booth_lists.py)."""
+
+    booth: str
+    version: int
+    digest: str
+    payload: bytes
+    published_at: float
+
+
 def _optional(event: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = event.get(key)
     if value is not None and (not isinstance(value, kind)
@@ -221,6 +232,26 @@ class CentralStore:
         rows = self._conn().execute(
             "SELECT coalesce(outcome, 'pending'), count(*) FROM outbox GROUP BY outcome")
         return {str(k): int(n) for k, n in rows}
+
+    # ------------------------------------------------------------ booth lists
+
+    def published_booth_list(self, booth: str) -> PublishedBoothList | None:
+        """The booth's last list the broker acknowledged, or None."""
+        row = self._conn().execute(
+            "SELECT booth, version, digest, payload, published_at FROM booth_lists "
+            "WHERE booth = ?", (booth,)).fetchone()
+        return None if row is None else PublishedBoothList(*row)
+
+    def record_booth_list(self, booth: str, version: int, digest: str, payload: bytes) -> None:
+        """Keep the booth's list the broker just acknowledged; only ever a newer version."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO booth_lists (booth, version, digest, payload, published_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (booth) DO UPDATE SET "
+                "version = excluded.version, digest = excluded.digest, "
+                "payload = excluded.payload, published_at = excluded.published_at "
+                "WHERE excluded.version > booth_lists.version",
+                (booth, version, digest, payload, self.clock()))
 
     # ------------------------------------------------------------ events
 

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 from central.models import Role
+from central.services.booth_list import booth_list
 from central.services.staff import NewStaff, create_staff
 
 from ..conftest import PASSWORD, load_second_site
@@ -267,3 +268,40 @@ def test_a_company_wide_admin_chooses_the_site_in_the_header(
     refused = page.request.post(f"{live.url}/site", form={"csrf": csrf or "",
                                                           "site": "nowhere", "back": "/"})
     assert refused.status == 404
+
+
+def test_the_admin_chooses_the_booths_a_guard_signs_in_at(
+        page: Page, live: RunningDesk, shot: Callable[[Page, str], Path]) -> None:
+    def guards_at_east() -> list[str]:
+        made = booth_list(live.desk, "sunrise-garden", "east-booth")
+        assert made is not None
+        return [g.username for g in made.guards]
+
+    log_in(page, live, "admin")
+    page.goto(live.url + "/staff/new")
+    # The form says what a new guard gets.
+    expect(page.locator(".booth-default")).to_contain_text("所有岗亭")
+    create_account(page, live, "wang.bao", role="guard", display_name="王保安")
+    assert "wang.bao" in guards_at_east()
+
+    manage(page, live, "wang.bao")
+    east = page.locator("input[name=booths][value='sunrise-garden/east-booth']")
+    expect(page.locator(".booths h2")).to_have_text("岗亭")
+    expect(page.locator(".booths label")).to_contain_text("东门岗")
+    expect(page.locator(".booths label")).to_contain_text("小区大门")
+    expect(east).to_be_checked()
+    shot(page, "staff-guard-booths")
+    east.uncheck()
+    page.click(".booths button[type=submit]")
+    expect(page.locator(".done")).to_contain_text("wang.bao 的岗亭已保存")
+    assert "wang.bao" not in guards_at_east()
+    manage(page, live, "wang.bao")
+    expect(east).not_to_be_checked()
+    east.check()
+    page.click(".booths button[type=submit]")
+    expect(page.locator(".done")).to_contain_text("wang.bao 的岗亭已保存")
+    assert "wang.bao" in guards_at_east()
+
+    # A clerk signs in at no booth: their page has no booth form.
+    manage(page, live, "clerk")
+    expect(page.locator(".booths")).to_have_count(0)
