@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from booth.refusals import BoothRefusal
@@ -28,6 +29,10 @@ MIGRATIONS = [
     CREATE UNIQUE INDEX shifts_one_open ON shifts ((1)) WHERE ended_at IS NULL
     """,
 ]
+
+
+# A part that takes cash: shift id -> (charges, cash in fen).
+CashSource = Callable[[str], tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,18 @@ class Shifts:
 
     def __init__(self, store: BoothStore) -> None:
         self.store = store
+        self.cash_sources: list[CashSource] = []
         store.migrate("shifts", MIGRATIONS)
+
+    def add_cash_source(self, source: CashSource) -> None:
+        """Count ``source`` (a part that takes cash, e.g. parking) in every shift's cash:
+        it answers a shift id with (how many charges, their cash in fen)."""
+        self.cash_sources.append(source)
+
+    def cash_taken(self, shift_id: str) -> tuple[int, int]:
+        """How many charges the shift took and their cash in fen, over every source."""
+        counts = [source(shift_id) for source in self.cash_sources]
+        return sum(c for c, _ in counts), sum(f for _, f in counts)
 
     def current(self) -> Shift | None:
         """The shift open now, or None between shifts."""
