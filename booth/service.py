@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from booth.list_file import FILE_NAME, BoothListFile
+from booth.parking import Parking
 from booth.post_gates import PostGates, load_post_gates
 from booth.refusals import BoothRefusal
 from booth.shifts import Shifts
@@ -67,6 +68,7 @@ class BoothService:
                                    self.site, self.device)
         # The parts, each over the shared store (one line each; see docs/booth.md).
         self.shifts = Shifts(self.store)
+        self.parking = Parking(self.store, self.gates, self.shifts, self.booth_list, self.device)
 
     def close(self) -> None:
         """Close the booth's file."""
