@@ -130,10 +130,8 @@ def post_exit(ctx: Context, service: Service, form: Form) -> Response:
                                         guard_name=name)
     except BoothRefusal as refusal:
         return _exit_again(ctx, service, typed, refusal)
-    if exited.barrier is None:
-        outcome = "repeat"
-    else:
-        outcome = "1" if exited.barrier.opened else "0"
+    # What the barrier did, for the receipt page: a repeat did not open it again.
+    outcome = "repeat" if exited.barrier is None else str(int(exited.barrier.opened))
     return see_other(f"/parking/receipt/{exited.charge.receipt_no}?opened={outcome}")
 
 
