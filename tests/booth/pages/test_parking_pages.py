@@ -168,3 +168,23 @@ def test_an_exit_form_posted_twice_is_one_charge_with_the_same_receipt(
     assert answers[1].headers["location"] == "/parking/receipt/booth-east-000001?opened=repeat"
     shift = booth.service.shifts.require_current()
     assert booth.service.parking.cash_in_shift(shift.shift_id)[0] == 1
+
+
+def test_a_lost_ticket_pays_the_daily_cap_with_its_reason(booth: RunningBooth, page: Page,
+                                                          shot: Shot) -> None:
+    start_shift(booth)
+    sign_in_directly(page, booth)
+    page.goto(f"{booth.url}/parking")
+    page.get_by_role("link", name="补票/遗失票（无入场记录）").click()
+    page.get_by_label("车牌").fill("粤A99999")
+    page.get_by_role("button", name="计算费用").click()
+    expect(page.locator("#fee-due")).to_have_text("¥40.00")
+    page.get_by_label("实收现金（元）").fill("40")
+    page.get_by_role("button", name="已收费：打印并放行").click()
+    expect(page.locator(".field-error")).to_contain_text("遗失票（无入场记录）须填写原因")
+    page.get_by_label("补票原因").fill("临时卡丢失")
+    page.get_by_role("button", name="已收费：打印并放行").click()
+    expect(page.locator(".receipt")).to_contain_text("遗失票: 临时卡丢失")
+    expect(page.locator(".receipt")).to_contain_text("粤A99999")
+    expect(page.locator("#receipt-fee")).to_have_text("¥40.00")
+    shot(page, "parking-lost-ticket-receipt")
