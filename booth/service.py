@@ -14,6 +14,7 @@ from pathlib import Path
 
 from booth.goods import Goods
 from booth.list_file import FILE_NAME, BoothListFile
+from booth.parking import Parking
 from booth.post_gates import PostGates, load_post_gates
 from booth.refusals import BoothRefusal
 from booth.shifts import Shifts
@@ -73,6 +74,7 @@ class BoothService:
         self.shifts = Shifts(self.store, self.sign_in, self.booth_list)
         self.visitors = Visitors(self.store, self.booth_list)
         self.goods = Goods(self.store, self.booth_list, self.gates)
+        self.parking = Parking(self.store, self.gates, self.shifts, self.booth_list, self.device)
 
     def close(self) -> None:
         """Close the booth's file."""

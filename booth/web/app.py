@@ -20,7 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from booth.refusals import BoothRefusal, NotSignedIn
 from booth.service import BoothService
-from booth.web import goods_pages, language, shift_pages, sign_in_pages, visitor_pages
+from booth.web import (
+    goods_pages,
+    language,
+    parking_pages,
+    shift_pages,
+    sign_in_pages,
+    visitor_pages,
+)
 from booth.web.guard_session import LOCALE_COOKIE
 from booth.web.i18n import chosen_locale
 from booth.web.rendering import BoothContext, render
@@ -34,6 +41,7 @@ ROUTERS = (
     goods_pages.router,
     sign_in_pages.router,
     shift_pages.router,
+    parking_pages.router,
 )
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
