@@ -327,7 +327,10 @@ class Gate:
         if caller is not None:
             data["caller"] = dict(caller)
         seq = self.journal.record("actuator_reset", data) or 0
-        in_service = self.actuator.reset()
+        self.actuator.reset()
+        # Whether the lane works now, not whether there was anything to clear: a barrier
+        # that was not stuck stays in service (its reset() says False: nothing done).
+        in_service = self.actuator.in_service
         if not in_service:
             self.journal.record("actuator_reset_failed",
                                 {"guard": guard, "state": self.actuator.status().get("state")},
