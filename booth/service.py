@@ -12,7 +12,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from booth.gate_controls import GateControls
 from booth.list_file import FILE_NAME, BoothListFile
+from booth.post_feed import PostFeed
 from booth.post_gates import PostGates, load_post_gates
 from booth.refusals import BoothRefusal
 from booth.shifts import Shifts
@@ -67,6 +69,8 @@ class BoothService:
                                    self.site, self.device)
         # The parts, each over the shared store (one line each; see docs/booth.md).
         self.shifts = Shifts(self.store)
+        self.gate_controls = GateControls(self.store, self.gates)
+        self.post_feed = PostFeed(self.store, self.gates)
 
     def close(self) -> None:
         """Close the booth's file."""
