@@ -21,9 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from booth.refusals import BoothRefusal, NotSignedIn
 from booth.service import BoothService
 from booth.web import language
-from booth.web import post_pages
 from booth.web.guard_session import LOCALE_COOKIE
 from booth.web.i18n import chosen_locale
+from booth.web.post_pages import router as post_router
 from booth.web.rendering import BoothContext, render
 
 log = logging.getLogger("menwei.booth.pages")
@@ -31,7 +31,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 ROUTERS = (
     language.router,
-    post_pages.router,
+    post_router,
 )
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -128,7 +128,7 @@ def _done(outcome: ControlOutcome) -> RedirectResponse:
     return see_other(f"/?batch={outcome.batch}")
 
 
-def _gate_form(ctx: BoothContext, service: Service, template: str, device: str,
+def _gate_form(ctx: BoothContext, service: Service, template: str, device: str, *,
                values: dict[str, str], error: BoothRefusal | None = None) -> HTMLResponse:
     gate = service.gates.gate(device)
     return render(ctx, template, {**_words(ctx), "gate": gate, "values": values,
@@ -139,7 +139,7 @@ def _gate_form(ctx: BoothContext, service: Service, template: str, device: str,
 @router.get("/post/gates/{device}/open", response_class=HTMLResponse)
 def open_form(device: str, ctx: Context, service: Service) -> HTMLResponse:
     """Open by hand: the reason list and the guard's words."""
-    return _gate_form(ctx, service, "post/open.html", device, {})
+    return _gate_form(ctx, service, "post/open.html", device, values={})
 
 
 @router.post("/post/gates/{device}/open", response_model=None)
@@ -152,14 +152,14 @@ def open_gate(device: str, ctx: Context, service: Service,
         outcome = service.gate_controls.open(device, ctx.guard.username, values["reason"],
                                              values["note"])
     except BoothRefusal as refusal:
-        return _gate_form(ctx, service, "post/open.html", device, values, refusal)
+        return _gate_form(ctx, service, "post/open.html", device, values=values, error=refusal)
     return _done(outcome)
 
 
 @router.get("/post/gates/{device}/hold-open", response_class=HTMLResponse)
 def hold_open_form(device: str, ctx: Context, service: Service) -> HTMLResponse:
     """Hold open: the reason and how long."""
-    return _gate_form(ctx, service, "post/hold_open.html", device, {"limit": "15m"})
+    return _gate_form(ctx, service, "post/hold_open.html", device, values={"limit": "15m"})
 
 
 @router.post("/post/gates/{device}/hold-open", response_model=None)
@@ -173,7 +173,7 @@ def hold_open(device: str, ctx: Context, service: Service,
         outcome = service.gate_controls.hold_open(device, ctx.guard.username, values["reason"],
                                                   values["note"], values["limit"])
     except BoothRefusal as refusal:
-        return _gate_form(ctx, service, "post/hold_open.html", device, values, refusal)
+        return _gate_form(ctx, service, "post/hold_open.html", device, values=values, error=refusal)
     return _done(outcome)
 
 
@@ -187,7 +187,7 @@ def release(device: str, ctx: Context, service: Service, form: Form) -> Redirect
 @router.get("/post/gates/{device}/reset", response_class=HTMLResponse)
 def reset_form(device: str, ctx: Context, service: Service) -> HTMLResponse:
     """Reset a stuck barrier: the guard confirms they checked it."""
-    return _gate_form(ctx, service, "post/reset.html", device, {})
+    return _gate_form(ctx, service, "post/reset.html", device, values={})
 
 
 @router.post("/post/gates/{device}/reset", response_model=None)
@@ -200,14 +200,14 @@ def reset(device: str, ctx: Context, service: Service,
         outcome = service.gate_controls.reset(device, ctx.guard.username, values["note"],
                                               checked=values["checked"] == "yes")
     except BoothRefusal as refusal:
-        return _gate_form(ctx, service, "post/reset.html", device, values, refusal)
+        return _gate_form(ctx, service, "post/reset.html", device, values=values, error=refusal)
     return _done(outcome)
 
 
 @router.get("/post/gates/{device}/clear-presence", response_class=HTMLResponse)
 def clear_presence_form(device: str, ctx: Context, service: Service) -> HTMLResponse:
     """Clear one card's presence: its UID and why."""
-    return _gate_form(ctx, service, "post/clear_presence.html", device, {})
+    return _gate_form(ctx, service, "post/clear_presence.html", device, values={})
 
 
 @router.post("/post/gates/{device}/clear-presence", response_model=None)
@@ -220,7 +220,7 @@ def clear_presence(device: str, ctx: Context, service: Service,
         outcome = service.gate_controls.clear_presence(device, ctx.guard.username,
                                                        values["uid"], values["note"])
     except BoothRefusal as refusal:
-        return _gate_form(ctx, service, "post/clear_presence.html", device, values, refusal)
+        return _gate_form(ctx, service, "post/clear_presence.html", device, values=values, error=refusal)
     return _done(outcome)
 
 
