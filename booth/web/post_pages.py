@@ -220,7 +220,8 @@ def clear_presence(device: str, ctx: Context, service: Service,
         outcome = service.gate_controls.clear_presence(device, ctx.guard.username,
                                                        values["uid"], values["note"])
     except BoothRefusal as refusal:
-        return _gate_form(ctx, service, "post/clear_presence.html", device, values=values, error=refusal)
+        return _gate_form(ctx, service, "post/clear_presence.html", device, values=values,
+                          error=refusal)
     return _done(outcome)
 
 
