@@ -21,6 +21,9 @@ from booth.web.rendering import BoothContext, render
 from edge.decision import Reason
 
 router = APIRouter()
+# A form shown again with the refusal and what was typed (a gate not answering too: the
+# guard reads it on the form, the status only tells the browser the action was refused).
+FORM_REFUSED = 422
 
 # Why a tap was granted or refused, in a guard's words (every edge.decision.Reason).
 REASON_WORDS: dict[str, str] = {
@@ -133,7 +136,7 @@ def _gate_form(ctx: BoothContext, service: Service, template: str, device: str, 
     gate = service.gates.gate(device)
     return render(ctx, template, {**_words(ctx), "gate": gate, "values": values,
                                   "error": error},
-                  status_code=200 if error is None else error.http_status)
+                  status_code=200 if error is None else FORM_REFUSED)
 
 
 @router.get("/post/gates/{device}/open", response_class=HTMLResponse)
@@ -235,7 +238,7 @@ def lockdown(ctx: Context, service: Service, form: Form) -> HTMLResponse | Redir
     except BoothRefusal as refusal:
         return render(ctx, "post/index.html", {
             **_words(ctx), "view": service.post_feed.view(), "outcomes": [],
-            "lockdown_note": note, "error": refusal}, status_code=refusal.http_status)
+            "lockdown_note": note, "error": refusal}, status_code=FORM_REFUSED)
     return see_other(f"/?batch={outcomes[0].batch}" if outcomes else "/")
 
 
@@ -266,5 +269,5 @@ def acknowledge(device: str, seq: int, ctx: Context, service: Service,
     except BoothRefusal as refusal:
         return render(ctx, "post/alarm.html", {
             **_words(ctx), "alarm": service.post_feed.alarm(device, seq), "values": values,
-            "error": refusal}, status_code=refusal.http_status)
+            "error": refusal}, status_code=FORM_REFUSED)
     return see_other("/")
