@@ -12,9 +12,11 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from booth.gate_controls import GateControls
 from booth.goods import Goods
 from booth.list_file import FILE_NAME, BoothListFile
 from booth.parking import Parking
+from booth.post_feed import PostFeed
 from booth.post_gates import PostGates, load_post_gates
 from booth.refusals import BoothRefusal
 from booth.shifts import Shifts
@@ -75,6 +77,8 @@ class BoothService:
         self.visitors = Visitors(self.store, self.booth_list)
         self.goods = Goods(self.store, self.booth_list, self.gates)
         self.parking = Parking(self.store, self.gates, self.shifts, self.booth_list, self.device)
+        self.gate_controls = GateControls(self.store, self.gates)
+        self.post_feed = PostFeed(self.store, self.gates)
 
     def close(self) -> None:
         """Close the booth's file."""

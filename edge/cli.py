@@ -117,6 +117,20 @@ def _cmd_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_clear_presence(args: argparse.Namespace) -> int:
+    result = _call(_load(args.config), "clear_presence", uid=args.uid, guard=args.guard,
+                   reason=args.reason)
+    assert isinstance(result, dict)
+    before = "was inside" if result.get("was_inside") else "was not inside"
+    if not result.get("cleared"):
+        print(f"NOT cleared: the presence file could not be written (see `menwei-edge "
+              f"status`); the card {before}; journalled as event {result['seq']}",
+              file=sys.stderr)
+        return 1
+    print(f"presence cleared (the card {before}); journalled as event {result['seq']}")
+    return 0
+
+
 def _cmd_mode(args: argparse.Namespace) -> int:
     import time  # noqa: PLC0415
 
@@ -180,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guard", required=True, help="who checked the arm")
     p.add_argument("--reason", required=True, help="what was wrong, e.g. 'arm freed'")
     p.set_defaults(func=_cmd_reset)
+
+    p = sub.add_parser("clear-presence", help="forget one card's anti-passback presence on a "
+                                              "barrier lane (journalled with guard and reason)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--uid", required=True, help="the card's UID, e.g. 04A1B2C3")
+    p.add_argument("--guard", required=True, help="who is clearing it")
+    p.add_argument("--reason", required=True, help="why, e.g. 'exit read missed'")
+    p.set_defaults(func=_cmd_clear_presence)
 
     p = sub.add_parser("mode", help="hold the gate open, lock it down, or back to normal "
                                     "(kept across restarts; journalled with guard and reason)")

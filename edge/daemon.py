@@ -116,6 +116,16 @@ def register_gate_commands(server: ControlServer, gate: Gate) -> None:
 
     server.register_with_caller("mode", set_mode)
 
+    def clear_presence(args: Mapping[str, Any], caller: Caller) -> object:
+        uid, guard, reason = args.get("uid"), args.get("guard"), args.get("reason")
+        if not all(isinstance(v, str) for v in (uid, guard, reason)):
+            raise CommandError("clear_presence needs 'uid', 'guard' and 'reason' as text")
+        seq, was_inside, cleared = gate.clear_presence(str(uid), str(guard), str(reason),
+                                                       caller=caller.as_record())
+        return {"seq": seq, "was_inside": was_inside, "cleared": cleared}
+
+    server.register_with_caller("clear_presence", clear_presence)
+
     def recent_events(args: Mapping[str, Any]) -> object:
         n = args.get("n", 20)
         if not isinstance(n, int) or not 1 <= n <= 1000:

@@ -36,6 +36,7 @@ from edge.ports import (
 )
 from edge.shared_store import StoreUnavailable
 from edge.storage_check import is_storage_error
+from edge.uid import normalize_uid
 from firmware_config.schema import AntiPassbackMode, EdgeConfig, Role
 
 SOFTWARE_VERSION = "0.1.0"
@@ -326,12 +327,46 @@ class Gate:
         if caller is not None:
             data["caller"] = dict(caller)
         seq = self.journal.record("actuator_reset", data) or 0
-        in_service = self.actuator.reset()
+        self.actuator.reset()
+        # Whether the lane works now, not whether there was anything to clear: a barrier
+        # that was not stuck stays in service (its reset() says False: nothing done).
+        in_service = self.actuator.in_service
         if not in_service:
             self.journal.record("actuator_reset_failed",
                                 {"guard": guard, "state": self.actuator.status().get("state")},
                                 alarm=True)
         return seq, in_service
+
+    def clear_presence(self, uid: str, guard: str, reason: str, *,
+                       caller: Mapping[str, object] | None = None) -> tuple[int, bool, bool]:
+        """A guard forgets one card's anti-passback presence (a missed exit read keeps a
+        resident's car out): journalled with who, why, the card and the caller before the
+        presence file is touched; refused when the journal cannot take it, since a cleared
+        presence nobody can account for is a hole in anti-passback.
+
+        Returns the event's sequence number, whether the card counted as inside, and whether
+        the presence file took the change. ValueError on a door or a lane without
+        anti-passback (no presence), a missing guard or reason, or a UID that is not one."""
+        guard, reason = guard.strip(), reason.strip()
+        if not guard or not reason:
+            raise ValueError("clearing a card's presence needs the guard's name and a reason")
+        card = normalize_uid(uid)
+        if self.storage.presence is None:
+            if self.config.device.role is Role.DOOR:
+                raise ValueError("a door keeps no anti-passback presence: nothing to clear")
+            raise ValueError("anti-passback is off on this lane: no presence to clear")
+        was_inside = self.storage.is_inside(card, self.clock.wall())
+        data: dict[str, object] = {"uid": card, "guard": guard, "reason": reason,
+                                   "was_inside": was_inside}
+        if caller is not None:
+            data["caller"] = dict(caller)
+        seq = self.journal.append("presence_cleared", data)
+        cleared = self.storage.clear_presence(card)
+        if not cleared:
+            self.journal.record("presence_clear_failed",
+                                {"uid": card, "guard": guard,
+                                 "error": str(self.storage.presence.last_error)}, alarm=True)
+        return seq, was_inside, cleared
 
     def _why_not_open(self) -> str:
         if self.mode_state.mode is GateMode.LOCKDOWN:

@@ -122,6 +122,18 @@ class GateStorage:
         if self.presence is not None:
             self.presence.use(lambda presence: presence.record(uid, inside, wall), None)
 
+    def clear_presence(self, uid: str) -> bool:
+        """Forget one card's presence (a guard's clear); False when the file is not open or
+        the write failed on storage."""
+        if self.presence is None:
+            return False
+
+        def forget(presence: Presence) -> bool:
+            presence.reset(uid)
+            return True
+
+        return self.presence.use(forget, False)
+
     # ------------------------------------------------------------------ upkeep
 
     def tick(self) -> None:

@@ -24,6 +24,7 @@ from booth.web import (
     goods_pages,
     language,
     parking_pages,
+    post_pages,
     shift_pages,
     sign_in_pages,
     visitor_pages,
@@ -42,6 +43,7 @@ ROUTERS = (
     sign_in_pages.router,
     shift_pages.router,
     parking_pages.router,
+    post_pages.router,
 )
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

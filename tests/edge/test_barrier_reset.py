@@ -81,3 +81,16 @@ def test_a_reset_needs_the_guard_and_a_reason(
     with pytest.raises(Exception, match="reason"):
         client.call("reset", guard="Wang", reason="  ")
     assert not [e for e in rig.gate.journal.read() if e.kind == "actuator_reset"]
+
+
+def test_resetting_a_working_barrier_says_it_is_in_service(
+        make_gate: Callable[..., GateRig], tmp_path: Path) -> None:
+    # A guard who resets a lane that was not stuck must not be told it is out of service
+    # (nor the desk get an alarm for it).
+    rig = make_gate(barrier_doc(tmp_path / "data"))
+    assert rig.gate.actuator.status()["state"] != BarrierState.STUCK.value
+    assert rig.gate.actuator.in_service
+    seq, in_service = rig.gate.reset_actuator("Wang", "checked")
+    assert seq > 0 and in_service is True
+    assert not [e for e in rig.gate.journal.read() if e.kind == "actuator_reset_failed"]
+    rig.gate.shutdown()
