@@ -61,7 +61,7 @@ def test_a_car_enters_by_plate_and_exits_paying_the_tariffs_fee(
     page.goto(f"{booth.url}/parking")
     expect(page.get_by_role("heading", name="入场")).to_be_visible()
     expect(page.get_by_role("heading", name="出场收费")).to_be_visible()
-    page.get_by_label("车牌", exact=True).fill("粤b 12345")
+    page.get_by_label("车牌号", exact=True).fill("粤b 12345")
     page.get_by_role("button", name="放行入场").click()
     expect(page.locator("#entered")).to_contain_text("粤B12345")
     expect(page.locator("#entered")).to_contain_text("道闸已抬起")
