@@ -14,9 +14,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from booth.refusals import BoothRefusal, NotSignedIn
 from booth.service import BoothService
@@ -32,6 +30,7 @@ from booth.web import (
 from booth.web.guard_session import LOCALE_COOKIE
 from booth.web.i18n import chosen_locale
 from booth.web.rendering import BoothContext, render
+from pages_shared.private_responses import PrivateResponses
 
 log = logging.getLogger("menwei.booth.pages")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -45,36 +44,6 @@ ROUTERS = (
     parking_pages.router,
     post_pages.router,
 )
-
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
-PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                   "Content-Security-Policy": CSP, "X-Frame-Options": "DENY",
-                   "Referrer-Policy": "no-referrer"}
-
-
-class PrivateResponses:
-    """Every answer private and under the CSP (a visitor's ID number, a receipt)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on; mark the response's start."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def marked(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for key, value in PRIVATE_HEADERS.items():
-                    headers[key] = value
-            await send(message)
-
-        await self.app(scope, receive, marked)
-
 
 def _is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
@@ -121,5 +90,6 @@ def create_app(service: BoothService) -> FastAPI:
     app.add_exception_handler(BoothRefusal, page_error)
     app.add_exception_handler(StarletteHTTPException, page_error)
     app.add_exception_handler(Exception, page_error)
+    # No static_cache: the booth's own assets are answered no-store like its pages.
     app.add_middleware(PrivateResponses)
     return app

@@ -41,7 +41,6 @@ from central.api import (
 from central.api.body_schema import BODIES
 from central.api.errors import PREFIX, install_handlers
 from central.api.ports import GateEventSource
-from central.api.private_responses import PrivateResponses
 from central.api.state import ApiState
 from central.pages.app import install_pages, page_error
 from central.services.booth_records import (
@@ -52,6 +51,7 @@ from central.services.booth_records import (
 from central.services.context import Desk
 from central.services.gate_sources import GateLink, GateSyncSource
 from edge.ports import Clock
+from pages_shared.private_responses import STATIC_CACHE, PrivateResponses
 
 # A desk shift, with some slack; the desk logs in again the next morning.
 DEFAULT_SESSION_TTL = timedelta(hours=10)
@@ -165,7 +165,7 @@ def create_app(database_url: str, *,
     for router in ROUTERS:
         app.include_router(router)
     install_handlers(app, pages=page_error)
-    app.add_middleware(PrivateResponses)
+    app.add_middleware(PrivateResponses, static_cache=STATIC_CACHE)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     install_pages(app)
     return app
