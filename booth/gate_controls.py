@@ -7,8 +7,9 @@ control socket (booth/post_gates.py), and the gate journals it with the guard an
 before anything moves. The booth then records what the gate answered — the truth, not the
 wish: an open refused by a lockdown is recorded and told as not opened — in one
 ``gate_control`` record (docs/booth.md), also kept in the ``gate_controls`` table so the
-page can show the guard the outcome. A gate that does not answer is recorded as such and
-refused to the guard; nothing is pretended."""
+page can show the guard the outcome, naming the gate as the guard knows it ("小区大门
+已开启"; the record keeps the device id). A gate that does not answer is recorded as such
+and refused to the guard; nothing is pretended."""
 
 from __future__ import annotations
 
@@ -240,15 +241,17 @@ class GateControls:
     def _call(self, gate: PostGate, cmd: str, **args: object) -> dict[str, Any]:
         result = self.gates.call(gate.device, cmd, **args)
         if not isinstance(result, dict):
-            raise BoothRefusal(f"门 {gate.device} 的应答无法识别", f"gate {gate.device} "
+            name = self.gates.gate_name(gate.device)
+            raise BoothRefusal(f"门 {name} 的应答无法识别", f"gate {name} "
                                f"answered {cmd} with {result!r}", "gate")
         return result
 
     def _open(self, gate: PostGate, guard: str, reason: str) -> _Answer:
         answer = self._call(gate, "open", guard=guard, reason=reason)
+        name = self.gates.gate_name(gate.device)
         seq = int(answer.get("seq") or 0) or None
         if answer.get("opened") is True:
-            return _Answer(True, f"{gate.device} 已开启", f"{gate.device} opened", seq,
+            return _Answer(True, f"{name} 已开启", f"{name} opened", seq,
                            {"opened": True})
         # Why not: the gate journalled it (manual_open_failed); the guard is told in words.
         status = self.gates.status(gate.device) or {}
@@ -258,47 +261,50 @@ class GateControls:
             zh, en = "故障停用（请检查后复位）", "it is out of service (check it, then reset)"
         else:
             zh, en = "门未响应开启", "it did not open"
-        return _Answer(False, f"{gate.device} 未开启：{zh}", f"{gate.device} NOT opened: {en}",
+        return _Answer(False, f"{name} 未开启：{zh}", f"{name} NOT opened: {en}",
                        seq, {"opened": False, "mode": status.get("mode"),
                              "in_service": status.get("in_service")})
 
     def _mode(self, gate: PostGate, mode: str, guard: str, reason: str,
               until: float | None) -> _Answer:
         answer = self._call(gate, "mode", mode=mode, guard=guard, reason=reason, until=until)
+        name = self.gates.gate_name(gate.device)
         now = answer.get("mode")
         seq = int(answer.get("seq") or 0) or None
         words = {"normal": ("已恢复正常", "back to normal"),
                  "hold_open": ("已设为常开", "held open"),
                  "lockdown": ("已封锁", "locked down")}
         zh, en = words.get(str(now), (f"模式为 {now}", f"mode {now}"))
-        return _Answer(now == mode, f"{gate.device} {zh}", f"{gate.device} {en}", seq,
+        return _Answer(now == mode, f"{name} {zh}", f"{name} {en}", seq,
                        {"mode": now, "until": answer.get("until")}, until=until)
 
     def _reset(self, gate: PostGate, guard: str, reason: str) -> _Answer:
         answer = self._call(gate, "reset", guard=guard, reason=reason)
+        name = self.gates.gate_name(gate.device)
         seq = int(answer.get("seq") or 0) or None
         result = {"in_service": answer.get("in_service"), "state": answer.get("state")}
         if answer.get("in_service") is True:
-            return _Answer(True, f"{gate.device} 已复位，恢复使用",
-                           f"{gate.device} reset: back in service", seq, result)
-        return _Answer(False, f"{gate.device} 复位后仍无法使用（状态：{answer.get('state')}），"
+            return _Answer(True, f"{name} 已复位，恢复使用",
+                           f"{name} reset: back in service", seq, result)
+        return _Answer(False, f"{name} 复位后仍无法使用（状态：{answer.get('state')}），"
                               "请检查道闸和限位开关，或联系维修",
-                       f"{gate.device} still out of service after the reset "
+                       f"{name} still out of service after the reset "
                        f"(state {answer.get('state')}): check the arm and its limit switches",
                        seq, result)
 
     def _clear(self, gate: PostGate, guard: str, uid: str, reason: str) -> _Answer:
         answer = self._call(gate, "clear_presence", uid=uid, guard=guard, reason=reason)
+        name = self.gates.gate_name(gate.device)
         seq = int(answer.get("seq") or 0) or None
         result = {"was_inside": answer.get("was_inside"), "cleared": answer.get("cleared")}
         if answer.get("cleared") is not True:
-            return _Answer(False, f"{gate.device} 未能清除该卡的在场记录（存储故障）",
-                           f"{gate.device} could not clear the card's presence (storage)",
+            return _Answer(False, f"{name} 未能清除该卡的在场记录（存储故障）",
+                           f"{name} could not clear the card's presence (storage)",
                            seq, result)
         before = ("该卡原记录为场内", "it was recorded inside") if answer.get("was_inside") \
             else ("该卡原本不在场内", "it was not recorded inside")
-        return _Answer(True, f"{gate.device} 已清除该卡的在场记录（{before[0]}）",
-                       f"{gate.device} cleared the card's presence ({before[1]})", seq, result)
+        return _Answer(True, f"{name} 已清除该卡的在场记录（{before[0]}）",
+                       f"{name} cleared the card's presence ({before[1]})", seq, result)
 
     # ------------------------------------------------------------------ recording
 

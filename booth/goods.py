@@ -186,10 +186,11 @@ class Goods:
         out = rec.execute("SELECT left_at, gate FROM goods_slips_out WHERE number = ?",
                           (slip.number,)).fetchone()
         if out is not None:
+            exit_name = self.gates.gate_name(out[1])
             return GoodsRefused(Refused.USED,
-                                f"此放行条已使用（{self._when(out[0])} 从 {out[1]} 放行）",
+                                f"此放行条已使用（{self._when(out[0])} 从 {exit_name} 放行）",
                                 f"this slip has been used: let out at {self._when(out[0])} "
-                                f"through {out[1]}")
+                                f"through {exit_name}")
         if slip.state == "used":
             return GoodsRefused(Refused.USED, "此放行条已使用（服务中心记录为已放行）",
                                 "this slip has been used (the desk has it as let out)")

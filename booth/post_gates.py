@@ -8,6 +8,7 @@ device id or a socket path."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,14 +55,21 @@ def load_post_gates(paths: tuple[Path, ...]) -> tuple[PostGate, ...]:
     return tuple(gates)
 
 
+def _device_id(device: str) -> str:
+    return device
+
+
 class PostGates:
     """Calls the gates of the post; a gate that is down or refuses is a BoothRefusal with
-    the reason in Chinese for the guard."""
+    the reason in Chinese for the guard, naming the gate with ``gate_name`` (the booth's
+    BoothService.gate_name: the name from the desk's list, else the device id)."""
 
-    def __init__(self, gates: tuple[PostGate, ...], timeout: float = CALL_TIMEOUT_S) -> None:
+    def __init__(self, gates: tuple[PostGate, ...], timeout: float = CALL_TIMEOUT_S, *,
+                 gate_name: Callable[[str], str] = _device_id) -> None:
         self.gates = gates
         self.by_device = {g.device: g for g in gates}
         self.timeout = timeout
+        self.gate_name = gate_name
 
     def gate(self, device: str) -> PostGate:
         """The gate ``device`` of this post; refused when it is not one."""
@@ -73,23 +81,24 @@ class PostGates:
     def call(self, device: str, cmd: str, **args: object) -> Any:
         """Run ``cmd`` on the gate ``device``; its result."""
         gate = self.gate(device)
+        name = self.gate_name(device)
         try:
             with ControlClient(gate.socket, timeout=self.timeout) as client:
                 return client.call(cmd, **args)
         except CommandError as exc:
-            raise BoothRefusal(f"门 {device} 拒绝执行：{exc}", f"gate {device} refused: {exc}",
+            raise BoothRefusal(f"门 {name} 拒绝执行：{exc}", f"gate {name} refused: {exc}",
                                "gate") from exc
         except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise GateUnreachable(f"门 {device} 的控制程序未运行，请联系维修",
-                                  f"gate {device} is not running (no control socket)",
+            raise GateUnreachable(f"门 {name} 的控制程序未运行，请联系维修",
+                                  f"gate {name} is not running (no control socket)",
                                   "gate") from exc
         except TimeoutError as exc:
-            raise GateUnreachable(f"门 {device} 未在 {self.timeout:.0f} 秒内应答",
-                                  f"gate {device} did not answer within {self.timeout:.0f} s",
+            raise GateUnreachable(f"门 {name} 未在 {self.timeout:.0f} 秒内应答",
+                                  f"gate {name} did not answer within {self.timeout:.0f} s",
                                   "gate") from exc
         except OSError as exc:
-            raise GateUnreachable(f"无法连接门 {device}：{exc.strerror or exc}",
-                                  f"cannot reach gate {device}: {exc.strerror or exc}",
+            raise GateUnreachable(f"无法连接门 {name}：{exc.strerror or exc}",
+                                  f"cannot reach gate {name}: {exc.strerror or exc}",
                                   "gate") from exc
 
     def status(self, device: str) -> dict[str, Any] | None:

@@ -67,10 +67,10 @@ class BoothService:
         self.secret = _secret(self.data_dir)
         self.store = BoothStore(self.config.events_db, self.clock,
                                 max_events=self.config.journal.max_events)
-        self.gates = PostGates(load_post_gates(self.booth.gates))
         self.lists = BoothListFile(self.data_dir / FILE_NAME,
                                    parse_public_key(self.config.sync.central_public_key),
                                    self.site, self.device)
+        self.gates = PostGates(load_post_gates(self.booth.gates), gate_name=self.gate_name)
         # The parts, each over the shared store (one line each; see docs/booth.md).
         self.sign_in = SignIn(self.store, self.booth_list)
         self.shifts = Shifts(self.store, self.sign_in, self.booth_list)
@@ -83,6 +83,17 @@ class BoothService:
     def close(self) -> None:
         """Close the booth's file."""
         self.store.close()
+
+    def gate_name(self, device: str) -> str:
+        """The gate as a guard knows it: its name in the desk's list (小区大门 for
+        ``main-gate``), or its device id while the list names no such gate (no list yet, a
+        list from an older desk, a gate the desk does not tie to this booth)."""
+        current = self.lists.current()
+        if current is not None:
+            for gate in current.gates:
+                if gate.device == device and gate.name:
+                    return gate.name
+        return device
 
     def booth_list(self) -> BoothList:
         """The newest list from the desk; refused (in the guard's words) before the first

@@ -63,13 +63,15 @@ Guard = Annotated[SignedIn, Depends(signed_in_guard)]
 def page_context(request: Request, service: Service) -> BoothContext:
     """The context of a page before sign-in (the sign-in page, errors)."""
     return BoothContext(request, None, chosen_locale(request.cookies.get(LOCALE_COOKIE)),
-                        service.booth.post, _timezone(service))
+                        service.booth.post, _timezone(service),
+                        gate_name=service.gate_name)
 
 
 def guard_context(request: Request, service: Service, guard: Guard) -> BoothContext:
     """The context of a page for the guard signed in."""
     return BoothContext(request, guard, chosen_locale(request.cookies.get(LOCALE_COOKIE)),
-                        service.booth.post, _timezone(service))
+                        service.booth.post, _timezone(service),
+                        gate_name=service.gate_name)
 
 
 Context = Annotated[BoothContext, Depends(guard_context)]

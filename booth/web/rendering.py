@@ -1,11 +1,11 @@
 """Rendering a booth page: one Jinja2 environment over ``templates/``, autoescaped, and the
-context every page gets — the guard, the post, the language's ``_``, the CSRF token, and
-the filters that show money and times as a Chinese booth reads them (yuan with two
-decimals, the site's local time)."""
+context every page gets — the guard, the post, the language's ``_``, the CSRF token, the
+gates' names (``gate_name``), and the filters that show money and times as a Chinese booth
+reads them (yuan with two decimals, the site's local time)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,15 +42,19 @@ def local_time(wall: float | None, tz: str, seconds: bool = False) -> str:
 
 
 class BoothContext:
-    """What a template needs besides its own data; ``guard`` is None on the sign-in page."""
+    """What a template needs besides its own data; ``guard`` is None on the sign-in page.
+    ``gate_name`` is the booth's BoothService.gate_name: a template shows every gate as
+    ``gate_name(device)`` (小区大门, not ``main-gate``)."""
 
     def __init__(self, request: Request, guard: SignedIn | None, locale: str,
-                 post: str, timezone: str = DEFAULT_TIMEZONE) -> None:
+                 post: str, timezone: str = DEFAULT_TIMEZONE, *,
+                 gate_name: Callable[[str], str] = str) -> None:
         self.request = request
         self.guard = guard
         self.locale = locale
         self.post = post
         self.timezone = timezone
+        self.gate_name = gate_name
         self.gettext = gettext_for(locale)
 
     def say(self, refusal: BoothRefusal) -> str:
@@ -65,6 +69,7 @@ class BoothContext:
             "request": self.request, "guard": self.guard, "locale": self.locale,
             "locales": [(code, LOCALE_NAMES[code]) for code in LOCALES],
             "post": self.post, "_": self.gettext, "say": self.say,
+            "gate_name": self.gate_name,
             "csrf": self.guard.csrf if self.guard is not None else "",
             "money": money,
             "local_time": lambda wall, seconds=False: local_time(wall, tz, seconds),

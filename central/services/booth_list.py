@@ -9,7 +9,9 @@ what the guard's booth needs to work with the network down.
   exit);
 - long-term goods passes valid today, a revoked one marked revoked (so the booth says why);
 - visitor passes (H7) valid today or later, with the temporary parking permit's plate;
-- the site's temporary-parking tariff and float limit (P6) in fen, and its time zone.
+- the site's temporary-parking tariff and float limit (P6) in fen, and its time zone;
+- the booth's gates (``booth_gates``) with their names, so the guard reads 小区大门
+  rather than ``main-gate``.
 
 Read-only, in one read session. The publisher (sync/hub/booth_lists.py) numbers and signs
 the list; here ``version`` is 1 and ``issued_at`` 0. A list that would not fit one message
@@ -43,6 +45,7 @@ from central.models.booths import staff_booths
 from central.services.context import Desk
 from central.services.privacy import mask_name
 from sync.wire.booth_list import (
+    BoothGate,
     BoothGoodsPass,
     BoothGuard,
     BoothList,
@@ -114,7 +117,13 @@ class _SiteRecords:
     def for_booth(self, session: Session, booth: Booth) -> BoothList:
         return BoothList(self.site.code, booth.code, 1, 0.0, self.site.timezone,
                          self.float_limit_fen, self.tariff, _guards(session, booth),
-                         self.slips, self.goods_passes, self.visitor_passes)
+                         self.slips, self.goods_passes, self.visitor_passes,
+                         _gates(booth))
+
+
+def _gates(booth: Booth) -> tuple[BoothGate, ...]:
+    # Booth.gates is ordered by code, so the same gates give the same list (and version).
+    return tuple(BoothGate(g.code, g.name) for g in booth.gates)
 
 
 def _guards(session: Session, booth: Booth) -> tuple[BoothGuard, ...]:

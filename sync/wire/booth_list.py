@@ -10,6 +10,10 @@ guards and a few hundred slips and passes, so the whole list fits one message (2
 a booth that was off for a month needs nothing but the newest one.
 
 Amounts are whole fen (0.01 yuan), never floats. Dates are site-local ``YYYY-MM-DD``.
+
+``gates`` (the booth's gates with their names as people say them, e.g. ``main-gate`` is
+小区大门) came after the first lists: a list without the field, from an older desk, is read
+as naming no gate, and the booth then shows each gate by its device id.
 """
 
 from __future__ import annotations
@@ -67,6 +71,27 @@ class BoothGuard:
         """The guard as it travels."""
         return {"username": self.username, "name": self.name,
                 "password_hash": self.password_hash}
+
+
+@dataclass(frozen=True)
+class BoothGate:
+    """One gate the booth drives: its device id (what the gate's config and every record
+    name it by) and its name as the desk holds it, the one a guard reads on the screen."""
+
+    device: str
+    name: str
+
+    @staticmethod
+    def parse(obj: Mapping[str, Any], where: str) -> BoothGate:
+        """One gate of the list."""
+        device = _text(obj, "device", where)
+        if not device:
+            raise ProtocolError(f"{where}.device: empty")
+        return BoothGate(device, _text(obj, "name", where))
+
+    def wire(self) -> dict[str, Any]:
+        """The gate as it travels."""
+        return {"device": self.device, "name": self.name}
 
 
 @dataclass(frozen=True)
@@ -196,7 +221,8 @@ class ParkingTariff:
 
 @dataclass(frozen=True)
 class BoothList:
-    """Everything one booth needs from the desk; ``version`` only moves forward."""
+    """Everything one booth needs from the desk; ``version`` only moves forward. ``gates``
+    is empty in a list from a desk older than the field (see the module docstring)."""
 
     site: str
     booth: str
@@ -209,12 +235,15 @@ class BoothList:
     slips: tuple[BoothSlip, ...]
     goods_passes: tuple[BoothGoodsPass, ...]
     visitor_passes: tuple[BoothVisitorPass, ...]
+    gates: tuple[BoothGate, ...] = ()
 
     @staticmethod
     def parse(payload: str) -> BoothList:
         """Validate a verified payload."""
         obj = load_object(payload, TYPE)
         w = TYPE
+        # An older desk sends no gates: the booth then shows device ids.
+        gates = field(obj, "gates", list, w, optional=True) or []
         return BoothList(
             _text(obj, "site", w), _text(obj, "booth", w), int_field(obj, "version", w, 1),
             number_field(obj, "issued_at", w), _text(obj, "timezone", w),
@@ -230,6 +259,8 @@ class BoothList:
             tuple(BoothVisitorPass.parse(_object(p, f"{w}.visitor_passes[{i}]"),
                                          f"{w}.visitor_passes[{i}]")
                   for i, p in enumerate(list_field(obj, "visitor_passes", w))),
+            tuple(BoothGate.parse(_object(g, f"{w}.gates[{i}]"), f"{w}.gates[{i}]")
+                  for i, g in enumerate(gates)),
         )
 
     def dump(self) -> str:
@@ -242,6 +273,7 @@ class BoothList:
             "slips": [s.wire() for s in self.slips],
             "goods_passes": [p.wire() for p in self.goods_passes],
             "visitor_passes": [p.wire() for p in self.visitor_passes],
+            "gates": [g.wire() for g in self.gates],
         })
 
 

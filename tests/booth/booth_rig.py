@@ -18,6 +18,7 @@ from booth.list_file import FILE_NAME, store_if_newer
 from booth.service import BoothService
 from firmware_config.schema import EdgeConfig, load_config
 from sync.wire.booth_list import (
+    BoothGate,
     BoothGoodsPass,
     BoothGuard,
     BoothList,
@@ -44,21 +45,26 @@ def guard_hash(password: str = PASSWORD) -> str:
 
 
 GUARDS = (BoothGuard("wang.guard", "王保安", ""), BoothGuard("li.guard", "李保安", ""))
+# The rig's gates as the desk names them (the pages show these, not the device ids).
+GATES = (BoothGate("door-1", "1栋大堂门"), BoothGate("lane-barrier_entry", "停车场入口"),
+         BoothGate("lane-barrier_exit", "停车场出口"))
 
 
 def booth_list(version: int = 1, *, guards: Iterable[BoothGuard] | None = None,
                slips: Iterable[BoothSlip] = (), goods_passes: Iterable[BoothGoodsPass] = (),
                visitor_passes: Iterable[BoothVisitorPass] = (),
                tariff: ParkingTariff = TARIFF, issued_at: float | None = None,
-               float_limit_fen: int = 60000) -> BoothList:
-    """A list as the desk would build it; every guard's password is ``PASSWORD``."""
+               float_limit_fen: int = 60000,
+               gates: Iterable[BoothGate] = GATES) -> BoothList:
+    """A list as the desk would build it, naming the rig's gates; every guard's password
+    is ``PASSWORD``."""
     hashed = guard_hash()
     return BoothList(
         SITE, BOOTH, version, time.time() if issued_at is None else issued_at,
         "Asia/Shanghai", float_limit_fen, tariff,
         tuple(replace(g, password_hash=g.password_hash or hashed)
               for g in (GUARDS if guards is None else guards)),
-        tuple(slips), tuple(goods_passes), tuple(visitor_passes))
+        tuple(slips), tuple(goods_passes), tuple(visitor_passes), tuple(gates))
 
 
 @dataclass

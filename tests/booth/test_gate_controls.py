@@ -21,7 +21,7 @@ from booth.service import BoothService
 from edge.control_socket import ControlClient
 from firmware_config.schema import load_config
 from hardware_sim.observed_pins import read_outputs_log
-from tests.booth.booth_rig import BoothRig
+from tests.booth.booth_rig import BoothRig, booth_list
 from tests.edge.conftest import commission
 from tests.edge.gate_process import stop_gate
 
@@ -99,6 +99,19 @@ def test_a_manual_open_is_journalled_with_guard_and_reason_before_the_relay(
     pulses = wait_for(lambda: [m for m, _pid, pin, high in read_outputs_log(log)
                                if pin == STRIKE and high])
     assert pulses and opened["mono"] < pulses[0]
+
+
+def test_the_outcome_names_the_gate_as_the_desk_does_and_the_record_its_device(
+        service: BoothService, rig: BoothRig) -> None:
+    rig.publish(booth_list(1))
+    outcome = service.gate_controls.open(DOOR, GUARD, "visitor", "")
+    assert outcome.done and outcome.message_zh == "1栋大堂门 已开启"
+    assert outcome.message_en == "1栋大堂门 opened" and outcome.gate == DOOR
+    assert booth_records(service)[-1]["gate"] == DOOR
+    # A list from a desk older than the gates' names: the device id, as before.
+    rig.publish(booth_list(2, gates=()))
+    assert service.gate_controls.open(DOOR, GUARD, "visitor", "").message_zh == "door-1 已开启"
+    assert service.gate_name("no-such-gate") == "no-such-gate"
 
 
 def test_an_open_during_lockdown_is_told_as_not_opened(service: BoothService,
@@ -186,10 +199,11 @@ def test_one_cards_presence_is_cleared_for_the_lane_pair(service: BoothService,
 
 def test_a_stopped_gate_is_refused_and_the_attempt_recorded(service: BoothService,
                                                             rig: BoothRig) -> None:
+    rig.publish(booth_list(1))
     stop_gate(rig.procs.pop(DOOR))
     with pytest.raises(GateUnreachable) as refused:
         service.gate_controls.open(DOOR, GUARD, "visitor", "")
-    assert "未运行" in refused.value.message_zh
+    assert refused.value.message_zh == "门 1栋大堂门 的控制程序未运行，请联系维修"
     record = booth_records(service)[-1]
     assert record["result"]["reached"] is False and record["gate_seq"] is None
     # A post-wide lockdown still locks the gates that answer, and says which did not.

@@ -5,7 +5,10 @@ new guard gets every booth of the site); and each booth's list built from the de
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -38,8 +41,8 @@ from central.services.visitors import (
     issue_visitor_pass,
 )
 from central.site_file import parse_toml
-from sync.wire.booth_list import BoothList
-from sync.wire.payload import MAX_MESSAGE_BYTES
+from sync.wire.booth_list import BoothGate, BoothList
+from sync.wire.payload import MAX_MESSAGE_BYTES, ProtocolError
 
 from .conftest import EXAMPLES, NOW, PASSWORD, SITE, Staffs, person
 from .test_goods import issue as issue_slip
@@ -258,9 +261,44 @@ def test_visitor_passes_with_host_unit_confirmation_and_plate(desk: Desk,
 def test_the_list_survives_the_wire(desk: Desk, staff: Staffs) -> None:
     issue_slip(desk, staff)
     made = east(desk)
+    assert made.gates
     assert BoothList.parse(made.dump()) == made
     assert booth_lists(desk, "no-such-site") == []
     assert booth_list(desk, SITE, "no-such-booth") is None
+
+
+def test_the_list_names_the_booths_gates_as_people_say_them(desk: Desk) -> None:
+    assert east(desk).gates == (BoothGate("carpark-in", "停车场入口"),
+                                BoothGate("carpark-out", "停车场出口"),
+                                BoothGate("main-gate", "小区大门"))
+    # Another gate tied to the booth: the list follows; the other booth names only its own.
+    text = example().replace(
+        'gates = ["main-gate", "carpark-in", "carpark-out"]',
+        'gates = ["main-gate", "carpark-in", "carpark-out", "b1-lobby"]')
+    text += '\n[[booths]]\ncode = "north-booth"\nname = "北门岗"\ngates = ["b2-lobby"]\n'
+    load_site(desk, parse_toml(text))
+    assert [(g.device, g.name) for g in east(desk).gates] == [
+        ("b1-lobby", "1栋大堂"), ("carpark-in", "停车场入口"), ("carpark-out", "停车场出口"),
+        ("main-gate", "小区大门")]
+    north = booth_list(desk, SITE, "north-booth")
+    assert north is not None and north.gates == (BoothGate("b2-lobby", "2栋大堂"),)
+
+
+def test_a_list_from_an_older_desk_without_gates_is_read_as_naming_none(desk: Desk) -> None:
+    made = east(desk)
+    wire = json.loads(made.dump())
+    del wire["gates"]
+    older = BoothList.parse(json.dumps(wire))
+    assert older.gates == () and older == replace(made, gates=())
+    wire["gates"] = None
+    assert BoothList.parse(json.dumps(wire)).gates == ()
+    for bad, said in (([{"device": "", "name": "x"}], "booth_list.gates[0].device: empty"),
+                      ([{"device": "main-gate"}], "booth_list.gates[0].name: missing"),
+                      (["main-gate"], "booth_list.gates[0]: expected an object"),
+                      ({"main-gate": "小区大门"}, "booth_list.gates: expected list")):
+        wire["gates"] = bad
+        with pytest.raises(ProtocolError, match=re.escape(said)):
+            BoothList.parse(json.dumps(wire))
 
 
 def test_a_list_too_large_loses_its_oldest_slips(desk: Desk, staff: Staffs, clock: FixedClock,

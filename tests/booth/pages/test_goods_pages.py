@@ -32,6 +32,9 @@ def test_a_slip_is_let_out_and_a_second_use_is_refused(
     page.keyboard.type("5001\n")  # what a scanner does in the focused field
     expect(page.locator("#slip-items")).to_have_text("旧沙发一张、纸箱三个")
     expect(page.locator("#slip-unit")).to_have_text("1-1201")
+    # The exits by the names the desk gives them; the form still posts the device id.
+    expect(page.locator("#gate option")).to_have_text(["1栋大堂门", "停车场入口", "停车场出口"])
+    expect(page.locator("#gate option").first).to_have_attribute("value", "door-1")
     page.check("input[name=items_match]")
     page.click("#let-out button[type=submit]")
     expect(page.locator(".field-error")).to_contain_text("搬出人")
@@ -42,11 +45,14 @@ def test_a_slip_is_let_out_and_a_second_use_is_refused(
     expect(page.locator(".notice")).to_contain_text("放行条 5001 已于")
     expect(page.locator("#out-today tbody tr")).to_have_count(1)
     expect(page.locator("#out-today tbody tr")).to_contain_text("王保安")
+    expect(page.locator("#out-today tbody tr")).to_contain_text("1栋大堂门")
+    expect(page.locator(".notice")).to_contain_text("1栋大堂门")
     shot(page, "goods-let-out")
 
     page.fill("#number", "5001")
     page.keyboard.press("Enter")
     expect(page.locator("#goods-refusal")).to_contain_text("此放行条已使用")
+    expect(page.locator("#goods-refusal")).to_contain_text("从 1栋大堂门 放行")
     page.fill("#number", "5002")
     page.keyboard.press("Enter")
     expect(page.locator("#goods-refusal")).to_contain_text("放行条未经审批")

@@ -96,6 +96,7 @@ def test_a_car_enters_by_plate_and_exits_paying_the_tariffs_fee(
     expect(page.locator(".receipt")).to_contain_text("粤B67890")
     expect(page.locator(".receipt")).to_contain_text("王保安")
     expect(page.locator(".receipt")).to_contain_text("东门岗")
+    expect(page.locator("#receipt-lane")).to_have_text("停车场出口")
     expect(page.get_by_role("button", name="打印收据")).to_be_visible()
     shot(page, "parking-receipt")
     page.emulate_media(media="print")
