@@ -28,7 +28,7 @@ def test_a_slip_is_let_out_and_a_second_use_is_refused(
     sign_in_directly(page, booth)
     page.goto(f"{booth.url}/goods")
     expect(page.locator("#number")).to_be_focused()
-    shot(page, "goods-scan")
+    shot(page, "booth-goods-scan")
     page.keyboard.type("5001\n")  # what a scanner does in the focused field
     expect(page.locator("#slip-items")).to_have_text("旧沙发一张、纸箱三个")
     expect(page.locator("#slip-unit")).to_have_text("1-1201")
@@ -40,14 +40,14 @@ def test_a_slip_is_let_out_and_a_second_use_is_refused(
     expect(page.locator(".field-error")).to_contain_text("搬出人")
     expect(page.locator("input[name=items_match]")).to_be_checked()
     page.check("input[name=carrier_matches]")
-    shot(page, "goods-slip")
+    shot(page, "booth-goods-slip")
     page.click("#let-out button[type=submit]")
     expect(page.locator(".notice")).to_contain_text("放行条 5001 已于")
     expect(page.locator("#out-today tbody tr")).to_have_count(1)
     expect(page.locator("#out-today tbody tr")).to_contain_text("王保安")
     expect(page.locator("#out-today tbody tr")).to_contain_text("1栋大堂门")
     expect(page.locator(".notice")).to_contain_text("1栋大堂门")
-    shot(page, "goods-let-out")
+    shot(page, "booth-goods-let-out")
 
     page.fill("#number", "5001")
     page.keyboard.press("Enter")
@@ -57,7 +57,7 @@ def test_a_slip_is_let_out_and_a_second_use_is_refused(
     page.keyboard.press("Enter")
     expect(page.locator("#goods-refusal")).to_contain_text("放行条未经审批")
     expect(page.locator("#refused-today tbody tr")).to_have_count(2)
-    shot(page, "goods-refused")
+    shot(page, "booth-goods-refused")
     kinds = [(e.kind, e.data.get("reason")) for e in booth.service.store.journal.read()]
     assert kinds == [("goods_slip_out", None), ("goods_slip_refused", "used"),
                      ("goods_slip_refused", "not_approved")]
@@ -75,7 +75,7 @@ def test_a_long_term_pass_is_used_with_its_items(
     sign_in_directly(page, booth)
     page.goto(f"{booth.url}/goods?tab=passes")
     expect(page.locator("#passes tbody tr")).to_have_count(2)
-    shot(page, "goods-passes")
+    shot(page, "booth-goods-passes")
     page.locator("#passes tbody tr").first.get_by_role("button", name="放行").click()
     expect(page.locator("#pass-unit")).to_have_text("2-0101")
     page.fill("#items", "纸箱三个")

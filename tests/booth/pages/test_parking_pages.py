@@ -66,12 +66,12 @@ def test_a_car_enters_by_plate_and_exits_paying_the_tariffs_fee(
     expect(page.locator("#entered")).to_contain_text("粤B12345")
     expect(page.locator("#entered")).to_contain_text("道闸已抬起")
     expect(page.locator("table.cars-in")).to_contain_text("粤B12345")
-    shot(page, "parking-entered")
+    shot(page, "booth-parking-entered")
 
     # The car we let in just now stays a few seconds; another came in 2 h 10 min ago.
     ticket = enter_earlier(booth, "粤B67890", 2 * 3600 + 10 * 60 + 30)
     page.goto(f"{booth.url}/parking")
-    shot(page, "parking-cars-in")
+    shot(page, "booth-parking-cars-in")
     page.get_by_label("车牌或临时卡号").fill("粤B67890")
     page.get_by_role("button", name="查询并收费").click()
     expect(page).to_have_url(re.compile(f"/parking/exit/{ticket}$"))
@@ -80,7 +80,7 @@ def test_a_car_enters_by_plate_and_exits_paying_the_tariffs_fee(
     due = fee(stay.entered_at, time.time(), TARIFF, TZ).fen
     assert due > 0
     expect(page.locator("#fee-due")).to_have_text(f"¥{due // 100}.{due % 100:02d}")
-    shot(page, "parking-exit")
+    shot(page, "booth-parking-exit")
 
     page.get_by_label("实收现金（元）").fill("50")
     page.get_by_role("button", name="已收费：打印并放行").click()
@@ -98,14 +98,14 @@ def test_a_car_enters_by_plate_and_exits_paying_the_tariffs_fee(
     expect(page.locator(".receipt")).to_contain_text("东门岗")
     expect(page.locator("#receipt-lane")).to_have_text("停车场出口")
     expect(page.get_by_role("button", name="打印收据")).to_be_visible()
-    shot(page, "parking-receipt")
+    shot(page, "booth-parking-receipt")
     page.emulate_media(media="print")
     # Printed, only the receipt is left, at the roll's width (80 mm is about 302 px).
     expect(page.locator(".receipt-status")).to_be_hidden()
     expect(page.locator("header.top")).to_be_hidden()
     width = page.locator(".receipt").bounding_box()
     assert width is not None and width["width"] < 300
-    shot(page, "parking-receipt-print")
+    shot(page, "booth-parking-receipt-print")
     shift = booth.service.shifts.require_current()
     assert booth.service.parking.cash_in_shift(shift.shift_id) == (1, charge.fee_fen)
 
@@ -120,7 +120,7 @@ def test_a_refused_exit_shows_the_reason_and_keeps_what_was_typed(
     page.get_by_role("button", name="已收费：打印并放行").click()
     expect(page.locator(".field-error")).to_contain_text("实收金额不足")
     expect(page.get_by_label("实收现金（元）")).to_have_value("1")
-    shot(page, "parking-exit-refused")
+    shot(page, "booth-parking-exit-refused")
     assert booth.service.parking.cars_in()[0].ticket_id == ticket
 
 
@@ -146,7 +146,7 @@ def test_a_pool_card_is_added_and_handed_out(booth: RunningBooth, page: Page,
     page.get_by_role("button", name="放行入场").click()
     expect(page.locator("#entered")).to_contain_text("请发卡 T001")
     expect(page.locator(".pool")).to_contain_text("在用")
-    shot(page, "parking-card-out")
+    shot(page, "booth-parking-card-out")
 
 
 def test_an_exit_form_posted_twice_is_one_charge_with_the_same_receipt(
@@ -188,4 +188,4 @@ def test_a_lost_ticket_pays_the_daily_cap_with_its_reason(booth: RunningBooth, p
     expect(page.locator(".receipt")).to_contain_text("遗失票: 临时卡丢失")
     expect(page.locator(".receipt")).to_contain_text("粤A99999")
     expect(page.locator("#receipt-fee")).to_have_text("¥40.00")
-    shot(page, "parking-lost-ticket-receipt")
+    shot(page, "booth-parking-lost-ticket-receipt")
