@@ -546,6 +546,7 @@ class Parking:
                 "lost_reason": form.lost_reason, "receipt_no": receipt_no,
                 "shift_id": shift.shift_id, "gate": lane, "token": form.token,
                 "guard": guard})
+            self.shifts.cash_taken_in(rec, shift, guard)
         recorded = self.charge_for(form.token) or _never()
         return Exited(recorded, self.open_barrier(lane, guard, f"{EXIT_REASON} {receipt_no}"),
                       False)

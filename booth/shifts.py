@@ -60,7 +60,18 @@ MIGRATIONS = [
     );
     CREATE INDEX float_paid_in_shift ON float_paid_in (shift_id)
     """,
+    # 3: when the shift's float went over the limit and the alarm was journalled; cleared
+    # when enough is paid in. One alarm per crossing, not one per charge.
+    """
+    ALTER TABLE shifts ADD COLUMN float_alarm_at REAL
+    """,
 ]
+
+
+def shift_alarmed(rec: Recording, shift_id: str) -> bool:
+    """Whether the shift's float-over-limit alarm is raised and not yet ended."""
+    row = rec.execute("SELECT float_alarm_at FROM shifts WHERE id = ?", (shift_id,)).fetchone()
+    return row is not None and row[0] is not None
 
 
 def parse_yuan(text: str, field: str) -> int:
@@ -251,7 +262,20 @@ class Shifts:
                         "VALUES (?, ?, ?, ?, ?)",
                         (uuid.uuid4().hex, shift.shift_id, guard, amount_fen, now))
             rec.append("float_paid_in", {"shift_id": shift.shift_id, "guard": guard,
-                                         "amount_fen": amount_fen, "at": now})
+                                         "amount_fen": amount_fen, "at": now,
+                                         "float_fen": left - amount_fen})
+            try:
+                limit_fen: int | None = self.booth_list().float_limit_fen
+            except BoothRefusal:
+                limit_fen = None
+            if limit_fen is not None and left - amount_fen <= limit_fen:
+                rec.execute("UPDATE shifts SET float_alarm_at = NULL WHERE id = ?",
+                            (shift.shift_id,))
+            elif limit_fen is not None and shift_alarmed(rec, shift.shift_id):
+                # Not enough paid in: the desk ends the alarm at any payment in, so it is
+                # raised again with what is left.
+                self._raise_float_alarm(rec, shift.shift_id, guard, left - amount_fen,
+                                        limit_fen, still_over=True)
         return left - amount_fen
 
     def _check_handover(self, guard: str, next_username: str) -> Shift:
@@ -299,11 +323,30 @@ class Shifts:
                 "invoices": invoices, "notes": notes, "at": now})
             self._open_in(rec, next_shift_id, to.username, to.name, money.float_fen)
             if money.float_fen > limit_fen:
-                rec.append("float_over_limit", {
-                    "shift_id": next_shift_id, "guard": to.username,
-                    "handed_over_by": guard, "float_fen": money.float_fen,
-                    "limit_fen": limit_fen}, alarm=True)
+                self._raise_float_alarm(rec, next_shift_id, to.username, money.float_fen,
+                                        limit_fen, handed_over_by=guard)
         return shift.shift_id, to
+
+    def _raise_float_alarm(self, rec: Recording, shift_id: str, guard: str, float_fen: int,
+                           limit_fen: int, **data: object) -> None:
+        rec.execute("UPDATE shifts SET float_alarm_at = ? WHERE id = ?",
+                    (self.store.clock.wall(), shift_id))
+        rec.append("float_over_limit", {
+            "shift_id": shift_id, "guard": guard, **data, "float_fen": float_fen,
+            "limit_fen": limit_fen}, alarm=True)
+
+    def cash_taken_in(self, rec: Recording, shift: Shift, guard: str) -> None:
+        """Cash was just taken in ``shift`` inside ``rec`` (a part's charge): when that took
+        the float over the desk's limit, journal the ``float_over_limit`` alarm in the same
+        transaction — once per crossing, so the desk hears of it during the shift, not
+        only at handover (rule P6)."""
+        try:
+            limit_fen = self.booth_list().float_limit_fen
+        except BoothRefusal:
+            return
+        float_fen = self.money(shift).float_fen
+        if float_fen > limit_fen and not shift_alarmed(rec, shift.shift_id):
+            self._raise_float_alarm(rec, shift.shift_id, guard, float_fen, limit_fen)
 
     def report(self, shift_id: str) -> HandoverReport:
         """The handover report of a closed shift; refused for an unknown or open one."""

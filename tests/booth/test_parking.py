@@ -359,3 +359,36 @@ def test_the_charges_survive_a_restart(rig: BoothRig, service: BoothService,
         assert again.parking.cash_in_shift(shift.shift_id) == (1, 1000)
     finally:
         again.close()
+
+
+def test_a_charge_that_takes_the_float_over_the_limit_alarms_once_until_paid_in(
+        service: BoothService, rig: BoothRig, clock: SettableClock) -> None:
+    # The float opened at 100 yuan; the desk's limit here is 110 (600 on a real site).
+    rig.publish(booth_list(2, float_limit_fen=11_000))
+
+    def car_pays(plate: str) -> None:
+        ticket = enter(service, plate)
+        clock.now += 2 * 3600 + 600  # three started hours by day: 15 yuan
+        service.parking.charge(exit_form(service.parking, ticket, paid="15"), guard=GUARD,
+                               guard_name=GUARD_NAME)
+
+    car_pays("粤B00001")  # 115 yuan in the drawer: over
+    car_pays("粤B00002")  # 130: still the same crossing, no second alarm
+    alarms = booth_events(service, "float_over_limit")
+    assert [(a["float_fen"], a["limit_fen"]) for a in alarms] == [(11_500, 11_000)]
+    assert service.shifts.float_alarm() is not None
+    service.shifts.pay_in(GUARD, 1_000)  # 120 left: still over, raised again for the desk
+    assert [a["float_fen"] for a in booth_events(service, "float_over_limit")] == [
+        11_500, 12_000]
+    service.shifts.pay_in(GUARD, 1_500)  # 105: under the limit, the alarm ends
+    assert service.shifts.float_alarm() is None
+    assert booth_events(service, "float_paid_in")[-1]["float_fen"] == 10_500
+    car_pays("粤B00003")  # 120 again: a new crossing, a new alarm
+    assert [a["float_fen"] for a in booth_events(service, "float_over_limit")] == [
+        11_500, 12_000, 12_000]
+    conn = sqlite3.connect(service.config.events_db)
+    try:
+        assert conn.execute("SELECT count(*) FROM events WHERE kind = 'float_over_limit' "
+                            "AND alarm = 1").fetchone() == (3,)
+    finally:
+        conn.close()
