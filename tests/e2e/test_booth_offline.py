@@ -178,6 +178,8 @@ def test_a_guards_session_with_the_broker_down_reaches_the_desk_once(
     # The goods slip issued at the desk before the outage leaves once; a second use is
     # refused.
     page.goto(url + "/goods")
+    # As a scanner does: the number and Enter into the field that has the focus.
+    expect(page.locator("#number")).to_be_focused()
     page.keyboard.type(f"{number}\n")
     expect(page.locator("#slip-items")).to_have_text("旧沙发一张、纸箱三个")
     page.check("input[name=items_match]")

@@ -82,6 +82,7 @@ def test_a_long_term_pass_is_used_with_its_items(
     page.click("#use-pass button[type=submit]")
     expect(page.locator(".notice")).to_contain_text("纸箱三个")
     page.goto(f"{booth.url}/goods")
+    expect(page.locator("#number")).to_be_focused()
     page.keyboard.type("L13\n")
     expect(page.locator("#goods-refusal")).to_contain_text("已于")
     expect(page.locator("#goods-refusal")).to_contain_text("到期")
