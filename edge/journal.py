@@ -119,18 +119,10 @@ class Journal:
         A storage error (disk full, I/O error, damaged file) is raised with nothing written:
         the insert runs in autocommit, so it is committed whole or rolled back whole (and a
         rolled-back insert gives its sequence number back)."""
-        conn = self._conn
-        cur = conn.execute(
-            _INSERT,
-            (self.boot_id, self.clock.wall(), self.clock.monotonic(), kind, int(alarm),
-             int(self.clock_trusted), uid, None if granted is None else int(granted), reason,
-             json.dumps(data, separators=(",", ":"), default=str) if data else "{}"),
-        )
         # Outside an explicit transaction sqlite3 runs the insert in autocommit mode, so it is
         # committed (and, with synchronous=FULL, fsynced) before execute returns.
-        seq = cur.lastrowid
-        assert seq is not None
-        self._count += 1
+        seq = self._insert(self._conn, kind, data, alarm=alarm, uid=uid, granted=granted,
+                           reason=reason)
         if self._count > self.max_events + self._slack:
             try:
                 self._prune()
@@ -141,8 +133,7 @@ class Journal:
         return seq
 
     def append_within(self, conn: sqlite3.Connection, kind: str,
-                      data: Mapping[str, object] | None = None, *, alarm: bool = False,
-                      uid: str | None = None) -> int:
+                      data: Mapping[str, object] | None = None, *, alarm: bool = False) -> int:
         """Write one event inside the caller's open transaction on ``conn`` (a connection to
         this journal's file) and return its sequence number: it is committed together with
         the caller's other writes, or not at all. The booth keeps its records in the
@@ -150,16 +141,23 @@ class Journal:
         commit."""
         if not conn.in_transaction:
             raise RuntimeError("append_within needs an open transaction")
+        # Counted before the commit: a rolled-back record only makes pruning start one
+        # event early.
+        return self._insert(conn, kind, data, alarm=alarm)
+
+    def _insert(self, conn: sqlite3.Connection, kind: str, data: Mapping[str, object] | None,
+                *, alarm: bool, uid: str | None = None, granted: bool | None = None,
+                reason: str | None = None) -> int:
+        """Insert one event on ``conn`` (in whatever transaction it is in) and count it; its
+        sequence number."""
         cur = conn.execute(
             _INSERT,
             (self.boot_id, self.clock.wall(), self.clock.monotonic(), kind, int(alarm),
-             int(self.clock_trusted), uid, None, None,
+             int(self.clock_trusted), uid, None if granted is None else int(granted), reason,
              json.dumps(data, separators=(",", ":"), default=str) if data else "{}"),
         )
         seq = cur.lastrowid
         assert seq is not None
-        # Counted before the commit: a rolled-back record only makes pruning start one
-        # event early.
         self._count += 1
         return seq
 
