@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sync.hub.store import CentralStore
-from sync.hub.worker import LinkWorker
+from sync.hub.worker import WakeableWorker
 from sync.mqtt.deliveries import Delivery
 from sync.mqtt.link import MqttLink
 from sync.wire import topics
@@ -63,7 +62,7 @@ class _InFlight:
     payload: bytes = field(default=b"", repr=False)
 
 
-class BoothListPublisher(LinkWorker):
+class BoothListPublisher(WakeableWorker):
     """Publishes the site's booth lists on its own thread while the hub has a link."""
 
     name = "central-booth-lists"
@@ -74,14 +73,6 @@ class BoothListPublisher(LinkWorker):
         super().__init__()
         self.store, self.key, self.build, self.clock = store, key, build, clock
         self.interval_s, self.republish_s = interval_s, republish_s
-        self._wake = threading.Event()
-
-    def wake(self) -> None:
-        """Look now: the desk changed something, a PUBACK came, the connection changed."""
-        self._wake.set()
-
-    def _wake_to_stop(self) -> None:
-        self._wake.set()
 
     def _run(self, link: MqttLink) -> None:
         inflight: dict[str, _InFlight] = {}
@@ -98,8 +89,7 @@ class BoothListPublisher(LinkWorker):
                     self._publish(link, inflight, republished)
             except Exception:  # a dead publisher would leave every booth on an old list
                 log.exception("booth lists: publishing failed; retrying")
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
+            self._sleep(self.interval_s)
 
     def _settle(self, inflight: dict[str, _InFlight], republished: dict[str, float]) -> None:
         now = self.clock()

@@ -10,7 +10,6 @@ rows not marked: delivery is at least once, and a gate ignores a range it alread
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable
 
@@ -18,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sync.hub.auth_payloads import changes_payloads, signed
 from sync.hub.store import CHANGES_PER_MESSAGE, CentralStore, OutboxRow
-from sync.hub.worker import LinkWorker
+from sync.hub.worker import WakeableWorker
 from sync.mqtt.deliveries import Delivery
 from sync.mqtt.link import MqttLink
 
@@ -31,7 +30,7 @@ OUTBOX_WINDOW = 16  # outbox messages awaiting their PUBACK
 _InFlight = deque[tuple[list[Delivery], list[int]]]
 
 
-class OutboxPublisher(LinkWorker):
+class OutboxPublisher(WakeableWorker):
     """Publishes the outbox on its own thread while the hub has a link; unpublished rows
     stay for the next start."""
 
@@ -41,21 +40,12 @@ class OutboxPublisher(LinkWorker):
                  clock: Callable[[], float]) -> None:
         super().__init__()
         self.store, self.key, self.clock = store, key, clock
-        self._wake = threading.Event()
-
-    def wake(self) -> None:
-        """Something to look at: a new row, a PUBACK, a change of connection."""
-        self._wake.set()
-
-    def _wake_to_stop(self) -> None:
-        self._wake.set()
 
     def _run(self, link: MqttLink) -> None:
         inflight: _InFlight = deque()
         last_id, seen_generation, draining = 0, link.generation, False
         while not self._stopping.is_set():
-            self._wake.wait(0.5)
-            self._wake.clear()
+            self._sleep(0.5)
             try:
                 self._settle(inflight)
                 if link.generation != seen_generation:

@@ -47,3 +47,24 @@ class LinkWorker:
 
     def _run(self, link: MqttLink) -> None:
         raise NotImplementedError
+
+
+class WakeableWorker(LinkWorker):
+    """A worker that sleeps between rounds and is woken early by ``wake`` (something to look
+    at: a new row, a PUBACK, a change of connection) or by ``stop``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Look now instead of at the end of the current sleep."""
+        self._wake.set()
+
+    def _wake_to_stop(self) -> None:
+        self._wake.set()
+
+    def _sleep(self, timeout: float) -> None:
+        """Wait until woken or ``timeout`` seconds have passed."""
+        self._wake.wait(timeout)
+        self._wake.clear()
