@@ -4,6 +4,8 @@ central signing key and the signed booth list the desk would publish."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterable
@@ -16,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from booth.list_file import FILE_NAME, store_if_newer
 from booth.service import BoothService
+from edge.control_socket import ControlClient
 from firmware_config.schema import EdgeConfig, load_config
 from sync.wire.booth_list import (
     BoothGate,
@@ -125,7 +128,53 @@ class BoothRig:
         store_if_newer(self.config.device.data_dir / FILE_NAME, self.key.public_key(),
                        sign(self.key, booth_list.dump()), SITE, BOOTH)
 
+    def gate_call(self, name: str, cmd: str, **args: object) -> Any:
+        """Run ``cmd`` on the gate ``name``'s control socket; its result."""
+        with ControlClient(self.gate_configs[name].control_socket) as client:
+            return client.call(cmd, **args)
+
     def service(self) -> BoothService:
         """The booth service over the rig's config and files."""
         assert self.config is not None
         return BoothService(self.config)
+
+
+class SettableClock:
+    """The booth's clock, set by the test (the gates keep their own); now by default."""
+
+    def __init__(self, wall: float | None = None) -> None:
+        self.now = time.time() if wall is None else wall
+
+    def wall(self) -> float:
+        """The time the test set."""
+        return self.now
+
+    def monotonic(self) -> float:
+        """Follows the wall clock (tests only move it forward)."""
+        return self.now
+
+
+class EarlierClock:
+    """The system clock moved back ``seconds``, so a car can have entered a while ago."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def wall(self) -> float:
+        """Now, ``seconds`` ago."""
+        return time.time() - self.seconds
+
+    def monotonic(self) -> float:
+        """The monotonic clock, moved back too."""
+        return time.monotonic() - self.seconds
+
+
+def journal_data(events_db: Path, kind: str) -> list[dict[str, Any]]:
+    """The data of a journal's events of ``kind`` (a booth's or a gate's), oldest first."""
+    conn = sqlite3.connect(events_db)
+    try:
+        rows = conn.execute("SELECT data FROM events WHERE kind = ? ORDER BY seq",
+                            (kind,)).fetchall()
+    finally:
+        conn.close()
+    return [json.loads(r[0]) for r in rows]

@@ -5,8 +5,6 @@ its attempt recorded, nothing pretended."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 import tomllib
 from collections.abc import Iterator
@@ -18,10 +16,9 @@ import tomli_w
 from booth.gate_controls import OPEN_REASONS, RESET_CHECK_ZH, reason_text
 from booth.refusals import BoothRefusal, GateUnreachable
 from booth.service import BoothService
-from edge.control_socket import ControlClient
 from firmware_config.schema import load_config
 from hardware_sim.observed_pins import read_outputs_log
-from tests.booth.booth_rig import BoothRig, booth_list
+from tests.booth.booth_rig import BoothRig, booth_list, journal_data
 from tests.edge.conftest import commission
 from tests.edge.gate_process import stop_gate
 
@@ -55,23 +52,12 @@ def service(rig: BoothRig) -> Iterator[BoothService]:
         built.close()
 
 
-def gate_call(rig: BoothRig, name: str, cmd: str, **args: object) -> Any:
-    with ControlClient(rig.gate_configs[name].control_socket) as client:
-        return client.call(cmd, **args)
-
-
 def gate_events(rig: BoothRig, name: str, kind: str) -> list[dict[str, Any]]:
-    return [e for e in gate_call(rig, name, "events", n=500) if e["kind"] == kind]
+    return [e for e in rig.gate_call(name, "events", n=500) if e["kind"] == kind]
 
 
 def booth_records(service: BoothService, kind: str = "gate_control") -> list[dict[str, Any]]:
-    conn = sqlite3.connect(service.config.events_db)
-    try:
-        rows = conn.execute("SELECT data FROM events WHERE kind = ? ORDER BY seq",
-                            (kind,)).fetchall()
-    finally:
-        conn.close()
-    return [json.loads(r[0]) for r in rows]
+    return journal_data(service.config.events_db, kind)
 
 
 def wait_for(check: Any, timeout: float = 5.0) -> Any:
@@ -118,7 +104,7 @@ def test_an_open_during_lockdown_is_told_as_not_opened(service: BoothService,
                                                         rig: BoothRig) -> None:
     locked = service.gate_controls.lockdown_all(GUARD, "小区内发生治安事件")
     assert [o.gate for o in locked] == [DOOR, ENTRY, EXIT] and all(o.done for o in locked)
-    assert {gate_call(rig, n, "status")["mode"] for n in (DOOR, ENTRY, EXIT)} == {"lockdown"}
+    assert {rig.gate_call(n, "status")["mode"] for n in (DOOR, ENTRY, EXIT)} == {"lockdown"}
     outcome = service.gate_controls.open(DOOR, GUARD, "forgot_card", "")
     assert not outcome.done
     assert outcome.message_zh == "door-1 未开启：处于封锁状态"
@@ -137,14 +123,14 @@ def test_hold_open_has_a_time_limit_and_is_released(service: BoothService,
     before = time.time()
     outcome = service.gate_controls.hold_open(DOOR, GUARD, "delivery", "搬家", "1h")
     assert outcome.done
-    status = gate_call(rig, DOOR, "status")
+    status = rig.gate_call(DOOR, "status")
     assert status["mode"] == "hold_open"
     assert before + 3600 - 5 < status["mode_until"] < time.time() + 3600 + 5
     assert booth_records(service)[-1]["until"] == pytest.approx(status["mode_until"])
     with pytest.raises(BoothRefusal, match="choose how long"):
         service.gate_controls.hold_open(DOOR, GUARD, "delivery", "", "1y")
     assert service.gate_controls.release(DOOR, GUARD).done
-    assert gate_call(rig, DOOR, "status")["mode"] == "normal"
+    assert rig.gate_call(DOOR, "status")["mode"] == "normal"
 
 
 def test_a_reason_is_required(service: BoothService) -> None:
@@ -162,13 +148,13 @@ def test_a_reason_is_required(service: BoothService) -> None:
 
 def test_a_stuck_barrier_is_reset_once_the_guard_has_checked_it(
         service: BoothService, rig: BoothRig) -> None:
-    gate_call(rig, EXIT, "sim.jam")
-    assert gate_call(rig, EXIT, "sim.read_card", uid=CARD)["granted"] is True
-    assert wait_for(lambda: gate_call(rig, EXIT, "status")["in_service"] is False)
+    rig.gate_call(EXIT, "sim.jam")
+    assert rig.gate_call(EXIT, "sim.read_card", uid=CARD)["granted"] is True
+    assert wait_for(lambda: rig.gate_call(EXIT, "status")["in_service"] is False)
     with pytest.raises(BoothRefusal, match="tick that you checked"):
         service.gate_controls.reset(EXIT, GUARD, "", checked=False)
     assert booth_records(service) == []
-    gate_call(rig, EXIT, "sim.jam", jammed=False)
+    rig.gate_call(EXIT, "sim.jam", jammed=False)
     outcome = service.gate_controls.reset(EXIT, GUARD, "树枝已清除", checked=True)
     assert outcome.done and "恢复使用" in outcome.message_zh
     record = booth_records(service)[-1]
@@ -182,8 +168,8 @@ def test_a_stuck_barrier_is_reset_once_the_guard_has_checked_it(
 
 def test_one_cards_presence_is_cleared_for_the_lane_pair(service: BoothService,
                                                          rig: BoothRig) -> None:
-    assert gate_call(rig, ENTRY, "sim.read_card", uid=CARD)["granted"] is True
-    assert gate_call(rig, ENTRY, "sim.read_card", uid=CARD)["reason"] == "anti_passback"
+    assert rig.gate_call(ENTRY, "sim.read_card", uid=CARD)["granted"] is True
+    assert rig.gate_call(ENTRY, "sim.read_card", uid=CARD)["reason"] == "anti_passback"
     with pytest.raises(BoothRefusal, match="not a card UID"):
         service.gate_controls.clear_presence(ENTRY, GUARD, "zz-top", "出口未读卡")
     with pytest.raises(BoothRefusal, match="is a door"):
@@ -194,7 +180,7 @@ def test_one_cards_presence_is_cleared_for_the_lane_pair(service: BoothService,
     assert record["uid"] == CARD and record["result"] == {"was_inside": True, "cleared": True}
     [cleared] = gate_events(rig, EXIT, "presence_cleared")
     assert cleared["seq"] == record["gate_seq"] and cleared["data"]["reason"] == "出口未读卡"
-    assert gate_call(rig, ENTRY, "sim.read_card", uid=CARD)["granted"] is True
+    assert rig.gate_call(ENTRY, "sim.read_card", uid=CARD)["granted"] is True
 
 
 def test_a_stopped_gate_is_refused_and_the_attempt_recorded(service: BoothService,

@@ -14,8 +14,7 @@ from booth.goods import GoodsRefused, Refused
 from booth.refusals import BoothRefusal
 from booth.service import BoothService
 from sync.wire.booth_list import BoothGoodsPass, BoothSlip
-from tests.booth.booth_rig import BoothRig, booth_list
-from tests.booth.test_visitors import SettableClock
+from tests.booth.booth_rig import BoothRig, SettableClock, booth_list
 
 TZ = ZoneInfo("Asia/Shanghai")
 # 2026-03-10 00:30 at the site: still 2026-03-09 in UTC, so a day taken in UTC is wrong.
@@ -71,7 +70,7 @@ def test_a_slip_goes_out_once_signed_and_a_second_use_is_refused(
     assert [s.number for s in service.goods.slips_out_today()] == [1001]
 
     # The desk's list still says "open": the booth refuses the second use by itself.
-    clock.wall_s += 600
+    clock.now += 600
     with pytest.raises(GoodsRefused) as refused:
         service.goods.look_up("1001", "li.guard")
     assert refused.value.reason is Refused.USED
@@ -146,7 +145,7 @@ def test_a_long_term_pass_is_used_again_and_again_with_its_items(
     found = service.goods.look_up("L12", GUARD)
     assert isinstance(found, BoothGoodsPass) and found.unit == "2-0101"
     first = service.goods.use_pass(12, "", " 纸箱  三个 ", GUARD)
-    clock.wall_s += 60
+    clock.now += 60
     second = service.goods.use_pass(12, "", "旧报纸", "li.guard")
     assert (first.items, second.items) == ("纸箱 三个", "旧报纸")
     gate = service.gates.gates[0].device

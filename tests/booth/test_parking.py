@@ -5,7 +5,6 @@ cash; the barriers opened through the gates and reported truthfully."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import date
@@ -17,26 +16,11 @@ from booth.parking import ExitForm, Parking, normal_plate
 from booth.parking_tariff import local_moment
 from booth.refusals import BoothRefusal
 from booth.service import BoothService
-from tests.booth.booth_rig import BoothRig, booth_list
+from tests.booth.booth_rig import BoothRig, SettableClock, booth_list, journal_data
 
 TZ = "Asia/Shanghai"
 ENTRY, EXIT = "lane-barrier_entry", "lane-barrier_exit"
 GUARD, GUARD_NAME = "wang.guard", "王保安"
-
-
-class SettableClock:
-    """The booth's clock, set by the test (the gates keep their own)."""
-
-    def __init__(self, wall: float) -> None:
-        self.now = wall
-
-    def wall(self) -> float:
-        """The time the test set."""
-        return self.now
-
-    def monotonic(self) -> float:
-        """Follows the wall clock (tests only move it forward)."""
-        return self.now
 
 
 def at(clock: str, day: date = date(2026, 12, 3)) -> float:
@@ -62,26 +46,6 @@ def service(rig: BoothRig, clock: SettableClock) -> Iterator[BoothService]:
         yield built
     finally:
         built.close()
-
-
-def booth_events(service: BoothService, kind: str) -> list[dict[str, Any]]:
-    """The booth journal's events of ``kind``, oldest first."""
-    conn = sqlite3.connect(service.config.events_db)
-    try:
-        rows = conn.execute("SELECT data FROM events WHERE kind = ? ORDER BY seq", (kind,))
-        return [json.loads(r[0]) for r in rows]
-    finally:
-        conn.close()
-
-
-def gate_events(rig: BoothRig, gate: str, kind: str) -> list[dict[str, Any]]:
-    """A gate's own journal events of ``kind``."""
-    conn = sqlite3.connect(rig.gate_configs[gate].events_db)
-    try:
-        rows = conn.execute("SELECT data FROM events WHERE kind = ? ORDER BY seq", (kind,))
-        return [json.loads(r[0]) for r in rows]
-    finally:
-        conn.close()
 
 
 def exit_form(parking: Parking, ticket_id: str | None, **fields: str) -> ExitForm:
@@ -392,3 +356,13 @@ def test_a_charge_that_takes_the_float_over_the_limit_alarms_once_until_paid_in(
                             "AND alarm = 1").fetchone() == (3,)
     finally:
         conn.close()
+
+
+def booth_events(service: BoothService, kind: str) -> list[dict[str, Any]]:
+    """The booth journal's events of ``kind``, oldest first."""
+    return journal_data(service.config.events_db, kind)
+
+
+def gate_events(rig: BoothRig, gate: str, kind: str) -> list[dict[str, Any]]:
+    """A gate's own journal events of ``kind``."""
+    return journal_data(rig.gate_configs[gate].events_db, kind)

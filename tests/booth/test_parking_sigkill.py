@@ -25,27 +25,12 @@ import pytest
 
 from booth.service import SECRET_FILE, BoothService
 from booth.web.guard_session import CSRF_FIELD, GUARD_COOKIE, cookie_value
-from tests.booth.booth_rig import GUARDS, BoothRig, booth_list
+from tests.booth.booth_rig import GUARDS, BoothRig, EarlierClock, booth_list
 from tests.booth.pages.conftest import free_port
 
 ROUNDS = 20
 EXITS_PER_ROUND = 3
 FORM_KEYS = ("token", "ticket_id", "exited_at", "quoted_fen", "gate", CSRF_FIELD)
-
-
-class EarlierClock:
-    """The system clock moved back: the cars entered hours before the test."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def wall(self) -> float:
-        """Now, ``seconds`` ago."""
-        return time.time() - self.seconds
-
-    def monotonic(self) -> float:
-        """The monotonic clock, moved back too."""
-        return time.monotonic() - self.seconds
 
 
 class BoothProcess:

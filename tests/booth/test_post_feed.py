@@ -9,7 +9,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
@@ -28,7 +27,6 @@ from booth.web.post_pages import (
     ROLE_WORDS,
     STATE_WORDS,
 )
-from edge.control_socket import ControlClient
 from edge.decision import Reason
 from tests.booth.booth_rig import BoothRig
 from tests.edge.conftest import commission
@@ -49,16 +47,11 @@ def service(rig: BoothRig) -> Iterator[BoothService]:
         built.close()
 
 
-def gate_call(rig: BoothRig, name: str, cmd: str, **args: object) -> Any:
-    with ControlClient(rig.gate_configs[name].control_socket) as client:
-        return client.call(cmd, **args)
-
-
 def test_the_feed_merges_the_gates_taps_newest_first(service: BoothService,
                                                      rig: BoothRig) -> None:
-    gate_call(rig, DOOR, "sim.read_card", uid="0A0B0C0D")  # a lost card
+    rig.gate_call(DOOR, "sim.read_card", uid="0A0B0C0D")  # a lost card
     time.sleep(0.01)
-    gate_call(rig, ENTRY, "sim.read_card", uid="04A1B2C3")
+    rig.gate_call(ENTRY, "sim.read_card", uid="04A1B2C3")
     view = service.post_feed.view()
     assert [g.device for g in view.gates] == [DOOR, ENTRY, EXIT]
     assert all(g.reachable and g.in_service and g.mode == "normal" for g in view.gates)
@@ -82,7 +75,7 @@ def test_a_stopped_gate_shows_as_unreachable(service: BoothService, rig: BoothRi
 
 def test_an_alarm_is_acknowledged_once_with_a_comment(service: BoothService,
                                                      rig: BoothRig) -> None:
-    gate_call(rig, DOOR, "sim.force")  # the door is forced open
+    rig.gate_call(DOOR, "sim.force")  # the door is forced open
     deadline = time.monotonic() + 5
     while not [a for a in service.post_feed.view().alarms if a.event.kind == "door_forced_open"]:
         assert time.monotonic() < deadline, "no alarm from the forced door"
@@ -112,7 +105,7 @@ def test_an_alarm_is_acknowledged_once_with_a_comment(service: BoothService,
 
 def test_the_post_renders_fast_with_three_gates(service: BoothService, rig: BoothRig) -> None:
     for _ in range(40):
-        gate_call(rig, DOOR, "sim.read_card", uid="0E0E0E0E")
+        rig.gate_call(DOOR, "sim.read_card", uid="0E0E0E0E")
     service.post_feed.view()  # warm
     took = []
     for _ in range(10):

@@ -14,8 +14,8 @@ from booth.refusals import BoothRefusal
 from booth.service import BoothService
 from booth.shifts import parse_invoices, parse_yuan
 from booth.sign_in import MAX_FAILURES, SignInRefused, SignInThrottled
-from tests.booth.booth_rig import GUARDS, PASSWORD, BoothRig, booth_list
-from tests.booth.test_sign_in import TurnableClock, events
+from tests.booth.booth_rig import GUARDS, PASSWORD, BoothRig, SettableClock, booth_list
+from tests.booth.test_sign_in import events
 
 WANG, LI = GUARDS[0], GUARDS[1]
 
@@ -25,7 +25,7 @@ def service(rig: BoothRig) -> Iterator[BoothService]:
     """A booth over the rig's files with the desk's list (limit 600 yuan)."""
     assert rig.config is not None
     rig.publish(booth_list(1))
-    built = BoothService(rig.config, clock=TurnableClock())
+    built = BoothService(rig.config, clock=SettableClock())
     try:
         yield built
     finally:

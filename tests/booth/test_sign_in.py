@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,34 +15,19 @@ import pytest
 from booth.refusals import BoothRefusal
 from booth.service import BoothService
 from booth.sign_in import MAX_FAILURES, WINDOW_SECONDS, SignInRefused, SignInThrottled
-from tests.booth.booth_rig import GUARDS, PASSWORD, BoothRig, booth_list
+from tests.booth.booth_rig import GUARDS, PASSWORD, BoothRig, SettableClock, booth_list
 
 WANG, LI = GUARDS[0].username, GUARDS[1].username
 
 
-class TurnableClock:
-    """A wall clock the test moves forward."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def wall(self) -> float:
-        """The test's time."""
-        return self.now
-
-    def monotonic(self) -> float:
-        """Follows the wall clock (it never goes back here)."""
-        return self.now
-
-
 @pytest.fixture
-def clock() -> TurnableClock:
+def clock() -> SettableClock:
     """The booth's clock, turned by the test."""
-    return TurnableClock()
+    return SettableClock()
 
 
 @pytest.fixture
-def service(rig: BoothRig, clock: TurnableClock) -> Iterator[BoothService]:
+def service(rig: BoothRig, clock: SettableClock) -> Iterator[BoothService]:
     """A booth over the rig's files with the desk's list kept (the gates are not needed)."""
     assert rig.config is not None
     rig.publish(booth_list(1))
@@ -88,7 +72,7 @@ def test_a_wrong_password_and_an_unlisted_guard_are_refused_and_journalled(
 
 
 def test_five_failures_lock_the_username_for_the_rest_of_the_window(
-        service: BoothService, clock: TurnableClock) -> None:
+        service: BoothService, clock: SettableClock) -> None:
     start = clock.now
     for i in range(MAX_FAILURES):
         clock.now = start + i * 60
@@ -112,7 +96,7 @@ def test_five_failures_lock_the_username_for_the_rest_of_the_window(
 
 
 def test_a_success_forgets_the_failures_before_it(service: BoothService,
-                                                  clock: TurnableClock) -> None:
+                                                  clock: SettableClock) -> None:
     for i in range(MAX_FAILURES - 1):
         with pytest.raises(SignInRefused):
             service.sign_in.sign_in(WANG, f"guess-{i}")
@@ -133,7 +117,7 @@ def test_a_damaged_hash_matches_no_password(rig: BoothRig, service: BoothService
 
 
 def test_nobody_signs_in_before_the_desk_list_arrived(rig: BoothRig,
-                                                      clock: TurnableClock) -> None:
+                                                      clock: SettableClock) -> None:
     assert rig.config is not None
     service = BoothService(rig.config, clock=clock)
     try:

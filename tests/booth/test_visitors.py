@@ -24,7 +24,7 @@ from booth.refusals import BoothRefusal
 from booth.service import BoothService
 from booth.visitors import HostConfirmation, VisitorEntry, normalize_plate
 from sync.wire.booth_list import BoothVisitorPass
-from tests.booth.booth_rig import BoothRig, booth_list
+from tests.booth.booth_rig import BoothRig, SettableClock, booth_list
 
 TZ = ZoneInfo("Asia/Shanghai")
 # 2026-03-10 10:00 at the site.
@@ -32,21 +32,6 @@ NOW = datetime(2026, 3, 10, 10, 0, tzinfo=TZ).timestamp()
 TODAY = date(2026, 3, 10)
 ID = "11010119900307123" + resident_id_check_character("11010119900307123")
 GUARD = "wang.guard"
-
-
-class SettableClock:
-    """The booth's clock, moved by the test."""
-
-    def __init__(self, wall: float) -> None:
-        self.wall_s = wall
-        self.mono_s = 100.0
-
-    def wall(self) -> float:
-        return self.wall_s
-
-    def monotonic(self) -> float:
-        self.mono_s += 0.001
-        return self.mono_s
 
 
 PASSES = (
@@ -128,7 +113,7 @@ def test_a_visitor_is_registered_masked_and_journalled_in_full_and_not_logged(
         entry(id_number=ID[:17] + "Y"))
     assert ID not in caplog.text and ID[:17] not in caplog.text
 
-    clock.wall_s += 3600
+    clock.now += 3600
     left = service.visitors.sign_out(visit.visit_id, "li.guard")
     assert left.time_out == NOW + 3600
     assert service.visitors.inside() == []

@@ -13,26 +13,11 @@ from playwright.sync_api import Page, expect
 
 from booth.parking_tariff import fee
 from booth.web.guard_session import CSRF_FIELD, GUARD_COOKIE, cookie_value
-from tests.booth.booth_rig import GUARDS, TARIFF
+from tests.booth.booth_rig import GUARDS, TARIFF, EarlierClock
 from tests.booth.pages.conftest import RunningBooth, sign_in_directly
 
 Shot = Callable[[Page, str], Path]
 TZ = "Asia/Shanghai"
-
-
-class EarlierClock:
-    """The system clock moved back, so a car can have entered a while ago."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def wall(self) -> float:
-        """Now, ``seconds`` ago."""
-        return time.time() - self.seconds
-
-    def monotonic(self) -> float:
-        """The monotonic clock, moved back too."""
-        return time.monotonic() - self.seconds
 
 
 def enter_earlier(booth: RunningBooth, plate: str, seconds: float) -> str:

@@ -10,21 +10,14 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from playwright.sync_api import Dialog, Page, expect
 
-from edge.control_socket import ControlClient
 from tests.booth.pages.conftest import RunningBooth, sign_in_directly
 from tests.edge.gate_process import stop_gate
 
 DOOR, ENTRY, EXIT = "door-1", "lane-barrier_entry", "lane-barrier_exit"
 Shot = Callable[[Page, str], Path]
-
-
-def gate_call(booth: RunningBooth, name: str, cmd: str, **args: object) -> Any:
-    with ControlClient(booth.rig.gate_configs[name].control_socket) as client:
-        return client.call(cmd, **args)
 
 
 def at_post(page: Page, booth: RunningBooth) -> None:
@@ -43,7 +36,7 @@ def test_a_denied_tap_appears_with_its_reason_in_chinese(page: Page, booth: Runn
     expect(page.locator("#gate-door-1 h2")).not_to_contain_text("door-1")
     expect(page.locator("#gate-lane-barrier_exit h2")).to_contain_text("停车场出口")
     page.evaluate("window.__marker = 1")  # gone if the page were reloaded
-    seq = gate_call(booth, DOOR, "sim.read_card", uid="DEADBEEF")["seq"]
+    seq = booth.rig.gate_call(DOOR, "sim.read_card", uid="DEADBEEF")["seq"]
     row = page.locator(f'table.feed tr[data-gate="{DOOR}"][data-seq="{seq}"]')
     expect(row).to_contain_text("拒绝", timeout=5000)
     expect(row).to_contain_text("未登记的卡")
@@ -68,7 +61,7 @@ def test_a_manual_open_from_the_page_needs_a_reason_and_is_journalled(
     page.get_by_role("button", name="立即开门").click()
     expect(page.locator('[data-outcome="done"]')).to_have_text("1栋大堂门 已开启")
     assert page.url.startswith(booth.url + "/?batch=")
-    opened = [e for e in gate_call(booth, DOOR, "events", n=50) if e["kind"] == "manual_open"]
+    opened = [e for e in booth.rig.gate_call(DOOR, "events", n=50) if e["kind"] == "manual_open"]
     assert [(e["data"]["guard"], e["data"]["reason"]) for e in opened] == [
         ("wang.guard", "送货/快递：顺丰 5栋")]
     # The feed shows the open with the guard who did it.
@@ -120,7 +113,7 @@ def test_a_stopped_gate_shows_as_not_answering(page: Page, booth: RunningBooth,
 
 def test_an_alarm_is_acknowledged_from_the_page(page: Page, booth: RunningBooth,
                                                 shot: Shot) -> None:
-    gate_call(booth, DOOR, "sim.force")
+    booth.rig.gate_call(DOOR, "sim.force")
     at_post(page, booth)
     row = page.locator(f'table.alarms tr[data-gate="{DOOR}"]').filter(has_text="门被强行打开")
     expect(row).to_have_count(1, timeout=5000)
