@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
+
+# How long a process waits for the file when another holds it, opening or migrating.
+_BUSY_SECONDS = 10.0
 
 
 class SchemaTooNewError(RuntimeError):
@@ -46,8 +50,36 @@ def connect(path: str, *, synchronous: str = "FULL") -> sqlite3.Connection:
     Transactions are explicit (``isolation_level=None``) so a commit is exactly where the
     code says it is.
     """
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=_BUSY_SECONDS
+    )
+    try:
+        _enter_wal(conn)
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL, waiting out the other processes opening it at the same moment.
+
+    SQLite answers "database is locked" to this pragma at once, without its busy handler,
+    while another connection holds the file for the switch or for the last close's
+    checkpoint: the gate and its sync agent start together and open the same files (1 start
+    in 30 of eight processes failed so).
+    """
+    deadline = time.monotonic() + _BUSY_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)

@@ -171,15 +171,19 @@ def test_presence_and_reset_window(tmp_path: Path) -> None:
 
 def test_processes_opening_a_new_shared_file_at_once_migrate_it_once(tmp_path: Path) -> None:
     # The two lanes of a pair (and the gate and its sync agent) open the same files at start;
-    # a migration that read the version outside the write lock failed with "table exists".
+    # a migration that read the version outside the write lock failed with "table exists",
+    # and switching a new file to WAL failed with "database is locked".
     import multiprocessing
 
-    path = tmp_path / "presence.db"
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(8) as pool:
-        results = pool.map(_open_presence, [str(path)] * 32)
-    assert results == [True] * 32
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+        # Each round is a new file: the race is in the first opens of a file, as at install.
+        for round_ in range(12):
+            path = tmp_path / f"presence-{round_}.db"
+            results = pool.map(_open_presence, [str(path)] * 16, chunksize=1)
+            assert results == [True] * 16
+            version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
+            assert version == 1
 
 
 def _open_presence(path: str) -> bool:
