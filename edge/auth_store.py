@@ -8,9 +8,10 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
-from edge.card_record import CardRow
+from edge.card_record import CardRow, parking_from_text, parking_text
 from edge.cards import CardRecord, CardStatus, WeeklySchedule, parse_schedule
 from edge.migrations import connect, migrate
+from edge.plates import normalize_plate, plate_key, plate_tail
 
 MIGRATIONS = [
     # 1: cards keyed by UID (WITHOUT ROWID: the lookup reads one b-tree, not two).
@@ -30,28 +31,50 @@ MIGRATIONS = [
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     INSERT INTO meta (key, value) VALUES ('applied_seq', '0')
     """,
+    # 2: monthly parking judged at the lane (the wire list as JSON text), and the two plate
+    # keys a plate camera's read is looked up by (edge.plates); partial indexes, since most
+    # cards carry no plate.
+    """
+    ALTER TABLE cards ADD COLUMN parking TEXT;
+    ALTER TABLE cards ADD COLUMN plate_key TEXT;
+    ALTER TABLE cards ADD COLUMN plate_tail TEXT;
+    CREATE INDEX cards_plate_key ON cards (plate_key) WHERE plate_key IS NOT NULL;
+    CREATE INDEX cards_plate_tail ON cards (plate_tail) WHERE plate_tail IS NOT NULL
+    """,
 ]
 
-_LOOKUP = (
-    "SELECT status, valid_from, valid_until, access_groups, schedule, holder_kind, plate "
-    "FROM cards WHERE uid = ?"
-)
+_FIELDS = "status, valid_from, valid_until, access_groups, schedule, holder_kind, plate, parking"
+_LOOKUP = f"SELECT {_FIELDS} FROM cards WHERE uid = ?"
+_BY_PLATE_KEY = f"SELECT uid, {_FIELDS} FROM cards WHERE plate_key = ? LIMIT 20"
+_BY_PLATE_TAIL = f"SELECT uid, {_FIELDS} FROM cards WHERE plate_tail = ? LIMIT 20"
 GROUP_SEPARATOR = "|"
 LIST_ISSUED_AT = "list_issued_at"  # meta key, written with applied_seq
 
 
 CARD_COLUMNS = ("uid", "status", "valid_from", "valid_until", "access_groups", "schedule",
-                "holder_kind", "plate", "auth_seq")
+                "holder_kind", "plate", "auth_seq", "parking", "plate_key", "plate_tail")
+
+
+def _plate_keys(plate: str | None) -> tuple[str | None, str | None]:
+    if not plate:
+        return None, None
+    try:
+        written = normalize_plate(plate)
+    except ValueError:
+        return None, None  # not a plate a camera could read: found by its card only
+    return plate_key(written), plate_tail(written)
 
 
 def card_values(card: CardRow) -> tuple[object, ...]:
     """A record's values in the order of CARD_COLUMNS, as the cards table stores them."""
+    plate = card.plate or next((p.plate for p in card.parking if p.plate), None)
+    key, tail = _plate_keys(plate)
     return (
         card.uid, card.status.value,
         card.valid_from.isoformat() if card.valid_from else None,
         card.valid_until.isoformat() if card.valid_until else None,
         GROUP_SEPARATOR.join(card.access_groups), card.schedule, card.holder_kind,
-        card.plate, card.auth_seq,
+        card.plate, card.auth_seq, parking_text(card.parking), key, tail,
     )
 
 
@@ -85,17 +108,33 @@ class AuthStore:
         row = self._conn.execute(_LOOKUP, (uid,)).fetchone()
         if row is None:
             return None
-        status, valid_from, valid_until, groups, schedule, holder_kind, plate = row
+        return self._record(uid, row)
+
+    def _record(self, uid: str, row: tuple[object, ...]) -> CardRecord:
+        status, valid_from, valid_until, groups, schedule, holder_kind, plate, parking = row
         return CardRecord(
             uid=uid,
-            status=CardStatus(status),
-            valid_from=date.fromisoformat(valid_from) if valid_from else None,
-            valid_until=date.fromisoformat(valid_until) if valid_until else None,
-            access_groups=frozenset(groups.split(GROUP_SEPARATOR)) if groups else frozenset(),
-            schedule=self._schedule(schedule) if schedule else None,
-            holder_kind=holder_kind,
-            plate=plate,
+            status=CardStatus(str(status)),
+            valid_from=date.fromisoformat(str(valid_from)) if valid_from else None,
+            valid_until=date.fromisoformat(str(valid_until)) if valid_until else None,
+            access_groups=frozenset(str(groups).split(GROUP_SEPARATOR)) if groups
+            else frozenset(),
+            schedule=self._schedule(str(schedule)) if schedule else None,
+            holder_kind=str(holder_kind),
+            plate=None if plate is None else str(plate),
+            parking=parking_from_text(None if parking is None else str(parking),
+                                      f"card {uid}.parking"),
         )
+
+    def cards_by_plate_key(self, key: str) -> list[CardRecord]:
+        """The cards whose plate folds to ``key`` (edge.plates.plate_key), at most 20."""
+        return [self._record(str(row[0]), row[1:])
+                for row in self._conn.execute(_BY_PLATE_KEY, (key,))]
+
+    def cards_by_plate_tail(self, tail: str) -> list[CardRecord]:
+        """The cards whose plate, without its province, folds to ``tail``, at most 20."""
+        return [self._record(str(row[0]), row[1:])
+                for row in self._conn.execute(_BY_PLATE_TAIL, (tail,))]
 
     @property
     def applied_seq(self) -> int:

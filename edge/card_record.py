@@ -10,6 +10,12 @@ Its wire form is a compact JSON object (docs/sync-protocol.md, *Card record*)::
     {"uid":"04A1B2C3","status":"active","valid_from":"2026-01-01","valid_until":null,
      "access_groups":["b1"],"schedule":null,"holder_kind":"owner","plate":null}
 
+A card with monthly parking also carries ``"parking"``, one entry per subscription (left out
+when there is none, so the text of every other record is as it always was)::
+
+    "parking":[{"group":"carpark","space":"fixed","space_no":"B-012","plate":"粤B12345",
+                "from":"2026-06-09","until":"2026-07-08"}]
+
 A record is encoded once (``encode``) and travels as that text from then on: the desk logs
 it, the hub relays and logs it unchanged (``check_text`` validates it as a gate would), and
 each message embeds it as it is. Only the gate (and a reader of the hub's log) decodes it.
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from edge.cards import CardStatus, parse_schedule
+from edge.cards import CardStatus, ParkingRight, parse_schedule
 from edge.uid import normalize_uid
 
 # A card's JSON as it sits inside the signed envelope (quotes escaped, as the payload string
@@ -55,6 +61,7 @@ class CardRow:
     holder_kind: str
     plate: str | None
     auth_seq: int = 0
+    parking: tuple[ParkingRight, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,15 +72,25 @@ class WireCard:
     text: str
 
 
+def parking_to_wire(right: ParkingRight) -> dict[str, Any]:
+    """One parking entry as it travels (and as auth.db keeps it)."""
+    return {"group": right.group, "space": right.space_kind, "space_no": right.space_no,
+            "plate": right.plate, "from": right.starts_on.isoformat(),
+            "until": right.paid_until.isoformat()}
+
+
 def to_wire(card: CardRow) -> dict[str, Any]:
     """The wire form of a record as a JSON value (no checks: see ``encode``)."""
-    return {
+    wire: dict[str, Any] = {
         "uid": card.uid, "status": card.status.value,
         "valid_from": card.valid_from.isoformat() if card.valid_from else None,
         "valid_until": card.valid_until.isoformat() if card.valid_until else None,
         "access_groups": list(card.access_groups), "schedule": card.schedule,
         "holder_kind": card.holder_kind, "plate": card.plate,
     }
+    if card.parking:
+        wire["parking"] = [parking_to_wire(p) for p in card.parking]
+    return wire
 
 
 def wire_text(card: CardRow) -> str:
@@ -108,6 +125,11 @@ def encode(card: CardRow, schedules: dict[str, str] | None = None) -> WireCard:
             raise CardRecordError(f"card {uid}: {name} must be a date")
     if card.valid_from and card.valid_until and card.valid_until < card.valid_from:
         raise CardRecordError(f"card {uid}: valid_until is before valid_from")
+    for right in card.parking:
+        if not isinstance(right, ParkingRight):
+            raise CardRecordError(f"card {uid}: parking entries must be ParkingRight")
+        # The same checks a gate makes on reading it (parking_from_wire).
+        parking_from_wire(parking_to_wire(right), f"card {uid}.parking")
     if not all(isinstance(g, str) and g for g in card.access_groups):
         raise CardRecordError(f"card {uid}: access_groups must be non-empty names")
     if not isinstance(card.holder_kind, str) or not isinstance(card.plate, str | None) \
@@ -150,6 +172,46 @@ def _date(value: Any, where: str) -> date | None:
         raise CardRecordError(f"{where}: {value!r} is not a date") from exc
 
 
+def parking_from_wire(obj: Any, where: str) -> ParkingRight:
+    """One parking entry from its wire form, checked; CardRecordError names the field."""
+    if not isinstance(obj, dict):
+        raise CardRecordError(f"{where}: expected an object")
+    group = _get(obj, "group", str, where)
+    space = _get(obj, "space", str, where)
+    if not group or not space:
+        raise CardRecordError(f"{where}: group and space must not be empty")
+    starts_on = _date(obj.get("from"), f"{where}.from")
+    paid_until = _date(obj.get("until"), f"{where}.until")
+    if starts_on is None or paid_until is None:
+        raise CardRecordError(f"{where}: from and until are required")
+    # until before from is a lapsed first month (paid_until = from - 1 never happens, but a
+    # refund may leave it so): the gate reads it as not paid, which is what it means.
+    return ParkingRight(group=group, space_kind=space,
+                        space_no=_get(obj, "space_no", str, where, optional=True),
+                        plate=_get(obj, "plate", str, where, optional=True),
+                        starts_on=starts_on, paid_until=paid_until)
+
+
+def parking_from_text(text: str | None, where: str = "parking") -> tuple[ParkingRight, ...]:
+    """The parking entries as auth.db keeps them (the wire list as JSON text, or NULL)."""
+    if not text:
+        return ()
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise CardRecordError(f"{where}: not JSON: {exc}") from exc
+    if not isinstance(value, list):
+        raise CardRecordError(f"{where}: expected a list")
+    return tuple(parking_from_wire(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def parking_text(parking: tuple[ParkingRight, ...]) -> str | None:
+    """The parking entries as auth.db keeps them; None for none."""
+    if not parking:
+        return None
+    return str(_encode([parking_to_wire(p) for p in parking]))
+
+
 def from_wire(obj: Any, seq: int = 0, where: str = "card") -> CardRow:
     """A record from its wire form as a JSON value, checked as the gate checks it; ``seq``
     becomes its ``auth_seq``. CardRecordError names the field at ``where``."""
@@ -171,6 +233,7 @@ def from_wire(obj: Any, seq: int = 0, where: str = "card") -> CardRow:
             schedule = parse_schedule(schedule).spec
         except ValueError as exc:
             raise CardRecordError(f"{where}.schedule: {exc}") from exc
+    parking = _get(obj, "parking", list, where, optional=True) or []
     return CardRow(
         uid=uid, status=status,
         valid_from=_date(obj.get("valid_from"), f"{where}.valid_from"),
@@ -178,6 +241,8 @@ def from_wire(obj: Any, seq: int = 0, where: str = "card") -> CardRow:
         access_groups=tuple(groups), schedule=schedule,
         holder_kind=_get(obj, "holder_kind", str, where, optional=True) or "",
         plate=_get(obj, "plate", str, where, optional=True), auth_seq=seq,
+        parking=tuple(parking_from_wire(p, f"{where}.parking[{i}]")
+                      for i, p in enumerate(parking)),
     )
 
 

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import date, time
 
 _DAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+# The day number of a site holiday (edge.site_rules): a schedule's ``Hol`` windows apply on
+# holidays, and its weekday windows do not. Never part of a day range such as ``Mon-Sun``.
+HOLIDAY = 8
 
 
 class CardStatus(enum.StrEnum):
@@ -42,6 +45,27 @@ class WeeklySchedule:
         """Whether any window contains local ``weekday``/``at``."""
         return any(w.contains(weekday, at) for w in self.windows)
 
+    def allows_on(self, days: frozenset[int], at: time) -> bool:
+        """Whether a window of any of ``days`` contains ``at``: the day numbers a site
+        calendar gives a date (edge.site_rules.SiteCalendar.day_numbers), e.g. {8} on a
+        holiday, Monday to Friday on a working day moved onto a weekend."""
+        return any(w.start <= at < w.end and not w.days.isdisjoint(days)
+                   for w in self.windows)
+
+
+@dataclass(frozen=True)
+class ParkingRight:
+    """A monthly parking subscription carried on the card (rules P1, P2, P3): the car park's
+    access group it opens, paid through ``paid_until`` (inclusive, site-local: through
+    23:59:59 that day), decided at the gate itself, with no message from the desk."""
+
+    group: str  # the car park's access group, e.g. "carpark"
+    space_kind: str  # "fixed", "floating", "emergency_reserve" (central SpaceKind values)
+    space_no: str | None  # the fixed space's number (rule P3)
+    plate: str | None  # the vehicle's plate as the desk holds it (粤B12345)
+    starts_on: date
+    paid_until: date
+
 
 @dataclass(frozen=True)
 class CardRecord:
@@ -55,6 +79,8 @@ class CardRecord:
     schedule: WeeklySchedule | None
     holder_kind: str
     plate: str | None
+    # Monthly parking, judged by paid-until at the lane (edge.parking_validity).
+    parking: tuple[ParkingRight, ...] = ()
 
 
 _RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -73,8 +99,11 @@ def _parse_days(text: str) -> frozenset[int]:
             days.update(range(a, b + 1))
         elif part in _DAYS:
             days.add(_DAYS[part])
+        elif part == "hol":
+            days.add(HOLIDAY)
         else:
-            raise ValueError(f"unknown day {part!r}; use Mon Tue Wed Thu Fri Sat Sun")
+            raise ValueError(f"unknown day {part!r}; use Mon Tue Wed Thu Fri Sat Sun "
+                             "(or Hol for the site's holidays)")
     return frozenset(days)
 
 

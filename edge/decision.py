@@ -33,6 +33,25 @@ class Reason(enum.StrEnum):
     # Set by the gate: the whitelist could not be read (damaged page, I/O error, being
     # replaced), so the card cannot be judged.
     WHITELIST_UNAVAILABLE = "whitelist_unavailable"
+    # Car-park lanes (rule P2, edge.parking_validity): a monthly card's paid month (and its
+    # grace days) ran out and the site's policy refuses it; or its first month starts later.
+    PARKING_EXPIRED = "parking_expired"
+    PARKING_NOT_STARTED = "parking_not_started"
+    # Expired, and the site's policy holds the car until the booth's guard confirms it.
+    GUARD_CONFIRM = "guard_confirm"
+    # Set by the lane (edge.lane): no temporary space left ("车位已满"); a timed mode admits
+    # monthly cards only; a temporary car at the exit pays at the booth first.
+    LOT_FULL = "lot_full"
+    MONTHLY_ONLY = "monthly_only"
+    PAY_AT_BOOTH = "pay_at_booth"
+    # Set by the lane for plate reads: no card has this plate; more than one card matches a
+    # tolerant read; the camera's confidence is below the lane's minimum; card and plate
+    # (card_and_plate) are not one car; the other half of card_and_plate never came.
+    PLATE_UNKNOWN = "plate_unknown"
+    PLATE_AMBIGUOUS = "plate_ambiguous"
+    PLATE_LOW_CONFIDENCE = "plate_low_confidence"
+    PLATE_MISMATCH = "plate_mismatch"
+    PAIR_INCOMPLETE = "pair_incomplete"
 
 
 class Flag(enum.StrEnum):
@@ -41,6 +60,11 @@ class Flag(enum.StrEnum):
     ANTI_PASSBACK_SOFT = "anti_passback_soft"  # already inside, let in under a soft policy
     # Clock untrusted: the card's start date or its schedule could not be checked.
     TIME_CHECKS_SKIPPED = "time_checks_skipped"
+    # Car park: the paid month ended but the grace days have not; let in as a temporary car
+    # under the site's policy; matched by a tolerant plate read (edge.plate_match).
+    PARKING_GRACE = "parking_grace"
+    AS_TEMPORARY = "as_temporary"
+    PLATE_TOLERANT_MATCH = "plate_tolerant_match"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -163,4 +164,50 @@ class CardReader(Protocol):
 
     def stop(self) -> None:
         """Stop reading and release the device; returns within about a second."""
+        ...
+
+
+@dataclass(frozen=True)
+class LaneMessage:
+    """What a lane's LED display shows and its voice module says (edge.lane_messages)."""
+
+    lines: tuple[str, ...]  # one per display row, top first; Chinese as residents read it
+    voice: str | None = None  # spoken once; None for silence
+    # How long the lines stay before the display goes back to its idle text.
+    hold_s: float = 8.0
+
+
+class LaneDisplay(Protocol):
+    """A lane's LED display and voice module (edge.displays.serial_display on a serial line).
+    ``show`` never blocks the control thread: the adapter writes from its own thread, and a
+    newer message replaces one not yet written."""
+
+    def show(self, message: LaneMessage) -> None:
+        """Show ``message`` (and say its voice line) as soon as the device takes it."""
+        ...
+
+    def close(self) -> None:
+        """Stop writing and release the device; returns within about a second."""
+        ...
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    """One recognition event of a lane's plate camera, validated by the adapter."""
+
+    plate: str  # as the camera read it, normalised (edge.plates.normalize_plate)
+    confidence: int  # 0..100 as the camera reports it
+    camera: str  # the camera's own id or address, for the journal
+
+
+class PlateCamera(Protocol):
+    """A lane's licence-plate camera (edge.readers.plate_camera: the camera pushes events
+    over HTTP). Like a CardReader it runs its own thread and survives bad input."""
+
+    def start(self, on_plate: Callable[[PlateRead], None], emit: EventSink) -> None:
+        """Begin receiving; ``on_plate`` and ``emit`` are called from the adapter's thread."""
+        ...
+
+    def stop(self) -> None:
+        """Stop receiving and release the port; returns within about a second."""
         ...

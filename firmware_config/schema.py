@@ -40,6 +40,16 @@ from firmware_config.controller_tables import (
     SerialReaderConfig,
     SiteConfig,
 )
+from firmware_config.lane_tables import (
+    CAMERA,
+    DISPLAY,
+    LANE,
+    CameraConfig,
+    DisplayConfig,
+    LaneConfig,
+    LaneCredentials,
+    PlateTolerance,
+)
 from firmware_config.operation_tables import (
     ANTIPASSBACK,
     CLOCK,
@@ -63,7 +73,7 @@ from firmware_config.table_shapes import (
 
 # The file's tables in the order they are read and documented (README.md, Reference).
 DOCUMENT: tuple[Table | InlineTables, ...] = (
-    SITE, DEVICE, READER, GPIO, DOOR, BARRIER, PIN_TABLES,
+    SITE, DEVICE, READER, GPIO, DOOR, BARRIER, PIN_TABLES, LANE, DISPLAY, CAMERA,
     ANTIPASSBACK, JOURNAL, CLOCK, CONTROL, SIMULATION, SYNC, BOOTH,
 )
 TABLES = tuple(t for t in DOCUMENT if isinstance(t, Table))
@@ -90,6 +100,10 @@ class EdgeConfig:
     simulation: SimulationConfig | None
     sync: SyncConfig | None = None
     booth: BoothConfig | None = None
+    # Barrier lanes only (firmware_config.lane_tables): None for a door and a booth.
+    lane: LaneConfig | None = None
+    display: DisplayConfig | None = None
+    camera: CameraConfig | None = None
 
     @property
     def auth_db(self) -> Path:
@@ -189,10 +203,25 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
         door = read_top(reading, DOOR, data).built
         if "barrier" in data:
             reading.error("barrier", "a door controller takes no [barrier] table")
-    elif role in (Role.BARRIER_ENTRY, Role.BARRIER_EXIT):
+    lane: LaneConfig | None = None
+    display: DisplayConfig | None = None
+    camera: CameraConfig | None = None
+    if role in (Role.BARRIER_ENTRY, Role.BARRIER_EXIT):
         barrier = read_top(reading, BARRIER, data).built
         if "door" in data:
             reading.error("door", "a barrier controller takes no [door] table")
+        lane = read_top(reading, LANE, data).built
+        display = read_top(reading, DISPLAY, data).built
+        camera = read_top(reading, CAMERA, data).built
+        plate_modes = (LaneCredentials.PLATE, LaneCredentials.CARD_OR_PLATE,
+                       LaneCredentials.CARD_AND_PLATE)
+        if lane is not None and lane.credentials in plate_modes and "camera" not in data:
+            reading.error("lane.credentials", f"{lane.credentials.value!r} needs a [camera] "
+                                              "table (the plate camera)")
+    elif role is not None:
+        for name in ("lane", "display", "camera"):
+            if name in data:
+                reading.error(name, f"only a barrier lane takes a [{name}] table")
     _check_pins_unique(reading, reader_read.values.get("path"))
 
     antipassback_read = read_top(reading, ANTIPASSBACK, data)
@@ -239,6 +268,9 @@ def parse_config(data: dict[str, Any], source: Path | str = "<config>") -> EdgeC
         simulation=simulation,
         sync=sync,
         booth=booth,
+        lane=lane,
+        display=display,
+        camera=camera,
     )
 
 
@@ -295,11 +327,34 @@ def iter_profiles() -> Iterator[Path]:
 
 
 __all__ = [
-    "DOCUMENT", "TABLES",
-    "AntiPassbackConfig", "AntiPassbackMode", "BarrierConfig", "ClockConfig", "ConfigError",
-    "DeviceConfig", "DoorConfig", "EdgeConfig", "GpioBackend", "JournalConfig", "LockType",
-    "NfcReaderConfig", "PinConfig", "ReaderConfig", "Role", "SerialReaderConfig",
-    "SimulationConfig", "SiteConfig", "SyncConfig", "UntrustedClockPolicy", "iter_profiles",
+    "DOCUMENT",
+    "TABLES",
+    "AntiPassbackConfig",
+    "AntiPassbackMode",
+    "BarrierConfig",
+    "CameraConfig",
+    "ClockConfig",
+    "ConfigError",
+    "DeviceConfig",
+    "DisplayConfig",
+    "DoorConfig",
+    "EdgeConfig",
+    "GpioBackend",
+    "JournalConfig",
+    "LaneConfig",
+    "LaneCredentials",
+    "LockType",
+    "NfcReaderConfig",
+    "PinConfig",
+    "PlateTolerance",
+    "ReaderConfig",
+    "Role",
+    "SerialReaderConfig",
+    "SimulationConfig",
+    "SiteConfig",
+    "SyncConfig",
+    "UntrustedClockPolicy",
+    "iter_profiles",
     "load_config",
     "parse_config",
 ]

@@ -46,6 +46,13 @@ MIGRATIONS = [
         expires_at REAL NOT NULL
     ) WITHOUT ROWID
     """,
+    # 2: the cards table of auth.db grew monthly parking and the plate keys (edge.auth_store
+    # migration 2); a staged snapshot carries them too.
+    """
+    ALTER TABLE snapshot_cards ADD COLUMN parking TEXT;
+    ALTER TABLE snapshot_cards ADD COLUMN plate_key TEXT;
+    ALTER TABLE snapshot_cards ADD COLUMN plate_tail TEXT
+    """,
 ]
 
 

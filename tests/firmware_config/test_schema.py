@@ -706,7 +706,9 @@ def full_docs() -> tuple[dict[str, Any], dict[str, Any]]:
                     gpio={"backend": "simulated"}, simulation={}, antipassback={}, journal={},
                     clock={}, control={},
                     sync={"central_public_key": base64.b64encode(bytes(32)).decode()})
-    return door, barrier_doc()
+    barrier = {**barrier_doc(), "lane": {}, "display": {"path": "/dev/ttyUSB1"},
+               "camera": {"camera_address": "192.168.50.20"}}
+    return door, barrier
 
 
 def test_the_reference_is_the_one_the_declared_tables_render() -> None:
