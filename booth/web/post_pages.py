@@ -41,11 +41,25 @@ REASON_WORDS: dict[str, str] = {
     Reason.LOCKDOWN: N_("Gate locked down"),
     Reason.JOURNAL_UNAVAILABLE: N_("Gate cannot record (storage fault)"),
     Reason.WHITELIST_UNAVAILABLE: N_("Card list unreadable"),
+    Reason.PARKING_EXPIRED: N_("Monthly parking expired"),
+    Reason.PARKING_NOT_STARTED: N_("Monthly parking not started yet"),
+    Reason.GUARD_CONFIRM: N_("Expired monthly card: guard to confirm"),
+    Reason.LOT_FULL: N_("Car park full"),
+    Reason.MONTHLY_ONLY: N_("Monthly cars only at this hour"),
+    Reason.PAY_AT_BOOTH: N_("Temporary car: pay at the booth"),
+    Reason.PLATE_UNKNOWN: N_("Plate not on any card"),
+    Reason.PLATE_AMBIGUOUS: N_("Plate read matches several cards"),
+    Reason.PLATE_LOW_CONFIDENCE: N_("Plate read unclear"),
+    Reason.PLATE_MISMATCH: N_("Card and plate do not match"),
+    Reason.PAIR_INCOMPLETE: N_("Waiting for card and plate"),
 }
 
 # What happened at a gate, for the feed and the alarm list.
 KIND_WORDS: dict[str, str] = {
     "tap": N_("Card tap"),
+    "plate": N_("Plate read"),
+    "vehicle_counted": N_("Vehicle counted"),
+    "timed_mode": N_("Timed mode"),
     "manual_open": N_("Opened by hand"),
     "manual_open_failed": N_("Manual open failed"),
     "remote_command": N_("Command from the desk"),

@@ -35,6 +35,9 @@ PAGE_LIMIT, EXPORT_LIMIT = 200, 20_000
 # shows as its code.
 EVENT_KINDS: dict[str, str] = {
     "tap": N_("Card tap"),
+    "plate": N_("Plate read"),
+    "vehicle_counted": N_("Vehicle counted"),
+    "timed_mode": N_("Timed mode"),
     "rex": N_("Exit button"),
     "manual_open": N_("Opened by hand"),
     "remote_command": N_("Remote command"),
@@ -76,6 +79,17 @@ REASONS: dict[str, str] = {
     "lockdown": N_("Gate locked down"),
     "journal_unavailable": N_("Event log unavailable"),
     "whitelist_unavailable": N_("Card list unavailable"),
+    "parking_expired": N_("Monthly parking expired"),
+    "parking_not_started": N_("Monthly parking not started yet"),
+    "guard_confirm": N_("Expired monthly card: guard to confirm"),
+    "lot_full": N_("Car park full"),
+    "monthly_only": N_("Monthly cars only at this hour"),
+    "pay_at_booth": N_("Temporary car: pay at the booth"),
+    "plate_unknown": N_("Plate not on any card"),
+    "plate_ambiguous": N_("Plate read matches several cards"),
+    "plate_low_confidence": N_("Plate read unclear"),
+    "plate_mismatch": N_("Card and plate do not match"),
+    "pair_incomplete": N_("Waiting for card and plate"),
 }
 EXPORT_HEADERS = (N_("Time"), N_("Gate"), N_("Event"), N_("Card number"), N_("Holder"),
                   N_("Unit"), N_("Outcome"), N_("Reason"), N_("Alarm"))
