@@ -44,7 +44,7 @@ MAX_COMMENT = 200
 # What the feed shows: taps and what guards and the desk did at the gates; the alarms show
 # whatever the gates flagged as one.
 FEED_KINDS = frozenset({
-    "tap", "manual_open", "manual_open_failed", "remote_command", "remote_command_failed",
+    "tap", "plate", "manual_open", "manual_open_failed", "remote_command", "remote_command_failed",
     "mode_command", "mode_expired", "mode_restored", "actuator_reset", "actuator_reset_failed",
     "presence_cleared", "rex", "door_forced_open", "door_held_open", "barrier_stuck",
     "tailgate", "reader_unavailable", "reader_available",
@@ -158,6 +158,9 @@ def _detail(kind: str, data: Mapping[str, Any]) -> str | None:
         return str(data.get("mode") or "") or None
     if kind == "remote_command":
         return str(data.get("command") or "") or None
+    if kind == "plate":
+        # The plate as the lane display shows it to everyone at the barrier.
+        return str(data.get("plate") or "") or None
     reason = data.get("reason")
     return str(reason) if reason else None
 
