@@ -6,8 +6,18 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from edge import site_rules
 from edge.cards import CardRecord, CardStatus
+from edge.parking_validity import (
+    ParkingStanding,
+    ParkingVerdict,
+    judge_parking,
+    space_class_of,
+)
+from edge.site_rules import ExpiredPolicy, SiteRules, SpaceClass
 from firmware_config.schema import AntiPassbackMode, Role, UntrustedClockPolicy
+
+_LANES = frozenset({Role.BARRIER_ENTRY, Role.BARRIER_EXIT})
 
 
 class Reason(enum.StrEnum):
@@ -84,6 +94,12 @@ class Decision:
     granted: bool
     reason: Reason
     flags: tuple[Flag, ...] = ()
+    # Barrier lanes: how the lot counts the car (set on every grant), the days of its paid
+    # month left (only when the lane reminds, "月卡剩余N天"), and the verdict on its monthly
+    # rights when they, not the card's access groups, decided.
+    space_class: SpaceClass | None = None
+    days_left: int | None = None
+    parking: ParkingVerdict | None = None
 
 
 def decide(
@@ -94,8 +110,9 @@ def decide(
     already_inside: bool,
     clock_trusted: bool,
     floor: datetime | None = None,
+    rules: SiteRules = site_rules.DEFAULT,
 ) -> Decision:
-    """Decide a tap (rule G1).
+    """Decide a tap (rule G1; at barrier lanes, rule P2).
 
     ``local_now`` is the wall time in the site's time zone; ``already_inside`` says whether the
     anti-passback record shows the card inside the car park (only an entry lane looks at it).
@@ -104,6 +121,12 @@ def decide(
     the floor, whatever the trust: a clock set back never makes an expired card valid again.
     While the clock is untrusted, what cannot be judged from the floor (a ``valid_from`` the
     floor has not reached, a weekly schedule) is left to ``gate.untrusted_policy``.
+
+    At a barrier lane a card whose access groups do not open it may still hold a monthly
+    right for it (``card.parking``), judged against the same later of the clock and the floor
+    (edge.parking_validity) under ``rules``' policy for its space kind; a right's start date
+    the floor has not reached is a time check like ``valid_from``. ``rules`` also gives the
+    holiday calendar that card schedules follow.
     """
     if card is None:
         return Decision(False, Reason.UNKNOWN_CARD)
@@ -130,17 +153,67 @@ def decide(
             if policy is UntrustedClockPolicy.DENY_TIME_LIMITED:
                 return Decision(False, Reason.CLOCK_UNTRUSTED)
             flags.append(Flag.TIME_CHECKS_SKIPPED)
-    if card.access_groups.isdisjoint(gate.access_groups):
-        return Decision(False, Reason.NOT_PERMITTED_HERE)
+    lane = gate.role in _LANES
+    space_class: SpaceClass | None = None
+    days_left: int | None = None
+    verdict: ParkingVerdict | None = None
+    if not card.access_groups.isdisjoint(gate.access_groups):
+        if lane:
+            # A staff grant: counted on the card's own fixed space if it has one here.
+            fixed = any(space_class_of(r) is SpaceClass.FIXED for r in card.parking
+                        if r.group in gate.access_groups)
+            space_class = SpaceClass.FIXED if fixed else SpaceClass.MONTHLY
+    else:
+        verdict = (judge_parking(card, gate.access_groups, at_least.date(), rules)
+                   if lane else None)
+        if verdict is None:
+            return Decision(False, Reason.NOT_PERMITTED_HERE)
+        if not clock_trusted and (floor is None or floor.date() < verdict.right.starts_on):
+            # As for valid_from: only the floor proves the month has begun.
+            if gate.untrusted_policy is UntrustedClockPolicy.DENY_TIME_LIMITED:
+                return Decision(False, Reason.CLOCK_UNTRUSTED, parking=verdict)
+            if Flag.TIME_CHECKS_SKIPPED not in flags:
+                flags.append(Flag.TIME_CHECKS_SKIPPED)
+        refusal = _parking_refusal(verdict, gate.role, clock_trusted)
+        if refusal is not None:
+            return Decision(False, refusal, tuple(flags), parking=verdict)
+        if verdict.standing is ParkingStanding.EXPIRED:
+            # The site lets a lapsed monthly card in as a temporary car, charged at the exit.
+            flags.append(Flag.AS_TEMPORARY)
+            space_class = SpaceClass.TEMPORARY
+        else:
+            if verdict.standing is ParkingStanding.GRACE:
+                flags.append(Flag.PARKING_GRACE)
+            space_class = verdict.space_class
+            if verdict.remind:
+                days_left = verdict.days_left
     if (
         clock_trusted
         and card.schedule is not None
-        and not card.schedule.allows(local_now.isoweekday(), local_now.time())
+        and not card.schedule.allows_on(rules.day_numbers(local_now.date()), local_now.time())
     ):
-        return Decision(False, Reason.OUTSIDE_SCHEDULE)
+        return Decision(False, Reason.OUTSIDE_SCHEDULE, parking=verdict)
     if gate.role is Role.BARRIER_ENTRY and already_inside:
         if gate.antipassback is AntiPassbackMode.HARD:
-            return Decision(False, Reason.ANTI_PASSBACK)
+            return Decision(False, Reason.ANTI_PASSBACK, parking=verdict)
         if gate.antipassback is AntiPassbackMode.SOFT:
             flags.append(Flag.ANTI_PASSBACK_SOFT)
-    return Decision(True, Reason.GRANTED, tuple(flags))
+    return Decision(True, Reason.GRANTED, tuple(flags), space_class=space_class,
+                    days_left=days_left, parking=verdict)
+
+
+def _parking_refusal(verdict: ParkingVerdict, role: Role, clock_trusted: bool) -> Reason | None:
+    """Why a lane refuses a monthly right standing as ``verdict`` judges it; None to let in."""
+    if verdict.standing is ParkingStanding.NOT_STARTED:
+        # Untrusted, the clock cannot show the month has not begun either (the policy
+        # above already chose to skip the start).
+        return Reason.PARKING_NOT_STARTED if clock_trusted else None
+    if verdict.standing is not ParkingStanding.EXPIRED:
+        return None
+    if role is Role.BARRIER_EXIT:
+        return Reason.PAY_AT_BOOTH  # the car is inside whatever the policy: the booth charges
+    if verdict.policy.expired is ExpiredPolicy.REFUSE:
+        return Reason.PARKING_EXPIRED
+    if verdict.policy.expired is ExpiredPolicy.GUARD:
+        return Reason.GUARD_CONFIRM
+    return None
