@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge.site_rules import SiteRulesFile, write_atomically
+from edge.site_rules import SiteRulesError, parse, write_atomically
 from sync.agent.journal import AgentJournal
 from sync.wire.site_rules_message import SiteRulesRefused, open_rules
 
@@ -49,10 +49,21 @@ class SiteRulesReception:
         self.public_key = public_key
         self.journal = journal
         self.site = site
-        # The gate's own reader: what it holds is what this agent compares with. Before any
-        # file (or with one that does not read) it holds DEFAULT, version 0, which every
-        # version central gives (1 or more) replaces.
-        self.kept = SiteRulesFile(path, site)
+
+    def kept_version(self) -> tuple[int, str | None]:
+        """The version in the file, and why the file does not read if it does not: 0 when
+        there is none (every version central gives, 1 or more, replaces it). Read afresh at
+        each message (they are rare and the file small): a reader caching by modification
+        time could miss a write made within the same clock tick."""
+        try:
+            rules = parse(self.path.read_bytes())
+        except FileNotFoundError:
+            return 0, None
+        except (OSError, SiteRulesError) as exc:
+            return 0, str(exc)
+        if rules.site != self.site:
+            return 0, f"rules of site {rules.site!r}"
+        return rules.version, None
 
     def handle(self, raw: bytes) -> RulesOutcome:
         """Check one message and keep it if it holds newer rules for this site."""
@@ -66,19 +77,17 @@ class SiteRulesReception:
         except SiteRulesRefused as exc:
             self.journal.security(SUBJECT, exc.reason, detail=exc.detail)
             return RulesOutcome.REFUSED
-        new, kept = opened.rules, self.kept.current()
-        damaged = self.kept.last_error is not None
-        if damaged:
-            # Kept is what was read before the file went bad (DEFAULT at a start): the same
-            # version received again is written back, so the gate finds a file it reads.
+        new = opened.rules
+        kept, damage = self.kept_version()
+        if damage is not None:
             log.error("%s does not read (%s): written again from the rules received",
-                      self.path, self.kept.last_error)
-        if new.version == kept.version and not damaged:
+                      self.path, damage)
+        if new.version == kept:
             log.debug("site rules version %d again: already kept", new.version)
             return RulesOutcome.SAME
-        if new.version < kept.version:
+        if new.version < kept:
             log.warning("site rules version %d not kept: older than the kept %d",
-                        new.version, kept.version)
+                        new.version, kept)
             return RulesOutcome.OLDER
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(self.path, opened.payload)
