@@ -1,7 +1,7 @@
 """Running the gate link inside the desk service: one CentralSync per site (signing and
 publishing to the site broker, storing the gates' events, keeping each guard booth's list
-retained) and the relay from the desk's auth log into them. Configured by a small TOML
-file, validated once at start."""
+and the site's rules retained) and the relay from the desk's auth log into them.
+Configured by a small TOML file, validated once at start."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from central.gate_link import DeskToGates
 from central.services.booth_list import booth_lists
 from central.services.context import Desk
+from edge.site_rules import SiteRules
 from sync.hub.bridge import CentralSync
 from sync.hub.quotas import QuotaLimits
 from sync.mqtt.link import TlsFiles
@@ -148,7 +149,8 @@ class DeskSync:
                               config.broker_host, config.broker_port,
                               username=config.username, password=config.password,
                               quota=config.quota, tls=config.tls(),
-                              booth_lists=_lists_of(desk, site))
+                              booth_lists=_lists_of(desk, site),
+                              site_rules=_rules_of(desk, site))
             for site in config.sites
         }
         self.relay = DeskToGates(engine, self.syncs, config.data_dir / "relay-state.json")
@@ -174,3 +176,12 @@ class DeskSync:
 def _lists_of(desk: Desk, site: str) -> Callable[[], Sequence[BoothList]]:
     """The booths' lists of one site, read from the desk's database when the hub asks."""
     return lambda: booth_lists(desk, site)
+
+
+def _rules_of(desk: Desk, site: str) -> Callable[[], Sequence[SiteRules]]:
+    """The site's rules (car park policy, lots, holidays, timed modes), read from the desk's
+    database when the hub asks. The desk keeps no rules yet (central/services/site_rules.py
+    builds them once it does): none, so nothing is published and every gate holds
+    ``edge.site_rules.DEFAULT``."""
+    del desk, site  # read by the desk's builder once it exists
+    return lambda: []

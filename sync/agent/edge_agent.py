@@ -1,6 +1,7 @@
 """The edge's sync agent (``menwei-sync run``): keeps ``auth.db`` in step with the central
-authorisation log, ships the gate's journal upstream, relays remote commands to the gate and
-publishes the device's status. The gate never waits on it. On a booth (``device.role =
+authorisation log, keeps the site's rules from the desk in ``site-rules.json``
+(``site_rules_reception``), ships the gate's journal upstream, relays remote commands to the
+gate and publishes the device's status. The gate never waits on it. On a booth (``device.role =
 "booth"``) it also keeps the booth's list from the desk (``booth_list_reception``), ships the
 booth's records the same way (they are journal events of ``events.db``), and refuses
 commands, since a booth has no gate of its own.
@@ -32,6 +33,7 @@ from edge.auth_store import AuthStore
 from edge.clock_trust import AgentClockTrust
 from edge.journal import Journal
 from edge.ports import Clock, ClockSync, SystemClock
+from edge.site_rules import FILE_NAME as SITE_RULES_FILE
 from edge.storage_check import describe, is_damage, is_storage_error
 from firmware_config.controller_tables import Role
 from firmware_config.schema import EdgeConfig, SyncConfig
@@ -43,6 +45,7 @@ from sync.agent.files import AgentFiles
 from sync.agent.inbox import Down, InboxBudget, Item, Message, Stop, Up
 from sync.agent.journal import AgentJournal
 from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, JournalUplink
+from sync.agent.site_rules_reception import SiteRulesReception
 from sync.agent.snapshot_staging import SnapshotStaging
 from sync.agent.sync_db import open_sync_db
 from sync.mqtt.link import LinkSettings, MqttLink, Received, TlsFiles
@@ -112,6 +115,7 @@ class EdgeAgent:
         self.ack_topic = topics.ack(self.site, self.device)
         self.command_topic = topics.command(self.site, self.device)
         self.status_topic = topics.status(self.site, self.device)
+        self.rules_topic = topics.site_rules(self.site)
         # A booth (device.role = "booth") also receives its list from the desk, and has no
         # gate of its own behind a control socket: commands for it are refused.
         self.is_booth = config.device.role is Role.BOOTH
@@ -182,6 +186,8 @@ class EdgeAgent:
         self.booth_lists = (BoothListReception(
             config.device.data_dir / BOOTH_LIST_FILE, self.public_key, self.journal,
             site=self.site, booth=self.device) if self.is_booth else None)
+        self.site_rules = SiteRulesReception(config.device.data_dir / SITE_RULES_FILE,
+                                             self.public_key, self.journal, site=self.site)
 
     def _close_stores(self) -> None:
         """Close every connection opened so far (also after a start that failed midway)."""
@@ -238,7 +244,8 @@ class EdgeAgent:
         tls = None if sync.tls_ca_file is None else TlsFiles(sync.tls_ca_file,
                                                              sync.tls_cert_file,
                                                              sync.tls_key_file)
-        subscriptions: tuple[str, ...] = (*self.auth_topics, self.ack_topic, self.command_topic)
+        subscriptions: tuple[str, ...] = (*self.auth_topics, self.ack_topic, self.command_topic,
+                                          self.rules_topic)
         if self.booth_list_topic is not None:
             subscriptions += (self.booth_list_topic,)
         return LinkSettings(
@@ -330,6 +337,8 @@ class EdgeAgent:
                 log.warning("dropped an ack for device %r", ack.device)
                 return
             self.uplink.on_ack(ack.journal_id, ack.upto_seq)
+        elif topic == self.rules_topic:
+            self.site_rules.handle(payload)
         elif topic == self.booth_list_topic and self.booth_lists is not None:
             self.booth_lists.handle(payload)
         else:

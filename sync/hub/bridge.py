@@ -14,7 +14,9 @@ work, each on its own thread:
   changes, commands) in order, marking a row published only when the broker's PUBACK for it
   arrived;
 - the *booth-list* publisher (sync/hub/booth_lists.py), when the desk gives the hub a way to
-  build its booths' lists, keeps each booth's signed list retained on its topic.
+  build its booths' lists, keeps each booth's signed list retained on its topic;
+- the *site-rules* publisher (sync/hub/site_rules_publisher.py), when the desk gives the hub
+  a way to build the site's rules, keeps them signed and retained on the site's rules topic.
 
 Incoming messages are acknowledged to the broker by hand only once stored, and the hub's
 session outlives a disconnect, so a batch the central process had not stored when it died
@@ -39,6 +41,7 @@ from sync.hub.catchups import CATCHUP_WINDOW, AnswerSettings, CatchupAnswers
 from sync.hub.ingest import Inbound, Ingest
 from sync.hub.outbox import OUTBOX_WINDOW, OutboxPublisher
 from sync.hub.quotas import DeviceQuotas, QuotaLimits
+from sync.hub.site_rules_publisher import BuildSiteRules, SiteRulesPublisher
 from sync.hub.store import CentralStore
 from sync.mqtt.link import LinkSettings, MqttLink, Received, TlsFiles
 from sync.wire import topics
@@ -73,7 +76,8 @@ class CentralSync:
                  max_inbound_bytes: int = MAX_MESSAGE_BYTES,
                  reconnect_delay: tuple[int, int] = (1, 30),
                  quota: QuotaLimits | None = None, tls: TlsFiles | None = None,
-                 booth_lists: BuildBoothLists | None = None) -> None:
+                 booth_lists: BuildBoothLists | None = None,
+                 site_rules: BuildSiteRules | None = None) -> None:
         _check_segment(site, "site")
         if snapshot_threshold < 0:
             raise ValueError("snapshot_threshold must not be negative")
@@ -97,6 +101,9 @@ class CentralSync:
         # The desk's booths' lists (issue 11), built by the desk: the hub knows no records.
         self.booth_lists = (BoothListPublisher(self.store, signing_key, booth_lists, clock)
                             if booth_lists is not None else None)
+        # The site's rules for the car park and the calendar (issue 12), built by the desk.
+        self.site_rules = (SiteRulesPublisher(self.store, signing_key, site_rules, clock)
+                           if site_rules is not None else None)
         self._link: MqttLink | None = None
         self._dropped = 0
         self._dropped_lock = threading.Lock()
@@ -190,6 +197,8 @@ class CentralSync:
         self.outbox.start(link)
         if self.booth_lists is not None:
             self.booth_lists.start(link)
+        if self.site_rules is not None:
+            self.site_rules.start(link)
         link.start()
 
     def stop(self) -> None:
@@ -203,6 +212,8 @@ class CentralSync:
         self.outbox.stop()
         if self.booth_lists is not None:
             self.booth_lists.stop()
+        if self.site_rules is not None:
+            self.site_rules.stop()
         link.close()
         self._link = None
 
@@ -215,6 +226,8 @@ class CentralSync:
         self.outbox.wake()
         if self.booth_lists is not None:
             self.booth_lists.wake()
+        if self.site_rules is not None:
+            self.site_rules.wake()
 
     # ------------------------------------------------------------ routing (paho's thread)
 

@@ -167,4 +167,16 @@ MIGRATIONS = [
         published_at REAL NOT NULL
     )
     """,
+    # 6: the site's last published rules (sync/hub/site_rules_publisher.py), kept as the
+    # booth lists are: a restarted desk neither numbers new rules backwards nor publishes
+    # unchanged ones again, and republishes the last ones to a broker that lost them.
+    """
+    CREATE TABLE site_rules (
+        site TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        published_at REAL NOT NULL
+    )
+    """,
 ]

@@ -60,6 +60,17 @@ class PublishedBoothList:
     published_at: float
 
 
+@dataclass(frozen=True)
+class PublishedSiteRules:
+    """The site's rules as last published (sync/hub/site_rules_publisher.py)."""
+
+    site: str
+    version: int
+    digest: str
+    payload: bytes
+    published_at: float
+
+
 def _optional(event: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = event.get(key)
     if value is not None and (not isinstance(value, kind)
@@ -252,6 +263,26 @@ class CentralStore:
                 "payload = excluded.payload, published_at = excluded.published_at "
                 "WHERE excluded.version > booth_lists.version",
                 (booth, version, digest, payload, self.clock()))
+
+    # ------------------------------------------------------------ site rules
+
+    def published_site_rules(self) -> PublishedSiteRules | None:
+        """The site's last rules the broker acknowledged, or None."""
+        row = self._conn().execute(
+            "SELECT site, version, digest, payload, published_at FROM site_rules "
+            "WHERE site = ?", (self.site,)).fetchone()
+        return None if row is None else PublishedSiteRules(*row)
+
+    def record_site_rules(self, version: int, digest: str, payload: bytes) -> None:
+        """Keep the site's rules the broker just acknowledged; only ever a newer version."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO site_rules (site, version, digest, payload, published_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (site) DO UPDATE SET "
+                "version = excluded.version, digest = excluded.digest, "
+                "payload = excluded.payload, published_at = excluded.published_at "
+                "WHERE excluded.version > site_rules.version",
+                (self.site, version, digest, payload, self.clock()))
 
     # ------------------------------------------------------------ events
 

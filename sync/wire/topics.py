@@ -56,6 +56,12 @@ def booth_list(site: str, device_id: str) -> str:
     return device(site, device_id, "booth")
 
 
+def site_rules(site: str) -> str:
+    """Central -> every device of the site: the signed site rules (sync/wire/
+    site_rules_message.py; QoS 1, retained, so a gate that connects gets the newest at once)."""
+    return f"{ROOT}/{site}/rules"
+
+
 def device_wildcard(site: str, leaf: str) -> str:
     """What the central side subscribes to for one leaf across all devices."""
     return f"{ROOT}/{site}/dev/+/{leaf}"

@@ -54,6 +54,7 @@ DENIED_PUBLISH = {
     "own ack": topics.ack(SITE, "dev-a"),
     "own booth list": topics.booth_list(SITE, "dev-a"),
     "other device's booth list": topics.booth_list(SITE, "dev-b"),
+    "site rules": topics.site_rules(SITE),
 }
 
 
@@ -134,7 +135,8 @@ DEVICE_READS = {"site auth changes": topics.auth_changes(SITE),
                 "own cmd": topics.command(SITE, "dev-a"),
                 "own auth": topics.device_auth(SITE, "dev-a"),
                 "own ack": topics.ack(SITE, "dev-a"),
-                "own booth list": topics.booth_list(SITE, "dev-a")}
+                "own booth list": topics.booth_list(SITE, "dev-a"),
+                "site rules": topics.site_rules(SITE)}
 
 
 @pytest.mark.parametrize("topic", DEVICE_READS.values(), ids=DEVICE_READS.keys())
