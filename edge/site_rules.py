@@ -292,7 +292,7 @@ class SiteRulesFile:
     def __init__(self, path: Path, site: str) -> None:
         self.path = path
         self._site = site
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._rules = DEFAULT
         self.last_error: str | None = None
 
@@ -306,7 +306,9 @@ class SiteRulesFile:
         except OSError as exc:
             self.last_error = str(exc)
             return self._rules
-        stamp = (st.st_mtime_ns, st.st_size)
+        # The inode too: every write is a rename of a new file (write_atomically), so a
+        # rewrite within one tick of the file system's clock, of the same size, is still seen.
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         if stamp == self._stamp:
             return self._rules
         self._stamp = stamp
