@@ -72,6 +72,26 @@ def _cmd_compound(args: argparse.Namespace) -> int:
     return run_compound(Path(args.dir).resolve(), args.first_port, **sizes)
 
 
+def _cmd_display(args: argparse.Namespace) -> int:
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from hardware_sim.lane_display_sim import LaneDisplaySim  # noqa: PLC0415
+
+    display = LaneDisplaySim(Path(args.link), Path(args.state), ack=not args.no_ack)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    display.start()
+    print(f"lane display on {args.link} ({display.slave_name}); state in {args.state}",
+          flush=True)
+    try:
+        stop.wait()
+    finally:
+        display.stop()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="menwei-sim", description=__doc__)
@@ -106,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cards", type=int, help="cards the desk issues them in all "
                    "(default 1600)")
     p.set_defaults(func=_cmd_compound)
+
+    p = sub.add_parser("display", help="run a simulated lane LED display and voice module on "
+                                       "a pseudo-terminal until stopped")
+    p.add_argument("--link", required=True, help="where to put the serial device's symlink: "
+                   "the [display] path of the lane's config")
+    p.add_argument("--state", required=True, help="JSON file the display keeps its rows and "
+                   "the voice lines said in (replaced atomically on every change)")
+    p.add_argument("--no-ack", action="store_true", help="a display that never answers")
+    p.set_defaults(func=_cmd_display)
     return parser
 
 
