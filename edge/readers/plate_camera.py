@@ -47,10 +47,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edge.plates import normalize_plate
-from edge.ports import EventSink, PlateRead
+from edge.ports import EventSink, PlateCamera, PlateRead
 from edge.readers import Backoff
 from edge.readers.garbage import GARBAGE_INTERVAL_S, GarbageCounter, GarbageReport
-from firmware_config.lane_tables import CameraConfig
+from firmware_config.lane_tables import CameraConfig, CameraKind
 
 log = logging.getLogger(__name__)
 
@@ -383,6 +383,13 @@ class HttpPushCamera:
         self._slots.release()
 
 
+def build_camera(config: CameraConfig) -> PlateCamera:
+    """The camera adapter for ``config`` (not started)."""
+    if config.kind is CameraKind.HTTP_PUSH:
+        return HttpPushCamera(config)
+    raise TypeError(f"no camera adapter for kind {config.kind!r}")
+
+
 class _PushHandler(BaseHTTPRequestHandler):
     server: _PushServer
     timeout = REQUEST_TIMEOUT_S
@@ -472,4 +479,4 @@ class _PushServer(ThreadingHTTPServer):
 
 
 __all__ = ["ANSWER", "MAX_BODY_BYTES", "MAX_HANDLERS", "BadPushError", "HttpPushCamera",
-           "parse_push"]
+           "build_camera", "parse_push"]
