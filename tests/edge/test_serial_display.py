@@ -56,6 +56,11 @@ def test_show_frame_round_trip() -> None:
     assert decode_rows(frames[0].payload) == rows
 
 
+def test_the_example_frame_of_the_docs() -> None:
+    assert encode_frame(Command.SHOW, encode_rows(("一路顺风",)), 7).hex(" ").upper() == (
+        "AA 55 01 00 07 01 00 0E 01 0C E4 B8 80 E8 B7 AF E9 A1 BA E9 A3 8E 99 72")
+
+
 def test_voice_ack_and_empty_frames_round_trip() -> None:
     decoder = FrameDecoder()
     stream = (encode_frame(Command.SAY, encode_voice("欢迎光临 月卡剩余15天"), 1)
