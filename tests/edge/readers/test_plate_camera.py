@@ -275,10 +275,13 @@ def test_flood_of_pushes(start_camera: Callable[..., HttpPushCamera], plates: Pl
     counts = camera.counts()
     # Every push the server took is counted once whatever became of its answer (a client
     # can see a reset instead); every plate accepted reached the gate.
-    assert counts["accepted"] == len(plates.reads) >= statuses.count(200) > 250
-    assert counts["intruders"] >= statuses.count(403) > 0
-    assert counts["bad"] >= statuses.count(400) > 0
-    assert statuses.count(0) + statuses.count(503) <= 20
+    assert counts["accepted"] == len(plates.reads) >= statuses.count(200) > 0
+    assert counts["intruders"] >= statuses.count(403)
+    assert counts["bad"] >= statuses.count(400)
+    assert counts["busy"] >= statuses.count(503)
+    # Each push the server took ends in exactly one count; only those a client failed to
+    # deliver at all can be missing.
+    assert 400 - statuses.count(0) <= sum(counts.values()) <= 400
     # Still serving, and stops at once.
     assert push_plate(url, "粤B99999", 90, source_address=CAMERA)[0] == 200
     started = time.monotonic()
