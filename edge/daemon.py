@@ -10,18 +10,21 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from edge import sd_notify
 from edge.control_socket import Caller, CallerHandler, CommandError, ControlServer
+from edge.displays import build_display
 from edge.exit_codes import ExitCode
 from edge.gate import Gate
 from edge.gate_storage import data_folders
 from edge.gate_thread import GateThread
 from edge.gpio_pins import GpioInput, GpioOutput, make_pin_factory
 from edge.migrations import SchemaTooNewError
-from edge.ports import Scheduler, SystemClock
+from edge.ports import EventSink, LaneDisplay, PlateCamera, Scheduler, SystemClock
 from edge.readers import build_reader
+from edge.readers.plate_camera import build_camera
 from edge.shared_store import StoreUnavailable
 from edge.storage_check import UnusableFolderError, check_folder, describe, is_storage_error
 from firmware_config.schema import EdgeConfig, GpioBackend, PinConfig
@@ -145,6 +148,38 @@ def _optional_time(args: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
+@dataclass(frozen=True)
+class LaneDevices:
+    """A barrier lane's LED display and plate camera, when its config has them."""
+
+    display: LaneDisplay | None = None
+    camera: PlateCamera | None = None
+
+    def gate_kwargs(self) -> dict[str, Any]:
+        """The keywords that hand them to the Gate (only those the lane has)."""
+        return {name: device for name, device in
+                (("display", self.display), ("camera", self.camera)) if device is not None}
+
+    def stop_camera(self) -> None:
+        """No more plate reads (before the gate shuts down); harmless twice."""
+        if self.camera is not None:
+            self.camera.stop()
+
+    def close_display(self) -> None:
+        """Clear the display and release its port (after the gate shut down)."""
+        if self.display is not None:
+            self.display.close()
+
+
+def build_lane_devices(config: EdgeConfig, emit: EventSink) -> LaneDevices:
+    """The display (writing from its own thread at once; its availability events go to
+    ``emit`` from that thread) and the camera (not started: the gate starts it with its
+    callbacks) that ``config`` names; doors and booths have neither."""
+    display = build_display(config.display, emit) if config.display is not None else None
+    camera = build_camera(config.camera) if config.camera is not None else None
+    return LaneDevices(display=display, camera=camera)
+
+
 def _check_storage(gate: Gate, loop: GateThread) -> None:
     """The start-up quick_check, retried until every file has been checked (a file that
     could not be opened or read yet, say on a full disk, is checked once it can be)."""
@@ -186,9 +221,19 @@ def _run(config: EdgeConfig) -> int:
     def make_input(name: str, pin: PinConfig) -> GpioInput:
         return GpioInput(name, pin, factory, dispatch)
 
+    def lane_events(kind: str, data: Mapping[str, object], *, alarm: bool = False) -> None:
+        # From the display's writer thread: journalled on the control thread, where the gate
+        # (built just below, before the loop runs anything) journals everything.
+        def record() -> None:
+            gate.journal.record(kind, data, alarm=alarm)
+
+        dispatch(record)
+
     reader = build_reader(config.reader) if config.reader is not None else None
+    lane_devices = build_lane_devices(config, lane_events)
     gate = Gate(config, clock=SystemClock(), scheduler=loop, make_output=make_output,
-                make_input=make_input, reader=reader, dispatch=dispatch)
+                make_input=make_input, reader=reader, dispatch=dispatch,
+                **lane_devices.gate_kwargs())
     server = ControlServer(config.control_socket, dispatch)
     register_gate_commands(server, gate)
     if config.gpio_backend is GpioBackend.SIMULATED:
@@ -224,7 +269,9 @@ def _run(config: EdgeConfig) -> int:
     finally:
         sd_notify.stopping()
         server.stop()
+        lane_devices.stop_camera()
         gate.shutdown()
+        lane_devices.close_display()
         if hasattr(factory, "close"):
             factory.close()
     log.info("gate %s stopped", config.device.id)

@@ -72,6 +72,65 @@ def _cmd_compound(args: argparse.Namespace) -> int:
     return run_compound(Path(args.dir).resolve(), args.first_port, **sizes)
 
 
+def _cmd_display(args: argparse.Namespace) -> int:
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from hardware_sim.lane_display_sim import LaneDisplaySim  # noqa: PLC0415
+
+    display = LaneDisplaySim(Path(args.link), Path(args.state), ack=not args.no_ack)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    display.start()
+    print(f"lane display on {args.link} ({display.slave_name}); state in {args.state}",
+          flush=True)
+    try:
+        stop.wait()
+    finally:
+        display.stop()
+    return 0
+
+
+def _cmd_plate(args: argparse.Namespace) -> int:
+    import errno  # noqa: PLC0415
+
+    from firmware_config.schema import ConfigError, load_config  # noqa: PLC0415
+    from hardware_sim.plate_camera_sim import push_plate  # noqa: PLC0415
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 2
+    if config.camera is None:
+        print(f"{args.config} has no [camera] table: this lane has no plate camera",
+              file=sys.stderr)
+        return 2
+    camera = config.camera
+    url = f"http://{camera.listen_host}:{camera.listen_port}{camera.path}"
+    # The lane takes pushes from its camera's address only: sent from it when this machine
+    # has it (a loopback address in simulation).
+    source: str | None = camera.camera_address
+    try:
+        try:
+            status, answer = push_plate(url, args.plate, args.confidence,
+                                        source_address=source)
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:
+                raise
+            print(f"this machine has no address {source}: pushing from its own (the lane "
+                  "will refuse it)", file=sys.stderr)
+            source = None
+            status, answer = push_plate(url, args.plate, args.confidence)
+    except OSError as exc:
+        print(f"no lane camera listening at {url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.plate} ({args.confidence}) pushed to {url}: {status} "
+          f"{json.dumps(answer, ensure_ascii=False)}")
+    return 0 if status == 200 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="menwei-sim", description=__doc__)
@@ -106,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cards", type=int, help="cards the desk issues them in all "
                    "(default 1600)")
     p.set_defaults(func=_cmd_compound)
+
+    p = sub.add_parser("display", help="run a simulated lane LED display and voice module on "
+                                       "a pseudo-terminal until stopped")
+    p.add_argument("--link", required=True, help="where to put the serial device's symlink: "
+                   "the [display] path of the lane's config")
+    p.add_argument("--state", required=True, help="JSON file the display keeps its rows and "
+                   "the voice lines said in (replaced atomically on every change)")
+    p.add_argument("--no-ack", action="store_true", help="a display that never answers")
+    p.set_defaults(func=_cmd_display)
+
+    p = sub.add_parser("plate", help="push one licence-plate read to a lane, as its camera "
+                                     "does")
+    p.add_argument("--config", required=True, help="the lane's TOML file (its [camera] says "
+                   "where to push)")
+    p.add_argument("--plate", required=True, help="the plate read, e.g. 粤B12345")
+    p.add_argument("--confidence", type=int, default=95, help="0..100 (default 95)")
+    p.set_defaults(func=_cmd_plate)
     return parser
 
 
