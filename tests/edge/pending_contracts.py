@@ -213,8 +213,10 @@ def stand_ins() -> Mapping[tuple[Any, str], Any]:
     outcome = edge.lane_messages.LaneOutcome(True, Reason.GRANTED, True)
     if _stubbed(lambda: edge.lane_messages.message_for(outcome)):
         found[(edge.lane, "message_for")] = message_for
+        found[(edge.lane_messages, "message_for")] = message_for
     if _stubbed(lambda: edge.lane_messages.idle_message("欢迎光临", None)):
         found[(edge.lane, "idle_message")] = idle_message
+        found[(edge.lane_messages, "idle_message")] = idle_message
     noon = datetime(2026, 7, 8, 12, 0)
     if _stubbed(lambda: edge.timed_modes.modes_in_force(DEFAULT, "x", noon,
                                                         clock_trusted=True)):

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+import edge.lane_messages
 import edge.lot_counts
 from edge.cards import parse_schedule
 from edge.decision import Flag, Reason
+from edge.lane_messages import LaneOutcome
 from edge.site_rules import Lot, SiteRules, SpaceClass, TimedMode, TimedModeKind
 from tests.edge.lane_rig import (
     LOST_PLATE,
@@ -206,7 +208,9 @@ def test_an_unknown_plate_at_the_exit_pays_at_the_booth(make_lane: LaneMaker,
                              apb="off"))
     outcome = rig.plate(OTHER_PLATE)
     assert outcome is not None and outcome.reason is Reason.PAY_AT_BOOTH
-    assert rig.shown()[0] == "pay_at_booth"
+    # edge.lane_messages' text (looked up at run time, as the lane does).
+    assert rig.shown() == edge.lane_messages.message_for(LaneOutcome(
+        False, Reason.PAY_AT_BOOTH, False, plate=OTHER_PLATE)).lines
 
 
 def test_card_and_plate_must_be_one_car(make_lane: LaneMaker, tmp_path: Path) -> None:
@@ -286,13 +290,17 @@ def test_the_display_shows_each_decision_then_the_idle_text(make_lane: LaneMaker
     doc["display"] = {"path": "/dev/null", "idle_text": "欢迎光临 花园小区"}
     write_rules(tmp_path / "in", rules(lots=(lot(doc["device"]["id"], temporary=7),)))
     rig = make_lane(doc)
-    assert rig.shown() == ("欢迎光临 花园小区", "余位 7")
+    # edge.lane_messages' texts (looked up at run time, as the lane does).
+    idle = edge.lane_messages.idle_message("欢迎光临 花园小区", 7).lines
+    lost = edge.lane_messages.message_for(LaneOutcome(
+        False, Reason.LOST, True, plate=LOST_PLATE, free_temporary=7))
+    assert rig.shown() == idle
     rig.gate.handle_tap("0A0B0C0D")
-    assert rig.shown()[0] == "lost"
-    rig.run(7)
-    assert rig.shown()[0] == "lost"
+    assert rig.shown() == lost.lines and rig.display.shown[-1].voice == lost.voice
+    rig.run(lost.hold_s - 1)
+    assert rig.shown() == lost.lines
     rig.run(2)
-    assert rig.shown() == ("欢迎光临 花园小区", "余位 7")
+    assert rig.shown() == idle
 
 
 # ------------------------------------------------------------------ timed modes
