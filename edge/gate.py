@@ -3,10 +3,11 @@
 Nothing here touches the network: a tap is decided from ``auth.db`` alone, so the gate keeps
 working with the broker, the central service or the cable gone (rule G2).
 
-Longer than ~400 lines on purpose: this is the one place where reader, decision, journal,
-actuator and standing modes meet on the control thread, and the order of those steps (journal
-before anything moves) is the gate's contract; each part it orders lives in its own module
-(decision, gate_mode, gate_storage, journal_guard, door, barrier)."""
+Longer than ~400 lines on purpose: this is the one place where reader, camera, decision,
+journal, actuator, standing and timed modes meet on the control thread, and the order of
+those steps (journal before anything moves) is the gate's contract; each part it orders lives
+in its own module (decision, gate_mode, gate_storage, journal_guard, door, barrier, lane,
+timed_modes)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from edge.cards import CardRecord
 from edge.clock_trust import DEFAULT_SKEW_S, GateClockTrust, TrustChange
 from edge.decision import Decision, GateRules, Reason, decide
 from edge.gate_mode import NORMAL, GateMode, ModeFile, ModeFileError, ModeState
 from edge.gate_storage import TICK_S, Dispatch, GateStorage
 from edge.journal_guard import GuardedJournal, JournalUnavailable
+from edge.lane import Lane, LaneStep
 from edge.ports import (
     Actuator,
     CardReader,
@@ -32,10 +35,15 @@ from edge.ports import (
     ClockSync,
     DigitalInput,
     DigitalOutput,
+    LaneDisplay,
+    PlateCamera,
+    PlateRead,
     Scheduler,
 )
 from edge.shared_store import StoreUnavailable
+from edge.site_rules import FILE_NAME, SiteRules, SiteRulesFile, TimedModeKind
 from edge.storage_check import is_storage_error
+from edge.timed_modes import modes_in_force, seconds_to_next_change
 from edge.uid import normalize_uid
 from firmware_config.schema import AntiPassbackMode, EdgeConfig, Role
 
@@ -43,17 +51,25 @@ SOFTWARE_VERSION = "0.1.0"
 # How often the clock is judged again (new evidence from the sync agent, a jump, NTP); the
 # mark is saved every clock.hwm_interval.
 TRUST_CHECK_S = 5.0
+# Timed modes are looked at again at least this often without any of this gate's own (a
+# rules file arriving reschedules at once), and never sooner than TIMED_MIN_S apart.
+TIMED_IDLE_S = 60.0
+TIMED_MIN_S = 0.5
+# Past the window's edge, so the look after the wait finds the new window in force.
+TIMED_EDGE_S = 0.05
 
 
 @dataclass(frozen=True)
 class TapOutcome:
-    """What the gate did with one tap."""
+    """What the gate did with one tap (or, at a lane, one plate read)."""
 
     seq: int  # 0: not journalled (sequence numbers start at 1), so not granted
-    uid: str
+    uid: str  # "" for a plate read that found no card
     granted: bool
     reason: Reason
     latency_us: int
+    kind: str = "tap"  # or "plate"
+    plate: str | None = None
 
 
 class JournaledOutput:
@@ -95,11 +111,14 @@ class Gate:
         reader: CardReader | None = None,
         dispatch: Dispatch | None = None,
         clock_sync: ClockSync | None = None,
+        display: LaneDisplay | None = None,
+        camera: PlateCamera | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.scheduler = scheduler
         self.reader = reader
+        self.camera = camera
         self._dispatch = dispatch or (lambda fn: fn())
         self.tz = ZoneInfo(config.site.timezone)
         self.rules = GateRules(
@@ -124,7 +143,19 @@ class Gate:
             skew=config.sync.clock_tolerance if config.sync else DEFAULT_SKEW_S,
             save_every=config.clock.hwm_interval)
         self.recent: collections.deque[TapOutcome] = collections.deque(maxlen=20)
+        # The site's rules (parking policy, lots, holidays, timed modes) as the sync agent
+        # last wrote them; read again on the storage tick, never per tap.
+        self._rules_file = SiteRulesFile(config.device.data_dir / FILE_NAME, config.site.id)
+        self.site_rules: SiteRules = self._rules_file.current()
+        self._rules_error: str | None = None
+        self.timed_modes: frozenset[TimedModeKind] = frozenset()
+        self._timed_timer: Any = None
+        self.lane: Lane | None = None  # before the actuator: the barrier reports to it
         self.actuator = self._build_actuator(make_output, make_input)
+        if config.lane is not None:
+            self.lane = Lane(config, storage=self.storage, journal=self.journal, clock=clock,
+                             scheduler=scheduler, rules=lambda: self.site_rules,
+                             credits=self._credits_left, display=display)
         self._trust_timer: Any = None
         self._storage_timer: Any = None
         self._closed = False
@@ -145,6 +176,12 @@ class Gate:
         # What the door or barrier did is reported, never waited for: egress goes on even
         # when the journal cannot take the event (it is counted instead).
         self.journal.record(kind, data, alarm=alarm)
+        if self.lane is not None:
+            self.lane.barrier_event(kind, data)
+
+    def _credits_left(self) -> int:
+        credits = self.actuator.status().get("credits", 0)
+        return credits if isinstance(credits, int) else 0
 
     def _build_actuator(self, make_output: Callable[[str, Any, bool], DigitalOutput],
                         make_input: Callable[[str, Any], DigitalInput]) -> Actuator:
@@ -193,18 +230,30 @@ class Gate:
         if change is not None:
             self._journal_trust(change)
         self.storage.tick()  # journals what was moved aside at start, and any fault
+        self._note_rules(self._rules_file.last_error)
         self.actuator.start()
         self._restore_mode()
+        self._timed_tick()
         self._schedule_trust_tick()
         self._schedule_storage_tick()
+        if self.lane is not None:
+            self.lane.show_idle()
         if self.reader is not None:
             self.reader.start(self._on_card_from_reader, self._emit_from_thread)
+        if self.camera is not None and self.lane is not None:
+            self.camera.start(self._on_plate_from_camera, self._emit_from_thread)
 
     def _on_card_from_reader(self, uid: str) -> None:
         def tap() -> None:
             self.handle_tap(uid)
 
         self._dispatch(tap)
+
+    def _on_plate_from_camera(self, read: PlateRead) -> None:
+        def plate() -> None:
+            self.handle_plate(read)
+
+        self._dispatch(plate)
 
     def _emit_from_thread(self, kind: str, data: Mapping[str, object], *,
                           alarm: bool = False) -> None:
@@ -239,6 +288,7 @@ class Gate:
     def _schedule_storage_tick(self) -> None:
         def tick() -> None:
             self.storage.tick()
+            self._refresh_rules()
             self._schedule_storage_tick()
 
         self._storage_timer = self.scheduler.call_later(TICK_S, tick)
@@ -249,34 +299,150 @@ class Gate:
         False while a file could not be checked: call again later."""
         return self.storage.check_all(self._dispatch)
 
+    def _refresh_rules(self) -> None:
+        """The rules file again (the storage tick): a new version is journalled and the
+        timed modes are looked at again at once."""
+        rules = self._rules_file.current()
+        if rules is not self.site_rules:
+            self.site_rules = rules
+            self.journal.record("site_rules", {"version": rules.version,
+                                               "issued_at": rules.issued_at})
+            if self._timed_timer is not None:
+                self._timed_timer.cancel()
+            self._timed_tick()
+        self._note_rules(self._rules_file.last_error)
+
+    def _note_rules(self, error: str | None) -> None:
+        # Alarmed once per distinct error; the rules read before stay in force meanwhile.
+        if error != self._rules_error:
+            self._rules_error = error
+            if error is not None:
+                self.journal.record("site_rules_unreadable",
+                                    {"path": str(self._rules_file.path), "error": error,
+                                     "version_in_force": self.site_rules.version}, alarm=True)
+
+    # ------------------------------------------------------------------ timed modes
+
+    def _timed_tick(self) -> None:
+        """Rule 8: the timed modes in force now, and a wait until the next window edge."""
+        self._timed_timer = None
+        rules, device = self.site_rules, self.config.device.id
+        if rules.modes_of(device):
+            local_now = datetime.fromtimestamp(self.clock.wall(), self.tz)
+            modes = modes_in_force(rules, device, local_now,
+                                   clock_trusted=self.clock_trust.trusted)
+            delay = seconds_to_next_change(rules, device, local_now) + TIMED_EDGE_S
+        else:
+            modes, delay = frozenset(), TIMED_IDLE_S
+        self._apply_timed(modes)
+        self._timed_timer = self.scheduler.call_later(max(TIMED_MIN_S, delay),
+                                                      self._timed_tick)
+
+    def _apply_timed(self, modes: frozenset[TimedModeKind]) -> None:
+        before = self.timed_modes
+        if modes == before:
+            return
+        self.timed_modes = modes
+        for kind in sorted(modes ^ before):
+            self.journal.record("timed_mode", {"mode": kind.value, "active": kind in modes,
+                                               "standing_mode": self.mode})
+        hold = TimedModeKind.HOLD_OPEN
+        # A guard's or the desk's standing mode overrides a timed one while it lasts.
+        if ((hold in modes) != (hold in before) and self.mode_state.mode is GateMode.NORMAL
+                and not self.actuator.set_mode(self._actuator_mode())):
+            self.journal.record("mode_not_applied", {"mode": self._actuator_mode(),
+                                                     "reason": "out of service"}, alarm=True)
+
+    def _actuator_mode(self) -> str:
+        """The mode the actuator should be in: the standing one, else a timed hold-open."""
+        if self.mode_state.mode is not GateMode.NORMAL:
+            return self.mode_state.mode.value
+        if TimedModeKind.HOLD_OPEN in self.timed_modes:
+            return GateMode.HOLD_OPEN.value
+        return GateMode.NORMAL.value
+
+    @property
+    def monthly_only(self) -> bool:
+        """A timed monthly-only window is in force (the lane refuses temporary cars)."""
+        return TimedModeKind.MONTHLY_ONLY in self.timed_modes
+
+    # ------------------------------------------------------------------ taps and plates
+
+    def _decide(self, card: CardRecord | None, uid: str, wall: float) -> Decision:
+        inside = (self.config.device.role is Role.BARRIER_ENTRY
+                  and self.storage.is_inside(uid, wall))
+        trusted, floor = self.clock_trust.view(wall)
+        return decide(
+            card, self.rules, datetime.fromtimestamp(wall, self.tz),
+            already_inside=inside, clock_trusted=trusted,
+            floor=None if floor is None else datetime.fromtimestamp(floor, self.tz),
+            rules=self.site_rules,
+        )
+
     def handle_tap(self, uid: str) -> TapOutcome:
         """Decide one tap, make its event durable, then (if granted) drive the actuator."""
         started = time.perf_counter()
         card, whitelist_error = self.storage.lookup(uid)
         wall = self.clock.wall()
-        role = self.config.device.role
-        inside = role is Role.BARRIER_ENTRY and self.storage.is_inside(uid, wall)
-        trusted, floor = self.clock_trust.view(wall)
-        decision: Decision = decide(
-            card, self.rules, datetime.fromtimestamp(wall, self.tz),
-            already_inside=inside, clock_trusted=trusted,
-            floor=None if floor is None else datetime.fromtimestamp(floor, self.tz),
-        ) if whitelist_error is None else Decision(False, Reason.WHITELIST_UNAVAILABLE)
-        granted, reason = decision.granted, decision.reason
+        decision = self._decide(card, uid, wall) if whitelist_error is None \
+            else Decision(False, Reason.WHITELIST_UNAVAILABLE)
+        data: dict[str, object] = {}
+        if card is not None:
+            data["holder_kind"] = card.holder_kind
+        if whitelist_error is not None:
+            data["error"] = whitelist_error
+        if self.lane is None:
+            if decision.flags:
+                data["flags"] = [f.value for f in decision.flags]
+            return self._conclude("tap", uid, decision.granted, decision.reason, data=data,
+                                  started=started)
+        step = self.lane.card_tapped(uid, card, decision, data,
+                                     monthly_only=self.monthly_only)
+        return self._conclude_step(step, started)
+
+    def handle_plate(self, read: PlateRead) -> TapOutcome | None:
+        """Decide one plate read at a lane (journalled as kind ``plate``, before the relay,
+        like a tap); None for a repeat of a plate already decided within ``plate_window``."""
+        if self.lane is None:
+            raise ValueError("a door takes no plate reads")
+        started = time.perf_counter()
+        wall = self.clock.wall()
+        step = self.lane.plate_read(read, lambda card: self._decide(card, card.uid, wall),
+                                    monthly_only=self.monthly_only)
+        if step is None:
+            return None
+        return self._conclude_step(step, started)
+
+    def _conclude_step(self, step: LaneStep, started: float) -> TapOutcome:
+        assert self.lane is not None
+        data = dict(step.data)
+        if not step.opens:
+            # A camera at a card-only lane: what it read is journalled, nothing opens.
+            latency_us = int((time.perf_counter() - started) * 1e6)
+            data["decision"] = step.verdict.reason.value
+            data["latency_us"] = latency_us
+            seq = self.journal.record(step.kind, data, uid=step.uid) or 0
+            outcome = TapOutcome(seq, step.uid or "", False, step.verdict.reason, latency_us,
+                                 step.kind, step.plate)
+            self.recent.append(outcome)
+            return outcome
+        outcome = self._conclude(step.kind, step.uid, step.verdict.granted, step.verdict.reason,
+                                 data=data, started=started, step=step)
+        self.lane.show_outcome(step, outcome.granted, outcome.reason)
+        return outcome
+
+    def _conclude(self, kind: str, uid: str | None, granted: bool, reason: Reason, *,
+                  data: dict[str, object], started: float,
+                  step: LaneStep | None = None) -> TapOutcome:
+        """The gate's last word on a decision, its durable record, then the relay."""
         if granted and self.mode_state.mode is GateMode.LOCKDOWN:
             granted, reason = False, Reason.LOCKDOWN
         elif granted and not self.actuator.in_service:
             granted, reason = False, Reason.OUT_OF_SERVICE
         latency_us = int((time.perf_counter() - started) * 1e6)
-        data: dict[str, object] = {"latency_us": latency_us}
-        if decision.flags:
-            data["flags"] = [f.value for f in decision.flags]
-        if card is not None:
-            data["holder_kind"] = card.holder_kind
-        if whitelist_error is not None:
-            data["error"] = whitelist_error
+        data["latency_us"] = latency_us
         try:
-            seq = self.journal.append("tap", data, uid=uid, granted=granted,
+            seq = self.journal.append(kind, data, uid=uid, granted=granted,
                                       reason=reason.value)
         except JournalUnavailable:
             # No durable record, no opening; the tap is counted among the unwritten events.
@@ -285,9 +451,16 @@ class Gate:
                 granted, reason = False, Reason.JOURNAL_UNAVAILABLE
         # The event above is committed and fsynced: only now may the relay move.
         if granted:
-            self.actuator.grant()
-            self.storage.record_presence(uid, role is Role.BARRIER_ENTRY, wall)
-        outcome = TapOutcome(seq, uid, granted, reason, latency_us)
+            took = self.actuator.grant()
+            if self.lane is None and uid is not None:
+                self.storage.record_presence(uid, self.config.device.role
+                                             is Role.BARRIER_ENTRY, self.clock.wall())
+            elif self.lane is not None and took and step is not None \
+                    and step.credential is not None:
+                # Presence and the lot count move when the loops see the vehicle pass.
+                self.lane.let_through(step.credential)
+        outcome = TapOutcome(seq, uid or "", granted, reason, latency_us, kind,
+                             step.plate if step is not None and kind == "plate" else None)
         self.recent.append(outcome)
         return outcome
 
@@ -307,6 +480,8 @@ class Gate:
             data["caller"] = dict(caller)
         seq = self.journal.record("manual_open", data) or 0
         self.last_manual_open_worked = self.actuator.manual_open()
+        if self.last_manual_open_worked and self.lane is not None:
+            self.lane.guard_opened()
         if not self.last_manual_open_worked:
             self.journal.record("manual_open_failed",
                                 {"guard": guard, "reason": self._why_not_open()}, alarm=True)
@@ -397,6 +572,8 @@ class Gate:
             if not self.actuator.manual_open():
                 self.journal.record("remote_command_failed",
                                     {"command": command, "reason": "out of service"}, alarm=True)
+            elif self.lane is not None:
+                self.lane.guard_opened()
             return seq
         mode = GateMode.NORMAL if command == "release" else GateMode(command)
         return self._set_mode(ModeState(mode, issued_by, f"remote command {nonce}",
@@ -444,8 +621,9 @@ class Gate:
         if self._mode_timer is not None:
             self._mode_timer.cancel()
             self._mode_timer = None
-        if not self.actuator.set_mode(state.mode.value):
-            self.journal.record("mode_not_applied", {"mode": state.mode.value,
+        # Back to normal inside a timed hold-open window: the window holds the gate again.
+        if not self.actuator.set_mode(self._actuator_mode()):
+            self.journal.record("mode_not_applied", {"mode": self._actuator_mode(),
                                                      "reason": "out of service"}, alarm=True)
         if state.until is not None:
             self._mode_timer = self.scheduler.call_later(
@@ -483,7 +661,7 @@ class Gate:
 
     def status(self) -> dict[str, object]:
         """A snapshot for the guard's booth page and ``menwei-edge status``."""
-        return {
+        status: dict[str, object] = {
             "device": self.config.device.id,
             "site": self.config.site.id,
             "role": self.config.device.role.value,
@@ -500,9 +678,15 @@ class Gate:
             "mode_until": self.mode_state.until,
             "recent_taps": [
                 {"seq": t.seq, "uid": t.uid, "granted": t.granted, "reason": t.reason.value}
+                | ({"kind": t.kind, "plate": t.plate} if t.kind != "tap" else {})
                 for t in self.recent
             ],
+            "site_rules": {"version": self.site_rules.version, "error": self._rules_error},
+            "timed_modes": sorted(m.value for m in self.timed_modes),
         }
+        if self.lane is not None:
+            status["lane"] = self.lane.status()
+        return status
 
     def _journal_position(self) -> dict[str, int | None]:
         try:
@@ -525,10 +709,17 @@ class Gate:
             self._mode_timer.cancel()
         if self._storage_timer is not None:
             self._storage_timer.cancel()
+        if self._timed_timer is not None:
+            self._timed_timer.cancel()
         self.actuator.shutdown()
+        # Before the journal closes: the reader and the camera report what they still
+        # counted.
+        self._reader_stopping = True
         if self.reader is not None:
-            # Before the journal closes: the reader reports the garbage it still counted.
-            self._reader_stopping = True
             self.reader.stop()
+        if self.camera is not None and self.lane is not None:
+            self.camera.stop()
+        if self.lane is not None:
+            self.lane.close()
         self.journal.record("shutdown", {"pid": os.getpid()})
         self.storage.close()

@@ -1,0 +1,122 @@
+"""Paid-until decided by the gate itself (rule P2), as a process: ``menwei-edge run`` on a
+simulated lane, its wall clock set by libfaketime, the machine in UTC and the site in
+Asia/Shanghai, with no broker and no desk. A monthly card paid through 8 July opens at
+23:59 Shanghai time on 8 July (15:59 UTC) and not at 00:00 on 9 July (16:00 UTC): refused
+under the policy "refuse", let in as a temporary car under "temporary". Results are read
+from the gate's journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from edge.auth_store import AuthStore
+from edge.control_socket import ControlClient, wait_until_answering
+from edge.site_rules import (
+    FILE_NAME,
+    ExpiredPolicy,
+    ParkingPolicy,
+    SiteRules,
+    write_atomically,
+)
+from firmware_config.schema import EdgeConfig
+from tests.edge.conftest import barrier_doc, write_doc
+from tests.edge.faketime import libfaketime
+from tests.edge.lane_rig import SITE, card, monthly_right
+
+CARD = "0B0B0B0B"
+PAID_UNTIL = date(2026, 7, 8)
+LAST_MINUTE = datetime(2026, 7, 8, 15, 59, tzinfo=UTC)  # 23:59 on 8 July in Shanghai
+MIDNIGHT = datetime(2026, 7, 8, 16, 0, tzinfo=UTC)  # 00:00 on 9 July in Shanghai
+ROOT = Path(__file__).resolve().parents[2]
+# Until H1a's decide(rules=) and judge_parking are merged, the gate process runs with the
+# test stand-ins (tests/edge/pending_contracts.py installs nothing once they are).
+RUN_GATE = ("import sys; from tests.edge.pending_contracts import install; install(); "
+            "from edge.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def lane(tmp_path: Path, policy: ExpiredPolicy, at: datetime) -> EdgeConfig:
+    """A simulated entry lane whose site expires monthly cards under ``policy``, with the
+    card loaded as sync leaves it (the list issued a minute before ``at``)."""
+    data = tmp_path / "data"
+    doc = barrier_doc(data)
+    doc["simulation"] = {"outputs_log": str(tmp_path / "outputs.log"), "arm_travel": "50ms"}
+    config = write_doc(tmp_path / "lane.toml", doc)
+    data.mkdir(parents=True, exist_ok=True)
+    rules = SiteRules(site=SITE, version=1, issued_at=at.timestamp() - 60,
+                      parking={"floating": ParkingPolicy(policy, grace_days=0)})
+    write_atomically(data / FILE_NAME, rules.dump())
+    store = AuthStore(config.auth_db)
+    try:
+        store.upsert([card(CARD, plate="粤B54321",
+                           parking=(monthly_right("粤B54321", PAID_UNTIL),))],
+                     applied_seq=1, list_issued_at=at.timestamp() - 60)
+    finally:
+        store.close()
+    return config
+
+
+def tap_at(config: EdgeConfig, at: datetime) -> dict[str, Any]:
+    """Run the gate with its clock at ``at`` (UTC machine), tap the card, stop the gate;
+    the tap's event as the journal keeps it."""
+    env = {**os.environ, "TZ": "UTC", "LD_PRELOAD": str(libfaketime()),
+           "FAKETIME": "@" + at.strftime("%Y-%m-%d %H:%M:%S"),
+           "FAKETIME_DONT_FAKE_MONOTONIC": "1", "PYTHONPATH": str(ROOT)}
+    log = config.device.data_dir / "gate.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-c", RUN_GATE, "run", "--config",
+                                 str(config.source)], env=env, stdout=out, stderr=out,
+                                cwd=ROOT)
+    try:
+        try:
+            wait_until_answering(config.control_socket, 30, proc)
+        except RuntimeError:
+            raise RuntimeError(log.read_text(errors="replace")) from None
+        with ControlClient(config.control_socket, timeout=5) as client:
+            client.call("sim.read_card", uid=CARD)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    conn = sqlite3.connect(f"file:{config.events_db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT wall, uid, granted, reason, data, clock_trusted "
+                            "FROM events WHERE kind = 'tap'").fetchall()
+    finally:
+        conn.close()
+    [(wall, uid, granted, reason, data, trusted)] = rows
+    return {"wall": wall, "uid": uid, "granted": bool(granted), "reason": reason,
+            "data": json.loads(data), "clock_trusted": bool(trusted)}
+
+
+def test_paid_through_8_july_opens_at_2359_shanghai(tmp_path: Path) -> None:
+    tap = tap_at(lane(tmp_path, ExpiredPolicy.REFUSE, LAST_MINUTE), LAST_MINUTE)
+    # The gate's clock really was the faked one, in UTC, and trusted.
+    assert abs(tap["wall"] - LAST_MINUTE.timestamp()) < 30
+    assert tap["clock_trusted"] is True
+    assert (tap["uid"], tap["granted"], tap["reason"]) == (CARD, True, "granted")
+    assert tap["data"]["space_class"] == "monthly" and tap["data"]["days_left"] == 0
+
+
+def test_refused_at_midnight_shanghai_under_the_refuse_policy(tmp_path: Path) -> None:
+    tap = tap_at(lane(tmp_path, ExpiredPolicy.REFUSE, MIDNIGHT), MIDNIGHT)
+    assert abs(tap["wall"] - MIDNIGHT.timestamp()) < 30
+    assert (tap["granted"], tap["reason"]) == (False, "parking_expired")
+
+
+def test_let_in_as_a_temporary_car_at_midnight_under_the_temporary_policy(
+        tmp_path: Path) -> None:
+    tap = tap_at(lane(tmp_path, ExpiredPolicy.TEMPORARY, MIDNIGHT), MIDNIGHT)
+    assert (tap["granted"], tap["reason"]) == (True, "granted")
+    assert tap["data"]["flags"] == ["as_temporary"]
+    assert tap["data"]["space_class"] == "temporary"
