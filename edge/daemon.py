@@ -155,11 +155,6 @@ class LaneDevices:
     display: LaneDisplay | None = None
     camera: PlateCamera | None = None
 
-    def gate_kwargs(self) -> dict[str, Any]:
-        """The keywords that hand them to the Gate (only those the lane has)."""
-        return {name: device for name, device in
-                (("display", self.display), ("camera", self.camera)) if device is not None}
-
     def stop_camera(self) -> None:
         """No more plate reads (before the gate shuts down); harmless twice."""
         if self.camera is not None:
@@ -233,7 +228,7 @@ def _run(config: EdgeConfig) -> int:
     lane_devices = build_lane_devices(config, lane_events)
     gate = Gate(config, clock=SystemClock(), scheduler=loop, make_output=make_output,
                 make_input=make_input, reader=reader, dispatch=dispatch,
-                **lane_devices.gate_kwargs())
+                display=lane_devices.display, camera=lane_devices.camera)
     server = ControlServer(config.control_socket, dispatch)
     register_gate_commands(server, gate)
     if config.gpio_backend is GpioBackend.SIMULATED:

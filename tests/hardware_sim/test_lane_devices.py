@@ -50,7 +50,6 @@ def test_a_lane_with_display_and_camera(tmp_path: Path, sim: LaneDisplaySim) -> 
     try:
         assert isinstance(devices.display, SerialDisplay)
         assert isinstance(devices.camera, HttpPushCamera)
-        assert set(devices.gate_kwargs()) == {"display", "camera"}
         # The display writes at once; its events go to the sink given.
         wait_for_state(sim.state_file, lambda s: s["lines"] == ["欢迎光临 停车场"])
         assert events.wait_for(lambda: "display_available" in events.kinds())
@@ -78,7 +77,6 @@ def test_a_door_has_no_lane_devices(tmp_path: Path) -> None:
     config = write_doc(tmp_path / "door.toml", door_doc(tmp_path))
     devices = build_lane_devices(config, Recorder(timeout=1.0))
     assert devices == LaneDevices()
-    assert devices.gate_kwargs() == {}
     devices.stop_camera()
     devices.close_display()
 
