@@ -144,8 +144,9 @@ class Compound:
         gate_site = GateSite(self.site, self.broker.port, public_key, self.root / "gates")
         for i, spec in enumerate(GATES):
             port = free_udp_port(self.first_port + i if self.first_port else 0)
+            camera = free_tcp_port() if spec.role != "door" else 0
             self.gates[spec.name] = RunningGate.write(spec, gate_site, port,
-                                                      passwords[spec.name])
+                                                      passwords[spec.name], camera)
         preferred = self.booth_port_preferred
         booth_port = preferred if preferred and _tcp_port_free(preferred) else free_tcp_port()
         self.booth = RunningBooth.write(BOOTH, gate_site, self.root / "booths",
@@ -222,6 +223,15 @@ class Compound:
             else DeskInstall.begin(self.db_url, self.site_file,
                                    self.root / "desk" / "admin.password", self.site,
                                    self.root / "desk-setup.log")
+        for gate in self.gates.values():
+            if gate.has_lane_devices:
+                # The display is wired before the lane controller boots, as on site.
+                self._spawn(f"{gate.spec.name}-display", [
+                    "hardware_sim.cli", "display", "--link", str(gate.display_link),
+                    "--state", str(gate.display_state)])
+        for gate in self.gates.values():
+            if gate.has_lane_devices:
+                wait_for(f"{gate.spec.name}'s display", gate.display_link.exists, timeout)
         for gate in self.gates.values():
             self._spawn(f"{gate.spec.name}-edge",
                         ["edge.cli", "run", "--config", str(gate.config_path)])

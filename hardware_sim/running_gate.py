@@ -49,17 +49,21 @@ class GateSite:
 
 @dataclass
 class RunningGate:
-    """One gate of the running compound."""
+    """One gate of the running compound. A car-park lane also has a plate camera pushing
+    to ``camera_port`` and an LED display on a pty at ``display_link`` (a ``menwei-sim
+    display`` process the compound starts before the gate)."""
 
     spec: GateSpec
     config_path: Path
     data_dir: Path
     reader_port: int
+    camera_port: int = 0
 
     @classmethod
     def write(cls, spec: GateSpec, site: GateSite, reader_port: int,
-              broker_password: str) -> RunningGate:
-        """Write the gate's config (``gates/NAME.toml``) and its data directory."""
+              broker_password: str, camera_port: int = 0) -> RunningGate:
+        """Write the gate's config (``gates/NAME.toml``) and its data directory; a lane
+        with ``camera_port`` gets its plate camera and display."""
         data = site.gates_dir / spec.name
         data.mkdir(parents=True)
         (data / "broker.password").write_text(broker_password + "\n")
@@ -93,9 +97,37 @@ class RunningGate:
             # Entry and exit share one presence file: together they are one car park.
             doc["antipassback"] = {"mode": "hard", "reset_after": "12h",
                                    "presence_db": str(site.gates_dir / "carpark-presence.db")}
+            if camera_port:
+                # A resident's card or the car's plate opens; an unknown car goes in as a
+                # temporary car and pays at the exit booth.
+                doc["lane"] = {"credentials": "card_or_plate",
+                               "admit_temporary": spec.role == "barrier_entry"}
+                doc["camera"] = {"listen_host": "127.0.0.1", "listen_port": camera_port,
+                                 "camera_address": "127.0.0.1"}
+                doc["display"] = {"path": str(data / "display.tty")}
         path = site.gates_dir / f"{spec.name}.toml"
         path.write_text(tomli_w.dumps(doc))
-        return cls(spec, path, data, reader_port)
+        return cls(spec, path, data, reader_port, camera_port)
+
+    @property
+    def has_lane_devices(self) -> bool:
+        """Whether this gate is a lane with a plate camera and a display."""
+        return self.camera_port != 0
+
+    @property
+    def display_link(self) -> Path:
+        """The lane display's serial device (a symlink to the simulator's pty)."""
+        return self.data_dir / "display.tty"
+
+    @property
+    def display_state(self) -> Path:
+        """What the simulated display shows and has said (hardware_sim.lane_display_sim)."""
+        return self.data_dir / "display.json"
+
+    @property
+    def camera_url(self) -> str:
+        """Where the lane's plate camera pushes its reads."""
+        return f"http://127.0.0.1:{self.camera_port}/plate"
 
     @property
     def reader(self) -> str:
