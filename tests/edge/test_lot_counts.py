@@ -6,10 +6,16 @@ order, and after a lane lost its file."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from edge.control_socket import CommandError, ControlClient, ControlServer
+from edge.daemon import register_gate_commands
 from edge.lot_counts import (
     STALE_AFTER_S,
     LaneCounters,
@@ -17,7 +23,8 @@ from edge.lot_counts import (
     LotCounts,
     LotCountsError,
 )
-from edge.site_rules import Lot, SpaceClass
+from edge.site_rules import FILE_NAME, Lot, SiteRules, SpaceClass, write_atomically
+from tests.edge.conftest import GateRig, barrier_doc
 
 FIXED, MONTHLY, TEMPORARY = SpaceClass.FIXED, SpaceClass.MONTHLY, SpaceClass.TEMPORARY
 LOT = Lot(id="main", name="地面停车场", gates=("lane-in", "lane-out"),
@@ -191,3 +198,118 @@ def test_wire_forms_are_checked_and_round_trip() -> None:
             LaneCounters.from_wire(bad)
     with pytest.raises(LotCountsError, match="guard"):
         LotBase.from_wire({**base.wire(), "guard": ""})
+
+
+# ---------------------------------------------------------------- the guard at the lane
+
+
+def lane_rig(make_gate: Callable[..., GateRig], tmp_path: Path,
+             lots: tuple[Lot, ...] = (LOT,)) -> GateRig:
+    """An entry lane named lane-in, its control socket on a short path, the site's rules
+    written where the sync agent writes them."""
+    doc = barrier_doc(tmp_path / "in", "barrier_entry", apb="off")
+    doc["device"]["id"] = "lane-in"
+    doc["control"] = {"socket": tempfile.mkdtemp(prefix="menwei-lot-") + "/control.sock"}
+    rules = SiteRules(site="test-site", version=1, issued_at=1.0, lots=lots)
+    (tmp_path / "in").mkdir(parents=True, exist_ok=True)
+    write_atomically(tmp_path / "in" / FILE_NAME, rules.dump())
+    return make_gate(doc)
+
+
+@pytest.fixture
+def served() -> Iterator[Callable[[GateRig], ControlClient]]:
+    """Serve a rig's gate on its control socket, with the commands a running gate has."""
+    servers: list[ControlServer] = []
+
+    def serve(rig: GateRig) -> ControlClient:
+        server = ControlServer(rig.config.control_socket, lambda fn: fn())
+        register_gate_commands(server, rig.gate)
+        server.start()
+        servers.append(server)
+        return ControlClient(rig.config.control_socket)
+
+    yield serve
+    for server in servers:
+        server.stop()
+
+
+def test_a_guard_corrects_the_count_on_the_socket_journalled_with_who_and_why(
+        make_gate: Callable[..., GateRig], served: Callable[[GateRig], ControlClient],
+        tmp_path: Path) -> None:
+    rig = lane_rig(make_gate, tmp_path)
+    assert rig.config.lane is not None
+    gate_counts = LotCounts(rig.config.lane.lot_db, "lane-in")
+    for _ in range(3):
+        gate_counts.record_passage(True, TEMPORARY, T0)
+    client = served(rig)
+    status = client.call("lot_status")
+    assert status["classes"]["temporary"] == {"occupied": 3, "spaces": 3, "free": 0}
+    assert status["stale_lanes"] == ["lane-out"] and status["last_correction"] is None
+
+    answer = client.call("lot_correct", occupied={"temporary": 1}, guard="王保安",
+                         reason="夜间清点")
+    assert answer["corrected"] is True
+    assert answer["classes"]["temporary"]["free"] == 2
+    [event] = [e for e in rig.gate.journal.read() if e.kind == "lot_corrected"]
+    assert event.seq == answer["seq"]
+    assert event.data["guard"] == "王保安" and event.data["reason"] == "夜间清点"
+    assert event.data["occupied"] == {"temporary": 1}
+    assert event.data["before"] == {"fixed": 0, "monthly": 0, "temporary": 3}
+    assert "caller" in event.data
+    # The gate's own handle on lot.db sees it at once; later cars add to it.
+    gate_counts.record_passage(True, TEMPORARY, T0)
+    assert gate_counts.occupancy(LOT).occupied[TEMPORARY] == 2
+    assert client.call("lot_status")["last_correction"]["guard"] == "王保安"
+    gate_counts.close()
+
+
+def test_corrections_are_refused_without_guard_reason_or_a_counted_class(
+        make_gate: Callable[..., GateRig], served: Callable[[GateRig], ControlClient],
+        tmp_path: Path) -> None:
+    only_temporary = Lot(id="main", name="", gates=("lane-in",), spaces={TEMPORARY: 3})
+    client = served(lane_rig(make_gate, tmp_path, (only_temporary,)))
+    refusals = {
+        "guard": {"occupied": {"temporary": 1}, "guard": " ", "reason": "x"},
+        "at least one class": {"occupied": {}, "guard": "王", "reason": "x"},
+        "counts no monthly": {"occupied": {"monthly": 1}, "guard": "王", "reason": "x"},
+        "not a space class": {"occupied": {"bicycle": 1}, "guard": "王", "reason": "x"},
+        "whole number": {"occupied": {"temporary": -1}, "guard": "王", "reason": "x"},
+    }
+    for message, args in refusals.items():
+        with pytest.raises(CommandError, match=message):
+            client.call("lot_correct", **args)
+
+
+def test_a_lane_in_no_car_park_says_so(make_gate: Callable[..., GateRig],
+                                      served: Callable[[GateRig], ControlClient],
+                                      tmp_path: Path) -> None:
+    client = served(lane_rig(make_gate, tmp_path, ()))
+    with pytest.raises(CommandError, match="in no car park"):
+        client.call("lot_status")
+
+
+def test_menwei_edge_lot_status_and_correct(
+        make_gate: Callable[..., GateRig], served: Callable[[GateRig], ControlClient],
+        tmp_path: Path) -> None:
+    rig = lane_rig(make_gate, tmp_path)
+    served(rig)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "edge.cli", "lot", *args, "--config",
+                               str(rig.config.source)],
+                              capture_output=True, text=True, timeout=30, check=False)
+
+    done = cli("correct", "--occupied", "temporary=2", "--occupied", "monthly=4",
+               "--guard", "王保安", "--reason", "交班清点")
+    assert done.returncode == 0, done.stderr
+    assert "temporary: 2 occupied of 3, 1 free" in done.stdout
+    assert "monthly: 4 occupied of 5" in done.stdout and "journalled as event" in done.stdout
+    done = cli("status")
+    assert done.returncode == 0, done.stderr
+    assert "car park 地面停车场 (main)" in done.stdout
+    assert "last counted by 王保安" in done.stdout
+    assert "lane-out" in done.stdout  # never heard: the guard is told
+    assert cli("correct", "--guard", "王").returncode == 2
+    assert cli("correct", "--occupied", "temporary").returncode == 2
+    refused = cli("correct", "--occupied", "bicycle=1", "--guard", "王", "--reason", "x")
+    assert refused.returncode == 2 and "not a space class" in refused.stderr
