@@ -22,6 +22,7 @@ from firmware_config.schema import EdgeConfig
 from sync.agent.edge_agent import EdgeAgent
 from sync.agent.lot_exchange import LotExchange
 from sync.broker.config import render_acl
+from sync.hub.bridge import CentralSync
 from sync.wire import topics
 from sync.wire.lot_message import LotCountsMessage
 from sync.wire.signing import public_key_text
@@ -111,8 +112,11 @@ def agree_on(entry: Lane, exit_lane: Lane, expected: dict[SpaceClass, int]) -> N
         a, b = entry.occupied(), exit_lane.occupied()
         return a == b and all(a.get(c) == n for c, n in expected.items())
 
-    wait_for(both, what=f"both lanes at {expected}: {entry.occupied()} / "
-                        f"{exit_lane.occupied()}")
+    try:
+        wait_for(both)
+    except AssertionError:
+        raise AssertionError(f"both lanes not at {expected}: {entry.occupied()} / "
+                             f"{exit_lane.occupied()}") from None
 
 
 def test_two_lanes_agree_through_an_outage_a_restart_a_correction_and_a_full_lot(
@@ -291,3 +295,36 @@ def test_a_lane_in_no_lot_publishes_nothing_and_a_lane_moved_clears_its_old_topi
     lane.tick()
     assert len(published.messages) == 4
     lane.close()
+
+
+def test_the_desk_hears_every_lane_and_counts_as_they_do(
+        lanes: tuple[Lane, Lane], broker: Broker, key: Ed25519PrivateKey,
+        tmp_path: Path) -> None:
+    entry, exit_lane = lanes
+    entry.start_agent()
+    exit_lane.start_agent()
+    entry.passes(3, entering=True)
+    entry.passes(2, entering=True, space_class=MONTHLY)
+    exit_lane.passes(1, entering=False)
+    agree_on(entry, exit_lane, {TEMPORARY: 2, MONTHLY: 2})
+    exit_lane.gate.correct(LOT, {MONTHLY: 4}, "王保安", "清点", time.time())
+    agree_on(entry, exit_lane, {TEMPORARY: 2, MONTHLY: 4})
+    # The desk connects later: the retained messages bring it every lane at once.
+    hub = CentralSync(tmp_path / "central.db", SITE, key, "127.0.0.1", broker.port,
+                      password=broker.passwords[CENTRAL_USER], reconnect_delay=(1, 1))
+    hub.start()
+    try:
+        def desk_count() -> dict[SpaceClass, int] | None:
+            readings = hub.lot_readings()
+            return dict(readings[0].occupancy.occupied) if readings else None
+
+        wait_for(lambda: desk_count() == entry.occupied(), what="the desk's count")
+        [reading] = hub.lot_readings()
+        assert reading.lot == LOT and reading.occupancy.free(TEMPORARY) == 1
+        assert reading.base is not None and reading.base.guard == "王保安"
+        assert reading.occupancy.stale_lanes == ()
+        entry.passes(1, entering=True)
+        wait_for(lambda: desk_count() == {**entry.occupied(), TEMPORARY: 3},
+                 what="the desk hears a later car")
+    finally:
+        hub.close()
