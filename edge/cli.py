@@ -131,6 +131,54 @@ def _cmd_clear_presence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _occupied_option(text: str) -> tuple[str, int]:
+    """``--occupied temporary=12``: a class and a count."""
+    name, _, number = text.partition("=")
+    if not number.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected CLASS=COUNT, e.g. temporary=12")
+    return name.strip(), int(number)
+
+
+def _print_lot(result: dict[str, object]) -> None:
+    classes = result.get("classes")
+    assert isinstance(classes, dict)
+    name = result.get("name")
+    print(f"car park {name} ({result['lot']})" if name else f"car park {result['lot']}")
+    for space_class, figures in classes.items():
+        free = "not counted" if figures["free"] is None else f"{figures['free']} free"
+        print(f"  {space_class}: {figures['occupied']} occupied of {figures['spaces']}, {free}")
+    stale = result.get("stale_lanes")
+    if isinstance(stale, list) and stale:
+        print(f"  not heard lately, their cars may be missing: {', '.join(map(str, stale))} "
+              "(check the network and those lanes)")
+
+
+def _cmd_lot(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if args.action == "status":
+        result = _call(config, "lot_status")
+        assert isinstance(result, dict)
+        _print_lot(result)
+        last = result.get("last_correction")
+        if isinstance(last, dict):
+            print(f"  last counted by {last['guard']} on {last['device']}: {last['reason']}")
+        return 0
+    if not args.occupied or args.guard is None or args.reason is None:
+        print("lot correct needs --occupied CLASS=COUNT (one or more), --guard and --reason",
+              file=sys.stderr)
+        return 2
+    result = _call(config, "lot_correct", occupied=dict(args.occupied), guard=args.guard,
+                   reason=args.reason)
+    assert isinstance(result, dict)
+    if not result.get("corrected"):
+        print(f"NOT corrected: lot.db could not be written ({result.get('error')}); "
+              f"journalled as event {result['seq']}", file=sys.stderr)
+        return 1
+    _print_lot(result)
+    print(f"corrected; journalled as event {result['seq']}")
+    return 0
+
+
 def _cmd_mode(args: argparse.Namespace) -> int:
     import time  # noqa: PLC0415
 
@@ -212,6 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="for_", metavar="DURATION",
                    help="end by itself after this long, e.g. 30m or 2h")
     p.set_defaults(func=_cmd_mode)
+
+    p = sub.add_parser("lot", help="a lane's car park: its count, or a guard's correction "
+                                   "(journalled with guard and reason)")
+    p.add_argument("action", choices=["status", "correct"])
+    p.add_argument("--config", required=True)
+    p.add_argument("--occupied", action="append", type=_occupied_option, metavar="CLASS=N",
+                   help="correct: the cars of a class inside now, e.g. temporary=12 "
+                        "(repeat for several classes; the others keep their count)")
+    p.add_argument("--guard", help="correct: who counted")
+    p.add_argument("--reason", help="correct: why, e.g. 'night count'")
+    p.set_defaults(func=_cmd_lot)
 
     p = sub.add_parser("events", help="the newest journal events of the running gate")
     p.add_argument("--config", required=True)

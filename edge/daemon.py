@@ -21,6 +21,7 @@ from edge.gate import Gate
 from edge.gate_storage import data_folders
 from edge.gate_thread import GateThread
 from edge.gpio_pins import GpioInput, GpioOutput, make_pin_factory
+from edge.lot_commands import register_lot_commands
 from edge.migrations import SchemaTooNewError
 from edge.ports import EventSink, LaneDisplay, PlateCamera, Scheduler, SystemClock
 from edge.readers import build_reader
@@ -136,6 +137,7 @@ def register_gate_commands(server: ControlServer, gate: Gate) -> None:
         return [e.__dict__ for e in gate.journal.tail(n)]
 
     server.register("events", recent_events)
+    register_lot_commands(server, gate)  # a lane's car-park count (issue 12)
 
 
 def _optional_time(args: Mapping[str, Any], key: str) -> float | None:

@@ -45,6 +45,7 @@ from sync.agent.files import AgentFiles
 from sync.agent.inbox import Down, InboxBudget, Item, Message, Stop, Up
 from sync.agent.journal import AgentJournal
 from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, JournalUplink
+from sync.agent.lot_exchange import LotExchange
 from sync.agent.site_rules_reception import SiteRulesReception
 from sync.agent.snapshot_staging import SnapshotStaging
 from sync.agent.sync_db import open_sync_db
@@ -183,6 +184,12 @@ class EdgeAgent:
             journal=self.journal, trust=self.trust, nonces=NonceStore(self._sync_conns[1]),
             tolerance=self.sync.clock_tolerance,
             control_socket=None if self.is_booth else config.control_socket)
+        # A barrier lane shares its car park's counts with the other lanes (issue 12).
+        self.lot_exchange = (LotExchange(
+            config.lane.lot_db, config.device.data_dir / SITE_RULES_FILE, site=self.site,
+            device=self.device, clock=self.clock,
+            publish=lambda t, p: self.link.publish(t, p, retain=True) is not None)
+            if config.lane is not None else None)
         self.booth_lists = (BoothListReception(
             config.device.data_dir / BOOTH_LIST_FILE, self.public_key, self.journal,
             site=self.site, booth=self.device) if self.is_booth else None)
@@ -191,8 +198,8 @@ class EdgeAgent:
 
     def _close_stores(self) -> None:
         """Close every connection opened so far (also after a start that failed midway)."""
-        for name in ("store", "journal"):
-            if hasattr(self, name):
+        for name in ("store", "journal", "lot_exchange"):
+            if getattr(self, name, None) is not None:
                 getattr(self, name).close()
         if hasattr(self, "uplink"):
             self.uplink.journal.close()
@@ -248,6 +255,8 @@ class EdgeAgent:
                                           self.rules_topic)
         if self.booth_list_topic is not None:
             subscriptions += (self.booth_list_topic,)
+        if self.config.lane is not None:
+            subscriptions += (topics.lot_wildcard(self.site),)
         return LinkSettings(
             sync.broker_host, sync.broker_port, self.client_id, sync.username,
             _password(sync), subscriptions, tls,
@@ -309,6 +318,8 @@ class EdgeAgent:
             self._request_catchup(force=True)
             self.central_clock.ask()
             self._publish_status(force=True)
+            if self.lot_exchange is not None:
+                self.lot_exchange.on_connected()
         elif isinstance(item, Down):
             self.uplink.on_disconnected()
         elif isinstance(item, Message):
@@ -341,6 +352,8 @@ class EdgeAgent:
             self.site_rules.handle(payload)
         elif topic == self.booth_list_topic and self.booth_lists is not None:
             self.booth_lists.handle(payload)
+        elif self.lot_exchange is not None and LotExchange.wants(topic):
+            self.lot_exchange.handle(topic, payload)
         else:
             log.warning("message on unexpected topic %s dropped", topic)
 
@@ -357,6 +370,8 @@ class EdgeAgent:
         if self.link.connected:
             self.central_clock.ask_if_due()
         self._publish_status()
+        if self.lot_exchange is not None:
+            self.lot_exchange.tick()
         now = time.monotonic()
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + HOUSEKEEPING_S

@@ -39,6 +39,7 @@ from edge.card_record import CardRow, WireCard
 from sync.hub.booth_lists import BoothListPublisher, BuildBoothLists
 from sync.hub.catchups import CATCHUP_WINDOW, AnswerSettings, CatchupAnswers
 from sync.hub.ingest import Inbound, Ingest
+from sync.hub.lot_occupancy import LotOccupancy, LotReading
 from sync.hub.outbox import OUTBOX_WINDOW, OutboxPublisher
 from sync.hub.quotas import DeviceQuotas, QuotaLimits
 from sync.hub.site_rules_publisher import BuildSiteRules, SiteRulesPublisher
@@ -86,7 +87,8 @@ class CentralSync:
         self.site, self.key, self.clock = site, signing_key, clock
         self.settings = LinkSettings(
             broker_host, broker_port, client_id or f"{CENTRAL_USER}-{site}", username,
-            password, tuple(topics.device_wildcard(site, leaf) for leaf in _INBOUND), tls,
+            password, (*(topics.device_wildcard(site, leaf) for leaf in _INBOUND),
+                       topics.lot_wildcard(site)), tls,
             reconnect_delay=reconnect_delay, session_expiry_s=SESSION_EXPIRY_S,
             max_inflight=OUTBOX_WINDOW + 2 * CATCHUP_WINDOW + 32)
         self.max_inbound_bytes = max_inbound_bytes
@@ -104,6 +106,8 @@ class CentralSync:
         # The site's rules for the car park and the calendar (issue 12), built by the desk.
         self.site_rules = (SiteRulesPublisher(self.store, signing_key, site_rules, clock)
                            if site_rules is not None else None)
+        # The car parks' counts as the lanes publish them (issue 12), in memory.
+        self.lots = LotOccupancy(site, clock)
         self._link: MqttLink | None = None
         self._dropped = 0
         self._dropped_lock = threading.Lock()
@@ -172,6 +176,10 @@ class CentralSync:
         self.outbox.wake()
         return nonce
 
+    def lot_readings(self) -> list[LotReading]:
+        """Each car park's occupancy as its lanes last said (sync/hub/lot_occupancy.py)."""
+        return self.lots.readings()
+
     @property
     def connected(self) -> bool:
         """Whether the broker connection is up."""
@@ -233,6 +241,10 @@ class CentralSync:
 
     def _route(self, msg: Received) -> None:
         """Queue or drop one message, acknowledging now what is settled here."""
+        if topics.lot_of(msg.topic) is not None:
+            self.lots.handle(msg.topic, msg.payload)  # in memory: settled at once
+            msg.ack()
+            return
         where = topics.device_of(msg.topic)
         if where is None or where[0] != self.site or where[2] not in _INBOUND:
             self._drop("?", "?", f"unexpected topic {msg.topic!r}")

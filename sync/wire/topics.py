@@ -62,6 +62,26 @@ def site_rules(site: str) -> str:
     return f"{ROOT}/{site}/rules"
 
 
+def lot(site: str, lot_id: str, device_id: str) -> str:
+    """Lane -> the site's other lanes and central: the lane's running totals of one car park
+    and the newest guard count it knows (sync/wire/lot_message.py; QoS 1, retained, so a
+    lane or the desk that connects hears every lane's newest at once)."""
+    return f"{ROOT}/{site}/lot/{lot_id}/{device_id}"
+
+
+def lot_wildcard(site: str) -> str:
+    """Every lane's counters of every car park of the site (the lanes filter by their lot)."""
+    return f"{ROOT}/{site}/lot/+/+"
+
+
+def lot_of(topic: str) -> tuple[str, str, str] | None:
+    """``(site, lot, device)`` of a lot topic, or None."""
+    parts = topic.split("/")
+    if len(parts) == 5 and parts[0] == ROOT and parts[2] == "lot":
+        return parts[1], parts[3], parts[4]
+    return None
+
+
 def device_wildcard(site: str, leaf: str) -> str:
     """What the central side subscribes to for one leaf across all devices."""
     return f"{ROOT}/{site}/dev/+/{leaf}"
