@@ -8,8 +8,6 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-import pytest
-
 import edge.lane_messages
 import edge.lot_counts
 from edge.cards import parse_schedule
@@ -31,9 +29,6 @@ from tests.edge.lane_rig import (
     monthly_right,
     write_rules,
 )
-from tests.edge.pending_contracts import pending_contracts  # noqa: F401 - until merged
-
-pytestmark = pytest.mark.usefixtures("pending_contracts")
 
 LaneMaker = Callable[..., LaneRig]
 

@@ -36,10 +36,7 @@ PAID_UNTIL = date(2026, 7, 8)
 LAST_MINUTE = datetime(2026, 7, 8, 15, 59, tzinfo=UTC)  # 23:59 on 8 July in Shanghai
 MIDNIGHT = datetime(2026, 7, 8, 16, 0, tzinfo=UTC)  # 00:00 on 9 July in Shanghai
 ROOT = Path(__file__).resolve().parents[2]
-# Until H1a's decide(rules=) and judge_parking are merged, the gate process runs with the
-# test stand-ins (tests/edge/pending_contracts.py installs nothing once they are).
-RUN_GATE = ("import sys; from tests.edge.pending_contracts import install; install(); "
-            "from edge.cli import main; sys.exit(main(sys.argv[1:]))")
+RUN_GATE = "import sys; from edge.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def lane(tmp_path: Path, policy: ExpiredPolicy, at: datetime) -> EdgeConfig:
