@@ -47,7 +47,7 @@ FEED_KINDS = frozenset({
     "tap", "plate", "manual_open", "manual_open_failed", "remote_command", "remote_command_failed",
     "mode_command", "mode_expired", "mode_restored", "actuator_reset", "actuator_reset_failed",
     "presence_cleared", "rex", "door_forced_open", "door_held_open", "barrier_stuck",
-    "tailgate", "reader_unavailable", "reader_available",
+    "tailgate", "reader_unavailable", "reader_available", "lot_corrected",
 })
 # Both threads of the pool are blocked on sockets, not the CPU; one per gate is plenty.
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="post-feed")

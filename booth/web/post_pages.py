@@ -56,6 +56,19 @@ REASON_WORDS: dict[str, str] = {
 
 # What happened at a gate, for the feed and the alarm list.
 KIND_WORDS: dict[str, str] = {
+    "lot_corrected": N_("Car park count corrected"),
+    "lot_correct_failed": N_("Car park count could not be corrected"),
+    "display_unavailable": N_("Lane display gone"),
+    "display_available": N_("Lane display back"),
+    "display_fault": N_("Lane display fault"),
+    "camera_unavailable": N_("Plate camera gone"),
+    "camera_available": N_("Plate camera back"),
+    "camera_intruder": N_("Plate push from an unknown device"),
+    "camera_bad_push": N_("Bad plate push"),
+    "credit_lapsed": N_("Grant unused"),
+    "lot_counts_fault": N_("Car park count file fault"),
+    "site_rules_unreadable": N_("Site rules unreadable"),
+    "site_rules": N_("Site rules applied"),
     "tap": N_("Card tap"),
     "plate": N_("Plate read"),
     "vehicle_counted": N_("Vehicle counted"),

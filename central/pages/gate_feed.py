@@ -34,6 +34,19 @@ PAGE_LIMIT, EXPORT_LIMIT = 200, 20_000
 # The journal's event kinds a guard reads, by name (edge/, sync/agent/); a kind not listed
 # shows as its code.
 EVENT_KINDS: dict[str, str] = {
+    "lot_corrected": N_("Car park count corrected"),
+    "lot_correct_failed": N_("Car park count could not be corrected"),
+    "display_unavailable": N_("Lane display gone"),
+    "display_available": N_("Lane display back"),
+    "display_fault": N_("Lane display fault"),
+    "camera_unavailable": N_("Plate camera gone"),
+    "camera_available": N_("Plate camera back"),
+    "camera_intruder": N_("Plate push from an unknown device"),
+    "camera_bad_push": N_("Bad plate push"),
+    "credit_lapsed": N_("Grant unused"),
+    "lot_counts_fault": N_("Car park count file fault"),
+    "site_rules_unreadable": N_("Site rules unreadable"),
+    "site_rules": N_("Site rules applied"),
     "tap": N_("Card tap"),
     "plate": N_("Plate read"),
     "vehicle_counted": N_("Vehicle counted"),
