@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Self
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from central.form_fields import Choice, Day, Id, Integer, Text
+from central.form_fields import Choice, Day, Id, Integer, Schedule, Text
 from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
@@ -125,22 +125,11 @@ class AddTimedMode(FormInput):
     """A mode a gate takes on by itself inside weekly windows."""
 
     gate: Annotated[str, Text(max=64, label="Gate", doc="the gate's code, e.g. `b1-lobby`")]
-    schedule: Annotated[str, Text(max=200, label="Hours", doc=SCHEDULE_HELP)]
+    schedule: Annotated[str, Schedule(label="Hours", doc=SCHEDULE_HELP)]
     mode: Annotated[TimedModeKind, Choice(
         label="Mode", doc="hold_open: the door unlocked, the arm up; monthly_only: a lane "
                           "admits monthly and fixed-space cards only")]
     note: Annotated[str, Text(max=100, label="Note")] = ""
-
-    def cross_check(self, form: FormReader) -> Self:
-        if not self.schedule:
-            return self
-        try:
-            # Stored as the gates will read it back.
-            return replace(self, schedule=parse_schedule(self.schedule).spec)
-        except ValueError as exc:
-            form.fail("schedule", "时段格式有误，例：Mon-Fri 07:00-09:00；节假日用 Hol",
-                      str(exc))
-            return self
 
 
 @dataclass(frozen=True)
