@@ -26,7 +26,7 @@ from typing import Annotated, Self
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from central.form_fields import Choice, Day, Id, Integer, Schedule, Text
+from central.form_fields import Choice, Day, Integer, Schedule, Text
 from central.form_input import FormInput
 from central.forms import FormReader
 from central.models import (
@@ -136,7 +136,7 @@ class AddTimedMode(FormInput):
 class RemoveTimedMode(FormInput):
     """A timed mode taken away."""
 
-    id: Id
+    id: Annotated[int, Integer(min=1, label="Timed mode")]
 
 
 # ------------------------------------------------------------------ what the pages show
