@@ -182,12 +182,15 @@ class Schedule(Spec):
     """A weekly schedule as the gates parse it."""
 
     doc: str = SCHEDULE_DOC
+    empty: Any = ""
 
     def read(self, r: FormReader, key: str, required: bool) -> Any:
+        if required and not r.present(key):
+            return r.text(key)  # refused: required
         return r.opt_schedule(key)
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "maxLength": 200}
+        return {"type": "string", "maxLength": 200, "examples": ["Mon-Fri 07:00-09:00"]}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -61,6 +61,19 @@ class BoothSpec:
 
 
 @dataclass(frozen=True)
+class LotSpec:
+    """A car park (issue 12): its id on the wire, its name, the lanes that count its entries
+    and exits, and its spaces per class (fixed, monthly, temporary)."""
+
+    code: str
+    name: str
+    gates: tuple[str, ...]
+    fixed: int
+    monthly: int
+    temporary: int
+
+
+@dataclass(frozen=True)
 class BuildingSpec:
     """A building and the groups its residents' cards get by default."""
 
@@ -118,6 +131,7 @@ class SiteDescription:
     households: tuple[HouseholdSpec, ...]
     persons: tuple[PersonSpec, ...]
     booths: tuple[BoothSpec, ...] = ()
+    lots: tuple[LotSpec, ...] = ()
 
 
 # [settings] keys: file name -> (SiteSettings column, reader kind).
@@ -253,6 +267,25 @@ def _booth(r: FormReader) -> BoothSpec:
     return BoothSpec(code, r.opt_text("name") or code, gates)
 
 
+def _lot(r: FormReader) -> LotSpec:
+    code = r.text("id", 64)
+    # The id names the lot in the lanes' counts on the broker (sync/wire/topics.py).
+    if code and not _DEVICE_ID.match(code):
+        r.fail("id", "停车场代码只能用字母、数字和 . _ -", "letters, digits, '.', '_' and '-'")
+    errors_before = len(r.errors)
+    gates = r.names("gates")
+    if not gates and len(r.errors) == errors_before:
+        r.fail("gates", "停车场至少有一个道闸", "a car park has at least one barrier lane")
+    spaces = _optional_table(r, "spaces")
+    counts = [spaces.opt_integer(k, 0, 1_000_000) or 0 for k in ("fixed", "monthly",
+                                                                   "temporary")]
+    for key in spaces.data if isinstance(spaces.data, dict) else ():
+        if key not in ("fixed", "monthly", "temporary"):
+            spaces.fail(key, "车位类别只有 fixed、monthly、temporary",
+                        "space classes are fixed, monthly and temporary")
+    return LotSpec(code, r.opt_text("name") or code, gates, *counts)
+
+
 def _building(r: FormReader) -> BuildingSpec:
     code = r.text("code", 32)
     return BuildingSpec(code, r.opt_text("name") or code, r.names("access_groups"))
@@ -310,6 +343,20 @@ def _cross_check(d: SiteDescription, errors: list[FieldError]) -> None:
         for gate in booth.gates:
             if gate not in gate_codes:
                 fail(f"booths[{i}].gates", "未定义的门", f"{gate!r} is not in [[gates]]")
+    unique([lot.code for lot in d.lots], "lots")
+    barriers = {g.code for g in d.gates if g.role in (GateRole.BARRIER_ENTRY,
+                                                       GateRole.BARRIER_EXIT)}
+    counted: dict[str, str] = {}
+    for i, lot in enumerate(d.lots):
+        for gate in lot.gates:
+            if gate not in gate_codes:
+                fail(f"lots[{i}].gates", "未定义的门", f"{gate!r} is not in [[gates]]")
+            elif gate not in barriers:
+                fail(f"lots[{i}].gates", "停车场只由道闸计数",
+                     f"{gate!r} is not a barrier lane (role barrier_entry or barrier_exit)")
+            elif counted.setdefault(gate, lot.code) != lot.code:
+                fail(f"lots[{i}].gates", "一个道闸只属于一个停车场",
+                     f"{gate!r} already counts for car park {counted[gate]!r}")
     unique([b.code for b in d.buildings], "buildings")
     unique([(u.building, u.number) for u in d.units], "units")
     unique([h.key for h in d.households], "households")
@@ -353,8 +400,8 @@ def parse_toml(text: str) -> SiteDescription:
                                             f"not valid TOML: {exc}")]) from exc
     r = FormReader(doc)
     for key in doc:
-        if key not in {"site", "settings", "access_groups", "gates", "booths", "buildings",
-                       "units", "households", "persons"}:
+        if key not in {"site", "settings", "access_groups", "gates", "booths", "lots",
+                       "buildings", "units", "households", "persons"}:
             r.fail(key, "未知的表", "unknown table")
     s = r.nested("site")
     timezone = s.opt_text("timezone", 64) or DEFAULT_TIMEZONE
@@ -373,6 +420,7 @@ def parse_toml(text: str) -> SiteDescription:
         households=r.items("households", _household, max_items=100_000),
         persons=r.items("persons", _person, max_items=500_000),
         booths=r.items("booths", _booth, max_items=1000),
+        lots=r.items("lots", _lot, max_items=100),
     )
     _cross_check(desc, r.errors)
     r.finish()

@@ -35,6 +35,7 @@ from central.api import (
     renovation,
     reports,
     search,
+    site_rules,
     staff,
     visitors,
 )
@@ -68,7 +69,8 @@ See docs/api.md for the permission matrix."""
 ROUTERS = (auth.public, auth.router, staff.router, directory.router, cards.router,
            card_changes.router, loss.router, money.router, ownership.router, register.router,
            gates.router, gate_commands.router, parking.router, reports.router,
-           renovation.router, visitors.router, goods.router, id_checks.router, search.router)
+           renovation.router, visitors.router, goods.router, id_checks.router, search.router,
+           site_rules.router)
 
 
 def _by_site(sources: Any, kind: type) -> dict[str, Any]:

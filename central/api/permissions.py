@@ -32,6 +32,9 @@ GUARDS = frozenset({Role.GUARD})
 # Security (安管部) adds the car park's use to the monthly report: the guards' accounts,
 # or the director on their behalf (central/services/parking_report_signoff.py).
 SECURITY = GUARDS | DIRECTOR
+# The site's rules every gate applies (issue 12): the administrator who set the site up, or
+# the office director who answers for the car park (central/services/site_rules.py).
+RULE_EDITORS = ADMIN | DIRECTOR
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,22 @@ PERMISSIONS: dict[str, Permission] = {
                            "add the car park's use to the monthly report", "P4"),
     "sign_parking_report": P("POST", "/api/v1/parking/reports/{month}/sign", DIRECTOR,
                              "sign the monthly parking report", "P4"),
+    # the site's rules the gates apply offline (issue 12): the admin or the director
+    "get_site_rules": P("GET", "/api/v1/site-rules", EVERYONE,
+                        "the site's rules: expired-monthly-card policy, car parks, holidays, "
+                        "timed modes"),
+    "set_parking_policy": P("PUT", "/api/v1/site-rules/parking/{space_kind}", RULE_EDITORS,
+                            "set the policy for a space kind's expired monthly cards (P2)"),
+    "add_holiday": P("POST", "/api/v1/site-rules/holidays", RULE_EDITORS,
+                     "put a date on the holiday calendar"),
+    "remove_holiday": P("DELETE", "/api/v1/site-rules/holidays/{day}", RULE_EDITORS,
+                        "take a date off the holiday calendar"),
+    "set_lot_spaces": P("PUT", "/api/v1/site-rules/lots/{lot}", RULE_EDITORS,
+                        "set a car park's spaces per class"),
+    "add_timed_mode": P("POST", "/api/v1/site-rules/timed-modes", RULE_EDITORS,
+                        "give a gate a timed mode (held open, monthly cards only)"),
+    "remove_timed_mode": P("DELETE", "/api/v1/site-rules/timed-modes/{mode_id}", RULE_EDITORS,
+                           "take a gate's timed mode away"),
     # renovation (H6 G6)
     "file_renovation": P("POST", "/api/v1/renovations", DESK,
                          "file a renovation and take its deposits (H6, G6)"),

@@ -86,3 +86,13 @@ __all__ += ["BoothCursor", "BoothParkingCharge", "BoothRecordApplied", "BoothRec
             "BoothShift", "BoothSlipExit", "BoothVisit"]
 # Guard booths (issue 11).
 __all__ += ["Booth"]
+# The site's rules the gates apply offline (issue 12), kept apart to keep merges small.
+from central.models.site_rules import (  # noqa: E402
+    Holiday,
+    Lot,
+    ParkingPolicySetting,
+    SiteRulesVersion,
+    TimedMode,
+)
+
+__all__ += ["Holiday", "Lot", "ParkingPolicySetting", "SiteRulesVersion", "TimedMode"]

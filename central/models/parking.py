@@ -94,6 +94,7 @@ class ParkingSubscription(Base):
     card: Mapped[Card] = relationship(back_populates="parking_subscriptions")
     vehicle: Mapped[Vehicle] = relationship()
     access_group: Mapped[AccessGroup] = relationship()
+    space: Mapped[ParkingSpace | None] = relationship()
 
     def covers(self, day: date) -> bool:
         """Whether the subscription is paid and running on ``day``."""

@@ -36,6 +36,7 @@ from central.pages import (
     renovations,
     search,
     site_choice,
+    site_rules,
     staff,
     stored_value,
     visitors,
@@ -71,6 +72,7 @@ ROUTERS = (
     goods_slips.router,
     staff.router,
     site_choice.router,
+    site_rules.router,
 )
 
 

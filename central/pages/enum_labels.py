@@ -35,6 +35,7 @@ from central.services.gate_events import EventOutcome
 from central.services.gate_status import AlarmCategory, GateState, LinkState
 from central.services.parking_overview import SubscriptionState
 from central.services.receipt_book import ReceiptState
+from edge.site_rules import DayKind, ExpiredPolicy, TimedModeKind
 
 LABELS: dict[enum.Enum, str] = {
     ApplicationKind.RESIDENT_CARDS: N_("Resident cards"),
@@ -95,6 +96,13 @@ LABELS: dict[enum.Enum, str] = {
     SpaceKind.FLOATING: N_("Any free space"),
     SpaceKind.EMERGENCY_RESERVE: N_("Emergency reserve"),
     SpaceKind.VISITOR: N_("Visitor space"),
+    ExpiredPolicy.REFUSE: N_("Refused at the lane"),
+    ExpiredPolicy.TEMPORARY: N_("Let in as a temporary car (fee at the exit)"),
+    ExpiredPolicy.GUARD: N_("The guard at the booth confirms"),
+    DayKind.HOLIDAY: N_("Holiday"),
+    DayKind.WORKDAY: N_("Weekend day worked"),
+    TimedModeKind.HOLD_OPEN: N_("Held open"),
+    TimedModeKind.MONTHLY_ONLY: N_("Monthly cards only"),
     NamedBy.OWNER_UNIT: N_("Owner unit"),
     NamedBy.MANAGEMENT_OFFICE: N_("Management office"),
     SubscriptionState.AWAITING_OWNER_UNIT: N_("Awaiting the owner unit"),

@@ -31,4 +31,5 @@ MENU = (
     MenuEntry("/gates", N_("Gates"), "list_devices"),
     MenuEntry("/booths", N_("Booth records"), "list_events"),
     MenuEntry("/staff", N_("Staff accounts"), "list_staff"),
+    MenuEntry("/settings/rules", N_("Site rules"), "add_holiday"),
 )

@@ -9,12 +9,11 @@ so: a forgotten call cannot leave a gate stale.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, UOWTransaction
 
-from central.clock import local_date
 from central.db import DeskSession
 from central.models import (
     AccessGroup,
@@ -27,7 +26,7 @@ from central.models import (
     Site,
 )
 from edge.card_record import CardRow, wire_text
-from edge.cards import CardStatus
+from edge.cards import CardStatus, ParkingRight
 
 _TOUCHED = "menwei_gate_touched"
 _WATCHED = (Card, Grant, ParkingSubscription, Schedule, AccessGroup)
@@ -41,23 +40,29 @@ GATE_STATUS = {
 }
 
 
-def effective_record(card: Card, today: date) -> CardRow:
-    """The card as every gate of its site must see it ``today`` (site-local).
+def effective_record(card: Card) -> CardRow:
+    """The card as every gate of its site must see it.
 
-    An active card carries its grants' access groups, plus the car-park group and plate of a
-    parking subscription paid for today (rule P1: one card, doors and barriers). Any other
-    state carries no group at all: lost or revoked, its permissions are withdrawn at every
+    An active card carries its grants' access groups and, for each parking subscription not
+    ended with a paid period (rule P1: one card, doors and barriers), a ParkingRight with its
+    paid-until date: the lane judges the paid month itself (rule P2, edge.parking_validity),
+    so the record does not change with the date and a lapse needs no message from the desk.
+    ``plate`` is the first right's plate (subscriptions in id order). Any other state carries
+    no group and no right at all: lost or revoked, its permissions are withdrawn at every
     gate (rule L1), formatted, it holds nothing (rule I6).
     """
     status = GATE_STATUS[card.state]
     groups: set[str] = set()
-    plate: str | None = None
+    parking: list[ParkingRight] = []
     if status is CardStatus.ACTIVE:
         groups = {grant.access_group.name for grant in card.active_grants}
-        for sub in card.parking_subscriptions:
-            if sub.covers(today):
-                groups.add(sub.access_group.name)
-                plate = plate or sub.vehicle.plate
+        for sub in sorted(card.parking_subscriptions, key=lambda s: s.id):
+            if sub.ended_on is not None or sub.starts_on is None or sub.paid_until is None:
+                continue
+            parking.append(ParkingRight(
+                group=sub.access_group.name, space_kind=sub.space_kind.value,
+                space_no=sub.space.number if sub.space is not None else None,
+                plate=sub.vehicle.plate, starts_on=sub.starts_on, paid_until=sub.paid_until))
     return CardRow(
         uid=card.uid,
         status=status,
@@ -66,7 +71,8 @@ def effective_record(card: Card, today: date) -> CardRow:
         access_groups=tuple(sorted(groups)),
         schedule=card.schedule.spec if card.schedule is not None else None,
         holder_kind=card.holder_kind.value if card.holder_kind is not None else "",
-        plate=plate,
+        plate=next((right.plate for right in parking), None),
+        parking=tuple(parking),
     )
 
 
@@ -97,12 +103,11 @@ def _cards_of(session: Session, touched: list[object]) -> dict[int, Card]:
     return cards
 
 
-def append_if_changed(session: Session, site: Site, card: Card, today: date,
-                      now: datetime) -> bool:
-    """Append ``card``'s effective record for ``today`` to ``auth_log`` unless it is
+def append_if_changed(session: Session, site: Site, card: Card, now: datetime) -> bool:
+    """Append ``card``'s effective record to ``auth_log`` unless it is
     identical to the card's last entry; whether it was appended. The caller holds the site
     row locked (see publish_changed_cards)."""
-    text = wire_text(effective_record(card, today))
+    text = wire_text(effective_record(card))
     last = session.scalars(
         select(AuthLogEntry.card).where(AuthLogEntry.site == site.code,
                                         AuthLogEntry.uid == card.uid)
@@ -131,7 +136,7 @@ def publish_changed_cards(session: Session, now: datetime) -> int:
             sites[card.site_id] = session.scalars(
                 select(Site).where(Site.id == card.site_id).with_for_update()).one()
         site = sites[card.site_id]
-        written += append_if_changed(session, site, card, local_date(now, site.timezone), now)
+        written += append_if_changed(session, site, card, now)
     session.flush()
     session.info.pop(_TOUCHED, None)
     return written

@@ -3,9 +3,9 @@
 ending.
 
 A subscription rides on a card — the holder's own access card or a new one bought for it —
-and the card opens the car-park barriers only for the days paid: the gate record picks the
-subscription up (central/services/gate_record.py) when it is written, and the daily sweep
-(central/services/sweep.py) when a paid period starts or lapses with the date alone.
+and the card opens the car-park barriers only for the days paid: the gate record carries the
+subscription with its paid-until date (central/services/gate_record.py) from the moment it is
+written, and the lane itself judges a period starting or lapsing (rule P2).
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 records and the gates' logs.
 
 Part one, the desk's: every parking fee taken in the month (top-ups and their receipts).
-Part two, security's: each card's actual use — granted taps at the car-park barriers, read
-from the sync library's event store through ``GateEventSource`` (``CentralStore`` is one).
+Part two, security's: each card's actual use — granted taps at the car-park barriers, and
+granted plate reads (issue 12: a camera's plate matched to the card, the event's ``uid``),
+read from the sync library's event store through ``GateEventSource`` (``CentralStore`` is
+one). A card tapped and its plate read for the same car (a card-and-plate lane, or a driver
+tapping at a card-or-plate lane already opened by the camera) is one use, not two.
 The reconciliation sets them side by side: cards paid for the month that never used the car
 park, and cards that used it on days nothing was paid for. Months and days are the site's
 (site-local), as every rule counts them. The stamps and the director's signature are in
@@ -38,6 +41,11 @@ from edge.uid import normalize_uid
 
 # Events are read this many at a time (CentralStore.events_for has a limit, no cursor).
 EVENT_PAGE = 1000
+# The gate events that are a card's use of the car park: a tap, or its car's plate read.
+USE_KINDS = frozenset({"tap", "plate"})
+# A tap and a plate read of one card at one lane this close are the same car passing once
+# (the lane's pair window is seconds; a second real entry takes the arm's whole cycle).
+SAME_CAR_SECONDS = 30.0
 
 
 class GateEventSource(Protocol):
@@ -291,15 +299,23 @@ def build_report(act: Action, month: date, events: GateEventSource | None) -> Pa
     for device, role in act.session.execute(
             select(Device.device_id, Gate.role).join(Gate, Gate.id == Device.gate_id).where(
                 Device.site_id == site.id, Gate.role.in_(BARRIER_ROLES))):
+        # Per card at this lane: the wall time and kind of the use last counted.
+        last: dict[str, tuple[float, str]] = {}
         for event in _barrier_events(events, device, since, until):
-            if event.get("kind") != "tap" or not event.get("uid"):
+            kind = event.get("kind")
+            if kind not in USE_KINDS or not event.get("uid"):
                 continue
             try:
                 uid = normalize_uid(str(event["uid"]))
             except ValueError:
                 continue
+            at = float(event["wall"])
+            before = last.get(uid)
+            if before is not None and before[1] != kind and at - before[0] < SAME_CAR_SECONDS:
+                continue  # the other credential of the same car
+            last[uid] = (at, str(kind))
             counts[uid][0 if role is GateRole.BARRIER_ENTRY else 1] += 1
-            days[uid].add(datetime.fromtimestamp(float(event["wall"]), tz).date())
+            days[uid].add(datetime.fromtimestamp(at, tz).date())
             untrusted += 0 if event.get("clock_trusted", True) else 1
     coverage = _coverage(act, site, month, subs)
     paid_by_uid: dict[str, set[date]] = defaultdict(set)

@@ -1,11 +1,14 @@
 """Loading a site description (``menwei-desk load-site``): creates the site and whatever of
-its groups, gates, guard booths, buildings, units, households and persons the database does
-not have yet.
+its groups, gates, guard booths, car parks, buildings, units, households and persons the
+database does not have yet.
 
 Loading is repeatable: the operator keeps one file per site and loads it again after adding
-to it. What exists is matched by its key (group name, gate code, booth code, building code,
+to it. What exists is matched by its key (group name, gate code, booth code, car park id,
+building code,
 unit number, a current household of the same kind in the unit, a person's name in the
 household) and left as it is — except the [settings], which the file states in full each time.
+A car park's spaces are the desk's after it is created (the site rules page sets them): a
+file saying otherwise is reported, not applied.
 
 ``sites_served`` reads back which sites an account serves (a page header's site chooser).
 """
@@ -22,6 +25,7 @@ from central.models import (
     Building,
     Gate,
     Household,
+    Lot,
     Person,
     Site,
     SiteSettings,
@@ -108,6 +112,25 @@ def load_site(desk: Desk, desc: SiteDescription) -> LoadReport:
             for code in boothspec.gates:
                 if gates[code] not in booth.gates:
                     booth.gates.append(gates[code])
+
+        lots = {lot.code: lot for lot in s.scalars(select(Lot).where(Lot.site_id == site.id))}
+        for lotspec in desc.lots:
+            lot = lots.get(lotspec.code)
+            report.count("lots", lot is None)
+            spaces = (lotspec.fixed, lotspec.monthly, lotspec.temporary)
+            if lot is None:
+                lot = Lot(site_id=site.id, code=lotspec.code, name=lotspec.name,
+                          spaces_fixed=lotspec.fixed, spaces_monthly=lotspec.monthly,
+                          spaces_temporary=lotspec.temporary)
+                s.add(lot)
+            elif (lot.spaces_fixed, lot.spaces_monthly, lot.spaces_temporary) != spaces:
+                report.warnings.append(
+                    f"car park {lotspec.code}: spaces stay fixed {lot.spaces_fixed}, monthly "
+                    f"{lot.spaces_monthly}, temporary {lot.spaces_temporary} (file says "
+                    f"{lotspec.fixed}, {lotspec.monthly}, {lotspec.temporary})")
+            for code in lotspec.gates:
+                if gates[code] not in lot.gates:
+                    lot.gates.append(gates[code])
 
         buildings = {b.code: b for b in s.scalars(
             select(Building).where(Building.site_id == site.id))}

@@ -26,6 +26,7 @@ from central.services.parking_approval import (
 )
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards
 from edge.auth_store import AuthStore
+from edge.cards import ParkingRight
 from edge.decision import GateRules, Reason, decide
 from firmware_config.schema import AntiPassbackMode, Role, UntrustedClockPolicy
 from sync.wire.auth_messages import AuthChanges
@@ -70,6 +71,14 @@ class Gate:
         self.sync()
         return decide(self.store.lookup(uid), rules, at, already_inside=False,
                       clock_trusted=True).reason
+
+    def parking(self, uid: str) -> tuple[ParkingRight, ...]:
+        """The monthly parking rights the gate holds for ``uid`` (after syncing): what a
+        car-park lane judges by paid-until itself (rule P2, edge.parking_validity)."""
+        self.sync()
+        record = self.store.lookup(uid)
+        assert record is not None, uid
+        return record.parking
 
 
 TO_UTC = timedelta(hours=-8)  # Shanghai local time → UTC

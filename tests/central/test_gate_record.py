@@ -16,6 +16,7 @@ from central.clock import FixedClock
 from central.models import (
     AccessGroup,
     Card,
+    CardState,
     ParkingSubscription,
     SpaceKind,
     Vehicle,
@@ -153,8 +154,8 @@ def test_refused_action_publishes_nothing_and_unchanged_cards_are_not_republishe
     assert len(auth_log(desk)) == 1
 
 
-def test_parking_subscription_gives_carpark_and_plate_while_paid(desk: Desk,
-                                                                  staff: Staffs) -> None:
+def test_parking_subscription_travels_as_a_right_with_its_paid_until(desk: Desk,
+                                                                       staff: Staffs) -> None:
     issue_wang(desk, staff)
     # Phase 2 writes subscriptions through its own service; any write is published, because
     # the session hook finds the card it rides on.
@@ -163,17 +164,71 @@ def test_parking_subscription_gives_carpark_and_plate_while_paid(desk: Desk,
         carpark = act.session.scalars(select(AccessGroup).where(
             AccessGroup.name == "carpark")).one()
         vehicle = Vehicle(site_id=c.site_id, plate="粤B12345", created_at=NOW)
+        second = Vehicle(site_id=c.site_id, plate="粤B67890", created_at=NOW)
         act.session.add(ParkingSubscription(
             site_id=c.site_id, card=c, vehicle=vehicle, access_group=carpark,
             space_kind=SpaceKind.FLOATING, fee_per_month_fen=30000, starts_on=date(2026, 6, 9),
             paid_until=date(2026, 7, 8), created_at=NOW))
+        # Approved, never paid: nothing to judge, so nothing travels.
+        act.session.add(ParkingSubscription(
+            site_id=c.site_id, card=c, vehicle=second, access_group=carpark,
+            space_kind=SpaceKind.FLOATING, fee_per_month_fen=30000, created_at=NOW))
     last: dict[str, Any] = json.loads(auth_log(desk)[-1].card)
-    assert last["access_groups"] == ["b1", "carpark", "common"]
+    assert last["access_groups"] == ["b1", "common"]
     assert last["plate"] == "粤B12345"
+    assert last["parking"] == [{"group": "carpark", "space": "floating", "space_no": None,
+                                "plate": "粤B12345", "from": "2026-06-09",
+                                "until": "2026-07-08"}]
+    # A second paid subscription rides along after the first (id order), with its own plate.
+    with action(desk) as act:
+        sub = act.session.scalars(select(ParkingSubscription).where(
+            ParkingSubscription.paid_until.is_(None))).one()
+        sub.starts_on, sub.paid_until = date(2026, 6, 20), date(2026, 8, 19)
     with desk.sessions() as s:
-        c = s.scalars(select(Card)).one()
-        lapsed = effective_record(c, date(2026, 7, 9))
-    assert lapsed.access_groups == ("b1", "common") and lapsed.plate is None
+        record = effective_record(s.scalars(select(Card)).one())
+    assert [(r.plate, r.paid_until) for r in record.parking] == [
+        ("粤B12345", date(2026, 7, 8)), ("粤B67890", date(2026, 8, 19))]
+    assert record.plate == "粤B12345"
+    assert json.loads(auth_log(desk)[-1].card)["parking"][1]["plate"] == "粤B67890"
+    # Ended: gone from the record, the other stays.
+    with action(desk) as act:
+        first = act.session.scalars(select(ParkingSubscription).order_by(
+            ParkingSubscription.id)).first()
+        assert first is not None
+        first.ended_on = date(2026, 6, 30)
+    last = json.loads(auth_log(desk)[-1].card)
+    assert [r["plate"] for r in last["parking"]] == ["粤B67890"]
+    assert last["plate"] == "粤B67890"
+
+
+@pytest.mark.parametrize("withdrawn", ["lost", "revoked", "formatted"])
+def test_a_withdrawn_card_carries_no_parking_right(desk: Desk, staff: Staffs,
+                                                    withdrawn: str) -> None:
+    issue_wang(desk, staff)
+    with action(desk) as act:
+        c = act.session.scalars(select(Card)).one()
+        carpark = act.session.scalars(select(AccessGroup).where(
+            AccessGroup.name == "carpark")).one()
+        act.session.add(ParkingSubscription(
+            site_id=c.site_id, card=c,
+            vehicle=Vehicle(site_id=c.site_id, plate="粤B12345", created_at=NOW),
+            access_group=carpark, space_kind=SpaceKind.FLOATING, fee_per_month_fen=30000,
+            starts_on=date(2026, 6, 9), paid_until=date(2026, 7, 8), created_at=NOW))
+    assert "parking" in json.loads(auth_log(desk)[-1].card)
+    if withdrawn == "lost":
+        report_lost(desk, staff.clerk, ReportLoss("04A1B2C3", person(desk, "王建国").id, True,
+                                                  0, True, sign("王建国")))
+    else:
+        revoke_card(desk, staff.clerk, CardAction("04A1B2C3", "moved", sign("王建国")))
+    if withdrawn == "formatted":
+        # The desk refuses to format a card that still carries a subscription; the record
+        # must hold nothing even so (rule I6).
+        with action(desk) as act:
+            act.session.scalars(select(Card)).one().state = CardState.FORMATTED
+    last = json.loads(auth_log(desk)[-1].card)
+    assert last["status"] == ("lost" if withdrawn == "lost" else "revoked")
+    assert last["access_groups"] == []
+    assert "parking" not in last and last["plate"] is None
 
 
 def test_auth_log_rows(desk: Desk, staff: Staffs) -> None:

@@ -1,6 +1,6 @@
-"""Rules P1, P2, P3, P5: the parking card, its billing months, the director's approval,
-the emergency reserve spaces — and the daily sweep that keeps the gates' car-park access in
-step with the months paid."""
+"""Rules P1, P2, P3, P5: the parking card, its billing months carried to the gates as
+paid-until dates, the director's approval, the emergency reserve spaces — and the sweep,
+which no paid month needs any more."""
 
 # Tests are named after the rule they pin (test_P2_...), as the issue asks.
 # ruff: noqa: N802
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from central.calendar import billing_period, months_end
 from central.clock import FixedClock
 from central.models import (
+    AuthLogEntry,
     Evidence,
     EvidenceKind,
     ParkingSpace,
@@ -40,6 +41,7 @@ from central.services.parking_reserve import (
     name_reserve_vehicle,
 )
 from central.services.sweep import sweep_date_changes
+from edge.cards import ParkingRight
 from edge.decision import Reason
 
 from .conftest import Staffs, auth_log, card, groups_of, receipts, register, row_counts
@@ -71,11 +73,15 @@ def test_P1_existing_access_card_opens_doors_and_barriers(desk: Desk, staff: Sta
     approve(desk, staff, applied.subscription_id)
     tuesday = datetime(2026, 6, 9, 10, 0)
     assert gate.tap("04A1B2C3", tuesday, CARPARK_IN) is Reason.NOT_PERMITTED_HERE  # unpaid
+    assert gate.parking("04A1B2C3") == ()  # approved, nothing paid: no right travels
     top_up(desk, staff)
     record = last_record(desk)
-    assert record["access_groups"] == ["b1", "carpark", "common"]
+    # The car park is not a door group: the lane judges the paid month itself (rule P2).
+    assert record["access_groups"] == ["b1", "common"]
     assert record["plate"] == "粤B12345"
-    assert gate.tap("04A1B2C3", tuesday, CARPARK_IN) is Reason.GRANTED
+    assert gate.parking("04A1B2C3") == (ParkingRight(
+        group="carpark", space_kind="floating", space_no=None, plate="粤B12345",
+        starts_on=date(2026, 6, 9), paid_until=date(2026, 7, 8)),)
     assert gate.tap("04A1B2C3", tuesday) is Reason.GRANTED  # still the lobby door
     with desk.sessions() as s:
         kinds = {e.kind for e in s.scalars(select(Evidence))}
@@ -251,6 +257,10 @@ def test_P3_fixed_space_number_is_recorded(desk: Desk, staff: Staffs) -> None:
         space = s.scalars(select(ParkingSpace)).one()
         assert sub is not None and sub.space_id == space.id
         assert sub.space_kind is SpaceKind.FIXED
+    top_up(desk, staff)
+    # The lane needs the space number too: a fixed-space car counts as FIXED in the lot.
+    (right,) = last_record(desk)["parking"]
+    assert (right["space"], right["space_no"]) == ("fixed", "B2-017")
 
 
 # ------------------------------------------------------------------ P5
@@ -293,26 +303,64 @@ def test_P5_guard_turns_away_every_other_vehicle(desk: Desk, staff: Staffs,
 # ------------------------------------------------------------------ the daily sweep
 
 
-def test_sweep_date_changes_follows_the_paid_months(desk: Desk, staff: Staffs,
-                                                    clock: FixedClock, tmp_path: Path) -> None:
+def test_a_top_up_moves_paid_until_at_the_gate(desk: Desk, staff: Staffs, clock: FixedClock,
+                                               tmp_path: Path) -> None:
     paid_wang(desk, staff)  # paid 9 June – 8 July
     gate = Gate(desk, tmp_path / "auth.db")
-    assert "carpark" in last_record(desk)["access_groups"]
+    assert [r.paid_until for r in gate.parking("04A1B2C3")] == [date(2026, 7, 8)]
+    clock.set(at_local(date(2026, 7, 1)))
+    entries = len(auth_log(desk))
+    top_up(desk, staff, months=2)
+    # The top-up is published by the action itself (the session hook sees the subscription).
+    assert len(auth_log(desk)) == entries + 1
+    assert [r.paid_until for r in gate.parking("04A1B2C3")] == [date(2026, 9, 8)]
+
+
+def test_sweep_appends_nothing_when_a_paid_month_lapses(desk: Desk, staff: Staffs,
+                                                        clock: FixedClock,
+                                                        tmp_path: Path) -> None:
+    paid_wang(desk, staff)  # paid 9 June – 8 July
+    gate = Gate(desk, tmp_path / "auth.db")
+    published = last_record(desk)
     assert sweep_date_changes(desk, date(2026, 7, 8)) == 0  # still paid
     clock.set(at_local(date(2026, 7, 9), hour=0))
-    assert sweep_date_changes(desk, date(2026, 7, 9)) == 1  # lapsed at midnight
-    record = last_record(desk)
-    assert record["access_groups"] == ["b1", "common"] and record["plate"] is None
-    assert gate.tap("04A1B2C3", datetime(2026, 7, 9, 8, 0), CARPARK_IN) is \
-        Reason.NOT_PERMITTED_HERE
-    assert sweep_date_changes(desk, date(2026, 7, 9)) == 0  # twice a day: nothing more
+    # Lapsed at midnight: the record is the same, the gate judges paid-until itself.
+    assert sweep_date_changes(desk, date(2026, 7, 9)) == 0
+    assert sweep_date_changes(desk) == 0
+    assert last_record(desk) == published
+    assert [r.paid_until for r in gate.parking("04A1B2C3")] == [date(2026, 7, 8)]
     clock.set(at_local(date(2026, 7, 20)))
     top_up(desk, staff)  # after the lapse: published by the action itself
-    assert "carpark" in last_record(desk)["access_groups"]
+    assert last_record(desk)["parking"][0]["until"] == "2026-08-19"
     assert sweep_date_changes(desk, date(2026, 7, 20), site="sunrise-garden") == 0
 
 
-def test_ending_a_subscription_closes_the_car_park_at_once(desk: Desk, staff: Staffs) -> None:
+def test_sweep_republishes_a_record_made_the_old_way(desk: Desk, staff: Staffs,
+                                                     tmp_path: Path) -> None:
+    """A desk upgraded from issue 11 published the car-park group by date; the first sweep
+    after the upgrade sends the record with the parking right, once."""
     paid_wang(desk, staff)
-    end_parking(desk, staff.clerk, EndParking.from_form({"uid": "04A1B2C3"}))
+    old = dict(last_record(desk), access_groups=["b1", "carpark", "common"])
+    del old["parking"]
+    with action(desk) as act:
+        act.session.add(AuthLogEntry(site="sunrise-garden", uid="04A1B2C3",
+                                     card=json.dumps(old, ensure_ascii=False),
+                                     created_at=act.now))
+    gate = Gate(desk, tmp_path / "auth.db")
+    assert gate.parking("04A1B2C3") == ()
+    assert sweep_date_changes(desk, site="elsewhere") == 0
+    assert sweep_date_changes(desk) == 1
+    assert sweep_date_changes(desk) == 0
+    assert [r.group for r in gate.parking("04A1B2C3")] == ["carpark"]
     assert last_record(desk)["access_groups"] == ["b1", "common"]
+
+
+def test_ending_a_subscription_closes_the_car_park_at_once(desk: Desk, staff: Staffs,
+                                                           tmp_path: Path) -> None:
+    paid_wang(desk, staff)
+    gate = Gate(desk, tmp_path / "auth.db")
+    end_parking(desk, staff.clerk, EndParking.from_form({"uid": "04A1B2C3"}))
+    record = last_record(desk)
+    assert record["access_groups"] == ["b1", "common"]
+    assert "parking" not in record and record["plate"] is None
+    assert gate.parking("04A1B2C3") == ()

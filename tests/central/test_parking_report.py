@@ -66,6 +66,19 @@ class Events:
             "reason": "granted" if granted else "not_permitted_here", "data": {}}
         self.store.store_events(device, [event])
 
+    def plate(self, device: str, uid: str | None, plate: str, at: float,
+              granted: bool = True) -> None:
+        """A camera's plate read as the lane journals it (issue 12): ``uid`` the matched
+        card's, None for a car no card carries."""
+        seq = self.seq[device] = self.seq.get(device, 0) + 1
+        event: dict[str, Any] = {
+            "seq": seq, "boot_id": "boot-1", "wall": at, "mono": float(seq), "kind": "plate",
+            "alarm": False, "clock_trusted": True, "uid": uid, "granted": granted,
+            "reason": "granted" if granted else "plate_unknown",
+            "data": {"plate": plate, "confidence": 0.97, "camera": "cam-1", "match": "exact",
+                     "flags": [], "space_class": "monthly", "days_left": 20}}
+        self.store.store_events(device, [event])
+
 
 @pytest.fixture
 def events(tmp_path: Path) -> Iterator[Events]:
@@ -128,6 +141,39 @@ def test_P4_report_totals_fees_and_use_and_reconciles(desk: Desk, staff: Staffs,
     assert report.untrusted_clock_events == 1
     assert [(p.card_uid, p.paid_days) for p in report.paid_not_used] == [(LI, 22)]  # 9–30 June
     assert [u.card_uid for u in report.used_without_paying] == [WANG, STRANGER]
+
+
+def test_P4_plate_reads_count_as_use_like_taps(desk: Desk, staff: Staffs,
+                                              events: Events) -> None:
+    june(desk, staff, events)
+    before = parking_report(desk, staff.clerk, JUNE, events.store)
+    # 李明's car comes in by its plate alone and leaves by it: two uses on one paid day.
+    events.plate("dev-in", LI, "粤B66666", wall(2026, 6, 16, 8, 0))
+    events.plate("dev-out", LI, "粤B66666", wall(2026, 6, 16, 19, 0))
+    # A temporary car (no card) and a refused read are no card's use.
+    events.plate("dev-in", None, "粤A00001", wall(2026, 6, 16, 9, 0))
+    events.plate("dev-in", LI, "粤B66666", wall(2026, 6, 17, 8, 0), granted=False)
+    # 王建国 taps and his plate is read at the same lane within seconds: one car, one entry;
+    # his plate read on 5 July is not June's.
+    events.tap("dev-in", WANG, wall(2026, 6, 18, 8, 0))
+    events.plate("dev-in", WANG, "粤B12345", wall(2026, 6, 18, 8, 0) + 3)
+    events.plate("dev-in", WANG, "粤B12345", wall(2026, 7, 5, 8, 0))
+    # A plate read an hour later is another entry.
+    events.plate("dev-in", WANG, "粤B12345", wall(2026, 6, 18, 9, 0))
+    report = parking_report(desk, staff.clerk, JUNE, events.store)
+    assert report.usage is not None and before.usage is not None
+    by_uid = {u.card_uid: u for u in report.usage}
+    li = by_uid[LI]
+    assert (li.entries, li.exits, li.days_used, li.unpaid_days) == (1, 1, 1, ())
+    assert li.plate == "粤B66666"
+    was = {u.card_uid: u for u in before.usage}[WANG]
+    wang = by_uid[WANG]
+    assert (wang.entries, wang.exits) == (was.entries + 2, was.exits)
+    assert wang.days_used == was.days_used + 1
+    # 李明 paid and now used it: no longer among the paid-but-unused.
+    assert [p.card_uid for p in report.paid_not_used] == []
+    assert (report.entries_total, report.exits_total) == (before.entries_total + 3,
+                                                           before.exits_total + 1)
 
 
 def test_P4_reads_every_page_of_events(desk: Desk, staff: Staffs, events: Events,

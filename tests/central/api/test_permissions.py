@@ -159,6 +159,18 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "issue_goods_pass": ("POST", "/goods-passes", {"person_id": NOBODY,
                                                    "id_number_presented": "1"}, 404),
     "list_id_check_failures": ("GET", "/id-check-failures", None, 200),
+    # the site's rules (issue 12): an allowed edit either writes (idempotently) or names
+    # something that does not exist
+    "get_site_rules": ("GET", "/site-rules", None, 200),
+    "set_parking_policy": ("PUT", "/site-rules/parking/floating", {"expired": "refuse"}, 200),
+    "add_holiday": ("POST", "/site-rules/holidays", {"day": "2026-10-01", "kind": "holiday"},
+                    201),
+    "remove_holiday": ("DELETE", "/site-rules/holidays/2030-01-01", None, 404),
+    "set_lot_spaces": ("PUT", "/site-rules/lots/nowhere", {
+        "fixed": 1, "monthly": 1, "temporary": 1}, 404),
+    "add_timed_mode": ("POST", "/site-rules/timed-modes", {
+        "gate": "nowhere", "schedule": "Mon-Fri 07:00-09:00", "mode": "hold_open"}, 422),
+    "remove_timed_mode": ("DELETE", f"/site-rules/timed-modes/{NOBODY}", None, 404),
 }
 
 
