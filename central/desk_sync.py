@@ -13,9 +13,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from central.clock import utc_now
 from central.gate_link import DeskToGates
 from central.services.booth_list import booth_lists
 from central.services.context import Desk
+from central.services.site_rules import site_rules_payloads
 from edge.site_rules import SiteRules
 from sync.hub.bridge import CentralSync
 from sync.hub.quotas import QuotaLimits
@@ -180,8 +182,6 @@ def _lists_of(desk: Desk, site: str) -> Callable[[], Sequence[BoothList]]:
 
 def _rules_of(desk: Desk, site: str) -> Callable[[], Sequence[SiteRules]]:
     """The site's rules (car park policy, lots, holidays, timed modes), read from the desk's
-    database when the hub asks. The desk keeps no rules yet (central/services/site_rules.py
-    builds them once it does): none, so nothing is published and every gate holds
-    ``edge.site_rules.DEFAULT``."""
-    del desk, site  # read by the desk's builder once it exists
-    return lambda: []
+    database when the hub asks (central/services/site_rules.py); the hub numbers and signs
+    them."""
+    return lambda: site_rules_payloads(desk, utc_now(desk.clock), site=site)
