@@ -169,6 +169,12 @@ def test_a_stuck_barrier_is_reset_once_the_guard_has_checked_it(
 def test_one_cards_presence_is_cleared_for_the_lane_pair(service: BoothService,
                                                          rig: BoothRig) -> None:
     assert rig.gate_call(ENTRY, "sim.read_card", uid=CARD)["granted"] is True
+    # The card counts as inside once its car has passed the lane.
+    rig.gate_call(ENTRY, "sim.drive_through")
+    deadline = time.monotonic() + 15
+    while not gate_events(rig, ENTRY, "vehicle_counted"):
+        assert time.monotonic() < deadline, "the car never passed the entry lane"
+        time.sleep(0.05)
     assert rig.gate_call(ENTRY, "sim.read_card", uid=CARD)["reason"] == "anti_passback"
     with pytest.raises(BoothRefusal, match="not a card UID"):
         service.gate_controls.clear_presence(ENTRY, GUARD, "zz-top", "出口未读卡")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from edge.control_socket import CommandError, ControlClient, ControlServer
 from edge.daemon import register_gate_commands
 from edge.decision import Reason
 from hardware_sim.barrier_physics import BarrierArmSim
+from hardware_sim.lane_physics import LaneSim
 from tests.edge.conftest import GateRig, barrier_doc, commission, door_doc, write_doc
 from tests.edge.gate_process import start_gate, stop_gate
 
@@ -42,10 +44,15 @@ def socket_of() -> Iterator[Callable[[GateRig], ControlClient]]:
         server.stop()
 
 
+LANES: dict[int, LaneSim] = {}
+
+
 def with_an_arm(rig: GateRig) -> None:
-    """The lane's arm, so that it rises and falls (without it the lane goes out of service)."""
+    """The lane's arm, so that it rises and falls (without it the lane goes out of service),
+    and the cars on its loops (a card counts as inside once its car has passed)."""
     assert rig.config.barrier is not None
-    BarrierArmSim(rig.factory, rig.config.barrier, rig.scheduler, 2.0)
+    arm = BarrierArmSim(rig.factory, rig.config.barrier, rig.scheduler, 2.0)
+    LANES[id(rig)] = LaneSim(rig.factory, rig.config.barrier, rig.scheduler, arm)
 
 
 def test_a_cleared_card_enters_again_and_the_clear_is_journalled_with_who_and_why(
@@ -55,7 +62,10 @@ def test_a_cleared_card_enters_again_and_the_clear_is_journalled_with_who_and_wh
     entry = make_gate(barrier_doc(tmp_path / "in", "barrier_entry", presence=presence),
                       before_start=with_an_arm)
     exit_lane = make_gate(barrier_doc(tmp_path / "out", "barrier_exit", presence=presence))
+    cars = LANES.pop(id(entry))
+    cars.vehicle_arrives()
     assert entry.gate.handle_tap(CARD).granted
+    cars.drive_through()
     entry.scheduler.advance(30)
     # The exit read was missed: the car left but the card still counts as inside.
     assert entry.gate.handle_tap(CARD).reason is Reason.ANTI_PASSBACK
@@ -106,6 +116,12 @@ def test_menwei_edge_clear_presence_on_a_running_lane(tmp_path: Path) -> None:
     try:
         with ControlClient(config.control_socket) as client:
             assert client.call("sim.read_card", uid=CARD)["granted"] is True
+            client.call("sim.drive_through")
+            # Inside once the car has passed the lane (its safety loop clear for close_delay).
+            deadline = time.monotonic() + 15
+            while not any(e["kind"] == "vehicle_counted" for e in client.call("events", n=50)):
+                assert time.monotonic() < deadline, "the car never passed"
+                time.sleep(0.05)
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run([sys.executable, "-m", "edge.cli", "clear-presence",
