@@ -280,6 +280,21 @@ def _key(event: dict[str, Any]) -> tuple[str, int]:
     return str(event.get("journal_id") or ""), int(event["seq"])
 
 
+def _lanes(act: Action, site: Site) -> list[tuple[str, GateRole]]:
+    """The site's car-park lanes by device id: a lane controller's device name is its gate's
+    code (as every gate view takes it), and a device the desk registered for a lane is read
+    too."""
+    lanes: dict[str, GateRole] = {}
+    for gate_id, code, role in act.session.execute(
+            select(Gate.id, Gate.code, Gate.role).where(
+                Gate.site_id == site.id, Gate.role.in_(BARRIER_ROLES)).order_by(Gate.id)):
+        lanes[str(code)] = role
+        for device in act.session.scalars(select(Device.device_id).where(
+                Device.site_id == site.id, Device.gate_id == gate_id)):
+            lanes.setdefault(str(device), role)
+    return sorted(lanes.items())
+
+
 def build_report(act: Action, month: date, events: GateEventSource | None) -> ParkingReport:
     """Rule P4's report of ``month`` (its first day) for the action's site: the fees, and —
     when ``events`` is given — each card's use and the reconciliation."""
@@ -296,9 +311,7 @@ def build_report(act: Action, month: date, events: GateEventSource | None) -> Pa
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     days: dict[str, set[date]] = defaultdict(set)
     untrusted = 0
-    for device, role in act.session.execute(
-            select(Device.device_id, Gate.role).join(Gate, Gate.id == Device.gate_id).where(
-                Device.site_id == site.id, Gate.role.in_(BARRIER_ROLES))):
+    for device, role in _lanes(act, site):
         # Per card at this lane: the wall time and kind of the use last counted.
         last: dict[str, tuple[float, str]] = {}
         for event in _barrier_events(events, device, since, until):

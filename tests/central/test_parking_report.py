@@ -176,6 +176,20 @@ def test_P4_plate_reads_count_as_use_like_taps(desk: Desk, staff: Staffs,
                                                            before.exits_total + 1)
 
 
+def test_P4_counts_a_lane_by_its_gate_code_with_no_device_registered(
+        desk: Desk, staff: Staffs, events: Events) -> None:
+    # A lane controller's device name is its gate's code (as on every site installed by the
+    # README): the desk registers no device row for it, and its use still counts.
+    june(desk, staff, events)
+    events.plate("carpark-in", LI, "粤B66666", wall(2026, 6, 16, 8, 0))
+    events.plate("carpark-out", LI, "粤B66666", wall(2026, 6, 16, 19, 0))
+    events.tap("main-gate", LI, wall(2026, 6, 16, 20, 0))  # a door: not a use of the car park
+    report = parking_report(desk, staff.clerk, JUNE, events.store)
+    assert report.usage is not None
+    li = {u.card_uid: u for u in report.usage}[LI]
+    assert (li.entries, li.exits, li.days_used) == (1, 1, 1)
+
+
 def test_P4_reads_every_page_of_events(desk: Desk, staff: Staffs, events: Events,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     june(desk, staff, events)
