@@ -111,9 +111,10 @@ def _gates(request: Request, ctx: PageContext) -> GatesView:
     return GatesView(found, tuple(rows))
 
 
-# How the page names each space class, in the order a driver asks: temporary first.
-CLASS_NAMES = {SpaceClass.TEMPORARY: N_("Temporary spaces"),
-               SpaceClass.MONTHLY: N_("Monthly spaces"), SpaceClass.FIXED: N_("Fixed spaces")}
+# How the car-park line names each space class ("临时车位 余12/共30 · 月租 ...").
+CLASS_NAMES = {SpaceClass.TEMPORARY: N_("Spaces for temporary cars"),
+               SpaceClass.MONTHLY: N_("Spaces for monthly cars"),
+               SpaceClass.FIXED: N_("Spaces for fixed-space cars")}
 
 
 def _car_parks(request: Request, ctx: PageContext) -> list[CarPark]:
