@@ -1,6 +1,7 @@
 """What the gates reported: their events (every tap, granted or denied, with its reason —
-rule G1, with the card's holder) and the controllers' status and open alarms, read from
-the sync side's store of the caller's site through the ports of central/api/ports.py and
+rule G1, with the card's holder), the controllers' status and open alarms, and the car
+parks' occupancy as their lanes count it, read from the sync side's store and link of the
+caller's site through the ports of central/api/ports.py and
 central/services/gate_sources.py."""
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from central.api.state import api_state
 from central.clock import epoch_instant
 from central.form_fields import Integer
 from central.refusals import UnavailableError
-from central.services import gate_events, gate_status
+from central.services import car_parks, gate_events, gate_status
 from central.services.context import Actor
-from central.services.gate_sources import GateSyncSource
+from central.services.gate_sources import GateSyncSource, LotSource
 from central.services.gate_status import AlarmCategory, GateState, LinkState
 
 router = protected_router("gates")
@@ -221,3 +222,89 @@ def list_devices(request: Request, actor: ActorDep) -> DevicesOut:
                          raised_at=a.raised_at, standing=a.standing, recent=a.recent,
                          detail=_finite(dict(a.detail))) for a in g.alarms])
         for g in found.gates])
+
+
+class ClassOut(BaseModel):
+    """One space class of a car park."""
+
+    spaces: int | None = Field(description="the car park's spaces of this class; null when "
+                                            "it has none (a tailgating car still counts as "
+                                            "temporary)")
+    occupied: int
+    free: int | None = Field(description="spaces - occupied, never below 0; null with spaces")
+
+
+class LaneOut(BaseModel):
+    """One lane counting a car park's entries or exits."""
+
+    device: str = Field(description="the lane's gate controller (its MQTT name)")
+    name: str = Field(description="the gate's name in the site file")
+    last_heard: datetime | None = Field(description="when the desk last heard its counts; "
+                                                    "null: not since the desk started")
+    silent_s: float | None = Field(description="seconds since, by the desk's clock")
+    stale: bool = Field(description="not heard for 2 minutes: the count may be missing "
+                                    "its cars since")
+
+
+class CorrectionOut(BaseModel):
+    """The newest guard correction: the lanes count on from it."""
+
+    guard: str
+    reason: str
+    at: datetime | None = Field(description="by the clock of the lane where it was made")
+    device: str = Field(description="the lane where the guard made it")
+    occupied: dict[str, int] = Field(description="the cars the guard counted, per class")
+
+
+class LotOut(BaseModel):
+    """One car park as its lanes last said."""
+
+    id: str
+    name: str
+    classes: dict[str, ClassOut] = Field(description="per space class (temporary, monthly, "
+                                                     "fixed) the car park counts")
+    lanes: list[LaneOut]
+    stale: bool = Field(description="some lane is stale: the numbers may be behind")
+    correction: CorrectionOut | None
+
+
+class LotsOut(BaseModel):
+    """Every car park of the site any lane reported, and the desk's own link."""
+
+    link: LinkState = Field(description="connected, or disconnected: the counts are then as "
+                                        "of the outage, and every lane turns stale")
+    lots: list[LotOut]
+
+
+def lot_source(request: Request, actor: Actor) -> LotSource:
+    """The caller's site's live link, which hears the lanes' counts (503 when the desk has
+    none), once the matrix let the caller in."""
+    # Any link of the same shape as CentralSync hears them; one without lot_readings cannot.
+    link: object = api_state(request).links.get(actor.site)
+    if not isinstance(link, LotSource):
+        with reading(request, actor):
+            pass  # a caller the matrix refuses hears that first
+        raise _unavailable("停车场车位统计", "car park occupancy")
+    return link
+
+
+@router.get("/lots", responses=error_responses(503))
+def list_lots(request: Request, actor: ActorDep) -> LotsOut:
+    """The car parks of the caller's site: per space class the spaces, occupied and free;
+    each lane with when its counts were last heard and whether it is stale; the newest
+    guard correction (who, why, when)."""
+    source = lot_source(request, actor)
+    found = car_parks.site_car_parks(api_state(request).desk, actor, source)
+    link = gate_status.link_state(api_state(request).links.get(actor.site))
+    return LotsOut(link=link, lots=[LotOut(
+        id=p.id, name=p.name,
+        classes={c.space_class.value: ClassOut(spaces=c.spaces, occupied=c.occupied,
+                                               free=c.free) for c in p.classes},
+        lanes=[LaneOut(device=lane.device, name=lane.name, last_heard=lane.last_heard,
+                       silent_s=lane.silent_s, stale=lane.stale) for lane in p.lanes],
+        stale=bool(p.stale_lanes),
+        correction=None if p.correction is None else CorrectionOut(
+            guard=p.correction.guard, reason=p.correction.reason, at=p.correction.at,
+            device=p.correction.device,
+            occupied={c.value: n for c, n in p.correction.occupied.items()}))
+        for p in found])

@@ -125,6 +125,9 @@ PERMISSIONS: dict[str, Permission] = {
     "list_devices": P("GET", "/api/v1/devices", GATE_WATCH | ADMIN,
                       "the gate controllers: online/offline/unknown, behind, backlog, open "
                       "alarms; the desk's own link"),
+    "list_lots": P("GET", "/api/v1/lots", GATE_WATCH | ADMIN,
+                   "the car parks: spaces, occupied and free per class, each lane's last "
+                   "report, the newest guard correction"),
     "get_card_sync": P("GET", "/api/v1/cards/{uid}/sync", DESK | {Role.GUARD},
                        "which gates applied a card's newest change, and when"),
     "get_change_sync": P("GET", "/api/v1/card-changes/{change_id}/sync", DESK | {Role.GUARD},

@@ -1,12 +1,14 @@
 """The gates as the guards and their leads watch them: every gate's state (and a banner
 when the desk itself has lost the broker, so that nothing is read as "online"), how far
-behind the site's list, its journal backlog and its open alarms, refreshed every few
-seconds; one gate's page with the remote commands (open once, hold open, lock down,
-release, each with a reason, for the roles the matrix allows); and the small "已同步 3/4"
-fragment that card and household pages include for a card's newest change.
+behind the site's list, its journal backlog and its open alarms, and each car park's free
+spaces per class as its lanes count them (with a warning while a lane is not heard, and the
+last guard correction), refreshed every few seconds; one gate's page with the remote
+commands (open once, hold open, lock down, release, each with a reason, for the roles the
+matrix allows); and the small "已同步 3/4" fragment that card and household pages include
+for a card's newest change.
 
 Everything is read and sent through the same services as the API (gate_status,
-gate_commands) over the application's sync store and live link."""
+gate_commands, car_parks) over the application's sync store and live link."""
 
 from __future__ import annotations
 
@@ -27,9 +29,12 @@ from central.pages.i18n import N_
 from central.pages.page_request import PageDep, Refused, requires, see_other, submit
 from central.pages.templating import PageContext, render
 from central.refusals import DeskError, NotFoundError
-from central.services import gate_commands, gate_status
+from central.services import car_parks, gate_commands, gate_status
+from central.services.car_parks import CarPark
 from central.services.gate_commands import GateCommandInput, GateModeInput
+from central.services.gate_sources import LotSource
 from central.services.gate_status import GateState, GateStatus, LinkState, SiteGates
+from edge.site_rules import SpaceClass
 
 router = APIRouter()
 # How often an open gates page asks again (htmx ``every``): a guard sees a gate drop off
@@ -106,8 +111,26 @@ def _gates(request: Request, ctx: PageContext) -> GatesView:
     return GatesView(found, tuple(rows))
 
 
+# How the car-park line names each space class ("临时车位 余12/共30 · 月租 ...").
+CLASS_NAMES = {SpaceClass.TEMPORARY: N_("Spaces for temporary cars"),
+               SpaceClass.MONTHLY: N_("Spaces for monthly cars"),
+               SpaceClass.FIXED: N_("Spaces for fixed-space cars")}
+
+
+def _car_parks(request: Request, ctx: PageContext) -> list[CarPark]:
+    """The site's car parks as the link hears their lanes; none without a link (the page
+    already says the gates are not connected)."""
+    assert ctx.caller is not None
+    state, actor = api_state(request), ctx.caller.actor
+    link: object = state.links.get(actor.site)
+    if not isinstance(link, LotSource):
+        return []
+    return car_parks.site_car_parks(state.desk, actor, link)
+
+
 def _page_data(request: Request, ctx: PageContext) -> dict[str, Any]:
-    return {"view": _gates(request, ctx), "poll": POLL, "GateState": GateState}
+    return {"view": _gates(request, ctx), "poll": POLL, "GateState": GateState,
+            "lots": _car_parks(request, ctx), "class_names": CLASS_NAMES}
 
 
 @router.get("/gates", response_class=HTMLResponse)

@@ -1,13 +1,17 @@
 """What the desk's gates view reads from and sends through the sync side, as ports: a site's
-store of device status, alarms and applied changes, and its live link to the broker.
-``sync.hub.store.CentralStore`` is the store and ``sync.hub.bridge.CentralSync`` the link;
+store of device status, alarms and applied changes, its live link to the broker, and what
+that link hears of the car parks' lanes. ``sync.hub.store.CentralStore`` is the store and
+``sync.hub.bridge.CentralSync`` the link (and the lot source);
 the services name only these shapes (they know nothing of MQTT), and tests may pass
 anything of the same shape. Each serves one site (its ``site`` code)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
+
+from edge.lot_counts import LotBase, Occupancy
+from edge.site_rules import Lot
 
 
 @runtime_checkable
@@ -52,4 +56,39 @@ class GateLink(Protocol):
                       lifetime_s: float = 10, *, hold_for_s: float | None = None) -> str:
         """Sign and queue a remote command for ``device``; its nonce (see
         CentralSync.issue_command)."""
+        ...
+
+
+class LotReading(Protocol):
+    """One car park as the desk hears its lanes now (sync.hub.lot_occupancy.LotReading)."""
+
+    @property
+    def lot(self) -> Lot:
+        """The car park's spaces and lanes, as its lanes apply them."""
+        ...
+
+    @property
+    def occupancy(self) -> Occupancy:
+        """Occupied per class by the lanes' recount rule, and the lanes not heard lately."""
+        ...
+
+    @property
+    def base(self) -> LotBase | None:
+        """The newest guard correction any lane carries."""
+        ...
+
+    @property
+    def heard_at(self) -> Mapping[str, float]:
+        """Per lane that spoke: when the desk last heard it (epoch seconds)."""
+        ...
+
+
+@runtime_checkable
+class LotSource(Protocol):
+    """What the desk's link hears of one site's car parks."""
+
+    site: str
+
+    def lot_readings(self) -> Sequence[LotReading]:
+        """Every car park any lane spoke of, by id (see CentralSync.lot_readings)."""
         ...
