@@ -2,8 +2,10 @@
 simulated lane, its wall clock set by libfaketime, the machine in UTC and the site in
 Asia/Shanghai, with no broker and no desk. A monthly card paid through 8 July opens at
 23:59 Shanghai time on 8 July (15:59 UTC) and not at 00:00 on 9 July (16:00 UTC): refused
-under the policy "refuse", let in as a temporary car under "temporary". Results are read
-from the gate's journal."""
+under the policy "refuse", let in as a temporary car under "temporary", held for the guard
+under "guard"; let in through its grace days and not a day after. The lane's LED display
+(a simulated one on a pty) shows the reminder and the refusal. Results are read from the
+gate's journal and the display's state."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from edge.site_rules import (
     write_atomically,
 )
 from firmware_config.schema import EdgeConfig
+from hardware_sim.lane_display_sim import LaneDisplaySim, read_state
 from tests.edge.conftest import barrier_doc, write_doc
 from tests.edge.faketime import libfaketime
 from tests.edge.lane_rig import SITE, card, monthly_right
@@ -39,16 +42,22 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_GATE = "import sys; from edge.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def lane(tmp_path: Path, policy: ExpiredPolicy, at: datetime) -> EdgeConfig:
-    """A simulated entry lane whose site expires monthly cards under ``policy``, with the
-    card loaded as sync leaves it (the list issued a minute before ``at``)."""
+def lane(tmp_path: Path, policy: ExpiredPolicy, at: datetime, *, grace_days: int = 0,
+         display: Path | None = None) -> EdgeConfig:
+    """A simulated entry lane whose site expires monthly cards under ``policy`` after
+    ``grace_days``, with the card loaded as sync leaves it (the list issued a minute before
+    ``at``), and an LED display on ``display`` when given."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     data = tmp_path / "data"
     doc = barrier_doc(data)
     doc["simulation"] = {"outputs_log": str(tmp_path / "outputs.log"), "arm_travel": "50ms"}
+    if display is not None:
+        doc["display"] = {"path": str(display)}
     config = write_doc(tmp_path / "lane.toml", doc)
     data.mkdir(parents=True, exist_ok=True)
     rules = SiteRules(site=SITE, version=1, issued_at=at.timestamp() - 60,
-                      parking={"floating": ParkingPolicy(policy, grace_days=0)})
+                      parking={"floating": ParkingPolicy(policy, grace_days=grace_days,
+                                                         remind_days=7)})
     write_atomically(data / FILE_NAME, rules.dump())
     store = AuthStore(config.auth_db)
     try:
@@ -117,3 +126,44 @@ def test_let_in_as_a_temporary_car_at_midnight_under_the_temporary_policy(
     assert (tap["granted"], tap["reason"]) == (True, "granted")
     assert tap["data"]["flags"] == ["as_temporary"]
     assert tap["data"]["space_class"] == "temporary"
+
+
+def tap_shown(tmp_path: Path, policy: ExpiredPolicy, at: datetime,
+              grace_days: int = 0) -> tuple[dict[str, Any], list[str]]:
+    """The tap at ``at`` and what the lane's display showed for it."""
+    display = LaneDisplaySim(tmp_path / "display.tty", tmp_path / "display.json")
+    display.start()
+    try:
+        tap = tap_at(lane(tmp_path, policy, at, grace_days=grace_days,
+                          display=tmp_path / "display.tty"), at)
+    finally:
+        display.stop()
+    shown = read_state(tmp_path / "display.json")
+    said = [str(line) for line in shown.get("said", [])]
+    return tap, said
+
+
+def test_the_display_reminds_of_the_days_left_in_the_site_timezone(tmp_path: Path) -> None:
+    # 3 July 23:30 in Shanghai is 15:30 UTC: five days left (through 8 July), within the
+    # site's seven reminder days.
+    at = datetime(2026, 7, 3, 15, 30, tzinfo=UTC)
+    tap, said = tap_shown(tmp_path, ExpiredPolicy.REFUSE, at)
+    assert (tap["granted"], tap["data"]["days_left"]) == (True, 5)
+    assert any("月卡剩余5天" in line for line in said), said
+
+
+def test_held_for_the_guard_at_midnight_under_the_guard_policy(tmp_path: Path) -> None:
+    tap, said = tap_shown(tmp_path, ExpiredPolicy.GUARD, MIDNIGHT)
+    assert (tap["granted"], tap["reason"]) == (False, "guard_confirm")
+    assert any("岗亭" in line for line in said), said
+
+
+def test_let_in_through_the_grace_days_and_not_a_day_after(tmp_path: Path) -> None:
+    last_grace = MIDNIGHT + timedelta(days=2, hours=23, minutes=59)  # 11 July 23:59 local
+    tap = tap_at(lane(tmp_path / "a", ExpiredPolicy.REFUSE, last_grace, grace_days=3),
+                 last_grace)
+    assert (tap["granted"], tap["reason"]) == (True, "granted")
+    assert tap["data"]["flags"] == ["parking_grace"]
+    after = MIDNIGHT + timedelta(days=3)  # 12 July 00:00 local
+    tap = tap_at(lane(tmp_path / "b", ExpiredPolicy.REFUSE, after, grace_days=3), after)
+    assert (tap["granted"], tap["reason"]) == (False, "parking_expired")
