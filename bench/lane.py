@@ -24,7 +24,7 @@ VirtualScheduler. Traffic is saturated: cars of 4.5 m arrive nose to tail (a que
 least ``QUEUE`` always waiting), each at 2-3 m/s (seeded). When a car reaches the stop line
 its plate read reaches the gate after one of part 1's measured plate->relay latencies (in
 turn), so the decision's real cost is in the lane's time; the driver moves off
-``REACTION_S`` after the arm is fully up for it. ``--hours`` of virtual time.
+``--reaction`` seconds (default 1) after the arm is fully up for it. ``--hours`` of virtual time.
 
 The physical limit is the same arm and lane, the same traffic and drivers, driven by a
 script with no decision and no journal: the arm is raised the moment a car waits at the
@@ -335,6 +335,7 @@ class Traffic:
     arm: BarrierArmSim
     rng: random.Random
     let_in: Callable[[Vehicle], None]  # the car is at the stop line: read its plate
+    reaction_s: float = REACTION_S
     allowed: set[int] = field(default_factory=set)  # cars let through, not yet moving
     presented: set[int] = field(default_factory=set)
     moving_at: dict[int, float] = field(default_factory=dict)
@@ -354,7 +355,7 @@ class Traffic:
             if not self.arm.at_open_limit:
                 self.moving_at.pop(first.number, None)
             elif first.number not in self.moving_at:
-                self.moving_at[first.number] = self.scheduler.now() + REACTION_S
+                self.moving_at[first.number] = self.scheduler.now() + self.reaction_s
             elif self.scheduler.now() >= self.moving_at[first.number] - EPS:
                 self.lane.drive_through()
                 self.allowed.discard(first.number)
@@ -420,8 +421,8 @@ def _physics(factory: ObservedMockFactory, config: EdgeConfig,
     return arm, LaneSim(factory, config.barrier, scheduler, arm)
 
 
-def gate_throughput(root: Path, cards: int, hours: float, latencies_ms: list[float],
-                    seed: int) -> Throughput:
+def gate_throughput(root: Path, cards: int, hours: float, latencies_ms: list[float], *,
+                    seed: int, reaction_s: float) -> Throughput:
     """Part 2 through a real Gate: each car's plate read reaches it one measured
     plate->relay latency after the car stopped at the line."""
     config = prepare_lane(root / "virtual-lane", cards, camera_port=free_tcp_port(),
@@ -454,7 +455,7 @@ def gate_throughput(root: Path, cards: int, hours: float, latencies_ms: list[flo
 
         scheduler.call_later(delay, read)
 
-    traffic = Traffic(scheduler, lane, arm, rng, let_in)
+    traffic = Traffic(scheduler, lane, arm, rng, let_in, reaction_s)
     try:
         end = scheduler.now() + hours * 3600
         while scheduler.now() < end:
@@ -472,7 +473,7 @@ def gate_throughput(root: Path, cards: int, hours: float, latencies_ms: list[flo
                       list(arm.violations))
 
 
-def limit_throughput(root: Path, hours: float, seed: int) -> Throughput:
+def limit_throughput(root: Path, hours: float, seed: int, reaction_s: float) -> Throughput:
     """Part 2's physical limit: the same arm, lane and traffic driven by ``ScriptedArm``."""
     config = write_config(root / "limit.toml", lane_doc(
         root, camera_port=free_tcp_port(), arm_travel=f"{ARM_TRAVEL_S}s",
@@ -483,7 +484,7 @@ def limit_throughput(root: Path, hours: float, seed: int) -> Throughput:
     arm, lane = _physics(factory, config, scheduler)
     script = ScriptedArm(factory, config.barrier, lane, arm, scheduler)
     traffic = Traffic(scheduler, lane, arm, random.Random(seed),
-                      lambda vehicle: traffic.allowed.add(vehicle.number))
+                      lambda vehicle: traffic.allowed.add(vehicle.number), reaction_s)
     try:
         end = scheduler.now() + hours * 3600
         while scheduler.now() < end:
@@ -514,6 +515,8 @@ def main() -> None:
     parser.add_argument("--cards", type=int, default=10_000, help="cards with plates")
     parser.add_argument("--hours", type=float, default=1.0,
                         help="virtual hours of saturated traffic for the throughput")
+    parser.add_argument("--reaction", type=float, default=REACTION_S,
+                        help="seconds a driver takes to move off once the arm is up")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--dir", type=Path, default=None, help="where the files go "
                         "(default: tmp; not a tmpfs, or fsync is free)")
@@ -524,9 +527,10 @@ def main() -> None:
         root = Path(tmp).resolve()
         lane_ms, base_ms, fs = plate_to_relay(root, args.cards, args.samples, rng)
         started = time.monotonic()
-        gate = gate_throughput(root, args.cards, args.hours, lane_ms, args.seed)
+        gate = gate_throughput(root, args.cards, args.hours, lane_ms, seed=args.seed,
+                               reaction_s=args.reaction)
         (root / "limit").mkdir()
-        limit = limit_throughput(root / "limit", args.hours, args.seed)
+        limit = limit_throughput(root / "limit", args.hours, args.seed, args.reaction)
         virtual_s = time.monotonic() - started
     load_after = os.getloadavg()
     if gate.violations or limit.violations:
@@ -546,7 +550,7 @@ def main() -> None:
           f"p99 goal <= {GOAL_P99_MS:.0f} ms: {'met' if p99 <= GOAL_P99_MS else 'NOT met'}")
     print(f"throughput over {args.hours:g} virtual h of saturated traffic (arm travel "
           f"{ARM_TRAVEL_S:g} s, close delay {CLOSE_DELAY}, cars {CAR_M} m at "
-          f"{SPEEDS_MPS[0]:g}-{SPEEDS_MPS[1]:g} m/s, driver reaction {REACTION_S:g} s), "
+          f"{SPEEDS_MPS[0]:g}-{SPEEDS_MPS[1]:g} m/s, driver reaction {args.reaction:g} s), "
           f"{virtual_s:.1f} s of real time")
     print(f"lane through the gate: {through:7.0f} vehicles/h past the arm, "
           f"{per_hour:7.0f} /h counted by the gate as their own passage; "
@@ -573,7 +577,8 @@ def main() -> None:
         "limit_vehicles_per_hour": round(limit_per_hour, 1),
         "ratio_vehicles": round(ratio, 2), "uncounted": gate.through - gate.counted,
         "refused": gate.refused, "credits_lapsed": gate.lapsed, "tailgates": gate.tailgates,
-        "hours": args.hours, "goal_vehicles_per_hour": GOAL_PER_HOUR, "files_on": fs,
+        "hours": args.hours, "reaction_s": args.reaction,
+        "goal_vehicles_per_hour": GOAL_PER_HOUR, "files_on": fs,
         "load_1m_before": round(load_before[0], 2), "load_1m_after": round(load_after[0], 2),
     }))
 
