@@ -411,6 +411,7 @@ class Throughput:
     refused: int
     lapsed: int  # grants whose credit lapsed (the arm lowered with credits left)
     tailgates: int
+    outstanding: int  # credits the barrier still holds at the end (cars it thinks are due)
     violations: list[str]
 
 
@@ -463,6 +464,7 @@ def gate_throughput(root: Path, cards: int, hours: float, latencies_ms: list[flo
         events = [e.kind for e in gate.journal.read()]
         credited = sum(1 for e in gate.journal.read()
                        if e.kind == "vehicle_passed" and e.data.get("credited"))
+        outstanding = gate.actuator.status()["credits"]
     finally:
         gate.shutdown()
         arm.close()
@@ -470,6 +472,7 @@ def gate_throughput(root: Path, cards: int, hours: float, latencies_ms: list[flo
         factory.close()
     return Throughput(traffic.passed, min(credited, traffic.passed), refused,
                       events.count("credit_lapsed"), events.count("tailgate"),
+                      outstanding if isinstance(outstanding, int) else -1,
                       list(arm.violations))
 
 
@@ -494,7 +497,7 @@ def limit_throughput(root: Path, hours: float, seed: int, reaction_s: float) -> 
         arm.close()
         lane.close()
         factory.close()
-    return Throughput(traffic.passed, 0, 0, 0, 0, list(arm.violations))
+    return Throughput(traffic.passed, 0, 0, 0, 0, 0, list(arm.violations))
 
 
 # ------------------------------------------------------------------------------ main
@@ -555,7 +558,7 @@ def main() -> None:
     print(f"lane through the gate: {through:7.0f} vehicles/h past the arm, "
           f"{per_hour:7.0f} /h counted by the gate as their own passage; "
           f"{gate.refused} refused, {gate.lapsed} credits lapsed, {gate.tailgates} tailgate "
-          f"alarms")
+          f"alarms, {gate.outstanding} credits still held at the end")
     print(f"physical limit (scripted arm):  {limit_per_hour:7.0f} vehicles/h")
     print(f"ratio counted/limit: {ratio:.2f}; goal >= {GOAL_PER_HOUR:.0f} vehicles/h: "
           f"{'met' if per_hour >= GOAL_PER_HOUR else 'NOT met'}")
@@ -577,6 +580,7 @@ def main() -> None:
         "limit_vehicles_per_hour": round(limit_per_hour, 1),
         "ratio_vehicles": round(ratio, 2), "uncounted": gate.through - gate.counted,
         "refused": gate.refused, "credits_lapsed": gate.lapsed, "tailgates": gate.tailgates,
+        "credits_outstanding": gate.outstanding,
         "hours": args.hours, "reaction_s": args.reaction,
         "goal_vehicles_per_hour": GOAL_PER_HOUR, "files_on": fs,
         "load_1m_before": round(load_before[0], 2), "load_1m_after": round(load_after[0], 2),
