@@ -23,6 +23,7 @@ SMALL = {
                   "--burst-seconds", "2"],
     "search": ["--households", "200", "--cards", "500"],
     "booth": ["--samples", "5"],
+    "lane": ["--samples", "5", "--cards", "500", "--hours", "0.05"],
 }
 # The figures an acceptance criterion names, where one does (issue 11: the booth's open
 # is measured with the broker down).
@@ -30,6 +31,9 @@ KEYS: dict[str, dict[str, object]] = {
     "booth": {"p50_ms": float, "p99_ms": float, "samples": 5, "broker_down": True,
               "baseline_p50_ms": float, "baseline_p99_ms": float, "ratio_p50": float,
               "ratio_p99": float},
+    # Issue 12: plate push -> relay against a bare server, vehicles per hour against the arm.
+    "lane": {"p99_ms": float, "vehicles_per_hour": float, "baseline_p99_ms": float,
+             "ratio_p99": float, "limit_vehicles_per_hour": float, "samples": 5},
 }
 
 
