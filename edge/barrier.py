@@ -11,12 +11,13 @@ Decisions worth knowing:
 * **Credits.** Every grant (or guard's manual open) adds one credit; a vehicle passing the
   safety loop spends one. The arm stays up while credits remain, so two grants in a row let
   two cars through, and a car passing with no credit raises a ``tailgate`` alarm.
-* **A loop is clear only after ``close_delay``.** A vehicle has passed when the safety loop
-  has been clear for ``close_delay``; a vehicle has backed out when the arming loop has been
-  clear that long without the safety loop having seen it. Shorter gaps (a detector relay
-  chattering, the gap between a tractor and its trailer, a motorbike crossing the strip
-  between the loops) belong to the same vehicle. The arm closes at that same moment, so it
-  lowers exactly ``close_delay`` after the safety loop cleared.
+* **A vehicle has passed when the safety loop has been clear for ``passage_gap``**; shorter
+  gaps (a detector relay chattering, the drawbar between a tractor and its trailer) belong
+  to the same vehicle. A following car that drives onto the loop later than that is a car of
+  its own: with the arm held up for it (its own credit) it is counted, its credit spent,
+  its presence recorded. The arm lowers only once the safety loop has been clear for the
+  longer ``close_delay`` (and no credit is left); a vehicle has backed out when the arming
+  loop has been clear for ``close_delay`` without the safety loop having seen it.
 * **Never onto a vehicle.** ``_motor`` is the only code that energises ``lower_out`` and it
   reads the safety loop first; the safety loop occupied while lowering reverses the arm.
 * **No movement at boot.** ``start`` only reads the limit switches. An arm found open stays
@@ -84,6 +85,8 @@ class Barrier:
         # A loop's clear edge counts only after close_delay; these are those waits.
         self._arming_clear: TimerHandle | None = None
         self._safety_clear: TimerHandle | None = None
+        # The shorter wait after which a clear safety loop means the vehicle has passed.
+        self._passage_clear: TimerHandle | None = None
         self._passage_pending = False  # the safety loop cleared with the arm not down
         self._travel: TimerHandle | None = None
         self._max_open: TimerHandle | None = None
@@ -139,10 +142,12 @@ class Barrier:
     def shutdown(self) -> None:
         """Both motor outputs off, wherever the arm is; it is never lowered at shutdown."""
         self._motor(None)
-        for timer in (self._travel, self._max_open, self._arming_clear, self._safety_clear):
+        for timer in (self._travel, self._max_open, self._arming_clear, self._safety_clear,
+                      self._passage_clear):
             if timer is not None:
                 timer.cancel()
         self._travel = self._max_open = self._arming_clear = self._safety_clear = None
+        self._passage_clear = None
         if self._state is not BarrierState.STOPPED:
             self._transition(BarrierState.STOPPED, "shutdown")
         self._running = False
@@ -381,28 +386,40 @@ class Barrier:
             return
         if not active:
             self._passage_pending = self._state is not BarrierState.CLOSED
-            if self._safety_clear is not None:
-                self._safety_clear.cancel()
+            for timer in (self._safety_clear, self._passage_clear):
+                if timer is not None:
+                    timer.cancel()
+            self._passage_clear = self._scheduler.call_later(self._config.passage_gap,
+                                                             self._passage_cleared)
             self._safety_clear = self._scheduler.call_later(self._config.close_delay,
                                                             self._safety_cleared)
             return
         if self._arming.is_active or self._arming_clear is not None:
             self._forward = True
+        if self._passage_clear is not None:
+            self._passage_clear.cancel()  # the same vehicle (or its trailer) is still here
+            self._passage_clear = None
         if self._safety_clear is not None:
-            self._safety_clear.cancel()  # the same vehicle (or its trailer) is still here
+            self._safety_clear.cancel()  # something on the loop again: not yet to close
             self._safety_clear = None
         if self._state is BarrierState.CLOSING:
             self._raise_arm("safety_reverse")
             self._close_cause = "safety_reverse"
             self._emit("safety_reverse", {"credits": self._credits})
 
-    def _safety_cleared(self) -> None:
-        self._safety_clear = None
+    def _passage_cleared(self) -> None:
+        self._passage_clear = None
         if self._passage_pending:
             self._passage_pending = False
             self._vehicle_passed()
         if self._arming.is_active:
             self._forward = False  # what is left on the arming loop has not crossed yet
+
+    def _safety_cleared(self) -> None:
+        self._safety_clear = None
+        if self._passage_clear is not None:  # passage_gap above close_delay: never, but safe
+            self._passage_clear.cancel()
+            self._passage_cleared()
         self._consider_closing()
 
     def _vehicle_passed(self) -> None:

@@ -219,9 +219,17 @@ class DoorConfig:
         "the Pi is off, only the wiring (`lock_type` and the relay contact used) decides."))]
 
 
+def _passage_within_close(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    gap, close = values.get("passage_gap"), values.get("close_delay")
+    if gap is not None and close is not None and gap > close:
+        yield "passage_gap", "must not be longer than close_delay"
+
+
 @dataclass(frozen=True)
 class BarrierConfig:
     """A car-park barrier arm with its motor contacts, limit switches and two loops."""
+
+    cross_checks: ClassVar[tuple[CrossCheck, ...]] = (_passage_within_close,)
 
     raise_out: Annotated[PinConfig, _output(
         "Relay for the barrier controller's \"open/raise\" input; held active while the arm "
@@ -245,6 +253,11 @@ class BarrierConfig:
     close_delay: Annotated[float, Duration("100ms", "1m", default="1.5s", doc=(
         "The safety loop must be clear this long before the arm lowers (detector chatter, "
         "trailers, the gap between cab and load)."))]
+    passage_gap: Annotated[float, Duration("50ms", "1m", default="300ms", doc=(
+        "The safety loop clear this long means the vehicle has passed (counted, its grant "
+        "spent, its presence recorded); a shorter gap is the same vehicle. A car following "
+        "later than this is a car of its own. Raise it where trailers with no drawbar over "
+        "the loop pass; not longer than `close_delay`."))]
     max_open: Annotated[float, Duration("5s", "1h", default="45s", doc=(
         "No vehicle came after a grant: close after this long (still never onto a "
         "vehicle)."))]

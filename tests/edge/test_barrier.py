@@ -34,6 +34,7 @@ CONFIG = BarrierConfig(
     safety_loop=PinConfig("GPIO21", True),
     travel_timeout=6.0,
     close_delay=1.5,
+    passage_gap=0.3,
     max_open=45.0,
 )
 TRAVEL = 2.0  # the simulated arm's travel time, well inside travel_timeout
@@ -506,6 +507,43 @@ def test_two_grants_let_two_cars_through(barrier_rig):
         {"credited": True, "credits": 1}, {"credited": True, "credits": 0}]
     assert "tailgate" not in rig.kinds()
     assert len(rig.times("raise_out", True)) == 1 and len(rig.times("lower_out", True)) == 1
+
+
+def test_a_car_following_closely_through_the_held_arm_is_a_car_of_its_own(barrier_rig):
+    # Two cars granted one after the other; the second drives onto the safety loop 0.8 s
+    # after the first left it: longer than passage_gap, shorter than close_delay. Each is
+    # counted and spends its own credit (once read as one long vehicle, the second was
+    # never counted and the arm stayed up on its unspent credit).
+    rig = barrier_rig()
+    assert rig.barrier.grant() and rig.barrier.grant()
+    rig.until_state(STATE.OPEN)
+    rig.lane.occupy("safety")
+    rig.run(1.0)
+    rig.lane.clear("safety")
+    rig.run(0.8)
+    rig.lane.occupy("safety")
+    rig.run(1.0)
+    rig.lane.clear("safety")
+    rig.until_state(STATE.CLOSED)
+    assert [e.data for e in rig.of_kind("vehicle_passed")] == [
+        {"credited": True, "credits": 1}, {"credited": True, "credits": 0}]
+    assert "tailgate" not in rig.kinds()
+
+
+def test_a_detector_chattering_shorter_than_passage_gap_is_one_vehicle(barrier_rig):
+    rig = barrier_rig()
+    assert rig.barrier.grant()
+    rig.until_state(STATE.OPEN)
+    rig.lane.occupy("safety")
+    rig.run(1.0)
+    rig.lane.clear("safety")
+    rig.run(CONFIG.passage_gap / 2)
+    rig.lane.occupy("safety")
+    rig.run(1.0)
+    rig.lane.clear("safety")
+    rig.until_state(STATE.CLOSED)
+    assert [e.data for e in rig.of_kind("vehicle_passed")] == [
+        {"credited": True, "credits": 0}]
 
 
 # ------------------------------------------------------------------ boot and shutdown
