@@ -21,13 +21,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sync.hub.store import CentralStore
-from sync.hub.worker import WakeableWorker
-from sync.mqtt.deliveries import Delivery
+from sync.hub.worker import InFlight, WakeableWorker
 from sync.mqtt.link import MqttLink
 from sync.wire import topics
 from sync.wire.booth_list import BoothList
@@ -51,16 +50,6 @@ def content_digest(booth_list: BoothList) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass
-class _InFlight:
-    """A published list awaiting its PUBACK; ``version`` None for a republish."""
-
-    delivery: Delivery
-    sent_at: float
-    version: int | None = None
-    digest: str = ""
-    payload: bytes = field(default=b"", repr=False)
-
 
 class BoothListPublisher(WakeableWorker):
     """Publishes the site's booth lists on its own thread while the hub has a link."""
@@ -75,7 +64,7 @@ class BoothListPublisher(WakeableWorker):
         self.interval_s, self.republish_s = interval_s, republish_s
 
     def _run(self, link: MqttLink) -> None:
-        inflight: dict[str, _InFlight] = {}
+        inflight: dict[str, InFlight] = {}
         republished: dict[str, float] = {}
         seen_generation: int | None = None
         while not self._stopping.is_set():
@@ -91,7 +80,7 @@ class BoothListPublisher(WakeableWorker):
                 log.exception("booth lists: publishing failed; retrying")
             self._sleep(self.interval_s)
 
-    def _settle(self, inflight: dict[str, _InFlight], republished: dict[str, float]) -> None:
+    def _settle(self, inflight: dict[str, InFlight], republished: dict[str, float]) -> None:
         now = self.clock()
         for booth, sent in list(inflight.items()):
             if not sent.delivery.done.is_set():
@@ -110,7 +99,7 @@ class BoothListPublisher(WakeableWorker):
                 log.info("booth %s: list version %d published", booth, sent.version)
             republished[booth] = now
 
-    def _publish(self, link: MqttLink, inflight: dict[str, _InFlight],
+    def _publish(self, link: MqttLink, inflight: dict[str, InFlight],
                  republished: dict[str, float]) -> None:
         for made in self.build():
             booth = made.booth
@@ -129,8 +118,8 @@ class BoothListPublisher(WakeableWorker):
                 payload = sign(self.key, replace(made, version=version, issued_at=now).dump())
                 delivery = link.publish(topic, payload, retain=True)
                 if delivery is not None:
-                    inflight[booth] = _InFlight(delivery, now, version, digest, payload)
+                    inflight[booth] = InFlight(delivery, now, version, digest, payload)
             elif now - republished.get(booth, float("-inf")) >= self.republish_s:
                 delivery = link.publish(topic, last.payload, retain=True)
                 if delivery is not None:
-                    inflight[booth] = _InFlight(delivery, now)
+                    inflight[booth] = InFlight(delivery, now)

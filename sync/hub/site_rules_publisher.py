@@ -25,14 +25,13 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.site_rules import SiteRules
 from sync.hub.store import CentralStore
-from sync.hub.worker import WakeableWorker
-from sync.mqtt.deliveries import Delivery
+from sync.hub.worker import InFlight, WakeableWorker
 from sync.mqtt.link import MqttLink
 from sync.wire import topics
 from sync.wire.site_rules_message import SiteRulesTooLargeError, seal
@@ -58,16 +57,6 @@ def content_digest(rules: SiteRules) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass
-class _InFlight:
-    """Published rules awaiting their PUBACK; ``version`` None for a republish."""
-
-    delivery: Delivery
-    sent_at: float
-    version: int | None = None
-    digest: str = ""
-    payload: bytes = field(default=b"", repr=False)
-
 
 class SiteRulesPublisher(WakeableWorker):
     """Publishes the site's rules on its own thread while the hub has a link."""
@@ -83,7 +72,7 @@ class SiteRulesPublisher(WakeableWorker):
         self.topic = topics.site_rules(store.site)
 
     def _run(self, link: MqttLink) -> None:
-        inflight: _InFlight | None = None
+        inflight: InFlight | None = None
         republished_at = float("-inf")
         seen_generation: int | None = None
         while not self._stopping.is_set():
@@ -102,7 +91,7 @@ class SiteRulesPublisher(WakeableWorker):
                 log.exception("site rules: publishing failed; retrying")
             self._sleep(self.interval_s)
 
-    def _settle(self, sent: _InFlight | None) -> tuple[_InFlight | None, bool]:
+    def _settle(self, sent: InFlight | None) -> tuple[InFlight | None, bool]:
         """What is still in flight, and whether a publish was just acknowledged."""
         if sent is None:
             return None, False
@@ -134,7 +123,7 @@ class SiteRulesPublisher(WakeableWorker):
             return None
         return mine[0] if mine else None
 
-    def _publish(self, link: MqttLink, republished_at: float) -> _InFlight | None:
+    def _publish(self, link: MqttLink, republished_at: float) -> InFlight | None:
         made = self._rules_of_site()
         if made is None:
             return None
@@ -149,9 +138,9 @@ class SiteRulesPublisher(WakeableWorker):
                 log.error("site rules not sent: %s", exc)
                 return None
             delivery = link.publish(self.topic, payload, retain=True)
-            return None if delivery is None else _InFlight(delivery, now, version, digest,
+            return None if delivery is None else InFlight(delivery, now, version, digest,
                                                            payload)
         if now - republished_at >= self.republish_s:
             delivery = link.publish(self.topic, last.payload, retain=True)
-            return None if delivery is None else _InFlight(delivery, now)
+            return None if delivery is None else InFlight(delivery, now)
         return None

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from sync.mqtt.deliveries import Delivery
 from sync.mqtt.link import MqttLink
 
 log = logging.getLogger(__name__)
@@ -14,6 +16,18 @@ log = logging.getLogger(__name__)
 # (device, what, how many): something of a device's refused over its quota; the hub counts
 # it and raises the quota_exceeded alarm when one is due.
 OverQuota = Callable[[str, str, int], None]
+
+
+@dataclass
+class InFlight:
+    """A signed full-state message (a booth list, the site rules) published retained and
+    awaiting its PUBACK; ``version`` None for a republish of one already acknowledged."""
+
+    delivery: Delivery
+    sent_at: float
+    version: int | None = None
+    digest: str = ""
+    payload: bytes = field(default=b"", repr=False)
 
 
 class LinkWorker:
