@@ -37,6 +37,11 @@ CLASS_EN = {SpaceClass.TEMPORARY: "temporary", SpaceClass.MONTHLY: "monthly",
             SpaceClass.FIXED: "fixed"}
 
 
+class NoCarPark(BoothRefusal):
+    """The lane counts no car park (the site's rules name none with it, or have not
+    arrived): nothing to show, nothing to correct."""
+
+
 @dataclass(frozen=True)
 class ClassCount:
     """One class of spaces: how many there are (None: the car park has none of the class
@@ -90,12 +95,17 @@ class LotView:
 
 @dataclass(frozen=True)
 class CarParkView:
-    """The post's car parks, and the post's lanes that could not say (not answering, in no
-    car park by the site's rules yet), with the reason."""
+    """The post's car parks, and the post's lanes that could not say (not answering), with
+    the reason. A lane in no car park is neither: a post whose lanes count no car park shows
+    nothing of it."""
 
     lots: tuple[LotView, ...]
     unknown: tuple[tuple[str, str, str], ...]  # (lane, message_zh, message_en)
-    has_lanes: bool
+
+    @property
+    def has_lanes(self) -> bool:
+        """Whether the post has a car park to show (or a lane that could not say)."""
+        return bool(self.lots or self.unknown)
 
 
 @dataclass(frozen=True)
@@ -225,9 +235,9 @@ class CarPark:
         except BoothRefusal as refusal:
             if "in no car park" in refusal.message_en:
                 name = self.gates.gate_name(device)
-                raise BoothRefusal(f"{name} 未划入任何停车场（小区规则尚未下发或未设置车位）",
-                                   f"{name} is in no car park by the site's rules",
-                                   "gate") from refusal
+                raise NoCarPark(f"{name} 未划入任何停车场（小区规则尚未下发或未设置车位）",
+                                f"{name} is in no car park by the site's rules",
+                                "gate") from refusal
             raise
         if not isinstance(status, dict):
             raise BoothRefusal(f"{self.gates.gate_name(device)} 的车位应答无法识别",
@@ -242,13 +252,15 @@ class CarPark:
         for lane in self.lanes():
             try:
                 view = self.ask(lane.device)
+            except NoCarPark:
+                continue
             except BoothRefusal as refusal:
                 unknown.append((lane.device, refusal.message_zh, refusal.message_en))
                 continue
             known = best.get(view.lot)
             if known is None or len(view.silent) < len(known.silent):
                 best[view.lot] = view
-        return CarParkView(tuple(best.values()), tuple(unknown), bool(self.lanes()))
+        return CarParkView(tuple(best.values()), tuple(unknown))
 
     def lot(self, lot: str) -> LotView:
         """One car park of the post as ``view`` shows it; refused when no lane of the post

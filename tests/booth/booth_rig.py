@@ -10,7 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -225,3 +225,35 @@ def journal_data(events_db: Path, kind: str) -> list[dict[str, Any]]:
     finally:
         conn.close()
     return [json.loads(r[0]) for r in rows]
+
+
+ENTRY_LANE = "lane-barrier_entry"
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout: float = 15) -> None:
+    """Poll ``condition`` until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached: {what}"
+        time.sleep(0.05)
+
+
+def let_in_by_camera(rig: BoothRig, plate: str) -> dict[str, Any]:
+    """An unknown car at the entry lane: its camera reads the plate, the lane lets it in as
+    a temporary car, the car drives through and is counted. The lane's plate event."""
+    rig.push_plate(ENTRY_LANE, plate)
+
+    def plate_event() -> dict[str, Any] | None:
+        return next((e for e in rig.gate_call(ENTRY_LANE, "events", n=50)
+                     if e["kind"] == "plate" and e["data"].get("plate") == plate), None)
+
+    wait_for(f"{plate} journalled at the entry lane", lambda: plate_event() is not None)
+    event = plate_event()
+    assert event is not None and event["granted"] is True, event
+    counted = rig.gate_call(ENTRY_LANE, "lot_status")["classes"]["temporary"]["occupied"]
+    wait_for("the arm up",
+             lambda: rig.gate_call(ENTRY_LANE, "status")["actuator"]["state"] == "open")
+    rig.gate_call(ENTRY_LANE, "sim.drive_through")
+    wait_for(f"{plate} counted", lambda: rig.gate_call(ENTRY_LANE, "lot_status")["classes"][
+        "temporary"]["occupied"] == counted + 1)
+    return event

@@ -7,7 +7,7 @@ time."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,12 +20,13 @@ from booth.service import BoothService
 from edge.lot_counts import LaneCounters, LotCounts
 from edge.site_rules import SpaceClass
 from tests.booth.booth_rig import (
-    LOT,
     TARIFF,
     BoothRig,
     SettableClock,
     booth_list,
     journal_data,
+    let_in_by_camera,
+    wait_for,
 )
 from tests.edge.gate_process import stop_gate
 
@@ -33,34 +34,6 @@ ENTRY, EXIT = "lane-barrier_entry", "lane-barrier_exit"
 GUARD = "wang.guard"
 VISITOR = "粤A88888"
 TZ = "Asia/Shanghai"
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = 15) -> None:
-    """Poll ``condition`` until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not reached: {what}"
-        time.sleep(0.05)
-
-
-def let_in_by_camera(rig: BoothRig, plate: str) -> dict[str, Any]:
-    """An unknown car at the entry lane: its camera reads the plate, the lane lets it in as
-    a temporary car, the car drives through and is counted. The lane's plate event."""
-    rig.push_plate(ENTRY, plate)
-
-    def plate_event() -> dict[str, Any] | None:
-        return next((e for e in rig.gate_call(ENTRY, "events", n=50)
-                     if e["kind"] == "plate" and e["data"].get("plate") == plate), None)
-
-    wait_for(f"{plate} journalled at the entry lane", lambda: plate_event() is not None)
-    event = plate_event()
-    assert event is not None and event["granted"] is True, event
-    counted = rig.gate_call(ENTRY, "lot_status")["classes"]["temporary"]["occupied"]
-    wait_for("the arm up", lambda: rig.gate_call(ENTRY, "status")["actuator"]["state"] == "open")
-    rig.gate_call(ENTRY, "sim.drive_through")
-    wait_for(f"{plate} counted", lambda: rig.gate_call(ENTRY, "lot_status")["classes"][
-        "temporary"]["occupied"] == counted + 1)
-    return event
 
 
 def gate_journal(rig: BoothRig, name: str, kind: str) -> list[dict[str, Any]]:
@@ -275,3 +248,17 @@ def test_with_the_entry_lane_down_the_guard_is_told_why_no_entry_was_found(
     with pytest.raises(BoothRefusal) as refused:
         service.parking.find_for_exit(VISITOR, GUARD)
     assert "入口车道 停车场入口 未应答" in refused.value.message_zh
+
+
+def test_lanes_in_no_car_park_show_nothing_of_it(rig: BoothRig) -> None:
+    # The rig's lanes as installed before any car park was set at the desk.
+    rig.start_gates()
+    rig.publish(booth_list(1))
+    built = rig.service()
+    try:
+        view = built.car_park.view()
+        assert view.lots == () and view.unknown == () and not view.has_lanes
+        with pytest.raises(BoothRefusal, match="in no car park"):
+            built.car_park.ask(ENTRY)
+    finally:
+        built.close()
