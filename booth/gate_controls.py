@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from booth.car_park import CarPark, LotCorrection, check_against, counts_text, lot_view
 from booth.post_gates import PostGate, PostGates
 from booth.refusals import BoothRefusal, GateUnreachable
 from booth.store import BoothStore
@@ -223,6 +224,19 @@ class GateControls:
         return self._one(gate, "clear_presence", guard, reason,
                          lambda: self._clear(gate, guard, card, reason), uid=card)
 
+    def correct_lot(self, device: str, guard: str, lot: str,
+                    correction: LotCorrection) -> ControlOutcome:
+        """A guard's count of the car park ``lot`` (booth/car_park.py): sent to its lane
+        ``device``, which journals it and carries it to the car park's other lanes;
+        refused (and recorded) when the numbers do not fit the car park or the lane does not
+        answer."""
+        gate = self.gates.gate(device)
+        if not gate.is_barrier:
+            raise BoothRefusal("门禁不计车位", f"{device} is a door: it counts no car park",
+                               "gate")
+        return self._one(gate, "lot_correct", guard, correction.reason,
+                         lambda: self._lot_correct(gate, guard, lot, correction))
+
     # ------------------------------------------------------------------ reading back
 
     def batch(self, batch: str) -> list[ControlOutcome]:
@@ -305,6 +319,32 @@ class GateControls:
             else ("该卡原本不在场内", "it was not recorded inside")
         return _Answer(True, f"{name} 已清除该卡的在场记录（{before[0]}）",
                        f"{name} cleared the card's presence ({before[1]})", seq, result)
+
+    def _lot_correct(self, gate: PostGate, guard: str, lot: str,
+                     correction: LotCorrection) -> _Answer:
+        view = CarPark(self.gates).ask(gate.device)
+        if view.lot != lot:
+            name = self.gates.gate_name(gate.device)
+            raise BoothRefusal(f"{name} 不属于停车场 {lot}，请刷新页面后重试",
+                               f"{name} is not a lane of car park {lot}: reload the page",
+                               "gate")
+        check_against(correction, view)
+        occupied = {c.value: n for c, n in correction.occupied.items()}
+        answer = self._call(gate, "lot_correct", occupied=occupied, guard=guard,
+                            reason=correction.reason)
+        name = view.name or view.lot
+        seq = int(answer.get("seq") or 0) or None
+        result: dict[str, Any] = {"lot": view.lot, "occupied": occupied,
+                                  "corrected": answer.get("corrected")}
+        if answer.get("corrected") is not True:
+            result["error"] = answer.get("error")
+            return _Answer(False, f"{name} 车位数未能校正（车道存储故障），请联系维修",
+                           f"{name}: the count could not be corrected (the lane's storage)",
+                           seq, result)
+        after = lot_view(gate.device, answer).classes
+        result["classes"] = answer.get("classes")
+        return _Answer(True, f"{name} 车位数已校正：{counts_text(after, zh=True)}",
+                       f"{name}: count corrected: {counts_text(after, zh=False)}", seq, result)
 
     # ------------------------------------------------------------------ recording
 

@@ -31,6 +31,8 @@ from booth.post_gates import PostGates
 from booth.refusals import BoothRefusal
 from booth.shifts import Shifts
 from booth.store import BoothStore
+from edge.decision import Flag
+from edge.plates import normalize_plate, plate_key
 from firmware_config.controller_tables import Role
 from sync.wire.booth_list import BoothList
 
@@ -82,7 +84,23 @@ MIGRATIONS = [
     );
     CREATE INDEX parking_charges_shift ON parking_charges (shift_id)
     """,
+    # Issue 12: a stay may come from the entry lane's plate camera (a temporary car let in
+    # by the lane itself), taken over when the guard looks the car up at the exit; the
+    # lane's event it came from is kept so that one entry is never charged twice.
+    """
+    ALTER TABLE parking_stays ADD COLUMN source TEXT NOT NULL DEFAULT 'booth';
+    ALTER TABLE parking_stays ADD COLUMN gate_seq INTEGER;
+    CREATE UNIQUE INDEX parking_stays_camera_entry ON parking_stays (gate, gate_seq)
+        WHERE gate_seq IS NOT NULL
+    """,
 ]
+# Where a stay's entry time comes from: the guard's entry at the booth, or the entry lane's
+# plate camera (its granted read of a temporary car).
+BOOTH_ENTRY = "booth"
+CAMERA_ENTRY = "entry_camera"
+# How far back an entry lane's journal is read for a car's camera entry (the most the
+# gate's ``events`` command gives): a day or more of a compound's traffic.
+CAMERA_EVENTS = 1000
 
 ENTRY_REASON = "临时车入场"
 EXIT_REASON = "临时车出场"
@@ -162,6 +180,13 @@ class Stay:
     guard: str
     forced_reason: str
     exited_at: float | None
+    source: str = BOOTH_ENTRY
+    gate_seq: int | None = None  # the entry lane's plate event, for a camera entry
+
+    @property
+    def from_camera(self) -> bool:
+        """The entry time is the entry lane's plate read, not a guard's entry."""
+        return self.source == CAMERA_ENTRY
 
     @property
     def label(self) -> str:
@@ -172,7 +197,42 @@ class Stay:
 def _stay(row: sqlite3.Row) -> Stay:
     return Stay(row["ticket_id"], row["plate"] or "", row["temp_card"] or "",
                 row["entered_at"], row["gate"], row["guard"], row["forced_reason"],
-                row["exited_at"])
+                row["exited_at"], row["source"], row["gate_seq"])
+
+
+@dataclass(frozen=True)
+class CameraEntry:
+    """A temporary car the entry lane let in by its plate read (a granted ``plate`` event:
+    flagged as a temporary car, or on no card)."""
+
+    gate: str
+    seq: int
+    plate: str
+    entered_at: float
+
+
+def camera_entry_of(gate: str, raw: Mapping[str, object]) -> CameraEntry | None:
+    """The temporary car's entry a gate's journal event records, if it is one."""
+    if raw.get("kind") != "plate" or raw.get("granted") is not True:
+        return None
+    data = raw.get("data")
+    if not isinstance(data, dict) or data.get("opens") is False:
+        return None  # a camera that only watches the lane (a card lane) let nobody in
+    flags = data.get("flags")
+    temporary = isinstance(flags, list) and Flag.AS_TEMPORARY.value in flags
+    plate, seq, wall = data.get("plate"), raw.get("seq"), raw.get("wall")
+    if not (temporary or raw.get("uid") is None) or not isinstance(plate, str) or not plate:
+        return None
+    if not isinstance(seq, int) or not isinstance(wall, int | float):
+        return None
+    return CameraEntry(gate, seq, plate, float(wall))
+
+
+def _plate_of(text: str) -> str | None:
+    try:
+        return normalize_plate(text)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -426,6 +486,79 @@ class Parking:
                                f"no car {text} is in (a lost ticket is charged as one)",
                                "find")
         return _stay(row)
+
+    def find_for_exit(self, plate_or_card: str, guard: str) -> Stay:
+        """The car in with this plate or card (``find_in``); else, for a plate, the
+        temporary car the post's entry lane let in by its plate camera, taken over as a stay
+        from the camera's entry time (journalled ``parking_entry`` with ``source``
+        ``entry_camera``), so that its fee counts from when it really came in. Refused as
+        ``find_in`` when neither knows the car (the page then offers the lost ticket)."""
+        try:
+            return self.find_in(plate_or_card)
+        except BoothRefusal as not_in:
+            plate = _plate_of(plate_or_card)
+            if plate is None:
+                raise
+            entry, silent = self.camera_entry(plate)
+            if entry is not None:
+                stay = self._take_camera_entry(entry, guard)
+                if stay is not None:
+                    return stay
+            if not silent:
+                raise
+            names = "、".join(self.gates.gate_name(g) for g in silent)
+            raise BoothRefusal(f"{not_in.message_zh}；入口车道 {names} 未应答，"
+                               "未能查车牌识别入场记录",
+                               f"{not_in.message_en}; the entry lane {', '.join(silent)} did "
+                               "not answer, so its plate reads could not be looked up",
+                               not_in.field) from None
+
+    def camera_entry(self, plate: str) -> tuple[CameraEntry | None, list[str]]:
+        """The newest entry of ``plate`` as a temporary car by the post's entry lanes'
+        cameras (a read of the very plate first; else a look-alike read, when only one plate
+        matches), and the entry lanes that did not answer."""
+        entries: list[CameraEntry] = []
+        silent: list[str] = []
+        for lane in self.lanes(Role.BARRIER_ENTRY):
+            try:
+                raw = self.gates.call(lane, "events", n=CAMERA_EVENTS)
+            except BoothRefusal:
+                silent.append(lane)
+                continue
+            for event in raw if isinstance(raw, list) else ():
+                entry = camera_entry_of(lane, event) if isinstance(event, dict) else None
+                if entry is not None and plate_key(entry.plate) == plate_key(plate):
+                    entries.append(entry)
+        exact = [e for e in entries if e.plate == plate]
+        if not exact and len({e.plate for e in entries}) > 1:
+            return None, silent  # several look-alike cars: the guard must not guess
+        found = max(exact or entries, key=lambda e: (e.entered_at, e.seq), default=None)
+        return found, silent
+
+    def _take_camera_entry(self, entry: CameraEntry, guard: str) -> Stay | None:
+        """The stay of a camera entry: recorded now, or the one recorded before while the car
+        is still in; None when that entry was charged already (the car has no entry left
+        to pay for)."""
+        ticket_id = uuid.uuid4().hex
+        with self.store.record() as rec:
+            row = rec.execute("SELECT ticket_id, exited_at FROM parking_stays WHERE gate = ? "
+                              "AND gate_seq = ?", (entry.gate, entry.seq)).fetchone()
+            if row is not None:
+                return None if row[1] is not None else self.stay(str(row[0]))
+            row = rec.execute("SELECT ticket_id FROM parking_stays WHERE plate = ? AND "
+                              "exited_at IS NULL", (entry.plate,)).fetchone()
+            if row is not None:  # entered at the booth too, under the plate the camera read
+                return self.stay(str(row[0]))
+            rec.execute("INSERT INTO parking_stays (ticket_id, plate, entered_at, gate, guard, "
+                        "source, gate_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (ticket_id, entry.plate, entry.entered_at, entry.gate, guard,
+                         CAMERA_ENTRY, entry.seq))
+            rec.append("parking_entry", {"ticket_id": ticket_id, "plate": entry.plate,
+                                         "temp_card": "", "entered_at": entry.entered_at,
+                                         "gate": entry.gate, "guard": guard,
+                                         "forced_reason": "", "source": CAMERA_ENTRY,
+                                         "gate_seq": entry.seq})
+        return self.stay(ticket_id)
 
     def fee_so_far(self, stay: Stay) -> int:
         """What the stay would pay if it left now."""

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from booth.car_park import CarPark
 from booth.gate_controls import GateControls
 from booth.goods import Goods
 from booth.list_file import FILE_NAME, BoothListFile
@@ -79,6 +80,7 @@ class BoothService:
         self.parking = Parking(self.store, self.gates, self.shifts, self.booth_list, self.device)
         self.gate_controls = GateControls(self.store, self.gates)
         self.post_feed = PostFeed(self.store, self.gates)
+        self.car_park = CarPark(self.gates)
 
     def close(self) -> None:
         """Close the booth's file."""

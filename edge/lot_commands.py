@@ -45,13 +45,20 @@ class LotDesk:
         """The lot's occupancy as this lane knows it, this lane's totals, the last count."""
         lot, counts = self._lot()
         try:
-            occupancy = counts.occupancy(lot)
+            wall = self.gate.clock.wall()
+            occupancy = counts.occupancy(lot, wall)
             base = counts.base(lot.id)
             own = counts.own_counters()
+            heard = counts.heard_counters()
         finally:
             counts.close()
+        device = self.gate.config.device.id
+        # When each other lane was last heard (None: never), on this lane's clock, so that a
+        # guard's screen can say for how long a stale lane has been silent.
+        heard_at = {lane: (heard[lane][1] if lane in heard else None)
+                    for lane in lot.gates if lane != device}
         return {**occupancy.wire(), "name": lot.name, "lanes": list(lot.gates),
-                "own_counters": own.wire(),
+                "wall": wall, "heard_at": heard_at, "own_counters": own.wire(),
                 "last_correction": None if base is None else {
                     "guard": base.guard, "reason": base.reason, "wall": base.wall,
                     "device": base.device,

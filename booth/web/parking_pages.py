@@ -81,9 +81,10 @@ def post_card(ctx: Context, service: Service, form: Form) -> Response:
 
 @router.get("/parking/find")
 def find_car(ctx: Context, service: Service, q: str = "") -> Response:
-    """Find a car in by plate or card and go to its exit screen."""
+    """Find a car in by plate or card (or a temporary car the entry lane's camera let in)
+    and go to its exit screen."""
     try:
-        stay = service.parking.find_in(q)
+        stay = service.parking.find_for_exit(q, _guard(ctx)[0])
     except BoothRefusal as refusal:
         return _index(ctx, service, error=refusal, typed={"find": q}, status_code=422)
     return see_other(f"/parking/exit/{stay.ticket_id}")

@@ -1,7 +1,8 @@
 """The post page (``/``): a card per gate with its state and its controls, the live feed of
 the post's taps and the gates' alarms, refreshed by htmx every 2 s (``/post/live``); the
-small forms of the controls (open, hold-open, reset, clear presence, acknowledge an alarm)
-under ``/post/``.
+small forms of the controls (open, hold-open, reset, clear presence, acknowledge an alarm,
+correct a car park's count) under ``/post/``. A post with car-park lanes shows each car park's
+free spaces per class as its lanes count them (booth/car_park.py), refreshed with the feed.
 
 A control's outcome is shown from what the booth recorded (``/?batch=``), so a reload shows
 the same truth and never sends the command again. The words for the gates' reasons, event
@@ -13,6 +14,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from booth.car_park import CLASS_ORDER, LotView, parse_correction
 from booth.gate_controls import HOLD_LIMITS, OPEN_REASONS, RESET_CHECK_ZH, ControlOutcome
 from booth.refusals import BoothRefusal
 from booth.web.deps import Context, Form, Service, see_other, text
@@ -125,6 +127,9 @@ DETAIL_WORDS: dict[str, str] = {
     **MODE_WORDS,
 }
 HOLD_WORDS = {"15m": N_("15 minutes"), "1h": N_("1 hour"), "4h": N_("4 hours")}
+# A car park's classes of spaces as the post page's count line names them.
+CLASS_WORDS: dict[str, str] = {"temporary": N_("Temporary spaces"),
+                               "monthly": N_("Monthly spaces"), "fixed": N_("Fixed spaces")}
 
 
 def _words(ctx: BoothContext) -> dict[str, object]:
@@ -133,7 +138,14 @@ def _words(ctx: BoothContext) -> dict[str, object]:
             "holder_words": HOLDER_WORDS, "state_words": STATE_WORDS, "mode_words": MODE_WORDS,
             "role_words": ROLE_WORDS, "detail_words": DETAIL_WORDS, "hold_words": HOLD_WORDS,
             "open_reasons": OPEN_REASONS, "hold_limits": [k for k, _s in HOLD_LIMITS],
-            "reset_check_zh": RESET_CHECK_ZH, "zh": ctx.locale == "zh_CN"}
+            "reset_check_zh": RESET_CHECK_ZH, "class_words": CLASS_WORDS,
+            "zh": ctx.locale == "zh_CN"}
+
+
+def _live(service: Service) -> dict[str, object]:
+    """What the refreshed part of the post page shows: the gates, feed and alarms, and the
+    post's car parks."""
+    return {"view": service.post_feed.view(), "car_park": service.car_park.view()}
 
 
 def _outcomes(service: Service, batch: str) -> list[ControlOutcome]:
@@ -144,14 +156,14 @@ def _outcomes(service: Service, batch: str) -> list[ControlOutcome]:
 def post_page(ctx: Context, service: Service, batch: str = "") -> HTMLResponse:
     """The post: gates, feed, alarms and the controls."""
     return render(ctx, "post/index.html", {
-        **_words(ctx), "view": service.post_feed.view(),
+        **_words(ctx), **_live(service),
         "outcomes": _outcomes(service, batch), "lockdown_note": "", "error": None})
 
 
 @router.get("/post/live", response_class=HTMLResponse)
 def live(ctx: Context, service: Service) -> HTMLResponse:
     """The part of the post page refreshed every 2 s."""
-    return render(ctx, "post/live.html", {**_words(ctx), "view": service.post_feed.view()})
+    return render(ctx, "post/live.html", {**_words(ctx), **_live(service)})
 
 
 def _done(outcome: ControlOutcome) -> RedirectResponse:
@@ -264,7 +276,7 @@ def lockdown(ctx: Context, service: Service, form: Form) -> HTMLResponse | Redir
         outcomes = service.gate_controls.lockdown_all(ctx.guard.username, note)
     except BoothRefusal as refusal:
         return render(ctx, "post/index.html", {
-            **_words(ctx), "view": service.post_feed.view(), "outcomes": [],
+            **_words(ctx), **_live(service), "outcomes": [],
             "lockdown_note": note, "error": refusal}, status_code=FORM_REFUSED)
     return see_other(f"/?batch={outcomes[0].batch}" if outcomes else "/")
 
@@ -298,3 +310,45 @@ def acknowledge(device: str, seq: int, ctx: Context, service: Service,
             **_words(ctx), "alarm": service.post_feed.alarm(device, seq), "values": values,
             "error": refusal}, status_code=FORM_REFUSED)
     return see_other("/")
+
+
+def _lot_form(ctx: BoothContext, service: Service, lot: str, *, lane: str = "",
+              values: dict[str, str], error: BoothRefusal | None = None) -> HTMLResponse:
+    """The count form of ``lot``: the figures as the lane counts them now (none when no lane
+    of the post answers for it: the refusal says why, and what was typed is kept)."""
+    view: LotView | None = None
+    try:
+        view = service.car_park.lot(lot)
+    except BoothRefusal as refusal:
+        error = error or refusal
+    rows = [(c.value, view.space_class(c.value) if view else None) for c in CLASS_ORDER]
+    if view is not None:
+        rows = [(name, figures) for name, figures in rows if figures is not None]
+    return render(ctx, "post/lot_correct.html", {
+        **_words(ctx), "lot_id": lot, "lot": view, "lane": lane or (view.lane if view else ""),
+        "rows": rows, "values": values, "error": error},
+        status_code=200 if error is None else FORM_REFUSED)
+
+
+@router.get("/post/lots/{lot}/correct", response_class=HTMLResponse)
+def lot_correct_form(lot: str, ctx: Context, service: Service) -> HTMLResponse:
+    """Correct a car park's count: per class the cars the guard counted, and why."""
+    return _lot_form(ctx, service, lot, values={})
+
+
+@router.post("/post/lots/{lot}/correct", response_model=None)
+def lot_correct(lot: str, ctx: Context, service: Service,
+                form: Form) -> HTMLResponse | RedirectResponse:
+    """Send the guard's count to the lane the figures came from (it journals it and carries
+    it to the other lanes); recorded with what the lane answered."""
+    names = [f"occupied_{c.value}" for c in CLASS_ORDER]
+    values = {name: text(form, name) for name in (*names, "reason", "lane")}
+    assert ctx.guard is not None
+    try:
+        correction = parse_correction(
+            {c.value: values[f"occupied_{c.value}"] for c in CLASS_ORDER}, values["reason"])
+        outcome = service.gate_controls.correct_lot(values["lane"], ctx.guard.username, lot,
+                                                    correction)
+    except BoothRefusal as refusal:
+        return _lot_form(ctx, service, lot, lane=values["lane"], values=values, error=refusal)
+    return _done(outcome)

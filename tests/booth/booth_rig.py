@@ -1,14 +1,16 @@
 """A booth over real files for tests: a door and a car-park lane pair as real gate
 processes (``menwei-edge run`` with simulated pins), the booth's config naming them, a
-central signing key and the signed booth list the desk would publish."""
+central signing key and the signed booth list the desk would publish. ``car_park()`` makes
+the lane pair a car park's (plate cameras, the site's rules naming the car park)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from booth.list_file import FILE_NAME, store_if_newer
 from booth.service import BoothService
 from edge.control_socket import ControlClient
+from edge.site_rules import FILE_NAME as RULES_FILE
+from edge.site_rules import Lot, SiteRules, SpaceClass, write_atomically
 from firmware_config.schema import EdgeConfig, load_config
+from hardware_sim.plate_camera_sim import push_plate
 from sync.wire.booth_list import (
     BoothGate,
     BoothGoodsPass,
@@ -51,6 +56,16 @@ GUARDS = (BoothGuard("wang.guard", "王保安", ""), BoothGuard("li.guard", "李
 # The rig's gates as the desk names them (the pages show these, not the device ids).
 GATES = (BoothGate("door-1", "1栋大堂门"), BoothGate("lane-barrier_entry", "停车场入口"),
          BoothGate("lane-barrier_exit", "停车场出口"))
+# The car park of ``BoothRig.car_park``: both lanes of the rig count it.
+LOT = Lot("main", "地下车库", ("lane-barrier_entry", "lane-barrier_exit"),
+          {SpaceClass.TEMPORARY: 30, SpaceClass.MONTHLY: 60, SpaceClass.FIXED: 20})
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def booth_list(version: int = 1, *, guards: Iterable[BoothGuard] | None = None,
@@ -79,6 +94,7 @@ class BoothRig:
     gate_configs: dict[str, EdgeConfig] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     config: EdgeConfig | None = None
+    gate_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def write(self, **booth: Any) -> EdgeConfig:
         """Write a door, an entry lane and an exit lane, and the booth's config."""
@@ -93,10 +109,7 @@ class BoothRig:
             doc["simulation"] = {"outputs_log": str(Path(doc["device"]["data_dir"]) /
                                                     "outputs.log"),
                                  "arm_travel": "50ms"}
-            path = gates / f"{name}.toml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(tomli_w.dumps(doc))
-            self.gate_configs[name] = load_config(path)
+            self._write_gate(name, doc)
         data = self.root / "booth"
         doc = {
             "site": {"id": SITE, "timezone": "Asia/Shanghai"},
@@ -110,6 +123,40 @@ class BoothRig:
         path.write_text(tomli_w.dumps(doc))
         self.config = load_config(path)
         return self.config
+
+    def _write_gate(self, name: str, doc: dict[str, Any]) -> None:
+        path = self.root / "gates" / f"{name}.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tomli_w.dumps(doc))
+        self.gate_docs[name] = doc
+        self.gate_configs[name] = load_config(path)
+
+    def car_park(self, lot: Lot = LOT) -> None:
+        """Make the lane pair the lanes of ``lot`` (before ``start_gates``): each with a
+        plate camera pushing on a free port, the entry lane letting unknown cars in as
+        temporary cars, and the site's rules naming the car park where the sync agent writes
+        them."""
+        rules = SiteRules(site=SITE, version=1, issued_at=time.time(), lots=(lot,))
+        for name in ("lane-barrier_entry", "lane-barrier_exit"):
+            doc = self.gate_docs[name]
+            doc["lane"] = {"credentials": "card_or_plate",
+                           "admit_temporary": name == "lane-barrier_entry"}
+            doc["camera"] = {"listen_port": free_port(), "camera_address": "127.0.0.1"}
+            self._write_gate(name, doc)
+            data_dir = Path(doc["device"]["data_dir"])
+            data_dir.mkdir(parents=True, exist_ok=True)
+            write_atomically(data_dir / RULES_FILE, rules.dump())
+
+    def push_plate(self, name: str, plate: str, confidence: int = 95) -> dict[str, Any]:
+        """The camera of lane ``name`` reads ``plate`` (an HTTP push, as the camera does);
+        the lane's answer."""
+        camera = self.gate_configs[name].camera
+        assert camera is not None, f"{name} has no camera: call car_park() first"
+        status, answer = push_plate(
+            f"http://{camera.listen_host}:{camera.listen_port}{camera.path}", plate,
+            confidence, source_address=camera.camera_address)
+        assert status == 200, (status, answer)
+        return answer
 
     def start_gates(self) -> None:
         """Start every gate as a real process (``menwei-edge run``)."""
@@ -178,3 +225,35 @@ def journal_data(events_db: Path, kind: str) -> list[dict[str, Any]]:
     finally:
         conn.close()
     return [json.loads(r[0]) for r in rows]
+
+
+ENTRY_LANE = "lane-barrier_entry"
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout: float = 15) -> None:
+    """Poll ``condition`` until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached: {what}"
+        time.sleep(0.05)
+
+
+def let_in_by_camera(rig: BoothRig, plate: str) -> dict[str, Any]:
+    """An unknown car at the entry lane: its camera reads the plate, the lane lets it in as
+    a temporary car, the car drives through and is counted. The lane's plate event."""
+    rig.push_plate(ENTRY_LANE, plate)
+
+    def plate_event() -> dict[str, Any] | None:
+        return next((e for e in rig.gate_call(ENTRY_LANE, "events", n=50)
+                     if e["kind"] == "plate" and e["data"].get("plate") == plate), None)
+
+    wait_for(f"{plate} journalled at the entry lane", lambda: plate_event() is not None)
+    event = plate_event()
+    assert event is not None and event["granted"] is True, event
+    counted = rig.gate_call(ENTRY_LANE, "lot_status")["classes"]["temporary"]["occupied"]
+    wait_for("the arm up",
+             lambda: rig.gate_call(ENTRY_LANE, "status")["actuator"]["state"] == "open")
+    rig.gate_call(ENTRY_LANE, "sim.drive_through")
+    wait_for(f"{plate} counted", lambda: rig.gate_call(ENTRY_LANE, "lot_status")["classes"][
+        "temporary"]["occupied"] == counted + 1)
+    return event
