@@ -72,6 +72,7 @@ from edge.gate import Gate
 from edge.gpio_pins import GpioInput, GpioOutput
 from edge.ports import PlateRead, SystemClock
 from edge.site_rules import FILE_NAME, Lot, SiteRules, SpaceClass, write_atomically
+from firmware_config.durations import parse_duration
 from firmware_config.schema import BarrierConfig, EdgeConfig
 from hardware_sim.barrier_physics import EPS, TICK, BarrierArmSim
 from hardware_sim.lane_physics import LaneSim, Motion, Vehicle
@@ -130,6 +131,9 @@ def lane_doc(data_dir: Path, *, camera_port: int, arm_travel: str,
             "closed_limit": {"pin": 19, "active_high": False, "pull_up": True},
             "arming_loop": {"pin": 20}, "safety_loop": {"pin": 21},
             "close_delay": close_delay,
+            # The site's default, or the whole close_delay when that is shorter (the fast
+            # arm of the latency part).
+            "passage_gap": min(close_delay, "300ms", key=parse_duration),
         },
         "antipassback": {"mode": "hard", "reset_after": "12h",
                          "presence_db": str(data_dir / "presence.db")},
@@ -461,8 +465,10 @@ def gate_throughput(root: Path, cards: int, hours: float, latencies_ms: list[flo
         end = scheduler.now() + hours * 3600
         while scheduler.now() < end:
             traffic.step()
-        events = [e.kind for e in gate.journal.read()]
-        credited = sum(1 for e in gate.journal.read()
+        # Every event of the run (read() gives 1,000 at a time by default).
+        journal = gate.journal.read(limit=100_000_000)
+        events = [e.kind for e in journal]
+        credited = sum(1 for e in journal
                        if e.kind == "vehicle_passed" and e.data.get("credited"))
         outstanding = gate.actuator.status()["credits"]
     finally:
