@@ -64,6 +64,7 @@ from typing import IO, Any
 from bench.booth import filesystem_of, wait_for
 from bench.common import card_uid, percentile, write_config
 from bench.plate_server_baseline import LOG_NAME, RELAY_PIN
+from edge.atomic_file import write_atomically
 from edge.auth_store import AuthStore
 from edge.card_record import CardRow
 from edge.cards import CardStatus, ParkingRight
@@ -71,7 +72,7 @@ from edge.control_socket import ControlClient, wait_until_answering
 from edge.gate import Gate
 from edge.gpio_pins import GpioInput, GpioOutput
 from edge.ports import PlateRead, SystemClock
-from edge.site_rules import FILE_NAME, Lot, SiteRules, SpaceClass, write_atomically
+from edge.site_rules import FILE_NAME, Lot, SiteRules, SpaceClass
 from firmware_config.durations import parse_duration
 from firmware_config.schema import BarrierConfig, EdgeConfig
 from hardware_sim.barrier_physics import EPS, TICK, BarrierArmSim

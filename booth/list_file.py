@@ -10,12 +10,12 @@ from central must never let a guard in."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from edge.atomic_file import write_atomically
 from sync.wire.booth_list import BoothList
 from sync.wire.envelope import MalformedMessageError, open_signed
 from sync.wire.payload import ProtocolError
@@ -42,21 +42,6 @@ def verified(public_key: Ed25519PublicKey, raw: bytes, site: str, booth: str) ->
     return booth_list
 
 
-def _write_atomically(path: Path, raw: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(raw)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def store_if_newer(path: Path, public_key: Ed25519PublicKey, raw: bytes, site: str,
                    booth: str) -> BoothList:
     """Keep ``raw`` at ``path`` if it verifies and is newer than the list kept there; the
@@ -65,7 +50,7 @@ def store_if_newer(path: Path, public_key: Ed25519PublicKey, raw: bytes, site: s
     old = _read(path, public_key, site, booth)
     if old is not None and new.version <= old.version:
         raise ListRefused(f"version {new.version} is not newer than the kept {old.version}")
-    _write_atomically(path, raw)
+    write_atomically(path, raw)
     return new
 
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from edge.atomic_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +53,6 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
-def _write_atomically(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _read_object(path: Path) -> dict[str, Any] | None:
     try:
         obj = json.loads(path.read_text())
@@ -83,7 +75,7 @@ def load_mark(path: Path) -> float | None:
 
 def save_mark(path: Path, mark: float) -> None:
     """Persist the high-water mark (fsynced, atomic). The gate is the only caller."""
-    _write_atomically(path, {"high_water_mark": mark})
+    write_atomically(path, json.dumps({"high_water_mark": mark}))
 
 
 @dataclass(frozen=True)
@@ -131,10 +123,10 @@ def load_agent_evidence(path: Path) -> AgentEvidence:
 def save_agent_evidence(path: Path, evidence: AgentEvidence) -> None:
     """Persist the agent's evidence (fsynced, atomic). The sync agent is the only caller."""
     central = evidence.central_time
-    _write_atomically(path, {
+    write_atomically(path, json.dumps({
         "v": EVIDENCE_VERSION,
         "command_issued_at": evidence.command_issued_at,
         "central_time": None if central is None else {
             "now": central.now, "mono": central.mono, "boot_id": central.boot_id,
             "rtt": central.rtt},
-    })
+    }))

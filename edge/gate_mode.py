@@ -13,9 +13,10 @@ from __future__ import annotations
 import enum
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from edge.atomic_file import fsync_folder, write_atomically
 
 
 class GateMode(enum.StrEnum):
@@ -87,23 +88,10 @@ class ModeFile:
                 self.path.unlink()
             except FileNotFoundError:
                 return
-            _fsync_dir(self.path.parent)
+            fsync_folder(self.path.parent)
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"mode": state.mode.value, "set_by": state.set_by,
-                       "reason": state.reason, "since": state.since, "until": state.until},
-                      fh, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        write_atomically(self.path, json.dumps(
+            {"mode": state.mode.value, "set_by": state.set_by, "reason": state.reason,
+             "since": state.since, "until": state.until}, ensure_ascii=False))
 
 
-def _fsync_dir(path: Path) -> None:
-    # The rename (or unlink) is durable only once the directory entry is.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

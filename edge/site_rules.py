@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import enum
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -268,22 +267,6 @@ def parse(text: str | bytes) -> SiteRules:
         timed_modes=tuple(_timed_mode(v, f"site_rules.timed_modes[{i}]") for i, v in
                           enumerate(_get(obj, "timed_modes", list, "site_rules", []))),
     )
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` so that a reader (or a power cut) sees the old file or the
-    new one, never a part: a temporary file fsync'd, renamed, and the folder fsync'd."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 class SiteRulesFile:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edge.atomic_file import write_atomically
 from edge.displays.lane_display_protocol import (
     BROADCAST_ADDRESS,
     DEFAULT_ADDRESS,
@@ -41,7 +42,6 @@ from edge.displays.lane_display_protocol import (
     encode_ack,
     encode_frame,
 )
-from edge.site_rules import write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The site's rules from the desk, as a device's sync agent receives them
 (``menwei/<site>/rules``, retained): verified with the pinned central key
 (sync/wire/site_rules_message.py), kept only when newer than the rules kept, and written to
-``<data_dir>/site-rules.json`` with ``edge.site_rules.write_atomically``, the payload exactly
+``<data_dir>/site-rules.json`` with ``edge.atomic_file.write_atomically``, the payload exactly
 as central signed it. The gate reads that file (``edge.site_rules.SiteRulesFile``) and never
 waits for this agent: with no file it applies ``edge.site_rules.DEFAULT``.
 
@@ -21,7 +21,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge.site_rules import SiteRulesError, parse, write_atomically
+from edge.atomic_file import write_atomically
+from edge.site_rules import SiteRulesError, parse
 from sync.agent.journal import AgentJournal
 from sync.wire.site_rules_message import SiteRulesRefused, open_rules
 

@@ -20,9 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from booth.list_file import FILE_NAME, store_if_newer
 from booth.service import BoothService
+from edge.atomic_file import write_atomically
 from edge.control_socket import ControlClient
 from edge.site_rules import FILE_NAME as RULES_FILE
-from edge.site_rules import Lot, SiteRules, SpaceClass, write_atomically
+from edge.site_rules import Lot, SiteRules, SpaceClass
 from firmware_config.schema import EdgeConfig, load_config
 from hardware_sim.plate_camera_sim import push_plate
 from sync.wire.booth_list import (

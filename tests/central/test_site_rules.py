@@ -33,6 +33,7 @@ from central.services.site_rules import (
 )
 from central.services.sites import load_site
 from central.site_file import parse_toml
+from edge.atomic_file import write_atomically
 from edge.cards import HOLIDAY
 from edge.site_rules import (
     DEFAULT,
@@ -43,7 +44,6 @@ from edge.site_rules import (
     SpaceClass,
     TimedModeKind,
     parse,
-    write_atomically,
 )
 
 from .conftest import EXAMPLES, NOW, SITE, Staffs, load_second_site, row_counts

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from edge.atomic_file import write_atomically
 from edge.auth_store import AuthStore
 from edge.card_record import CardRow
 from edge.cards import CardStatus, ParkingRight
@@ -20,7 +21,7 @@ from edge.gate import Gate, TapOutcome
 from edge.gpio_pins import GpioInput, GpioOutput
 from edge.journal import Event
 from edge.ports import Clock, LaneMessage, PlateRead
-from edge.site_rules import FILE_NAME, SiteRules, write_atomically
+from edge.site_rules import FILE_NAME, SiteRules
 from hardware_sim.barrier_physics import BarrierArmSim
 from hardware_sim.lane_physics import LaneSim
 from hardware_sim.observed_pins import ObservedMockFactory

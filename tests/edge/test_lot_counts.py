@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.atomic_file import write_atomically
 from edge.control_socket import CommandError, ControlClient, ControlServer
 from edge.daemon import register_gate_commands
 from edge.lot_counts import (
@@ -23,7 +24,7 @@ from edge.lot_counts import (
     LotCounts,
     LotCountsError,
 )
-from edge.site_rules import FILE_NAME, Lot, SiteRules, SpaceClass, write_atomically
+from edge.site_rules import FILE_NAME, Lot, SiteRules, SpaceClass
 from tests.edge.conftest import GateRig, barrier_doc
 
 FIXED, MONTHLY, TEMPORARY = SpaceClass.FIXED, SpaceClass.MONTHLY, SpaceClass.TEMPORARY

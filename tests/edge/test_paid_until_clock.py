@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from edge.atomic_file import write_atomically
 from edge.auth_store import AuthStore
 from edge.control_socket import ControlClient, wait_until_answering
 from edge.site_rules import (
@@ -26,7 +27,6 @@ from edge.site_rules import (
     ExpiredPolicy,
     ParkingPolicy,
     SiteRules,
-    write_atomically,
 )
 from firmware_config.schema import EdgeConfig
 from hardware_sim.lane_display_sim import LaneDisplaySim, read_state

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.atomic_file import write_atomically
 from edge.lot_counts import LaneCounters, LotCounts
 from edge.ports import SystemClock
-from edge.site_rules import FILE_NAME, Lot, SiteRules, SpaceClass, write_atomically
+from edge.site_rules import FILE_NAME, Lot, SiteRules, SpaceClass
 from firmware_config.schema import EdgeConfig
 from sync.agent.edge_agent import EdgeAgent
 from sync.agent.lot_exchange import LotExchange
