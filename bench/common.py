@@ -87,3 +87,27 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM")
+
+
+def entry_lane_config(data_dir: Path, *, arm_travel: str = "200ms",
+                      close_delay: str = "200ms") -> dict[str, Any]:
+    """A simulated car-park entry lane taking cards, with hard anti-passback (so a grant
+    looks the card up in the presence file too); short arm travel and close delay so a
+    benchmark's vehicles follow each other quickly."""
+    return {
+        "site": {"id": "bench", "timezone": "Asia/Shanghai"},
+        "device": {"id": "bench-lane", "role": "barrier_entry", "access_groups": ["b1"],
+                   "data_dir": str(data_dir)},
+        "gpio": {"backend": "simulated"},
+        "simulation": {"arm_travel": arm_travel},
+        "barrier": {
+            "raise_out": {"pin": 5}, "lower_out": {"pin": 6},
+            "open_limit": {"pin": 13, "active_high": False, "pull_up": True},
+            "closed_limit": {"pin": 19, "active_high": False, "pull_up": True},
+            "arming_loop": {"pin": 20}, "safety_loop": {"pin": 21},
+            "close_delay": close_delay, "passage_gap": close_delay,
+        },
+        "antipassback": {"mode": "hard", "reset_after": "12h",
+                         "presence_db": str(data_dir / "presence.db")},
+        "lane": {"credentials": "card"},
+    }
