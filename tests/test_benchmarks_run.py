@@ -34,6 +34,9 @@ KEYS: dict[str, dict[str, object]] = {
               "baseline_p50_ms": float, "baseline_p99_ms": float, "ratio_p50": float,
               "ratio_p99": float},
     # Issue 12: plate push -> relay against a bare server, vehicles per hour against the arm.
+    # Issue 13: the drain counted on the wire, so a resend shows.
+    "backlog": {"events_per_s": float, "lost": int, "resent": int,
+                "baseline_events_per_s": float, "ratio": float},
     "lane": {"p99_ms": float, "vehicles_per_hour": float, "baseline_p99_ms": float,
              "ratio_p99": float, "limit_vehicles_per_hour": float, "samples": 5},
 }
