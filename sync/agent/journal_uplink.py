@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from edge.journal import Journal
+from edge.journal import Event, Journal
 from sync.wire.device_messages import EventBatch
 from sync.wire.payload import MAX_MESSAGE_BYTES
 
@@ -106,7 +106,7 @@ class JournalUplink:
             events = self.journal.read(self._cursor, self.batch_size)
             if not events:
                 break
-            rows = [_wire(dataclasses.asdict(e)) for e in events]
+            rows = [_wire(e) for e in events]
             batch, text = _fit(self.device, self.journal.journal_id, rows, self.acked_seq)
             if not self._publish(self.topic, text):
                 break
@@ -116,9 +116,15 @@ class JournalUplink:
         return sent
 
 
-def _wire(event: dict[str, Any]) -> dict[str, Any]:
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
+
+
+def _wire(event: Event) -> dict[str, Any]:
     # Omit empty optional fields: a tap has uid/granted/reason, most other events do not.
-    return {k: v for k, v in event.items() if v is not None}
+    # Field by field, not dataclasses.asdict: that deep-copies every event's data only for
+    # it to be serialised at once, and was three quarters of the agent's time in a drain.
+    values = (getattr(event, name) for name in _EVENT_FIELDS)
+    return {k: v for k, v in zip(_EVENT_FIELDS, values, strict=True) if v is not None}
 
 
 def _fit(device: str, journal_id: str, rows: list[dict[str, Any]],
