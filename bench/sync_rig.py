@@ -31,7 +31,7 @@ def card(i: int, status: CardStatus = CardStatus.ACTIVE) -> CardRow:
 class SyncRig:
     """Broker + CentralSync + device configs under one directory."""
 
-    def __init__(self, root: Path, devices: int) -> None:
+    def __init__(self, root: Path, devices: int, *, snapshot_threshold: int = 5000) -> None:
         self.root = root
         self.names = [f"dev-{i:03d}" for i in range(devices)]
         users = {CENTRAL_USER: "central-pw"} | {n: f"pw-{n}" for n in self.names}
@@ -39,7 +39,8 @@ class SyncRig:
         self.key = Ed25519PrivateKey.generate()
         self.central = CentralSync(root / "central.db", SITE, self.key, "127.0.0.1",
                                    self.broker.port, username=CENTRAL_USER,
-                                   password="central-pw")
+                                   password="central-pw",
+                                   snapshot_threshold=snapshot_threshold)
         self.configs = {n: self._device_config(n) for n in self.names}
 
     def _device_config(self, device: str) -> Path:
@@ -61,11 +62,12 @@ class SyncRig:
         path.write_text(tomli_w.dumps(doc))
         return path
 
-    def start_agent(self, device: str) -> subprocess.Popen[bytes]:
-        """A real ``menwei-sync run`` for ``device``."""
-        return subprocess.Popen([sys.executable, "-m", "sync.cli", "run", "--config",
-                                 str(self.configs[device])], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+    def start_agent(self, device: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+        """A real ``menwei-sync run`` for ``device``; its log goes to ``log`` when given."""
+        with open(log or "/dev/null", "ab") as stderr:
+            return subprocess.Popen([sys.executable, "-m", "sync.cli", "run", "--config",
+                                     str(self.configs[device])], stdout=subprocess.DEVNULL,
+                                    stderr=stderr)
 
 
 def wait_for(conn: sqlite3.Connection, sql: str, expected: object, timeout: float,

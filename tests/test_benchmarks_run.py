@@ -39,6 +39,13 @@ KEYS: dict[str, dict[str, object]] = {
                 "baseline_events_per_s": float, "ratio": float},
     "lane": {"p99_ms": float, "vehicles_per_hour": float, "baseline_p99_ms": float,
              "ratio_p99": float, "limit_vehicles_per_hour": float, "samples": 5},
+    # Issue 13: the gate's tap against nfcpy reading the same card alone.
+    "tap_e2e": {"p50_ms": float, "p99_ms": float, "baseline_p50_ms": float,
+                "baseline_p99_ms": float, "ratio_p50": float, "ratio_p99": float, "taps": 5},
+    # Issue 13: by snapshot (asserted by the run), against executemany; taps meanwhile.
+    "snapshot": {"large_cards": 1000, "s_large": float, "baseline_s_large": float,
+                 "ratio_large": float, "rss_mb": float, "tap_p99_during_apply_ms": float,
+                 "snapshot_path": True},
 }
 
 
