@@ -11,14 +11,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from hardware_sim.compound_processes import Compound, wait_for
 
 BIN = Path(sys.executable).parent
+# The example site's time zone (central/examples/site.toml): the desk's "today".
+SITE_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def site_today() -> date:
+    """Today at the example site, as the desk judges dates: not the machine's date, which
+    is yesterday in UTC for the first eight hours of a Shanghai day."""
+    return datetime.now(SITE_ZONE).date()
 
 
 @pytest.fixture

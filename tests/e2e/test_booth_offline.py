@@ -13,7 +13,6 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from booth.parking_tariff import fee as tariff_fee
 from hardware_sim.compound_processes import EXAMPLE_SITE, Compound, wait_for
 from sync.wire.booth_list import BoothList
 
-from .conftest import tap
+from .conftest import site_today, tap
 
 GUARD, RELIEF, PASSWORD = "guard", "guard2", "menwei-demo"
 UNKNOWN_CARD = "0E0E0E0E"
@@ -86,7 +85,7 @@ def desk_prepares(compound: Compound) -> int:
     slip = httpx.post(f"{compound.api}/goods-slips", headers=clerk, timeout=30, json={
         "household_id": owner.household_id, "applicant_person_id": owner.id,
         "carrier_name": "王建国", "items": "旧沙发一张、纸箱三个",
-        "valid_on": date.today().isoformat()})
+        "valid_on": site_today().isoformat()})
     assert slip.status_code == 201, slip.text
     number = int(slip.json()["number"])
     lead = desk.login("cslead")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date
 from typing import Any
 
 import httpx
@@ -26,7 +25,7 @@ from hardware_sim.compound_processes import Compound, wait_for
 from hardware_sim.lane_display_sim import read_state
 from hardware_sim.running_gate import RunningGate
 from sync.hub.store import CentralStore
-from tests.e2e.conftest import sim, wait_state
+from tests.e2e.conftest import sim, site_today, wait_state
 
 CARD = "0D0D0D01"
 PLATE = "粤B67890"
@@ -147,7 +146,7 @@ def test_a_monthly_car_by_its_plate_and_a_visitor_through_both_lanes(stack: Comp
         with desk.write_sessions() as session:
             director = session.scalars(select(Staff.id).where(
                 Staff.username == "director")).one()
-        month = date.today().replace(day=1)
+        month = site_today().replace(day=1)
         report = parking_report(desk, Actor(director, stack.site), month, store)
     finally:
         desk.close()
