@@ -27,7 +27,7 @@ SITE_ZONE = ZoneInfo("Asia/Shanghai")
 
 def site_today() -> date:
     """Today at the example site, as the desk judges dates: not the machine's date, which
-    is yesterday in UTC for the first eight hours of a Shanghai day."""
+    is a day behind for the first eight hours of a Shanghai day (16:00-24:00 UTC)."""
     return datetime.now(SITE_ZONE).date()
 
 
