@@ -231,7 +231,8 @@ def main() -> None:
         print(figures(f"{rig.name}: UID-in to strike:", rig.ms))
         if rig.prunes:
             print(f"  {rig.prunes} prunes, {len(rig.pruned_ms)} of them before the strike "
-                  "command or the durable deny")
+                  f"command or the durable deny ({len(rig.pruned_ms) / len(rig.ms):.2%} of "
+                  "taps; above 1 % they alone can set the p99)")
         if rig.pruned_ms:
             print(figures("  the taps that paid a prune:", rig.pruned_ms))
     print(figures("lookup + fsync'd commit:", base_ms))
