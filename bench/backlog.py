@@ -49,7 +49,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.common import percentile
+from bench.common import mount_of, percentile
 from bench.sync_rig import SITE, SyncRig, stop
 from edge.journal import Journal
 from edge.migrations import connect
@@ -80,14 +80,10 @@ def fill_journal(path: Path, events: int) -> None:
     conn.close()
 
 
-def filesystem(path: Path) -> str:
+def _filesystem(path: Path) -> str:
     """The type and mount point of the filesystem holding ``path``."""
-    best = ("?", "")
-    for line in Path("/proc/mounts").read_text().splitlines():
-        _dev, mount, kind = line.split()[:3]
-        if str(path.resolve()).startswith(mount.rstrip("/") + "/") and len(mount) > len(best[1]):
-            best = (kind, mount)
-    return f"{best[0]} at {best[1]}"
+    _device, kind, mount = mount_of(path)
+    return f"{kind} at {mount}"
 
 
 def _client(username: str, password: str, port: int) -> mqtt.Client:
@@ -379,7 +375,7 @@ def main() -> None:
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="menwei-backlog-", dir=args.dir) as tmp:
-        print(f"files on {filesystem(Path(tmp))}; {os.cpu_count()} cores; "
+        print(f"files on {_filesystem(Path(tmp))}; {os.cpu_count()} cores; "
               f"{args.events} events, {args.rounds} rounds")
         rounds = []
         for r in range(args.rounds):

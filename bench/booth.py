@@ -48,7 +48,7 @@ import tomli_w
 from argon2 import PasswordHasher
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import percentile
+from bench.common import figures, filesystem_of, percentile
 from booth.list_file import FILE_NAME, store_if_newer
 from edge.control_socket import ControlClient, wait_until_answering
 from hardware_sim.observed_pins import read_outputs_log
@@ -261,22 +261,6 @@ def direct_open(socket: Path) -> tuple[float, float]:
     if not isinstance(result, dict) or result.get("opened") is not True:
         raise RuntimeError(f"the gate did not open: {result!r}")
     return sent, answered
-
-
-def filesystem_of(path: Path) -> str:
-    """The filesystem type the files are on (a tmpfs would make every fsync free)."""
-    best, kind = "", "?"
-    for line in Path("/proc/mounts").read_text().splitlines():
-        _dev, mount, fstype, *_ = line.split()
-        if str(path).startswith(mount) and len(mount) > len(best):
-            best, kind = mount, fstype
-    return kind
-
-
-def figures(name: str, ms: list[float]) -> str:
-    """One line of percentiles."""
-    return (f"{name:<34} p50 {percentile(ms, 50):7.2f} ms  p99 {percentile(ms, 99):7.2f} ms  "
-            f"max {max(ms):7.2f} ms")
 
 
 def main() -> None:

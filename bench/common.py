@@ -1,8 +1,12 @@
-"""Shared pieces of the benchmarks: percentiles, store building, config, process RSS."""
+"""Shared pieces of the benchmarks: percentiles and their printed line, store building,
+config, process RSS, and where the files go (the filesystem they are on)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -16,6 +20,60 @@ from edge.cards import CardStatus
 from firmware_config.schema import EdgeConfig, parse_config
 
 RENOVATION = "Mon-Sat 08:00-12:00 14:00-18:00"
+REPOSITORY = Path(__file__).resolve().parent.parent
+SYSTEM_DATA_DIR = Path("/var/lib/menwei-bench")
+FREE_FILESYSTEMS = ("tmpfs", "ramfs")  # fsync costs nothing there
+
+
+def figures(name: str, ms: Sequence[float], *, width: int = 34, digits: int = 2) -> str:
+    """One printed line of percentiles: ``name``, p50, p99 and max in milliseconds."""
+    return (f"{name:<{width}} p50 {percentile(ms, 50):7.{digits}f} ms  "
+            f"p99 {percentile(ms, 99):7.{digits}f} ms  max {max(ms):7.{digits}f} ms")
+
+
+def mount_of(path: Path) -> tuple[str, str, str]:
+    """(device, filesystem type, mount point) of the mount holding ``path``, from
+    /proc/mounts; ("?", "?", "") when none is found."""
+    target = str(path.resolve())
+    best = ("?", "?", "")
+    for line in Path("/proc/mounts").read_text().splitlines():
+        device, mount, kind = line.split()[:3]
+        inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best[2]):
+            best = (device, kind, mount)
+    return best
+
+
+def filesystem_of(path: Path) -> str:
+    """The filesystem type ``path`` is on (a tmpfs would make every fsync free)."""
+    return mount_of(path)[1]
+
+
+def default_data_dir() -> Path:
+    """/var/lib/menwei-bench when it can be made and written, else the repository's var/."""
+    try:
+        SYSTEM_DATA_DIR.mkdir(parents=True, exist_ok=True)
+        if os.access(SYSTEM_DATA_DIR, os.W_OK):
+            return SYSTEM_DATA_DIR
+    except OSError:
+        pass
+    return REPOSITORY / "var" / "menwei-bench"
+
+
+@contextlib.contextmanager
+def data_folder(given: Path | None, prefix: str) -> Iterator[tuple[Path, str]]:
+    """A fresh folder for one run under ``given`` (or ``default_data_dir()``), where a gate
+    keeps its data, and its filesystem type; both printed, with a warning on a filesystem
+    where fsync is free. Removed afterwards."""
+    root = (given or default_data_dir()).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    fs = filesystem_of(root)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=root) as tmp:
+        print(f"files in {tmp}, on {fs}")
+        if fs in FREE_FILESYSTEMS:
+            print(f"WARNING: {fs} makes every fsync free: these figures flatter; give "
+                  "--data-dir on the filesystem a gate keeps its data on")
+        yield Path(tmp), fs
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -40,17 +40,17 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.booth import filesystem_of
 from bench.common import (
     build_store,
     card_uid,
+    data_folder,
     door_config,
     entry_lane_config,
+    figures,
     peak_rss_mb,
     percentile,
     write_config,
@@ -68,28 +68,14 @@ from hardware_sim.lane_physics import LaneSim
 from hardware_sim.observed_pins import ObservedMockFactory
 from hardware_sim.virtual_time import VirtualScheduler
 
-REPOSITORY = Path(__file__).resolve().parent.parent
-SYSTEM_DATA_DIR = Path("/var/lib/menwei-bench")
 GOAL_RATIO_P99 = 1.3  # issue 13: p99 within 1.3x the bare lookup + commit, door and lane
 GOAL_P99_MS = 5.0
 STRIKE_PIN, RAISE_PIN = "GPIO17", "GPIO5"
 ARM_TRAVEL_S = 0.2  # entry_lane_config's default: the arm's travel in virtual time
 CAR_M, CAR_MPS = 4.5, 15.0
-FREE_FILESYSTEMS = ("tmpfs", "ramfs")  # fsync costs nothing there
 # The columns the gate's own lookup reads (edge.auth_store), by primary key.
 CARD_LOOKUP = ("SELECT status, valid_from, valid_until, access_groups, schedule, holder_kind, "
                "plate, parking FROM cards WHERE uid = ?")
-
-
-def default_data_dir() -> Path:
-    """/var/lib/menwei-bench when it can be made and written, else the repository's var/."""
-    try:
-        SYSTEM_DATA_DIR.mkdir(parents=True, exist_ok=True)
-        if os.access(SYSTEM_DATA_DIR, os.W_OK):
-            return SYSTEM_DATA_DIR
-    except OSError:
-        pass
-    return REPOSITORY / "var" / "menwei-bench"
 
 
 def _mixed_uids(cards: int, taps: int, seed: int = 7) -> list[str]:
@@ -357,12 +343,6 @@ def daemon_start_and_rss(data_dir: Path, cards: int, taps: int) -> tuple[float, 
     return startup, rss
 
 
-def figures(name: str, ms: list[float]) -> str:
-    """One line of percentiles."""
-    return (f"{name:<34} p50 {percentile(ms, 50):7.3f} ms  p99 {percentile(ms, 99):7.3f} ms  "
-            f"max {max(ms):7.3f} ms")
-
-
 def summary(prefix: str, gate_ms: list[float], base_ms: list[float]) -> dict[str, float]:
     """The JSON figures of one gate against its baseline, keys starting with ``prefix``."""
     p50, p99 = percentile(gate_ms, 50), percentile(gate_ms, 99)
@@ -392,16 +372,8 @@ def main() -> None:
                         help="where a gate keeps its files (default: /var/lib/menwei-bench "
                         "if writable, else the repository's var/menwei-bench)")
     args = parser.parse_args()
-    data_root = (args.data_dir or default_data_dir()).resolve()
-    data_root.mkdir(parents=True, exist_ok=True)
-    fs = filesystem_of(data_root)
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="decision-", dir=data_root) as tmp:
-        door_dir = Path(tmp)
-        print(f"files in {door_dir}, on {fs}")
-        if fs in FREE_FILESYSTEMS:
-            print(f"WARNING: {fs} makes every fsync free: these figures flatter; give "
-                  "--data-dir on the filesystem a gate keeps its data on")
+    with data_folder(args.data_dir, "decision-") as (door_dir, fs):
         t = time.perf_counter()
         build_store(door_dir / "auth.db", args.cards)
         print(f"built {args.cards} cards in {time.perf_counter() - t:.1f} s")
@@ -419,11 +391,11 @@ def main() -> None:
     lane = summary("lane_", lane_ms, lane_base_ms)
     print(f"cards: {args.cards}; {len(uids)} taps at each, interleaved one by one with its "
           f"baseline on the same UIDs (door {door_granted} granted, lane {lane_granted})")
-    print(figures("door UID-in to strike command:", door_ms))
-    print(figures("  lookup + fsync'd commit:", door_base_ms))
+    print(figures("door UID-in to strike command:", door_ms, digits=3))
+    print(figures("  lookup + fsync'd commit:", door_base_ms, digits=3))
     print(f"  {verdict(door, '')}")
-    print(figures("lane UID-in to raise command:", lane_ms))
-    print(figures("  lookup + presence + commit:", lane_base_ms))
+    print(figures("lane UID-in to raise command:", lane_ms, digits=3))
+    print(figures("  lookup + presence + commit:", lane_base_ms, digits=3))
     print(f"  {verdict(lane, 'lane_')}")
     print(f"cold start to READY: {startup_s:.3f} s with {args.cards} cards, "
           f"{startup_small_s:.3f} s with 1000 (goal <= 2 s, not growing with cards)")

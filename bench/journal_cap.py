@@ -34,21 +34,24 @@ import json
 import os
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.booth import filesystem_of
-from bench.common import build_store, card_uid, door_config, percentile, write_config
+from bench.common import (
+    build_store,
+    card_uid,
+    data_folder,
+    door_config,
+    figures,
+    percentile,
+    write_config,
+)
 from bench.decision import (
-    FREE_FILESYSTEMS,
     STRIKE_PIN,
     Baseline,
     RelayWatch,
     Sample,
-    default_data_dir,
-    figures,
     simulated_gate,
 )
 from edge.journal import OVERFLOW_KIND, Journal
@@ -212,30 +215,23 @@ def main() -> None:
                         help="where a gate keeps its files (default: /var/lib/menwei-bench "
                         "if writable, else the repository's var/menwei-bench)")
     args = parser.parse_args()
-    data_root = (args.data_dir or default_data_dir()).resolve()
-    data_root.mkdir(parents=True, exist_ok=True)
-    fs = filesystem_of(data_root)
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="journal-cap-", dir=data_root) as tmp:
-        print(f"files in {tmp}, on {fs}")
-        if fs in FREE_FILESYSTEMS:
-            print(f"WARNING: {fs} makes every fsync free: these figures flatter; give "
-                  "--data-dir on the filesystem a gate keeps its data on")
-        rigs, base_ms = run(Path(tmp), args.taps, args.max_events)
+    with data_folder(args.data_dir, "journal-cap-") as (folder, fs):
+        rigs, base_ms = run(folder, args.taps, args.max_events)
     load_after = os.getloadavg()
     below, acked, unacked = rigs
     print(f"{args.taps} taps at each gate, interleaved one by one with the others and the "
           f"baseline on the same UIDs ({acked.granted} granted); every journal held "
           f"{args.max_events} events at the first tap; cap {args.max_events} at cap")
     for rig in rigs:
-        print(figures(f"{rig.name}: UID-in to strike:", rig.ms))
+        print(figures(f"{rig.name}: UID-in to strike:", rig.ms, digits=3))
         if rig.prunes:
             print(f"  {rig.prunes} prunes, {len(rig.pruned_ms)} of them before the strike "
                   f"command or the durable deny ({len(rig.pruned_ms) / len(rig.ms):.2%} of "
                   "taps; above 1 % they alone can set the p99)")
         if rig.pruned_ms:
-            print(figures("  the taps that paid a prune:", rig.pruned_ms))
-    print(figures("lookup + fsync'd commit:", base_ms))
+            print(figures("  the taps that paid a prune:", rig.pruned_ms, digits=3))
+    print(figures("lookup + fsync'd commit:", base_ms, digits=3))
     fig = {"ratio_p50_at_cap": ratio(acked.ms, below.ms, 50),
            "ratio_p99_at_cap": ratio(acked.ms, below.ms, 99),
            "unacked_ratio_p50_at_cap": ratio(unacked.ms, below.ms, 50),

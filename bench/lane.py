@@ -61,8 +61,8 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from bench.booth import filesystem_of, wait_for
-from bench.common import card_uid, percentile, write_config
+from bench.booth import wait_for
+from bench.common import card_uid, figures, filesystem_of, percentile, write_config
 from bench.plate_server_baseline import LOG_NAME, RELAY_PIN
 from edge.atomic_file import write_atomically
 from edge.auth_store import AuthStore
@@ -510,12 +510,6 @@ def limit_throughput(root: Path, hours: float, seed: int, reaction_s: float) -> 
 # ------------------------------------------------------------------------------ main
 
 
-def figures(name: str, ms: list[float]) -> str:
-    """One line of percentiles."""
-    return (f"{name:<32} p50 {percentile(ms, 50):7.2f} ms  p99 {percentile(ms, 99):7.2f} ms  "
-            f"max {max(ms):7.2f} ms")
-
-
 def main() -> None:
     """Run the benchmark and print its figures; the last line is JSON."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -554,8 +548,8 @@ def main() -> None:
     ratio = per_hour / limit_per_hour if limit_per_hour else 0.0
     print(f"plate pushes: {args.samples} to the lane (menwei-edge run, {args.cards} cards), "
           f"{args.samples} to the bare server, interleaved; files on {fs}")
-    print(figures("plate push -> raise relay:", lane_ms))
-    print(figures("bare server push -> relay line:", base_ms))
+    print(figures("plate push -> raise relay:", lane_ms, width=32))
+    print(figures("bare server push -> relay line:", base_ms, width=32))
     print(f"ratio lane/bare: p50 {p50 / b50:.2f}  p99 {p99 / b99:.2f}; "
           f"p99 goal <= {GOAL_P99_MS:.0f} ms: {'met' if p99 <= GOAL_P99_MS else 'NOT met'}")
     print(f"throughput over {args.hours:g} virtual h of saturated traffic (arm travel "

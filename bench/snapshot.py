@@ -54,7 +54,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from bench.common import peak_rss_mb, percentile
+from bench.common import mount_of, peak_rss_mb, percentile
 from bench.sync_rig import SyncRig, card, stop, wait_for
 from edge.auth_store import CARD_COLUMNS, MIGRATIONS, card_values
 from edge.gate import Gate
@@ -181,12 +181,8 @@ def _expect(stream: IO[str], line: str, timeout_s: float) -> None:
 
 def _filesystem(path: Path) -> str:
     """The mount (device, type) holding ``path``, from /proc/mounts."""
-    best = ("?", "?", "")
-    for line in Path("/proc/mounts").read_text().splitlines():
-        device, mount, kind = line.split()[:3]
-        if str(path.resolve()).startswith(mount) and len(mount) >= len(best[2]):
-            best = (device, kind, mount)
-    return f"{best[1]} ({best[0]} on {best[2]})"
+    device, kind, mount = mount_of(path)
+    return f"{kind} ({device} on {mount})"
 
 
 def sync_fresh_device(cards: int, every_ms: float, parent: Path | None) -> SyncRun:
