@@ -43,7 +43,7 @@ from edge.displays.lane_display_protocol import (
     fit_voice,
 )
 from edge.ports import EventSink, LaneMessage
-from edge.readers import Backoff
+from edge.readers import Backoff, supervise
 from firmware_config.lane_tables import DisplayConfig
 
 log = logging.getLogger(__name__)
@@ -138,27 +138,15 @@ class SerialDisplay:
     # -- the writer thread ----------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = Backoff(self._retry_initial, self._retry_max)
-        while not self._is_closing():
-            opened_at: float | None = None
-            error: BaseException | None = None
-            try:
-                self._open()
-                opened_at = self._now()
-                self._mark_available()
-                self._session()
-            except Exception as exc:
-                error = exc
-            finally:
-                self._close_port()
-            if error is None or self._is_closing():
-                break
-            if opened_at is not None and self._now() - opened_at >= self._retry_max:
-                backoff.reset()
-            delay = backoff.next_delay()
-            self._mark_unavailable(error, delay)
-            with self._cond:
-                self._cond.wait_for(lambda: self._closing, delay)
+        supervise(open_device=self._open, serve=self._session, close=self._close_port,
+                  stopping=self._is_closing, now=self._now, available=self._mark_available,
+                  unavailable=self._mark_unavailable, pause=self._wait_closing,
+                  backoff=Backoff(self._retry_initial, self._retry_max),
+                  retry_max=self._retry_max)
+
+    def _wait_closing(self, delay: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._closing, delay)
 
     def _is_closing(self) -> bool:
         with self._cond:

@@ -60,6 +60,39 @@ class Backoff:
         self._next = self._initial
 
 
+def supervise(*, open_device: Callable[[], None], serve: Callable[[], None],
+              close: Callable[[], None], stopping: Callable[[], bool],
+              now: Callable[[], float], available: Callable[[], None],
+              unavailable: Callable[[BaseException, float], None],
+              pause: Callable[[float], object], backoff: Backoff, retry_max: float) -> None:
+    """Open a device and serve it until ``stopping()``; on any failure close it, report it
+    once (``unavailable(error, delay)``), wait (``pause``) and open it again. A session that
+    lasted ``retry_max`` starts the backoff afresh. ``serve`` returning while not stopping is
+    a failure too: a device session ends only when asked. An error while stopping is not an
+    outage worth reporting. ``close`` must not raise."""
+    while not stopping():
+        opened_at: float | None = None
+        error: BaseException | None = None
+        try:
+            open_device()
+            opened_at = now()
+            available()
+            serve()
+            if not stopping():
+                error = RuntimeError("the device session ended without an error")
+        except Exception as exc:
+            error = exc
+        finally:
+            close()
+        if error is None or stopping():
+            break
+        if opened_at is not None and now() - opened_at >= retry_max:
+            backoff.reset()
+        delay = backoff.next_delay()
+        unavailable(error, delay)
+        pause(delay)
+
+
 class SupervisedReader(ABC):
     """A reader thread that survives its device: open, read, and on any failure close,
     report once, back off and open again — until ``stop()``.
@@ -196,28 +229,11 @@ class SupervisedReader(ABC):
     # -- the thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = Backoff(self._retry_initial, self._retry_max)
-        while not self._stopping():
-            opened_at: float | None = None
-            error: BaseException | None = None
-            try:
-                self._open()
-                opened_at = self._now()
-                self._mark_available()
-                self._read()
-                if not self._stopping():
-                    error = RuntimeError("the device session ended without an error")
-            except Exception as exc:
-                error = exc
-            finally:
-                self._close_quietly()
-            if error is None or self._stopping():
-                break  # an error while stopping is not an outage worth an alarm
-            if opened_at is not None and self._now() - opened_at >= self._retry_max:
-                backoff.reset()
-            delay = backoff.next_delay()
-            self._mark_unavailable(error, delay)
-            self._stop_event.wait(delay)
+        supervise(open_device=self._open, serve=self._read, close=self._close_quietly,
+                  stopping=self._stopping, now=self._now, available=self._mark_available,
+                  unavailable=self._mark_unavailable, pause=self._stop_event.wait,
+                  backoff=Backoff(self._retry_initial, self._retry_max),
+                  retry_max=self._retry_max)
         # Stopped: the device is closed; a later start() reports its state afresh.
         self._emit_garbage(self._garbage_counter.flush())
         self._available, self._down_since, self._failed_attempts = None, None, 0
