@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from central.api import create_app
 from central.clock import FixedClock
 from central.db import make_engine, upgrade
 from central.models import Role
@@ -32,6 +34,7 @@ from sync.wire.topics import CENTRAL_USER
 from tests.sync.conftest import Broker
 
 from ..conftest import EXAMPLES, FAST_HASHER, NOW, PASSWORD, SITE
+from .conftest import TestClient
 
 ROOT = Path(__file__).resolve().parents[3]
 API = "/api/v1"
@@ -121,3 +124,22 @@ def linked_hub(root: Path, broker: Broker, clock: Callable[[], float]) -> Iterat
         yield hub
     finally:
         hub.close()
+
+
+def wait_until(done: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    """Poll ``done`` until true; fail naming ``what``."""
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def linked_api(db_url: str, hub: CentralSync, clock: FixedClock) -> Iterator[TestClient]:
+    """The API as ``serve --sync-config`` builds it: the hub's store and its live link, on
+    the desk's clock."""
+    app = create_app(db_url, gate_events=hub.store, gate_links=hub, clock=clock,
+                     hasher=FAST_HASHER, login_refusal_delay_s=0)
+    with TestClient(app) as client:
+        yield client

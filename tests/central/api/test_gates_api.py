@@ -7,14 +7,13 @@ commands with their reason."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from central.api import create_app
 from central.clock import FixedClock
 from central.gate_link import DeskToGates
 from central.services.context import Desk
@@ -28,22 +27,13 @@ from sync.wire.device_messages import DeviceStatus
 from sync.wire.signing import verify
 from tests.sync.conftest import Broker, Probe
 
-from ..conftest import FAST_HASHER, NOW, SITE, Staffs, application, owner_line
+from ..conftest import NOW, SITE, Staffs, application, owner_line
 from .conftest import API, ROLES, TestClient, login
-from .live_desk import linked_hub, site_broker
+from .live_desk import linked_api, linked_hub, site_broker, wait_until
 
 Headers = dict[str, dict[str, str]]
 GATES = ("main-gate-pi", "b1-lobby-pi")
 T0 = NOW.timestamp()
-
-
-def wait_until(done: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    """Poll ``done`` until true; fail naming ``what``."""
-    end = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -64,10 +54,8 @@ def hub(broker: Broker, tmp_path: Path, clock: FixedClock) -> Iterator[CentralSy
 def linked(db_url: str, desk: Desk, staff: Staffs, clock: FixedClock,
            hub: CentralSync) -> Iterator[TestClient]:
     """The API as ``serve --sync-config`` builds it: the hub's store and its live link."""
-    app = create_app(db_url, gate_events=hub.store, gate_links=hub, clock=clock,
-                     hasher=FAST_HASHER, login_refusal_delay_s=0)
-    with TestClient(app) as c:
-        yield c
+    with linked_api(db_url, hub, clock) as client:
+        yield client
 
 
 @pytest.fixture

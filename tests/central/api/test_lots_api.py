@@ -6,24 +6,22 @@ last report and staleness, and a clear 503 when the desk has no link."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from central.api import create_app
 from central.clock import FixedClock
 from central.services.context import Desk
 from edge.lot_counts import LotBase
 from sync.hub.bridge import CentralSync
 from tests.sync.conftest import Broker, Probe
 
-from ..conftest import FAST_HASHER, NOW, Staffs
+from ..conftest import NOW, Staffs
 from .conftest import API, TestClient, login
-from .live_desk import linked_hub, site_broker
+from .live_desk import linked_api, linked_hub, site_broker, wait_until
 from .lot_lanes import FIXED, LANES, LOT, MONTHLY, TEMPORARY, connect_lane, counters, publish_counts
 
 T0 = NOW.timestamp()
@@ -36,15 +34,6 @@ CORRECTION = LotBase(LOT.id, {TEMPORARY: 16, MONTHLY: 50, FIXED: 18},
                      guard="张保安", reason="夜间清点", wall=T0 - 600, device=OUT)
 IN_COUNTS = {TEMPORARY: (25, 0), MONTHLY: (55, 0), FIXED: (18, 0)}
 OUT_COUNTS = {TEMPORARY: (0, 9)}
-
-
-def wait_until(done: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    """Poll ``done`` until true; fail naming ``what``."""
-    end = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -65,10 +54,8 @@ def hub(broker: Broker, tmp_path: Path, clock: FixedClock) -> Iterator[CentralSy
 def linked(db_url: str, desk: Desk, staff: Staffs, clock: FixedClock,
            hub: CentralSync) -> Iterator[TestClient]:
     """The API with the desk's live link to the site."""
-    app = create_app(db_url, gate_events=hub.store, gate_links=hub, clock=clock,
-                     hasher=FAST_HASHER, login_refusal_delay_s=0)
-    with TestClient(app) as c:
-        yield c
+    with linked_api(db_url, hub, clock) as client:
+        yield client
 
 
 @pytest.fixture
