@@ -243,6 +243,9 @@ class LaneStep:
     credential: Credential | None  # pushed when the barrier takes the grant
     plate: str | None  # shown on the display
     opens: bool = True  # False: only journalled (a plate read at a card-only lane)
+    # The lot as read for a temporary car's "车位已满" check; the display shows the same
+    # count (nothing is counted before the car passes), so it is not read twice.
+    occupancy: Occupancy | None = None
 
 
 CardDecider = Callable[[CardRecord], Decision]
@@ -435,7 +438,7 @@ class Lane:
         credential = None
         if verdict.granted and opens and verdict.space_class is not None:
             credential = Credential(uid, credential_plate, verdict.space_class)
-        return LaneStep(kind, uid, verdict, data, credential, plate, opens)
+        return LaneStep(kind, uid, verdict, data, credential, plate, opens, occupancy)
 
     # -------------------------------------------------------- after the decision
 
@@ -452,7 +455,7 @@ class Lane:
         if self.display is None or not step.opens:
             return
         verdict = step.verdict
-        occupancy = self.occupancy()
+        occupancy = step.occupancy if step.occupancy is not None else self.occupancy()
         outcome = LaneOutcome(
             granted=granted, reason=reason, entering=self.entering, plate=step.plate,
             days_left=verdict.days_left if verdict.reminded and granted else None,
