@@ -284,10 +284,12 @@ class Lane:
         """This lane's car park, if the site's rules name one."""
         return self._rules().lot_of(self.device)
 
-    def _lot_counts(self) -> LotCounts | None:
+    def lot_counts(self) -> LotCounts | None:
+        """This lane's lot.db, opened once and kept (None while it cannot be opened: the
+        fault is alarmed). Used on the control thread only."""
         if self._lots is None:
             try:
-                self._lots = LotCounts(self.config.lot_db, self.device)
+                self._lots = LotCounts(self.config.lot_db, self.device, clock=self._clock)
             except Exception as exc:
                 self._lot_fault(exc, "open")
         return self._lots
@@ -309,7 +311,7 @@ class Lane:
         lot = self.lot()
         if lot is None:
             return None
-        counts = self._lot_counts()
+        counts = self.lot_counts()
         if counts is None:
             return None
         try:
@@ -517,7 +519,7 @@ class Lane:
         lot = self.lot()
         counted = False
         if lot is not None:
-            counts = self._lot_counts()
+            counts = self.lot_counts()
             if counts is not None:
                 try:
                     counts.record_passage(self.entering, space_class, wall)

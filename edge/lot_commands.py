@@ -17,41 +17,39 @@ from typing import Any
 from edge.control_socket import Caller, CommandError, ControlServer
 from edge.gate import Gate
 from edge.lot_counts import LotCounts
-from edge.site_rules import FILE_NAME, Lot, SiteRulesFile, SpaceClass
+from edge.site_rules import Lot, SpaceClass
 
 
 class LotDesk:
-    """The lot commands of one gate: what the lane counts and the guard's correction."""
+    """The lot commands of one gate: what the lane counts and the guard's correction. They
+    run on the control thread, on the lane's own lot.db handle and the site rules the gate
+    holds."""
 
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
-        config = gate.config
-        self.rules = SiteRulesFile(config.device.data_dir / FILE_NAME, config.site.id)
 
     def _lot(self) -> tuple[Lot, LotCounts]:
-        lane = self.gate.config.lane
+        lane = self.gate.lane
         if lane is None:
             raise CommandError("this gate is not a barrier lane: it counts no car park")
-        device = self.gate.config.device.id
-        lot = self.rules.current().lot_of(device)
+        lot = lane.lot()
         if lot is None:
-            raise CommandError(f"{device} is in no car park by the site's rules: nothing is "
-                               "counted here")
-        # Opened for the command and closed after it: corrections are rare, and the gate's
-        # own handle stays the gate's.
-        return lot, LotCounts(lane.lot_db, device, clock=self.gate.clock)
+            raise CommandError(f"{lane.device} is in no car park by the site's rules: nothing "
+                               "is counted here")
+        counts = lane.lot_counts()
+        if counts is None:
+            raise CommandError(f"{lane.config.lot_db} cannot be opened: see the gate's "
+                               "lot_counts_fault alarm")
+        return lot, counts
 
     def status(self) -> dict[str, object]:
         """The lot's occupancy as this lane knows it, this lane's totals, the last count."""
         lot, counts = self._lot()
-        try:
-            wall = self.gate.clock.wall()
-            occupancy = counts.occupancy(lot, wall)
-            base = counts.base(lot.id)
-            own = counts.own_counters()
-            heard = counts.heard_counters()
-        finally:
-            counts.close()
+        wall = self.gate.clock.wall()
+        occupancy = counts.occupancy(lot, wall)
+        base = counts.base(lot.id)
+        own = counts.own_counters()
+        heard = counts.heard_counters()
         device = self.gate.config.device.id
         # When each other lane was last heard (None: never), on this lane's clock, so that a
         # guard's screen can say for how long a stale lane has been silent.
@@ -73,31 +71,28 @@ class LotDesk:
         if not occupied:
             raise ValueError("name at least one class and its count, e.g. temporary=12")
         lot, counts = self._lot()
+        for space_class in occupied:
+            if space_class not in lot.spaces:
+                raise ValueError(f"the car park {lot.id} counts no {space_class.value} "
+                                 f"spaces (it counts "
+                                 f"{', '.join(c.value for c in lot.spaces)})")
+        wall = self.gate.clock.wall()
+        before = counts.occupancy(lot, wall)
+        data: dict[str, object] = {
+            "lot": lot.id, "guard": guard, "reason": reason,
+            "occupied": {c.value: n for c, n in occupied.items()},
+            "before": {c.value: n for c, n in before.occupied.items()}}
+        if caller is not None:
+            data["caller"] = dict(caller)
+        seq = self.gate.journal.append("lot_corrected", data)
         try:
-            for space_class in occupied:
-                if space_class not in lot.spaces:
-                    raise ValueError(f"the car park {lot.id} counts no {space_class.value} "
-                                     f"spaces (it counts "
-                                     f"{', '.join(c.value for c in lot.spaces)})")
-            wall = self.gate.clock.wall()
-            before = counts.occupancy(lot, wall)
-            data: dict[str, object] = {
-                "lot": lot.id, "guard": guard, "reason": reason,
-                "occupied": {c.value: n for c, n in occupied.items()},
-                "before": {c.value: n for c, n in before.occupied.items()}}
-            if caller is not None:
-                data["caller"] = dict(caller)
-            seq = self.gate.journal.append("lot_corrected", data)
-            try:
-                counts.correct(lot, occupied, guard, reason, wall)
-            except (sqlite3.Error, OSError) as exc:
-                self.gate.journal.record("lot_correct_failed",
-                                         {"lot": lot.id, "guard": guard, "error": str(exc)},
-                                         alarm=True)
-                return {"seq": seq, "corrected": False, "error": str(exc)}
-            after = counts.occupancy(lot)
-        finally:
-            counts.close()
+            counts.correct(lot, occupied, guard, reason, wall)
+        except (sqlite3.Error, OSError) as exc:
+            self.gate.journal.record("lot_correct_failed",
+                                     {"lot": lot.id, "guard": guard, "error": str(exc)},
+                                     alarm=True)
+            return {"seq": seq, "corrected": False, "error": str(exc)}
+        after = counts.occupancy(lot, wall)
         return {"seq": seq, "corrected": True, **after.wire()}
 
 
