@@ -295,8 +295,8 @@ def parking_site(base: Path, month: date, cards: int,
                  seed: int) -> tuple[Path, float | None]:
     """The parking site's database (cached per base, size, seed and code version) and how
     long building it took (None: cached)."""
-    version = _digest(Path(__file__), *sorted((ROOT / "central" / "services").glob(
-        "parking*.py")))
+    version = _digest(Path(__file__), *(ROOT / "central" / "services" / f"{name}.py"
+                                        for name in ("parking", "parking_approval")))
     path = CACHE / f"report-{base.stem}-{cards}p-{version}.db"
     return path, _cached(path, lambda out: build_parking_site(out, base, month, cards, seed))
 

@@ -7,7 +7,7 @@ another's gates."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -25,4 +25,11 @@ class GateEventSource(Protocol):
         seconds; kind one of ``kinds``), oldest first (newest first with
         ``newest_first``), at most ``limit``. An event is identified by (device,
         journal_id, seq): a device's new journal numbers from 1 again."""
+        ...
+
+    def granted_card_events(self, devices: Collection[str], since: float, until: float,
+                            kinds: Collection[str]) -> Iterable[tuple[str, str, str, float, int]]:
+        """The granted events of ``kinds`` naming a card at ``devices``, ``since`` <= wall
+        < ``until``, as (device, uid, kind, wall, clock_trusted 0/1): device by device, each
+        in wall-clock order (the monthly parking report's one pass over the lanes)."""
         ...

@@ -5,8 +5,9 @@ Part one, the desk's: every parking fee taken in the month (top-ups and their re
 Part two, security's: each card's actual use — granted taps at the car-park barriers, and
 granted plate reads (issue 12: a camera's plate matched to the card, the event's ``uid``),
 read from the sync library's event store through ``GateEventSource`` (``CentralStore`` is
-one). A card tapped and its plate read for the same car (a card-and-plate lane, or a driver
-tapping at a card-or-plate lane already opened by the camera) is one use, not two.
+one) in one pass per lane. A card tapped and its plate read for the same car (a
+card-and-plate lane, or a driver tapping at a card-or-plate lane already opened by the
+camera) is one use, not two.
 The reconciliation sets them side by side: cards paid for the month that never used the car
 park, and cards that used it on days nothing was paid for. Months and days are the site's
 (site-local), as every rule counts them. The stamps and the director's signature are in
@@ -15,10 +16,13 @@ central/services/parking_report_signoff.py; CSV and XLSX in parking_report_expor
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from functools import cache
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -31,16 +35,17 @@ from central.models import (
     ParkingSpace,
     ParkingSubscription,
     ParkingTopUp,
+    Person,
     Receipt,
     ReceiptLine,
     Site,
+    SpaceKind,
+    Vehicle,
 )
 from central.services.context import Action
 from central.services.parking_space import BARRIER_ROLES
 from edge.uid import normalize_uid
 
-# Events are read this many at a time (CentralStore.events_for has a limit, no cursor).
-EVENT_PAGE = 1000
 # The gate events that are a card's use of the car park: a tap, or its car's plate read.
 USE_KINDS = frozenset({"tap", "plate"})
 # A tap and a plate read of one card at one lane this close are the same car passing once
@@ -51,10 +56,11 @@ SAME_CAR_SECONDS = 30.0
 class GateEventSource(Protocol):
     """Where the gates' events are: ``sync.hub.store.CentralStore`` has this method."""
 
-    def events_for(self, device: str | None = None, *, uid: str | None = None,
-                   since: float | None = None, until: float | None = None,
-                   granted: bool | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Stored events matching every filter (since <= wall < until), oldest first."""
+    def granted_card_events(self, devices: Collection[str], since: float, until: float,
+                            kinds: Collection[str]) -> Iterable[tuple[str, str, str, float, int]]:
+        """The granted events of ``kinds`` naming a card at ``devices``, since <= wall <
+        until, as (device, uid, kind, wall, clock_trusted): device by device, each in
+        wall-clock order."""
         ...
 
 
@@ -184,69 +190,99 @@ class _Subscription:
     paid_days: set[date] = field(default_factory=set)
 
 
-def _card_uids(card: Card, cards_by_id: dict[int, Card]) -> set[str]:
+@dataclass(frozen=True)
+class _Sub:
+    """One subscription's columns the report shows (read in one query, not per line)."""
+
+    card_id: int
+    card_uid: str
+    holder: str | None
+    plate: str
+    space: str
+    ended_on: date | None
+
+
+def _subscriptions(act: Action, site: Site) -> dict[int, _Sub]:
+    """Every subscription of the site by id, with its card, holder, plate and space."""
+    rows = act.session.execute(
+        select(ParkingSubscription.id, ParkingSubscription.card_id, Card.uid, Person.name,
+               Vehicle.plate, ParkingSubscription.space_kind, ParkingSpace.number,
+               ParkingSubscription.ended_on)
+        .join(Card, Card.id == ParkingSubscription.card_id)
+        .outerjoin(Person, Person.id == Card.holder_person_id)
+        .join(Vehicle, Vehicle.id == ParkingSubscription.vehicle_id)
+        .outerjoin(ParkingSpace, ParkingSpace.id == ParkingSubscription.space_id)
+        .where(ParkingSubscription.site_id == site.id))
+    return {sub_id: _Sub(card_id, uid, holder, plate, _space(kind, number), ended_on)
+            for sub_id, card_id, uid, holder, plate, kind, number, ended_on in rows}
+
+
+def _card_uids(card_id: int, cards: dict[int, tuple[str, int | None]]) -> set[str]:
     # The card and every card it replaced (rule L2 moves the subscription to the new card):
     # taps of the old card before the replacement were paid for too.
     uids: set[str] = set()
     seen: set[int] = set()
-    current: Card | None = card
-    while current is not None and current.id not in seen:
-        seen.add(current.id)
-        uids.add(current.uid)
-        previous = current.replaces_card_id
-        current = cards_by_id.get(previous) if previous is not None else None
+    current: int | None = card_id
+    while current is not None and current in cards and current not in seen:
+        seen.add(current)
+        uid, current = cards[current]
+        uids.add(uid)
     return uids
 
 
-def _space(sub: ParkingSubscription, spaces: dict[int, str]) -> str:
-    number = spaces.get(sub.space_id) if sub.space_id is not None else None
-    return f"{sub.space_kind.value} {number}" if number else sub.space_kind.value
+def _space(kind: SpaceKind, number: str | None) -> str:
+    return f"{kind.value} {number}" if number else kind.value
 
 
-def _fees(act: Action, site: Site, month: date,
-          subs: dict[int, ParkingSubscription]) -> tuple[FeeLine, ...]:
-    spaces = dict(act.session.execute(select(ParkingSpace.id, ParkingSpace.number).where(
-        ParkingSpace.site_id == site.id)).all())
+def _fees(act: Action, site: Site, month: date, subs: dict[int, _Sub]) -> tuple[FeeLine, ...]:
+    in_month = (Receipt.site_id == site.id, Receipt.issued_on >= month,
+                Receipt.issued_on < next_month(month))
+    # The receipt names the card paid on (it may since have been replaced): its first line.
+    named: dict[int, str | None] = {}
+    for receipt_id, uid in act.session.execute(
+            select(ReceiptLine.receipt_id, ReceiptLine.card_uid)
+            .join(Receipt, Receipt.id == ReceiptLine.receipt_id).where(*in_month)
+            .order_by(ReceiptLine.id)):
+        named.setdefault(receipt_id, uid)
     lines = []
-    for top_up, receipt in act.session.execute(
-            select(ParkingTopUp, Receipt).join(Receipt, Receipt.id == ParkingTopUp.receipt_id)
-            .where(Receipt.site_id == site.id, Receipt.issued_on >= month,
-                   Receipt.issued_on < next_month(month))
+    for (sub_id, months, paid_from, paid_until, amount, receipt_id, number, issued_on, payer,
+         voided_at) in act.session.execute(
+            select(ParkingTopUp.subscription_id, ParkingTopUp.months, ParkingTopUp.paid_from,
+                   ParkingTopUp.paid_until, ParkingTopUp.amount_fen, Receipt.id, Receipt.number,
+                   Receipt.issued_on, Receipt.payer_name, Receipt.voided_at)
+            .join(Receipt, Receipt.id == ParkingTopUp.receipt_id).where(*in_month)
             .order_by(Receipt.number, ParkingTopUp.id)):
-        sub = subs[top_up.subscription_id]
-        # The receipt names the card paid on (it may since have been replaced).
-        named = act.session.scalars(select(ReceiptLine.card_uid).where(
-            ReceiptLine.receipt_id == receipt.id)).first()
-        holder = sub.card.holder.name if sub.card.holder is not None else receipt.payer_name
-        lines.append(FeeLine(receipt.number, receipt.issued_on, named or sub.card.uid, holder,
-                             sub.vehicle.plate, _space(sub, spaces), top_up.months,
-                             top_up.paid_from, top_up.paid_until, top_up.amount_fen,
-                             receipt.is_void))
+        sub = subs[sub_id]
+        lines.append(FeeLine(number, issued_on, named.get(receipt_id) or sub.card_uid,
+                             sub.holder if sub.holder is not None else payer, sub.plate,
+                             sub.space, months, paid_from, paid_until, amount,
+                             voided_at is not None))
     return tuple(lines)
 
 
 def _coverage(act: Action, site: Site, month: date,
-              subs: dict[int, ParkingSubscription]) -> list[_Subscription]:
+              subs: dict[int, _Sub]) -> list[_Subscription]:
     """Each subscription's paid days within the month (voided receipts pay nothing; an
     ended subscription covers no day from its end)."""
-    cards_by_id = {c.id: c for c in act.session.scalars(select(Card).where(
-        Card.site_id == site.id))}
+    cards: dict[int, tuple[str, int | None]] = {
+        card_id: (uid, replaces) for card_id, uid, replaces in act.session.execute(
+            select(Card.id, Card.uid, Card.replaces_card_id).where(Card.site_id == site.id))}
     last_day = next_month(month) - timedelta(days=1)
     found: dict[int, _Subscription] = {}
-    for top_up, receipt in act.session.execute(
-            select(ParkingTopUp, Receipt).join(Receipt, Receipt.id == ParkingTopUp.receipt_id)
-            .where(Receipt.site_id == site.id, ParkingTopUp.paid_from <= last_day,
-                   ParkingTopUp.paid_until >= month)):
-        if receipt.is_void:
-            continue
-        sub = subs[top_up.subscription_id]
-        entry = found.get(sub.id)
+    for sub_id, paid_from, paid_until in act.session.execute(
+            select(ParkingTopUp.subscription_id, ParkingTopUp.paid_from,
+                   ParkingTopUp.paid_until)
+            .join(Receipt, Receipt.id == ParkingTopUp.receipt_id)
+            .where(Receipt.site_id == site.id, Receipt.voided_at.is_(None),
+                   ParkingTopUp.paid_from <= last_day, ParkingTopUp.paid_until >= month)
+            .order_by(ParkingTopUp.id)):
+        sub = subs[sub_id]
+        entry = found.get(sub_id)
         if entry is None:
-            holder = sub.card.holder.name if sub.card.holder is not None else ""
-            entry = found[sub.id] = _Subscription(sub.card.uid, _card_uids(sub.card, cards_by_id),
-                                                  holder, sub.vehicle.plate)
-        day = max(top_up.paid_from, month)
-        stop = min(top_up.paid_until, last_day)
+            entry = found[sub_id] = _Subscription(sub.card_uid, _card_uids(sub.card_id, cards),
+                                                  sub.holder or "", sub.plate)
+        day = max(paid_from, month)
+        stop = min(paid_until, last_day)
         if sub.ended_on is not None:
             stop = min(stop, sub.ended_on - timedelta(days=1))
         while day <= stop:
@@ -255,29 +291,13 @@ def _coverage(act: Action, site: Site, month: date,
     return [entry for entry in found.values() if entry.paid_days]
 
 
-def _barrier_events(source: GateEventSource, device: str, since: float,
-                    until: float) -> list[dict[str, Any]]:
-    """Every granted event of ``device`` in [since, until), paging by wall time."""
-    # An event is (journal, seq): a device's replaced journal numbers from 1 again.
-    seen: set[tuple[str, int]] = set()
-    events: list[dict[str, Any]] = []
-    cursor, limit = since, EVENT_PAGE
-    while True:
-        page = source.events_for(device, since=cursor, until=until, granted=True, limit=limit)
-        fresh = [e for e in page if _key(e) not in seen]
-        seen.update(_key(e) for e in fresh)
-        events += fresh
-        if len(page) < limit:
-            return events
-        if not fresh:
-            # A whole page at one wall time: read a bigger page from the same point.
-            limit *= 2
-            continue
-        cursor = float(page[-1]["wall"])
-
-
-def _key(event: dict[str, Any]) -> tuple[str, int]:
-    return str(event.get("journal_id") or ""), int(event["seq"])
+@cache
+def _card_uid(text: str) -> str | None:
+    """An event's ``uid`` as the desk writes UIDs; None for one that is not a UID."""
+    try:
+        return normalize_uid(text)
+    except ValueError:
+        return None
 
 
 def _lanes(act: Action, site: Site) -> list[tuple[str, GateRole]]:
@@ -299,49 +319,53 @@ def build_report(act: Action, month: date, events: GateEventSource | None) -> Pa
     """Rule P4's report of ``month`` (its first day) for the action's site: the fees, and —
     when ``events`` is given — each card's use and the reconciliation."""
     site = act.site
-    subs = {s.id: s for s in act.session.scalars(select(ParkingSubscription).where(
-        ParkingSubscription.site_id == site.id))}
+    subs = _subscriptions(act, site)
     fees = _fees(act, site, month, subs)
     total = sum(fee.amount_fen for fee in fees if not fee.void)
     if events is None:
         return ParkingReport(site.code, site.name, month, fees, total, None)
     tz = zone(site.timezone)
-    since = datetime.combine(month, time(0), tz).timestamp()
-    until = datetime.combine(next_month(month), time(0), tz).timestamp()
+    # Local midnights of the month's days and the next month's first: an event's day is
+    # found by bisection, not a time-zone conversion per event.
+    days = [month + timedelta(days=n) for n in range((next_month(month) - month).days + 1)]
+    midnights = [datetime.combine(day, time(0), tz).timestamp() for day in days]
+    since, until = midnights[0], midnights[-1]
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    days: dict[str, set[date]] = defaultdict(set)
+    used_on: dict[str, set[int]] = defaultdict(set)
     untrusted = 0
-    for device, role in _lanes(act, site):
-        # Per card at this lane: the wall time and kind of the use last counted.
-        last: dict[str, tuple[float, str]] = {}
-        for event in _barrier_events(events, device, since, until):
-            kind = event.get("kind")
-            if kind not in USE_KINDS or not event.get("uid"):
-                continue
-            try:
-                uid = normalize_uid(str(event["uid"]))
-            except ValueError:
-                continue
-            at = float(event["wall"])
-            before = last.get(uid)
-            if before is not None and before[1] != kind and at - before[0] < SAME_CAR_SECONDS:
-                continue  # the other credential of the same car
-            last[uid] = (at, str(kind))
-            counts[uid][0 if role is GateRole.BARRIER_ENTRY else 1] += 1
-            days[uid].add(datetime.fromtimestamp(at, tz).date())
-            untrusted += 0 if event.get("clock_trusted", True) else 1
+    lanes = dict(_lanes(act, site))
+    device, side = None, 0
+    # Per card at the lane being read: the wall time and kind of the use last counted.
+    last: dict[str, tuple[float, str]] = {}
+    for at_device, raw_uid, kind, at, trusted in events.granted_card_events(
+            lanes, since, until, USE_KINDS):
+        if at_device != device:
+            device, last = at_device, {}
+            side = 0 if lanes.get(at_device) is GateRole.BARRIER_ENTRY else 1
+        uid = _card_uid(raw_uid)
+        if uid is None:
+            continue
+        before = last.get(uid)
+        if before is not None and before[1] != kind and at - before[0] < SAME_CAR_SECONDS:
+            continue  # the other credential of the same car
+        last[uid] = (at, kind)
+        counts[uid][side] += 1
+        used_on[uid].add(bisect_right(midnights, at) - 1)
+        untrusted += 0 if trusted else 1
+    days_used = {uid: {days[n] for n in indexes} for uid, indexes in used_on.items()}
     coverage = _coverage(act, site, month, subs)
     paid_by_uid: dict[str, set[date]] = defaultdict(set)
     for entry in coverage:
         for uid in entry.uids:
             paid_by_uid[uid] |= entry.paid_days
     known = {e.uid: e for e in coverage}
-    holders = {c.uid: c.holder.name if c.holder is not None else "" for c in act.session.scalars(
-        select(Card).where(Card.site_id == site.id, Card.uid.in_(counts)))}
+    holders = dict(act.session.execute(
+        select(Card.uid, Person.name).join(Person, Person.id == Card.holder_person_id)
+        .where(Card.site_id == site.id)).all())
     usage = tuple(
-        UsageLine(uid, holders.get(uid, ""), known[uid].plate if uid in known else "",
-                  entries, exits, len(days[uid]),
-                  tuple(sorted(days[uid] - paid_by_uid.get(uid, set()))))
+        UsageLine(uid, holders.get(uid) or "", known[uid].plate if uid in known else "",
+                  entries, exits, len(days_used[uid]),
+                  tuple(sorted(days_used[uid] - paid_by_uid.get(uid, set()))))
         for uid, (entries, exits) in sorted(counts.items()))
     paid_not_used = tuple(
         PaidNotUsed(entry.uid, entry.holder, entry.plate, len(entry.paid_days))

@@ -179,4 +179,10 @@ MIGRATIONS = [
         published_at REAL NOT NULL
     )
     """,
+    # 7: a device's events by wall time (CentralStore.granted_card_events, events_for with a
+    # device and a time range): the monthly parking report reads a month of each car-park
+    # lane with one range look-up, not the lane's whole history sorted again per page.
+    """
+    CREATE INDEX events_device_wall ON events (device, wall)
+    """,
 ]

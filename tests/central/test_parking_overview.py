@@ -131,7 +131,7 @@ def test_P4_the_report_as_it_stands_reads_the_use_only_once_security_added_it(
     assert report.fees_total_fen == 30000 and report.usage is None
 
     class NoEvents:
-        def events_for(self, *args: object, **kwargs: object) -> list[dict[str, object]]:
+        def granted_card_events(self, *args: object) -> list[tuple[str, str, str, float, int]]:
             return []
 
     add_parking_usage(desk, staff.guard, june, NoEvents())

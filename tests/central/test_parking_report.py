@@ -22,7 +22,6 @@ from sqlalchemy import select
 from central.clock import FixedClock
 from central.models import Device, Gate, ParkingMonthlyReport
 from central.refusals import ConflictError, InvalidInputError, RuleRefused
-from central.services import parking_report as report_module
 from central.services.context import Desk, action
 from central.services.parking_report_export import content_digest, report_csv, report_xlsx
 from central.services.parking_report_signoff import (
@@ -190,20 +189,18 @@ def test_P4_counts_a_lane_by_its_gate_code_with_no_device_registered(
     assert (li.entries, li.exits, li.days_used) == (1, 1, 1)
 
 
-def test_P4_reads_every_page_of_events(desk: Desk, staff: Staffs, events: Events,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_P4_counts_every_use_at_one_wall_time(desk: Desk, staff: Staffs,
+                                              events: Events) -> None:
     june(desk, staff, events)
-    for _ in range(5):  # five taps at one wall time: a page cannot end between them
-        events.tap("dev-in", STRANGER, wall(2026, 6, 21, 9, 0))
     whole = parking_report(desk, staff.clerk, JUNE, events.store)
-    monkeypatch.setattr(report_module, "EVENT_PAGE", 2)
-    paged = parking_report(desk, staff.clerk, JUNE, events.store)
-    assert paged.usage == whole.usage
-    assert whole.entries_total == 9
+    for _ in range(5):  # five taps at one wall time: each is an entry
+        events.tap("dev-in", STRANGER, wall(2026, 6, 21, 9, 0))
+    report = parking_report(desk, staff.clerk, JUNE, events.store)
+    assert report.entries_total == whole.entries_total + 5 == 9
 
 
 def test_P4_counts_the_taps_of_a_barriers_replaced_journal(
-        desk: Desk, staff: Staffs, events: Events, monkeypatch: pytest.MonkeyPatch) -> None:
+        desk: Desk, staff: Staffs, events: Events) -> None:
     june(desk, staff, events)
     whole = parking_report(desk, staff.clerk, JUNE, events.store)
     # dev-in's SD card is replaced: its new journal numbers from 1 again, and the seqs it
@@ -214,9 +211,23 @@ def test_P4_counts_the_taps_of_a_barriers_replaced_journal(
             "mono": float(seq), "kind": "tap", "alarm": False, "clock_trusted": True,
             "uid": STRANGER, "granted": True, "reason": "granted", "data": {}}],
             journal_id="5d" * 16)
-    monkeypatch.setattr(report_module, "EVENT_PAGE", 2)
     report = parking_report(desk, staff.clerk, JUNE, events.store)
     assert report.entries_total == whole.entries_total + 2
+
+
+def test_P4_a_plate_and_a_tap_at_one_instant_are_one_use(desk: Desk, staff: Staffs,
+                                                          events: Events) -> None:
+    june(desk, staff, events)
+    whole = parking_report(desk, staff.clerk, JUNE, events.store)
+    # 王建国's plate is journalled before his tap at the same instant, and he taps again
+    # ten seconds later: the lane's order decides which is counted — the plate — and both
+    # taps are the other credential of the same car.
+    at = wall(2026, 6, 24, 8, 0)
+    events.plate("dev-in", WANG, "粤B12345", at)
+    events.tap("dev-in", WANG, at)
+    events.tap("dev-in", WANG, at + 10)
+    report = parking_report(desk, staff.clerk, JUNE, events.store)
+    assert report.entries_total == whole.entries_total + 1
 
 
 def test_P4_steps_in_order_and_only_the_director_signs(desk: Desk, staff: Staffs,
