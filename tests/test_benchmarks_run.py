@@ -25,6 +25,8 @@ SMALL = {
     "booth": ["--samples", "5"],
     "lane": ["--samples", "5", "--cards", "500", "--hours", "0.05"],
     "journal_cap": ["--taps", "250"],
+    "report": ["--cards", "50", "--events", "20000", "--households", "60", "--desk-cards", "240",
+               "--rounds", "2"],
 }
 # The figures an acceptance criterion names, where one does (issue 11: the booth's open
 # is measured with the broker down).
@@ -51,6 +53,10 @@ KEYS: dict[str, dict[str, object]] = {
     # by the run).
     "journal_cap": {"ratio_p99_at_cap": float, "unacked_ratio_p99_at_cap": float,
                     "taps": 250},
+    # Issue 13: the report as the director downloads it, XLSX included, against one SQL pass
+    # over the lanes and the same XLSX.
+    "report": {"seconds": float, "compute_seconds": float, "xlsx_seconds": float,
+               "baseline_seconds": float, "ratio": float, "events": 20000, "cards": 50},
 }
 
 
