@@ -115,7 +115,7 @@ def test_a_snapshot_of_heavy_cards_comes_in_chunks_that_fit(
     assert len(chunks) >= 4  # one by count (chunk_size 2,000)
     assert [c.index for c in chunks] == list(range(chunks[0].count))
     assert len({(c.snapshot_id, c.upto_seq, c.count) for c in chunks}) == 1
-    uids = [card.uid for c in chunks for card in c.cards]
+    uids = [row[0] for c in chunks for row in c.rows]
     assert uids == sorted(heavy_card(i).uid for i in range(CARDS))
 
 

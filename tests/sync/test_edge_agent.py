@@ -51,8 +51,7 @@ from sync.agent import edge_agent
 from sync.agent.auth_apply import Outcome
 from sync.agent.edge_agent import EdgeAgent
 from sync.agent.inbox import InboxBudget
-from sync.agent.snapshot_staging import STALE_AFTER_S, SnapshotStaging
-from sync.agent.sync_db import open_sync_db
+from sync.agent.snapshot_staging import STALE_AFTER_S, SnapshotStaging, open_staging_connection
 from sync.broker.config import BrokerLayout, write_broker
 from sync.mqtt.link import Received
 from sync.wire import topics
@@ -60,6 +59,7 @@ from sync.wire.auth_messages import (
     AuthChanges,
     CatchupRequest,
     SnapshotChunk,
+    SnapshotRows,
     TimeAnswer,
     TimeRequest,
     parse_catchup_message,
@@ -419,9 +419,15 @@ def test_a_snapshot_replaces_the_whole_list_once_every_chunk_is_there(
     assert whitelist(config)[1] == {c.uid: (c.status.value, 200) for c in new}
     # Then it asks for whatever came after the snapshot.
     wait_for(lambda: 200 in central.catchups_after(), what="catch-up after the snapshot")
-    assert os.path.getsize(config.sync_db) > 0
-    conn = sqlite3.connect(config.sync_db)
-    assert conn.execute("SELECT count(*) FROM snapshot_cards").fetchone()[0] == 0
+    # The staged tables became the list: nothing is left staged beside it.
+    conn = sqlite3.connect(config.auth_db)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not {"cards_staged", "schedules_staged"} & tables
+    assert conn.execute("SELECT count(*) FROM snapshot_chunks").fetchone()[0] == 0
+    # The cards table keeps the indexes the plate lookups use.
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                       "AND tbl_name = 'cards' AND sql IS NOT NULL")} \
+        == {"cards_plate_key", "cards_plate_tail"}
     conn.close()
 
 
@@ -460,16 +466,18 @@ class SettableClock:
 
 def test_an_incomplete_snapshot_is_discarded_once_stale(tmp_path: Path) -> None:
     clock = SettableClock()
-    conn = open_sync_db(tmp_path / "sync.db")
+    AuthStore(tmp_path / "auth.db").close()
+    conn = open_staging_connection(tmp_path / "auth.db")
     staging = SnapshotStaging(conn, clock)
     chunk = SnapshotChunk(SITE, "s1", 10, 0, 2, clock.now, (card(1, seq=10),))
-    assert staging.add(chunk) is None
+    assert staging.add(SnapshotRows.of(chunk)) is None
     clock.now += STALE_AFTER_S - 60
     assert staging.discard_stale() == []
     clock.now += 120
     assert staging.discard_stale() == ["s1"]
     assert staging.staged() == []
-    assert conn.execute("SELECT count(*) FROM snapshot_cards").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'cards_staged'"
+                        ).fetchone()[0] == 0
     conn.close()
 
 
