@@ -366,6 +366,63 @@ def test_a_gap_asks_for_a_catchup_and_applies_nothing_until_it_comes(
                                             "00000005"]
 
 
+def test_changes_beyond_a_gap_wait_unverified_and_the_furthest_is_taken_up_after(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
+    commission(config, [card(1, seq=1)], applied_seq=1)
+    start_agent(config)
+    wait_for(lambda: central.catchups_after() == [1], what="catch-up at connect")
+    central.send_changes(4, [card(4)])  # a gap, verified: the agent knows it is behind
+    wait_for(lambda: central.catchups_after() == [1, 1], what="catch-up for the gap")
+    # While behind, further gaps are set aside without being verified: a forgery among
+    # them is not refused yet, and the furthest genuine one is kept.
+    central.send_changes(6, [card(6)], key=Ed25519PrivateKey.generate())
+    central.send_changes(7, [card(7), card(8)])
+    time.sleep(0.5)
+    assert refusals(config) == []
+    assert whitelist(config)[0] == 1
+    central.send_changes(2, [card(2), card(3), card(4)], to_device=DEVICE)
+    # Caught up to 4: the message kept (7..8) is verified now, is a gap, and asks again.
+    wait_for(lambda: central.catchups_after()[-1:] == [4], what="catch-up after 4")
+    central.send_changes(5, [card(5), card(6), card(7), card(8)], to_device=DEVICE)
+    wait_for(lambda: whitelist(config)[0] == 8, what="applied 8")
+    assert refusals(config) == []  # the forgery was displaced, never taken for anything
+
+
+def test_a_forgery_set_aside_is_refused_when_taken_up_and_asks_for_a_catchup(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
+    commission(config, [card(1, seq=1)], applied_seq=1)
+    start_agent(config)
+    wait_for(lambda: central.catchups_after() == [1], what="catch-up at connect")
+    central.send_changes(4, [card(4)])
+    wait_for(lambda: central.catchups_after() == [1, 1], what="catch-up for the gap")
+    central.send_changes(9, [card(9)], key=Ed25519PrivateKey.generate())  # set aside
+    central.send_changes(2, [card(2), card(3), card(4)], to_device=DEVICE)
+    wait_for(lambda: refusals(config) == [("auth", "bad_signature")], what="the forgery")
+    assert whitelist(config)[0] == 4
+    # It may have displaced a genuine change: the agent asks for what came after 4.
+    wait_for(lambda: central.catchups_after()[-1:] == [4], what="catch-up after 4")
+
+
+def test_changes_a_staged_snapshot_covers_are_left_to_it(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
+    start_agent(config)
+    wait_for(lambda: central.catchups_after() == [0], what="catch-up at connect")
+    chunks = central.snapshot(10, [card(n) for n in range(1, 11)], per_chunk=5)
+    central.send_chunk(chunks[0])
+    # In order, but the snapshot being staged brings it: dropped unverified (a forgery too).
+    central.send_changes(1, [card(1, CardStatus.LOST)])
+    central.send_changes(1, [card(1, CardStatus.LOST)], key=Ed25519PrivateKey.generate())
+    time.sleep(0.5)
+    assert whitelist(config)[0] == 0
+    central.send_chunk(chunks[1])
+    wait_for(lambda: whitelist(config)[0] == 10, what="snapshot applied")
+    assert whitelist(config)[1]["00000001"] == ("active", 10)
+    assert refusals(config) == []
+    # Beyond the snapshot, changes apply as ever.
+    central.send_changes(11, [card(1, CardStatus.LOST)])
+    wait_for(lambda: whitelist(config)[0] == 11)
+
+
 REFUSED_LISTS: dict[str, tuple[dict[str, Any], tuple[str, str]]] = {
     "wrong key": ({"key": "other"}, ("auth", "bad_signature")),
     "unsigned": ({"signed": False}, ("auth", "bad_signature")),
@@ -405,6 +462,10 @@ def test_a_snapshot_replaces_the_whole_list_once_every_chunk_is_there(
         config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
     old = [card(n, seq=n) for n in range(1, 6)]
     commission(config, old, applied_seq=5)
+    # The gate's connection, open (and its lookup prepared) before the swap.
+    gate = AuthStore(config.auth_db, readonly=True)
+    assert (record := gate.lookup("00000003")) is not None
+    assert record.status is CardStatus.ACTIVE
     start_agent(config)
     new = [card(n) for n in range(100, 130)] + [card(3, CardStatus.LOST)]
     chunks = central.snapshot(200, new, per_chunk=10)
@@ -417,6 +478,11 @@ def test_a_snapshot_replaces_the_whole_list_once_every_chunk_is_there(
     central.send_chunk(chunks[-1])
     wait_for(lambda: whitelist(config)[0] == 200, what="snapshot applied")
     assert whitelist(config)[1] == {c.uid: (c.status.value, 200) for c in new}
+    # The gate reads the new list on the connection it had: the renamed table is found.
+    assert (record := gate.lookup("00000003")) is not None
+    assert record.status is CardStatus.LOST
+    assert gate.lookup("00000001") is None and gate.lookup("00000064") is not None
+    gate.close()
     # Then it asks for whatever came after the snapshot.
     wait_for(lambda: 200 in central.catchups_after(), what="catch-up after the snapshot")
     # The staged tables became the list: nothing is left staged beside it.
