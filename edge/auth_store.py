@@ -4,11 +4,13 @@ query. The records it holds are edge/card_record.py's ``CardRow``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from edge.card_record import CardRow, parking_from_text, parking_text
+from edge.card_record import CardRow, from_wire, parking_from_text, parking_text
 from edge.cards import CardRecord, CardStatus, WeeklySchedule, parse_schedule
 from edge.migrations import connect, migrate
 from edge.plates import normalize_plate, plate_key, plate_tail
@@ -40,6 +42,26 @@ MIGRATIONS = [
     ALTER TABLE cards ADD COLUMN plate_tail TEXT;
     CREATE INDEX cards_plate_key ON cards (plate_key) WHERE plate_key IS NOT NULL;
     CREATE INDEX cards_plate_tail ON cards (plate_tail) WHERE plate_tail IS NOT NULL
+    """,
+    # 3: a snapshot is staged here, beside the list it replaces, and not in the agent's
+    # sync.db: its cards go into cards_staged (made per snapshot from the cards table's own
+    # definition) and come into force by renaming that table, so each card is written once
+    # (sync/agent/snapshot_staging.py). A snapshot staged in sync.db before is dropped
+    # there; the device asks for a new one.
+    """
+    CREATE TABLE snapshots (
+        snapshot_id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        upto_seq INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        issued_at REAL NOT NULL,
+        updated_wall REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshot_chunks (
+        snapshot_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        PRIMARY KEY (snapshot_id, idx)
+    ) WITHOUT ROWID
     """,
 ]
 
@@ -76,6 +98,86 @@ def card_values(card: CardRow) -> tuple[object, ...]:
         GROUP_SEPARATOR.join(card.access_groups), card.schedule, card.holder_kind,
         card.plate, card.auth_seq, parking_text(card.parking), key, tail,
     )
+
+
+# A UID already as normalize_uid writes it: the bulk path keeps it as it is.
+_CANONICAL_UID = re.compile(r"(?:[0-9A-F]{2}){1,10}").fullmatch
+_STATUSES = frozenset(s.value for s in CardStatus)
+
+
+def wire_rows(cards: list[Any], seq: int, where: str) -> list[tuple[object, ...]]:
+    """Cards in their wire form (JSON values), checked as ``from_wire`` checks them, as the
+    rows ``card_values`` makes of them, each with ``auth_seq`` ``seq``.
+
+    The bulk form of ``card_values(from_wire(card, seq))`` for a snapshot's thousands of
+    cards: the common record (canonical UID, no parking) becomes its row directly, with each
+    date and schedule of the batch checked once; any other record goes through
+    ``from_wire`` itself, so a record is refused exactly when, and with the message that,
+    ``from_wire`` refuses it. CardRecordError names the card at ``where[i]``."""
+    rows: list[tuple[object, ...]] = []
+    dates: dict[str, str] = {}
+    schedules: dict[str, str] = {}
+    for i, obj in enumerate(cards):
+        row = _plain_row(obj, seq, dates, schedules) if type(obj) is dict else None
+        if row is None:
+            row = card_values(from_wire(obj, seq, f"{where}[{i}]"))
+        rows.append(row)
+    return rows
+
+
+def _plain_row(obj: dict[str, Any], seq: int, dates: dict[str, str],
+               schedules: dict[str, str]) -> tuple[object, ...] | None:
+    """The row of a common record, or None for ``from_wire`` to judge (and refuse, or
+    convert) it."""
+    uid, status, groups = obj.get("uid"), obj.get("status"), obj.get("access_groups")
+    if (type(uid) is not str or not _CANONICAL_UID(uid) or type(status) is not str
+            or status not in _STATUSES
+            or type(groups) is not list or not all(type(g) is str and g for g in groups)):
+        return None
+    parking, holder_kind, plate = obj.get("parking"), obj.get("holder_kind"), obj.get("plate")
+    if parking is not None and (type(parking) is not list or parking):
+        return None
+    if holder_kind is None:
+        holder_kind = ""
+    if type(holder_kind) is not str or (plate is not None and type(plate) is not str):
+        return None
+    days: list[str | None] = []
+    for name in ("valid_from", "valid_until"):
+        value = obj.get(name)
+        if value is not None:
+            if type(value) is not str:
+                return None
+            value = dates.get(value) or _iso_date(value, dates)
+            if value is None:
+                return None
+        days.append(value)
+    written = obj.get("schedule")
+    schedule: str | None = None
+    if written is not None:
+        if type(written) is not str:
+            return None
+        schedule = schedules.get(written) or _schedule_spec(written, schedules)
+        if schedule is None:
+            return None
+    key, tail = _plate_keys(plate)
+    return (uid, status, days[0], days[1], GROUP_SEPARATOR.join(groups), schedule,
+            holder_kind, plate, seq, None, key, tail)
+
+
+def _iso_date(text: str, seen: dict[str, str]) -> str | None:
+    try:
+        seen[text] = date.fromisoformat(text).isoformat()
+    except ValueError:
+        return None
+    return seen[text]
+
+
+def _schedule_spec(text: str, seen: dict[str, str]) -> str | None:
+    try:
+        seen[text] = parse_schedule(text).spec
+    except ValueError:
+        return None
+    return seen[text]
 
 
 class AuthStore:

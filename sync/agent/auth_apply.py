@@ -7,9 +7,25 @@ local clock is not a refusal: the signature and the sequence number make a list 
 and a clock that is behind must not keep a lost card open; it is journalled as
 ``clock_behind``. Changes apply in one transaction together with the new ``applied_seq`` and
 the list's ``issued_at`` (floor evidence for the clock, edge/clock_trust.py); a snapshot, once
-all its chunks are staged in ``sync.db``, replaces the whole cards table in one transaction,
-so a crash leaves the old list or the new one. Central's signed ``time`` answers arrive on
-the same topic and go to ``sync.agent.central_clock``."""
+all its chunks are staged (sync/agent/snapshot_staging.py), replaces the whole cards table in
+one transaction, so a crash leaves the old list or the new one. Central's signed ``time``
+answers arrive on the same topic and go to ``sync.agent.central_clock``.
+
+Changes that could not apply now are not even verified while the agent knows it is behind:
+a device catching up (a snapshot of a million cards on its way) receives every change
+central broadcasts meanwhile, and verifying and reading each only to drop it as a gap cost
+more than the snapshot. Their sequence range is read from the message's first bytes
+(``changes_range``, unverified), and:
+
+- a change the snapshot being staged covers (``to_seq`` at or below its ``upto_seq``) is
+  dropped: the snapshot brings it;
+- a change beyond a gap is set aside, unverified, while a catch-up (or the snapshot) is on its
+  way; only the one reaching furthest is kept. Once that is in, the kept message is
+  verified and handled as if it had just arrived (applied, or a gap that asks again).
+
+Nothing is applied or believed from an unverified message: a forged one set aside is
+refused (and journalled) when its turn comes, and then a catch-up is asked for, since it
+may have displaced a genuine one."""
 
 from __future__ import annotations
 
@@ -17,17 +33,21 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge.auth_store import CARD_COLUMNS, LIST_ISSUED_AT, AuthStore
+from edge.auth_store import AuthStore
 from edge.clock_trust import AgentClockTrust
-from edge.migrations import connect
 from sync.agent.central_clock import CentralClock
 from sync.agent.journal import AgentJournal
 from sync.agent.snapshot_staging import SnapshotStaging, StagedSnapshot
-from sync.wire.auth_messages import AuthChanges, SnapshotChunk, TimeAnswer, parse_auth_message
+from sync.wire.auth_messages import (
+    AuthChanges,
+    SnapshotRows,
+    TimeAnswer,
+    changes_range,
+    parse_auth_message,
+)
 from sync.wire.envelope import MalformedMessageError, open_signed
 from sync.wire.payload import ProtocolError
 from sync.wire.signing import SignatureError
@@ -47,51 +67,9 @@ class Outcome(enum.Enum):
     GAP = "gap"  # entries missing before this message: ask for a catch-up
     STAGED = "staged"  # a snapshot chunk kept until the rest arrive
     REFUSED = "refused"  # journalled as a security event
+    SET_ASIDE = "set_aside"  # a change beyond what can apply now: not verified (see above)
     TIME = "time"  # central's signed time, handed to sync.agent.central_clock
     DROPPED = "dropped"  # malformed or harmless duplicate: logged only
-
-
-def replace_cards(auth_db: Path, sync_db: Path, snapshot_id: str, upto_seq: int,
-                  issued_at: float | None = None) -> bool:
-    """Replace every card in ``auth_db`` by the staged snapshot, in one transaction (with
-    ``applied_seq`` and, when given, the snapshot's ``issued_at``).
-
-    The staging file is attached read-only in spirit; only ``auth.db`` is written, so the
-    single-file transaction is what makes the swap atomic: after a crash at any instant the
-    file holds the old list with the old ``applied_seq`` or the new list with ``upto_seq``.
-    Returns False (and writes nothing) if ``auth.db`` is already at or past ``upto_seq``.
-    """
-    columns = ", ".join(CARD_COLUMNS)
-    conn = connect(str(auth_db))
-    try:
-        conn.execute("ATTACH DATABASE ? AS staging", (str(sync_db),))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Re-read under the write lock: nothing else may have moved it meanwhile.
-            applied = int(conn.execute(
-                "SELECT value FROM main.meta WHERE key = 'applied_seq'").fetchone()[0])
-            if applied >= upto_seq:
-                conn.rollback()
-                return False
-            conn.execute("DELETE FROM main.cards")
-            conn.execute(f"INSERT INTO main.cards ({columns}) SELECT {columns} "
-                         "FROM staging.snapshot_cards WHERE snapshot_id = ?", (snapshot_id,))
-            conn.execute("DELETE FROM main.schedules")
-            conn.execute("INSERT OR IGNORE INTO main.schedules (spec) SELECT DISTINCT schedule "
-                         "FROM staging.snapshot_cards WHERE snapshot_id = ? "
-                         "AND schedule IS NOT NULL", (snapshot_id,))
-            conn.execute("UPDATE main.meta SET value = ? WHERE key = 'applied_seq'",
-                         (str(upto_seq),))
-            if issued_at is not None:
-                conn.execute("INSERT OR REPLACE INTO main.meta (key, value) VALUES (?, ?)",
-                             (LIST_ISSUED_AT, repr(float(issued_at))))
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
-        return True
-    finally:
-        conn.close()
 
 
 class AuthApplier:
@@ -99,7 +77,7 @@ class AuthApplier:
 
     def __init__(self, store: AuthStore, staging: SnapshotStaging, journal: AgentJournal,
                  trust: AgentClockTrust, *, site: str, public_key: Ed25519PublicKey,
-                 tolerance: float, sync_db: Path, central_clock: CentralClock | None = None,
+                 tolerance: float, central_clock: CentralClock | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.staging = staging
@@ -108,13 +86,19 @@ class AuthApplier:
         self.site = site
         self.public_key = public_key
         self.tolerance = tolerance
-        self.sync_db = sync_db
         self.central_clock = central_clock
         self._monotonic = monotonic
         self._clock_behind_noted = float("-inf")
         # The newest entry any genuine list has mentioned: while applied_seq is below it,
         # the agent keeps asking for a catch-up.
         self.highest_seen = 0
+        # The upto_seq of the snapshot being staged (its chunks were verified), if any.
+        self._staging_upto: int | None = None
+        self._note_staging()
+        # The change set aside that reaches furthest: (to_seq it claims, message).
+        self._set_aside: tuple[int, bytes] | None = None
+        # A message set aside proved forged: it may have displaced a genuine one.
+        self.catchup_wanted = False
 
     @property
     def behind(self) -> bool:
@@ -126,8 +110,50 @@ class AuthApplier:
         """The last sequence number applied to ``auth.db``."""
         return self.store.applied_seq
 
+    def _note_staging(self) -> None:
+        staged = self.staging.staged()
+        self._staging_upto = max((s.upto_seq for s in staged), default=None)
+        if self._staging_upto is not None:
+            self.highest_seen = max(self.highest_seen, self._staging_upto)
+
     def handle(self, raw: bytes) -> Outcome:
-        """Verify, check and apply (or stage) one message from an authorisation topic."""
+        """Verify, check and apply (or stage, or set aside) one message from an
+        authorisation topic."""
+        claimed = changes_range(raw)
+        if claimed is not None and self._can_wait(*claimed, raw):
+            return Outcome.SET_ASIDE
+        outcome = self._handle(raw)
+        if outcome in (Outcome.APPLIED, Outcome.SNAPSHOT_APPLIED):
+            self._take_up_set_aside()
+        return outcome
+
+    def _can_wait(self, from_seq: int, to_seq: int, raw: bytes) -> bool:
+        """Whether a change claiming ``from_seq..to_seq`` is left unverified (dropped, or
+        kept as the one reaching furthest); see the module's docstring."""
+        applied = self.store.applied_seq
+        if to_seq <= applied:
+            return False  # verified and journalled as a replay, as ever
+        if self._staging_upto is not None and to_seq <= self._staging_upto:
+            return True
+        if from_seq <= applied + 1 or not (self.behind or self._staging_upto is not None):
+            return False
+        if self._set_aside is None or to_seq > self._set_aside[0]:
+            self._set_aside = (to_seq, raw)
+        return True
+
+    def _take_up_set_aside(self) -> None:
+        """Handle the change set aside once nothing it could wait for is on its way."""
+        if self._set_aside is None or self.behind or self._staging_upto is not None:
+            return
+        claimed, raw = self._set_aside
+        self._set_aside = None
+        if claimed > self.store.applied_seq:  # else what it claims to bring is in already
+            outcome = self._handle(raw)
+            if outcome is Outcome.REFUSED and self.store.applied_seq < claimed:
+                # Forged (or another site's): a genuine change it displaced is fetched.
+                self.catchup_wanted = True
+
+    def _handle(self, raw: bytes) -> Outcome:
         try:
             message = parse_auth_message(open_signed(self.public_key, raw))
         except MalformedMessageError as exc:
@@ -147,7 +173,7 @@ class AuthApplier:
             verdict = self.central_clock.accept(message)
             return {"accepted": Outcome.TIME, "refused": Outcome.REFUSED}.get(
                 verdict, Outcome.DROPPED)
-        subject = "auth_snapshot" if isinstance(message, SnapshotChunk) else "auth_changes"
+        subject = "auth_snapshot" if isinstance(message, SnapshotRows) else "auth_changes"
         if message.site != self.site:
             self.journal.security(subject, "wrong_site", site=message.site)
             return Outcome.REFUSED
@@ -179,7 +205,7 @@ class AuthApplier:
         log.info("applied changes %d..%d (%d cards)", applied + 1, changes.to_seq, len(tail))
         return Outcome.APPLIED
 
-    def _chunk(self, chunk: SnapshotChunk) -> Outcome:
+    def _chunk(self, chunk: SnapshotRows) -> Outcome:
         applied = self.store.applied_seq
         if chunk.upto_seq < applied:
             self.journal.security("auth_snapshot", "rollback", alarm=False,
@@ -192,16 +218,14 @@ class AuthApplier:
                      chunk.snapshot_id, applied)
             return Outcome.DROPPED
         complete = self.staging.add(chunk)
+        self._note_staging()
         if complete is None:
             return Outcome.STAGED
         return self._apply_snapshot(complete)
 
     def _apply_snapshot(self, snapshot: StagedSnapshot) -> Outcome:
-        applied = replace_cards(self.store.path, self.sync_db, snapshot.snapshot_id,
-                                snapshot.upto_seq, snapshot.issued_at)
-        # Only after auth.db committed: a crash before this line keeps the staged copy, and
-        # resume() then finds auth.db already at upto_seq and just discards it.
-        self.staging.discard(snapshot.snapshot_id)
+        applied = self.staging.apply(snapshot)
+        self._note_staging()
         if not applied:
             return Outcome.DROPPED
         self.trust.saw_list(snapshot.issued_at)
@@ -228,10 +252,13 @@ class AuthApplier:
             return None
         if snapshot.upto_seq <= self.store.applied_seq:
             self.staging.discard(snapshot.snapshot_id)
+            self._note_staging()
             return Outcome.DROPPED
         log.info("resuming staged snapshot %s", snapshot.snapshot_id)
         return self._apply_snapshot(snapshot)
 
     def housekeeping(self) -> None:
         """Discard incomplete snapshots that stopped arriving."""
-        self.staging.discard_stale()
+        if self.staging.discard_stale():
+            self._note_staging()
+            self._take_up_set_aside()

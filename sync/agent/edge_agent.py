@@ -13,7 +13,7 @@ Threads:
   holds at most ``INBOX_BYTES`` of messages; past that the network thread waits for the
   worker, so the broker's backlog (a snapshot, a burst of changes) stays in the broker and
   in TCP's window instead of in this process (see ``InboxBudget``).
-- the worker (``sync-worker``) owns ``auth.db``, the staging in ``sync.db`` and the journal
+- the worker (``sync-worker``) owns ``auth.db`` (and the snapshot staged in it) and the journal
   uplink: it applies authorisation messages, handles acks, polls the journal for new events
   every ``poll_interval`` (at once after an ack), and publishes status. One thread, so none
   of that state needs a lock.
@@ -47,7 +47,7 @@ from sync.agent.journal import AgentJournal
 from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, JournalUplink
 from sync.agent.lot_exchange import LotExchange
 from sync.agent.site_rules_reception import SiteRulesReception
-from sync.agent.snapshot_staging import SnapshotStaging
+from sync.agent.snapshot_staging import SnapshotStaging, open_staging_connection
 from sync.agent.sync_db import open_sync_db
 from sync.mqtt.link import LinkSettings, MqttLink, Received, TlsFiles
 from sync.wire import topics
@@ -163,8 +163,8 @@ class EdgeAgent:
         self.trust = AgentClockTrust(config.clock_state, self.clock, self.clock_sync,
                                 skew=self.sync.clock_tolerance,
                                 list_issued_at=self.store.list_issued_at)
-        sync_conn = open_sync_db(config.sync_db)
-        self._sync_conns = [sync_conn, open_sync_db(config.sync_db)]
+        self._sync_conns = [open_staging_connection(config.auth_db),
+                            open_sync_db(config.sync_db)]
         max_events = config.journal.max_events
         self.journal = AgentJournal(Journal(config.events_db, self.clock,
                                             max_events=max_events), self.trust)
@@ -172,9 +172,9 @@ class EdgeAgent:
                                           trust=self.trust, journal=self.journal,
                                           publish=self._publish)
         self.applier = AuthApplier(
-            self.store, SnapshotStaging(sync_conn, self.clock), self.journal, self.trust,
-            site=self.site, public_key=self.public_key, tolerance=self.sync.clock_tolerance,
-            sync_db=config.sync_db, central_clock=self.central_clock)
+            self.store, SnapshotStaging(self._sync_conns[0], self.clock), self.journal,
+            self.trust, site=self.site, public_key=self.public_key,
+            tolerance=self.sync.clock_tolerance, central_clock=self.central_clock)
         self.uplink = JournalUplink(
             Journal(config.events_db, self.clock, max_events=max_events), self.device,
             topics.events(self.site, self.device), self._publish, self.sync.batch_size,
@@ -363,6 +363,9 @@ class EdgeAgent:
             self.needs_restart = True
             return
         self.uplink.pump()
+        if self.applier.catchup_wanted:
+            self.applier.catchup_wanted = False
+            self._request_catchup(force=True)
         if (self.applier.behind
                 and time.monotonic() - self._snapshot_arriving_at > SNAPSHOT_QUIET_S):
             # A gap, or a catch-up answer that did not cover everything seen since.

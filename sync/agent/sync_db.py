@@ -1,9 +1,8 @@
-"""``sync.db``: the sync agent's own state, kept apart from ``auth.db`` so that staging a large
-snapshot never holds the lock the gate reads its whitelist under.
+"""``sync.db``: the sync agent's own state, kept apart from ``auth.db``.
 
-It holds the chunks of snapshots being received (until one is complete and applied) and the
-nonces of remote commands already seen (until long after they expired), so that a replayed
-command is refused even after the agent restarts."""
+It holds the nonces of remote commands already seen (until long after they expired), so that
+a replayed command is refused even after the agent restarts. (Snapshots are staged in
+``auth.db`` itself: see sync/agent/snapshot_staging.py.)"""
 
 from __future__ import annotations
 
@@ -52,6 +51,13 @@ MIGRATIONS = [
     ALTER TABLE snapshot_cards ADD COLUMN parking TEXT;
     ALTER TABLE snapshot_cards ADD COLUMN plate_key TEXT;
     ALTER TABLE snapshot_cards ADD COLUMN plate_tail TEXT
+    """,
+    # 3: snapshots are staged in auth.db now (edge.auth_store migration 3), where their
+    # cards are written once; one staged here is dropped (the device asks for a new one).
+    """
+    DROP TABLE snapshot_cards;
+    DROP TABLE snapshot_chunks;
+    DROP TABLE snapshots
     """,
 ]
 

@@ -7,21 +7,28 @@ site's authorisation log), ``auth_snapshot`` (a chunk of the whole list) and ``t
 
 Cards travel in their wire form (edge/card_record.py), encoded once: the writers here embed
 each card's text as it is (``changes_text``, ``snapshot_text``), so central sends what it
-logged without decoding or re-encoding a card."""
+logged without decoding or re-encoding a card. A device reads a snapshot chunk's cards
+straight into the rows ``auth.db`` stores (``SnapshotRows``), and may look at the sequence
+range of an ``auth_changes`` message before verifying it (``changes_range``), to leave
+unverified what it could not apply anyway."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from edge.auth_store import card_values, wire_rows
 from edge.card_record import CardRecordError, CardRow, from_wire, wire_text
 from sync.wire.payload import (
+    MAX_MESSAGE_BYTES,
     VERSION,
     ProtocolError,
+    check_object,
     dump,
     field,
     int_field,
@@ -78,7 +85,11 @@ class AuthChanges:
     @staticmethod
     def parse(payload: str) -> AuthChanges:
         """Validate a verified payload."""
-        obj = load_object(payload, "auth_changes")
+        return AuthChanges.from_object(load_object(payload, "auth_changes"))
+
+    @staticmethod
+    def from_object(obj: dict[str, Any]) -> AuthChanges:
+        """Validate a verified payload parsed into an ``auth_changes`` object."""
         w = "auth_changes"
         from_seq, to_seq = int_field(obj, "from_seq", w, 1), int_field(obj, "to_seq", w, 1)
         entries = list_field(obj, "entries", w)
@@ -137,6 +148,71 @@ class SnapshotChunk:
 
 
 @dataclass(frozen=True)
+class SnapshotRows:
+    """A snapshot chunk as a device receives it: ``SnapshotChunk``'s fields, with its cards
+    checked as ``from_wire`` checks them and kept as the rows ``auth.db`` stores
+    (edge/auth_store.py ``wire_rows``, in ``CARD_COLUMNS`` order, ``auth_seq`` = ``upto_seq``):
+    a million cards are staged without a record object each."""
+
+    site: str
+    snapshot_id: str
+    upto_seq: int
+    index: int
+    count: int
+    issued_at: float
+    rows: tuple[tuple[object, ...], ...]
+
+    @staticmethod
+    def from_object(obj: dict[str, Any]) -> SnapshotRows:
+        """Validate a verified payload parsed into an ``auth_snapshot`` object."""
+        w = "auth_snapshot"
+        count = int_field(obj, "count", w, 1)
+        index = int_field(obj, "index", w, 0)
+        if index >= count:
+            raise ProtocolError(f"{w}.index: {index} is not below count {count}")
+        upto = int_field(obj, "upto_seq", w, 0)
+        cards = list_field(obj, "cards", w)
+        try:
+            rows = wire_rows(cards, upto, f"{w}.cards")
+        except CardRecordError as exc:
+            raise ProtocolError(str(exc)) from exc
+        return SnapshotRows(field(obj, "site", str, w), field(obj, "snapshot_id", str, w),
+                            upto, index, count, number_field(obj, "issued_at", w),
+                            tuple(rows))
+
+    @staticmethod
+    def of(chunk: SnapshotChunk) -> SnapshotRows:
+        """The rows of a chunk built in this process (tests, tools)."""
+        return SnapshotRows(chunk.site, chunk.snapshot_id, chunk.upto_seq, chunk.index,
+                            chunk.count, chunk.issued_at,
+                            tuple(card_values(c) for c in chunk.cards))
+
+
+# The start of a signed ``auth_changes`` message as central writes it (sync/wire/signing.py
+# ``sign`` around ``changes_text``): the payload's first fields, escaped in the envelope.
+_CHANGES_HEAD = re.compile(
+    rb'\{"payload":"\{\\"v\\":1,\\"type\\":\\"auth_changes\\",'
+    rb'\\"site\\":\\"(?:[^"\\]|\\.)*?\\",'
+    rb'\\"from_seq\\":([1-9][0-9]{0,17}),\\"to_seq\\":([1-9][0-9]{0,17}),')
+
+
+def changes_range(raw: bytes) -> tuple[int, int] | None:
+    """``(from_seq, to_seq)`` as the start of a signed ``auth_changes`` message says, read
+    without parsing or verifying it; None for any other message or layout.
+
+    Unverified: a hint for deciding to leave a message aside (its sequence numbers are
+    beyond what could apply now), never for applying anything. A forger can make a message
+    look like anything, so the hint may only ever decide about the message that carries it.
+    """
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return None
+    head = _CHANGES_HEAD.match(raw, 0, 512)
+    if head is None:
+        return None
+    return int(head[1]), int(head[2])
+
+
+@dataclass(frozen=True)
 class TimeAnswer:
     """Central's clock ``now`` for one device's request ``nonce`` (signed)."""
 
@@ -150,7 +226,11 @@ class TimeAnswer:
     @staticmethod
     def parse(payload: str) -> TimeAnswer:
         """Validate a verified payload."""
-        obj = load_object(payload, TimeAnswer.TYPE)
+        return TimeAnswer.from_object(load_object(payload, TimeAnswer.TYPE))
+
+    @staticmethod
+    def from_object(obj: dict[str, Any]) -> TimeAnswer:
+        """Validate a verified payload parsed into a ``time`` object."""
         w = TimeAnswer.TYPE
         now = number_field(obj, "now", w)
         if not (math.isfinite(now) and now > 0):
@@ -164,14 +244,20 @@ class TimeAnswer:
                      "device": self.device, "nonce": self.nonce, "now": self.now})
 
 
-def parse_auth_message(payload: str) -> AuthChanges | SnapshotChunk | TimeAnswer:
-    """Any message of a device's authorisation topics, by its type."""
-    kind = message_type(payload)
+def parse_auth_message(payload: str) -> AuthChanges | SnapshotRows | TimeAnswer:
+    """Any message of a device's authorisation topics, by its type (parsed once)."""
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"not JSON: {exc}") from exc
+    kind = obj.get("type") if isinstance(obj, dict) else None
     if kind == "auth_snapshot":
-        return SnapshotChunk.parse(payload)
+        return SnapshotRows.from_object(check_object(obj, "auth_snapshot"))
     if kind == TimeAnswer.TYPE:
-        return TimeAnswer.parse(payload)
-    return AuthChanges.parse(payload)
+        return TimeAnswer.from_object(check_object(obj, TimeAnswer.TYPE))
+    return AuthChanges.from_object(check_object(obj, "auth_changes"))
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,11 @@ def load_object(raw: bytes | str, expected_type: str) -> dict[str, Any]:
         obj = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"not JSON: {exc}") from exc
+    return check_object(obj, expected_type)
+
+
+def check_object(obj: object, expected_type: str) -> dict[str, Any]:
+    """A parsed message as an object of the expected ``type`` and version."""
     if not isinstance(obj, dict):
         raise ProtocolError("a message must be a JSON object")
     if obj.get("v") != VERSION:

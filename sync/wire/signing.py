@@ -69,6 +69,12 @@ def verify(public_key: Ed25519PublicKey, message: bytes) -> str:
         raise SignatureError(f"not JSON: {exc}") from exc
     if not isinstance(envelope, dict):
         raise SignatureError("a signed message must be an object")
+    return verify_envelope(public_key, envelope)
+
+
+def verify_envelope(public_key: Ed25519PublicKey, envelope: dict[str, object]) -> str:
+    """The payload text of a signed message already parsed into its envelope object;
+    SignatureError unless it verifies."""
     payload, sig = envelope.get("payload"), envelope.get("sig")
     if not isinstance(payload, str) or not isinstance(sig, str):
         raise SignatureError("missing 'payload' or 'sig'")

@@ -22,7 +22,7 @@ from edge.card_record import MAX_WIRE_BYTES, CardRow, encode
 from edge.cards import CardStatus
 from sync.hub.bridge import CentralSync
 from sync.wire import topics
-from sync.wire.auth_messages import CatchupRequest, parse_auth_message
+from sync.wire.auth_messages import CatchupRequest, SnapshotRows, parse_auth_message
 from sync.wire.payload import MAX_MESSAGE_BYTES
 from sync.wire.signing import parse_public_key, public_key_text, verify
 from sync.wire.topics import CENTRAL_USER
@@ -92,7 +92,7 @@ def _catch_up(broker: Broker, central: CentralSync, dev_a: Probe, after: int) ->
     assert not dev_a.subscribe(own).is_failure
     request = CatchupRequest("dev-a", after).dump().encode()
     assert not dev_a.publish(topics.catchup(SITE, "dev-a"), request).is_failure
-    wait_until(lambda: sum(len(getattr(m, "cards", ())) for m in
+    wait_until(lambda: sum(len(m.rows if isinstance(m, SnapshotRows) else m.cards) for m in
                            opened(central, dev_a.on(own))) >= CARDS - after)
     payloads = dev_a.on(own)
     assert all(len(p) <= MAX_MESSAGE_BYTES for p in payloads), [len(p) for p in payloads]
@@ -115,7 +115,7 @@ def test_a_snapshot_of_heavy_cards_comes_in_chunks_that_fit(
     assert len(chunks) >= 4  # one by count (chunk_size 2,000)
     assert [c.index for c in chunks] == list(range(chunks[0].count))
     assert len({(c.snapshot_id, c.upto_seq, c.count) for c in chunks}) == 1
-    uids = [card.uid for c in chunks for card in c.cards]
+    uids = [row[0] for c in chunks for row in c.rows]
     assert uids == sorted(heavy_card(i).uid for i in range(CARDS))
 
 

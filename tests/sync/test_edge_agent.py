@@ -51,8 +51,7 @@ from sync.agent import edge_agent
 from sync.agent.auth_apply import Outcome
 from sync.agent.edge_agent import EdgeAgent
 from sync.agent.inbox import InboxBudget
-from sync.agent.snapshot_staging import STALE_AFTER_S, SnapshotStaging
-from sync.agent.sync_db import open_sync_db
+from sync.agent.snapshot_staging import STALE_AFTER_S, SnapshotStaging, open_staging_connection
 from sync.broker.config import BrokerLayout, write_broker
 from sync.mqtt.link import Received
 from sync.wire import topics
@@ -60,6 +59,7 @@ from sync.wire.auth_messages import (
     AuthChanges,
     CatchupRequest,
     SnapshotChunk,
+    SnapshotRows,
     TimeAnswer,
     TimeRequest,
     parse_catchup_message,
@@ -366,6 +366,63 @@ def test_a_gap_asks_for_a_catchup_and_applies_nothing_until_it_comes(
                                             "00000005"]
 
 
+def test_changes_beyond_a_gap_wait_unverified_and_the_furthest_is_taken_up_after(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
+    commission(config, [card(1, seq=1)], applied_seq=1)
+    start_agent(config)
+    wait_for(lambda: central.catchups_after() == [1], what="catch-up at connect")
+    central.send_changes(4, [card(4)])  # a gap, verified: the agent knows it is behind
+    wait_for(lambda: central.catchups_after() == [1, 1], what="catch-up for the gap")
+    # While behind, further gaps are set aside without being verified: a forgery among
+    # them is not refused yet, and the furthest genuine one is kept.
+    central.send_changes(6, [card(6)], key=Ed25519PrivateKey.generate())
+    central.send_changes(7, [card(7), card(8)])
+    time.sleep(0.5)
+    assert refusals(config) == []
+    assert whitelist(config)[0] == 1
+    central.send_changes(2, [card(2), card(3), card(4)], to_device=DEVICE)
+    # Caught up to 4: the message kept (7..8) is verified now, is a gap, and asks again.
+    wait_for(lambda: central.catchups_after()[-1:] == [4], what="catch-up after 4")
+    central.send_changes(5, [card(5), card(6), card(7), card(8)], to_device=DEVICE)
+    wait_for(lambda: whitelist(config)[0] == 8, what="applied 8")
+    assert refusals(config) == []  # the forgery was displaced, never taken for anything
+
+
+def test_a_forgery_set_aside_is_refused_when_taken_up_and_asks_for_a_catchup(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
+    commission(config, [card(1, seq=1)], applied_seq=1)
+    start_agent(config)
+    wait_for(lambda: central.catchups_after() == [1], what="catch-up at connect")
+    central.send_changes(4, [card(4)])
+    wait_for(lambda: central.catchups_after() == [1, 1], what="catch-up for the gap")
+    central.send_changes(9, [card(9)], key=Ed25519PrivateKey.generate())  # set aside
+    central.send_changes(2, [card(2), card(3), card(4)], to_device=DEVICE)
+    wait_for(lambda: refusals(config) == [("auth", "bad_signature")], what="the forgery")
+    assert whitelist(config)[0] == 4
+    # It may have displaced a genuine change: the agent asks for what came after 4.
+    wait_for(lambda: central.catchups_after()[-1:] == [4], what="catch-up after 4")
+
+
+def test_changes_a_staged_snapshot_covers_are_left_to_it(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
+    start_agent(config)
+    wait_for(lambda: central.catchups_after() == [0], what="catch-up at connect")
+    chunks = central.snapshot(10, [card(n) for n in range(1, 11)], per_chunk=5)
+    central.send_chunk(chunks[0])
+    # In order, but the snapshot being staged brings it: dropped unverified (a forgery too).
+    central.send_changes(1, [card(1, CardStatus.LOST)])
+    central.send_changes(1, [card(1, CardStatus.LOST)], key=Ed25519PrivateKey.generate())
+    time.sleep(0.5)
+    assert whitelist(config)[0] == 0
+    central.send_chunk(chunks[1])
+    wait_for(lambda: whitelist(config)[0] == 10, what="snapshot applied")
+    assert whitelist(config)[1]["00000001"] == ("active", 10)
+    assert refusals(config) == []
+    # Beyond the snapshot, changes apply as ever.
+    central.send_changes(11, [card(1, CardStatus.LOST)])
+    wait_for(lambda: whitelist(config)[0] == 11)
+
+
 REFUSED_LISTS: dict[str, tuple[dict[str, Any], tuple[str, str]]] = {
     "wrong key": ({"key": "other"}, ("auth", "bad_signature")),
     "unsigned": ({"signed": False}, ("auth", "bad_signature")),
@@ -405,6 +462,10 @@ def test_a_snapshot_replaces_the_whole_list_once_every_chunk_is_there(
         config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
     old = [card(n, seq=n) for n in range(1, 6)]
     commission(config, old, applied_seq=5)
+    # The gate's connection, open (and its lookup prepared) before the swap.
+    gate = AuthStore(config.auth_db, readonly=True)
+    assert (record := gate.lookup("00000003")) is not None
+    assert record.status is CardStatus.ACTIVE
     start_agent(config)
     new = [card(n) for n in range(100, 130)] + [card(3, CardStatus.LOST)]
     chunks = central.snapshot(200, new, per_chunk=10)
@@ -417,11 +478,22 @@ def test_a_snapshot_replaces_the_whole_list_once_every_chunk_is_there(
     central.send_chunk(chunks[-1])
     wait_for(lambda: whitelist(config)[0] == 200, what="snapshot applied")
     assert whitelist(config)[1] == {c.uid: (c.status.value, 200) for c in new}
+    # The gate reads the new list on the connection it had: the renamed table is found.
+    assert (record := gate.lookup("00000003")) is not None
+    assert record.status is CardStatus.LOST
+    assert gate.lookup("00000001") is None and gate.lookup("00000064") is not None
+    gate.close()
     # Then it asks for whatever came after the snapshot.
     wait_for(lambda: 200 in central.catchups_after(), what="catch-up after the snapshot")
-    assert os.path.getsize(config.sync_db) > 0
-    conn = sqlite3.connect(config.sync_db)
-    assert conn.execute("SELECT count(*) FROM snapshot_cards").fetchone()[0] == 0
+    # The staged tables became the list: nothing is left staged beside it.
+    conn = sqlite3.connect(config.auth_db)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not {"cards_staged", "schedules_staged"} & tables
+    assert conn.execute("SELECT count(*) FROM snapshot_chunks").fetchone()[0] == 0
+    # The cards table keeps the indexes the plate lookups use.
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                       "AND tbl_name = 'cards' AND sql IS NOT NULL")} \
+        == {"cards_plate_key", "cards_plate_tail"}
     conn.close()
 
 
@@ -460,16 +532,18 @@ class SettableClock:
 
 def test_an_incomplete_snapshot_is_discarded_once_stale(tmp_path: Path) -> None:
     clock = SettableClock()
-    conn = open_sync_db(tmp_path / "sync.db")
+    AuthStore(tmp_path / "auth.db").close()
+    conn = open_staging_connection(tmp_path / "auth.db")
     staging = SnapshotStaging(conn, clock)
     chunk = SnapshotChunk(SITE, "s1", 10, 0, 2, clock.now, (card(1, seq=10),))
-    assert staging.add(chunk) is None
+    assert staging.add(SnapshotRows.of(chunk)) is None
     clock.now += STALE_AFTER_S - 60
     assert staging.discard_stale() == []
     clock.now += 120
     assert staging.discard_stale() == ["s1"]
     assert staging.staged() == []
-    assert conn.execute("SELECT count(*) FROM snapshot_cards").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'cards_staged'"
+                        ).fetchone()[0] == 0
     conn.close()
 
 
