@@ -245,6 +245,8 @@ def main() -> None:
             _stop(bare_proc)
 
     print(f"desk database on {fs}; {args.issues} issues per phase")
+    if args.issues < 100:
+        print("  (fewer than 100 issues: each p99 below is the slowest issue; a smoke run)")
     a = _report("(a) one clerk, back to back (each issue interleaved with its baseline):", one)
     cards_per_s = len(one.desk) / (sum(one.desk) / 1000)
     bare_per_s = len(one.baseline) / (sum(one.baseline) / 1000)
