@@ -147,6 +147,14 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a live process has used so far, in seconds: what a server
+    spent on a request, undisturbed by the other work queued on a busy machine."""
+    # Fields after the command name, which is in parentheses and may hold spaces.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def entry_lane_config(data_dir: Path, *, arm_travel: str = "200ms",
                       close_delay: str = "200ms") -> dict[str, Any]:
     """A simulated car-park entry lane taking cards, with hard anti-passback (so a grant

@@ -21,6 +21,7 @@ SMALL = {
     "backlog": ["--events", "500"],
     "desk_load": ["--households", "60", "--cards", "240", "--clerks", "4", "--seconds", "4",
                   "--burst-seconds", "2"],
+    "desk_issue": ["--households", "60", "--cards", "240", "--clerks", "4", "--issues", "12"],
     "search": ["--households", "200", "--cards", "500"],
     "booth": ["--samples", "5"],
     "lane": ["--samples", "5", "--cards", "500", "--hours", "0.05"],
@@ -49,6 +50,10 @@ KEYS: dict[str, dict[str, object]] = {
     "snapshot": {"large_cards": 1000, "s_large": float, "baseline_s_large": float,
                  "ratio_large": float, "rss_mb": float, "tap_p99_during_apply_ms": float,
                  "snapshot_path": True},
+    # Issue 13: resident cards issued through the API, each beside a POST + fsync'd commit.
+    "desk_issue": {"p99_ms_20_clerks": float, "p50_ms_20_clerks": float,
+                   "cards_per_s_one_clerk": float, "baseline_p99_ms": float,
+                   "ratio_p99_20_clerks": float, "errors": 0, "issues": 12, "clerks": 4},
     # Issue 13: tap p99 at the journal's cap over the same below it; 250 taps prune (asserted
     # by the run).
     "journal_cap": {"ratio_p99_at_cap": float, "unacked_ratio_p99_at_cap": float,

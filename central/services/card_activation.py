@@ -45,8 +45,11 @@ def blank_card(act: Action, uid: str, field: str = "uid") -> Card:
     being re-used must be formatted first, every grant it held cleared)."""
     card = find_card(act, uid)
     if card is None:
+        # New to the desk, it holds no grant and no parking right: said here, so that
+        # activating it and publishing its gate record do not ask the database.
         card = Card(site_id=act.site.id, uid=uid, state=CardState.FORMATTED,
-                    created_at=act.now, updated_at=act.now)
+                    created_at=act.now, updated_at=act.now, grants=[],
+                    parking_subscriptions=[])
         act.session.add(card)
         act.session.flush()
         return card

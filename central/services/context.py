@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import joinedload
 
 from central.clock import local_date, utc_now
 from central.db import DeskSession, make_engine, make_sessionmaker, require_current_schema
@@ -87,7 +88,9 @@ class Action:
         staff = self.session.get(Staff, actor.staff_id)
         if staff is None or not staff.active:
             raise PermissionDeniedError("账户不存在或已停用", "no such active staff account")
-        site = self.session.scalars(select(Site).where(Site.code == actor.site)).one_or_none()
+        # With its settings, which most actions read (fees, validity, quotas): one statement.
+        site = self.session.scalars(select(Site).where(Site.code == actor.site)
+                                    .options(joinedload(Site.settings))).one_or_none()
         if site is None:
             raise NotFoundError(f"没有代码为 {actor.site} 的小区", f"no site {actor.site!r}")
         if staff.site_id is not None and staff.site_id != site.id:

@@ -29,6 +29,8 @@ from edge.card_record import CardRow, wire_text
 from edge.cards import CardStatus, ParkingRight
 
 _TOUCHED = "menwei_gate_touched"
+# Cards inserted in this transaction: new to the desk, so no auth_log entry names them yet.
+_NEW = "menwei_gate_new_cards"
 _WATCHED = (Card, Grant, ParkingSubscription, Schedule, AccessGroup)
 
 # What the gates are told of each desk state. A formatted card is simply not usable.
@@ -82,6 +84,8 @@ def _collect(session: Session, _flush: UOWTransaction, _instances: object) -> No
     for obj in (*session.new, *session.dirty):
         if isinstance(obj, _WATCHED) and (obj in session.new or session.is_modified(obj)):
             touched.append(obj)
+        if isinstance(obj, Card) and obj in session.new:
+            session.info.setdefault(_NEW, set()).add(id(obj))
 
 
 def _cards_of(session: Session, touched: list[object]) -> dict[int, Card]:
@@ -103,12 +107,15 @@ def _cards_of(session: Session, touched: list[object]) -> dict[int, Card]:
     return cards
 
 
-def append_if_changed(session: Session, site: Site, card: Card, now: datetime) -> bool:
+def append_if_changed(session: Session, site: Site, card: Card, now: datetime, *,
+                      new: bool = False) -> bool:
     """Append ``card``'s effective record to ``auth_log`` unless it is
-    identical to the card's last entry; whether it was appended. The caller holds the site
-    row locked (see publish_changed_cards)."""
+    identical to the card's last entry; whether it was appended. ``new``: the card was
+    inserted in this transaction, so it has no entry yet (card rows are never deleted, and
+    only this function writes ``auth_log``). The caller holds the site row locked (see
+    publish_changed_cards)."""
     text = wire_text(effective_record(card))
-    last = session.scalars(
+    last = None if new else session.scalars(
         select(AuthLogEntry.card).where(AuthLogEntry.site == site.code,
                                         AuthLogEntry.uid == card.uid)
         .order_by(AuthLogEntry.seq.desc()).limit(1)).first()
@@ -118,11 +125,17 @@ def append_if_changed(session: Session, site: Site, card: Card, now: datetime) -
     return True
 
 
+def _serial(session: Session) -> bool:
+    """Whether the session's writers take the database one at a time (SQLite)."""
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def publish_changed_cards(session: Session, now: datetime) -> int:
     """Append the effective record of every card touched in this transaction to
     ``auth_log`` (skipping any identical to the card's last entry); return how many."""
     session.flush()
     touched: list[object] = session.info.pop(_TOUCHED, [])
+    new: set[int] = session.info.pop(_NEW, set())
     cards = _cards_of(session, touched)
     if not cards:
         return 0
@@ -131,12 +144,16 @@ def publish_changed_cards(session: Session, now: datetime) -> int:
     for card in sorted(cards.values(), key=lambda c: c.id):
         if card.site_id not in sites:
             # Lock the site row until commit, so on PostgreSQL sequence numbers of one site
-            # commit in order and the publisher never skips a late one (no-op on SQLite,
-            # whose IMMEDIATE transactions are already serial).
-            sites[card.site_id] = session.scalars(
-                select(Site).where(Site.id == card.site_id).with_for_update()).one()
+            # commit in order and the publisher never skips a late one. SQLite's IMMEDIATE
+            # transactions are already serial and it has no row lock: the row as the
+            # session holds it (no statement when the action has read it already).
+            sites[card.site_id] = (
+                session.get_one(Site, card.site_id) if _serial(session) else
+                session.scalars(select(Site).where(Site.id == card.site_id)
+                                .with_for_update()).one())
         site = sites[card.site_id]
-        written += append_if_changed(session, site, card, now)
+        written += append_if_changed(session, site, card, now, new=id(card) in new)
     session.flush()
     session.info.pop(_TOUCHED, None)
+    session.info.pop(_NEW, None)
     return written

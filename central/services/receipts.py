@@ -72,10 +72,11 @@ def write_receipt(act: Action, *, payer_name: str, charges: list[Charge], method
         replaces_receipt_id=replaces.id if replaces is not None else None,
     )
     session.add(receipt)
-    session.flush()
     for c in charges:
-        session.add(ReceiptLine(receipt_id=receipt.id, item=c.item, description=c.description,
-                                card_uid=c.card_uid, fee_id=c.fee_id, amount_fen=c.amount_fen))
+        receipt.lines.append(ReceiptLine(item=c.item, description=c.description,
+                                         card_uid=c.card_uid, fee_id=c.fee_id,
+                                         amount_fen=c.amount_fen))
+    # The receipt and its lines in one flush: callers read its id and number.
     session.flush()
     return receipt
 
