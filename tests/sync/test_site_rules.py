@@ -171,7 +171,7 @@ def test_the_desk_publishes_and_every_gate_writes_the_signed_payload(
         assert got.lot_of("carpark-in") is not None
         assert got.day_numbers(NATIONAL_DAY) == frozenset({8})
         assert [m.gate for m in got.timed_modes] == ["dev-a"]
-        assert not list(gate.device.data_dir.glob("*.tmp"))
+        assert not (gate.device.data_dir / f"{FILE_NAME}.tmp").exists()
     assert last.digest == content_digest(kept(gates[0]))
     assert refusals(gates[0]) == [] and refusals(gates[1]) == []
 
@@ -296,7 +296,7 @@ def test_older_forged_foreign_and_malformed_rules_leave_the_file_alone(
                               ("bad_signature", "wrong_site", "malformed", "invalid",
                                "invalid")]
     assert file_bytes(gate) == written and kept(gate).version == 5
-    assert not list(gate.device.data_dir.glob("*.tmp"))
+    assert not (gate.device.data_dir / f"{FILE_NAME}.tmp").exists()
 
     # A newer genuine version still replaces it.
     send(seal(key, rules(13, grace_days=1)))
