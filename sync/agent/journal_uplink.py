@@ -12,14 +12,15 @@ acknowledged events when it needs room). On every reconnect, and when no ack arr
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from edge.journal import Event, Journal
+import orjson
+
+from edge.journal import Journal
 from sync.wire.device_messages import EventBatch
 from sync.wire.payload import MAX_MESSAGE_BYTES
 
@@ -103,10 +104,10 @@ class JournalUplink:
             self._rewind()
         sent = 0
         while len(self._in_flight) < self.window:
-            events = self.journal.read(self._cursor, self.batch_size)
-            if not events:
+            stored = self.journal.read_rows(self._cursor, self.batch_size)
+            if not stored:
                 break
-            rows = [_wire(e) for e in events]
+            rows = [_wire(r) for r in stored]
             batch, text = _fit(self.device, self.journal.journal_id, rows, self.acked_seq)
             if not self._publish(self.topic, text):
                 break
@@ -116,15 +117,22 @@ class JournalUplink:
         return sent
 
 
-_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
-
-
-def _wire(event: Event) -> dict[str, Any]:
-    # Omit empty optional fields: a tap has uid/granted/reason, most other events do not.
-    # Field by field, not dataclasses.asdict: that deep-copies every event's data only for
-    # it to be serialised at once, and was three quarters of the agent's time in a drain.
-    values = (getattr(event, name) for name in _EVENT_FIELDS)
-    return {k: v for k, v in zip(_EVENT_FIELDS, values, strict=True) if v is not None}
+def _wire(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A journal row (``Journal.read_rows``) as the event a batch carries."""
+    seq, boot_id, wall, mono, kind, alarm, clock_trusted, uid, granted, reason, data = row
+    event = {"seq": seq, "boot_id": boot_id, "wall": wall, "mono": mono, "kind": kind,
+             "alarm": bool(alarm), "clock_trusted": bool(clock_trusted)}
+    # Empty optional fields are left out: a tap has uid/granted/reason, most others do not.
+    if uid is not None:
+        event["uid"] = uid
+    if granted is not None:
+        event["granted"] = bool(granted)
+    if reason is not None:
+        event["reason"] = reason
+    # The journal's JSON text goes out as it is: parsing it into a dict only to write it
+    # back was a third of the agent's time in a drain.
+    event["data"] = orjson.Fragment(data)
+    return event
 
 
 def _fit(device: str, journal_id: str, rows: list[dict[str, Any]],

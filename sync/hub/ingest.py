@@ -97,7 +97,7 @@ class Ingest(LinkWorker):
             self._over_quota(device, "events", len(batch.events))
             return
         upto = self.store.store_events(device, batch.events, batch.acked_seq,
-                                       journal_id=batch.journal_id)
+                                       journal_id=batch.journal_id, values=batch.values)
         if upto < batch.last_seq:
             log.warning("%s: stored events up to %d, but not all of those before; "
                         "acknowledging only %d", device, batch.last_seq, upto)

@@ -23,7 +23,7 @@ from edge.migrations import connect, migrate
 from sync.hub.journals import advance, journal_upto, keep_conflicts, open_journal, record_gaps
 from sync.hub.schema import MIGRATIONS
 from sync.wire import topics
-from sync.wire.device_messages import LEGACY_JOURNAL, DeviceStatus
+from sync.wire.device_messages import LEGACY_JOURNAL, DeviceStatus, EventValues
 from sync.wire.payload import ProtocolError, dump
 
 # A fan-out message carries at most this many log entries (fewer when their cards would not
@@ -287,16 +287,19 @@ class CentralStore:
     # ------------------------------------------------------------ events
 
     def store_events(self, device: str, events: Iterable[Mapping[str, Any]],
-                     acked_seq: int = 0, *, journal_id: str = LEGACY_JOURNAL) -> int:
+                     acked_seq: int = 0, *, journal_id: str = LEGACY_JOURNAL,
+                     values: Sequence[EventValues] | None = None) -> int:
         """Store a validated batch of one journal idempotently on (device, journal id, seq),
         in one transaction; the sequence number up to which every event of that journal is
         now stored (what may be acknowledged, to that journal only). A journal not seen
         before that replaces the device's current one raises a ``journal_replaced`` alarm
         (sync/hub/journals.py). A stored seq of the same journal arriving with a
-        different event is kept in ``event_conflicts`` rather than dropped."""
+        different event is kept in ``event_conflicts`` rather than dropped. ``values`` are
+        the events as ``EventBatch.parse`` validated them, so they are not gone over again."""
         now = self.clock()
         batch = list(events)
-        rows = [event_row(device, journal_id, e, now) for e in batch]
+        rows = ([(device, journal_id, *v, now) for v in values] if values is not None
+                else [event_row(device, journal_id, e, now) for e in batch])
         with self._write() as conn:
             upto = journal_upto(conn, device, journal_id)
             if upto is None:
