@@ -14,22 +14,23 @@ wiretap process, subscribed at QoS 1 to every topic of the site, counts each
 (device, journal, seq) published. ``resent`` is the copies beyond the first; ``lost`` the
 journal's seqs that ``central.db`` does not hold once the journal says all are acknowledged.
 
-Baseline, the physical limit of the same work, run in the same round right after the
-product (rounds alternate product, baseline, product, ...): a bare paho publisher reads the
-same events from a journal file with a plain SELECT and publishes them, in the batch sizes
-the device sent, as compact JSON at QoS 1 (as many in flight as paho allows, no
-application ack); a bare paho subscriber stores each batch with one ``executemany`` into the
-same ``events`` table (the central schema, same pragmas: WAL, ``synchronous=FULL``) and
-commits; paho's thread only queues what arrives and one thread stores it, as central's
-ingest does. Both write and read JSON the fastest way the product has (orjson; each event's
-``data`` put in as the journal's text, an ``orjson.Fragment``), so that the product's own use
-of it cannot make the baseline look slow. Same broker, same wiretap listening, files in the
-same directory. It leaves out what the product must do and a limit need not: validating
-every event, the journal bookkeeping in the same transaction, the ack and the device
-recording it. The wiretap listens to both alike. ``events_per_s`` is the median over rounds;
-``ratio`` the product's drain time over the baseline's of the same round (paired, as the
-machine's load moves), median over rounds. Per-batch figures are the intervals between
-consecutive stored batches (acks on the wire; the baseline's commits), pooled over rounds.
+Baseline, the physical limit of the same work, run in the same round right after the product
+(rounds alternate product, baseline, product, ...): a bare paho publisher reads the same
+events from a journal file with a plain SELECT and publishes them, in the batch sizes the
+device sent, as compact JSON at QoS 1 (as many in flight as paho allows, no application
+ack); a bare paho subscriber stores each batch with one ``executemany`` into the same
+``events`` table (the central schema, same pragmas: WAL, ``synchronous=FULL``), the batches
+found waiting together in one commit; paho's thread only queues what arrives and one thread
+stores it, as central's ingest does. Both write and read JSON the fastest way the product
+has (orjson; each event's ``data`` put in as the journal's text, an ``orjson.Fragment``), so
+that the product's own use of it cannot make the baseline look slow. Same broker, same
+wiretap listening, files in the same directory. It leaves out what the product must do and a
+limit need not: validating every event, the journal bookkeeping in the same transaction, the
+ack and the device recording it. The wiretap listens to both alike. ``events_per_s`` is the
+median over rounds; ``ratio`` the product's drain time over the baseline's of the same round
+(paired, as the machine's load moves), median over rounds. Per-batch figures are the
+intervals between consecutive stored batches (acks on the wire; the baseline's commits),
+pooled over rounds.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from bench.sync_rig import SITE, SyncRig, stop
 from edge.journal import Journal
 from edge.migrations import connect
 from edge.ports import SystemClock
+from sync.hub.ingest import GROUP_MESSAGES
 from sync.hub.store import CentralStore
 from sync.wire import topics
 
@@ -169,10 +171,11 @@ def bare_publisher(port: int, journal: Path, sizes_file: Path) -> None:
 
 
 def bare_subscriber(port: int, db: Path, events: int) -> None:
-    """Store each batch with one fsync'd ``executemany``; exit once ``events`` are stored,
-    printing the commit times as JSON. paho's thread only queues what arrives and one thread
-    stores it, as central's ingest does: the next batch is read off the socket while one is
-    committed."""
+    """Store each batch with one ``executemany``, the batches found waiting together in one
+    fsync'd commit, as central's ingest does (up to its ``GROUP_MESSAGES``); exit once
+    ``events`` are stored, printing the commit time of each batch as JSON. paho's thread only
+    queues what arrives and one thread stores it: the next batch is read off the socket while
+    one is committed."""
     conn = connect(str(db))
     commits: list[float] = []
     arrived: queue.Queue[bytes] = queue.Queue()
@@ -180,21 +183,25 @@ def bare_subscriber(port: int, db: Path, events: int) -> None:
     def store() -> None:
         stored = 0
         while stored < events:
-            obj = orjson.loads(arrived.get())
+            waiting = [arrived.get()]
+            while len(waiting) < GROUP_MESSAGES and not arrived.empty():
+                waiting.append(arrived.get())
             now = time.time()
-            rows = [(obj["device"], obj["journal_id"], e["seq"], e["boot_id"], e["wall"],
-                     e["mono"], e["kind"], int(e["alarm"]), int(e["clock_trusted"]), e["uid"],
-                     int(e["granted"]), e["reason"], orjson.dumps(e["data"]).decode(), now)
-                    for e in obj["events"]]
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO events (device, journal_id, seq, boot_id, wall, mono, kind, "
-                "alarm, clock_trusted, uid, granted, reason, data, received_at) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (device, journal_id, seq) DO NOTHING", rows)
+            for payload in waiting:
+                obj = orjson.loads(payload)
+                rows = [(obj["device"], obj["journal_id"], e["seq"], e["boot_id"], e["wall"],
+                         e["mono"], e["kind"], int(e["alarm"]), int(e["clock_trusted"]),
+                         e["uid"], int(e["granted"]), e["reason"],
+                         orjson.dumps(e["data"]).decode(), now) for e in obj["events"]]
+                conn.executemany(
+                    "INSERT INTO events (device, journal_id, seq, boot_id, wall, mono, kind, "
+                    "alarm, clock_trusted, uid, granted, reason, data, received_at) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (device, journal_id, seq) DO NOTHING", rows)
+                stored += len(rows)
             conn.commit()
-            commits.append(time.monotonic())
-            stored += len(rows)
+            commits.extend([time.monotonic()] * len(waiting))
 
     client = _client(*BARE_SUB, port)
     client.on_connect = lambda c, *_a: c.subscribe(BARE_TOPIC, qos=1)

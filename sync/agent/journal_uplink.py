@@ -6,9 +6,17 @@ Every batch names the journal it comes from (``Journal.journal_id``), and an
 ``EventAck(upto_seq)`` from central is recorded with ``Journal.mark_acked`` only if it names
 the same journal: an ack for a journal this device no longer has (its SD card was replaced)
 says nothing about the events of this one. Nothing is deleted here (the gate prunes
-acknowledged events when it needs room). On every reconnect, and when no ack arrives within
-``ack_timeout``, everything unacknowledged is sent again: central stores idempotently on
-(device, journal id, seq), so a duplicate costs bandwidth, never data."""
+acknowledged events when it needs room). On every reconnect, and when the acks stop
+moving — nothing acknowledged within ``ack_timeout`` of a batch's sending or of the last ack
+that moved, whichever is later — everything unacknowledged is sent again: central stores
+idempotently on (device, journal id, seq), so a duplicate costs bandwidth, never data.
+
+The window is deep enough that central always finds the next batches waiting while it
+commits one (it stores what waits in one transaction, sync/hub/ingest.py): a drain is paced
+by central's store, not by the round trip of each ack. Deep, the last batch of a window may
+wait at central longer than ``ack_timeout`` behind the others (several devices draining at
+once); that is why the timeout counts from the last ack that moved, so a window that is
+being worked through is never sent again."""
 
 from __future__ import annotations
 
@@ -29,7 +37,10 @@ log = logging.getLogger(__name__)
 # Publish(topic, payload) -> False when the link is down and nothing was handed over.
 Publish = Callable[[str, str], bool]
 
-DEFAULT_WINDOW = 4
+# Batches in flight: at most 16 x 256 kB in paho's queue here. Central holds at most what the
+# broker lets it have unacknowledged (max_inflight_messages, sync/broker/config.py), whatever
+# the devices' windows.
+DEFAULT_WINDOW = 16
 DEFAULT_ACK_TIMEOUT_S = 10.0
 
 
@@ -51,6 +62,7 @@ class JournalUplink:
         self.acked_seq = journal.acked_seq
         self._cursor = self.acked_seq  # the newest seq handed to the link
         self._in_flight: deque[tuple[int, float]] = deque()  # (last_seq, sent at)
+        self._moved_at = float("-inf")  # when an ack last moved acked_seq
         self._online = False
         self.resends = 0
 
@@ -85,6 +97,7 @@ class JournalUplink:
             return False
         self.journal.mark_acked(upto)
         self.acked_seq = upto
+        self._moved_at = self._monotonic()
         while self._in_flight and self._in_flight[0][0] <= upto:
             self._in_flight.popleft()
         return True
@@ -98,7 +111,8 @@ class JournalUplink:
         if not self._online:
             return 0
         now = self._monotonic()
-        if self._in_flight and now - self._in_flight[0][1] > self.ack_timeout:
+        if self._in_flight and \
+                now - max(self._in_flight[0][1], self._moved_at) > self.ack_timeout:
             log.warning("no ack for events up to %d within %.0f s; sending again from %d",
                         self._in_flight[0][0], self.ack_timeout, self.acked_seq + 1)
             self._rewind()

@@ -22,7 +22,7 @@ These functions run inside the caller's write transaction."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edge.journal import OVERFLOW_KIND
@@ -82,7 +82,7 @@ def _same_journal(conn: sqlite3.Connection, device: str, acked_seq: int,
 
 
 def record_gaps(conn: sqlite3.Connection, device: str, journal_id: str,
-                batch: list[Mapping[str, Any]]) -> None:
+                batch: Sequence[Mapping[str, Any]]) -> None:
     """Seqs the journal dropped for good (its overflow alarm names them): they will never
     come, so acknowledgements may move past them."""
     for event in batch:
@@ -95,7 +95,7 @@ def record_gaps(conn: sqlite3.Connection, device: str, journal_id: str,
 
 
 def keep_conflicts(conn: sqlite3.Connection, device: str, journal_id: str,
-                   batch: list[Mapping[str, Any]], now: float) -> None:
+                   batch: Sequence[Mapping[str, Any]], now: float) -> None:
     """Keep each event of ``batch`` whose seq is stored in this journal with other content:
     the same journal id never carries two events under one seq, so this is worth a look."""
     seqs = [int(e["seq"]) for e in batch]
