@@ -54,21 +54,28 @@ def _compact(data: object) -> str:
     return orjson.dumps(data).decode()
 
 
-def _plain(event: object) -> bool:
-    """Whether ``event`` is an event object whose every field has exactly its type: the
-    common case, checked in one expression, without the per-field error messages of
-    ``_check``."""
+def _plain_values(event: object, data_text: Callable[[Any], str]) -> EventValues | None:
+    """``event``'s values if it is an event object whose every field has exactly its type —
+    the common case, each field looked up once and checked in one expression, without the
+    per-field error messages of ``_check`` — and None otherwise."""
     if type(event) is not dict:
-        return False
-    get = event.get
-    return (type(get("seq")) is int and type(get("boot_id")) is str
-            and type(get("wall")) in _NUMBER and type(get("mono")) in _NUMBER
-            and type(get("kind")) is str and type(get("alarm")) is bool
-            and type(get("clock_trusted")) is bool
-            and (get("uid") is None or type(get("uid")) is str)
-            and (get("granted") is None or type(get("granted")) is bool)
-            and (get("reason") is None or type(get("reason")) is str)
-            and type(get("data", {})) is dict)
+        return None
+    get: Callable[[str], Any] = event.get
+    seq, boot_id, wall, mono, kind = (get("seq"), get("boot_id"), get("wall"), get("mono"),
+                                      get("kind"))
+    alarm, trusted, uid, granted, reason = (get("alarm"), get("clock_trusted"), get("uid"),
+                                            get("granted"), get("reason"))
+    data = get("data")
+    if not (type(seq) is int and type(boot_id) is str and type(wall) in _NUMBER
+            and type(mono) in _NUMBER and type(kind) is str and type(alarm) is bool
+            and type(trusted) is bool and (uid is None or type(uid) is str)
+            and (granted is None or type(granted) is bool)
+            and (reason is None or type(reason) is str)
+            and (type(data) is dict or "data" not in event)):
+        return None
+    return (seq, boot_id, float(wall), float(mono), kind, int(alarm), int(trusted), uid,
+            None if granted is None else int(granted), reason,
+            data_text(data) if data else "{}")
 
 
 def _check(event: object, where: str) -> Mapping[str, Any]:
@@ -149,8 +156,8 @@ class EventBatch:
         values: list[EventValues] = []
         previous = 0
         for i, event in enumerate(events):
-            row = _values(event if _plain(event) else _check(event, f"{w}.events[{i}]"),
-                          data_text)
+            row = _plain_values(event, data_text) \
+                or _values(_check(event, f"{w}.events[{i}]"), data_text)
             if row[0] <= previous:
                 raise ProtocolError(f"{w}.events[{i}].seq: not ascending")
             previous = row[0]
