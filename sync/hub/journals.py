@@ -109,6 +109,10 @@ def keep_conflicts(conn: sqlite3.Connection, device: str, journal_id: str,
                          (device, journal_id, event["seq"], dump(dict(event)), now))
 
 
+_NEXT_SEQS = ("SELECT seq FROM events WHERE device = ? AND journal_id = ? AND seq > ? "
+              "ORDER BY seq LIMIT 1000")
+
+
 def advance(conn: sqlite3.Connection, device: str, journal_id: str, upto: int) -> int:
     """Move ``upto`` over every stored event and known gap of the journal that directly
     follows it."""
@@ -119,11 +123,18 @@ def advance(conn: sqlite3.Connection, device: str, journal_id: str, upto: int) -
         for lo, hi in gaps:
             if lo <= upto + 1 <= hi:
                 upto = hi
-        for (seq,) in conn.execute("SELECT seq FROM events WHERE device = ? AND journal_id = ? "
-                                   "AND seq > ? ORDER BY seq LIMIT 1000",
-                                   (device, journal_id, upto)):
-            if seq != upto + 1:
-                break
-            upto = seq
+        # The next stored seqs, counted by SQLite: seqs are distinct, so the n after upto are
+        # upto+1..upto+n exactly when the newest of them is upto+n — the common case, a batch
+        # stored right after the one before, settled without a row coming into Python.
+        newest, n = conn.execute(
+            f"SELECT max(seq), count(*) FROM ({_NEXT_SEQS})", (device, journal_id, upto),
+        ).fetchone()
+        if n and newest == upto + n:
+            upto = newest
+        elif n:
+            for (seq,) in conn.execute(_NEXT_SEQS, (device, journal_id, upto)):
+                if seq != upto + 1:
+                    break
+                upto = seq
         if upto == before:
             return upto
