@@ -2,9 +2,9 @@
 batch to its device only once it is committed.
 
 A batch is stored idempotently on (device, journal id, seq), in one transaction with the
-other batches found waiting beside it (up to ``GROUP_MESSAGES``: one fsync'd commit for a
-draining device's whole window); the ``ack`` of each names the journal and the highest seq
-below which every event of it is stored, and goes out only after that commit. The MQTT
+other batches found waiting beside it (up to ``GROUP_MESSAGES``: one fsync'd commit for
+several batches of a draining device); the ``ack`` of each names the journal and the highest
+seq below which every event of it is stored, and goes out only after that commit. The MQTT
 message itself is acknowledged to the broker (``Received.ack``) only after the store: a
 database error leaves it unacknowledged, so the broker delivers it again after the next
 reconnect. A batch over its device's quota is neither stored nor acknowledged: the device
@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 Drop = Callable[[str, str, str], None]
 
 # At most this many waiting messages are taken together, their event batches stored in one
-# transaction: a device's in-flight window (sync/agent/journal_uplink.py) and a few more, in
-# memory here at most 256 kB each.
-GROUP_MESSAGES = 16
+# transaction: most of what one commit per batch cost goes at 4, and a transaction of 4 full
+# batches holds the store's write lock (the outbox and the desk wait behind it) for tens of
+# milliseconds, not a fraction of a second.
+GROUP_MESSAGES = 4
 
 
 @dataclass(frozen=True)
