@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edge.migrations import connect, migrate
 from edge.ports import Clock
@@ -218,11 +219,16 @@ class Journal:
 
     def read(self, after_seq: int = 0, limit: int = 1000) -> list[Event]:
         """Events with sequence numbers above ``after_seq``, oldest first."""
-        rows = self._conn.execute(
+        return [_event(r) for r in self.read_rows(after_seq, limit)]
+
+    def read_rows(self, after_seq: int = 0, limit: int = 1000) -> list[tuple[Any, ...]]:
+        """``read`` as the table holds them: ``Event``'s fields in order, ``alarm``,
+        ``clock_trusted`` and ``granted`` as 0/1 and ``data`` as its JSON text; for the
+        uplink, which passes them on without looking inside."""
+        return self._conn.execute(
             "SELECT seq, boot_id, wall, mono, kind, alarm, clock_trusted, uid, granted, reason, "
             "data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit),
         ).fetchall()
-        return [_event(r) for r in rows]
 
     def tail(self, n: int) -> list[Event]:
         """The newest ``n`` events, oldest first."""

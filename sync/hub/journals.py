@@ -22,7 +22,7 @@ These functions run inside the caller's write transaction."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edge.journal import OVERFLOW_KIND
@@ -82,7 +82,7 @@ def _same_journal(conn: sqlite3.Connection, device: str, acked_seq: int,
 
 
 def record_gaps(conn: sqlite3.Connection, device: str, journal_id: str,
-                batch: list[Mapping[str, Any]]) -> None:
+                batch: Sequence[Mapping[str, Any]]) -> None:
     """Seqs the journal dropped for good (its overflow alarm names them): they will never
     come, so acknowledgements may move past them."""
     for event in batch:
@@ -95,7 +95,7 @@ def record_gaps(conn: sqlite3.Connection, device: str, journal_id: str,
 
 
 def keep_conflicts(conn: sqlite3.Connection, device: str, journal_id: str,
-                   batch: list[Mapping[str, Any]], now: float) -> None:
+                   batch: Sequence[Mapping[str, Any]], now: float) -> None:
     """Keep each event of ``batch`` whose seq is stored in this journal with other content:
     the same journal id never carries two events under one seq, so this is worth a look."""
     seqs = [int(e["seq"]) for e in batch]
@@ -109,6 +109,10 @@ def keep_conflicts(conn: sqlite3.Connection, device: str, journal_id: str,
                          (device, journal_id, event["seq"], dump(dict(event)), now))
 
 
+_NEXT_SEQS = ("SELECT seq FROM events WHERE device = ? AND journal_id = ? AND seq > ? "
+              "ORDER BY seq LIMIT 1000")
+
+
 def advance(conn: sqlite3.Connection, device: str, journal_id: str, upto: int) -> int:
     """Move ``upto`` over every stored event and known gap of the journal that directly
     follows it."""
@@ -119,11 +123,18 @@ def advance(conn: sqlite3.Connection, device: str, journal_id: str, upto: int) -
         for lo, hi in gaps:
             if lo <= upto + 1 <= hi:
                 upto = hi
-        for (seq,) in conn.execute("SELECT seq FROM events WHERE device = ? AND journal_id = ? "
-                                   "AND seq > ? ORDER BY seq LIMIT 1000",
-                                   (device, journal_id, upto)):
-            if seq != upto + 1:
-                break
-            upto = seq
+        # The next stored seqs, counted by SQLite: seqs are distinct, so the n after upto are
+        # upto+1..upto+n exactly when the newest of them is upto+n — the common case, a batch
+        # stored right after the one before, settled without a row coming into Python.
+        newest, n = conn.execute(
+            f"SELECT max(seq), count(*) FROM ({_NEXT_SEQS})", (device, journal_id, upto),
+        ).fetchone()
+        if n and newest == upto + n:
+            upto = newest
+        elif n:
+            for (seq,) in conn.execute(_NEXT_SEQS, (device, journal_id, upto)):
+                if seq != upto + 1:
+                    break
+                upto = seq
         if upto == before:
             return upto

@@ -23,7 +23,7 @@ from edge.migrations import connect, migrate
 from sync.hub.journals import advance, journal_upto, keep_conflicts, open_journal, record_gaps
 from sync.hub.schema import MIGRATIONS
 from sync.wire import topics
-from sync.wire.device_messages import LEGACY_JOURNAL, DeviceStatus
+from sync.wire.device_messages import LEGACY_JOURNAL, DeviceStatus, EventBatch
 from sync.wire.payload import ProtocolError, dump
 
 # A fan-out message carries at most this many log entries (fewer when their cards would not
@@ -294,29 +294,43 @@ class CentralStore:
         before that replaces the device's current one raises a ``journal_replaced`` alarm
         (sync/hub/journals.py). A stored seq of the same journal arriving with a
         different event is kept in ``event_conflicts`` rather than dropped."""
+        batch = EventBatch(device, tuple(dict(e) for e in events), acked_seq, journal_id)
+        (upto,) = self.store_event_batches([(device, batch)])
+        return upto
+
+    def store_event_batches(self, batches: Sequence[tuple[str, EventBatch]]) -> list[int]:
+        """Store each (device, batch) as ``store_events`` does, all in one transaction (one
+        fsync'd commit for what the ingest found waiting); for each, what may be
+        acknowledged. A parsed batch's ``values`` are stored as ``EventBatch.parse``
+        validated them, not gone over again."""
         now = self.clock()
-        batch = list(events)
-        rows = [event_row(device, journal_id, e, now) for e in batch]
         with self._write() as conn:
-            upto = journal_upto(conn, device, journal_id)
-            if upto is None:
-                upto, replaced = open_journal(conn, device, journal_id, acked_seq=acked_seq,
-                                              first=batch[0], now=now)
-                if replaced is not None:
-                    self._insert_alarm(conn, device, "journal_replaced", replaced)
-            before = conn.total_changes
-            conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                             "ON CONFLICT (device, journal_id, seq) DO NOTHING", rows)
-            if conn.total_changes - before < len(rows):
-                keep_conflicts(conn, device, journal_id, batch, now)
-            record_gaps(conn, device, journal_id, batch)
-            upto = advance(conn, device, journal_id, upto)
-            conn.execute("UPDATE event_journals SET events_upto = ? WHERE device = ? AND "
-                         "journal_id = ?", (upto, device, journal_id))
-            conn.execute("UPDATE devices SET events_upto = ? WHERE device = ? AND "
-                         "journal_id = ?", (upto, device, journal_id))
-        return min(upto, int(batch[-1]["seq"]))
+            return [self._store_batch(conn, device, batch, now) for device, batch in batches]
+
+    def _store_batch(self, conn: sqlite3.Connection, device: str, batch: EventBatch,
+                     now: float) -> int:
+        journal_id, events = batch.journal_id, batch.events
+        rows = ([(device, journal_id, *v, now) for v in batch.values] if batch.values
+                else [event_row(device, journal_id, e, now) for e in events])
+        upto = journal_upto(conn, device, journal_id)
+        if upto is None:
+            upto, replaced = open_journal(conn, device, journal_id, acked_seq=batch.acked_seq,
+                                          first=events[0], now=now)
+            if replaced is not None:
+                self._insert_alarm(conn, device, "journal_replaced", replaced)
+        before = conn.total_changes
+        conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES "
+                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                         "ON CONFLICT (device, journal_id, seq) DO NOTHING", rows)
+        if conn.total_changes - before < len(rows):
+            keep_conflicts(conn, device, journal_id, events, now)
+        record_gaps(conn, device, journal_id, events)
+        upto = advance(conn, device, journal_id, upto)
+        conn.execute("UPDATE event_journals SET events_upto = ? WHERE device = ? AND "
+                     "journal_id = ?", (upto, device, journal_id))
+        conn.execute("UPDATE devices SET events_upto = ? WHERE device = ? AND "
+                     "journal_id = ?", (upto, device, journal_id))
+        return min(upto, int(events[-1]["seq"]))
 
     def import_events(self, device: str, journal_id: str,
                       events: Iterable[Mapping[str, Any]]) -> int:
