@@ -19,7 +19,7 @@ from dataclasses import dataclass
 # garbage is coalesced. 100 events/s sustained is far above any real lane and still bounds
 # what one device adds to the store (8.6 M rows a day). The burst covers a genuine backlog:
 # ~two weeks offline at a very busy lane (10-15 k events a day), drained at full speed
-# (bench/backlog.py measures about 40,000 events/s for 100,000 events on 2 cores).
+# (bench/backlog.py measures about 50,000 events/s for 100,000 events on 2 cores).
 EVENTS_PER_MINUTE = 6_000
 EVENTS_BURST = 200_000
 # A device asks at connect, after applying a snapshot, and every 5 s while a gap stays
