@@ -40,7 +40,7 @@ from sqlalchemy import select
 
 from bench.common import data_folder, figures, percentile
 from bench.desk_load import API, start_desk
-from bench.sync_rig import SITE, device_config, start_agent, stop
+from bench.sync_rig import SITE, device_config, start_agent, stop, wait_for
 from central.db import make_engine, upgrade
 from central.models import Person, Role
 from central.services.context import Actor, Desk
@@ -330,11 +330,10 @@ def run(root: Path, devices: int, revocations: int) -> tuple[list[Sample], list[
             if time.monotonic() > deadline:
                 raise TimeoutError("the agents did not create their auth.db")
             time.sleep(0.1)
-        readers = open_readers(files)
-        wait_all(readers, "SELECT count(*) FROM cards WHERE status = 'active'", (),
-                 len(holders), 60 + devices * 2)
-        for c in readers:
-            c.close()
+        for reader in open_readers(files):
+            wait_for(reader, "SELECT count(*) FROM cards WHERE status = 'active'",
+                     len(holders), max(0.0, deadline - time.monotonic()), poll=0.05)
+            reader.close()
         print(f"{devices} agents hold the {len(holders)} cards after "
               f"{time.perf_counter() - t:.1f} s")
         copies = []
