@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -293,12 +294,34 @@ def copy_store(source: Path, target: Path) -> None:
         dst.close()
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU the processes ``pids`` have used so far, in seconds."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    """What one run measured."""
+
+    samples: list[Sample]
+    baseline_ms: list[float]
+    payload_bytes: int
+    # CPU ms per revocation, over the alternating loop (idle work included): every agent,
+    # every baseline subscriber, the desk service.
+    agents_cpu_ms: float
+    subscribers_cpu_ms: float
+    desk_cpu_ms: float
+
+
 # ---------------------------------------------------------------------------- the run
 
 
-def run(root: Path, devices: int, revocations: int) -> tuple[list[Sample], list[float], int]:
-    """Set everything up under ``root``, then alternate product and baseline revocations;
-    the product's samples, the baseline's ms, the payload size."""
+def run(root: Path, devices: int, revocations: int) -> Run:
+    """Set everything up under ``root``, then alternate product and baseline revocations."""
     names = [f"dev-{i:03d}" for i in range(devices)]
     bases = [f"base-{i:03d}" for i in range(devices)]
     users = {CENTRAL_USER: "central-pw", PUBLISHER: "publisher-pw"} | {
@@ -345,16 +368,21 @@ def run(root: Path, devices: int, revocations: int) -> tuple[list[Sample], list[
         product = ProductSide(base, files)
         baseline = BaselineSide(broker, copies, payload)
         samples, base_ms = [], []
+        groups = ([p.pid for p in procs], [s.pid for s in baseline.subs], [desk.pid])
+        cpu = [cpu_seconds(g) for g in groups]
         try:
             for holder in holders:
                 samples.append(product.revoke(holder))
                 time.sleep(PAUSE_S)
                 base_ms.append(baseline.revoke(holder.uid))
                 time.sleep(PAUSE_S)
+            agents, subscribers, desk_cpu = (
+                (cpu_seconds(g) - c) * 1000 / len(holders) for g, c in zip(groups, cpu,
+                                                                              strict=True))
         finally:
             product.close()
             baseline.close()
-        return samples, base_ms, payload
+        return Run(samples, base_ms, payload, agents, subscribers, desk_cpu)
     finally:
         stop(procs)
         if desk is not None:
@@ -373,7 +401,8 @@ def main() -> None:
                         "/var/lib/menwei-bench, where a gate keeps its data)")
     args = parser.parse_args()
     with data_folder(args.data_dir, "menwei-revoke-") as (root, _fs):
-        samples, base_ms, payload = run(root, args.devices, args.revocations)
+        result = run(root, args.devices, args.revocations)
+    samples, base_ms, payload = result.samples, result.baseline_ms, result.payload_bytes
     total = [s.total for s in samples]
     p50, p99 = percentile(total, 50), percentile(total, 99)
     b50, b99 = percentile(base_ms, 50), percentile(base_ms, 99)
@@ -386,6 +415,9 @@ def main() -> None:
     print(figures("  the first auth.db", [s.first_gate for s in samples], width=40,
                   digits=1))
     print(figures("baseline: publish -> every fsync'd file", base_ms, width=40, digits=1))
+    print(f"CPU per revocation, idle work included: the {args.devices} agents "
+          f"{result.agents_cpu_ms:.1f} ms, the {args.devices} baseline subscribers "
+          f"{result.subscribers_cpu_ms:.1f} ms, the desk {result.desk_cpu_ms:.1f} ms")
     print(f"ratio p50 {p50 / b50:.2f}, p99 {p99 / b99:.2f} (goal <= 1.5 each; "
           f"p99 <= 150 ms at 50 devices)")
     print(json.dumps({"p50_ms": round(p50, 1), "p99_ms": round(p99, 1),

@@ -497,3 +497,28 @@ def test_first_contact_starts_at_the_devices_acknowledged_mark_not_the_first_arr
     # A device whose older events an earlier central store acknowledged starts after them.
     assert store.store_events("dev-b", [ev(41), ev(42)], acked_seq=40) == 42
     store.close()
+
+
+def test_a_status_is_not_waited_onto_the_disk_but_what_follows_it_is(tmp_path: Path) -> None:
+    # Every gate reports after each change it applies: fifty fsyncs per revocation at fifty
+    # gates. A status is said again within status_interval, so its commit does not wait for
+    # the disk; the events the same thread stores next still do (an EventAck promises it).
+    store = CentralStore(tmp_path / "central.db", SITE)
+    conn = store._conn()  # the ingest thread's connection, as update_status uses it
+    full, normal = 2, 1  # PRAGMA synchronous values
+    seen: list[int] = []
+
+    def note(statement: str) -> None:
+        if statement.startswith(("BEGIN", "COMMIT")):
+            seen.append(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    store.update_status(DeviceStatus("gate-1", True, 3, 0, True), retained=False)
+    conn.set_trace_callback(note)
+    store.update_status(DeviceStatus("gate-1", True, 4, 0, True), retained=False)
+    conn.set_trace_callback(None)
+    assert seen and set(seen) == {normal}
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == full
+    assert store.store_events("gate-1", [event(1)]) == 1
+    [row] = store.device_status()
+    assert row["applied_seq"] == 4 and row["online"]
+    store.close()
