@@ -60,6 +60,7 @@ PASSWORD = "bench-clerk-password"
 BASELINE_TOPIC = f"{ROOT}/{SITE}/bench/baseline"
 PUBLISHER = "bench-publisher"
 PAUSE_S = 0.05  # between two revocations: each starts from a quiet system
+IDLE_S = 2.0  # how long the idle CPU of each side is measured
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,8 @@ class Run:
     agents_cpu_ms: float
     subscribers_cpu_ms: float
     desk_cpu_ms: float
+    # CPU ms per second of the same three doing nothing, measured just before.
+    idle_cpu_ms_per_s: list[float]
 
 
 # ---------------------------------------------------------------------------- the run
@@ -370,6 +373,9 @@ def run(root: Path, devices: int, revocations: int) -> Run:
         samples, base_ms = [], []
         groups = ([p.pid for p in procs], [s.pid for s in baseline.subs], [desk.pid])
         cpu = [cpu_seconds(g) for g in groups]
+        time.sleep(IDLE_S)  # what each side costs doing nothing, on the same cores
+        idle = [(cpu_seconds(g) - c) * 1000 / IDLE_S for g, c in zip(groups, cpu, strict=True)]
+        cpu = [cpu_seconds(g) for g in groups]
         try:
             for holder in holders:
                 samples.append(product.revoke(holder))
@@ -382,7 +388,7 @@ def run(root: Path, devices: int, revocations: int) -> Run:
         finally:
             product.close()
             baseline.close()
-        return Run(samples, base_ms, payload, agents, subscribers, desk_cpu)
+        return Run(samples, base_ms, payload, agents, subscribers, desk_cpu, idle)
     finally:
         stop(procs)
         if desk is not None:
@@ -415,9 +421,12 @@ def main() -> None:
     print(figures("  the first auth.db", [s.first_gate for s in samples], width=40,
                   digits=1))
     print(figures("baseline: publish -> every fsync'd file", base_ms, width=40, digits=1))
+    idle_agents, idle_subscribers, idle_desk = result.idle_cpu_ms_per_s
     print(f"CPU per revocation, idle work included: the {args.devices} agents "
           f"{result.agents_cpu_ms:.1f} ms, the {args.devices} baseline subscribers "
-          f"{result.subscribers_cpu_ms:.1f} ms, the desk {result.desk_cpu_ms:.1f} ms")
+          f"{result.subscribers_cpu_ms:.1f} ms, the desk {result.desk_cpu_ms:.1f} ms; "
+          f"idle, per second: {idle_agents:.0f}, {idle_subscribers:.0f} and "
+          f"{idle_desk:.0f} ms")
     print(f"ratio p50 {p50 / b50:.2f}, p99 {p99 / b99:.2f} (goal <= 1.5 each; "
           f"p99 <= 150 ms at 50 devices)")
     print(json.dumps({"p50_ms": round(p50, 1), "p99_ms": round(p99, 1),

@@ -4,8 +4,8 @@ events and the devices' last status. Plain SQL that would also run on PostgreSQL
 
 Each thread gets its own connection (WAL lets readers run beside the one writer); every
 write is one explicit transaction, committed with ``synchronous=FULL`` because an EventAck
-promises the device that its events survive a power cut here (a device's status, which the
-device says again, excepted: ``update_status``)."""
+promises the device that its events survive a power cut here; not the two writes whose loss
+only repeats something (``update_status``, ``mark_outbox``)."""
 
 from __future__ import annotations
 
@@ -243,8 +243,11 @@ class CentralStore:
         return [OutboxRow(*r) for r in rows]
 
     def mark_outbox(self, ids: Iterable[int], outcome: str) -> None:
-        """Settle outbox rows: ``published`` (the broker acknowledged), ``expired``, ``refused``."""
-        with self._write() as conn:
+        """Settle outbox rows: ``published`` (the broker acknowledged), ``expired``, ``refused``.
+        Not waited onto the disk (it would wait beside the gates' own commits of the change
+        just sent): a mark lost to a power cut only sends the rows again, which a gate
+        ignores (delivery is at least once)."""
+        with self._write(durable=False) as conn:
             conn.executemany("UPDATE outbox SET published_at = ?, outcome = ? WHERE id = ?",
                              [(self.clock(), outcome, i) for i in ids])
 
