@@ -41,33 +41,41 @@ class SyncRig:
                                    self.broker.port, username=CENTRAL_USER,
                                    password="central-pw",
                                    snapshot_threshold=snapshot_threshold)
-        self.configs = {n: self._device_config(n) for n in self.names}
-
-    def _device_config(self, device: str) -> Path:
-        data = self.root / device
-        data.mkdir(parents=True)
-        (data / "broker.password").write_text(f"pw-{device}")
-        doc = {
-            "site": {"id": SITE, "timezone": "Asia/Shanghai"},
-            "device": {"id": device, "role": "door", "access_groups": ["b1"],
-                       "data_dir": str(data)},
-            "gpio": {"backend": "simulated"},
-            "door": {"strike": {"pin": 17}},
-            "sync": {"broker_port": self.broker.port,
-                     "password_file": str(data / "broker.password"),
-                     "central_public_key": public_key_text(self.key),
-                     "status_interval": "5s", "batch_size": 1000},
-        }
-        path = self.root / f"{device}.toml"
-        path.write_text(tomli_w.dumps(doc))
-        return path
+        self.configs = {n: device_config(root, n, self.broker.port, public_key_text(self.key))
+                        for n in self.names}
 
     def start_agent(self, device: str, log: Path | None = None) -> subprocess.Popen[bytes]:
         """A real ``menwei-sync run`` for ``device``; its log goes to ``log`` when given."""
-        with open(log or "/dev/null", "ab") as stderr:
-            return subprocess.Popen([sys.executable, "-m", "sync.cli", "run", "--config",
-                                     str(self.configs[device])], stdout=subprocess.DEVNULL,
-                                    stderr=stderr)
+        return start_agent(self.configs[device], log)
+
+
+def device_config(root: Path, device: str, broker_port: int, central_key: str) -> Path:
+    """A simulated door ``device`` of SITE syncing from the broker on ``broker_port`` and
+    trusting ``central_key``: its config file under ``root``, its data in ``root/device``."""
+    data = root / device
+    data.mkdir(parents=True)
+    (data / "broker.password").write_text(f"pw-{device}")
+    doc = {
+        "site": {"id": SITE, "timezone": "Asia/Shanghai"},
+        "device": {"id": device, "role": "door", "access_groups": ["b1"],
+                   "data_dir": str(data)},
+        "gpio": {"backend": "simulated"},
+        "door": {"strike": {"pin": 17}},
+        "sync": {"broker_port": broker_port,
+                 "password_file": str(data / "broker.password"),
+                 "central_public_key": central_key,
+                 "status_interval": "5s", "batch_size": 1000},
+    }
+    path = root / f"{device}.toml"
+    path.write_text(tomli_w.dumps(doc))
+    return path
+
+
+def start_agent(config: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """A real ``menwei-sync run`` with ``config``; its log goes to ``log`` when given."""
+    with open(log or "/dev/null", "ab") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "sync.cli", "run", "--config",
+                                 str(config)], stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 def wait_for(conn: sqlite3.Connection, sql: str, expected: object, timeout: float,

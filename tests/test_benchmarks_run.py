@@ -43,6 +43,11 @@ KEYS: dict[str, dict[str, object]] = {
                 "baseline_events_per_s": float, "ratio": float},
     "lane": {"p99_ms": float, "vehicles_per_hour": float, "baseline_p99_ms": float,
              "ratio_p99": float, "limit_vehicles_per_hour": float, "samples": 5},
+    # Issue 13: from the desk's report-lost API call, against one publish to as many
+    # subscribers each committing it with the gate's durability, revocation by revocation.
+    "revocation": {"p50_ms": float, "p99_ms": float, "baseline_p50_ms": float,
+                   "baseline_p99_ms": float, "ratio_p50": float, "ratio_p99": float,
+                   "devices": 2, "revocations": 3},
     # Issue 13: the gate's tap against nfcpy reading the same card alone.
     "tap_e2e": {"p50_ms": float, "p99_ms": float, "baseline_p50_ms": float,
                 "baseline_p99_ms": float, "ratio_p50": float, "ratio_p99": float, "taps": 5},

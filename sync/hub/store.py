@@ -4,7 +4,8 @@ events and the devices' last status. Plain SQL that would also run on PostgreSQL
 
 Each thread gets its own connection (WAL lets readers run beside the one writer); every
 write is one explicit transaction, committed with ``synchronous=FULL`` because an EventAck
-promises the device that its events survive a power cut here."""
+promises the device that its events survive a power cut here; not the two writes whose loss
+only repeats something (``update_status``, ``mark_outbox``)."""
 
 from __future__ import annotations
 
@@ -129,15 +130,24 @@ class CentralStore:
         self._local = threading.local()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction; ``durable=False`` commits without waiting for the disk (WAL with
+        synchronous=NORMAL: atomic, and on disk with the next durable commit), for what a
+        power cut may lose because the gates say it again."""
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        if not durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous=FULL")
 
     # ------------------------------------------------------------ authorisation log
 
@@ -233,8 +243,11 @@ class CentralStore:
         return [OutboxRow(*r) for r in rows]
 
     def mark_outbox(self, ids: Iterable[int], outcome: str) -> None:
-        """Settle outbox rows: ``published`` (the broker acknowledged), ``expired``, ``refused``."""
-        with self._write() as conn:
+        """Settle outbox rows: ``published`` (the broker acknowledged), ``expired``, ``refused``.
+        Not waited onto the disk (it would wait beside the gates' own commits of the change
+        just sent): a mark lost to a power cut only sends the rows again, which a gate
+        ignores (delivery is at least once)."""
+        with self._write(durable=False) as conn:
             conn.executemany("UPDATE outbox SET published_at = ?, outcome = ? WHERE id = ?",
                              [(self.clock(), outcome, i) for i in ids])
 
@@ -481,9 +494,12 @@ class CentralStore:
 
     def update_status(self, status: DeviceStatus, retained: bool) -> None:
         """Record a device's status. A last will carries no counters: keep the known ones.
-        A retained copy re-delivered at subscribe says nothing about when the device spoke."""
+        A retained copy re-delivered at subscribe says nothing about when the device spoke.
+        Not waited onto the disk: every gate reports after each change it applies (fifty
+        fsyncs per revocation at fifty gates, in the way of the next one), and a status lost
+        to a power cut is said again within ``status_interval`` and kept by the broker."""
         now = self.clock()
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             conn.execute(
                 "INSERT INTO devices (device, status, online, applied_seq, backlog, "
                 "clock_trusted, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) "

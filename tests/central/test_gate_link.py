@@ -4,6 +4,7 @@ entry never blocks the ones after it."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -76,3 +77,22 @@ def test_the_desk_text_is_what_the_hub_logs(desk: Desk, tmp_path: Path) -> None:
     [(_seq, text)] = sync.store.entries(1, 1)
     assert text == json.dumps(to_wire(row("04A1B2C3", CardStatus.ACTIVE)))
     sync.close()
+
+
+def test_a_desk_commit_that_appends_wakes_the_relay_at_once(desk: Desk, tmp_path: Path) -> None:
+    """A revocation committed by this process goes out as it commits, not at the next poll
+    (here a minute away)."""
+    sync = CentralSync(tmp_path / "sync.db", SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
+                       1, password="unused")
+    relay = DeskToGates(desk.engine, {SITE: sync}, tmp_path / "relay.json", interval=60)
+    relay.start()
+    try:
+        time.sleep(0.2)  # past its first look at the (empty) log
+        append(desk, row("04A1B2C3", CardStatus.LOST))
+        deadline = time.monotonic() + 5
+        while sync.head_seq() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sync.head_seq() == 1
+    finally:
+        relay.stop()
+        sync.close()

@@ -497,3 +497,40 @@ def test_first_contact_starts_at_the_devices_acknowledged_mark_not_the_first_arr
     # A device whose older events an earlier central store acknowledged starts after them.
     assert store.store_events("dev-b", [ev(41), ev(42)], acked_seq=40) == 42
     store.close()
+
+
+def test_a_status_or_an_outbox_mark_is_not_waited_onto_the_disk_but_what_follows_is(
+        tmp_path: Path) -> None:
+    # Every gate reports after each change it applies (fifty fsyncs per revocation at fifty
+    # gates), and the outbox marks each change sent: both only repeat something if lost, so
+    # their commits do not wait for the disk; what the same thread writes next still does
+    # (an EventAck promises it, and a logged change must never be lost).
+    store = CentralStore(tmp_path / "central.db", SITE)
+    conn = store._conn()  # this thread's connection, as every write of the store uses it
+    full, normal = 2, 1  # PRAGMA synchronous values
+    seen: list[int] = []
+
+    def note(statement: str) -> None:
+        if statement.startswith(("BEGIN", "COMMIT")):
+            seen.append(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    def traced(write: Callable[[], object]) -> set[int]:
+        seen.clear()
+        conn.set_trace_callback(note)
+        try:
+            write()
+        finally:
+            conn.set_trace_callback(None)
+        return set(seen)
+
+    assert traced(lambda: store.update_status(DeviceStatus("gate-1", True, 4, 0, True),
+                                              retained=False)) == {normal}
+    assert traced(lambda: store.record_card(card(1))) == {full}
+    [row] = store.pending_outbox(0, 10)
+    assert traced(lambda: store.mark_outbox([row.id], "published")) == {normal}
+    assert traced(lambda: store.store_events("gate-1", [event(1)])) == {full}
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == full
+    [status] = store.device_status()
+    assert status["applied_seq"] == 4 and status["online"]
+    assert store.outbox_counts() == {"published": 1} and store.count_events("gate-1") == 1
+    store.close()
