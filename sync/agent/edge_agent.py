@@ -16,7 +16,11 @@ Threads:
 - the worker (``sync-worker``) owns ``auth.db`` (and the snapshot staged in it) and the journal
   uplink: it applies authorisation messages, handles acks, polls the journal for new events
   every ``poll_interval`` (at once after an ack), and publishes status. One thread, so none
-  of that state needs a lock.
+  of that state needs a lock. A message wakes it at once (the inbox is a queue it blocks
+  on); otherwise it sleeps until the next poll or the status it owes, whichever is first.
+  Fifty agents on one small machine made idle ticks their main cost, so the poll is slow
+  (the gate journals from another process; an event waits at most ``POLL_S``) and does
+  only what is periodic, and the work after a message is only what that message needs.
 - the command relay (``sync-commands``) verifies and delivers commands on its own, so a
   snapshot being applied on the worker never delays a door.
 """
@@ -58,10 +62,17 @@ from sync.wire.signing import parse_public_key
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.1  # how soon a new journal event is noticed when nothing else wakes the worker
+POLL_S = 0.5  # how soon a new journal event is noticed when nothing else wakes the worker
+REPLACEMENT_CHECK_S = 1.0  # how soon a request to let go of a held file is honoured
 CATCHUP_RETRY_S = 5.0  # while behind: one catch-up request per applied_seq per this long
 SNAPSHOT_QUIET_S = 30.0  # no gap catch-ups while a snapshot is arriving: it brings them
-STATUS_MIN_GAP_S = 1.0  # a draining backlog changes constantly; report it at most this often
+# A status that changed goes out at most this often: a draining backlog changes constantly,
+# and a burst of changes from the desk would otherwise cost a status per change and gate.
+STATUS_MIN_GAP_S = 1.0
+# A newly applied change is reported this long after it was applied (a burst coalesces,
+# and the report never competes with the apply itself): the desk's "已同步 n/m" follows
+# within STATUS_MIN_GAP_S at most.
+STATUS_SETTLE_S = 0.2
 HOUSEKEEPING_S = 60.0
 # Bytes of received messages waiting for (or being handled by) the worker before paho's
 # network thread is made to wait. A few snapshot chunks (~400 kB each for 2000 cards): enough
@@ -107,6 +118,9 @@ class EdgeAgent:
         self._snapshot_arriving_at = float("-inf")
         self._last_status: tuple[int, int, bool] | None = None
         self._last_status_at = float("-inf")
+        self._status_at = float("inf")  # when the status owed for an applied change is due
+        self._next_poll = 0.0
+        self._next_replacement_check = 0.0
         self._next_housekeeping = 0.0
         self.files = AgentFiles(config)
         self.needs_restart = False  # a held file must be replaced: ``run`` restarts the agent
@@ -291,8 +305,9 @@ class EdgeAgent:
             # Not fatal: the staging stays, and the next start (or snapshot) tries again.
             log.exception("could not resume the staged snapshot")
         while True:
+            wait = min(self._next_poll, self._status_at) - time.monotonic()
             try:
-                item = self._inbox.get(timeout=self.poll_interval)
+                item = self._inbox.get(timeout=max(0.0, wait))
             except queue.Empty:
                 item = None
             if isinstance(item, Stop):
@@ -315,6 +330,7 @@ class EdgeAgent:
     def _dispatch(self, item: Item) -> None:
         if isinstance(item, Up):
             self.uplink.on_connected()
+            self.uplink.pump()  # what was in flight when the link went down goes again now
             self._request_catchup(force=True)
             self.central_clock.ask()
             self._publish_status(force=True)
@@ -331,13 +347,7 @@ class EdgeAgent:
 
     def _message(self, topic: str, payload: bytes) -> None:
         if topic in self.auth_topics:
-            outcome = self.applier.handle(payload)
-            if outcome is Outcome.STAGED:
-                self._snapshot_arriving_at = time.monotonic()
-            elif outcome is Outcome.SNAPSHOT_APPLIED:
-                self._snapshot_arriving_at = float("-inf")
-                # Entries issued while the snapshot travelled were gaps then; fetch them now.
-                self._request_catchup(force=True)
+            self._auth_message(payload)
         elif topic == self.ack_topic:
             try:
                 ack = EventAck.parse(payload)
@@ -347,7 +357,9 @@ class EdgeAgent:
             if ack.device != self.device:
                 log.warning("dropped an ack for device %r", ack.device)
                 return
-            self.uplink.on_ack(ack.journal_id, ack.upto_seq)
+            if self.uplink.on_ack(ack.journal_id, ack.upto_seq):
+                # The window has room again: a drain is paced by acks, not by the poll.
+                self.uplink.pump()
         elif topic == self.rules_topic:
             self.site_rules.handle(payload)
         elif topic == self.booth_list_topic and self.booth_lists is not None:
@@ -357,12 +369,21 @@ class EdgeAgent:
         else:
             log.warning("message on unexpected topic %s dropped", topic)
 
-    def _tick(self) -> None:
-        if self.files.replacement_requested():
-            log.warning("a file this agent holds is to be replaced: restarting")
-            self.needs_restart = True
-            return
-        self.uplink.pump()
+    def _auth_message(self, payload: bytes) -> None:
+        """Apply (or stage) it, ask for what it shows missing, and owe a status if it moved
+        ``applied_seq``."""
+        outcome = self.applier.handle(payload)
+        if outcome is Outcome.STAGED:
+            self._snapshot_arriving_at = time.monotonic()
+        elif outcome is Outcome.SNAPSHOT_APPLIED:
+            self._snapshot_arriving_at = float("-inf")
+            # Entries issued while the snapshot travelled were gaps then; fetch them now.
+            self._request_catchup(force=True)
+        self._catch_up_if_wanted()
+        if outcome in (Outcome.APPLIED, Outcome.SNAPSHOT_APPLIED):
+            self._owe_status()
+
+    def _catch_up_if_wanted(self) -> None:
         if self.applier.catchup_wanted:
             self.applier.catchup_wanted = False
             self._request_catchup(force=True)
@@ -370,12 +391,36 @@ class EdgeAgent:
                 and time.monotonic() - self._snapshot_arriving_at > SNAPSHOT_QUIET_S):
             # A gap, or a catch-up answer that did not cover everything seen since.
             self._request_catchup()
+
+    def _owe_status(self) -> None:
+        """Schedule the status that reports a newly applied change (see STATUS_SETTLE_S)."""
+        if self._status_at == float("inf"):
+            self._status_at = max(time.monotonic() + STATUS_SETTLE_S,
+                                  self._last_status_at + STATUS_MIN_GAP_S)
+
+    def _tick(self) -> None:
+        """What is due by the clock: the status owed, and every ``poll_interval`` the poll."""
+        now = time.monotonic()
+        if now >= self._next_poll:
+            self._next_poll = now + self.poll_interval
+            self._poll(now)
+        elif now >= self._status_at:
+            self._publish_status()
+
+    def _poll(self, now: float) -> None:
+        if now >= self._next_replacement_check:
+            self._next_replacement_check = now + REPLACEMENT_CHECK_S
+            if self.files.replacement_requested():
+                log.warning("a file this agent holds is to be replaced: restarting")
+                self.needs_restart = True
+                return
+        self.uplink.pump()
+        self._catch_up_if_wanted()
         if self.link.connected:
             self.central_clock.ask_if_due()
         self._publish_status()
         if self.lot_exchange is not None:
             self.lot_exchange.tick()
-        now = time.monotonic()
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + HOUSEKEEPING_S
             self.applier.housekeeping()
@@ -402,19 +447,31 @@ class EdgeAgent:
                             self.uplink.backlog(), self.trust.trusted(), self.clock.wall())
 
     def _publish_status(self, *, force: bool = False) -> None:
-        """Retained status at connect, on change and every ``status_interval``."""
+        """Retained status at connect, every ``status_interval``, and on change: a change of
+        ``applied_seq`` once owed (``_owe_status``), a change of trust at once, a change of
+        the backlog at most every STATUS_MIN_GAP_S."""
+        now = time.monotonic()
+        owed = now >= self._status_at
+        if owed:
+            # Cleared before anything can fail: a status that cannot go now (link down, a
+            # failed publish or query) is owed again by the next poll, never in a busy loop.
+            self._status_at = float("inf")
         if not self.link.connected:
-            return
+            return  # the status forced at the next connect says it
         status = self._status(online=True)
         assert status.applied_seq is not None and status.backlog is not None
         key = (status.applied_seq, status.backlog, bool(status.clock_trusted))
-        now = time.monotonic()
         since = now - self._last_status_at
         last = self._last_status
         due = (force or since >= self.sync.status_interval or last is None
-               or key[0] != last[0] or key[2] != last[2]
+               or key[2] != last[2] or (key[0] != last[0] and owed)
                or (key[1] != last[1] and since >= STATUS_MIN_GAP_S))
-        if due and self.link.publish(self.status_topic, status.dump(), retain=True) is not None:
+        if not due:
+            if last is not None and key[0] != last[0]:
+                self._owe_status()  # not owed yet, or by a path that owed none (a resume)
+            return
+        self._status_at = float("inf")
+        if self.link.publish(self.status_topic, status.dump(), retain=True) is not None:
             self._last_status, self._last_status_at = key, now
 
 
