@@ -844,6 +844,28 @@ def test_retained_status_last_will_and_sigterm(
             proc.wait()
 
 
+def test_a_change_is_applied_at_once_and_a_burst_is_reported_in_one_status(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
+    # A poll far beyond the test: only the message itself can wake the worker.
+    start_agent(config, poll_interval=60.0)
+    wait_for(lambda: central.status_of(), what="the status at connect")
+    sent = time.monotonic()
+    central.send_changes(1, [card(1)])
+    wait_for(lambda: whitelist(config)[0] == 1, what="the change applied")
+    assert time.monotonic() - sent < 1.0
+    for seq in range(2, 7):
+        central.send_changes(seq, [card(seq)])
+    wait_for(lambda: whitelist(config)[0] == 6, what="the burst applied")
+    applied = time.monotonic()
+    wait_for(lambda: central.status_of()[-1].applied_seq == 6, what="the burst reported")
+    # Reported within the coalescing gap (the desk's "已同步 n/m" follows promptly)...
+    assert time.monotonic() - applied < edge_agent.STATUS_MIN_GAP_S + 0.5
+    time.sleep(edge_agent.STATUS_MIN_GAP_S + edge_agent.STATUS_SETTLE_S)
+    # ... in one or two statuses (one per change before), nothing owed after it.
+    reported = [s.applied_seq for s in central.status_of()]
+    assert reported[0] == 0 and reported[-1] == 6 and len(reported) <= 3, reported
+
+
 def test_malformed_messages_are_dropped_and_the_agent_keeps_working(
         config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
     start_agent(config)
