@@ -121,6 +121,7 @@ class EdgeAgent:
         self._status_at = float("inf")  # when the status owed for an applied change is due
         self._next_poll = 0.0
         self._next_replacement_check = 0.0
+        self._next_status_check = 0.0
         self._next_housekeeping = 0.0
         self.files = AgentFiles(config)
         self.needs_restart = False  # a held file must be replaced: ``run`` restarts the agent
@@ -418,7 +419,11 @@ class EdgeAgent:
         self._catch_up_if_wanted()
         if self.link.connected:
             self.central_clock.ask_if_due()
-        self._publish_status()
+        if now >= self._next_status_check:
+            # Each look costs queries and, once the trust cache is stale, reading the clock
+            # evidence: a change of backlog or trust is reported within this, not at once.
+            self._next_status_check = now + STATUS_MIN_GAP_S
+            self._publish_status()
         if self.lot_exchange is not None:
             self.lot_exchange.tick()
         if now >= self._next_housekeeping:
@@ -448,8 +453,8 @@ class EdgeAgent:
 
     def _publish_status(self, *, force: bool = False) -> None:
         """Retained status at connect, every ``status_interval``, and on change: a change of
-        ``applied_seq`` once owed (``_owe_status``), a change of trust at once, a change of
-        the backlog at most every STATUS_MIN_GAP_S."""
+        ``applied_seq`` once owed (``_owe_status``), a change of trust or backlog when looked
+        at (every STATUS_MIN_GAP_S), the backlog at most that often."""
         now = time.monotonic()
         owed = now >= self._status_at
         if owed:

@@ -848,7 +848,7 @@ def test_a_change_is_applied_at_once_and_a_burst_is_reported_in_one_status(
         config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
     # A poll far beyond the test: only the message itself can wake the worker.
     start_agent(config, poll_interval=60.0)
-    wait_for(lambda: central.status_of(), what="the status at connect")
+    wait_for(central.status_of, what="the status at connect")
     sent = time.monotonic()
     central.send_changes(1, [card(1)])
     wait_for(lambda: whitelist(config)[0] == 1, what="the change applied")
