@@ -257,7 +257,7 @@ class Central:
                  snapshot_id: str | None = None) -> list[SnapshotChunk]:
         sid = snapshot_id or uuid.uuid4().hex
         parts = [cards[i:i + per_chunk] for i in range(0, len(cards), per_chunk)]
-        return [SnapshotChunk(SITE, sid, upto_seq, i, len(parts), time.time(), tuple(p))
+        return [SnapshotChunk(SITE, sid, upto_seq, i, i == len(parts) - 1, time.time(), tuple(p))
                 for i, p in enumerate(parts)]
 
     def send_chunk(self, chunk: SnapshotChunk, device: str = DEVICE) -> None:
@@ -535,7 +535,7 @@ def test_an_incomplete_snapshot_is_discarded_once_stale(tmp_path: Path) -> None:
     AuthStore(tmp_path / "auth.db").close()
     conn = open_staging_connection(tmp_path / "auth.db")
     staging = SnapshotStaging(conn, clock)
-    chunk = SnapshotChunk(SITE, "s1", 10, 0, 2, clock.now, (card(1, seq=10),))
+    chunk = SnapshotChunk(SITE, "s1", 10, 0, False, clock.now, (card(1, seq=10),))
     assert staging.add(SnapshotRows.of(chunk)) is None
     clock.now += STALE_AFTER_S - 60
     assert staging.discard_stale() == []
