@@ -497,6 +497,26 @@ def test_a_snapshot_replaces_the_whole_list_once_every_chunk_is_there(
     conn.close()
 
 
+def test_a_forged_chunk_opened_ahead_is_refused_and_the_genuine_snapshot_still_applies(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
+    # Snapshot chunks are verified and parsed on the network thread (``AuthApplier.open``)
+    # while the worker stages the one before: a forgery must fare as it would on the worker.
+    commission(config, [card(1, seq=1)], applied_seq=1)
+    start_agent(config)
+    chunks = central.snapshot(50, [card(n) for n in range(10, 40)], per_chunk=10)
+    topic = topics.device_auth(SITE, DEVICE)
+    central.send_chunk(chunks[0])
+    # The forger's "last" chunk, which would complete the snapshot with its own cards.
+    forged = dataclasses.replace(chunks[1], cards=(card(666),), last=True)
+    central.send(topic, forged.dump(), key=Ed25519PrivateKey.generate())
+    wait_for(lambda: refusals(config) == [("auth", "bad_signature")], what="the forgery")
+    assert whitelist(config)[0] == 1
+    for chunk in chunks[1:]:
+        central.send_chunk(chunk)
+    wait_for(lambda: whitelist(config)[0] == 50, what="snapshot applied")
+    assert set(whitelist(config)[1]) == {card(n).uid for n in range(10, 40)}
+
+
 def test_an_older_snapshot_is_refused_and_a_newer_one_discards_a_partial_one(
         config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
     commission(config, [card(1, seq=50)], applied_seq=50)
