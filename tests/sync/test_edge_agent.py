@@ -48,7 +48,7 @@ from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
 from hardware_sim.site_broker import free_tcp_port
 from sync.agent import edge_agent
-from sync.agent.auth_apply import Outcome
+from sync.agent.auth_apply import Opened, Outcome
 from sync.agent.edge_agent import EdgeAgent
 from sync.agent.inbox import InboxBudget
 from sync.agent.snapshot_staging import STALE_AFTER_S, SnapshotStaging, open_staging_connection
@@ -590,11 +590,11 @@ def test_a_backlog_waits_in_the_broker_not_in_the_agent(
 
     apply = agent.applier.handle
 
-    def slow_apply(raw: bytes) -> Outcome:
+    def slow_apply(raw: bytes, opened: Opened | None = None) -> Outcome:
         nonlocal handled
         time.sleep(0.03)  # a Pi's SD card, or a worker busy with a snapshot
         try:
-            return apply(raw)
+            return apply(raw, opened)
         finally:
             with lock:
                 handled += 1
