@@ -63,7 +63,7 @@ def test_the_stream_is_exactly_the_list_at_upto_seq_while_the_desk_writes(
     # The first chunk leaves after one page, not after the whole list was read.
     assert store.pages == 1 and not last and len(texts) == 5
     got = list(texts)
-    flags = [last]
+    flags: list[bool] = [last]
     for n, (texts, last) in enumerate(parts):
         # The desk keeps writing: changes to cards already sent and not yet sent, new cards.
         store.record_card(card(n, CardStatus.REVOKED))
