@@ -33,7 +33,6 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -71,17 +70,6 @@ class Outcome(enum.Enum):
     SET_ASIDE = "set_aside"  # a change beyond what can apply now: not verified (see above)
     TIME = "time"  # central's signed time, handed to sync.agent.central_clock
     DROPPED = "dropped"  # malformed or harmless duplicate: logged only
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A message verified and parsed ahead of its turn (``AuthApplier.open``, on another
-    thread): the message, or what refused it. Whether and how it applies is still decided
-    at its turn, in order."""
-
-    raw: bytes
-    message: AuthChanges | SnapshotRows | TimeAnswer | None
-    error: MalformedMessageError | SignatureError | ProtocolError | None
 
 
 class AuthApplier:
@@ -128,24 +116,13 @@ class AuthApplier:
         if self._staging_upto is not None:
             self.highest_seen = max(self.highest_seen, self._staging_upto)
 
-    def open(self, raw: bytes) -> Opened:
-        """Verify and parse ``raw`` without looking at or changing any state: safe on any
-        thread. The agent opens snapshot chunks on its network thread, so a chunk is
-        verified and read while the worker stages the one before (SQLite writes without
-        holding the GIL)."""
-        try:
-            return Opened(raw, parse_auth_message(open_signed(self.public_key, raw)), None)
-        except (MalformedMessageError, SignatureError, ProtocolError) as exc:
-            return Opened(raw, None, exc)
-
-    def handle(self, raw: bytes, opened: Opened | None = None) -> Outcome:
+    def handle(self, raw: bytes) -> Outcome:
         """Verify, check and apply (or stage, or set aside) one message from an
-        authorisation topic; ``opened``, if given, is ``raw`` verified and parsed already."""
+        authorisation topic."""
         claimed = changes_range(raw)
         if claimed is not None and self._can_wait(*claimed, raw):
             return Outcome.SET_ASIDE
-        outcome = self._handle(raw, opened if opened is not None and opened.raw is raw
-                               else None)
+        outcome = self._handle(raw)
         if outcome in (Outcome.APPLIED, Outcome.SNAPSHOT_APPLIED):
             self._take_up_set_aside()
         return outcome
@@ -176,14 +153,9 @@ class AuthApplier:
                 # Forged (or another site's): a genuine change it displaced is fetched.
                 self.catchup_wanted = True
 
-    def _handle(self, raw: bytes, opened: Opened | None = None) -> Outcome:
+    def _handle(self, raw: bytes) -> Outcome:
         try:
-            if opened is None:
-                opened = self.open(raw)
-            if opened.error is not None:
-                raise opened.error
-            message = opened.message
-            assert message is not None
+            message = parse_auth_message(open_signed(self.public_key, raw))
         except MalformedMessageError as exc:
             log.warning("dropped a malformed authorisation message: %s", exc)
             return Outcome.DROPPED

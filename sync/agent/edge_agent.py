@@ -37,7 +37,7 @@ from edge.site_rules import FILE_NAME as SITE_RULES_FILE
 from edge.storage_check import describe, is_damage, is_storage_error
 from firmware_config.controller_tables import Role
 from firmware_config.schema import EdgeConfig, SyncConfig
-from sync.agent.auth_apply import AuthApplier, Opened, Outcome
+from sync.agent.auth_apply import AuthApplier, Outcome
 from sync.agent.booth_list_reception import BoothListReception
 from sync.agent.central_clock import CentralClock
 from sync.agent.command_relay import CommandRelay, NonceStore
@@ -51,7 +51,7 @@ from sync.agent.snapshot_staging import SnapshotStaging, open_staging_connection
 from sync.agent.sync_db import open_sync_db
 from sync.mqtt.link import LinkSettings, MqttLink, Received, TlsFiles
 from sync.wire import topics
-from sync.wire.auth_messages import CatchupRequest, looks_like_snapshot_chunk
+from sync.wire.auth_messages import CatchupRequest
 from sync.wire.device_messages import DeviceStatus, EventAck
 from sync.wire.payload import MAX_MESSAGE_BYTES, ProtocolError
 from sync.wire.signing import parse_public_key
@@ -67,10 +67,6 @@ HOUSEKEEPING_S = 60.0
 # network thread is made to wait. A few snapshot chunks (~400 kB each for 2000 cards): enough
 # that the worker never starves on a fast link, small next to the Pi's 1 GB.
 INBOX_BYTES = 8 * 1024 * 1024
-# Snapshot chunks opened (verified and parsed) on the network thread and not yet staged: the
-# next is read while the worker stages one, and no more are held as rows (a chunk's rows take
-# several times its bytes).
-OPENED_AHEAD = 2
 # The worker is hung if it has not gone round its loop for this long. Generous: applying a
 # snapshot of a million cards on a Pi's SD card can take a minute, and a watchdog that
 # killed that apply would only see it restarted (it resumes) and killed again.
@@ -104,7 +100,6 @@ class EdgeAgent:
         # Unbounded as a queue (control items must never wait); _budget bounds the messages.
         self._inbox: queue.Queue[Item] = queue.Queue()
         self._budget = InboxBudget(INBOX_BYTES)
-        self._opened_ahead = InboxBudget(OPENED_AHEAD)  # counted in chunks
         self._worker: threading.Thread | None = None
         self._running = False
         self._last_tick = time.monotonic()
@@ -219,7 +214,6 @@ class EdgeAgent:
         self._running = False
         deadline = time.monotonic() + timeout
         self._budget.close()
-        self._opened_ahead.close()
         if self._worker is not None:
             self._inbox.put(Stop())
             # A snapshot apply in progress finishes (or the process exits around it: the
@@ -281,14 +275,7 @@ class EdgeAgent:
             self.relay.submit(payload)
             msg.ack()
         elif self._budget.take(len(payload)):
-            opened = None
-            if (topic in self.auth_topics and looks_like_snapshot_chunk(payload)
-                    and self._opened_ahead.take(1)):
-                try:
-                    opened = self.applier.open(payload)
-                except Exception:  # a bug, not the message: the worker opens it, and logs
-                    self._opened_ahead.give_back(1)
-            self._inbox.put(Message(topic, payload, msg.ack, opened))
+            self._inbox.put(Message(topic, payload, msg.ack))
         # else: stopping. Left unacknowledged; the clean session drops it and the catch-up
         # at the next connect brings whatever it carried.
 
@@ -338,16 +325,14 @@ class EdgeAgent:
             self.uplink.on_disconnected()
         elif isinstance(item, Message):
             try:
-                self._message(item.topic, item.payload, item.opened)
+                self._message(item.topic, item.payload)
             finally:
                 item.ack()
                 self._budget.give_back(len(item.payload))
-                if item.opened is not None:
-                    self._opened_ahead.give_back(1)
 
-    def _message(self, topic: str, payload: bytes, opened: Opened | None = None) -> None:
+    def _message(self, topic: str, payload: bytes) -> None:
         if topic in self.auth_topics:
-            outcome = self.applier.handle(payload, opened)
+            outcome = self.applier.handle(payload)
             if outcome is Outcome.STAGED:
                 self._snapshot_arriving_at = time.monotonic()
             elif outcome is Outcome.SNAPSHOT_APPLIED:

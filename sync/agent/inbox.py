@@ -7,10 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from sync.agent.auth_apply import Opened
 
 
 @dataclass(frozen=True)
@@ -28,7 +24,6 @@ class Message:
     topic: str
     payload: bytes
     ack: Callable[[], None]  # tells the broker it was handled: the next one may come
-    opened: Opened | None = None  # verified and parsed on the network thread already
 
 
 @dataclass(frozen=True)

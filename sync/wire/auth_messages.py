@@ -209,16 +209,6 @@ def changes_range(raw: bytes) -> tuple[int, int] | None:
     return int(head[1]), int(head[2])
 
 
-# The start of a signed ``auth_snapshot`` chunk as central writes it.
-_SNAPSHOT_HEAD = b'{"payload":"{\\"v\\":1,\\"type\\":\\"auth_snapshot\\",'
-
-
-def looks_like_snapshot_chunk(raw: bytes) -> bool:
-    """Whether ``raw`` starts as a signed snapshot chunk does; unverified: a hint for where
-    (on which thread) to verify and parse it, never for believing anything."""
-    return raw.startswith(_SNAPSHOT_HEAD)
-
-
 @dataclass(frozen=True)
 class TimeAnswer:
     """Central's clock ``now`` for one device's request ``nonce`` (signed)."""

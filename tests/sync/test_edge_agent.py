@@ -48,7 +48,7 @@ from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
 from hardware_sim.site_broker import free_tcp_port
 from sync.agent import edge_agent
-from sync.agent.auth_apply import Opened, Outcome
+from sync.agent.auth_apply import Outcome
 from sync.agent.edge_agent import EdgeAgent
 from sync.agent.inbox import InboxBudget
 from sync.agent.snapshot_staging import STALE_AFTER_S, SnapshotStaging, open_staging_connection
@@ -497,10 +497,10 @@ def test_a_snapshot_replaces_the_whole_list_once_every_chunk_is_there(
     conn.close()
 
 
-def test_a_forged_chunk_opened_ahead_is_refused_and_the_genuine_snapshot_still_applies(
+def test_a_forged_last_chunk_is_refused_and_the_genuine_snapshot_still_applies(
         config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
-    # Snapshot chunks are verified and parsed on the network thread (``AuthApplier.open``)
-    # while the worker stages the one before: a forgery must fare as it would on the worker.
+    # A chunk says whether it is the last: a forged "last" must neither complete the
+    # snapshot nor make the genuine last chunk look like a contradiction.
     commission(config, [card(1, seq=1)], applied_seq=1)
     start_agent(config)
     chunks = central.snapshot(50, [card(n) for n in range(10, 40)], per_chunk=10)
@@ -590,11 +590,11 @@ def test_a_backlog_waits_in_the_broker_not_in_the_agent(
 
     apply = agent.applier.handle
 
-    def slow_apply(raw: bytes, opened: Opened | None = None) -> Outcome:
+    def slow_apply(raw: bytes) -> Outcome:
         nonlocal handled
         time.sleep(0.03)  # a Pi's SD card, or a worker busy with a snapshot
         try:
-            return apply(raw, opened)
+            return apply(raw)
         finally:
             with lock:
                 handled += 1
