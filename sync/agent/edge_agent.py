@@ -108,7 +108,6 @@ class EdgeAgent:
         self._last_status: tuple[int, int, bool] | None = None
         self._last_status_at = float("-inf")
         self._next_housekeeping = 0.0
-        self._next_replacement_look = 0.0
         self.files = AgentFiles(config)
         self.needs_restart = False  # a held file must be replaced: ``run`` restarts the agent
         self.started = False
@@ -359,15 +358,7 @@ class EdgeAgent:
             log.warning("message on unexpected topic %s dropped", topic)
 
     def _tick(self) -> None:
-        now = time.monotonic()
-        # Looked for at most every POLL_S: a tick follows every message, and a snapshot of a
-        # million cards is hundreds of chunks (the look is a file read per store).
-        if now >= self._next_replacement_look:
-            self._next_replacement_look = now + POLL_S
-            requested = self.files.replacement_requested()
-        else:
-            requested = False
-        if requested:
+        if self.files.replacement_requested():
             log.warning("a file this agent holds is to be replaced: restarting")
             self.needs_restart = True
             return
@@ -384,6 +375,7 @@ class EdgeAgent:
         self._publish_status()
         if self.lot_exchange is not None:
             self.lot_exchange.tick()
+        now = time.monotonic()
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + HOUSEKEEPING_S
             self.applier.housekeeping()
