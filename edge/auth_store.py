@@ -63,6 +63,28 @@ MIGRATIONS = [
         PRIMARY KEY (snapshot_id, idx)
     ) WITHOUT ROWID
     """,
+    # 4: central sends a snapshot as it reads the list, so a snapshot's count of chunks is
+    # known only once its last chunk is in: NULL until then. What was staged is dropped
+    # (a chunk staged before does not say whether it was the last); the device asks again.
+    """
+    DROP TABLE IF EXISTS cards_staged;
+    DROP TABLE IF EXISTS schedules_staged;
+    DROP TABLE snapshot_chunks;
+    DROP TABLE snapshots;
+    CREATE TABLE snapshots (
+        snapshot_id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        upto_seq INTEGER NOT NULL,
+        count INTEGER,
+        issued_at REAL NOT NULL,
+        updated_wall REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshot_chunks (
+        snapshot_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        PRIMARY KEY (snapshot_id, idx)
+    ) WITHOUT ROWID
+    """,
 ]
 
 _FIELDS = "status, valid_from, valid_until, access_groups, schedule, holder_kind, plate, parking"

@@ -1,7 +1,8 @@
 """Staging the chunks of a snapshot in ``auth.db`` until all of them are there, then putting
 the whole list in force at once.
 
-A snapshot arrives as ``count`` signed chunks sharing a ``snapshot_id``. Each chunk's cards
+A snapshot arrives as signed chunks sharing a ``snapshot_id``, numbered from 0; the last says
+so (central sends the list as it reads it, so only then is the count known). Each chunk's cards
 are written to ``cards_staged`` in the same transaction that records the chunk, so a chunk
 delivered twice (QoS 1) is staged once and a crash between chunks leaves the staging
 consistent. ``cards_staged`` (and ``schedules_staged``) are made for each snapshot from the
@@ -53,9 +54,15 @@ class StagedSnapshot:
     snapshot_id: str
     site: str
     upto_seq: int
-    count: int
+    count: int | None  # chunks in the snapshot; None until its last chunk is staged
     issued_at: float
     received: int
+    highest: int  # the highest chunk index staged (-1: none)
+
+    @property
+    def whole(self) -> bool:
+        """Every chunk of the snapshot is staged."""
+        return self.count is not None and self.received >= self.count
 
 
 def open_staging_connection(auth_db: Path) -> sqlite3.Connection:
@@ -74,13 +81,15 @@ class SnapshotStaging:
     def _snapshot(self, snapshot_id: str) -> StagedSnapshot | None:
         row = self._conn.execute(
             "SELECT site, upto_seq, count, issued_at, "
-            "(SELECT count(*) FROM snapshot_chunks c WHERE c.snapshot_id = s.snapshot_id) "
+            "(SELECT count(*) FROM snapshot_chunks c WHERE c.snapshot_id = s.snapshot_id), "
+            "(SELECT max(idx) FROM snapshot_chunks c WHERE c.snapshot_id = s.snapshot_id) "
             "FROM snapshots s WHERE snapshot_id = ?", (snapshot_id,)).fetchone()
         if row is None:
             return None
-        site, upto, count, issued, received = row
-        return StagedSnapshot(snapshot_id, str(site), int(upto), int(count), float(issued),
-                              int(received))
+        site, upto, count, issued, received, highest = row
+        return StagedSnapshot(snapshot_id, str(site), int(upto),
+                              None if count is None else int(count), float(issued),
+                              int(received), -1 if highest is None else int(highest))
 
     def staged(self) -> list[StagedSnapshot]:
         """Every snapshot with chunks staged (none or one)."""
@@ -89,28 +98,31 @@ class SnapshotStaging:
 
     def complete(self) -> StagedSnapshot | None:
         """The newest staged snapshot that has all its chunks, if any."""
-        done = [s for s in self.staged() if s.received >= s.count]
+        done = [s for s in self.staged() if s.whole]
         return max(done, key=lambda s: s.upto_seq) if done else None
 
     def add(self, chunk: SnapshotRows) -> StagedSnapshot | None:
         """Stage one chunk; return the snapshot once all its chunks are staged.
 
         A chunk of a snapshot older than the one being staged is dropped; a chunk that
-        disagrees with its own snapshot's count or sequence number discards that snapshot.
+        disagrees with its own snapshot (another sequence number, an index past its last
+        chunk, a last chunk below an index already staged or beside another last chunk)
+        discards that snapshot.
         """
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            current = conn.execute("SELECT snapshot_id, upto_seq, count FROM snapshots"
-                                   ).fetchall()
             ours = False
-            for snapshot_id, upto, count in current:
+            for staged in map(self._snapshot, [r[0] for r in conn.execute(
+                    "SELECT snapshot_id FROM snapshots").fetchall()]):
+                if staged is None:
+                    continue
+                snapshot_id, upto = staged.snapshot_id, staged.upto_seq
                 if snapshot_id == chunk.snapshot_id:
-                    if (upto, count) != (chunk.upto_seq, chunk.count):
-                        log.warning("snapshot %s: chunk %d says upto_seq %d of %d chunks, "
-                                    "earlier chunks said %d of %d; discarding the snapshot",
-                                    snapshot_id, chunk.index, chunk.upto_seq, chunk.count,
-                                    upto, count)
+                    disagreement = _disagreement(staged, chunk)
+                    if disagreement:
+                        log.warning("snapshot %s: chunk %d %s; discarding the snapshot",
+                                    snapshot_id, chunk.index, disagreement)
                         self._delete()
                         conn.commit()
                         return None
@@ -129,8 +141,10 @@ class SnapshotStaging:
             conn.execute(
                 "INSERT INTO snapshots (snapshot_id, site, upto_seq, count, issued_at, "
                 "updated_wall) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (snapshot_id) "
-                "DO UPDATE SET updated_wall = excluded.updated_wall",
-                (chunk.snapshot_id, chunk.site, chunk.upto_seq, chunk.count, chunk.issued_at,
+                "DO UPDATE SET updated_wall = excluded.updated_wall, "
+                "count = coalesce(count, excluded.count)",
+                (chunk.snapshot_id, chunk.site, chunk.upto_seq,
+                 chunk.index + 1 if chunk.last else None, chunk.issued_at,
                  self._clock.wall()))
             new = conn.execute("INSERT OR IGNORE INTO snapshot_chunks (snapshot_id, idx) "
                                "VALUES (?, ?)", (chunk.snapshot_id, chunk.index)).rowcount
@@ -143,7 +157,7 @@ class SnapshotStaging:
             raise
         conn.commit()
         staged = self._snapshot(chunk.snapshot_id)
-        if staged is not None and staged.received >= staged.count:
+        if staged is not None and staged.whole:
             return staged
         return None
 
@@ -185,8 +199,7 @@ class SnapshotStaging:
                 applied = int(conn.execute(
                     "SELECT value FROM meta WHERE key = 'applied_seq'").fetchone()[0])
                 staged = self._snapshot(snapshot.snapshot_id)
-                if (applied >= snapshot.upto_seq or staged is None
-                        or staged.received < staged.count):
+                if applied >= snapshot.upto_seq or staged is None or not staged.whole:
                     self._delete()
                     conn.commit()
                     return False
@@ -236,9 +249,21 @@ class SnapshotStaging:
         rows = self._conn.execute("SELECT snapshot_id, updated_wall FROM snapshots").fetchall()
         # abs(): a wall clock set backwards must not keep a dead snapshot forever.
         old = {str(sid) for sid, updated in rows if abs(now - float(updated)) > max_age}
-        stale = [s.snapshot_id for s in self.staged()
-                 if s.snapshot_id in old and s.received < s.count]
+        stale = [s.snapshot_id for s in self.staged() if s.snapshot_id in old and not s.whole]
         for snapshot_id in stale:
             log.info("discarding stale incomplete snapshot %s", snapshot_id)
             self.discard(snapshot_id)
         return stale
+
+
+def _disagreement(staged: StagedSnapshot, chunk: SnapshotRows) -> str | None:
+    """How ``chunk`` contradicts the chunks of its snapshot staged so far, if it does."""
+    if chunk.upto_seq != staged.upto_seq:
+        return f"says upto_seq {chunk.upto_seq}, earlier chunks said {staged.upto_seq}"
+    if staged.count is not None and chunk.index >= staged.count:
+        return f"is past the last chunk, {staged.count - 1}"
+    if chunk.last and staged.count is not None and chunk.index + 1 != staged.count:
+        return f"says it is the last, chunk {staged.count - 1} said so before"
+    if chunk.last and chunk.index < staged.highest:
+        return f"says it is the last, yet chunk {staged.highest} is staged"
+    return None

@@ -27,8 +27,8 @@ CARD_BUDGET_BYTES = MAX_MESSAGE_BYTES - HEAD_ROOM_BYTES
 # What an auth_changes entry adds around its card, escaped in the envelope:
 # {\"seq\":<digits>,\"card\":<card>}
 ENTRY_BYTES = wire_bytes('{"seq":,"card":}') - 1
-# Cards read per query while planning a snapshot.
-_PLAN_PAGE = 10_000
+# Cards read per query while sending a snapshot.
+_SNAPSHOT_PAGE = 5_000
 
 if MAX_WIRE_BYTES + 64 > CARD_BUDGET_BYTES:
     raise RuntimeError("MAX_MESSAGE_BYTES leaves no room for the largest card")
@@ -60,24 +60,37 @@ def changes_payloads(site: str, entries: list[tuple[int, str]],
         start += n
 
 
-def plan_snapshot(store: CentralStore, upto_seq: int, most: int) -> list[tuple[str, int]]:
-    """The chunks of a snapshot as of ``upto_seq``: ``(after_uid, cards)`` for each, in UID
-    order, each chunk at most ``most`` cards that fit in one message. Every chunk carries
-    the count of chunks, so the whole list is measured before the first is sent (the log is
-    append-only, so reading it again "as of" ``upto_seq`` gives the same cards)."""
-    plan: list[tuple[str, int]] = []
-    after, run, total, start = "", 0, 0, ""
-    while page := store.current_page(upto_seq, after, _PLAN_PAGE):
-        for uid, _seq, text in page:
-            size = wire_bytes(text)
-            if run and (run >= most or total + size > CARD_BUDGET_BYTES):
-                plan.append((start, run))
-                start, run, total = after, 0, 0
-            run += 1
+def snapshot_parts(store: CentralStore, upto_seq: int,
+                   most: int) -> Iterator[tuple[list[str], bool]]:
+    """The list as of ``upto_seq`` in UID order, as the card wire texts of each chunk (at
+    most ``most`` cards that fit in one message) and whether it is the last chunk; one
+    empty last chunk for an empty list.
+
+    Read as it is sent, by a keyset cursor of pages of ``_SNAPSHOT_PAGE`` cards: the first
+    chunk goes out after one page, and at most a page and a chunk are held. Each page is read
+    "as of" ``upto_seq`` (the latest entry of each card at or below it), and the log only
+    grows, so the pages read while the desk keeps writing make exactly the list at
+    ``upto_seq``."""
+    run: list[str] = []
+    total, after = 0, ""
+    while page := store.current_page(upto_seq, after, _SNAPSHOT_PAGE):
+        for _uid, _seq, text in page:
+            size = escaped_bytes(text)
+            if run and (len(run) >= most or total + size > CARD_BUDGET_BYTES):
+                yield run, False
+                run, total = [], 0
+            run.append(text)
             total += size
-            after = uid
-    plan.append((start, run))  # the last chunk; the only one, empty, for an empty list
-    return plan
+        after = page[-1][0]
+    yield run, True
+
+
+def escaped_bytes(text: str) -> int:
+    """``wire_bytes(text)``, without encoding the text for the common card: printable ASCII
+    grows on the wire by one backslash per quote and backslash (and a comma)."""
+    if text.isascii() and text.isprintable():
+        return len(text) + text.count('"') + text.count("\\") + 1
+    return wire_bytes(text)
 
 
 def signed(key: Ed25519PrivateKey, text: str) -> bytes:

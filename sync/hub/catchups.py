@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.hub.auth_payloads import changes_payloads, plan_snapshot, signed
+from sync.hub.auth_payloads import changes_payloads, signed, snapshot_parts
 from sync.hub.quotas import DeviceQuotas
 from sync.hub.store import CHANGES_PER_MESSAGE, CentralStore
 from sync.hub.worker import LinkWorker, OverQuota
@@ -163,23 +163,24 @@ class CatchupAnswers(LinkWorker):
         return self._send_all(link, topic, payloads())
 
     def _send_snapshot(self, link: MqttLink, device: str, topic: str, upto: int) -> bool:
-        # Chunks are cut by bytes (at most chunk_size cards each), so the list is measured
-        # first: every chunk carries the count.
-        plan = plan_snapshot(self.store, upto, self.settings.chunk_size)
+        # Sent as the list is read (no chunk but the last knows the count): the first chunk
+        # leaves after one page, and the device stages a chunk while the next is read, cut
+        # and signed here.
         snapshot_id = uuid.uuid4().hex
-        log.info("%s: snapshot %s, %d cards up to %d in %d chunks", device, snapshot_id,
-                 sum(n for _a, n in plan), upto, len(plan))
+        sent = [0, 0]  # chunks, cards
 
         def payloads() -> Iterator[bytes]:
-            for index, (after, cards) in enumerate(plan):
-                page = self.store.current_page(upto, after, cards) if cards else []
-                if len(page) != cards:
-                    raise RuntimeError(f"snapshot page after {after!r} changed under it")
-                chunk = SnapshotChunk(self.store.site, snapshot_id, upto, index, len(plan),
+            parts = snapshot_parts(self.store, upto, self.settings.chunk_size)
+            for index, (texts, last) in enumerate(parts):
+                chunk = SnapshotChunk(self.store.site, snapshot_id, upto, index, last,
                                       self.clock(), ())
-                yield signed(self.key, snapshot_text(chunk, [t for _u, _s, t in page]))
+                yield signed(self.key, snapshot_text(chunk, texts))
+                sent[0], sent[1] = index + 1, sent[1] + len(texts)
 
-        return self._send_all(link, topic, payloads())
+        done = self._send_all(link, topic, payloads())
+        log.info("%s: snapshot %s, %d cards up to %d in %d chunks%s", device, snapshot_id,
+                 sent[1], upto, sent[0], "" if done else " (stopped: connection lost)")
+        return done
 
     def _send_all(self, link: MqttLink, topic: str, payloads: Iterator[bytes]) -> bool:
         """Publish in order with at most CATCHUP_WINDOW awaiting PUBACK. False if the

@@ -67,7 +67,7 @@ def snapshot_text(chunk: SnapshotChunk, card_texts: Sequence[str]) -> str:
     (``chunk.cards`` is not used)."""
     return _with_cards({"v": VERSION, "type": "auth_snapshot", "site": chunk.site,
                         "snapshot_id": chunk.snapshot_id, "upto_seq": chunk.upto_seq,
-                        "index": chunk.index, "count": chunk.count,
+                        "index": chunk.index, "last": chunk.last,
                         "issued_at": chunk.issued_at,
                         "cards": [orjson.Fragment(text) for text in card_texts]})
 
@@ -117,13 +117,15 @@ class AuthChanges:
 
 @dataclass(frozen=True)
 class SnapshotChunk:
-    """Part ``index`` of ``count`` of a full list as of ``upto_seq`` (signed)."""
+    """Part ``index`` (from 0) of a full list as of ``upto_seq`` (signed); ``last`` on the
+    final part. Central sends a snapshot as it reads the list, so no chunk but the last
+    knows how many there are: the last one's ``index`` + 1 is the count."""
 
     site: str
     snapshot_id: str
     upto_seq: int
     index: int
-    count: int
+    last: bool
     issued_at: float
     cards: tuple[CardRow, ...]
 
@@ -132,15 +134,12 @@ class SnapshotChunk:
         """Validate a verified payload."""
         obj = load_object(payload, "auth_snapshot")
         w = "auth_snapshot"
-        count = int_field(obj, "count", w, 1)
-        index = int_field(obj, "index", w, 0)
-        if index >= count:
-            raise ProtocolError(f"{w}.index: {index} is not below count {count}")
         upto = int_field(obj, "upto_seq", w, 0)
         cards = tuple(_card(c, upto, f"{w}.cards[{i}]")
                       for i, c in enumerate(list_field(obj, "cards", w)))
         return SnapshotChunk(field(obj, "site", str, w), field(obj, "snapshot_id", str, w),
-                             upto, index, count, number_field(obj, "issued_at", w), cards)
+                             upto, int_field(obj, "index", w, 0), field(obj, "last", bool, w),
+                             number_field(obj, "issued_at", w), cards)
 
     def dump(self) -> str:
         """The payload text."""
@@ -158,7 +157,7 @@ class SnapshotRows:
     snapshot_id: str
     upto_seq: int
     index: int
-    count: int
+    last: bool
     issued_at: float
     rows: tuple[tuple[object, ...], ...]
 
@@ -166,10 +165,8 @@ class SnapshotRows:
     def from_object(obj: dict[str, Any]) -> SnapshotRows:
         """Validate a verified payload parsed into an ``auth_snapshot`` object."""
         w = "auth_snapshot"
-        count = int_field(obj, "count", w, 1)
         index = int_field(obj, "index", w, 0)
-        if index >= count:
-            raise ProtocolError(f"{w}.index: {index} is not below count {count}")
+        last = field(obj, "last", bool, w)
         upto = int_field(obj, "upto_seq", w, 0)
         cards = list_field(obj, "cards", w)
         try:
@@ -177,14 +174,14 @@ class SnapshotRows:
         except CardRecordError as exc:
             raise ProtocolError(str(exc)) from exc
         return SnapshotRows(field(obj, "site", str, w), field(obj, "snapshot_id", str, w),
-                            upto, index, count, number_field(obj, "issued_at", w),
+                            upto, index, last, number_field(obj, "issued_at", w),
                             tuple(rows))
 
     @staticmethod
     def of(chunk: SnapshotChunk) -> SnapshotRows:
         """The rows of a chunk built in this process (tests, tools)."""
         return SnapshotRows(chunk.site, chunk.snapshot_id, chunk.upto_seq, chunk.index,
-                            chunk.count, chunk.issued_at,
+                            chunk.last, chunk.issued_at,
                             tuple(card_values(c) for c in chunk.cards))
 
 

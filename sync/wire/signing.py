@@ -12,6 +12,7 @@ import binascii
 import json
 from pathlib import Path
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -58,7 +59,9 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
 def sign(key: Ed25519PrivateKey, payload: str) -> bytes:
     """The wire form of ``payload`` (JSON text) signed with ``key``."""
     sig = base64.b64encode(key.sign(payload.encode())).decode()
-    return json.dumps({"payload": payload, "sig": sig}, separators=(",", ":")).encode()
+    # orjson: a snapshot chunk's payload is a quarter of a megabyte to escape, five times
+    # faster than json's encoder. It writes UTF-8 where json wrote \\u escapes: never longer.
+    return orjson.dumps({"payload": payload, "sig": sig})
 
 
 def verify(public_key: Ed25519PublicKey, message: bytes) -> str:

@@ -257,7 +257,7 @@ class Central:
                  snapshot_id: str | None = None) -> list[SnapshotChunk]:
         sid = snapshot_id or uuid.uuid4().hex
         parts = [cards[i:i + per_chunk] for i in range(0, len(cards), per_chunk)]
-        return [SnapshotChunk(SITE, sid, upto_seq, i, len(parts), time.time(), tuple(p))
+        return [SnapshotChunk(SITE, sid, upto_seq, i, i == len(parts) - 1, time.time(), tuple(p))
                 for i, p in enumerate(parts)]
 
     def send_chunk(self, chunk: SnapshotChunk, device: str = DEVICE) -> None:
@@ -497,6 +497,26 @@ def test_a_snapshot_replaces_the_whole_list_once_every_chunk_is_there(
     conn.close()
 
 
+def test_a_forged_last_chunk_is_refused_and_the_genuine_snapshot_still_applies(
+        config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
+    # A chunk says whether it is the last: a forged "last" must neither complete the
+    # snapshot nor make the genuine last chunk look like a contradiction.
+    commission(config, [card(1, seq=1)], applied_seq=1)
+    start_agent(config)
+    chunks = central.snapshot(50, [card(n) for n in range(10, 40)], per_chunk=10)
+    topic = topics.device_auth(SITE, DEVICE)
+    central.send_chunk(chunks[0])
+    # The forger's "last" chunk, which would complete the snapshot with its own cards.
+    forged = dataclasses.replace(chunks[1], cards=(card(666),), last=True)
+    central.send(topic, forged.dump(), key=Ed25519PrivateKey.generate())
+    wait_for(lambda: refusals(config) == [("auth", "bad_signature")], what="the forgery")
+    assert whitelist(config)[0] == 1
+    for chunk in chunks[1:]:
+        central.send_chunk(chunk)
+    wait_for(lambda: whitelist(config)[0] == 50, what="snapshot applied")
+    assert set(whitelist(config)[1]) == {card(n).uid for n in range(10, 40)}
+
+
 def test_an_older_snapshot_is_refused_and_a_newer_one_discards_a_partial_one(
         config: EdgeConfig, central: Central, start_agent: Callable[..., EdgeAgent]) -> None:
     commission(config, [card(1, seq=50)], applied_seq=50)
@@ -535,7 +555,7 @@ def test_an_incomplete_snapshot_is_discarded_once_stale(tmp_path: Path) -> None:
     AuthStore(tmp_path / "auth.db").close()
     conn = open_staging_connection(tmp_path / "auth.db")
     staging = SnapshotStaging(conn, clock)
-    chunk = SnapshotChunk(SITE, "s1", 10, 0, 2, clock.now, (card(1, seq=10),))
+    chunk = SnapshotChunk(SITE, "s1", 10, 0, False, clock.now, (card(1, seq=10),))
     assert staging.add(SnapshotRows.of(chunk)) is None
     clock.now += STALE_AFTER_S - 60
     assert staging.discard_stale() == []

@@ -82,7 +82,7 @@ def build_files(config: EdgeConfig, templates: Path) -> None:
     count = NEW_CARDS // per_chunk
     for index in range(count):
         complete = staging.add(SnapshotRows.of(SnapshotChunk(
-            SITE, "snap-1", NEW_SEQ, index, count, time.time(),
+            SITE, "snap-1", NEW_SEQ, index, index == count - 1, time.time(),
             tuple(new[index * per_chunk:(index + 1) * per_chunk]))))
     assert complete is not None and complete.received == count
     conn.close()
