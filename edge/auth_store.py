@@ -46,31 +46,10 @@ MIGRATIONS = [
     # 3: a snapshot is staged here, beside the list it replaces, and not in the agent's
     # sync.db: its cards go into cards_staged (made per snapshot from the cards table's own
     # definition) and come into force by renaming that table, so each card is written once
-    # (sync/agent/snapshot_staging.py). A snapshot staged in sync.db before is dropped
-    # there; the device asks for a new one.
+    # (sync/agent/snapshot_staging.py). Central sends a snapshot as it reads the list, so its
+    # count of chunks is known only once its last chunk is in: NULL until then. A snapshot
+    # staged in sync.db before is dropped there; the device asks for a new one.
     """
-    CREATE TABLE snapshots (
-        snapshot_id TEXT PRIMARY KEY,
-        site TEXT NOT NULL,
-        upto_seq INTEGER NOT NULL,
-        count INTEGER NOT NULL,
-        issued_at REAL NOT NULL,
-        updated_wall REAL NOT NULL
-    ) WITHOUT ROWID;
-    CREATE TABLE snapshot_chunks (
-        snapshot_id TEXT NOT NULL,
-        idx INTEGER NOT NULL,
-        PRIMARY KEY (snapshot_id, idx)
-    ) WITHOUT ROWID
-    """,
-    # 4: central sends a snapshot as it reads the list, so a snapshot's count of chunks is
-    # known only once its last chunk is in: NULL until then. What was staged is dropped
-    # (a chunk staged before does not say whether it was the last); the device asks again.
-    """
-    DROP TABLE IF EXISTS cards_staged;
-    DROP TABLE IF EXISTS schedules_staged;
-    DROP TABLE snapshot_chunks;
-    DROP TABLE snapshots;
     CREATE TABLE snapshots (
         snapshot_id TEXT PRIMARY KEY,
         site TEXT NOT NULL,
