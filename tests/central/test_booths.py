@@ -303,10 +303,11 @@ def test_a_list_from_an_older_desk_without_gates_is_read_as_naming_none(desk: De
 
 def test_a_list_too_large_loses_its_oldest_slips(desk: Desk, staff: Staffs, clock: FixedClock,
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    # Chinese text travels escaped in the signed envelope: 6 bytes a character.
-    items = "沙发" * 400
+    # Chinese text travels as UTF-8 in the signed envelope: 3 bytes a character, so 100 slips
+    # of 1,000 characters (the most a slip takes) are over the broker's limit.
+    items = "沙发" * 500
     numbers = [issue_slip(desk, staff, items=items, valid_on=f"2026-06-{day:02d}")
-               for day in range(9, 14) for _ in range(12)]
+               for day in range(9, 14) for _ in range(20)]
     with caplog.at_level(logging.WARNING, logger=booth_list_service.log.name):
         made = east(desk)
     assert signed_size(made) <= MAX_MESSAGE_BYTES
