@@ -115,6 +115,20 @@ class AuthChanges:
                             [(c.auth_seq, wire_text(c)) for c in self.cards])
 
 
+_SNAPSHOT = "auth_snapshot"
+# The fields every chunk of a snapshot carries besides its cards: site, snapshot_id, upto_seq,
+# index, last, issued_at.
+_SnapshotHead = tuple[str, str, int, int, bool, float]
+
+
+def _snapshot_head(obj: dict[str, Any]) -> _SnapshotHead:
+    """A verified ``auth_snapshot`` object's fields besides its cards, checked."""
+    w = _SNAPSHOT
+    return (field(obj, "site", str, w), field(obj, "snapshot_id", str, w),
+            int_field(obj, "upto_seq", w, 0), int_field(obj, "index", w, 0),
+            field(obj, "last", bool, w), number_field(obj, "issued_at", w))
+
+
 @dataclass(frozen=True)
 class SnapshotChunk:
     """Part ``index`` (from 0) of a full list as of ``upto_seq`` (signed); ``last`` on the
@@ -132,14 +146,12 @@ class SnapshotChunk:
     @staticmethod
     def parse(payload: str) -> SnapshotChunk:
         """Validate a verified payload."""
-        obj = load_object(payload, "auth_snapshot")
-        w = "auth_snapshot"
-        upto = int_field(obj, "upto_seq", w, 0)
-        cards = tuple(_card(c, upto, f"{w}.cards[{i}]")
-                      for i, c in enumerate(list_field(obj, "cards", w)))
-        return SnapshotChunk(field(obj, "site", str, w), field(obj, "snapshot_id", str, w),
-                             upto, int_field(obj, "index", w, 0), field(obj, "last", bool, w),
-                             number_field(obj, "issued_at", w), cards)
+        obj = load_object(payload, _SNAPSHOT)
+        head = _snapshot_head(obj)
+        upto = head[2]  # upto_seq
+        cards = tuple(_card(c, upto, f"{_SNAPSHOT}.cards[{i}]")
+                      for i, c in enumerate(list_field(obj, "cards", _SNAPSHOT)))
+        return SnapshotChunk(*head, cards)
 
     def dump(self) -> str:
         """The payload text."""
@@ -164,18 +176,13 @@ class SnapshotRows:
     @staticmethod
     def from_object(obj: dict[str, Any]) -> SnapshotRows:
         """Validate a verified payload parsed into an ``auth_snapshot`` object."""
-        w = "auth_snapshot"
-        index = int_field(obj, "index", w, 0)
-        last = field(obj, "last", bool, w)
-        upto = int_field(obj, "upto_seq", w, 0)
-        cards = list_field(obj, "cards", w)
+        head = _snapshot_head(obj)
+        cards = list_field(obj, "cards", _SNAPSHOT)
         try:
-            rows = wire_rows(cards, upto, f"{w}.cards")
+            rows = wire_rows(cards, head[2], f"{_SNAPSHOT}.cards")  # upto_seq
         except CardRecordError as exc:
             raise ProtocolError(str(exc)) from exc
-        return SnapshotRows(field(obj, "site", str, w), field(obj, "snapshot_id", str, w),
-                            upto, index, last, number_field(obj, "issued_at", w),
-                            tuple(rows))
+        return SnapshotRows(*head, tuple(rows))
 
     @staticmethod
     def of(chunk: SnapshotChunk) -> SnapshotRows:
