@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from central.db import DeskSession
 from central.models.auth_log import AuthLogEntry
+from edge.atomic_file import write_atomically
 from edge.card_record import CardRecordError, WireCard, check_text
 from sync.hub.bridge import CentralSync
 
@@ -48,53 +48,65 @@ class DeskToGates:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.relayed = self._load()
+        # Per site, the last AuthLogEntry.site_seq relayed.
+        self.relayed: dict[str, int] = self._load()
 
-    def _load(self) -> int:
+    def _load(self) -> dict[str, int]:
         try:
-            return int(json.loads(self.state_path.read_text())["relayed_seq"])
+            state = json.loads(self.state_path.read_text())
         except FileNotFoundError:
-            return 0
+            return {}
+        if "sites" in state:
+            return {str(site): int(n) for site, n in state["sites"].items()}
+        # Written before entries were numbered per site: one cursor over the desk's ``seq``.
+        # Each site resumes after its last entry at or below it.
+        with self.engine.connect() as conn:
+            return {site: int(n) for site, n in conn.execute(
+                select(AuthLogEntry.site, func.max(AuthLogEntry.site_seq))
+                .where(AuthLogEntry.seq <= int(state["relayed_seq"]))
+                .group_by(AuthLogEntry.site)).tuples()}
 
     def _save(self) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
-            json.dump({"relayed_seq": self.relayed}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.state_path)
+        write_atomically(self.state_path, json.dumps({"sites": self.relayed}).encode())
 
     def relay_once(self) -> int:
-        """Relay what is new; returns how many desk entries were handled."""
+        """Relay what is new; returns how many desk entries were handled.
+
+        Each site's entries are read in their site's order (``site_seq``), which is commit
+        order: reading by the desk-wide ``seq`` would skip an entry of one site committed
+        after a later-numbered entry of another (two desk transactions at once on
+        PostgreSQL)."""
+        handled = 0
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(AuthLogEntry.seq, AuthLogEntry.site, AuthLogEntry.card)
-                .where(AuthLogEntry.seq > self.relayed).order_by(AuthLogEntry.seq).limit(BATCH)
-            ).all()
-        if not rows:
-            return 0
-        by_site: dict[str, tuple[list[WireCard], list[int]]] = {}
-        for seq, site, text in rows:
-            try:
-                # Checked as a gate will check it, and relayed as the desk encoded it.
-                card = check_text(text, f"desk auth_log {seq}")
-            except CardRecordError as exc:
-                # The desk validated it when writing; an entry the gates would refuse must
-                # not block every later one. It is logged loudly and skipped.
-                log.error("desk auth_log %d cannot be sent to the gates: %s", seq, exc)
+            pending = {site: conn.execute(
+                select(AuthLogEntry.seq, AuthLogEntry.site_seq, AuthLogEntry.card)
+                .where(AuthLogEntry.site == site,
+                       AuthLogEntry.site_seq > self.relayed.get(site, 0))
+                .order_by(AuthLogEntry.site_seq).limit(BATCH)).all()
+                for site in self.syncs}
+        for site, rows in pending.items():
+            if not rows:
                 continue
-            if site not in self.syncs:
-                log.error("desk auth_log %d is for site %r, which has no sync link", seq, site)
-                continue
-            cards, seqs = by_site.setdefault(site, ([], []))
-            cards.append(card)
-            seqs.append(int(seq))
-        for site, (cards, seqs) in by_site.items():
-            # With the desk's numbers, so the desk can ask which gates applied its change.
-            self.syncs[site].record_cards(cards, seqs)
-        self.relayed = int(rows[-1][0])
-        self._save()
-        return len(rows)
+            cards: list[WireCard] = []
+            seqs: list[int] = []
+            for seq, _site_seq, text in rows:
+                try:
+                    # Checked as a gate will check it, and relayed as the desk encoded it.
+                    cards.append(check_text(text, f"desk auth_log {seq}"))
+                except CardRecordError as exc:
+                    # The desk validated it when writing; an entry the gates would refuse
+                    # must not block every later one. It is logged loudly and skipped.
+                    log.error("desk auth_log %d cannot be sent to the gates: %s", seq, exc)
+                    continue
+                seqs.append(int(seq))
+            if cards:
+                # With the desk's numbers, so the desk can ask which gates applied its change.
+                self.syncs[site].record_cards(cards, seqs)
+            self.relayed[site] = int(rows[-1][1])
+            handled += len(rows)
+        if handled:
+            self._save()
+        return handled
 
     def wake(self) -> None:
         """A desk action just committed: relay now instead of at the next tick."""
@@ -118,7 +130,7 @@ class DeskToGates:
             # Cleared before reading: a commit while we read wakes the next wait.
             self._wake.clear()
             try:
-                while self.relay_once() == BATCH:
+                while self.relay_once() > 0:
                     pass
             except Exception:  # a dead relay would silently stop every revocation
                 log.exception("relaying the desk's auth log failed; retrying")

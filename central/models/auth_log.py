@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from central.models.base import AppendOnly, Base
@@ -23,11 +23,16 @@ class AuthLogEntry(AppendOnly, Base):
     # AUTOINCREMENT on SQLite: a sequence number is never reused, even after the newest row
     # of a failed transaction; on PostgreSQL the column is an identity/serial.
     __table_args__ = (Index("ix_auth_log_site_uid", "site", "uid"),
+                      Index("ux_auth_log_site_site_seq", "site", "site_seq", unique=True),
                       {"sqlite_autoincrement": True})
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # The site's code, as on the wire.
     site: Mapped[str] = mapped_column(String(64))
+    # The site's own number of the entry: gap-free and in commit order, taken from
+    # Site.auth_log_head under the site row's lock (gate_record.append_entry). The relay to
+    # the gates follows it; ``seq`` orders the whole desk only as the entries were begun.
+    site_seq: Mapped[int] = mapped_column(BigInteger)
     uid: Mapped[str] = mapped_column(String(20))
     # The wire form of the record (edge.card_record.wire_text).
     card: Mapped[str] = mapped_column(Text)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     ForeignKey,
     String,
@@ -50,6 +51,8 @@ class Site(Base):
     # Every "date" of every rule is a calendar date here (domain-rules.md conventions).
     timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     created_at: Mapped[datetime]
+    # The last per-site number given to an auth_log entry (AuthLogEntry.site_seq).
+    auth_log_head: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     settings: Mapped[SiteSettings] = relationship(back_populates="site", uselist=False)
     buildings: Mapped[list[Building]] = relationship(back_populates="site")

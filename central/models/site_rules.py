@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, event
+from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column, relationship
 
 from central.models.base import Base
@@ -96,7 +96,8 @@ class SiteRulesVersion(Base):
     __tablename__ = "site_rules_versions"
 
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
-    version: Mapped[int]
+    # Milliseconds of the wall clock (next_version): 64 bits.
+    version: Mapped[int] = mapped_column(BigInteger)
     changed_at: Mapped[datetime]
 
 

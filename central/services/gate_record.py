@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from central.db import DeskSession
@@ -121,8 +121,20 @@ def append_if_changed(session: Session, site: Site, card: Card, now: datetime, *
         .order_by(AuthLogEntry.seq.desc()).limit(1)).first()
     if last == text:
         return False
-    session.add(AuthLogEntry(site=site.code, uid=card.uid, card=text, created_at=now))
+    append_entry(session, site, card.uid, text, now)
     return True
+
+
+def append_entry(session: Session, site: Site, uid: str, text: str, now: datetime) -> None:
+    """Append one wire record to ``auth_log`` with its site's next number. The caller holds
+    the site row locked until commit (publish_changed_cards), so the site's numbers commit
+    in the order they are taken, with no gap: what the relay to the gates follows."""
+    # In SQL, not through the ORM: the site object may have been read before the lock.
+    site_seq = session.execute(
+        update(Site).where(Site.id == site.id).values(auth_log_head=Site.auth_log_head + 1)
+        .returning(Site.auth_log_head)).scalar_one()
+    session.add(AuthLogEntry(site=site.code, site_seq=site_seq, uid=uid, card=text,
+                             created_at=now))
 
 
 def _serial(session: Session) -> bool:
@@ -143,8 +155,8 @@ def publish_changed_cards(session: Session, now: datetime) -> int:
     sites: dict[int, Site] = {}
     for card in sorted(cards.values(), key=lambda c: c.id):
         if card.site_id not in sites:
-            # Lock the site row until commit, so on PostgreSQL sequence numbers of one site
-            # commit in order and the publisher never skips a late one. SQLite's IMMEDIATE
+            # Lock the site row until commit, so on PostgreSQL a site's numbers
+            # (append_entry) commit in the order they are taken. SQLite's IMMEDIATE
             # transactions are already serial and it has no row lock: the row as the
             # session holds it (no statement when the action has read it already).
             sites[card.site_id] = (

@@ -29,6 +29,7 @@ from central.services.inputs import SignOff
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff
 from central.site_file import parse_toml, read_site_file
+from tests.desk_databases import fresh_desk_database
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "central" / "examples"
 SITE = "sunrise-garden"
@@ -40,9 +41,10 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh SQLite file."""
-    return f"sqlite:///{tmp_path / 'desk.db'}"
+def db_url(request: pytest.FixtureRequest, desk_db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh desk database: a SQLite file, then (the same test again) PostgreSQL."""
+    with fresh_desk_database(request, desk_db_kind, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

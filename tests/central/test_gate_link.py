@@ -4,27 +4,39 @@ entry never blocks the ones after it."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from central.gate_link import DeskToGates
-from central.models import AuthLogEntry
+from central.models import Site
 from central.services.context import Desk
+from central.services.gate_record import append_entry
 from edge.card_record import CardRow, to_wire
 from edge.cards import CardStatus
 from sync.hub.bridge import CentralSync
-from tests.central.conftest import NOW, SITE
+from tests.central.conftest import NOW, SITE, load_second_site
 
 
 def append(desk: Desk, card: CardRow | dict[str, object], site: str = SITE) -> None:
+    """One auth_log entry in a desk transaction of its own, as the desk appends it."""
+    with desk.write_sessions() as s, s.begin():
+        append_in(s, card, site)
+
+
+def append_in(session: Session, card: CardRow | dict[str, object], site: str = SITE) -> None:
+    """Append to the auth_log in ``session``'s transaction, its site row locked as a desk
+    action locks it (row lock on PostgreSQL, the write lock on SQLite)."""
     text = json.dumps(card if isinstance(card, dict) else to_wire(card))
     uid = str(card["uid"]) if isinstance(card, dict) else card.uid
-    with desk.write_sessions() as s, s.begin():
-        s.add(AuthLogEntry(site=site, uid=uid, card=text, created_at=NOW))
+    site_row = session.scalars(select(Site).where(Site.code == site).with_for_update()).one()
+    append_entry(session, site_row, uid, text, NOW)
 
 
 def row(uid: str, status: CardStatus) -> CardRow:
@@ -56,14 +68,16 @@ def test_an_entry_the_gates_would_refuse_does_not_block_later_ones(
         desk: Desk, tmp_path: Path) -> None:
     sync = CentralSync(tmp_path / "sync.db", SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
                        1, password="unused")
+    load_second_site(desk, "other-site")
     append(desk, {"uid": "not-hex", "status": "active", "access_groups": []})
+    # A site this desk service has no link to: not read, not in the way.
     append(desk, row("04A1B2C3", CardStatus.REVOKED), site="other-site")
     # Valid field by field, but too large for any message: refused at the hub before.
     append(desk, replace(row("0D0D0D0D", CardStatus.ACTIVE),
                          access_groups=tuple(f"group-{i}" for i in range(200))))
     append(desk, row("0C0C0C0C", CardStatus.ACTIVE))
     relay = DeskToGates(desk.engine, {SITE: sync}, tmp_path / "relay.json")
-    assert relay.relay_once() == 4
+    assert relay.relay_once() == 3
     assert [c.uid for c in sync.current_cards()] == ["0C0C0C0C"]
     sync.close()
 
@@ -96,3 +110,39 @@ def test_a_desk_commit_that_appends_wakes_the_relay_at_once(desk: Desk, tmp_path
     finally:
         relay.stop()
         sync.close()
+
+
+def test_a_change_committed_after_a_later_numbered_one_of_another_site_still_reaches_the_gates(
+        desk: Desk, tmp_path: Path) -> None:
+    """Two desk transactions at once (on PostgreSQL they really run together): the first
+    takes its log entry's number, the second (another site) takes the next and commits
+    first, the relay runs, then the first commits. Read by the desk-wide number, the
+    first's entry sat below the relay's cursor and was skipped for ever: that card's
+    change never reached its gates."""
+    load_second_site(desk, "moonlight-court")
+    here = CentralSync(tmp_path / "here.db", SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
+                       1, password="unused")
+    there = CentralSync(tmp_path / "there.db", "moonlight-court",
+                        Ed25519PrivateKey.generate(), "127.0.0.1", 1, password="unused")
+    relay = DeskToGates(desk.engine, {SITE: here, "moonlight-court": there},
+                        tmp_path / "relay.json")
+    first = desk.write_sessions()
+    first.begin()
+    append_in(first, row("04A1B2C3", CardStatus.LOST))
+    first.flush()  # its number is taken; not committed
+    second = threading.Thread(
+        target=append, args=(desk, row("0B0B0B0B", CardStatus.LOST), "moonlight-court"))
+    second.start()
+    second.join(1.0)  # on SQLite it waits for the first's write lock: it cannot finish yet
+    relay.relay_once()
+    first.commit()
+    first.close()
+    second.join(10)
+    assert not second.is_alive()
+    while relay.relay_once():
+        pass
+    assert [(c.uid, c.status) for c in here.current_cards()] == [("04A1B2C3", CardStatus.LOST)]
+    assert [(c.uid, c.status) for c in there.current_cards()] == \
+        [("0B0B0B0B", CardStatus.LOST)]
+    here.close()
+    there.close()

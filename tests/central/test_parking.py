@@ -18,17 +18,18 @@ from sqlalchemy import select
 from central.calendar import billing_period, months_end
 from central.clock import FixedClock
 from central.models import (
-    AuthLogEntry,
     Evidence,
     EvidenceKind,
     ParkingSpace,
     ParkingSubscription,
     ReceiptItem,
     RegisterAction,
+    Site,
     SpaceKind,
 )
 from central.refusals import InvalidInputError, RuleRefused
 from central.services.context import Desk, action
+from central.services.gate_record import append_entry
 from central.services.parking import (
     ApplyParking,
     EndParking,
@@ -343,9 +344,9 @@ def test_sweep_republishes_a_record_made_the_old_way(desk: Desk, staff: Staffs,
     old = dict(last_record(desk), access_groups=["b1", "carpark", "common"])
     del old["parking"]
     with action(desk) as act:
-        act.session.add(AuthLogEntry(site="sunrise-garden", uid="04A1B2C3",
-                                     card=json.dumps(old, ensure_ascii=False),
-                                     created_at=act.now))
+        site = act.session.scalars(select(Site).where(Site.code == "sunrise-garden")).one()
+        append_entry(act.session, site, "04A1B2C3", json.dumps(old, ensure_ascii=False),
+                     act.now)
     gate = Gate(desk, tmp_path / "auth.db")
     assert gate.parking("04A1B2C3") == ()
     assert sweep_date_changes(desk, site="elsewhere") == 0

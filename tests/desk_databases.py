@@ -1,0 +1,64 @@
+"""The desk's two databases for the tests: a SQLite file (one compound) and PostgreSQL (a
+company of many; a throwaway cluster of Debian's server, hardware_sim.local_postgres).
+
+A test that takes ``db_url`` (tests/central/conftest.py) runs once on each. On PostgreSQL
+every test gets its own database, a copy of one migrated once per run, dropped after it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from hardware_sim.local_postgres import LocalPostgres
+
+DATABASES = ("sqlite", "postgresql")
+_TEMPLATE = "menwei_desk_template"
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """One PostgreSQL cluster for the whole run, on 127.0.0.1."""
+    with LocalPostgres() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def postgres_desk_template(postgres: LocalPostgres) -> str:
+    """A database at the newest migration, copied for each test."""
+    from central.db import make_engine, upgrade
+
+    engine = make_engine(postgres.create_database(_TEMPLATE))
+    upgrade(engine)
+    engine.dispose()
+    return _TEMPLATE
+
+
+@pytest.fixture(params=DATABASES)
+def desk_db_kind(request: pytest.FixtureRequest) -> str:
+    """Which database the desk of this test runs on."""
+    return str(request.param)
+
+
+@contextmanager
+def fresh_desk_database(request: pytest.FixtureRequest, kind: str,
+                        directory: Path) -> Iterator[str]:
+    """An empty, migrated desk database of ``kind``; its URL. A SQLite file in
+    ``directory`` (migrated by the caller's ``upgrade``), or a PostgreSQL database copied
+    from the migrated template and dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'desk.db'}"
+        return
+    pg: LocalPostgres = request.getfixturevalue("postgres")
+    template = request.getfixturevalue("postgres_desk_template")
+    name = f"desk_{next(_names)}"
+    url = pg.create_database(name, template=template)
+    try:
+        yield url
+    finally:
+        pg.drop_database(name)
