@@ -64,7 +64,7 @@ class DeskToGates:
             return {site: int(n) for site, n in conn.execute(
                 select(AuthLogEntry.site, func.max(AuthLogEntry.site_seq))
                 .where(AuthLogEntry.seq <= int(state["relayed_seq"]))
-                .group_by(AuthLogEntry.site)).tuples()}
+                .group_by(AuthLogEntry.site))}
 
     def _save(self) -> None:
         write_atomically(self.state_path, json.dumps({"sites": self.relayed}).encode())

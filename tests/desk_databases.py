@@ -46,16 +46,16 @@ def desk_db_kind(request: pytest.FixtureRequest) -> str:
 
 
 @contextmanager
-def fresh_desk_database(request: pytest.FixtureRequest, kind: str,
-                        directory: Path) -> Iterator[str]:
-    """An empty, migrated desk database of ``kind``; its URL. A SQLite file in
-    ``directory`` (migrated by the caller's ``upgrade``), or a PostgreSQL database copied
-    from the migrated template and dropped afterwards."""
+def fresh_desk_database(request: pytest.FixtureRequest, kind: str, directory: Path, *,
+                        migrated: bool = True) -> Iterator[str]:
+    """A new desk database of ``kind``; its URL. A SQLite file in ``directory`` (created
+    and migrated by the caller's ``upgrade``), or a PostgreSQL database dropped afterwards:
+    a copy of the migrated template, or with ``migrated=False`` an empty one."""
     if kind == "sqlite":
         yield f"sqlite:///{directory / 'desk.db'}"
         return
     pg: LocalPostgres = request.getfixturevalue("postgres")
-    template = request.getfixturevalue("postgres_desk_template")
+    template = request.getfixturevalue("postgres_desk_template") if migrated else None
     name = f"desk_{next(_names)}"
     url = pg.create_database(name, template=template)
     try:

@@ -48,6 +48,14 @@ def db_url(request: pytest.FixtureRequest, desk_db_kind: str, tmp_path: Path) ->
 
 
 @pytest.fixture
+def empty_db_url(request: pytest.FixtureRequest, desk_db_kind: str,
+                 tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, SQLite then PostgreSQL, for migration tests."""
+    with fresh_desk_database(request, desk_db_kind, tmp_path, migrated=False) as url:
+        yield url
+
+
+@pytest.fixture
 def clock() -> FixedClock:
     """The desk's clock, standing at NOW until a test moves it."""
     return FixedClock(NOW)

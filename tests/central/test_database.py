@@ -4,10 +4,12 @@ the command line."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import event, inspect, text
@@ -15,6 +17,7 @@ from sqlalchemy import event, inspect, text
 from central.cli import main
 from central.db import (
     SchemaOutOfDateError,
+    alembic_config,
     current_revision,
     head_revision,
     make_engine,
@@ -57,8 +60,8 @@ def test_create_db_twice_is_harmless(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_migrations_match_the_models(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'desk.db'}")
+def test_migrations_match_the_models(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
     upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
@@ -147,3 +150,41 @@ def test_writers_take_turns_and_every_ending_gives_the_turn_back(tmp_path: Path)
     assert not after.is_alive(), "a writer still holds the turn"
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 3
+
+
+def test_upgrading_numbers_the_existing_auth_log_per_site_and_keeps_it_append_only(
+        empty_db_url: str) -> None:
+    """Migration 0013 on a desk with history: each site's entries numbered 1, 2, … in the
+    order they were written, each site's head at its last number; the log still refuses
+    UPDATE and DELETE (SQLite rebuilt the table to make the column NOT NULL)."""
+    engine = make_engine(empty_db_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0012_postgresql_guards")
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        for code in ("north", "south"):
+            conn.execute(text("INSERT INTO sites (code, name, timezone, created_at) "
+                              "VALUES (:c, :c, 'Asia/Shanghai', :t)"), {"c": code, "t": now})
+        for site, uid in (("north", "01"), ("south", "02"), ("north", "03"), ("north", "04"),
+                          ("south", "05")):
+            conn.execute(text("INSERT INTO auth_log (site, uid, card, created_at) "
+                              "VALUES (:s, :u, '{}', :t)"), {"s": site, "u": uid, "t": now})
+    upgrade(engine)
+    with engine.connect() as conn:
+        numbered = conn.execute(text(
+            "SELECT site, site_seq, uid FROM auth_log ORDER BY seq")).all()
+        heads: dict[str, int] = dict(conn.execute(
+            text("SELECT code, auth_log_head FROM sites")).all())
+    assert [tuple(r) for r in numbered] == [("north", 1, "01"), ("south", 1, "02"),
+                                            ("north", 2, "03"), ("north", 3, "04"),
+                                            ("south", 2, "05")]
+    assert heads == {"north": 3, "south": 2}
+    with engine.connect() as conn:
+        for sql in ("UPDATE auth_log SET card = 'x'", "DELETE FROM auth_log"):
+            with pytest.raises(Exception, match="append-only"):
+                conn.execute(text(sql))
+            conn.rollback()
+        # A new entry still takes a number never given before (AUTOINCREMENT kept).
+        conn.execute(text("INSERT INTO auth_log (site, site_seq, uid, card, created_at) "
+                          "VALUES ('north', 4, '06', '{}', :t)"), {"t": now})
+        assert conn.execute(text("SELECT max(seq) FROM auth_log")).scalar() == 6
+    engine.dispose()

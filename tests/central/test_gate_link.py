@@ -146,3 +146,27 @@ def test_a_change_committed_after_a_later_numbered_one_of_another_site_still_rea
         [("0B0B0B0B", CardStatus.LOST)]
     here.close()
     there.close()
+
+
+def test_a_relay_state_written_before_per_site_numbers_resumes_each_site_after_it(
+        desk: Desk, tmp_path: Path) -> None:
+    """An upgraded desk's relay state holds one desk-wide cursor; each site resumes after
+    its last entry at or below it: nothing sent twice, nothing skipped."""
+    load_second_site(desk, "moonlight-court")
+    append(desk, row("04A1B2C3", CardStatus.ACTIVE))                     # seq 1
+    append(desk, row("0B0B0B0B", CardStatus.ACTIVE), "moonlight-court")  # seq 2
+    append(desk, row("04A1B2C3", CardStatus.LOST))                       # seq 3, not relayed
+    state = tmp_path / "relay.json"
+    state.write_text(json.dumps({"relayed_seq": 2}))
+    here = CentralSync(tmp_path / "here.db", SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
+                       1, password="unused")
+    there = CentralSync(tmp_path / "there.db", "moonlight-court",
+                        Ed25519PrivateKey.generate(), "127.0.0.1", 1, password="unused")
+    relay = DeskToGates(desk.engine, {SITE: here, "moonlight-court": there}, state)
+    assert relay.relayed == {SITE: 1, "moonlight-court": 1}
+    assert relay.relay_once() == 1
+    assert [(c.uid, c.status) for c in here.current_cards()] == [("04A1B2C3", CardStatus.LOST)]
+    assert there.head_seq() == 0
+    assert json.loads(state.read_text()) == {"sites": {SITE: 2, "moonlight-court": 1}}
+    here.close()
+    there.close()
