@@ -147,7 +147,7 @@ class DeskSync:
         key = load_private_key(config.signing_key)
         desk = Desk(engine)
         self.syncs = {
-            site: CentralSync(config.data_dir / f"sync-{site}.db", site, key,
+            site: CentralSync(hub_store_of(engine, config.data_dir, site), site, key,
                               config.broker_host, config.broker_port,
                               username=config.username, password=config.password,
                               quota=config.quota, tls=config.tls(),
@@ -173,6 +173,16 @@ class DeskSync:
         self.relay.stop()
         for sync in self.syncs.values():
             sync.close()
+
+
+def hub_store_of(engine: Engine, data_dir: Path, site: str) -> Path | str:
+    """Where a site's hub keeps the gates' events and its signed log: in the desk's own
+    database on PostgreSQL (a company's; the site's schema in it), else a SQLite file of its
+    own in ``data_dir`` (one compound: the desk's file is not also written by every gate's
+    events)."""
+    if engine.dialect.name == "postgresql":
+        return engine.url.render_as_string(hide_password=False)
+    return data_dir / f"sync-{site}.db"
 
 
 def _lists_of(desk: Desk, site: str) -> Callable[[], Sequence[BoothList]]:

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from central.db import DeskSession
 from central.models.auth_log import AuthLogEntry
-from edge.atomic_file import write_atomically
 from edge.card_record import CardRecordError, WireCard, check_text
 from sync.hub.bridge import CentralSync
 
@@ -37,37 +36,57 @@ _APPENDED = "menwei.gate_link.appended"
 
 
 class DeskToGates:
-    """Copies new desk auth_log rows to the sync log of their site."""
+    """Copies new desk auth_log rows to the sync log of their site.
 
-    def __init__(self, engine: Engine, syncs: Mapping[str, CentralSync], state_path: Path,
-                 interval: float = POLL_S) -> None:
+    How far each site is relayed is kept in that site's hub store, in the transaction that
+    logs what is relayed (CentralStore.relayed_upto): whichever process relays next — this
+    one restarted, or another desk worker — resumes exactly there, nothing twice."""
+
+    def __init__(self, engine: Engine, syncs: Mapping[str, CentralSync],
+                 legacy_state: Path | None = None, interval: float = POLL_S) -> None:
         self.engine = engine
         self.syncs = dict(syncs)
-        self.state_path = state_path
+        # relay-state.json of a desk before the cursor moved into the hub store: read once,
+        # for a site whose store has no cursor yet.
+        self.legacy_state = legacy_state
         self.interval = interval
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # Per site, the last AuthLogEntry.site_seq relayed.
-        self.relayed: dict[str, int] = self._load()
+        # Per site, the last AuthLogEntry.site_seq relayed (as its store says, read once).
+        self.relayed: dict[str, int] = {}
 
-    def _load(self) -> dict[str, int]:
-        try:
-            state = json.loads(self.state_path.read_text())
-        except FileNotFoundError:
-            return {}
-        if "sites" in state:
-            return {str(site): int(n) for site, n in state["sites"].items()}
-        # Written before entries were numbered per site: one cursor over the desk's ``seq``.
-        # Each site resumes after its last entry at or below it.
+    def _cursor(self, site: str) -> int:
+        known = self.relayed.get(site)
+        if known is not None:
+            return known
+        store = self.syncs[site].store
+        cursor = store.relayed_upto()
+        if cursor is None:
+            cursor = self._cursor_before_it_was_kept(site, store.relayed_desk_seq())
+        self.relayed[site] = cursor
+        return cursor
+
+    def _cursor_before_it_was_kept(self, site: str, desk_seq: int | None) -> int:
+        """A store written before it kept the cursor: after the newest desk entry it logged
+        or, for a site whose entries all failed the gates' check, the legacy state file."""
         with self.engine.connect() as conn:
-            return {site: int(n) for site, n in conn.execute(
-                select(AuthLogEntry.site, func.max(AuthLogEntry.site_seq))
-                .where(AuthLogEntry.seq <= int(state["relayed_seq"]))
-                .group_by(AuthLogEntry.site))}
-
-    def _save(self) -> None:
-        write_atomically(self.state_path, json.dumps({"sites": self.relayed}).encode())
+            if desk_seq is not None:
+                found = conn.execute(select(AuthLogEntry.site_seq)
+                                     .where(AuthLogEntry.seq == desk_seq)).scalar()
+                return int(found or 0)
+            if self.legacy_state is None:
+                return 0
+            try:
+                state = json.loads(self.legacy_state.read_text())
+            except FileNotFoundError:
+                return 0
+            # One cursor over the desk-wide ``seq``: the site's last entry at or below it.
+            found = conn.execute(
+                select(func.max(AuthLogEntry.site_seq))
+                .where(AuthLogEntry.site == site,
+                       AuthLogEntry.seq <= int(state["relayed_seq"]))).scalar()
+            return int(found or 0)
 
     def relay_once(self) -> int:
         """Relay what is new; returns how many desk entries were handled.
@@ -77,13 +96,13 @@ class DeskToGates:
         after a later-numbered entry of another (two desk transactions at once on
         PostgreSQL)."""
         handled = 0
+        cursors = {site: self._cursor(site) for site in self.syncs}
         with self.engine.connect() as conn:
             pending = {site: conn.execute(
                 select(AuthLogEntry.seq, AuthLogEntry.site_seq, AuthLogEntry.card)
-                .where(AuthLogEntry.site == site,
-                       AuthLogEntry.site_seq > self.relayed.get(site, 0))
+                .where(AuthLogEntry.site == site, AuthLogEntry.site_seq > cursor)
                 .order_by(AuthLogEntry.site_seq).limit(BATCH)).all()
-                for site in self.syncs}
+                for site, cursor in cursors.items()}
         for site, rows in pending.items():
             if not rows:
                 continue
@@ -99,13 +118,11 @@ class DeskToGates:
                     log.error("desk auth_log %d cannot be sent to the gates: %s", seq, exc)
                     continue
                 seqs.append(int(seq))
-            if cards:
-                # With the desk's numbers, so the desk can ask which gates applied its change.
-                self.syncs[site].record_cards(cards, seqs)
-            self.relayed[site] = int(rows[-1][1])
+            upto = int(rows[-1][1])
+            # With the desk's numbers, so the desk can ask which gates applied its change.
+            self.syncs[site].record_cards(cards, seqs, relayed_upto=upto)
+            self.relayed[site] = upto
             handled += len(rows)
-        if handled:
-            self._save()
         return handled
 
     def wake(self) -> None:

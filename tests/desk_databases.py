@@ -8,7 +8,7 @@ every test gets its own database, a copy of one migrated once per run, dropped a
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,3 +62,26 @@ def fresh_desk_database(request: pytest.FixtureRequest, kind: str, directory: Pa
         yield url
     finally:
         pg.drop_database(name)
+
+
+@pytest.fixture
+def store_at(request: pytest.FixtureRequest, desk_db_kind: str,
+             tmp_path: Path) -> Iterator[Callable[[str], Path | str]]:
+    """Where a test's central stores (sync.hub.store.CentralStore) live, by name: a SQLite
+    file of that name in tmp_path, or on PostgreSQL a database of its own per name (the
+    same name, the same database: a store opened again), dropped after the test."""
+    made: dict[str, str] = {}
+
+    def where(name: str) -> Path | str:
+        if desk_db_kind == "sqlite":
+            return tmp_path / name
+        if name not in made:
+            pg: LocalPostgres = request.getfixturevalue("postgres")
+            made[name] = pg.create_database(f"store_{next(_names)}")
+        return made[name]
+
+    yield where
+    if made:
+        pg = request.getfixturevalue("postgres")
+        for url in made.values():
+            pg.drop_database(url.rsplit("/", 1)[1])

@@ -70,7 +70,7 @@ def _check_segment(value: str, what: str) -> None:
 class CentralSync:
     """The central sync hub of one site; see the module docstring for its threads."""
 
-    def __init__(self, db_path: Path, site: str, signing_key: Ed25519PrivateKey,  # noqa: PLR0917
+    def __init__(self, db_path: Path | str, site: str, signing_key: Ed25519PrivateKey,  # noqa: PLR0917
                  broker_host: str, broker_port: int, username: str = CENTRAL_USER, *,
                  password: str, snapshot_threshold: int = 5000, chunk_size: int = 2000,
                  clock: Callable[[], float] = time.time, client_id: str | None = None,
@@ -122,11 +122,13 @@ class CentralSync:
         return seq
 
     def record_cards(self, cards: Iterable[CardRow | WireCard],
-                     desk_seqs: Sequence[int] | None = None) -> range:
+                     desk_seqs: Sequence[int] | None = None, *,
+                     relayed_upto: int | None = None) -> range:
         """Log many cards in one transaction (all or none); the sequence numbers given. A
         record already in its wire form (the desk's log) is logged and sent as it is;
-        ``desk_seqs`` names the desk's entry each card relays (CentralStore.record_cards)."""
-        seqs = self.store.record_cards(cards, desk_seqs)
+        ``desk_seqs`` names the desk's entry each card relays, ``relayed_upto`` how far
+        the desk's log of the site is relayed with them (CentralStore.record_cards)."""
+        seqs = self.store.record_cards(cards, desk_seqs, relayed_upto=relayed_upto)
         self.outbox.wake()
         return seqs
 

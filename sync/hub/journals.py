@@ -21,23 +21,23 @@ These functions run inside the caller's write transaction."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edge.journal import OVERFLOW_KIND
+from sync.hub.store_database import StoreConnection
 from sync.wire.device_messages import LEGACY_JOURNAL
 from sync.wire.payload import dump
 
 
-def journal_upto(conn: sqlite3.Connection, device: str, journal_id: str) -> int | None:
+def journal_upto(conn: StoreConnection, device: str, journal_id: str) -> int | None:
     """How far every event of this journal is stored; None for a journal not seen yet."""
     row = conn.execute("SELECT events_upto FROM event_journals WHERE device = ? AND "
                        "journal_id = ?", (device, journal_id)).fetchone()
     return None if row is None else int(row[0])
 
 
-def open_journal(conn: sqlite3.Connection, device: str, journal_id: str, *, acked_seq: int,
+def open_journal(conn: StoreConnection, device: str, journal_id: str, *, acked_seq: int,
                  first: Mapping[str, Any], now: float) -> tuple[int, dict[str, object] | None]:
     """Record a journal not seen before as ``device``'s current one; where its
     acknowledgements start, and the detail of a ``journal_replaced`` alarm (None when it
@@ -68,7 +68,7 @@ def open_journal(conn: sqlite3.Connection, device: str, journal_id: str, *, acke
     return upto, replaced
 
 
-def _same_journal(conn: sqlite3.Connection, device: str, acked_seq: int,
+def _same_journal(conn: StoreConnection, device: str, acked_seq: int,
                   first: Mapping[str, Any]) -> bool:
     """Whether a newly named journal is the device's legacy one: a fresh journal starts
     with nothing acknowledged, and its first event is not the stored one."""
@@ -81,7 +81,7 @@ def _same_journal(conn: sqlite3.Connection, device: str, acked_seq: int,
                                                     first["kind"])
 
 
-def record_gaps(conn: sqlite3.Connection, device: str, journal_id: str,
+def record_gaps(conn: StoreConnection, device: str, journal_id: str,
                 batch: Sequence[Mapping[str, Any]]) -> None:
     """Seqs the journal dropped for good (its overflow alarm names them): they will never
     come, so acknowledgements may move past them."""
@@ -94,7 +94,7 @@ def record_gaps(conn: sqlite3.Connection, device: str, journal_id: str,
                          "DO NOTHING", (device, journal_id, data["first_seq"], data["last_seq"]))
 
 
-def keep_conflicts(conn: sqlite3.Connection, device: str, journal_id: str,
+def keep_conflicts(conn: StoreConnection, device: str, journal_id: str,
                    batch: Sequence[Mapping[str, Any]], now: float) -> None:
     """Keep each event of ``batch`` whose seq is stored in this journal with other content:
     the same journal id never carries two events under one seq, so this is worth a look."""
@@ -113,7 +113,7 @@ _NEXT_SEQS = ("SELECT seq FROM events WHERE device = ? AND journal_id = ? AND se
               "ORDER BY seq LIMIT 1000")
 
 
-def advance(conn: sqlite3.Connection, device: str, journal_id: str, upto: int) -> int:
+def advance(conn: StoreConnection, device: str, journal_id: str, upto: int) -> int:
     """Move ``upto`` over every stored event and known gap of the journal that directly
     follows it."""
     gaps = conn.execute("SELECT first_seq, last_seq FROM event_gaps WHERE device = ? AND "
@@ -127,7 +127,8 @@ def advance(conn: sqlite3.Connection, device: str, journal_id: str, upto: int) -
         # upto+1..upto+n exactly when the newest of them is upto+n — the common case, a batch
         # stored right after the one before, settled without a row coming into Python.
         newest, n = conn.execute(
-            f"SELECT max(seq), count(*) FROM ({_NEXT_SEQS})", (device, journal_id, upto),
+            f"SELECT max(seq), count(*) FROM ({_NEXT_SEQS}) AS next_seqs",
+            (device, journal_id, upto),
         ).fetchone()
         if n and newest == upto + n:
             upto = newest

@@ -1,6 +1,7 @@
 """``central.db``: the central side of sync — the authorisation log, the outbox, the gates'
-events and the devices' last status. Plain SQL that would also run on PostgreSQL
-(``ON CONFLICT``, partial indexes); schema versions in ``PRAGMA user_version``.
+events and the devices' last status — of one site, in a SQLite file of its own or in the
+site's schema of the company's PostgreSQL database (sync/hub/store_database.py: the SQL
+here is written once for both).
 
 Each thread gets its own connection (WAL lets readers run beside the one writer); every
 write is one explicit transaction, committed with ``synchronous=FULL`` because an EventAck
@@ -10,7 +11,6 @@ only repeats something (``update_status``, ``mark_outbox``)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.card_record import CardRow, WireCard, decode, encode
-from edge.migrations import connect, migrate
 from sync.hub.journals import advance, journal_upto, keep_conflicts, open_journal, record_gaps
-from sync.hub.schema import MIGRATIONS
+from sync.hub.store_database import StoreConnection, store_database
 from sync.wire import topics
 from sync.wire.device_messages import LEGACY_JOURNAL, DeviceStatus, EventBatch
 from sync.wire.payload import ProtocolError, dump
@@ -103,20 +102,22 @@ def _event_dict(r: Sequence[Any]) -> dict[str, Any]:
 
 
 class CentralStore:
-    """The central sync database of one site."""
+    """The central sync database of one site: ``where`` is a SQLite file's path, or the
+    company's PostgreSQL database URL (the site's schema in it)."""
 
-    def __init__(self, path: Path, site: str, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.site, self.clock = path, site, clock
+    def __init__(self, where: Path | str, site: str,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.site, self.clock = site, clock
+        self.db = store_database(where, site)
         self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: list[StoreConnection] = []
         self._conns_lock = threading.Lock()
-        migrate(self._conn(), MIGRATIONS, f"central store {path}")
+        self._conn()  # the schema made or upgraded now, not at the first event
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _conn(self) -> StoreConnection:
+        conn: StoreConnection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = connect(str(self.path))
+            conn = self._local.conn = self.db.connect()
             with self._conns_lock:
                 self._conns.append(conn)
         return conn
@@ -130,15 +131,13 @@ class CentralStore:
         self._local = threading.local()
 
     @contextmanager
-    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One transaction; ``durable=False`` commits without waiting for the disk (WAL with
-        synchronous=NORMAL: atomic, and on disk with the next durable commit), for what a
-        power cut may lose because the gates say it again."""
+    def _write(self, *, durable: bool = True) -> Iterator[StoreConnection]:
+        """One transaction; ``durable=False`` commits without waiting for the disk (on
+        SQLite WAL with synchronous=NORMAL: atomic, and on disk with the next durable
+        commit), for what a power cut may lose because the gates say it again."""
         conn = self._conn()
-        if not durable:
-            conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self.db.begin(conn, durable=durable)
             try:
                 yield conn
             except BaseException:
@@ -146,23 +145,30 @@ class CentralStore:
                 raise
             conn.commit()
         finally:
-            if not durable:
-                conn.execute("PRAGMA synchronous=FULL")
+            self.db.end(conn, durable=durable)
 
     # ------------------------------------------------------------ authorisation log
 
     def record_cards(self, cards: Iterable[CardRow | WireCard],
-                     desk_seqs: Sequence[int] | None = None) -> range:
+                     desk_seqs: Sequence[int] | None = None, *,
+                     relayed_upto: int | None = None) -> range:
         """Append each card's full record to the log, with its outbox rows, in one
         transaction (all or, on any card a gate would refuse, none: CardRecordError). A
         record already in its wire form is logged as it is. ``desk_seqs``, when given, names
         the desk's auth_log entry each card relays, in the same order (``change_sync`` is
-        asked by those numbers). Returns the sequence numbers given."""
+        asked by those numbers). ``relayed_upto``: the desk's per-site number this relays
+        up to (``relayed_upto()``), kept in the same transaction. Returns the sequence
+        numbers given."""
         now, schedules = self.clock(), dict[str, str]()
         origins = iter(desk_seqs) if desk_seqs is not None else None
         insert = ("INSERT INTO auth_log (seq, site, uid, card, created_at, desk_seq) "
                   "VALUES (?, ?, ?, ?, ?, ?)")
         with self._write() as conn:
+            self.db.lock_log(conn)
+            if relayed_upto is not None:
+                conn.execute("INSERT INTO relay (id, desk_site_seq) VALUES (1, ?) "
+                             "ON CONFLICT (id) DO UPDATE SET desk_site_seq = "
+                             "excluded.desk_site_seq", (relayed_upto,))
             first = seq = self._head(conn)
             batch: list[tuple[object, ...]] = []
             for card in cards:
@@ -184,12 +190,23 @@ class CentralStore:
                  for lo in range(first + 1, seq + 1, CHANGES_PER_MESSAGE)])
         return range(first + 1, seq + 1)
 
+    def relayed_upto(self) -> int | None:
+        """How far the desk's log of this site is relayed here (its per-site number); None
+        when nothing was ever relayed with a number."""
+        row = self._conn().execute("SELECT desk_site_seq FROM relay WHERE id = 1").fetchone()
+        return None if row is None else int(row[0])
+
+    def relayed_desk_seq(self) -> int | None:
+        """The newest desk entry (the desk's desk-wide number) logged here, or None."""
+        row = self._conn().execute("SELECT max(desk_seq) FROM auth_log").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def record_card(self, card: CardRow | WireCard) -> int:
         """Append one card's full record (and its outbox row); its sequence number."""
         return self.record_cards([card])[0]
 
     @staticmethod
-    def _head(conn: sqlite3.Connection) -> int:
+    def _head(conn: StoreConnection) -> int:
         return int(conn.execute("SELECT coalesce(max(seq), 0) FROM auth_log").fetchone()[0])
 
     def head_seq(self) -> int:
@@ -229,11 +246,10 @@ class CentralStore:
     def add_command(self, topic: str, payload: bytes, expires_at: float) -> int:
         """Queue a signed command for publishing; the outbox row id."""
         with self._write() as conn:
-            cur = conn.execute("INSERT INTO outbox (topic, kind, payload, expires_at, created_at) "
-                               "VALUES (?, 'command', ?, ?, ?)",
-                               (topic, payload, expires_at, self.clock()))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            return int(conn.execute(
+                "INSERT INTO outbox (topic, kind, payload, expires_at, created_at) "
+                "VALUES (?, 'command', ?, ?, ?) RETURNING id",
+                (topic, payload, expires_at, self.clock())).fetchone()[0])
 
     def pending_outbox(self, after_id: int, limit: int) -> list[OutboxRow]:
         """Unpublished rows after ``after_id``, oldest first."""
@@ -317,25 +333,24 @@ class CentralStore:
         acknowledged. A parsed batch's ``values`` are stored as ``EventBatch.parse``
         validated them, not gone over again."""
         now = self.clock()
+        self.db.prepare_walls(self._conn(), {float(e["wall"]) for _d, b in batches
+                                             for e in b.events})
         with self._write() as conn:
             return [self._store_batch(conn, device, batch, now) for device, batch in batches]
 
-    def _store_batch(self, conn: sqlite3.Connection, device: str, batch: EventBatch,
+    def _store_batch(self, conn: StoreConnection, device: str, batch: EventBatch,
                      now: float) -> int:
         journal_id, events = batch.journal_id, batch.events
         rows = ([(device, journal_id, *v, now) for v in batch.values] if batch.values
                 else [event_row(device, journal_id, e, now) for e in events])
+        self.db.lock_journal(conn, device, journal_id)
         upto = journal_upto(conn, device, journal_id)
         if upto is None:
             upto, replaced = open_journal(conn, device, journal_id, acked_seq=batch.acked_seq,
                                           first=events[0], now=now)
             if replaced is not None:
                 self._insert_alarm(conn, device, "journal_replaced", replaced)
-        before = conn.total_changes
-        conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES "
-                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                         "ON CONFLICT (device, journal_id, seq) DO NOTHING", rows)
-        if conn.total_changes - before < len(rows):
+        if self.db.insert_events(conn, rows) < len(rows):
             keep_conflicts(conn, device, journal_id, events, now)
         record_gaps(conn, device, journal_id, events)
         upto = advance(conn, device, journal_id, upto)
@@ -357,12 +372,10 @@ class CentralStore:
         rows = [event_row(device, journal_id, e, now) for e in events]
         if not rows:
             return 0
+        self.db.prepare_walls(self._conn(), {float(r[4]) for r in rows})
         with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                             "ON CONFLICT (device, journal_id, seq) DO NOTHING", rows)
-            added = conn.total_changes - before
+            self.db.lock_journal(conn, device, journal_id)
+            added = self.db.insert_events(conn, rows)
             upto = journal_upto(conn, device, journal_id)
             if upto is None:
                 conn.execute("INSERT INTO event_journals (device, journal_id, events_upto, "
@@ -389,7 +402,7 @@ class CentralStore:
                 args.append(value)
         if kinds is not None:
             wanted = sorted(set(kinds))
-            where.append(f"kind IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+            where.append(f"kind IN ({', '.join('?' * len(wanted))})" if wanted else "1 = 0")
             args += wanted
         order = "DESC" if newest_first else "ASC"
         sql = (f"SELECT {_EVENT_COLUMNS} FROM events"
@@ -443,7 +456,7 @@ class CentralStore:
         where, args = "", list[object]()
         if kinds is not None:
             wanted = sorted(set(kinds))
-            where = f" AND kind IN ({', '.join('?' * len(wanted))})" if wanted else " AND 0"
+            where = f" AND kind IN ({', '.join('?' * len(wanted))})" if wanted else " AND 1 = 0"
             args += wanted
         rows = self._conn().execute(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE device = ? AND journal_id = ? AND "
@@ -473,12 +486,11 @@ class CentralStore:
         with self._write() as conn:
             return self._insert_alarm(conn, device, kind, detail)
 
-    def _insert_alarm(self, conn: sqlite3.Connection, device: str, kind: str,
+    def _insert_alarm(self, conn: StoreConnection, device: str, kind: str,
                       detail: Mapping[str, object]) -> int:
-        cur = conn.execute("INSERT INTO alarms (device, kind, detail, raised_at) "
-                           "VALUES (?, ?, ?, ?)", (device, kind, dump(detail), self.clock()))
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return int(conn.execute("INSERT INTO alarms (device, kind, detail, raised_at) "
+                                "VALUES (?, ?, ?, ?) RETURNING id",
+                                (device, kind, dump(detail), self.clock())).fetchone()[0])
 
     def alarms(self, device: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest hub alarms (of one device, or all), newest first."""
@@ -508,7 +520,7 @@ class CentralStore:
                 "applied_seq = coalesce(excluded.applied_seq, devices.applied_seq), "
                 "backlog = coalesce(excluded.backlog, devices.backlog), "
                 "clock_trusted = coalesce(excluded.clock_trusted, devices.clock_trusted), "
-                "last_seen = CASE WHEN ? THEN coalesce(devices.last_seen, excluded.last_seen) "
+                "last_seen = CASE WHEN ? = 1 THEN coalesce(devices.last_seen, excluded.last_seen) "
                 "ELSE excluded.last_seen END",
                 (status.device, status.dump(), int(status.online), status.applied_seq,
                  status.backlog, None if status.clock_trusted is None
@@ -517,7 +529,7 @@ class CentralStore:
                 self._progress(conn, status.device, status.applied_seq, now)
 
     @staticmethod
-    def _progress(conn: sqlite3.Connection, device: str, applied: int, now: float) -> None:
+    def _progress(conn: StoreConnection, device: str, applied: int, now: float) -> None:
         """Note when ``device`` first reported ``applied``. A device whose applied_seq went
         back (a fresh auth.db) no longer holds what it had applied past it: that history
         goes, so "applied at" is asked again of what it applies next."""
@@ -558,7 +570,8 @@ class CentralStore:
             return []
         journal = row[0]
         newest = conn.execute(
-            "SELECT kind, max(seq), sum(received_at >= ?) FROM events WHERE device = ? AND "
+            "SELECT kind, max(seq), sum(CASE WHEN received_at >= ? THEN 1 ELSE 0 END) "
+            "FROM events WHERE device = ? AND "
             "journal_id = ? AND alarm = 1 GROUP BY kind ORDER BY kind",
             (recent_since, device, journal)).fetchall()
         out = []

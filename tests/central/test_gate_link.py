@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.gate_link import DeskToGates
-from central.models import Site
+from central.models import AuthLogEntry, Site
 from central.services.context import Desk
 from central.services.gate_record import append_entry
-from edge.card_record import CardRow, to_wire
+from edge.card_record import CardRow, check_text, to_wire
 from edge.cards import CardStatus
 from sync.hub.bridge import CentralSync
 from tests.central.conftest import NOW, SITE, load_second_site
@@ -150,8 +150,9 @@ def test_a_change_committed_after_a_later_numbered_one_of_another_site_still_rea
 
 def test_a_relay_state_written_before_per_site_numbers_resumes_each_site_after_it(
         desk: Desk, tmp_path: Path) -> None:
-    """An upgraded desk's relay state holds one desk-wide cursor; each site resumes after
-    its last entry at or below it: nothing sent twice, nothing skipped."""
+    """An upgraded desk's relay state file holds one desk-wide cursor; each site resumes
+    after its last entry at or below it: nothing sent twice, nothing skipped. From then on
+    the cursor is the hub store's."""
     load_second_site(desk, "moonlight-court")
     append(desk, row("04A1B2C3", CardStatus.ACTIVE))                     # seq 1
     append(desk, row("0B0B0B0B", CardStatus.ACTIVE), "moonlight-court")  # seq 2
@@ -163,10 +164,42 @@ def test_a_relay_state_written_before_per_site_numbers_resumes_each_site_after_i
     there = CentralSync(tmp_path / "there.db", "moonlight-court",
                         Ed25519PrivateKey.generate(), "127.0.0.1", 1, password="unused")
     relay = DeskToGates(desk.engine, {SITE: here, "moonlight-court": there}, state)
-    assert relay.relayed == {SITE: 1, "moonlight-court": 1}
     assert relay.relay_once() == 1
     assert [(c.uid, c.status) for c in here.current_cards()] == [("04A1B2C3", CardStatus.LOST)]
     assert there.head_seq() == 0
-    assert json.loads(state.read_text()) == {"sites": {SITE: 2, "moonlight-court": 1}}
+    assert (here.store.relayed_upto(), there.store.relayed_upto()) == (2, None)
     here.close()
     there.close()
+
+
+def test_a_store_logged_before_it_kept_the_cursor_resumes_after_its_newest_desk_entry(
+        desk: Desk, tmp_path: Path) -> None:
+    sync = CentralSync(tmp_path / "sync.db", SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
+                       1, password="unused")
+    append(desk, row("04A1B2C3", CardStatus.ACTIVE))
+    append(desk, row("04A1B2C3", CardStatus.LOST))
+    # What the relay before this release logged: the desk's numbers, no cursor.
+    with desk.sessions() as s:
+        first = s.scalars(select(AuthLogEntry).order_by(AuthLogEntry.seq)).first()
+        assert first is not None
+        sync.record_cards([check_text(first.card, "test")], [first.seq])
+    assert sync.store.relayed_upto() is None
+    assert DeskToGates(desk.engine, {SITE: sync}).relay_once() == 1
+    assert sync.head_seq() == 2 and sync.store.relayed_upto() == 2
+    sync.close()
+
+
+def test_another_desk_worker_resumes_where_the_last_relay_stopped(
+        desk: Desk, tmp_path: Path) -> None:
+    """The cursor is the hub store's, written with what it relays: a relay with no state of
+    its own (another worker taking the site over) sends only what is new."""
+    sync = CentralSync(tmp_path / "sync.db", SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
+                       1, password="unused")
+    append(desk, {"uid": "not-hex", "status": "active", "access_groups": []})  # skipped
+    assert DeskToGates(desk.engine, {SITE: sync}).relay_once() == 1
+    assert (sync.head_seq(), sync.store.relayed_upto()) == (0, 1)
+    append(desk, row("04A1B2C3", CardStatus.ACTIVE))
+    assert DeskToGates(desk.engine, {SITE: sync}).relay_once() == 1
+    assert DeskToGates(desk.engine, {SITE: sync}).relay_once() == 0
+    assert sync.head_seq() == 1
+    sync.close()

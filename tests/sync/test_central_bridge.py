@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -507,7 +508,8 @@ def test_a_status_or_an_outbox_mark_is_not_waited_onto_the_disk_but_what_follows
     # their commits do not wait for the disk; what the same thread writes next still does
     # (an EventAck promises it, and a logged change must never be lost).
     store = CentralStore(tmp_path / "central.db", SITE)
-    conn = store._conn()  # this thread's connection, as every write of the store uses it
+    # This thread's connection, as every write of the store uses it: a SQLite file's.
+    conn = cast(sqlite3.Connection, store._conn())
     full, normal = 2, 1  # PRAGMA synchronous values
     seen: list[int] = []
 

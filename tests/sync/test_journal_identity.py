@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +79,9 @@ def test_a_new_journal_file_gets_a_new_id_and_an_existing_one_keeps_its_own(
 # ---------------------------------------------------------------- the central store
 
 
-def test_a_replaced_journal_is_stored_as_itself_with_one_alarm(tmp_path: Path) -> None:
-    store = CentralStore(tmp_path / "central.db", SITE)
+def test_a_replaced_journal_is_stored_as_itself_with_one_alarm(
+        store_at: Callable[[str], Path | str]) -> None:
+    store = CentralStore(store_at("central.db"), SITE)
     old, new = "a" * 32, "b" * 32
     assert store.store_events(DEVICE, [ev(s) for s in (1, 2, 3)], journal_id=old) == 3
     assert store.alarms(DEVICE) == []  # a device's first journal is no news
@@ -107,8 +108,8 @@ def test_a_replaced_journal_is_stored_as_itself_with_one_alarm(tmp_path: Path) -
 
 
 def test_imported_history_is_stored_without_becoming_the_devices_journal(
-        tmp_path: Path) -> None:
-    store = CentralStore(tmp_path / "central.db", SITE)
+        store_at: Callable[[str], Path | str]) -> None:
+    store = CentralStore(store_at("central.db"), SITE)
     history = "demo-history"
     assert store.import_events(DEVICE, history, [ev(s, "old-boot") for s in (1, 2, 3)]) == 3
     assert store.import_events(DEVICE, history, [ev(s, "old-boot") for s in (2, 3)]) == 0

@@ -6,6 +6,7 @@ before the index existed."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ def ev(seq: int, wall: float, *, kind: str = "tap", uid: str | None = "04A1B2C3"
 
 
 def test_granted_card_events_are_the_granted_uses_of_the_devices_in_the_range(
-        tmp_path: Path) -> None:
-    store = CentralStore(tmp_path / "central.db", "site-a")
+        store_at: Callable[[str], Path | str]) -> None:
+    store = CentralStore(store_at("central.db"), "site-a")
     try:
         store.store_events("lane-in", [
             ev(1, T0 - 1),  # before the range

@@ -35,9 +35,11 @@ def username(role: str) -> str:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CentralStore]:
-    """The sync side's central store of the example site (events, device status)."""
-    s = CentralStore(tmp_path / "central-sync.db", SITE, clock=NOW.timestamp)
+def store(tmp_path: Path, db_url: str) -> Iterator[CentralStore]:
+    """The sync side's central store of the example site (events, device status): a file
+    beside a SQLite desk, the site's schema in the desk's database on PostgreSQL."""
+    where = db_url if db_url.startswith("postgresql") else tmp_path / "central-sync.db"
+    s = CentralStore(where, SITE, clock=NOW.timestamp)
     yield s
     s.close()
 

@@ -1,0 +1,370 @@
+"""Where a site's central store (sync/hub/store.py) keeps its tables: a SQLite file of its
+own (one compound, the default), or the company's PostgreSQL database, in a schema of its
+own per site (``hub_<site>``), beside the desk's tables.
+
+The store's SQL is written once, for both: ``?`` placeholders, ``ON CONFLICT``, ``RETURNING``,
+no SQLite-only functions. What differs — connecting, the schema's versions, beginning a
+write, and storing events into PostgreSQL's month partitions — is here.
+
+On PostgreSQL the gates' events are partitioned by month of the device's wall clock
+(``events_2026_12``), made as the first event of a month arrives; a wall clock before 2000
+or from 2100 on (a gate whose clock was never set) goes to one partition for each side.
+A partition's unique key must hold the partition column, so idempotency on (device,
+journal, seq) is kept by reading which of a batch's seqs are stored before inserting
+(``insert_events``), under the journal's row lock (``lock_journal``)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from edge.migrations import connect, migrate
+from sync.hub.schema import (
+    MIGRATIONS,
+    POSTGRES_SCHEMA,
+    POSTGRES_SCHEMA_VERSION,
+    POSTGRES_STEPS,
+)
+
+# What psycopg needs instead of SQLite's ``?``; a literal % must be doubled for it.
+_PLACEHOLDER = re.compile(r"\?")
+_FAR_PAST, _FAR_FUTURE = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+class StoreCursor(Protocol):
+    """What the store reads from a statement's cursor."""
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """Every remaining row."""
+        ...
+
+    def __iter__(self) -> Iterator[Any]:
+        """The remaining rows."""
+        ...
+
+
+class StoreConnection(Protocol):
+    """The part of ``sqlite3.Connection`` the store uses; PostgreSQL's adapter has it too."""
+
+    @property
+    def total_changes(self) -> int:
+        """Rows changed by this connection so far."""
+        ...
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> StoreCursor:
+        """Run one statement; its cursor."""
+        ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> object:
+        """Run one statement for each parameter row."""
+        ...
+
+    def commit(self) -> None:
+        """Commit the open transaction."""
+        ...
+
+    def rollback(self) -> None:
+        """Roll the open transaction back."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
+        ...
+
+
+class StoreDatabase(Protocol):
+    """One site's store tables in one database."""
+
+    where: str
+
+    def connect(self) -> StoreConnection:
+        """A new connection for one thread, the schema ready."""
+        ...
+
+    def begin(self, conn: StoreConnection, *, durable: bool) -> None:
+        """Begin a write transaction; ``durable=False`` may commit without waiting for the
+        disk (what a power cut may lose because the gates say it again)."""
+        ...
+
+    def end(self, conn: StoreConnection, *, durable: bool) -> None:
+        """After commit or rollback: the connection as ``connect`` gave it."""
+        ...
+
+    def prepare_walls(self, conn: StoreConnection, walls: Collection[float]) -> None:
+        """Before a write that stores events with these wall clocks: make what they need
+        (PostgreSQL's month partitions). Called outside a transaction."""
+        ...
+
+    def lock_log(self, conn: StoreConnection) -> None:
+        """Hold the authorisation log until commit: its next number is read, then written
+        (one worker relays a site at a time; this keeps a second from numbering twice)."""
+        ...
+
+    def lock_journal(self, conn: StoreConnection, device: str, journal_id: str) -> None:
+        """Hold the journal's progress row until commit: two workers storing batches of one
+        journal at once take turns (SQLite's writer lock already does)."""
+        ...
+
+    def insert_events(self, conn: StoreConnection, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert event rows (``device, journal_id, seq, …`` as store._EVENT_COLUMNS),
+        skipping any whose (device, journal_id, seq) is stored; how many were new."""
+        ...
+
+
+class SqliteStoreDatabase:
+    """The store in a SQLite file of its own (WAL, ``synchronous=FULL``)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.where = str(path)
+
+    def connect(self) -> StoreConnection:
+        """A connection in WAL mode; the schema migrated the first time."""
+        conn = connect(str(self.path))
+        migrate(conn, MIGRATIONS, f"central store {self.path}")
+        return conn
+
+    def begin(self, conn: StoreConnection, *, durable: bool) -> None:
+        """BEGIN IMMEDIATE: the write lock at once."""
+        if not durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+
+    def end(self, conn: StoreConnection, *, durable: bool) -> None:
+        """Back to ``synchronous=FULL``."""
+        if not durable:
+            conn.execute("PRAGMA synchronous=FULL")
+
+    def prepare_walls(self, conn: StoreConnection, walls: Collection[float]) -> None:
+        """Nothing: one events table."""
+
+    def lock_log(self, conn: StoreConnection) -> None:
+        """Nothing: the transaction holds SQLite's only write lock."""
+
+    def lock_journal(self, conn: StoreConnection, device: str, journal_id: str) -> None:
+        """Nothing: the transaction holds SQLite's only write lock."""
+
+    def insert_events(self, conn: StoreConnection, rows: Sequence[tuple[Any, ...]]) -> int:
+        """One INSERT … ON CONFLICT DO NOTHING for the batch."""
+        before = conn.total_changes
+        conn.executemany(_INSERT_EVENTS + " ON CONFLICT (device, journal_id, seq) DO NOTHING",
+                         rows)
+        return conn.total_changes - before
+
+
+_INSERT_EVENTS = ("INSERT INTO events (device, journal_id, seq, boot_id, wall, mono, kind, "
+                  "alarm, clock_trusted, uid, granted, reason, data, received_at) VALUES "
+                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+class PostgresConnection:
+    """A psycopg connection with the store's sqlite3-style calls: ``?`` placeholders,
+    ``total_changes``, and transactions only where the store begins one (autocommit
+    otherwise, so a read never leaves a transaction open holding its locks)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.total_changes = 0
+        self._sql: dict[str, str] = {}
+
+    def _translate(self, sql: str) -> str:
+        done = self._sql.get(sql)
+        if done is None:
+            done = self._sql[sql] = _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+        return done
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        """Run one statement; its cursor."""
+        cursor = self.raw.cursor()
+        cursor.execute(self._translate(sql), tuple(parameters))
+        if cursor.rowcount > 0 and cursor.description is None:
+            self.total_changes += cursor.rowcount
+        return cursor
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        """Run one statement for each parameter row (psycopg pipelines them)."""
+        rows = [tuple(p) for p in parameters]
+        cursor = self.raw.cursor()
+        if rows:
+            cursor.executemany(self._translate(sql), rows)
+            self.total_changes += max(cursor.rowcount, 0)
+        return cursor
+
+    def commit(self) -> None:
+        """Commit the transaction ``begin`` opened."""
+        self.raw.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Roll back the transaction ``begin`` opened."""
+        self.raw.execute("ROLLBACK")
+
+    def close(self) -> None:
+        """Close."""
+        self.raw.close()
+
+
+def schema_name(site: str) -> str:
+    """The PostgreSQL schema holding ``site``'s store (site codes are letters, digits, '.',
+    '_' and '-': sync/broker/config.check_id; quoted wherever used)."""
+    return f"hub_{site}"
+
+
+def _month_bounds(wall: float) -> tuple[str, str, str]:
+    """(partition name suffix, first instant, first instant after) of ``wall``'s month."""
+    if wall < _FAR_PAST.timestamp():
+        return "before_2000", "MINVALUE", str(_FAR_PAST.timestamp())
+    if wall >= _FAR_FUTURE.timestamp():
+        return "from_2100", str(_FAR_FUTURE.timestamp()), "MAXVALUE"
+    at = datetime.fromtimestamp(wall, UTC)
+    start = datetime(at.year, at.month, 1, tzinfo=UTC)
+    end = datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+    return f"{at.year:04d}_{at.month:02d}", str(start.timestamp()), str(end.timestamp())
+
+
+class PostgresStoreDatabase:
+    """The store in the company's PostgreSQL database, schema ``hub_<site>``."""
+
+    def __init__(self, url: str, site: str) -> None:
+        self.url = _libpq_url(url)
+        self.site = site
+        self.schema = schema_name(site)
+        self.where = f"{_without_password(self.url)} schema {self.schema}"
+        self._partitions: set[str] = set()
+        self._partitions_lock = threading.Lock()
+
+    def connect(self) -> StoreConnection:
+        """A connection whose search_path is the site's schema, made the first time."""
+        import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
+
+        raw = psycopg.connect(self.url, autocommit=True)
+        conn = PostgresConnection(raw)
+        try:
+            self._migrate(conn)
+            conn.execute(f'SET search_path TO "{self.schema}"')
+        except BaseException:
+            raw.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: PostgresConnection) -> None:
+        # One process at a time creates or upgrades a site's schema (many desk workers
+        # start together); the lock ends with the transaction.
+        conn.execute("BEGIN")
+        try:
+            self._create_or_check(conn)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    def _create_or_check(self, conn: PostgresConnection) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"menwei-hub:{self.site}",))
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+        conn.execute("CREATE TABLE IF NOT EXISTS store_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM store_version").fetchone()
+        if row is None:
+            _run_script(conn, POSTGRES_SCHEMA)
+            conn.execute("INSERT INTO store_version (version) VALUES (?)",
+                         (POSTGRES_SCHEMA_VERSION,))
+            current = POSTGRES_SCHEMA_VERSION
+        else:
+            current = int(row[0])
+        if current > len(MIGRATIONS):
+            raise RuntimeError(f"central store {self.where} is at schema version {current} "
+                               f"but this software knows only {len(MIGRATIONS)}; install the "
+                               "newer release instead of downgrading")
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            _run_script(conn, POSTGRES_STEPS[version])
+            conn.execute("UPDATE store_version SET version = ?", (version,))
+
+    def begin(self, conn: StoreConnection, *, durable: bool) -> None:
+        """BEGIN; a write that need not wait for the disk says so for this transaction
+        only."""
+        conn.execute("BEGIN")
+        if not durable:
+            conn.execute("SET LOCAL synchronous_commit TO off")
+
+    def end(self, conn: StoreConnection, *, durable: bool) -> None:
+        """Nothing: SET LOCAL ended with the transaction."""
+
+    def lock_log(self, conn: StoreConnection) -> None:
+        """Lock the log against other writers (readers go on)."""
+        conn.execute("LOCK TABLE auth_log IN EXCLUSIVE MODE")
+
+    def lock_journal(self, conn: StoreConnection, device: str, journal_id: str) -> None:
+        """Take the journal's row lock; a journal new to the store has no row yet: its first
+        batches queue on a lock of its own (ended with the transaction)."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))",
+                     (f"menwei-journal:{self.site}:{device}:{journal_id}",))
+
+    def insert_events(self, conn: StoreConnection, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert the rows whose (device, journal_id, seq) is not stored yet, each into its
+        month's partition (made when missing)."""
+        if not rows:
+            return 0
+        device, journal_id = rows[0][0], rows[0][1]
+        seqs = [int(r[2]) for r in rows]
+        stored = {int(s) for (s,) in conn.execute(
+            "SELECT seq FROM events WHERE device = ? AND journal_id = ? AND seq BETWEEN ? "
+            "AND ?", (device, journal_id, min(seqs), max(seqs)))}
+        fresh, seen = [], set(stored)
+        for row in rows:
+            if int(row[2]) not in seen:
+                seen.add(int(row[2]))
+                fresh.append(row)
+        before = conn.total_changes
+        conn.executemany(_INSERT_EVENTS + " ON CONFLICT DO NOTHING", fresh)
+        return conn.total_changes - before
+
+    def prepare_walls(self, conn: StoreConnection, walls: Collection[float]) -> None:
+        """Make the month partitions these wall clocks fall in, each in a short transaction
+        of its own under a lock (workers may race to make the same month)."""
+        for suffix, low, high in sorted({_month_bounds(w) for w in walls}):
+            with self._partitions_lock:
+                if suffix in self._partitions:
+                    continue
+            conn.execute("BEGIN")
+            try:
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))",
+                             (f"menwei-partition:{self.site}",))
+                conn.execute(f"CREATE TABLE IF NOT EXISTS events_{suffix} PARTITION OF events "
+                             f"FOR VALUES FROM ({low}) TO ({high})")
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            with self._partitions_lock:
+                self._partitions.add(suffix)
+
+
+def _run_script(conn: StoreConnection, script: str) -> None:
+    for statement in filter(None, (s.strip() for s in script.split(";"))):
+        conn.execute(statement)
+
+
+def _libpq_url(url: str) -> str:
+    """A SQLAlchemy URL (``postgresql+psycopg://``) as libpq takes it (``postgresql://``)."""
+    return re.sub(r"^postgresql\+[a-z0-9_]+://", "postgresql://", url)
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def store_database(where: Path | str, site: str) -> StoreDatabase:
+    """The store's database: a path is a SQLite file; a ``postgresql://`` URL is the
+    company's database (the site's own schema in it)."""
+    if isinstance(where, str) and where.startswith("postgresql"):
+        return PostgresStoreDatabase(where, site)
+    return SqliteStoreDatabase(Path(where))
+

@@ -1,0 +1,119 @@
+"""The central store in the company's PostgreSQL database (sync/hub/store_database.py): each
+site in a schema of its own, the gates' events in month partitions, and two desk workers
+storing batches of one journal at once, each event once."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from hardware_sim.local_postgres import LocalPostgres
+from sync.hub.store import CentralStore
+from sync.hub.store_database import schema_name
+
+DEVICE = "main-gate"
+JOURNAL = "ab" * 16
+
+
+def ev(seq: int, wall: float, boot: str = "boot-1") -> dict[str, Any]:
+    return {"seq": seq, "boot_id": boot, "wall": wall, "mono": float(seq), "kind": "tap",
+            "alarm": False, "clock_trusted": True, "uid": "04A1B2C3", "granted": True,
+            "reason": "granted", "data": {}}
+
+
+def at(year: int, month: int, day: int = 15) -> float:
+    return datetime(year, month, day, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def url(postgres: LocalPostgres) -> Iterator[str]:
+    """A database of its own on the run's PostgreSQL cluster."""
+    name = f"hub_{uuid.uuid4().hex[:12]}"
+    yield postgres.create_database(name)
+    postgres.drop_database(name)
+
+
+def partitions(url: str, site: str) -> dict[str, int]:
+    """Each events partition of the site's schema and how many rows it holds."""
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+            "WHERE p.relname = 'events' AND n.nspname = %s", (schema_name(site),))]
+        return {name: int(conn.execute(
+            f'SELECT count(*) FROM "{schema_name(site)}".{name}').fetchone()[0])  # type: ignore[index]
+            for name in names}
+
+
+def test_events_go_to_their_months_partition_and_a_wild_clock_to_the_far_ones(url: str) -> None:
+    store = CentralStore(url, "sunrise-garden")
+    events = [ev(1, at(2026, 11)), ev(2, at(2026, 12)), ev(3, at(2026, 12, 31)),
+              ev(4, 0.0), ev(5, at(2150, 1))]  # a clock never set; one far ahead
+    assert store.store_events(DEVICE, events, journal_id=JOURNAL) == 5
+    assert partitions(url, "sunrise-garden") == {
+        "events_2026_11": 1, "events_2026_12": 2, "events_before_2000": 1, "events_from_2100": 1}
+    # Read back whatever month they are in, as the API reads them.
+    assert [e["seq"] for e in store.events_for(DEVICE)] == [4, 1, 2, 3, 5]
+    assert [e["seq"] for e in store.events_for(DEVICE, since=at(2026, 12, 1),
+                                               until=at(2027, 1, 1))] == [2, 3]
+    store.close()
+
+
+def test_a_batch_delivered_again_is_stored_once_and_a_changed_event_is_a_conflict(
+        url: str) -> None:
+    store = CentralStore(url, "sunrise-garden")
+    batch = [ev(s, at(2026, 12) + s) for s in (1, 2, 3)]
+    assert store.store_events(DEVICE, batch, journal_id=JOURNAL) == 3
+    assert store.store_events(DEVICE, batch, journal_id=JOURNAL) == 3
+    assert store.count_events() == 3
+    # The same seq with another wall clock lands in another month: still not stored twice.
+    assert store.store_events(DEVICE, [ev(2, at(2027, 3), "impostor")],
+                              journal_id=JOURNAL) == 2
+    assert store.count_events() == 3
+    assert [e["boot_id"] for e in store.event_conflicts(DEVICE)] == ["impostor"]
+    store.close()
+
+
+def test_sites_keep_their_stores_apart_in_one_database(url: str) -> None:
+    north, south = CentralStore(url, "north"), CentralStore(url, "south")
+    north.store_events(DEVICE, [ev(1, at(2026, 12))], journal_id=JOURNAL)
+    assert (north.count_events(), south.count_events()) == (1, 0)
+    north.close()
+    south.close()
+
+
+def test_two_workers_storing_one_journal_at_once_store_each_event_once(url: str) -> None:
+    """Two desk workers (two stores, two connections) get interleaved and repeated batches
+    of one journal, as MQTT shared subscriptions and redelivery hand them out: every event
+    is stored once and the journal is acknowledged to its end."""
+    workers = [CentralStore(url, "sunrise-garden") for _ in range(2)]
+    batches = [[ev(s, at(2026, 12) + s) for s in range(lo, lo + 20)]
+               for lo in range(1, 401, 20)]
+    errors: list[BaseException] = []
+
+    def work(store: CentralStore, mine: list[list[dict[str, Any]]]) -> None:
+        try:
+            for batch in mine:
+                store.store_events(DEVICE, batch, journal_id=JOURNAL)
+        except BaseException as exc:
+            errors.append(exc)
+
+    # Each worker gets every other batch, and the first few batches again.
+    threads = [threading.Thread(target=work, args=(w, batches[i::2] + batches[:4]))
+               for i, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert workers[0].count_events() == 400
+    (journal,) = workers[0].journals()
+    assert (journal["events_upto"], journal["max_seq"]) == (400, 400)
+    for w in workers:
+        w.close()
