@@ -5,6 +5,7 @@ Configured by a small TOML file, validated once at start."""
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -19,12 +20,17 @@ from central.services.booth_list import booth_lists
 from central.services.context import Desk
 from central.services.site_rules import site_rules_payloads
 from edge.site_rules import SiteRules
+from sync.broker.config import VALID_ID
 from sync.hub.bridge import CentralSync
 from sync.hub.quotas import QuotaLimits
+from sync.hub.site_lease import PostgresSiteLease
 from sync.mqtt.link import TlsFiles
 from sync.wire.booth_list import BoothList
 from sync.wire.signing import load_private_key
 from sync.wire.topics import CENTRAL_USER
+
+# The MQTT shared-subscription group of a company's desk workers.
+DESK_WORKERS = "menwei-desk"
 
 
 class DeskSyncConfigError(ValueError):
@@ -47,6 +53,9 @@ class DeskSyncConfig:
     # The desk's own certificate, for a broker listener that requires one.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # This worker's name among several ``serve`` processes of one company (PostgreSQL):
+    # its MQTT client id per site, and what the database shows as holding a site's lease.
+    worker_id: str = field(default_factory=socket.gethostname)
 
     def tls(self) -> TlsFiles | None:
         """The TLS files of the link to the broker, or None for a plain connection."""
@@ -90,7 +99,7 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
     errors: list[str] = []
     known = {"broker_host", "broker_port", "username", "password_file", "signing_key",
              "data_dir", "sites", "tls_ca_file", "tls_cert_file", "tls_key_file",
-             "device_quota"}
+             "device_quota", "worker_id"}
     errors += [f"{key}: is not a known setting" for key in sorted(set(doc) - known)]
 
     def file(key: str, required: bool = True) -> Path | None:
@@ -124,6 +133,10 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
     if cert is not None and ca is None:
         errors.append("tls_cert_file: needs tls_ca_file (the broker is checked by the site CA)")
     quota = _quota(doc.get("device_quota"), errors)
+    worker_id = doc.get("worker_id", socket.gethostname())
+    if not isinstance(worker_id, str) or not VALID_ID.match(worker_id):
+        errors.append("worker_id: letters, digits, '.', '_' and '-' only (it becomes part of "
+                      "MQTT client ids)")
     password = ""
     if password_file is not None:
         try:
@@ -136,7 +149,7 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
         raise DeskSyncConfigError(f"{path}: " + "; ".join(errors))
     assert key is not None and data_dir is not None
     return DeskSyncConfig(str(host), int(port), str(username), password, key, data_dir,
-                          tuple(sites), ca, quota, cert, cert_key)
+                          tuple(sites), ca, quota, cert, cert_key, str(worker_id))
 
 
 class DeskSync:
@@ -146,13 +159,22 @@ class DeskSync:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         key = load_private_key(config.signing_key)
         desk = Desk(engine)
+        # On PostgreSQL several workers may serve the company: each connects as itself,
+        # shares the sites' inbound messages and publishes the sites whose lease it holds.
+        company = engine.dialect.name == "postgresql"
         self.syncs = {
             site: CentralSync(hub_store_of(engine, config.data_dir, site), site, key,
                               config.broker_host, config.broker_port,
                               username=config.username, password=config.password,
                               quota=config.quota, tls=config.tls(),
                               booth_lists=_lists_of(desk, site),
-                              site_rules=_rules_of(desk, site))
+                              site_rules=_rules_of(desk, site),
+                              client_id=(f"{CENTRAL_USER}-{site}-{config.worker_id}"
+                                         if company else None),
+                              shared_group=DESK_WORKERS if company else None,
+                              lease=(PostgresSiteLease(_url_of(engine), site,
+                                                       config.worker_id)
+                                     if company else None))
             for site in config.sites
         }
         self.relay = DeskToGates(engine, self.syncs, config.data_dir / "relay-state.json")
@@ -181,8 +203,12 @@ def hub_store_of(engine: Engine, data_dir: Path, site: str) -> Path | str:
     own in ``data_dir`` (one compound: the desk's file is not also written by every gate's
     events)."""
     if engine.dialect.name == "postgresql":
-        return engine.url.render_as_string(hide_password=False)
+        return _url_of(engine)
     return data_dir / f"sync-{site}.db"
+
+
+def _url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
 
 
 def _lists_of(desk: Desk, site: str) -> Callable[[], Sequence[BoothList]]:

@@ -96,7 +96,12 @@ class DeskToGates:
         after a later-numbered entry of another (two desk transactions at once on
         PostgreSQL)."""
         handled = 0
-        cursors = {site: self._cursor(site) for site in self.syncs}
+        for site, sync in self.syncs.items():
+            if not sync.publishing:
+                # Another desk worker relays it; taken over later, read the cursor afresh.
+                self.relayed.pop(site, None)
+        cursors = {site: self._cursor(site) for site, sync in self.syncs.items()
+                   if sync.publishing}
         with self.engine.connect() as conn:
             pending = {site: conn.execute(
                 select(AuthLogEntry.seq, AuthLogEntry.site_seq, AuthLogEntry.card)

@@ -42,6 +42,7 @@ from sync.hub.ingest import Inbound, Ingest
 from sync.hub.lot_occupancy import LotOccupancy, LotReading
 from sync.hub.outbox import OUTBOX_WINDOW, OutboxPublisher
 from sync.hub.quotas import DeviceQuotas, QuotaLimits
+from sync.hub.site_lease import SiteLease, SoleLease, lease_for
 from sync.hub.site_rules_publisher import BuildSiteRules, SiteRulesPublisher
 from sync.hub.store import CentralStore
 from sync.mqtt.link import LinkSettings, MqttLink, Received, TlsFiles
@@ -78,21 +79,32 @@ class CentralSync:
                  reconnect_delay: tuple[int, int] = (1, 30),
                  quota: QuotaLimits | None = None, tls: TlsFiles | None = None,
                  booth_lists: BuildBoothLists | None = None,
-                 site_rules: BuildSiteRules | None = None) -> None:
+                 site_rules: BuildSiteRules | None = None,
+                 shared_group: str | None = None, lease: SiteLease | None = None,
+                 lease_interval: float = 1.0) -> None:
         _check_segment(site, "site")
         if snapshot_threshold < 0:
             raise ValueError("snapshot_threshold must not be negative")
         if chunk_size < 1:
             raise ValueError(f"chunk_size {chunk_size}: a chunk holds at least one card")
         self.site, self.key, self.clock = site, signing_key, clock
+        # Several desk workers share a site's inbound messages (each to one of them); each
+        # worker still hears every lot count, kept in its memory.
+        share = f"$share/{shared_group}/" if shared_group else ""
         self.settings = LinkSettings(
             broker_host, broker_port, client_id or f"{CENTRAL_USER}-{site}", username,
-            password, (*(topics.device_wildcard(site, leaf) for leaf in _INBOUND),
+            password, (*(share + topics.device_wildcard(site, leaf) for leaf in _INBOUND),
                        topics.lot_wildcard(site)), tls,
             reconnect_delay=reconnect_delay, session_expiry_s=SESSION_EXPIRY_S,
             max_inflight=OUTBOX_WINDOW + 2 * CATCHUP_WINDOW + 32)
         self.max_inbound_bytes = max_inbound_bytes
         self.store = CentralStore(db_path, site, clock)
+        # Exactly one worker publishes the site (sync/hub/site_lease.py).
+        self.lease = lease if lease is not None else lease_for(db_path, site)
+        self.lease_interval = lease_interval
+        self._publishing = False
+        self._lease_stop = threading.Event()
+        self._lease_thread: threading.Thread | None = None
         self.quotas = DeviceQuotas(quota or QuotaLimits())
         self.ingest = Ingest(self.store, self.quotas, drop=self._drop,
                              over_quota=self._over_quota)
@@ -204,12 +216,49 @@ class CentralSync:
         self._link = link
         self.ingest.start(link)
         self.catchups.start(link)
+        if self.lease.held():
+            self._start_publishers(link)
+        if not isinstance(self.lease, SoleLease):
+            self._lease_stop.clear()
+            self._lease_thread = threading.Thread(target=self._watch_lease, args=(link,),
+                                                  name=f"lease-{self.site}", daemon=True)
+            self._lease_thread.start()
+        link.start()
+
+    @property
+    def publishing(self) -> bool:
+        """Whether this process publishes the site now (holds its lease; a SQLite store's
+        one desk process always does, started or not)."""
+        return self._publishing or isinstance(self.lease, SoleLease)
+
+    def _start_publishers(self, link: MqttLink) -> None:
         self.outbox.start(link)
         if self.booth_lists is not None:
             self.booth_lists.start(link)
         if self.site_rules is not None:
             self.site_rules.start(link)
-        link.start()
+        self._publishing = True
+
+    def _stop_publishers(self) -> None:
+        self._publishing = False
+        self.outbox.stop()
+        if self.booth_lists is not None:
+            self.booth_lists.stop()
+        if self.site_rules is not None:
+            self.site_rules.stop()
+
+    def _watch_lease(self, link: MqttLink) -> None:
+        """Publish while the lease is held; take it over when the worker holding it dies."""
+        while not self._lease_stop.wait(self.lease_interval):
+            try:
+                held = self.lease.held()
+                if held and not self._publishing:
+                    self._start_publishers(link)
+                elif not held and self._publishing:
+                    log.warning("site %s: no longer this worker's to publish", self.site)
+                    self._stop_publishers()
+            except Exception:  # a dead watcher would leave the site without a publisher
+                log.exception("site %s: watching the lease failed; retrying", self.site)
 
     def stop(self) -> None:
         """Stop the workers and disconnect. Unpublished outbox rows stay for the next start;
@@ -217,13 +266,15 @@ class CentralSync:
         link = self._link
         if link is None:
             return
+        self._lease_stop.set()
+        if self._lease_thread is not None:
+            self._lease_thread.join(10)
+            self._lease_thread = None
         self.ingest.stop()
         self.catchups.stop()
-        self.outbox.stop()
-        if self.booth_lists is not None:
-            self.booth_lists.stop()
-        if self.site_rules is not None:
-            self.site_rules.stop()
+        if self._publishing:
+            self._stop_publishers()
+        self.lease.release()
         link.close()
         self._link = None
 

@@ -3,6 +3,7 @@ link, optional, with defaults, every error listed at once."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,11 @@ def test_bad_quotas_are_refused_all_at_once(tmp_path: Path) -> None:
     message = str(caught.value)
     for key in ("events_burst", "catchups_burst", "events_per_minute", "bytes_per_day"):
         assert f"device_quota.{key}" in message
+
+
+def test_a_worker_is_named_by_its_host_unless_the_file_names_it(tmp_path: Path) -> None:
+    assert load_desk_sync_config(write(tmp_path)).worker_id == socket.gethostname()
+    assert load_desk_sync_config(write(tmp_path, 'worker_id = "desk-2"\n')).worker_id == \
+        "desk-2"
+    with pytest.raises(DeskSyncConfigError, match="worker_id"):
+        load_desk_sync_config(write(tmp_path, 'worker_id = "desk/2"\n'))
