@@ -60,9 +60,9 @@ BRIDGE_USER_PREFIX = "menwei-bridge-"
 # and devices' client ids are their user names, so no device can collide with it.
 BRIDGE_LOCAL_CLIENT = "menwei:bridge"
 # How long a lost link waits before the bridge tries again: from 2 s, doubling (with jitter)
-# up to 15 s, so a returning link carries messages again within seconds, while a long outage
-# costs the central broker one refused connection per site every 15 s.
-RESTART_BASE_S, RESTART_CAP_S = 2, 15
+# up to 10 s, so a returning link carries messages again within seconds, while a long outage
+# costs the central broker one refused connection per site every 10 s or so.
+RESTART_BASE_S, RESTART_CAP_S = 2, 10
 # A link that has gone silent (a cut cable rather than a closed connection) is noticed after
 # 1.5 keepalives of nothing: 30 s.
 KEEPALIVE_S = 20

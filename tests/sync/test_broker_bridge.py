@@ -79,7 +79,7 @@ def test_the_bridge_section_carries_only_the_sites_topics_queued_and_over_tls(
         "cleansession false",
         "local_cleansession false",
         "start_type automatic",
-        "restart_timeout 2 15",
+        "restart_timeout 2 10",
         "keepalive_interval 20",
         "notifications true",
         "notification_topic menwei/garden-court/bridge/state",
