@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,6 +21,7 @@ from hardware_sim.site_broker import free_tcp_port, start_mosquitto, stop_mosqui
 from sync.broker.central_broker import (
     CentralBrokerLayout,
     render_central_acl,
+    render_central_conf,
     render_emqx_acl,
     write_central_broker,
 )
@@ -29,6 +31,7 @@ from sync.broker.config import (
     CentralBridge,
     bridge_user,
     render_acl,
+    render_bridge,
     render_conf,
     write_broker,
 )
@@ -317,3 +320,33 @@ def test_a_tls_bridge_connects(tmp_path: Path, make_site_ca: MakeSiteCa) -> None
         assert desk.wait_for(f"menwei/{SITE}/dev/gate1/status", b"up", 5)
     finally:
         stack.close()
+
+
+DOC = Path(__file__).parents[2] / "docs" / "company-brokers.md"
+
+
+def _listings() -> list[list[str]]:
+    return [m.group(1).splitlines() for m in re.finditer(r"^```[a-z]*\n(.*?)^```$",
+                                                        DOC.read_text(encoding="utf-8"),
+                                                        re.MULTILINE | re.DOTALL)]
+
+
+def test_the_guide_shows_the_bridge_and_central_broker_as_rendered() -> None:
+    folder = Path("/etc/mosquitto/menwei")
+    bridge = CentralBridge("mqtt.office.example.com", 8883, bridge_user(SITE),
+                           folder / "bridge.password", folder / "bridge-ca.crt")
+    shown = [line for line in render_bridge(SITE, bridge, "PASSWORD")
+             if not line.startswith("#")]
+    central_dir = Path("/etc/mosquitto/menwei-central")
+    central = CentralBrokerLayout(central_dir, Path("/var/lib/mosquitto"), 8883, 1884,
+                                  tls_ca=central_dir / "ca.crt",
+                                  tls_cert=central_dir / "server.crt",
+                                  tls_key=central_dir / "server.key")
+    central_lines = [line for line in render_central_conf(central).splitlines()
+                     if not line.startswith("#")]
+    listings = _listings()
+    assert shown in listings
+    assert central_lines in listings
+    text = DOC.read_text(encoding="utf-8")
+    for setting in {line.split()[0] for line in shown}:
+        assert f"`{setting}" in text, setting
