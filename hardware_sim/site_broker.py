@@ -21,6 +21,32 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_mosquitto(conf: Path, port: int, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    """Run ``mosquitto -c conf`` (logging to mosquitto.log beside it) and wait until it
+    accepts connections on ``port`` of 127.0.0.1."""
+    log_path = conf.parent / "mosquitto.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - the child's
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("mosquitto exited: " + log_path.read_text()[-2000:])
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError("mosquitto did not start listening") from None
+            time.sleep(0.01)
+
+
+def stop_mosquitto(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop a Mosquitto started by ``start_mosquitto`` (it saves its persistence file)."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        proc.wait(10)
+
+
 class LocalBroker:
     """Mosquitto run from ``layout``'s files; ``restart`` keeps its persistence.
 
@@ -64,27 +90,11 @@ class LocalBroker:
 
     def start(self, timeout: float = 10.0) -> None:
         """Start Mosquitto and wait until it accepts connections."""
-        log = open(self.layout.conf_dir / "mosquitto.log", "ab")  # noqa: SIM115 - child's
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.layout.conf)],
-                                     stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("mosquitto exited: "
-                                   + (self.layout.conf_dir / "mosquitto.log").read_text()[-2000:])
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("mosquitto did not start listening") from None
-                time.sleep(0.01)
+        self.proc = start_mosquitto(self.layout.conf, self.port, timeout)
 
     def stop(self) -> None:
         """Stop Mosquitto (it saves its persistence file)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        stop_mosquitto(self.proc)
         self.proc = None
 
     def restart(self) -> None:

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from sync.broker.config import DEFAULT_MAX_CONNECTIONS
+from sync.broker.central_broker import render_central_acl, render_emqx_acl
+from sync.broker.config import DEFAULT_MAX_CONNECTIONS, CentralBridge, bridge_user
 from sync.broker.provision import (
     CENTRAL_PASSWORD_FILE,
     RELOAD_HINT,
@@ -38,7 +39,37 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bridge(args: argparse.Namespace) -> CentralBridge | None:
+    """The --bridge-* options, checked together; None when none is given."""
+    given = [name for name in ("bridge_port", "bridge_username", "bridge_password_file",
+                               "bridge_ca", "bridge_cert", "bridge_key")
+             if getattr(args, name) is not None] + (["bridge_plain"] if args.bridge_plain
+                                                     else [])
+    if args.bridge_host is None:
+        if given:
+            raise ProvisionError(f"--{given[0].replace('_', '-')} needs --bridge-host (the "
+                                 "central broker)")
+        return None
+    if args.no_bridge:
+        raise ProvisionError("--bridge-host and --no-bridge contradict each other")
+    if args.bridge_password_file is None:
+        raise ProvisionError("--bridge-host needs --bridge-password-file (the site's password "
+                             "on the central broker; never on the command line)")
+    if args.bridge_ca is None and not args.bridge_plain:
+        raise ProvisionError("--bridge-host needs --bridge-ca (the CA of the central broker's "
+                             "certificate); --bridge-plain only where the link is private "
+                             "already (a VPN)")
+    if args.bridge_ca is not None and args.bridge_plain:
+        raise ProvisionError("--bridge-plain and --bridge-ca contradict each other")
+    default_port = 1883 if args.bridge_plain else 8883
+    return CentralBridge(args.bridge_host, args.bridge_port or default_port,
+                         args.bridge_username or bridge_user(args.site),
+                         args.bridge_password_file, args.bridge_ca, args.bridge_cert,
+                         args.bridge_key)
+
+
 def _cmd_broker_config(args: argparse.Namespace) -> int:
+    bridge = _bridge(args)
     site_file = args.dir / SITE_FILE
     had_tls = site_file.exists() and load_site(args.dir.resolve()).layout.tls_port is not None
     if had_tls and args.tls_port is None:
@@ -50,7 +81,7 @@ def _cmd_broker_config(args: argparse.Namespace) -> int:
         args.site, args.dir, port=args.port, bind=args.bind, data_dir=args.data_dir,
         run_as=args.user, tls_port=args.tls_port, tls_ca=args.ca, tls_cert=args.cert,
         tls_key=args.key, tls_bind=args.tls_bind, require_client_cert=args.require_client_cert,
-        max_connections=args.max_connections)
+        max_connections=args.max_connections, bridge=bridge, drop_bridge=args.no_bridge)
     layout = broker.layout
     print(f"site {layout.site}: wrote {layout.conf}, {layout.acl}, {layout.passwd}")
     print(f"central user {CENTRAL_USER}: password in {layout.conf_dir / CENTRAL_PASSWORD_FILE}")
@@ -59,7 +90,27 @@ def _cmd_broker_config(args: argparse.Namespace) -> int:
         listeners += f", TLS {layout.tls_bind}:{layout.tls_port}"
     print(f"listeners: {listeners}, {layout.max_connections} connections each; "
           f"persistence in {layout.data_dir}")
+    if layout.bridge is not None:
+        link = layout.bridge
+        print(f"bridge to {link.host}:{link.port} as {link.username} "
+              f"({'TLS' if link.tls_ca else 'plain, no TLS'}), topics menwei/{layout.site}/# "
+              "both ways; give the central broker this user and its ACL: menwei-sync "
+              "central-broker-acl")
     print("start or restart the broker: systemctl restart mosquitto")
+    return 0
+
+
+def _cmd_central_broker_acl(args: argparse.Namespace) -> int:
+    render = render_emqx_acl if args.format == "emqx" else render_central_acl
+    try:
+        text = render(args.site, args.desk_user)
+    except ValueError as exc:
+        raise ProvisionError(str(exc)) from None
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
+        print(f"wrote {args.out}; the broker reads it on reload", file=sys.stderr)
     return 0
 
 
@@ -136,7 +187,41 @@ def add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         f"{DEFAULT_MAX_CONNECTIONS}, for up to "
                         f"{(DEFAULT_MAX_CONNECTIONS - 16) // 2} devices; a re-run keeps the "
                         "earlier value)")
+    bridge = p.add_argument_group(
+        "bridge to the company's central broker (docs/company-brokers.md)")
+    bridge.add_argument("--bridge-host", help="the central broker's name (as in its TLS "
+                                              "certificate) or address")
+    bridge.add_argument("--bridge-port", type=int,
+                        help="its port for the sites (default 8883; 1883 with --bridge-plain)")
+    bridge.add_argument("--bridge-username",
+                        help="this site's user there (default menwei-bridge-SITE)")
+    bridge.add_argument("--bridge-password-file", type=Path,
+                        help="a file holding this site's password there, one line")
+    bridge.add_argument("--bridge-ca", type=Path,
+                        help="the CA that signed the central broker's certificate")
+    bridge.add_argument("--bridge-cert", type=Path,
+                        help="this site's client certificate, where the central broker "
+                             "requires one")
+    bridge.add_argument("--bridge-key", type=Path, help="its private key")
+    bridge.add_argument("--bridge-plain", action="store_true",
+                        help="no TLS on the link: only where it is private already (a VPN)")
+    bridge.add_argument("--no-bridge", action="store_true",
+                        help="remove the bridge an earlier run configured (a re-run without "
+                             "--bridge-* keeps it)")
     p.set_defaults(func=_guarded(_cmd_broker_config))
+
+    p = sub.add_parser("central-broker-acl",
+                       help="print the central broker's ACL for the desk and each site's "
+                            "bridge")
+    p.add_argument("--site", action="append", required=True,
+                   help="a site id; repeat for every site bridged to the central broker")
+    p.add_argument("--desk-user", default=CENTRAL_USER,
+                   help=f"the desk service's user on the central broker (default "
+                        f"{CENTRAL_USER})")
+    p.add_argument("--format", choices=("mosquitto", "emqx"), default="mosquitto",
+                   help="Mosquitto's acl_file (default) or EMQX's acl.conf")
+    p.add_argument("--out", type=Path, help="write it to this file instead of printing it")
+    p.set_defaults(func=_guarded(_cmd_central_broker_acl))
 
     p = sub.add_parser("provision", help="create a device's broker credentials and print its "
                                          "[sync] table")

@@ -51,6 +51,130 @@ def check_id(kind: str, value: str) -> str:
     return value
 
 
+# The site broker's bridge connects to the central broker as this user (and client id), one
+# per site: the central ACL confines each to its own site's topics, and a Mosquitto central
+# replaces client ids by user names on the sites' listener, so no site can take over another's
+# session (and the messages queued in it).
+BRIDGE_USER_PREFIX = "menwei-bridge-"
+# The bridge's client id on the site broker. A ':' can never be in a device id (VALID_ID),
+# and devices' client ids are their user names, so no device can collide with it.
+BRIDGE_LOCAL_CLIENT = "menwei:bridge"
+# How long a lost link waits before the bridge tries again: from 2 s, doubling (with jitter)
+# up to 10 s, so a returning link carries messages again within seconds, while a long outage
+# costs the central broker one refused connection per site every 10 s or so.
+RESTART_BASE_S, RESTART_CAP_S = 2, 10
+# A link that has gone silent (a cut cable rather than a closed connection) is noticed after
+# 1.5 keepalives of nothing: 30 s.
+KEEPALIVE_S = 20
+# What the site broker queues per client while it is away, the bridge included (one global
+# setting in Mosquitto). A quiet gate resends its unacknowledged events every 10 s
+# (sync/agent/journal_uplink.py) and its status every status interval: about 8 messages a
+# minute; with 56 devices, 30000 hold about an hour of outage. Beyond it Mosquitto drops new
+# messages silently, which loses nothing: a gate keeps every event until central acknowledges
+# it and resends, and asks for every change after its last one.
+BRIDGED_MAX_QUEUED = 30000
+# Unbridged, the queues only hold a device's messages while it restarts.
+SITE_MAX_QUEUED = 10000
+
+
+def bridge_user(site: str) -> str:
+    """The central broker user (and client id) of ``site``'s bridge."""
+    return f"{BRIDGE_USER_PREFIX}{site}"
+
+
+@dataclass(frozen=True)
+class CentralBridge:
+    """A site broker's bridge to the central broker. Without ``tls_ca`` the link is plain
+    MQTT: only for a link that is private already (a VPN) or a test on one machine."""
+
+    host: str
+    port: int
+    username: str
+    password_file: Path  # one line; read when the conf is written (Mosquitto wants it inline)
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None  # a client certificate, for a central listener requiring one
+    tls_key: Path | None = None
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings, in the installer's words (empty: none)."""
+        found: list[str] = []
+        if not self.host or any(c.isspace() for c in self.host) or ":" in self.host:
+            found.append(f"--bridge-host {self.host!r}: give the central broker's name or "
+                         "IPv4 address (the port goes in --bridge-port)")
+        if not 0 < self.port < 65536:
+            found.append(f"--bridge-port {self.port} is not a TCP port")
+        if not self.username or any(c.isspace() or c in "+#/" for c in self.username):
+            found.append(f"--bridge-username {self.username!r}: no spaces, '/', '+' or '#'")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            found.append("--bridge-cert and --bridge-key go together")
+        if self.tls_cert is not None and self.tls_ca is None:
+            found.append("--bridge-cert needs --bridge-ca (the central broker's CA)")
+        return found
+
+
+def read_bridge_password(path: Path) -> str:
+    """The bridge's password from its file; ValueError when it cannot go into mosquitto.conf
+    (Mosquitto reads ``remote_password`` as the rest of the line, so no spaces or newlines)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"--bridge-password-file {path}: {exc.strerror}") from None
+    password = text.strip("\r\n")
+    if not password or any(c.isspace() or c == "\0" for c in password):
+        raise ValueError(f"--bridge-password-file {path}: the password must be one line "
+                         "without spaces (e.g. openssl rand -base64 32)")
+    return password
+
+
+def render_bridge(site: str, bridge: CentralBridge, password: str) -> list[str]:
+    """The bridge section of ``site``'s mosquitto.conf (it must come last: every line after
+    ``connection`` belongs to the bridge)."""
+    lines = [
+        "# The bridge to the company's central broker (docs/company-brokers.md).",
+        "connection menwei-central",
+        f"address {bridge.host}:{bridge.port}",
+        # 3.1.1 with the bridge flag: Mosquitto and EMQX then pass the retain flag through as
+        # published and never echo the bridge's own messages back to it.
+        "bridge_protocol_version mqttv311",
+        "try_private true",
+        f"remote_clientid {bridge.username}",
+        f"remote_username {bridge.username}",
+        f"remote_password {password}",
+        f"local_clientid {BRIDGE_LOCAL_CLIENT}:{site}",
+        # Persistent sessions at both ends: while the link is down the central broker queues
+        # the desk's changes for the site, and this broker the site's events for the office.
+        "cleansession false",
+        "local_cleansession false",
+        "start_type automatic",
+        f"restart_timeout {RESTART_BASE_S} {RESTART_CAP_S}",
+        f"keepalive_interval {KEEPALIVE_S}",
+        # The link's state, retained under the site's own topics at both ends ("1" up, "0"
+        # down, the latter as the bridge's last will on the central broker).
+        "notifications true",
+        f"notification_topic {topics.ROOT}/{site}/bridge/state",
+        f"topic {topics.ROOT}/{site}/# both 1",
+    ]
+    if bridge.tls_ca is not None:
+        lines += [f"bridge_cafile {bridge.tls_ca}", "bridge_tls_version tlsv1.2",
+                  # The central broker's certificate must carry the name in ``address``.
+                  "bridge_insecure false"]
+        if bridge.tls_cert is not None and bridge.tls_key is not None:
+            lines += [f"bridge_certfile {bridge.tls_cert}", f"bridge_keyfile {bridge.tls_key}"]
+    return lines
+
+
+def render_site_bridge_acl(site: str, bridge: CentralBridge) -> list[str]:
+    """The site ACL's lines for what the bridge brings in. Mosquitto checks no ACL for a
+    bridge, but ``check_retain_source`` checks the source of every retained message before
+    serving it to a new subscriber, and a message from the bridge has the bridge's
+    ``remote_username`` as its source (Mosquitto 2.0): without these lines the desk's
+    retained site rules and booth lists would reach only devices connected when they came.
+    The user is not in the password file, so nobody can log in as it here."""
+    return ["", "# The bridge to the central broker: its retained messages (site rules, booth",
+            "# lists) are served to devices that connect later.",
+            f"user {bridge.username}", f"topic readwrite {topics.ROOT}/{site}/#"]
+
+
 @dataclass(frozen=True)
 class BrokerLayout:
     """Where a broker instance keeps its files, and how it listens."""
@@ -70,6 +194,7 @@ class BrokerLayout:
     # checked: a stolen password alone, or a stolen certificate alone, is not enough).
     tls_require_certificate: bool = False
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # per listener; see DEFAULT_MAX_CONNECTIONS
+    bridge: CentralBridge | None = None  # to the company's central broker
 
     @property
     def conf(self) -> Path:
@@ -87,13 +212,15 @@ class BrokerLayout:
         return self.conf_dir / "passwd"
 
 
-def render_acl(site: str, revoked: Iterable[str] = ()) -> str:
+def render_acl(site: str, revoked: Iterable[str] = (), *,
+               bridge: CentralBridge | None = None) -> str:
     """The ACL: the central identity may use every topic of the site; each device (username =
     device id, ``%u``) reads the site's authorisation changes and site rules, its own
     replies, commands and (a booth) its retained booth list, and writes only its own events,
     status and catch-up requests; a lane also writes its own lot counters and reads the
-    site's. A ``revoked`` device is denied everything, which also stops Mosquitto from
-    serving its retained status to new subscribers (``check_retain_source``)."""
+    site's. With a ``bridge``, its user is the source of what it brings in
+    (``render_site_bridge_acl``). A ``revoked`` device is denied everything, which also stops
+    Mosquitto from serving its retained status to new subscribers (``check_retain_source``)."""
     dev = topics.device(site, "%u", "{leaf}")
     lines = [
         "# Menwei site broker ACL (generated by menwei-sync; do not edit by hand: the next",
@@ -104,6 +231,8 @@ def render_acl(site: str, revoked: Iterable[str] = ()) -> str:
         f"user {CENTRAL_USER}",
         f"topic readwrite {topics.ROOT}/{site}/#",
     ]
+    if bridge is not None:
+        lines += render_site_bridge_acl(site, bridge)
     for device_id in sorted(set(revoked)):
         # A user's own lines are checked before the patterns, and a 'deny' line first of all.
         lines += ["", f"user {check_id('device id', device_id)}",
@@ -172,7 +301,7 @@ def render_conf(layout: BrokerLayout) -> str:
         # PUBACK, so paho drops the connection anyway.)
         f"max_packet_size {MAX_MESSAGE_BYTES + PACKET_OVERHEAD_BYTES}",
         # Queues for devices that are offline; the journal, not the broker, is the storage.
-        "max_queued_messages 10000",
+        f"max_queued_messages {SITE_MAX_QUEUED if layout.bridge is None else BRIDGED_MAX_QUEUED}",
         "max_inflight_messages 100",
         "log_type error",
         "log_type warning",
@@ -198,6 +327,12 @@ def render_conf(layout: BrokerLayout) -> str:
             "tls_version tlsv1.2",
             f"require_certificate {'true' if layout.tls_require_certificate else 'false'}",
         ]
+    if layout.bridge is not None:
+        problems = layout.bridge.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        lines += render_bridge(layout.site, layout.bridge,
+                               read_bridge_password(layout.bridge.password_file))
     return "\n".join(lines) + "\n"
 
 
@@ -244,15 +379,19 @@ def write_broker(layout: BrokerLayout, users: dict[str, str],
     layout.conf_dir.mkdir(parents=True, exist_ok=True)
     layout.data_dir.mkdir(parents=True, exist_ok=True)
     write_acl(layout, revoked)
-    layout.conf.write_text(render_conf(layout))
-    share_with_broker(layout.conf, 0o644)
+    text = render_conf(layout)
+    # With a bridge the conf holds its password (Mosquitto has no remote_password_file):
+    # readable by the broker's group only. An existing file's mode is set before the text.
+    layout.conf.touch(mode=0o600)
+    share_with_broker(layout.conf, 0o644 if layout.bridge is None else 0o640)
+    layout.conf.write_text(text)
     for username, password in users.items():
         add_user(layout.passwd, username, password)
 
 
 def write_acl(layout: BrokerLayout, revoked: Iterable[str] = ()) -> bool:
     """Write the ACL if it differs from what ``render_acl`` gives; True when it changed."""
-    text = render_acl(layout.site, revoked)
+    text = render_acl(layout.site, revoked, bridge=layout.bridge)
     if layout.acl.exists() and layout.acl.read_text() == text:
         return False
     layout.acl.write_text(text)

@@ -27,10 +27,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from sync.broker.config import (
+    BRIDGE_USER_PREFIX,
     DEFAULT_MAX_CONNECTIONS,
     BrokerLayout,
+    CentralBridge,
     add_user,
     check_id,
+    read_bridge_password,
     remove_user,
     share_with_broker,
     write_acl,
@@ -44,6 +47,10 @@ CENTRAL_PASSWORD_FILE = "central.password"
 # TLS files inside the broker folder: copied there so the broker never needs the CA's folder
 # (whose ca.key must stay on the provisioning machine) and can read them as 'mosquitto'.
 CA_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE = "ca.crt", "server.crt", "server.key"
+# The bridge's files, copied in for the same reason; the password stays readable by root only
+# (broker-config writes it into mosquitto.conf, which the broker's group reads).
+BRIDGE_PASSWORD_FILE, BRIDGE_CA_FILE = "bridge.password", "bridge-ca.crt"
+BRIDGE_CERT_FILE, BRIDGE_KEY_FILE = "bridge-client.crt", "bridge-client.key"
 RELOAD_HINT = "the running broker reads this on reload: systemctl reload mosquitto"
 
 
@@ -77,8 +84,12 @@ class SiteBroker:
 
 def save_site(broker: SiteBroker) -> None:
     """Record ``broker`` in its folder's ``site.json``."""
-    fields = {k: (str(v) if isinstance(v, Path) else v)
-              for k, v in asdict(broker.layout).items() if k != "conf_dir"}
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return str(value) if isinstance(value, Path) else value
+
+    fields = {k: plain(v) for k, v in asdict(broker.layout).items() if k != "conf_dir"}
     path = broker.layout.conf_dir / SITE_FILE
     path.write_text(json.dumps({**fields, "revoked": list(broker.revoked)}, indent=2) + "\n")
     path.chmod(0o644)
@@ -93,9 +104,15 @@ def load_site(directory: Path) -> SiteBroker:
         raise ProvisionError(f"{directory} is not a broker folder (no {SITE_FILE}): run "
                              "`menwei-sync broker-config` first") from None
     revoked = tuple(data.pop("revoked", ()))
-    paths = {"data_dir", "tls_ca", "tls_cert", "tls_key"}
-    fields: dict[str, Any] = {k: (Path(v) if k in paths and v is not None else v)
-                              for k, v in data.items()}
+    paths = {"data_dir", "tls_ca", "tls_cert", "tls_key", "password_file"}
+
+    def typed(table: dict[str, Any]) -> dict[str, Any]:
+        return {k: (Path(v) if k in paths and v is not None else v) for k, v in table.items()}
+
+    bridge = data.pop("bridge", None)
+    fields = typed(data)
+    if bridge is not None:
+        fields["bridge"] = CentralBridge(**typed(bridge))
     return SiteBroker(BrokerLayout(conf_dir=directory, **fields), revoked)
 
 
@@ -131,10 +148,13 @@ def configure_broker(site: str, directory: Path, *, port: int = 1883,
                      tls_ca: Path | None = None, tls_cert: Path | None = None,
                      tls_key: Path | None = None, tls_bind: str = "0.0.0.0",
                      require_client_cert: bool = False,
-                     max_connections: int | None = None) -> SiteBroker:
+                     max_connections: int | None = None,
+                     bridge: CentralBridge | None = None,
+                     drop_bridge: bool = False) -> SiteBroker:
     """Write a site broker's folder; return it. The central user gets a new password in
     ``central.password`` unless that file exists, whose password is then (re)installed.
-    ``max_connections`` (per listener) keeps its earlier value when not given."""
+    ``max_connections`` (per listener) keeps its earlier value when not given; so does the
+    ``bridge`` to the central broker, unless ``drop_bridge``."""
     _check_id("site id", site)
     _need_mosquitto_passwd()
     directory = directory.resolve()
@@ -178,6 +198,12 @@ def configure_broker(site: str, directory: Path, *, port: int = 1883,
                          tls_ca=directory / CA_FILE, tls_cert=directory / SERVER_CERT_FILE,
                          tls_key=directory / SERVER_KEY_FILE,
                          tls_require_certificate=require_client_cert)
+    if bridge is not None:
+        layout = replace(layout, bridge=_install_bridge(bridge, directory))
+    elif previous is not None and previous.layout.bridge is not None and not drop_bridge:
+        layout = replace(layout, bridge=previous.layout.bridge)
+    elif drop_bridge:
+        (directory / BRIDGE_PASSWORD_FILE).unlink(missing_ok=True)
     created_data_dir = not layout.data_dir.exists()
     broker = SiteBroker(layout, previous.revoked if previous else ())
     central_file = directory / CENTRAL_PASSWORD_FILE
@@ -191,6 +217,34 @@ def configure_broker(site: str, directory: Path, *, port: int = 1883,
         _give_data_dir_to(layout.data_dir, run_as or "mosquitto")
     save_site(broker)
     return broker
+
+
+def _install_bridge(bridge: CentralBridge, directory: Path) -> CentralBridge:
+    """Check ``bridge`` and copy its password and TLS files into the broker folder; the
+    bridge as the folder holds it."""
+    problems = bridge.problems()
+    for source in (bridge.tls_ca, bridge.tls_cert, bridge.tls_key):
+        if source is not None and not source.is_file():
+            problems.append(f"{source}: no such file")
+    if problems:
+        raise ProvisionError("; ".join(problems))
+    try:
+        password = read_bridge_password(bridge.password_file)
+    except ValueError as exc:
+        raise ProvisionError(str(exc)) from None
+    password_copy = directory / BRIDGE_PASSWORD_FILE
+    _write_private(password_copy, password + "\n")
+    installed = replace(bridge, password_file=password_copy)
+    if bridge.tls_ca is not None:
+        _copy(bridge.tls_ca, directory / BRIDGE_CA_FILE, 0o644)
+        installed = replace(installed, tls_ca=directory / BRIDGE_CA_FILE)
+    if bridge.tls_cert is not None and bridge.tls_key is not None:
+        _copy(bridge.tls_cert, directory / BRIDGE_CERT_FILE, 0o644)
+        _copy(bridge.tls_key, directory / BRIDGE_KEY_FILE, 0o640)
+        share_with_broker(directory / BRIDGE_KEY_FILE)
+        installed = replace(installed, tls_cert=directory / BRIDGE_CERT_FILE,
+                            tls_key=directory / BRIDGE_KEY_FILE)
+    return installed
 
 
 # --- devices ---------------------------------------------------------------------------------
@@ -277,6 +331,11 @@ def provision_device(directory: Path, site: str, device: str, public_key: str, *
                              "device id")
     _need_mosquitto_passwd()
     broker = load_site(directory.resolve())
+    bridge = broker.layout.bridge
+    if device.startswith(BRIDGE_USER_PREFIX) or (bridge and device == bridge.username):
+        # The ACL gives the bridge's user the whole site (config.render_site_bridge_acl).
+        raise ProvisionError(f"{device!r} is a name kept for the bridge to the central "
+                             f"broker: no device id may start with {BRIDGE_USER_PREFIX!r}")
     layout = broker.layout
     if layout.site != site:
         raise ProvisionError(f"{directory} is the broker folder of site {layout.site!r}, not "
