@@ -81,10 +81,13 @@ class BridgedSites:
     central: CentralBrokerLayout | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     desk_port: int = 0
+    # The desk's database: a SQLite file under root unless a (PostgreSQL) URL is given.
+    db_url: str = ""
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
-        self.db_url = f"sqlite:///{self.root / 'desk' / 'desk.db'}"
+        if not self.db_url:
+            self.db_url = f"sqlite:///{self.root / 'desk' / 'desk.db'}"
         self._central_proc: subprocess.Popen[bytes] | None = None
         self._logs: list[IO[bytes]] = []
 
@@ -93,8 +96,11 @@ class BridgedSites:
         """The desk API's base URL."""
         return f"http://127.0.0.1:{self.desk_port}{API}"
 
-    def sync_store(self, site: BridgedSite) -> Path:
-        """The site's central store (gate events) as desk-sync.toml's data_dir holds it."""
+    def sync_store(self, site: BridgedSite) -> Path | str:
+        """Where the desk keeps the site's central store (gate events): a file in
+        desk-sync.toml's data_dir, or the desk's PostgreSQL database (central.desk_sync)."""
+        if self.db_url.startswith("postgresql"):
+            return self.db_url
         return self.root / "desk" / "sync" / f"sync-{site.code}.db"
 
     def prepare(self) -> None:

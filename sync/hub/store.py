@@ -464,6 +464,12 @@ class CentralStore:
             (device, journal_id, after_seq, upto_seq, *args, limit))
         return [_event_dict(r) for r in rows]
 
+    def event_seqs(self, device: str) -> list[int]:
+        """Every stored seq of ``device``'s events, of all its journals, repeats included
+        (there should be none): what a test or a benchmark counts as arrived once."""
+        return [int(r[0]) for r in self._conn().execute(
+            "SELECT seq FROM events WHERE device = ? ORDER BY journal_id, seq", (device,))]
+
     def count_events(self, device: str | None = None) -> int:
         """How many events are stored (for one device, or all)."""
         if device is None:

@@ -30,6 +30,8 @@ import pytest
 from hardware_sim.bridged_sites import BridgedSite, BridgedSites
 from hardware_sim.compound_processes import wait_for
 from hardware_sim.running_gate import RunningGate
+from sync.hub.store import CentralStore
+from tests.desk_databases import fresh_desk_database
 
 from .conftest import tap, wait_taps
 
@@ -39,9 +41,16 @@ CUT_S = 60.0
 
 
 @pytest.fixture
-def office(tmp_path: Path) -> Iterator[BridgedSites]:
-    """Both sites and the office, started; every process stopped after."""
-    stack = BridgedSites(tmp_path / "o")
+def office(request: pytest.FixtureRequest, desk_db_kind: str,
+           tmp_path: Path) -> Iterator[BridgedSites]:
+    """Both sites and the office, started, the desk on SQLite then on PostgreSQL; every
+    process stopped after."""
+    with fresh_desk_database(request, desk_db_kind, tmp_path / "db", migrated=False) as url:
+        yield from _office(tmp_path, url if desk_db_kind == "postgresql" else "")
+
+
+def _office(tmp_path: Path, db_url: str) -> Iterator[BridgedSites]:
+    stack = BridgedSites(tmp_path / "o", db_url=db_url)
     stack.prepare()
     try:
         stack.start()
@@ -51,23 +60,13 @@ def office(tmp_path: Path) -> Iterator[BridgedSites]:
         stack.stop()
 
 
-def _rows(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    except sqlite3.OperationalError:
-        return []
-    try:
-        return conn.execute(sql, params).fetchall()
-    except sqlite3.OperationalError:
-        return []  # not created yet
-    finally:
-        conn.close()
-
-
 def desk_seqs(office: BridgedSites, site: BridgedSite, device: str) -> list[int]:
     """The seqs of ``device``'s events the desk stored, with any repeats."""
-    return [int(str(r[0])) for r in _rows(office.sync_store(site),
-                                          "SELECT seq FROM events WHERE device = ?", (device,))]
+    store = CentralStore(office.sync_store(site), site.code)
+    try:
+        return store.event_seqs(device)
+    finally:
+        store.close()
 
 
 def journal_seqs(site: BridgedSite, device: str) -> list[int]:
@@ -75,7 +74,11 @@ def journal_seqs(site: BridgedSite, device: str) -> list[int]:
     if device in site.gates:
         return [int(e["seq"]) for e in site.gates[device].journal()]
     assert site.booth is not None
-    return [int(str(r[0])) for r in _rows(site.booth.events_db, "SELECT seq FROM events")]
+    conn = sqlite3.connect(f"file:{site.booth.events_db}?mode=ro", uri=True, timeout=5)
+    try:
+        return [int(r[0]) for r in conn.execute("SELECT seq FROM events")]
+    finally:
+        conn.close()
 
 
 def card_is(gate: RunningGate, uid: str, status: str) -> Callable[[], bool]:
@@ -206,5 +209,9 @@ def test_sites_keep_working_through_a_cut_office_link_and_catch_up_once(
             assert not repeats, f"{site.code}/{device}: stored twice: {repeats}"
     # The booth's offline shift is among them.
     assert booth_site.booth is not None
-    assert _rows(office.sync_store(booth_site), "SELECT count(*) FROM events WHERE device = ? "
-                 "AND kind = 'shift_start'", (booth_site.booth.spec.name,)) == [(1,)]
+    store = CentralStore(office.sync_store(booth_site), booth_site.code)
+    try:
+        shifts = store.events_for(booth_site.booth.spec.name, kinds={"shift_start"})
+    finally:
+        store.close()
+    assert len(shifts) == 1
