@@ -116,6 +116,13 @@ class CentralStore:
 
     def _conn(self) -> StoreConnection:
         conn: StoreConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and not self.db.usable(conn):
+            # A lost server connection fails the call that found it (a batch not
+            # acknowledged comes again); the thread's next call has a new one.
+            with self._conns_lock:
+                self._conns.remove(conn)
+            conn.close()
+            conn = None
         if conn is None:
             conn = self._local.conn = self.db.connect()
             with self._conns_lock:

@@ -89,6 +89,10 @@ class StoreDatabase(Protocol):
         """A new connection for one thread, the schema ready."""
         ...
 
+    def usable(self, conn: StoreConnection) -> bool:
+        """Whether ``conn`` can still be used (a server connection may have been lost)."""
+        ...
+
     def begin(self, conn: StoreConnection, *, durable: bool) -> None:
         """Begin a write transaction; ``durable=False`` may commit without waiting for the
         disk (what a power cut may lose because the gates say it again)."""
@@ -132,6 +136,10 @@ class SqliteStoreDatabase:
         conn = connect(str(self.path))
         migrate(conn, MIGRATIONS, f"central store {self.path}")
         return conn
+
+    def usable(self, conn: StoreConnection) -> bool:
+        """Always: a file does not go away under its connection."""
+        return True
 
     def begin(self, conn: StoreConnection, *, durable: bool) -> None:
         """BEGIN IMMEDIATE: the write lock at once."""
@@ -286,6 +294,12 @@ class PostgresStoreDatabase:
         for version in range(current + 1, len(MIGRATIONS) + 1):
             _run_script(conn, POSTGRES_STEPS[version])
             conn.execute("UPDATE store_version SET version = ?", (version,))
+
+    def usable(self, conn: StoreConnection) -> bool:
+        """Whether the server connection still stands (a restarted server, a network
+        failure or an administrator's pg_terminate_backend end it: then a new one is made)."""
+        raw = getattr(conn, "raw", None)
+        return raw is not None and not raw.closed and not raw.broken
 
     def begin(self, conn: StoreConnection, *, durable: bool) -> None:
         """BEGIN; a write that need not wait for the disk says so for this transaction

@@ -117,3 +117,18 @@ def test_two_workers_storing_one_journal_at_once_store_each_event_once(url: str)
     assert (journal["events_upto"], journal["max_seq"]) == (400, 400)
     for w in workers:
         w.close()
+
+
+def test_a_lost_server_connection_is_replaced_by_the_next_call(url: str) -> None:
+    """A restarted server or a dropped network ends the store's connection: the call that
+    finds it fails (its batch is not acknowledged, so it comes again); the next one works."""
+    store = CentralStore(url, "sunrise-garden")
+    assert store.store_events(DEVICE, [ev(1, at(2026, 12))], journal_id=JOURNAL) == 1
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with pytest.raises(psycopg.OperationalError):
+        store.store_events(DEVICE, [ev(2, at(2026, 12))], journal_id=JOURNAL)
+    assert store.store_events(DEVICE, [ev(2, at(2026, 12))], journal_id=JOURNAL) == 2
+    assert store.count_events() == 2
+    store.close()
