@@ -37,14 +37,15 @@ TARIFF = ('parking_tariff = { free_minutes = 0, day_per_hour_yuan = "5", '
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Compound:
-    """The compound over the example site with the tariff above, prepared (not started)."""
+def site(tmp_path: Path, desk_db: str) -> Compound:
+    """The compound over the example site with the tariff above, prepared (not started);
+    the desk on each database in turn (conftest.py's ``desk_db``)."""
     text = EXAMPLE_SITE.read_text(encoding="utf-8")
     text, n = re.subn(r"^parking_tariff = .*$", TARIFF, text, flags=re.M)
     assert n == 1
     site_file = tmp_path / "site.toml"
     site_file.write_text(text, encoding="utf-8")
-    compound = Compound(tmp_path / "compound", site_file=site_file)
+    compound = Compound(tmp_path / "compound", site_file=site_file, db_url=desk_db)
     compound.prepare()
     return compound
 
