@@ -9,7 +9,8 @@
     menwei-desk serve       [--db URL] [--host HOST] [--port PORT] [--header-timeout S]
                             [--sync-config FILE | --sync-store SITE=PATH ...]
 
-The database defaults to ``$MENWEI_DESK_DB`` or ``sqlite:///var/desk/desk.db``.
+The database defaults to ``$MENWEI_DESK_DB`` or ``sqlite:///var/desk/desk.db``; a company's
+PostgreSQL is ``postgresql://USER@HOST/DATABASE`` (docs/company.md).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from central.db import DEFAULT_URL, SchemaOutOfDateError, make_engine, upgrade
+from central.db import (
+    DEFAULT_URL,
+    DatabaseUnavailableError,
+    SchemaOutOfDateError,
+    make_engine,
+    shown_url,
+    upgrade,
+)
 from central.models import Role
 from central.refusals import DeskError, InvalidInputError
 from central.services.context import Desk
@@ -78,7 +86,7 @@ def _cmd_create_db(args: argparse.Namespace) -> int:
         head = upgrade(engine)
     finally:
         engine.dispose()
-    print(f"{args.db}: schema at migration {head}")
+    print(f"{shown_url(args.db)}: schema at migration {head}")
     return 0
 
 
@@ -215,7 +223,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         head = upgrade(engine)
     finally:
         engine.dispose()
-    print(f"{args.db}: schema at migration {head}")
+    print(f"{shown_url(args.db)}: schema at migration {head}")
     stores = _sync_stores(args.sync_store)
     if stores is None:
         return 2
@@ -324,7 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``menwei-desk``."""
     args = build_parser().parse_args(argv)
-    status: int = args.func(args)
+    try:
+        status: int = args.func(args)
+    except DatabaseUnavailableError as exc:
+        # A wrong --db is the operator's input: one line, the status of bad input.
+        print(str(exc), file=sys.stderr)
+        return 2
     return status
 
 

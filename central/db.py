@@ -6,6 +6,8 @@ the same code at PostgreSQL. SQLite-specific settings live here and in the migra
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from threading import Lock
@@ -16,13 +18,21 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 
 from central.models import AppendOnly, Base, FrozenColumns
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///var/desk/desk.db"
+# PostgreSQL named without a driver means psycopg 3, the one the desk extra installs
+# (SQLAlchemy's own default, psycopg2, is not); "postgres" is libpq's spelling of the scheme.
+_POSTGRESQL_DRIVER = "postgresql+psycopg"
+_POSTGRESQL_SCHEMES = ("postgresql", "postgres")
+# Seconds libpq waits for a server that does not answer (a URL's connect_timeout wins):
+# without one a command aimed at a dead address hangs instead of saying so.
+_CONNECT_TIMEOUT_S = 10
 # Execution option marking a connection that will write: on SQLite it begins IMMEDIATE.
 WRITE_OPTION = "menwei_writes"
 # SQLite's own busy handler polls for the write lock with sleeps of 1, 2, 5, 10 … 100 ms, so
@@ -37,6 +47,47 @@ class ImmutableRecordError(RuntimeError):
     the authorisation log). A programming error, not a user's: it is never caught."""
 
 
+class DatabaseUnavailableError(RuntimeError):
+    """The database URL cannot be used: it does not parse, its driver is not installed, or
+    the database does not answer. Bad input to a command (exit 2), said in one line."""
+
+    def __init__(self, url: str, problem_en: str, problem_zh: str) -> None:
+        self.url = url
+        self.message_en = f"database {url}: {problem_en}"
+        self.message_zh = f"数据库 {url}：{problem_zh}"
+        super().__init__(f"{self.message_en} / {self.message_zh}")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def database_url(url: str) -> URL:
+    """``url`` parsed; ``postgresql://…`` without a driver gets psycopg 3's."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        # Not echoed: a URL that does not parse may still hold a password.
+        raise DatabaseUnavailableError(
+            "(--db)", "not a database URL; expected e.g. sqlite:////var/lib/menwei-desk/"
+            "desk.db or postgresql://menwei@/menwei_desk",
+            "不是数据库地址，例如 sqlite:////var/lib/menwei-desk/desk.db 或 "
+            "postgresql://menwei@/menwei_desk") from exc
+    if parsed.drivername in _POSTGRESQL_SCHEMES:
+        parsed = parsed.set(drivername=_POSTGRESQL_DRIVER)
+    return parsed
+
+
+def shown_url(url: str | URL) -> str:
+    """The URL as a message may show it: the password hidden."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(--db)"
+    return parsed.render_as_string(hide_password=True)
+
+
 class DeskSession(Session):
     """The desk's session class; the guards below listen on it, not on every Session."""
 
@@ -46,14 +97,27 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     ``synchronous=FULL`` (money and the register must survive a power cut), and a
     transaction on a connection marked with WRITE_OPTION begins IMMEDIATE: it takes the
     write lock at once, so two desks never both read a receipt number and then collide on
-    writing it. Reads begin deferred and never wait for a writer (WAL)."""
-    parsed = make_url(url)
+    writing it. Reads begin deferred and never wait for a writer (WAL).
+
+    PostgreSQL without a driver in the URL uses psycopg 3 (``database_url``). A URL that
+    does not parse or whose driver is not installed raises DatabaseUnavailableError; so
+    does a database that does not answer, when ``connected`` first connects."""
+    parsed = database_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = _CONNECT_TIMEOUT_S
+        return _create_engine(parsed, echo=echo, pool_pre_ping=True,
+                              connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailableError(
+                shown_url(parsed), f"cannot create its folder: {exc.strerror}",
+                f"无法创建所在目录：{exc.strerror}") from exc
     busy_timeout_s = 15.0
-    engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout_s})
+    engine = _create_engine(parsed, echo=echo, connect_args={"timeout": busy_timeout_s})
     write_turn = Lock()
 
     @event.listens_for(engine, "connect")
@@ -84,6 +148,32 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             write_turn.release()
 
     return engine
+
+
+def _create_engine(url: URL, **options: Any) -> Engine:
+    try:
+        return create_engine(url, **options)
+    except (ArgumentError, ImportError) as exc:
+        # NoSuchModuleError (an ArgumentError): no such dialect or driver in SQLAlchemy;
+        # ImportError: SQLAlchemy knows the driver but it is not installed.
+        raise DatabaseUnavailableError(
+            shown_url(url), f"its driver {url.drivername!r} is not available ({_first_line(exc)});"
+            " PostgreSQL takes postgresql://… (psycopg 3, installed with the desk)",
+            f"驱动 {url.drivername!r} 不可用；PostgreSQL 请写 postgresql://…") from exc
+
+
+@contextmanager
+def connected(engine: Engine) -> Iterator[Connection]:
+    """A connection of ``engine``; a database that cannot be reached raises
+    DatabaseUnavailableError naming it (and why, in the driver's first line)."""
+    try:
+        conn = engine.connect()
+    except (OperationalError, InterfaceError) as exc:
+        raise DatabaseUnavailableError(
+            shown_url(engine.url), f"cannot connect: {_first_line(exc.orig or exc)}",
+            f"无法连接：{_first_line(exc.orig or exc)}") from exc
+    with conn:
+        yield conn
 
 
 def make_sessionmaker(engine: Engine, *, writes: bool = False) -> sessionmaker[DeskSession]:
@@ -147,7 +237,7 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The migration the database is at (None: empty database)."""
-    with engine.connect() as conn:
+    with connected(engine) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

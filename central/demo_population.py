@@ -1049,14 +1049,20 @@ def populate(db_url: str, size: PopulationSize, *, site_code: str | None = None,
 def _building_engine(db_url: str) -> Engine:
     """The desk's engine, without the fsync of every commit: a made-up site is built in one
     go, and a build a power cut interrupts is built again from its seed; a real desk's
-    writes keep ``synchronous=FULL`` (central/db.py)."""
+    writes keep ``synchronous=FULL`` (central/db.py), or PostgreSQL's synchronous commit."""
     engine = make_engine(db_url)
     require_current_schema(engine)
+    sqlite = engine.dialect.name == "sqlite"
 
     @event.listens_for(engine, "connect")
     def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
         # Runs after make_engine's own listener, which sets FULL.
-        dbapi_connection.execute("PRAGMA synchronous=OFF")
+        if sqlite:
+            dbapi_connection.execute("PRAGMA synchronous=OFF")
+            return
+        # A session setting, committed: psycopg opened a transaction to run it.
+        dbapi_connection.execute("SET synchronous_commit TO off")
+        dbapi_connection.commit()
 
     return engine
 

@@ -81,12 +81,15 @@ class Compound:
     # file's few people only.
     demo_households: int = 0
     demo_cards: int = 0
+    # The desk's database URL (``menwei-desk --db``), empty at first: ``serve`` brings it up
+    # to date. Unset: a SQLite file under root/desk, made afresh by ``prepare``.
+    db_url: str = ""
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
         self.site_description = SiteFile.read(self.site_file)
         self.site = self.site_description.code
-        self.db_url = f"sqlite:///{self.root / 'desk' / 'desk.db'}"
+        self.db_url = self.db_url or f"sqlite:///{self.root / 'desk' / 'desk.db'}"
         self._logs: list[IO[bytes]] = []
         self._desk: FrontDesk | None = None
 

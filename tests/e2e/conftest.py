@@ -1,7 +1,11 @@
 """The whole stack as real processes on 127.0.0.1 (hardware_sim.compound_processes): Mosquitto,
 ``menwei-desk serve --sync-config``, and a ``menwei-edge`` + ``menwei-sync`` pair per gate
 (two doors, a car-park entry/exit pair) with simulated hardware. The example site
-(central/examples/site.toml) is loaded, so the gates' access groups are the desk's."""
+(central/examples/site.toml) is loaded, so the gates' access groups are the desk's.
+
+Each test runs twice: the desk on a SQLite file (one compound), then on PostgreSQL (a
+company's database; an empty one per test on the session's throwaway cluster, dropped
+after), named to ``menwei-desk`` as an operator names it."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hardware_sim.compound_processes import Compound, wait_for
+from tests.empty_desk_databases import empty_desk_database
 
 BIN = Path(sys.executable).parent
 # The example site's time zone (central/examples/site.toml): the desk's "today".
@@ -32,11 +37,20 @@ def site_today() -> date:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Compound]:
+def desk_db(request: pytest.FixtureRequest, desk_db_kind: str,
+            tmp_path: Path) -> Iterator[str]:
+    """The desk's database for this test's compound, empty (``serve`` migrates it): the
+    compound's own SQLite file, or a PostgreSQL database dropped after the compound stops."""
+    with empty_desk_database(request, desk_db_kind, tmp_path / "compound") as url:
+        yield url
+
+
+@pytest.fixture
+def stack(tmp_path: Path, desk_db: str) -> Iterator[Compound]:
     """The compound, started; every process is stopped (killed if it must be) after."""
     if shutil.which("mosquitto") is None:
         pytest.fail("mosquitto is not installed: the README's commands install it")
-    compound = Compound(tmp_path / "compound")
+    compound = Compound(tmp_path / "compound", db_url=desk_db)
     compound.prepare()
     try:
         compound.start()

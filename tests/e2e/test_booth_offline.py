@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import text
 
 from booth.parking_tariff import fee as tariff_fee
+from central.db import make_engine
 from hardware_sim.compound_processes import EXAMPLE_SITE, Compound, wait_for
 from sync.wire.booth_list import BoothList
 
@@ -37,14 +39,15 @@ TARIFF = ('parking_tariff = { free_minutes = 0, day_per_hour_yuan = "5", '
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Compound:
-    """The compound over the example site with the tariff above, prepared (not started)."""
+def site(tmp_path: Path, desk_db: str) -> Compound:
+    """The compound over the example site with the tariff above, prepared (not started);
+    the desk on each database in turn (conftest.py's ``desk_db``)."""
     text = EXAMPLE_SITE.read_text(encoding="utf-8")
     text, n = re.subn(r"^parking_tariff = .*$", TARIFF, text, flags=re.M)
     assert n == 1
     site_file = tmp_path / "site.toml"
     site_file.write_text(text, encoding="utf-8")
-    compound = Compound(tmp_path / "compound", site_file=site_file)
+    compound = Compound(tmp_path / "compound", site_file=site_file, db_url=desk_db)
     compound.prepare()
     return compound
 
@@ -93,6 +96,17 @@ def desk_prepares(compound: Compound) -> int:
                           timeout=30)
     assert approved.status_code == 200, approved.text
     return number
+
+
+def desk_rows(compound: Compound, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query on the desk's database (a SQLite file or PostgreSQL), which the desk
+    service writes."""
+    engine = make_engine(compound.db_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
 
 
 def events(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -230,19 +244,18 @@ def test_a_guards_session_with_the_broker_down_reaches_the_desk_once(
     wait_for("every booth record at the desk", lambda: events(
         compound.sync_store, "SELECT count(*), min(seq), max(seq) FROM events WHERE device = ?",
         (booth.spec.name,)) == [(last_seq, 1, last_seq)], 60, poll=0.5)
-    desk_db = compound.root / "desk" / "desk.db"
-    wait_for("the booth's records projected into the desk's records", lambda: events(
-        desk_db, "SELECT last_seq FROM booth_cursors WHERE device = ?",
-        (booth.spec.name,)) == [(last_seq,)], 30, poll=0.5)
-    assert events(desk_db, "SELECT count(*) FROM visitor_registrations WHERE name = ? "
-                           "AND time_out IS NOT NULL", ("赵访客",)) == [(1,)]
-    assert events(desk_db, "SELECT count(*) FROM goods_release_slips WHERE number = ? "
-                           "AND left_at IS NOT NULL AND guard_signed", (number,)) == [(1,)]
-    assert events(desk_db, "SELECT plate, fee_fen, receipt_no FROM booth_parking_charges"
-                  ) == [(PLATE, fee_fen, "east-booth-000001")]
+    wait_for("the booth's records projected into the desk's records", lambda: desk_rows(
+        compound, "SELECT last_seq FROM booth_cursors WHERE device = :device",
+        device=booth.spec.name) == [(last_seq,)], 30, poll=0.5)
+    assert desk_rows(compound, "SELECT count(*) FROM visitor_registrations WHERE name = :name "
+                               "AND time_out IS NOT NULL", name="赵访客") == [(1,)]
+    assert desk_rows(compound, "SELECT count(*) FROM goods_release_slips WHERE number = :n "
+                               "AND left_at IS NOT NULL AND guard_signed", n=number) == [(1,)]
+    assert desk_rows(compound, "SELECT plate, fee_fen, receipt_no FROM booth_parking_charges"
+                     ) == [(PLATE, fee_fen, "east-booth-000001")]
     # The handover, and the float over the limit on both shifts.
-    assert events(desk_db, "SELECT guard, to_guard, over_limit FROM booth_shifts "
-                           "ORDER BY id") == [(GUARD, RELIEF, 1), (RELIEF, None, 1)]
+    assert desk_rows(compound, "SELECT guard, to_guard, over_limit FROM booth_shifts "
+                               "ORDER BY id") == [(GUARD, RELIEF, True), (RELIEF, None, True)]
     kinds = dict(events(compound.sync_store, "SELECT kind, count(*) FROM events WHERE "
                         "device = ? GROUP BY kind", (booth.spec.name,)))
     assert kinds["gate_control"] == 1 and kinds["visitor_in"] == 1

@@ -40,10 +40,11 @@ ROOT = Path(__file__).resolve().parents[3]
 API = "/api/v1"
 
 
-def every_role_desk(root: Path) -> tuple[str, Desk]:
-    """A migrated database under ``root``: the example site, one account per role (named
-    as tests/central/api/conftest.py's ``username`` names them); its URL and desk."""
-    url = f"sqlite:///{root / 'desk.db'}"
+def every_role_desk(root: Path, url: str | None = None) -> tuple[str, Desk]:
+    """A migrated database (``url``, else a SQLite file under ``root``): the example site,
+    one account per role (named as tests/central/api/conftest.py's ``username`` names
+    them); its URL and desk."""
+    url = url or f"sqlite:///{root / 'desk.db'}"
     engine = make_engine(url)
     upgrade(engine)
     desk = Desk(engine, FixedClock(NOW), FAST_HASHER)

@@ -1,6 +1,9 @@
 """Fixtures for the desk pages: the real desk application (API and pages) served by uvicorn
-on 127.0.0.1 over a real SQLite file (example site, one account per role). The browser
-(Debian's Chromium driven by Playwright) and ``shot`` are tests/browser.py's."""
+on 127.0.0.1 (example site, one account per role). The browser (Debian's Chromium driven by
+Playwright) and ``shot`` are tests/browser.py's.
+
+Each page module runs once per database: its desks on a SQLite file, then on PostgreSQL
+(``page_db_kind``, module-scoped, so a module's shared desk is built once per database)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from central.clock import FixedClock
 from central.services.context import Desk
 from sync.hub.bridge import CentralSync
 from sync.hub.store import CentralStore
+from tests.desk_databases import DATABASES, fresh_desk_database
 
 from ...browser import ROOT
 from ..api.live_desk import every_role_desk, free_port
@@ -43,14 +47,30 @@ class RunningDesk:
     store: CentralStore
 
 
+@pytest.fixture(scope="module", params=DATABASES)
+def page_db_kind(request: pytest.FixtureRequest) -> str:
+    """The database this page module's desks run on."""
+    return str(request.param)
+
+
+@pytest.fixture
+def desk_db_url(request: pytest.FixtureRequest, page_db_kind: str,
+                tmp_path: Path) -> Iterator[str]:
+    """A fresh database of this module's kind, for a desk of the test's own."""
+    with fresh_desk_database(request, page_db_kind, tmp_path) as url:
+        yield url
+
+
 @contextmanager
-def running_desk(root: Path, *, page_idle_timeout: timedelta = timedelta(minutes=30),
+def running_desk(root: Path, db_url: str, *,
+                 page_idle_timeout: timedelta = timedelta(minutes=30),
                  gate_link: CentralSync | None = None) -> Iterator[RunningDesk]:
-    """The desk application (API and pages) over a fresh database under ``root``, served
-    by uvicorn in a thread on a free port of 127.0.0.1. With ``gate_link`` (the desk's
-    live link to a site broker, owned by the caller) the desk reads that link's store and
-    sends through it, as ``serve --sync-config`` does; else a store nothing feeds."""
-    db_url, desk = every_role_desk(root)
+    """The desk application (API and pages) over the fresh database ``db_url`` (its other
+    files under ``root``), served by uvicorn in a thread on a free port of 127.0.0.1. With
+    ``gate_link`` (the desk's live link to a site broker, owned by the caller) the desk
+    reads that link's store and sends through it, as ``serve --sync-config`` does; else a
+    store nothing feeds."""
+    db_url, desk = every_role_desk(root, db_url)
     clock = FixedClock(NOW)
     store = gate_link.store if gate_link is not None else \
         CentralStore(root / "central-sync.db", SITE, clock=clock.wall)
@@ -77,9 +97,12 @@ def running_desk(root: Path, *, page_idle_timeout: timedelta = timedelta(minutes
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDesk]:
-    """One desk for a test module."""
-    with running_desk(tmp_path_factory.mktemp("desk")) as running:
+def live(request: pytest.FixtureRequest, page_db_kind: str,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDesk]:
+    """One desk for a test module (per database)."""
+    root = tmp_path_factory.mktemp("desk")
+    with fresh_desk_database(request, page_db_kind, root) as db_url, \
+            running_desk(root, db_url) as running:
         yield running
 
 

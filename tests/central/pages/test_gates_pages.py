@@ -29,6 +29,7 @@ from hardware_sim.running_gate import GATES, GateSite, RunningGate
 from hardware_sim.tag_emulator import free_udp_port
 from sync.hub.bridge import CentralSync
 from sync.wire.signing import generate_key, load_private_key
+from tests.desk_databases import fresh_desk_database
 from tests.sync.conftest import Broker
 
 from ..api.live_desk import API, site_broker
@@ -90,10 +91,12 @@ def wait_until(done: Callable[[], bool], what: str, timeout: float = 30) -> None
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedSite]:
-    """The linked desk and two running gate agents, for the whole module."""
+def site(request: pytest.FixtureRequest, page_db_kind: str,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedSite]:
+    """The linked desk and two running gate agents, for the whole module (per database)."""
     root = tmp_path_factory.mktemp("gates-site")
-    with site_broker(root, [g.name for g in GATES]) as broker:
+    with fresh_desk_database(request, page_db_kind, root) as db_url, \
+            site_broker(root, [g.name for g in GATES]) as broker:
         public_key = generate_key(root / "signing.key")
         hub = CentralSync(root / "hub.db", SITE, load_private_key(root / "signing.key"),
                           "127.0.0.1", broker.port, password="central-pw",
@@ -101,7 +104,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedSite]:
         hub.start()
         try:
             wait_until(lambda: hub.connected, "the desk's link to the broker", 15)
-            with running_desk(root, gate_link=hub) as live:
+            with running_desk(root, db_url, gate_link=hub) as live:
                 relay = DeskToGates(live.desk.engine, {SITE: hub}, root / "relay.json")
                 relay.start()
                 gate_site = GateSite(SITE, broker.port, public_key, root / "gates")

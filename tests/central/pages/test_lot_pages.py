@@ -61,7 +61,7 @@ class LinkedLot:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[LinkedLot]:
+def site(tmp_path: Path, desk_db_url: str) -> Iterator[LinkedLot]:
     """The linked desk and the two lanes, connected."""
     with site_broker(tmp_path, LANES) as broker:
         hub_clock = FixedClock(NOW)  # when the link heard a lane: the desk's time
@@ -75,7 +75,7 @@ def site(tmp_path: Path) -> Iterator[LinkedLot]:
             while not hub.connected:
                 assert time.monotonic() < end, "the desk's link did not connect"
                 time.sleep(0.05)
-            with running_desk(tmp_path, gate_link=hub) as live:
+            with running_desk(tmp_path, desk_db_url, gate_link=hub) as live:
                 lanes.update({device: connect_lane(broker, device) for device in LANES})
                 yield LinkedLot(live, hub_clock, lanes)
         finally:

@@ -87,8 +87,9 @@ def test_logging_out_ends_the_session(page: Page, live: RunningDesk) -> None:
 
 
 @pytest.fixture
-def idle_desk(tmp_path: Path) -> Iterator[RunningDesk]:
-    with running_desk(tmp_path, page_idle_timeout=timedelta(minutes=15)) as running:
+def idle_desk(tmp_path: Path, desk_db_url: str) -> Iterator[RunningDesk]:
+    with running_desk(tmp_path, desk_db_url, page_idle_timeout=timedelta(minutes=15)) \
+            as running:
         yield running
 
 
@@ -145,8 +146,9 @@ def test_the_api_documentation_works_without_internet(page: Page, live: RunningD
     assert not outside
 
 
-def test_a_clerk_changes_their_own_password(browser: Browser, tmp_path: Path) -> None:
-    with running_desk(tmp_path) as desk:
+def test_a_clerk_changes_their_own_password(browser: Browser, tmp_path: Path,
+                                            desk_db_url: str) -> None:
+    with running_desk(tmp_path, desk_db_url) as desk:
         other = browser.new_context()
         elsewhere = other.new_page()
         log_in(elsewhere, desk, "clerk")  # logged in on another computer too
