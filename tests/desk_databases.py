@@ -85,3 +85,13 @@ def store_at(request: pytest.FixtureRequest, desk_db_kind: str,
         pg = request.getfixturevalue("postgres")
         for url in made.values():
             pg.drop_database(url.rsplit("/", 1)[1])
+
+
+@contextmanager
+def empty_desk_database(request: pytest.FixtureRequest, kind: str,
+                        directory: Path) -> Iterator[str]:
+    """An empty desk database as an operator starts one: nothing migrated (``menwei-desk
+    create-db`` or ``serve`` brings it up to date); a PostgreSQL URL written as
+    docs/company.md tells a company to write it, without a driver (``postgresql://``)."""
+    with fresh_desk_database(request, kind, directory / "desk", migrated=False) as url:
+        yield url.replace("postgresql+psycopg://", "postgresql://", 1)

@@ -14,7 +14,7 @@ import pytest
 from central.db import current_revision, head_revision, make_engine
 from hardware_sim.local_postgres import LocalPostgres
 from hardware_sim.site_broker import free_tcp_port
-from tests.empty_desk_databases import empty_desk_database
+from tests.desk_databases import empty_desk_database
 
 from .api.live_desk import ROOT, serving
 from .conftest import EXAMPLES, PASSWORD, SITE

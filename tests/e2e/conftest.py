@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hardware_sim.compound_processes import Compound, wait_for
-from tests.empty_desk_databases import empty_desk_database
+from tests.desk_databases import empty_desk_database
 
 BIN = Path(sys.executable).parent
 # The example site's time zone (central/examples/site.toml): the desk's "today".
