@@ -14,9 +14,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import signal
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -31,6 +29,7 @@ from hardware_sim.office_link import OfficeLink
 from hardware_sim.running_booth import BoothSpec, RunningBooth
 from hardware_sim.running_gate import GATES, GateSite, GateSpec, RunningGate
 from hardware_sim.site_broker import LocalBroker, free_tcp_port, start_mosquitto, stop_mosquitto
+from hardware_sim.spawned_processes import SpawnedProcesses
 from hardware_sim.tag_emulator import free_udp_port
 from sync.broker.central_broker import CentralBrokerLayout, write_central_broker
 from sync.broker.config import BrokerLayout, CentralBridge, bridge_user, write_broker
@@ -71,7 +70,7 @@ class BridgedSite:
 
 
 @dataclass
-class BridgedSites:
+class BridgedSites(SpawnedProcesses):
     """Builds and runs the two sites and the office under ``root``: ``prepare``, ``start``,
     then ``stop``; ``cut_links``/``restore_links`` take the office link down and back."""
 
@@ -166,14 +165,6 @@ class BridgedSites:
 
     # ------------------------------------------------------------------ running
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
-        self._logs.append(log)
-        proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=log, stderr=log,
-                                start_new_session=True, cwd=self.root)
-        self.procs[name] = proc
-        return proc
-
     def _desk_log(self) -> str:
         log = (self.root / "desk.log").read_text(errors="replace")
         desk = self.procs["desk"]
@@ -257,28 +248,9 @@ class BridgedSites:
             assert site.link is not None
             site.link.restore()
 
-    def check_alive(self) -> None:
-        """RuntimeError naming any process that has exited, with its log's tail."""
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                tail = (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
-
     def stop(self) -> None:
         """Stop every process: devices first, then the desk, the brokers and the links."""
-        order = [n for n in self.procs if n != "desk"] + (["desk"] if "desk" in self.procs
-                                                          else [])
-        for name in order:
-            if self.procs[name].poll() is None:
-                self.procs[name].send_signal(signal.SIGTERM)
-        for name in order:
-            proc = self.procs[name]
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        self.procs.clear()
+        self._stop_processes()
         for site in self.sites:
             if site.broker is not None:
                 site.broker.stop()
@@ -286,6 +258,3 @@ class BridgedSites:
                 site.link.cut()
         stop_mosquitto(self._central_proc)
         self._central_proc = None
-        for log in self._logs:
-            log.close()
-        self._logs.clear()

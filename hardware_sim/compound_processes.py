@@ -12,12 +12,9 @@ key, each gate's and the booth's config and data, and one log per process."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +29,7 @@ from hardware_sim.front_desk import API, DeskInstall, FrontDesk, SiteFile
 from hardware_sim.running_booth import BOOTH, RunningBooth
 from hardware_sim.running_gate import GATES, GateSite, RunningGate
 from hardware_sim.site_broker import LocalBroker, free_tcp_port
+from hardware_sim.spawned_processes import SpawnedProcesses
 from hardware_sim.tag_emulator import free_udp_port
 from sync.wire.signing import generate_key
 from sync.wire.topics import CENTRAL_USER
@@ -61,7 +59,7 @@ def wait_for(what: str, predicate: Callable[[], bool], timeout: float,
 
 
 @dataclass
-class Compound:
+class Compound(SpawnedProcesses):
     """Builds and runs the compound under ``root``; ``prepare``, ``start`` then ``stop``.
     ``site_file`` is a TOML site description (``menwei-desk load-site``)."""
 
@@ -177,16 +175,6 @@ class Compound:
 
     # ------------------------------------------------------------------ running
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
-        self._logs.append(log)
-        # A session of its own: Ctrl-C in the terminal reaches the compound only, which
-        # then stops each child in order (gates before the broker they report to).
-        proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=log, stderr=log,
-                                start_new_session=True, cwd=self.root)
-        self.procs[name] = proc
-        return proc
-
     def start(self, timeout: float = 60.0) -> None:
         """Start the broker, the desk service, every gate and the booth; the admin creates
         the demo logins meanwhile; return when all answer.
@@ -275,32 +263,8 @@ class Compound:
             raise RuntimeError(f"the booth exited ({proc.returncode}): {log[-3000:]}")
         return booth.answers()
 
-    def check_alive(self) -> None:
-        """RuntimeError naming any process that has exited, with its log's tail."""
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                tail = (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
-
     def stop(self) -> None:
         """Stop every process: gates and the booth first, then the desk, then the broker."""
-        order = [n for n in self.procs if n != "desk"] + (["desk"] if "desk" in self.procs
-                                                          else [])
-        for name in order:
-            proc = self.procs[name]
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name in order:
-            proc = self.procs[name]
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                # Its whole session: nothing it started may outlive the compound.
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        self.procs.clear()
+        self._stop_processes()
         if self.broker is not None:
             self.broker.stop()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
