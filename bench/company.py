@@ -28,7 +28,8 @@ Figures, the last line JSON:
 
 - ``events_per_s``: the events stored in PostgreSQL (rows counted at the end) over the run,
   from the gates' first event to the newest ``received_at``; the gates generate for
-  ``--seconds`` (longer if the revocations are not done), then everything is drained.
+  ``--seconds``, then what they hold is drained (the revocations still to go are measured
+  meanwhile, the desk still storing, and say how many were taken while generating).
   ``lost`` = events the gates generated that no row holds; ``duplicates`` = rows beyond one
   per (device, journal, seq) plus events sent again on the wire (the gates count their
   resends; ``resent`` alone too). Baseline: the same number of rows (at most
@@ -436,7 +437,8 @@ class SimGate:
 def gates_role(spec_path: Path) -> None:
     """A gate process: every gate of the spec file on one selector loop. Prints ``ready``,
     then ``rev``/``base`` lines as changes arrive; generates from the first ``go`` line on
-    stdin until ``stop``, then drains and prints its summary as JSON."""
+    stdin until ``stop``; after ``exit`` (or the end of stdin), once every event is
+    acknowledged, prints its summary as JSON and ends."""
     spec = json.loads(spec_path.read_text())
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -459,13 +461,14 @@ def gates_role(spec_path: Path) -> None:
     def read_stdin() -> None:
         for line in sys.stdin:
             commands.append(line.strip())
-        commands.append("stop")
+        commands.append("exit")
 
     threading.Thread(target=read_stdin, daemon=True).start()
     started: float | None = None
     wall0 = 0.0
     stopped_at: float | None = None
     said_ready = False
+    exiting = False
     last_misc = time.monotonic()
     rate = settings.rate
     while True:
@@ -481,6 +484,9 @@ def gates_role(spec_path: Path) -> None:
                     gate.next_poll = now + gate.rng.uniform(0, POLL_S)
             elif command == "stop" and stopped_at is None:
                 stopped_at = now
+            elif command == "exit":
+                stopped_at = stopped_at or now
+                exiting = True
         if started is not None:
             upto = int(rate * ((stopped_at or now) - started))
             wall = wall0 + (now - started)
@@ -503,7 +509,7 @@ def gates_role(spec_path: Path) -> None:
         if not said_ready and all(g.ready for g in gates):
             said_ready = True
             print("ready", flush=True)
-        if stopped_at is not None and (
+        if exiting and stopped_at is not None and (
                 all(g.acked >= g.generated for g in gates)
                 or now - stopped_at > DRAIN_TIMEOUT_S):
             break
@@ -606,6 +612,7 @@ class Revocations:
     answered: list[float] = field(default_factory=list)
     baseline: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    during_generation: int = 0  # samples taken while the gates were still generating
 
 
 def revoke_all(workers: list[Worker], holders: list[Holder], site: str, gates: int, *,
@@ -755,6 +762,48 @@ def group_cpu(pids: list[int]) -> float:
     return total
 
 
+def profile(workers: list[Worker], publisher: str, out: Path, seconds: int = 20) -> None:
+    """py-spy's view of the worker publishing the first site and of another (if py-spy is
+    installed), for ``seconds``, written beside the run and printed in short."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        print("(no py-spy in the virtualenv: no profile of the workers)")
+        return
+    chosen = sorted(workers, key=lambda w: w.name != publisher)[:2]
+    procs = [subprocess.Popen([str(spy), "record", "--pid", str(w.proc.pid), "--duration",
+                               str(seconds), "--rate", "20", "--format", "raw", "--output",
+                               str(out.with_suffix(f".{w.name}.txt")), "--nonblocking"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for w in chosen]
+    for proc, w in zip(procs, chosen, strict=True):
+        proc.wait(seconds + 60)
+        print(f"profile of {w.name} ({seconds} s): {out.with_suffix(f'.{w.name}.txt')}")
+        print(top_frames(out.with_suffix(f".{w.name}.txt")))
+
+
+def top_frames(raw: Path, shown: int = 15) -> str:
+    """The functions most often on the stack (inclusive), from py-spy's raw output."""
+    counts: dict[str, int] = defaultdict(int)
+    own: dict[str, int] = defaultdict(int)  # the frame running (the stack's last)
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines() if raw.exists() else []:
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        frames = stack.split(";")
+        own[frames[-1]] += int(n)
+        for frame in set(frames):
+            counts[frame] += int(n)
+    lines = ["  on the stack:"]
+    lines += [f"  {n / max(total, 1):5.0%}  {frame[:110]}"
+              for frame, n in sorted(counts.items(), key=lambda kv: -kv[1])[:shown]]
+    lines.append("  running:")
+    lines += [f"  {n / max(total, 1):5.0%}  {frame[:110]}"
+              for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:shown]]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------- the run
 
 
@@ -848,20 +897,31 @@ def run(root: Path, args: argparse.Namespace) -> Run:
         for thread in browsing:
             thread.start()
         time.sleep(WARM_UP_S)
-        revoke_all(workers, holders, sites[0], len(gates), brokers=brokers,
-                   desk_password=desk_password, arrivals=arrivals, result=revocations)
+        revoking = threading.Thread(target=revoke_all, args=(
+            workers, holders, sites[0], len(gates)), kwargs={
+            "brokers": brokers, "desk_password": desk_password, "arrivals": arrivals,
+            "result": revocations}, daemon=True)
+        revoking.start()
+        if args.profile:
+            profile(workers, leases(url)[sites[0]], root / "profile.txt")
         remaining = args.seconds - (time.monotonic() - started)
         if remaining > 0:
             time.sleep(remaining)
         busy_s = time.monotonic() - started
         groups["postgresql"] = postgres_pids(pg)
         cpu = {name: group_cpu(pids) - cpu0[name] for name, pids in groups.items()}
-        done.set()
+        # The gates stop taking taps; what they hold is still being stored (the desk stays
+        # busy) while the revocations still to go are measured.
         for proc in gate_procs:
             proc.send("stop")
+        stopped = time.monotonic()
+        revocations.during_generation = len(revocations.product)
+        revoking.join()
+        done.set()
+        for proc in gate_procs:
+            proc.send("exit")
         for thread in browsing:
             thread.join(30)
-        stopped = time.monotonic()
         for proc in gate_procs:
             proc.proc.wait(DRAIN_TIMEOUT_S + 60)
             proc.reader.join(30)
@@ -923,6 +983,8 @@ def main() -> None:
     parser.add_argument("--revocations", type=int, default=100)
     parser.add_argument("--clerks", type=int, default=4)
     parser.add_argument("--baseline-events", type=int, default=300_000)
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the desk workers for 20 s of the busy phase")
     parser.add_argument("--data-dir", type=Path, help="where the brokers' and desk's files "
                         "go (default: /var/lib/menwei-bench)")
     args = parser.parse_args()
@@ -938,8 +1000,9 @@ def report(result: Run, args: argparse.Namespace) -> None:
     row_duplicates = stored.rows - stored.distinct
     duplicates = row_duplicates + result.resent
     ratio = result.events_per_s / result.baseline_events_per_s
-    print(f"busy phase: offered {result.offered_per_s:,.0f} events/s from "
-          f"{args.sites * args.gates} gates; drained {result.drain_s:.1f} s after it ended")
+    print(f"gates generating {args.seconds:g} s: offered {result.offered_per_s:,.0f} events/s "
+          f"from {args.sites * args.gates} gates; the last stored {result.drain_s:.1f} s "
+          f"after they stopped")
     print(f"ingest: {result.generated:,} events generated, {stored.distinct:,} stored in "
           f"{result.seconds:.1f} s: {result.events_per_s:,.0f} events/s (goal >= 20,000); "
           f"lost {result.lost}, duplicate rows {row_duplicates}, resent on the wire "
@@ -962,12 +1025,15 @@ def report(result: Run, args: argparse.Namespace) -> None:
         print(figures("baseline: publish -> the same gates", rev.baseline, width=40,
                       digits=1))
         print(f"revocation ratio p50 {p50 / b50:.2f}, p99 {p99 / b99:.2f} (goal p99 <= 500 ms)"
-              f"; {len(rev.product)} samples, {len(rev.errors)} errors")
+              f"; {len(rev.product)} samples ({rev.during_generation} while the gates were "
+              f"generating, the rest while the desk still stored their backlog), "
+              f"{len(rev.errors)} errors")
         out |= {"revocation_p50_ms": round(p50, 1), "revocation_p99_ms": round(p99, 1),
                 "revocation_baseline_p50_ms": round(b50, 1),
                 "revocation_baseline_p99_ms": round(b99, 1),
                 "revocation_ratio_p99": round(p99 / b99, 2),
-                "revocations": len(rev.product)}
+                "revocations": len(rev.product),
+                "revocations_while_generating": rev.during_generation}
     for e in rev.errors[:5]:
         print(f"  revocation error: {e}")
     pages = [ms for times in result.pages.samples.values() for ms in times]
