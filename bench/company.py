@@ -793,7 +793,13 @@ def profile(workers: list[Worker], publisher: str, out: Path, seconds: int = 20)
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for w in chosen]
     for proc, w in zip(procs, chosen, strict=True):
-        proc.wait(seconds + 60)
+        try:
+            proc.wait(seconds + 60)
+        except subprocess.TimeoutExpired:
+            # A worker of hundreds of threads on a starved machine: py-spy may not keep up.
+            proc.kill()
+            proc.wait(10)
+            print(f"py-spy did not finish on {w.name} within {seconds + 60} s; stopped")
         print(f"profile of {w.name} ({seconds} s): {out.with_suffix(f'.{w.name}.txt')}")
         print(top_frames(out.with_suffix(f".{w.name}.txt")))
 
