@@ -806,6 +806,8 @@ def profile(workers: list[Worker], publisher: str, out: Path, seconds: int = 20)
 
 def top_frames(raw: Path, shown: int = 15) -> str:
     """The functions most often on the stack (inclusive), from py-spy's raw output."""
+    if not raw.exists() or raw.stat().st_size == 0:
+        return "  (py-spy wrote nothing: it could not read this interpreter)"
     counts: dict[str, int] = defaultdict(int)
     own: dict[str, int] = defaultdict(int)  # the frame running (the stack's last)
     total = 0
