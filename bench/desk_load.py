@@ -202,13 +202,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_desk(db: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    """``menwei-desk serve`` (with ``extra`` arguments) on a free port of 127.0.0.1; the
-    process and its base URL."""
+def start_desk(db: Path | str, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``menwei-desk serve`` (with ``extra`` arguments) on a free port of 127.0.0.1 for the
+    SQLite file ``db`` (or the database URL ``db``); the process and its base URL."""
     port = _free_port()
     out = log.open("wb")
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
     proc = subprocess.Popen([sys.executable, "-m", "central.cli", "serve", "--db",
-                             f"sqlite:///{db}", "--host", "127.0.0.1", "--port", str(port),
+                             url, "--host", "127.0.0.1", "--port", str(port),
                              *extra],
                             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"

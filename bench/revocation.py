@@ -43,7 +43,7 @@ from bench.common import data_folder, figures, percentile
 from bench.desk_load import API, start_desk
 from bench.sync_rig import SITE, device_config, start_agent, stop, wait_for
 from central.db import make_engine, upgrade
-from central.models import Person, Role
+from central.models import Person, Role, Site
 from central.services.context import Actor, Desk
 from central.services.resident_cards import IssueResidentCards, issue_resident_cards
 from central.services.sites import load_site
@@ -75,11 +75,11 @@ class Holder:
 # ---------------------------------------------------------------------------- the desk
 
 
-def write_site_file(path: Path, households: int) -> None:
-    """A site of ``households`` flats in one building (access group b1, the group the
-    benchmark's doors serve), one owner each."""
+def write_site_file(path: Path, households: int, code: str = SITE) -> None:
+    """A site ``code`` of ``households`` flats in one building (access group b1, the group
+    the benchmark's doors serve), one owner each."""
     doc = {
-        "site": {"code": SITE, "name": "基准小区", "timezone": "Asia/Shanghai"},
+        "site": {"code": code, "name": f"基准小区 {code}", "timezone": "Asia/Shanghai"},
         "access_groups": [{"name": "b1", "description": "building 1"}],
         "buildings": [{"code": "1", "name": "1栋", "access_groups": ["b1"]}],
         "units": [{"building": "1", "number": str(101 + i), "area_m2": "90"}
@@ -106,25 +106,34 @@ def build_desk(folder: Path, cards: int) -> tuple[Path, list[Holder]]:
     try:
         write_site_file(folder / "site.toml", cards)
         load_site(desk, read_site_file(folder / "site.toml"))
-        clerk = Actor(create_staff(desk, NewStaff.from_form({
-            "username": CLERK, "role": Role.CLERK.value, "password": PASSWORD,
-            "site": SITE})), SITE)
-        holders = []
-        with desk.sessions() as s:
-            people = s.execute(select(Person.id, Person.household_id, Person.name,
-                                      Person.id_number).order_by(Person.id)).all()
-        for i, (person_id, household_id, name, id_number) in enumerate(people):
-            uid = f"0B{i:012X}"
-            issue_resident_cards(desk, clerk, IssueResidentCards.from_form({
-                "household_id": household_id, "applicant_person_id": person_id,
-                "applicant_in_person": True,
-                "lines": [{"uid": uid, "relationship": "self", "holder_person_id": person_id,
-                           "id_number_presented": id_number,
-                           "holder_signoff": {"signer_name": name}}]}))
-            holders.append(Holder(uid, person_id, name))
+        holders = clerk_and_cards(desk, SITE)
     finally:
         desk.close()
     return db, holders
+
+
+def clerk_and_cards(desk: Desk, site: str) -> list[Holder]:
+    """A clerk (``CLERK``) of ``site``, and a resident card issued through the desk's own
+    service to each person of the site (so each is in the auth_log the gate link relays);
+    the cards' holders."""
+    clerk = Actor(create_staff(desk, NewStaff.from_form({
+        "username": CLERK, "role": Role.CLERK.value, "password": PASSWORD,
+        "site": site})), site)
+    holders = []
+    with desk.sessions() as s:
+        people = s.execute(select(Person.id, Person.household_id, Person.name,
+                                  Person.id_number).join(Site, Site.id == Person.site_id)
+                           .where(Site.code == site).order_by(Person.id)).all()
+    for i, (person_id, household_id, name, id_number) in enumerate(people):
+        uid = f"0B{i:012X}"
+        issue_resident_cards(desk, clerk, IssueResidentCards.from_form({
+            "household_id": household_id, "applicant_person_id": person_id,
+            "applicant_in_person": True,
+            "lines": [{"uid": uid, "relationship": "self", "holder_person_id": person_id,
+                       "id_number_presented": id_number,
+                       "holder_signoff": {"signer_name": name}}]}))
+        holders.append(Holder(uid, person_id, name))
+    return holders
 
 
 def desk_sync_file(folder: Path, broker: LocalBroker) -> tuple[Path, str]:
@@ -194,6 +203,13 @@ class Sample:
     signed: float  # the change's issued_at (the hub signing it), from a gate's auth.db
 
 
+def report_lost_body(holder: Holder) -> dict[str, object]:
+    """The report-lost API call's body: the holder reports in person (rule L1)."""
+    return {"reporter_person_id": holder.person_id, "in_person": True,
+            "balance_shown_yuan": "0.00", "holder_agrees": True,
+            "signoff": {"signer_name": holder.name, "reference": "挂失单 bench"}}
+
+
 class ProductSide:
     """The clerk's API calls, and the devices' auth.db files."""
 
@@ -206,11 +222,9 @@ class ProductSide:
 
     def revoke(self, holder: Holder) -> Sample:
         """Report ``holder``'s card lost; when every device shows it."""
-        body = {"reporter_person_id": holder.person_id, "in_person": True,
-                "balance_shown_yuan": "0.00", "holder_agrees": True,
-                "signoff": {"signer_name": holder.name, "reference": "挂失单 bench"}}
         wall, t0 = time.time(), time.perf_counter()
-        answer = self.http.post(f"/cards/{holder.uid}/report-lost", json=body)
+        answer = self.http.post(f"/cards/{holder.uid}/report-lost",
+                                json=report_lost_body(holder))
         answered = time.perf_counter()
         if answer.status_code != 201:
             raise RuntimeError(f"report-lost {holder.uid}: {answer.status_code} {answer.text}")

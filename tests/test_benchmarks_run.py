@@ -28,6 +28,8 @@ SMALL = {
     "journal_cap": ["--taps", "250"],
     "report": ["--cards", "50", "--events", "20000", "--households", "60", "--desk-cards", "240",
                "--rounds", "2"],
+    "company": ["--sites", "2", "--gates", "2", "--seconds", "4", "--revocations", "3",
+                "--clerks", "2", "--baseline-events", "2000"],
 }
 # The figures an acceptance criterion names, where one does (issue 11: the booth's open
 # is measured with the broker down).
@@ -67,6 +69,13 @@ KEYS: dict[str, dict[str, object]] = {
     # over the lanes and the same XLSX.
     "report": {"seconds": float, "compute_seconds": float, "xlsx_seconds": float,
                "baseline_seconds": float, "ratio": float, "events": 20000, "cards": 50},
+    # Issue 14: a hundred sites' gates through bridged brokers into desk workers on
+    # PostgreSQL; the ingest beside one client's executemany, the revocation beside a bare
+    # publish to the same gates, the desk's pages meanwhile.
+    "company": {"events_per_s": float, "lost": int, "duplicates": int,
+                "revocation_p99_ms": float, "page_p99_ms": float,
+                "baseline_events_per_s": float, "revocation_baseline_p99_ms": float,
+                "bridged": True, "sites": 2, "gates": 2},
 }
 
 

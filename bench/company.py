@@ -1,0 +1,1086 @@
+"""A property company's hundred compounds, one office: gate events in, revocations out, the
+desk's pages meanwhile (issue 14).
+
+    python -m bench.company --sites 100 --gates 20 --workers 2
+
+What runs, all on 127.0.0.1:
+
+- PostgreSQL (hardware_sim/local_postgres.py, ``durable=True``: fsync'd commits, the
+  product's durability) holding the desk's tables and every site's hub store (schema
+  ``hub_<site>``: events partitioned by month, signed log, outbox);
+- ``--workers`` real ``menwei-desk serve`` processes on it, each linked to every site through
+  the central broker (``--sync-config`` with its ``worker_id``): MQTT shared subscriptions
+  spread the events, one worker per site publishes it (its lease);
+- one Mosquitto per site, bridged to one central Mosquitto, both rendered by the product
+  (``sync.broker.config`` with a ``CentralBridge``, ``sync.broker.central_broker``), the
+  desk workers connected to the central one only (``start_brokers``);
+- ``--sites`` x ``--gates`` simulated gates, many per process (``--gate-processes``), each a
+  paho client driven from one selector loop per process, speaking the real protocol with the
+  real message classes: each has a journal of its own (its journal id, seqs 1..n) growing at
+  ``--rate`` events a second, and ships it as the agent's uplink does
+  (sync/agent/journal_uplink.py: every ``POLL_S`` and at once after an ack, batches of at
+  most ``--batch`` events, ``--window`` batches in flight, everything unacknowledged sent
+  again after ``ack_timeout`` without an ack moving), takes the ``EventAck`` of its journal,
+  and verifies the signature of every authorisation change of its site before looking at
+  it (``open_signed``, ``parse_auth_message``).
+
+Figures, the last line JSON:
+
+- ``events_per_s``: the events stored in PostgreSQL (rows counted at the end) over the run,
+  from the gates' first event to the newest ``received_at``; the gates generate for
+  ``--seconds``, then what they hold is drained (the revocations still to go are measured
+  meanwhile, the desk still storing, and say how many were taken while generating).
+  ``lost`` = events the gates generated that no row holds; ``duplicates`` = rows beyond one
+  per (device, journal, seq) plus events sent again on the wire (the gates count their
+  resends; ``resent`` alone too). Baseline: the same number of rows (at most
+  ``--baseline-events``), in the product's mean batch size and ``GROUP_MESSAGES`` batches
+  per commit, inserted with ``executemany`` by one client into the same partitioned events
+  table (a hub schema of its own) with the same durability, right after the drain.
+- ``revocation_p50_ms``/``revocation_p99_ms``: a clerk of the first site reports a card lost
+  through the API (``POST /api/v1/cards/{uid}/report-lost``, sent to the workers in turn, as
+  a load balancer would), until the last of the site's gates has the signed change
+  verified; while every other site's gates keep sending. Baseline, alternating sample by
+  sample: one publish of a payload of the same size on the central broker, through the
+  same bridge, to the same gates.
+- ``page_p50_ms``/``page_p99_ms``: ``--clerks`` clerks of the first site, each logged in
+  through the login page, about one page a second (a household, the gates, the event feed)
+  for the whole busy phase.
+
+Where the time went: the CPU seconds of each group of processes over the busy phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import resource
+import secrets
+import selectors
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+import tomli_w
+from argon2 import PasswordHasher
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+
+from bench.common import cpu_seconds, data_folder, figures, percentile
+from bench.desk_load import API, CLERK_PASSWORD, Clerk, Operation, Tally, Work, start_desk
+from bench.revocation import CLERK, PASSWORD, Holder, clerk_and_cards, report_lost_body
+from bench.revocation import write_site_file as write_site
+from central.db import make_engine, upgrade
+from central.models import Person, Role, Site
+from central.services.context import Desk
+from central.services.sites import load_site
+from central.services.staff import NewStaff, create_staff
+from central.site_file import read_site_file
+from hardware_sim.local_postgres import LocalPostgres
+from hardware_sim.site_broker import free_tcp_port, start_mosquitto, stop_mosquitto
+from sync.agent.edge_agent import POLL_S
+from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, DEFAULT_WINDOW
+from sync.broker.central_broker import CentralBrokerLayout, write_central_broker
+from sync.broker.config import BrokerLayout, CentralBridge, bridge_user, write_broker
+from sync.hub.ingest import GROUP_MESSAGES
+from sync.hub.store_database import PostgresStoreDatabase, schema_name
+from sync.wire import topics
+from sync.wire.auth_messages import AuthChanges, parse_auth_message
+from sync.wire.device_messages import DeviceStatus, EventAck, EventBatch
+from sync.wire.envelope import open_signed
+from sync.wire.signing import generate_key, parse_public_key
+from sync.wire.topics import CENTRAL_USER
+
+BASELINE_LEAF = "bench/baseline"
+WARM_UP_S = 5.0  # the gates' sending settles before the first revocation
+PAUSE_S = 0.05  # between two revocation samples
+DRAIN_TIMEOUT_S = 600.0
+HUB_HOUSEHOLDS = 2  # the sites other than the first: their gates are what is measured
+
+
+def site_code(i: int) -> str:
+    """The i-th site's code."""
+    return f"site-{i:03d}"
+
+
+def gate_name(j: int) -> str:
+    """The j-th gate of a site (its device id, its broker user)."""
+    return f"g{j:02d}"
+
+
+def baseline_topic(site: str) -> str:
+    """The revocation baseline's topic: under the site's own, so the bridge carries it."""
+    return f"{topics.ROOT}/{site}/{BASELINE_LEAF}"
+
+
+# ---------------------------------------------------------------------------- brokers
+
+
+@dataclass
+class Brokers:
+    """The brokers of the run: where the desk connects, where each site's gates connect."""
+
+    desk_port: int
+    gate_ports: dict[str, int]
+    bridged: bool
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop every broker."""
+        for proc in self.procs:
+            stop_mosquitto(proc)
+
+
+def _passwords(passwd: Path, users: dict[str, str]) -> None:
+    """A Mosquitto password file for ``users``, hashed in one ``mosquitto_passwd -U`` (a
+    call per user would be two thousand of them)."""
+    passwd.write_text("".join(f"{u}:{p}\n" for u, p in users.items()))
+    passwd.chmod(0o600)
+    subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True, capture_output=True)
+
+
+def start_brokers(root: Path, sites: list[str], gates: list[str], desk_password: str,
+                  gate_password: Callable[[str, str], str]) -> Brokers:
+    """A Mosquitto per site bridged to one central Mosquitto, as a company runs them: the
+    site brokers and the bridge rendered by ``menwei-sync broker-config``'s code, the
+    central one by ``central-broker-acl``'s; the desk connects to the central one only.
+    Each site's ACL also lets its gates read the revocation baseline's topic."""
+    run_as = "root" if os.geteuid() == 0 else None
+    central = CentralBrokerLayout(root / "central", root / "central" / "data",
+                                  free_tcp_port(), free_tcp_port(), bind="127.0.0.1",
+                                  run_as=run_as)
+    bridge_passwords = {s: f"bridge-{s}-{secrets.token_hex(8)}" for s in sites}
+    write_central_broker(central, list(bridge_passwords.items()), desk_password)
+    brokers = Brokers(central.desk_port, {}, bridged=True)
+    try:
+        brokers.procs.append(start_mosquitto(central.conf, central.desk_port))
+        for site in sites:
+            folder = root / site
+            folder.mkdir(parents=True)
+            (folder / "bridge.password").write_text(bridge_passwords[site] + "\n")
+            layout = BrokerLayout(site, folder, folder / "data", free_tcp_port(),
+                                  run_as=run_as, bridge=CentralBridge(
+                                      "127.0.0.1", central.port, bridge_user(site),
+                                      folder / "bridge.password"))
+            write_broker(layout, {})
+            _passwords(layout.passwd, {g: gate_password(site, g) for g in gates})
+            with layout.acl.open("a") as acl:
+                acl.write(f"\n# bench/company.py: the revocation baseline\n"
+                          f"pattern read {baseline_topic(site)}\n")
+            brokers.procs.append(start_mosquitto(layout.conf, layout.port))
+            brokers.gate_ports[site] = layout.port
+    except BaseException:
+        brokers.stop()
+        raise
+    return brokers
+
+
+def _mqtt(port: int, client_id: str, password: str) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5)
+    client.username_pw_set(CENTRAL_USER, password)
+    client.connect("127.0.0.1", port)
+    return client
+
+
+def wait_bridges(port: int, password: str, sites: list[str], timeout: float = 120) -> None:
+    """Until every site's bridge says it is up on the central broker (its retained
+    notification, "1")."""
+    up: set[str] = set()
+    done = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        site = message.topic.split("/")[1]
+        (up.add if message.payload == b"1" else up.discard)(site)
+        if up >= set(sites):
+            done.set()
+
+    client = _mqtt(port, "bench-bridge-watch", password)
+    client.on_connect = lambda c, *_a: c.subscribe(f"{topics.ROOT}/+/bridge/state", qos=1)
+    client.on_message = on_message
+    client.loop_start()
+    try:
+        if not done.wait(timeout):
+            raise TimeoutError(f"bridges up: {len(up)} of {len(sites)} after {timeout:.0f} s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+# ---------------------------------------------------------------------------- the desk
+
+
+def build_desk(url: str, folder: Path, sites: list[str], cards: int,
+               clerks: int) -> tuple[list[Holder], list[int]]:
+    """The company's desk: every site loaded from its site file, a clerk (``CLERK``) and
+    ``cards`` resident cards at the first site, and ``clerks`` front-desk leads there (who
+    may open the gates' pages); the cards'
+    holders and the first site's households."""
+    engine = make_engine(url)
+    upgrade(engine)
+    # Real argon2id, cheap parameters: the clerks' logins are not what is measured.
+    desk = Desk(engine, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    try:
+        folder.mkdir(parents=True)
+        for i, site in enumerate(sites):
+            path = folder / f"{site}.toml"
+            write_site(path, cards if i == 0 else HUB_HOUSEHOLDS, site)
+            load_site(desk, read_site_file(path))
+        holders = clerk_and_cards(desk, sites[0])
+        for i in range(1, clerks + 1):
+            create_staff(desk, NewStaff.from_form({
+                "username": f"bench.clerk{i}", "role": Role.FRONT_DESK_LEAD.value,
+                "password": CLERK_PASSWORD, "site": sites[0]}))
+        with desk.sessions() as s:
+            households = sorted({h for h in s.scalars(
+                select(Person.household_id).join(Site, Site.id == Person.site_id)
+                .where(Site.code == sites[0])) if h is not None})
+    finally:
+        desk.close()
+    return holders, households
+
+
+@dataclass
+class Worker:
+    """One ``menwei-desk serve`` worker."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+
+def start_workers(root: Path, url: str, brokers: Brokers, desk_password: str, *,
+                  sites: list[str], count: int) -> tuple[list[Worker], str]:
+    """``count`` desk workers on the database, each linked to every site through the
+    central broker; returns once each answers HTTP, with the public key the gates trust."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "broker.password").write_text(desk_password + "\n")
+    public_key = generate_key(root / "signing.key")
+    workers = []
+    for n in range(1, count + 1):
+        name = f"w{n}"
+        sync_file = root / f"{name}-sync.toml"
+        sync_file.write_text(tomli_w.dumps({
+            "broker_host": "127.0.0.1", "broker_port": brokers.desk_port,
+            "username": CENTRAL_USER, "password_file": "broker.password",
+            "signing_key": "signing.key", "data_dir": f"sync-{name}", "sites": sites,
+            "worker_id": name}))
+        log = root / f"{name}.log"
+        proc, base = start_desk(url, log, "--sync-config", str(sync_file))
+        workers.append(Worker(name, proc, base, log))
+    return workers, public_key
+
+
+def leases(url: str) -> dict[str, str]:
+    """Which worker publishes each site, as PostgreSQL shows its advisory locks."""
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        rows = conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
+            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND a.application_name LIKE 'menwei-lease %'").fetchall()
+    return {str(r[0]).split(" ")[1]: str(r[0]).split(" ")[2] for r in rows}
+
+
+def wait_linked(workers: list[Worker], url: str, sites: list[str], port: int,
+                timeout: float = 300) -> None:
+    """Until every worker's link to every site is up and every site has its publisher."""
+    deadline = time.monotonic() + timeout
+    marker = f"connected to 127.0.0.1:{port}"
+    while True:
+        linked = [w.log.read_text(errors="replace").count(marker) for w in workers]
+        leased = leases(url)
+        if all(n >= len(sites) for n in linked) and len(leased) == len(sites):
+            return
+        for w in workers:
+            if w.proc.poll() is not None:
+                raise RuntimeError(f"{w.name} exited: "
+                                   f"{w.log.read_text(errors='replace')[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"links up per worker {linked}, sites leased {len(leased)}")
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------------------- the gates
+
+
+@dataclass
+class GateSettings:
+    """How every simulated gate behaves."""
+
+    rate: float  # events a second
+    batch: int
+    window: int
+    ack_timeout: float
+    public_key: str
+
+
+class SimGate:
+    """One gate: a paho client, its journal (generated as time goes), its uplink."""
+
+    def __init__(self, site: str, name: str, password: str, port: int, *,
+                 settings: GateSettings, out: Callable[[str], None]) -> None:
+        self.site, self.name, self.port, self.settings = site, name, port, settings
+        self.public_key = parse_public_key(settings.public_key)
+        self.journal_id = secrets.token_hex(16)
+        self.boot_id = secrets.token_hex(8)
+        self.out = out
+        self.generated = 0
+        self.events: deque[dict[str, Any]] = deque()  # unacknowledged, in seq order
+        self.cursor = 0  # the newest seq handed to the link
+        self.acked = 0
+        self.in_flight: deque[tuple[int, float]] = deque()
+        self.moved_at = float("-inf")
+        self.resent = 0
+        self.batches = 0
+        self.ready = False
+        self.subscribed = 0
+        self.next_poll = 0.0
+        self.rng = random.Random(f"{site}/{name}")
+        self.events_topic = topics.events(site, name)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name,
+                                  protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(name, password)
+        self.client.on_connect = self._connected
+        self.client.on_subscribe = self._subscribed
+        self.client.on_message = self._message
+
+    def _connected(self, client: mqtt.Client, *_a: object) -> None:
+        client.subscribe([(topics.auth_changes(self.site), 1),
+                          (topics.ack(self.site, self.name), 1),
+                          (baseline_topic(self.site), 1)])
+        client.publish(topics.status(self.site, self.name),
+                       DeviceStatus(self.name, True, None, 0, True, time.time()).dump(),
+                       qos=1, retain=True)
+        # What was in flight may be lost with the old connection: all of it again.
+        self._rewind()
+
+    def _subscribed(self, *_a: object) -> None:
+        self.ready = True
+
+    def _message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        now = time.monotonic()
+        leaf = message.topic.rsplit("/", 1)[1]
+        if leaf == "ack":
+            ack = EventAck.parse(bytes(message.payload))
+            if ack.journal_id == self.journal_id and ack.upto_seq > self.acked:
+                self.acked = ack.upto_seq
+                while self.events and self.events[0]["seq"] <= self.acked:
+                    self.events.popleft()
+                while self.in_flight and self.in_flight[0][0] <= self.acked:
+                    self.in_flight.popleft()
+                self.moved_at = now
+                self.pump(now)
+        elif message.topic.endswith(BASELINE_LEAF):
+            self.out(f"base {self.site} {self.name} {message.payload.split()[0].decode()} "
+                     f"{now:.6f}")
+        else:
+            # What a gate must act on is verified first: the signature, then the message.
+            change = parse_auth_message(open_signed(self.public_key, bytes(message.payload)))
+            if isinstance(change, AuthChanges):
+                for card in change.cards:
+                    if card.status.value == "lost":
+                        self.out(f"rev {self.site} {self.name} {card.uid} {now:.6f} "
+                                 f"{len(message.payload)}")
+
+    def _rewind(self) -> None:
+        if self.cursor > self.acked:
+            self.resent += self.cursor - self.acked
+        self.cursor = self.acked
+        self.in_flight.clear()
+
+    def generate(self, upto: int, wall: float) -> None:
+        """The journal up to seq ``upto``: taps at the gate."""
+        for seq in range(self.generated + 1, upto + 1):
+            self.events.append({
+                "seq": seq, "boot_id": self.boot_id, "wall": wall, "mono": wall,
+                "kind": "tap", "alarm": False, "clock_trusted": True,
+                "uid": f"04{self.rng.randrange(1 << 48):012X}", "granted": True,
+                "reason": "granted", "data": {"latency_us": 250}})
+        self.generated = max(self.generated, upto)
+
+    def pump(self, now: float) -> None:
+        """The uplink's round: send again after the ack timeout, then fill the window."""
+        if not self.client.is_connected():
+            return
+        if self.in_flight and now - max(self.in_flight[0][1], self.moved_at) \
+                > self.settings.ack_timeout:
+            self._rewind()
+        while len(self.in_flight) < self.settings.window and self.cursor < self.generated:
+            start = self.cursor - self.acked
+            chunk = tuple(self.events[i] for i in range(
+                start, min(start + self.settings.batch, len(self.events))))
+            batch = EventBatch(self.name, chunk, self.acked, self.journal_id)
+            self.client.publish(self.events_topic, batch.dump(), qos=1)
+            self.cursor = batch.last_seq
+            self.in_flight.append((self.cursor, now))
+            self.batches += 1
+
+    def summary(self) -> dict[str, Any]:
+        """What the gate generated, sent again and had acknowledged."""
+        return {"site": self.site, "gate": self.name, "journal_id": self.journal_id,
+                "generated": self.generated, "acked": self.acked, "resent": self.resent,
+                "batches": self.batches}
+
+
+def gates_role(spec_path: Path) -> None:
+    """A gate process: every gate of the spec file on one selector loop. Prints ``ready``,
+    then ``rev``/``base`` lines as changes arrive; generates from the first ``go`` line on
+    stdin until ``stop``; after ``exit`` (or the end of stdin), once every event is
+    acknowledged, prints its summary as JSON and ends."""
+    spec = json.loads(spec_path.read_text())
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    settings = GateSettings(**spec["settings"])
+    lines: deque[str] = deque()
+    gates = [SimGate(g["site"], g["gate"], g["password"], g["port"], settings=settings,
+                     out=lines.append)
+             for g in spec["gates"]]
+    sel = selectors.DefaultSelector()
+    by_socket: dict[int, SimGate] = {}
+    for gate in gates:
+        gate.client.connect("127.0.0.1", gate.port, keepalive=60)
+        sock = gate.client.socket()
+        assert sock is not None
+        sel.register(sock, selectors.EVENT_READ, gate)
+        by_socket[sock.fileno()] = gate
+        gate.client.loop_write()
+    commands: deque[str] = deque()
+
+    def read_stdin() -> None:
+        for line in sys.stdin:
+            commands.append(line.strip())
+        commands.append("exit")
+
+    threading.Thread(target=read_stdin, daemon=True).start()
+    started: float | None = None
+    wall0 = 0.0
+    stopped_at: float | None = None
+    said_ready = False
+    exiting = False
+    last_misc = time.monotonic()
+    rate = settings.rate
+    while True:
+        for key, _mask in sel.select(timeout=0.02):
+            gate = key.data
+            gate.client.loop_read(100)
+        now = time.monotonic()
+        while commands:
+            command = commands.popleft()
+            if command.startswith("go") and started is None:
+                started, wall0 = now, time.time()
+                for gate in gates:
+                    gate.next_poll = now + gate.rng.uniform(0, POLL_S)
+            elif command == "stop" and stopped_at is None:
+                stopped_at = now
+            elif command == "exit":
+                stopped_at = stopped_at or now
+                exiting = True
+        if started is not None:
+            upto = int(rate * ((stopped_at or now) - started))
+            wall = wall0 + (now - started)
+            for gate in gates:
+                if gate.generated < upto:
+                    gate.generate(upto, wall)
+                if now >= gate.next_poll:
+                    gate.next_poll = now + POLL_S
+                    gate.pump(now)
+        for gate in gates:
+            if gate.client.want_write():
+                gate.client.loop_write()
+        if now - last_misc > 1.0:
+            last_misc = now
+            for gate in gates:
+                gate.client.loop_misc()
+        while lines:
+            sys.stdout.write(lines.popleft() + "\n")
+        sys.stdout.flush()
+        if not said_ready and all(g.ready for g in gates):
+            said_ready = True
+            print("ready", flush=True)
+        if exiting and stopped_at is not None and (
+                all(g.acked >= g.generated for g in gates)
+                or now - stopped_at > DRAIN_TIMEOUT_S):
+            break
+    for gate in gates:
+        gate.client.disconnect()
+    print(json.dumps({"gates": [g.summary() for g in gates]}), flush=True)
+
+
+class GateProcess:
+    """A gate process seen from the benchmark: its arrivals, then its summary."""
+
+    def __init__(self, spec: Path, arrivals: Arrivals) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.company", "--role",
+                                      "gates", str(spec)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.arrivals = arrivals
+        self.ready = threading.Event()
+        self.summary: dict[str, Any] | None = None
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(("rev ", "base ")):
+                self.arrivals.add(line.split())
+            elif line.strip() == "ready":
+                self.ready.set()
+            elif line.startswith("{"):
+                self.summary = json.loads(line)
+
+    def send(self, command: str) -> None:
+        """A line to the process's stdin."""
+        stdin = self.proc.stdin
+        assert stdin is not None
+        stdin.write(command + "\n")
+        stdin.flush()
+
+
+class Arrivals:
+    """When each gate saw each change: (kind, site, key) -> [(gate, monotonic time)]."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str, str], list[tuple[str, float]]] = defaultdict(list)
+        self.sizes: list[int] = []
+        self.cond = threading.Condition()
+
+    def add(self, fields: list[str]) -> None:
+        """One ``rev``/``base`` line."""
+        kind, site, gate, key, at = fields[:5]
+        with self.cond:
+            self.seen[(kind, site, key)].append((gate, float(at)))
+            if kind == "rev":
+                self.sizes.append(int(fields[5]))
+            self.cond.notify_all()
+
+    def wait(self, kind: str, site: str, key: str, gates: int, timeout: float) -> float:
+        """The time the last of ``gates`` gates saw it."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len({g for g, _ in self.seen[(kind, site, key)]}) < gates:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{kind} {key}: {len(self.seen[(kind, site, key)])} "
+                                       f"of {gates} gates after {timeout:.0f} s")
+                self.cond.wait(left)
+            return max(t for _g, t in self.seen[(kind, site, key)])
+
+
+def start_gates(root: Path, sites: list[str], gates: list[str], brokers: Brokers, *,
+                settings: GateSettings, processes: int,
+                gate_password: Callable[[str, str], str],
+                arrivals: Arrivals) -> list[GateProcess]:
+    """The simulated gates in ``processes`` processes, sites dealt out among them; returns
+    once every gate is connected and subscribed."""
+    procs = []
+    for p in range(processes):
+        mine = [{"site": s, "gate": g, "password": gate_password(s, g),
+                 "port": brokers.gate_ports[s]}
+                for s in sites[p::processes] for g in gates]
+        if not mine:
+            continue
+        spec = root / f"gates-{p}.json"
+        spec.write_text(json.dumps({"settings": settings.__dict__, "gates": mine}))
+        procs.append(GateProcess(spec, arrivals))
+    for proc in procs:
+        if not proc.ready.wait(300):
+            raise TimeoutError("a gate process did not connect its gates")
+    return procs
+
+
+# ---------------------------------------------------------------------------- revocations
+
+
+@dataclass
+class Revocations:
+    """The revocation samples: product and baseline, ms."""
+
+    product: list[float] = field(default_factory=list)
+    answered: list[float] = field(default_factory=list)
+    baseline: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    during_generation: int = 0  # samples taken while the gates were still generating
+
+
+def api_clients(workers: list[Worker]) -> list[httpx.Client]:
+    """The revoking clerk logged in to the API of each worker (before the load starts)."""
+    clients = []
+    for w in workers:
+        http = httpx.Client(base_url=f"{w.base}{API}", timeout=30)
+        token = http.post("/login", json={"username": CLERK, "password": PASSWORD})
+        token.raise_for_status()
+        http.headers["Authorization"] = f"Bearer {token.json()['token']}"
+        clients.append(http)
+    return clients
+
+
+MAX_REVOCATION_ERRORS = 10  # then the desk is not answering: stop asking
+
+
+def revoke_all(clients: list[httpx.Client], holders: list[Holder], site: str, gates: int, *,
+               brokers: Brokers, desk_password: str, arrivals: Arrivals,
+               result: Revocations) -> None:
+    """Each holder's card reported lost, the workers taking the API calls in turn, each
+    followed by a baseline publish to the same gates. A call that fails or times out, or a
+    change some gate never sees within a minute, is an error."""
+    publisher = _mqtt(brokers.desk_port, "bench-baseline", desk_password)
+    publisher.loop_start()
+    try:
+        for n, holder in enumerate(holders):
+            http = clients[n % len(clients)]
+            if len(result.errors) >= MAX_REVOCATION_ERRORS:
+                break
+            t0 = time.monotonic()
+            try:
+                answer = http.post(f"/cards/{holder.uid}/report-lost",
+                                   json=report_lost_body(holder))
+                answered = time.monotonic()
+                if answer.status_code != 201:
+                    result.errors.append(f"{holder.uid}: {answer.status_code} {answer.text}")
+                    continue
+                last = arrivals.wait("rev", site, holder.uid, gates, 60)
+            except (httpx.HTTPError, TimeoutError) as exc:
+                result.errors.append(f"{holder.uid}: {exc!r} after "
+                                     f"{time.monotonic() - t0:.1f} s")
+                continue
+            result.product.append((last - t0) * 1000)
+            result.answered.append((answered - t0) * 1000)
+            time.sleep(PAUSE_S)
+            size = arrivals.sizes[-1]
+            mark = f"b{n:05d}"
+            t0 = time.monotonic()
+            publisher.publish(baseline_topic(site), f"{mark} ".ljust(size, "x"), qos=1)
+            try:
+                result.baseline.append((arrivals.wait("base", site, mark, gates, 60) - t0)
+                                       * 1000)
+            except TimeoutError as exc:
+                result.errors.append(f"baseline {mark}: {exc}")
+            time.sleep(PAUSE_S)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+
+
+# ---------------------------------------------------------------------------- pages
+
+
+PAGES = (
+    Operation("household", "GET", "/households/{household_id}", None, 0.4, 150),
+    Operation("gates", "GET", "/gates", None, 0.3, 150),
+    Operation("events", "GET", "/gates/events", None, 0.3, 150),
+)
+
+
+def browse(clerk: Clerk, households: list[int], until: threading.Event, tally: Tally,
+           seed: int) -> None:
+    """A clerk opening a page about once a second until ``until`` is set."""
+    rng = random.Random(seed)
+    time.sleep(rng.uniform(0, 1.5))
+    weights = [op.weight for op in PAGES]
+    while not until.is_set():
+        work = Work("", rng.choice(households), 0, 0, "", "")
+        clerk.act(rng.choices(PAGES, weights)[0], work, tally)
+        until.wait(rng.uniform(0.5, 1.5))
+
+
+# ---------------------------------------------------------------------------- counting
+
+
+@dataclass
+class Stored:
+    """What the hub stores hold after the drain."""
+
+    rows: int = 0
+    distinct: int = 0
+    per_journal: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+    last_received: float = 0.0
+
+
+def count_stored(url: str, sites: list[str]) -> Stored:
+    """Rows, distinct (device, journal, seq) and the newest received_at, per site's schema."""
+    stored = Stored()
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        for site in sites:
+            for device, journal, rows, distinct, received in conn.execute(
+                    f'SELECT device, journal_id, count(*), count(DISTINCT seq), '
+                    f'max(received_at) FROM "{schema_name(site)}".events '
+                    f'GROUP BY device, journal_id').fetchall():
+                stored.rows += int(rows)
+                stored.distinct += int(distinct)
+                stored.per_journal[(site, device, journal)] = (int(rows), int(distinct))
+                stored.last_received = max(stored.last_received, float(received))
+    return stored
+
+
+def baseline_ingest(url: str, events: int, batch: int) -> float:
+    """Events per second of the physical limit: ``events`` rows like the gates', in batches
+    of ``batch`` and ``GROUP_MESSAGES`` batches per fsync'd commit, ``executemany`` by one
+    client into a hub schema's partitioned events table."""
+    db = PostgresStoreDatabase(url, "bench-baseline")
+    conn = db.connect()
+    try:
+        now = time.time()
+        db.prepare_walls(conn, [now])
+        rng = random.Random(1)
+        rows = [("bare", "j" * 32, seq, "boot", now, now, "tap", 0, 1,
+                 f"04{rng.randrange(1 << 48):012X}", 1, "granted", '{"latency_us":250}', now)
+                for seq in range(1, events + 1)]
+        sql = ("INSERT INTO events (device, journal_id, seq, boot_id, wall, mono, kind, "
+               "alarm, clock_trusted, uid, granted, reason, data, received_at) VALUES "
+               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        step = batch * GROUP_MESSAGES
+        started = time.perf_counter()
+        for at in range(0, events, step):
+            db.begin(conn, durable=True)
+            for b in range(at, min(at + step, events), batch):
+                conn.executemany(sql, rows[b:b + batch])
+            conn.commit()
+        return events / (time.perf_counter() - started)
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------- CPU
+
+
+def postgres_pids(pg: LocalPostgres) -> list[int]:
+    """The postmaster and its backends."""
+    master = int((pg.data / "postmaster.pid").read_text().split()[0])
+    pids = [master]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def group_cpu(pids: list[int]) -> float:
+    """CPU seconds the live processes ``pids`` have used."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError):  # ended meanwhile
+            total += cpu_seconds(pid)
+    return total
+
+
+def profile(workers: list[Worker], publisher: str, out: Path, seconds: int = 20) -> None:
+    """py-spy's view of the worker publishing the first site and of another (if py-spy is
+    installed), for ``seconds``, written beside the run and printed in short."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        print("(no py-spy in the virtualenv: no profile of the workers)")
+        return
+    chosen = sorted(workers, key=lambda w: w.name != publisher)[:2]
+    procs = [subprocess.Popen([str(spy), "record", "--pid", str(w.proc.pid), "--duration",
+                               str(seconds), "--rate", "20", "--format", "raw", "--output",
+                               str(out.with_suffix(f".{w.name}.txt")), "--nonblocking"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for w in chosen]
+    for proc, w in zip(procs, chosen, strict=True):
+        try:
+            proc.wait(seconds + 60)
+        except subprocess.TimeoutExpired:
+            # A worker of hundreds of threads on a starved machine: py-spy may not keep up.
+            proc.kill()
+            proc.wait(10)
+            print(f"py-spy did not finish on {w.name} within {seconds + 60} s; stopped")
+        print(f"profile of {w.name} ({seconds} s): {out.with_suffix(f'.{w.name}.txt')}")
+        print(top_frames(out.with_suffix(f".{w.name}.txt")))
+
+
+def top_frames(raw: Path, shown: int = 15) -> str:
+    """The functions most often on the stack (inclusive), from py-spy's raw output."""
+    if not raw.exists() or raw.stat().st_size == 0:
+        return "  (py-spy wrote nothing: it could not read this interpreter)"
+    counts: dict[str, int] = defaultdict(int)
+    own: dict[str, int] = defaultdict(int)  # the frame running (the stack's last)
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines() if raw.exists() else []:
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        frames = stack.split(";")
+        own[frames[-1]] += int(n)
+        for frame in set(frames):
+            counts[frame] += int(n)
+    lines = ["  on the stack:"]
+    lines += [f"  {n / max(total, 1):5.0%}  {frame[:110]}"
+              for frame, n in sorted(counts.items(), key=lambda kv: -kv[1])[:shown]]
+    lines.append("  running:")
+    lines += [f"  {n / max(total, 1):5.0%}  {frame[:110]}"
+              for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:shown]]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Run:
+    """What one run measured."""
+
+    events_per_s: float
+    offered_per_s: float
+    generated: int
+    lost: int
+    stored: Stored
+    resent: int
+    batches: int
+    seconds: float
+    drain_s: float
+    revocations: Revocations
+    pages: Tally
+    cpu: dict[str, float]
+    baseline_events_per_s: float
+    publishers: dict[str, int]
+
+
+def run(root: Path, args: argparse.Namespace) -> Run:
+    """Set everything up under ``root``, run the busy phase, drain, count."""
+    sites = [site_code(i) for i in range(args.sites)]
+    gates = [gate_name(j) for j in range(1, args.gates + 1)]
+    desk_password = secrets.token_hex(12)
+    gate_secret = secrets.token_hex(8)
+
+    def gate_password(site: str, gate: str) -> str:
+        return f"{gate_secret}-{site}-{gate}"
+
+    # Per worker and site: the link's, ingest's, catch-up's and lease's connections, more
+    # on the sites it publishes; the pages' and the relay's besides.
+    pg = LocalPostgres(durable=True,
+                       max_connections=max(300, args.sites * args.workers * 8 + 100))
+    pg.start()
+    brokers: Brokers | None = None
+    workers: list[Worker] = []
+    gate_procs: list[GateProcess] = []
+    try:
+        print(f"PostgreSQL in {pg.root} (durable: fsync on); {args.sites} sites x "
+              f"{args.gates} gates, {args.workers} desk workers", flush=True)
+        url = pg.create_database("company")
+        t = time.perf_counter()
+        holders, households = build_desk(url, root / "sites", sites, args.revocations,
+                                         args.clerks)
+        print(f"desk: {args.sites} sites loaded, {len(holders)} cards issued at {sites[0]} "
+              f"in {time.perf_counter() - t:.1f} s", flush=True)
+        t = time.perf_counter()
+        brokers = start_brokers(root / "brokers", sites, gates, desk_password, gate_password)
+        wait_bridges(brokers.desk_port, desk_password, sites)
+        print(f"brokers: {len(sites)} site Mosquittos bridged to one central Mosquitto, up "
+              f"in {time.perf_counter() - t:.1f} s", flush=True)
+        t = time.perf_counter()
+        workers, public_key = start_workers(root / "desk", url, brokers, desk_password,
+                                            sites=sites, count=args.workers)
+        wait_linked(workers, url, sites, brokers.desk_port)
+        publishers = dict(sorted(
+            {w: sum(1 for v in leases(url).values() if v == w)
+             for w in (x.name for x in workers)}.items()))
+        print(f"workers: linked to every site in {time.perf_counter() - t:.1f} s; sites "
+              f"published per worker {publishers}; {sites[0]} by {leases(url)[sites[0]]}",
+              flush=True)
+        settings = GateSettings(args.rate, args.batch, args.window, args.ack_timeout,
+                                public_key)
+        arrivals = Arrivals()
+        t = time.perf_counter()
+        gate_procs = start_gates(root, sites, gates, brokers, settings=settings,
+                                 processes=args.gate_processes,
+                                 gate_password=gate_password, arrivals=arrivals)
+        print(f"gates: {len(sites) * len(gates)} connected in {len(gate_procs)} processes in "
+              f"{time.perf_counter() - t:.1f} s", flush=True)
+
+        groups = {"desk workers": [w.proc.pid for w in workers],
+                  "postgresql": postgres_pids(pg),
+                  "mosquittos": [p.pid for p in brokers.procs],
+                  "gate simulators": [p.proc.pid for p in gate_procs],
+                  "this process (clerks, revocations)": [os.getpid()]}
+        cpu0 = {name: group_cpu(pids) for name, pids in groups.items()}
+        # Everyone logged in before the load: a login is not what is measured.
+        clients = api_clients(workers)
+        clerks = [Clerk(workers[i % len(workers)].base, f"bench.clerk{i + 1}", [], i)
+                  for i in range(args.clerks)]
+        revocations, tally, done = Revocations(), Tally(), threading.Event()
+        started_wall = time.time()
+        started = time.monotonic()
+        for proc in gate_procs:
+            proc.send("go")
+        browsing = [threading.Thread(target=browse, args=(c, households, done, tally, i),
+                                     daemon=True) for i, c in enumerate(clerks)]
+        for thread in browsing:
+            thread.start()
+        time.sleep(WARM_UP_S)
+        revoking = threading.Thread(target=revoke_all, args=(
+            clients, holders, sites[0], len(gates)), kwargs={
+            "brokers": brokers, "desk_password": desk_password, "arrivals": arrivals,
+            "result": revocations}, daemon=True)
+        revoking.start()
+        if args.profile:
+            profile(workers, leases(url)[sites[0]], root / "profile.txt")
+        remaining = args.seconds - (time.monotonic() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+        busy_s = time.monotonic() - started
+        groups["postgresql"] = postgres_pids(pg)
+        cpu = {name: group_cpu(pids) - cpu0[name] for name, pids in groups.items()}
+        # The gates stop taking taps; what they hold is still being stored (the desk stays
+        # busy) while the revocations still to go are measured.
+        for proc in gate_procs:
+            proc.send("stop")
+        stopped = time.monotonic()
+        revocations.during_generation = len(revocations.product)
+        revoking.join()
+        done.set()
+        for proc in gate_procs:
+            proc.send("exit")
+        for thread in browsing:
+            thread.join(30)
+        for proc in gate_procs:
+            proc.proc.wait(DRAIN_TIMEOUT_S + 60)
+            proc.reader.join(30)
+        drain_s = time.monotonic() - stopped
+        summaries = [g for p in gate_procs for g in (p.summary or {}).get("gates", [])]
+        if len(summaries) != len(sites) * len(gates):
+            raise RuntimeError(f"{len(summaries)} gate summaries of "
+                               f"{len(sites) * len(gates)}")
+        stored = count_stored(url, sites)
+        generated = sum(g["generated"] for g in summaries)
+        seconds = stored.last_received - started_wall
+        batches = sum(g["batches"] for g in summaries)
+        mean_batch = max(1, round(generated / max(1, batches)))
+        baseline = baseline_ingest(url, min(stored.distinct, args.baseline_events) or 1000,
+                                   mean_batch)
+        lost = 0
+        for g in summaries:
+            _rows, distinct = stored.per_journal.get((g["site"], g["gate"], g["journal_id"]),
+                                                     (0, 0))
+            lost += g["generated"] - distinct
+        return Run(stored.distinct / seconds, generated / busy_s, generated, lost, stored,
+                   sum(g["resent"] for g in summaries), batches, seconds, drain_s,
+                   revocations, tally, cpu, baseline, publishers)
+    finally:
+        for proc in gate_procs:
+            if proc.proc.poll() is None:
+                proc.proc.kill()
+                proc.proc.wait(10)
+        for w in workers:
+            w.proc.terminate()
+        for w in workers:
+            try:
+                w.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+        if brokers is not None:
+            brokers.stop()
+        pg.stop()
+
+
+def main() -> None:
+    """Run the benchmark and print its figures; the last line is JSON."""
+    if sys.argv[1:3] == ["--role", "gates"]:
+        gates_role(Path(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sites", type=int, default=100)
+    parser.add_argument("--gates", type=int, default=20, help="per site")
+    parser.add_argument("--workers", type=int, default=2, help="menwei-desk serve workers")
+    parser.add_argument("--gate-processes", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=120,
+                        help="the busy phase, at least (it lasts until the revocations end)")
+    parser.add_argument("--rate", type=float, default=12,
+                        help="events a second per gate (12: 24,000/s from 2,000 gates)")
+    parser.add_argument("--batch", type=int, default=500, help="the agent's batch_size")
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW)
+    parser.add_argument("--ack-timeout", type=float, default=DEFAULT_ACK_TIMEOUT_S)
+    parser.add_argument("--revocations", type=int, default=100)
+    parser.add_argument("--clerks", type=int, default=4)
+    parser.add_argument("--baseline-events", type=int, default=300_000)
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the desk workers for 20 s of the busy phase")
+    parser.add_argument("--data-dir", type=Path, help="where the brokers' and desk's files "
+                        "go (default: /var/lib/menwei-bench)")
+    args = parser.parse_args()
+    with data_folder(args.data_dir, "menwei-company-") as (root, _fs):
+        result = run(root, args)
+    report(result, args)
+
+
+def report(result: Run, args: argparse.Namespace) -> None:
+    """Print the figures; the last line JSON."""
+    rev = result.revocations
+    stored = result.stored
+    row_duplicates = stored.rows - stored.distinct
+    duplicates = row_duplicates + result.resent
+    ratio = result.events_per_s / result.baseline_events_per_s
+    print(f"gates generating {args.seconds:g} s: offered {result.offered_per_s:,.0f} events/s "
+          f"from {args.sites * args.gates} gates; the last stored {result.drain_s:.1f} s "
+          f"after they stopped")
+    print(f"ingest: {result.generated:,} events generated, {stored.distinct:,} stored in "
+          f"{result.seconds:.1f} s: {result.events_per_s:,.0f} events/s (goal >= 20,000); "
+          f"lost {result.lost}, duplicate rows {row_duplicates}, resent on the wire "
+          f"{result.resent}; mean batch {result.generated / max(1, result.batches):.0f} events")
+    print(f"baseline: executemany by one client, same table and durability: "
+          f"{result.baseline_events_per_s:,.0f} events/s; ratio {ratio:.2f}")
+    out: dict[str, Any] = {
+        "events_per_s": round(result.events_per_s, 1), "lost": result.lost,
+        "duplicates": duplicates, "duplicate_rows": row_duplicates, "resent": result.resent,
+        "baseline_events_per_s": round(result.baseline_events_per_s, 1),
+        "ratio_events_per_s": round(ratio, 3),
+        "offered_events_per_s": round(result.offered_per_s, 1),
+        "sites": args.sites, "gates": args.gates, "workers": args.workers,
+        "bridged": True, "publishers": result.publishers}
+    if rev.product:
+        p50, p99 = percentile(rev.product, 50), percentile(rev.product, 99)
+        b50, b99 = percentile(rev.baseline, 50), percentile(rev.baseline, 99)
+        print(figures(f"revocation -> all {args.gates} gates", rev.product, width=40, digits=1))
+        print(figures("  the API's answer", rev.answered, width=40, digits=1))
+        print(figures("baseline: publish -> the same gates", rev.baseline, width=40,
+                      digits=1))
+        print(f"revocation ratio p50 {p50 / b50:.2f}, p99 {p99 / b99:.2f} (goal p99 <= 500 ms)"
+              f"; {len(rev.product)} samples ({rev.during_generation} while the gates were "
+              f"generating, the rest while the desk still stored their backlog), "
+              f"{len(rev.errors)} errors")
+        out |= {"revocation_p50_ms": round(p50, 1), "revocation_p99_ms": round(p99, 1),
+                "revocation_baseline_p50_ms": round(b50, 1),
+                "revocation_baseline_p99_ms": round(b99, 1),
+                "revocation_ratio_p99": round(p99 / b99, 2),
+                "revocations": len(rev.product),
+                "revocations_while_generating": rev.during_generation}
+    for e in rev.errors[:5]:
+        print(f"  revocation error: {e}")
+    pages = [ms for times in result.pages.samples.values() for ms in times]
+    if pages:
+        print(figures(f"desk pages ({args.clerks} clerks)", pages, width=40, digits=1))
+        for name, times in sorted(result.pages.samples.items()):
+            print(figures(f"  {name}", times, width=40, digits=1))
+        out |= {"page_p50_ms": round(percentile(pages, 50), 1),
+                "page_p99_ms": round(percentile(pages, 99), 1), "pages": len(pages),
+                "page_errors": len(result.pages.errors)}
+    for e in result.pages.errors[:5]:
+        print(f"  page error: {e}")
+    total = sum(result.cpu.values())
+    print(f"CPU over the busy phase ({total:.0f} s of CPU; the machine has "
+          f"{os.cpu_count()} cores):")
+    for name, seconds in sorted(result.cpu.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<38} {seconds:7.1f} s ({seconds / max(total, 1e-9):.0%})")
+    out["cpu_s"] = {k: round(v, 1) for k, v in result.cpu.items()}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
