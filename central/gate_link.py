@@ -21,7 +21,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from central.db import DeskSession
-from central.models.auth_log import AuthLogEntry
+from central.models.auth_log import AUTH_LOG_CHANNEL, AuthLogEntry
 from edge.card_record import CardRecordError, WireCard, check_text
 from sync.hub.bridge import CentralSync
 
@@ -53,6 +53,7 @@ class DeskToGates:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
         # Per site, the last AuthLogEntry.site_seq relayed (as its store says, read once).
         self.relayed: dict[str, int] = {}
 
@@ -142,6 +143,32 @@ class DeskToGates:
         event.listen(DeskSession, "after_commit", self._committed)
         self._thread = threading.Thread(target=self._run, name="desk-to-gates", daemon=True)
         self._thread.start()
+        if self.engine.dialect.name == "postgresql":
+            # Another desk worker's commits: told by PostgreSQL, not found at the next poll.
+            self._listener = threading.Thread(target=self._listen, name="desk-to-gates-listen",
+                                              daemon=True)
+            self._listener.start()
+
+    def _listen(self) -> None:
+        """Wake the relay whenever any desk process commits a change for a site relayed
+        here (AUTH_LOG_CHANNEL); reconnects after losing the server."""
+        import psycopg  # noqa: PLC0415 - PostgreSQL's driver, only on a company's desk
+
+        url = self.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {AUTH_LOG_CHANNEL}")
+                    self.wake()  # whatever was committed before the LISTEN
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            if note.payload in self.syncs:
+                                self.wake()
+            except psycopg.Error as exc:
+                log.warning("listening for the desk's changes failed (%s); polling until "
+                            "it works again", exc)
+                self._stop.wait(1.0)
 
     def _committed(self, session: Session) -> None:
         if session.info.pop(_APPENDED, False):
@@ -167,6 +194,8 @@ class DeskToGates:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
+        if self._listener is not None:
+            self._listener.join(5)
 
 
 @event.listens_for(DeskSession, "after_flush")

@@ -8,7 +8,7 @@ from central.models.applications import (
     Evidence,
     EvidenceKind,
 )
-from central.models.auth_log import AuthLogEntry
+from central.models.auth_log import AUTH_LOG_CHANNEL, AuthLogEntry
 from central.models.base import AppendOnly, Base, FrozenColumns
 from central.models.booths import Booth
 from central.models.cards import Card, CardState, Grant, Schedule
@@ -71,6 +71,8 @@ __all__ = [
 ]
 # Stored value (issue 9) and the desk reader setting, kept apart to keep merges small.
 __all__ += ["BalanceEntry", "BalanceMovement", "ReaderUidOrder"]
+# The channel a change to the gates is announced on (issue 14).
+__all__ += ["AUTH_LOG_CHANNEL"]
 # The guards' booth records (issue 11), kept apart to keep merges small.
 from central.models.booth_records import (  # noqa: E402
     BoothCursor,

@@ -15,6 +15,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from central.models.base import AppendOnly, Base
 
+# On PostgreSQL a transaction that appends tells the desk workers on this channel (the
+# payload is the site's code) as it commits: the one relaying that site relays at once,
+# whichever worker the clerk's request reached.
+AUTH_LOG_CHANNEL = "menwei_auth_log"
+
 
 class AuthLogEntry(AppendOnly, Base):
     """One effective card record, in publication order."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from central.db import DeskSession
 from central.models import (
+    AUTH_LOG_CHANNEL,
     AccessGroup,
     AuthLogEntry,
     Card,
@@ -31,6 +32,8 @@ from edge.cards import CardStatus, ParkingRight
 _TOUCHED = "menwei_gate_touched"
 # Cards inserted in this transaction: new to the desk, so no auth_log entry names them yet.
 _NEW = "menwei_gate_new_cards"
+# (transaction, site) pairs this session has notified the relay of (append_entry).
+_TOLD = "menwei_gate_told"
 _WATCHED = (Card, Grant, ParkingSubscription, Schedule, AccessGroup)
 
 # What the gates are told of each desk state. A formatted card is simply not usable.
@@ -135,6 +138,13 @@ def append_entry(session: Session, site: Site, uid: str, text: str, now: datetim
         .returning(Site.auth_log_head)).scalar_one()
     session.add(AuthLogEntry(site=site.code, site_seq=site_seq, uid=uid, card=text,
                              created_at=now))
+    told: set[tuple[int, str]] = session.info.setdefault(_TOLD, set())
+    here = (id(session.get_transaction()), site.code)
+    if _serial(session) or here in told:
+        return
+    # Delivered when the transaction commits, once per site however many entries.
+    session.execute(select(func.pg_notify(AUTH_LOG_CHANNEL, site.code)))
+    told.add(here)
 
 
 def _serial(session: Session) -> bool:
