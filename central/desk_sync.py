@@ -23,7 +23,7 @@ from edge.site_rules import SiteRules
 from sync.broker.config import VALID_ID
 from sync.hub.bridge import CentralSync
 from sync.hub.quotas import QuotaLimits
-from sync.hub.site_lease import PostgresSiteLease
+from sync.hub.site_lease import LeaseBalance, PostgresSiteLease
 from sync.mqtt.link import TlsFiles
 from sync.wire.booth_list import BoothList
 from sync.wire.signing import load_private_key
@@ -162,6 +162,7 @@ class DeskSync:
         # On PostgreSQL several workers may serve the company: each connects as itself,
         # shares the sites' inbound messages and publishes the sites whose lease it holds.
         company = engine.dialect.name == "postgresql"
+        balance = LeaseBalance(len(config.sites))  # this worker's share of the sites
         self.syncs = {
             site: CentralSync(hub_store_of(engine, config.data_dir, site), site, key,
                               config.broker_host, config.broker_port,
@@ -173,7 +174,7 @@ class DeskSync:
                                          if company else None),
                               shared_group=DESK_WORKERS if company else None,
                               lease=(PostgresSiteLease(_url_of(engine), site,
-                                                       config.worker_id)
+                                                       config.worker_id, balance)
                                      if company else None))
             for site in config.sites
         }
