@@ -168,7 +168,7 @@ def _cmd_populate_demo(args: argparse.Namespace) -> int:
     size = PopulationSize(args.households, args.cards, args.event_days, seed=args.seed)
     try:
         report = populate(args.db, size, site_code=args.site,
-                          sync_store=Path(args.sync_store) if args.sync_store else None,
+                          sync_store=store_location(args.sync_store) if args.sync_store else None,
                           staff_password=password, progress=print)
     except PopulationError as exc:
         print(str(exc), file=sys.stderr)
@@ -180,6 +180,12 @@ def _cmd_populate_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def store_location(text: str) -> Path | str:
+    """A central store given on the command line: a PostgreSQL URL (the site's schema in
+    that database) or a SQLite file's path."""
+    return text if text.startswith("postgresql") else Path(text)
+
+
 def _sync_stores(specs: list[str]) -> list[CentralStore] | None:
     stores: list[CentralStore] = []
     for spec in specs:
@@ -189,7 +195,7 @@ def _sync_stores(specs: list[str]) -> list[CentralStore] | None:
             for store in stores:
                 store.close()
             return None
-        stores.append(CentralStore(Path(path), site))
+        stores.append(CentralStore(store_location(path), site))
     return stores
 
 

@@ -970,7 +970,7 @@ def _team(desk: Desk, site: Site, password: str) -> dict[Role, list[Actor]]:
 
 
 def populate(db_url: str, size: PopulationSize, *, site_code: str | None = None,
-             sync_store: Path | None = None, staff_password: str | None = None,
+             sync_store: Path | str | None = None, staff_password: str | None = None,
              end: datetime | None = None, hasher: PasswordHasher | None = None,
              progress: Callable[[str], None] | None = None) -> PopulationReport:
     """Add ``size`` to the (loaded) site of the desk database at ``db_url`` — its only

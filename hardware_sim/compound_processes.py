@@ -111,9 +111,11 @@ class Compound(SpawnedProcesses):
         return f"http://127.0.0.1:{self.desk_port}{API}"
 
     @property
-    def sync_store(self) -> Path:
-        """The site's central store (gate events, device status), as desk-sync.toml's
-        ``data_dir`` names it."""
+    def sync_store(self) -> Path | str:
+        """The site's central store (gate events, device status): a file in desk-sync.toml's
+        ``data_dir``, or the desk's PostgreSQL database (central.desk_sync.hub_store_of)."""
+        if self.db_url.startswith("postgresql"):
+            return self.db_url
         return self.root / "desk" / "sync" / f"sync-{self.site}.db"
 
     @property

@@ -75,7 +75,7 @@ class DeskInstall:
     @classmethod
     def populated(cls, db_url: str, site_file: Path, admin_password_file: Path, *,
                   site: str, log: Path, households: int, cards: int,
-                  sync_store: Path) -> DeskInstall:
+                  sync_store: Path | str) -> DeskInstall:
         """The database made, the site loaded, its admin created, then a made-up year of
         desk work on ``households`` more households with ``cards`` cards, and a month of
         gate events in the central store ``sync_store`` (``populate-demo``); not started

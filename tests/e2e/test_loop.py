@@ -5,7 +5,6 @@ a monthly parking card enters, is refused a second entry (anti-passback) and exi
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from hardware_sim.compound_processes import Compound, wait_for
 from hardware_sim.running_gate import RunningGate
+from sync.hub.store import CentralStore
 
 from .conftest import sim, tap, wait_state, wait_taps
 
@@ -35,13 +35,11 @@ def events_api(stack: Compound, headers: dict[str, str], **query: str) -> list[d
 
 def central_seqs(stack: Compound, device: str) -> list[int]:
     """The seqs of ``device``'s events in the central store, with any repeats."""
-    path = stack.root / "desk" / "sync" / f"sync-{stack.site}.db"
-    conn = sqlite3.connect(path, timeout=5)
+    store = CentralStore(stack.sync_store, stack.site)
     try:
-        return [r[0] for r in conn.execute("SELECT seq FROM events WHERE device = ?",
-                                           (device,))]
+        return store.event_seqs(device)
     finally:
-        conn.close()
+        store.close()
 
 
 def journal_seqs(gate: RunningGate) -> list[int]:
