@@ -131,6 +131,7 @@ class PostgresSiteLease:
         self._conn: Any = None
         self._held = False
         self._rest = 0  # looks left before taking a lease given up to balance the share
+        self._handing_over = False  # given up: publishers stopping, the lock freed next look
         self._untaken = 0  # looks in a row the lease was free while this worker held back
 
     def held(self) -> bool:
@@ -143,12 +144,18 @@ class PostgresSiteLease:
                 self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5,
                                              application_name=self.application_name[:63])
                 self._held = False
-            if self._held:
+            if self._held and self._handing_over:
+                # The publishers stopped at the last look: now another worker may take it.
+                self._unlock()
+                self._handing_over = False
+                self._rest = REST_LOOKS
+                log.info("site %s: given back to a worker short of its share", self.site)
+            elif self._held:
                 self._conn.execute("SELECT 1")
                 if self.balance is not None and self.balance.over_share(self.site, self._conn):
-                    log.info("site %s: given back to a worker short of its share", self.site)
-                    self._unlock()
-                    self._rest = REST_LOOKS
+                    # Said "not held" first, with the lock still held, so this worker's
+                    # publishers stop before another worker's start.
+                    self._handing_over = True
             elif self._may_take():
                 self._held = bool(self._conn.execute(
                     "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
@@ -161,7 +168,7 @@ class PostgresSiteLease:
             if self._held:
                 log.warning("site %s: lease lost with its connection: %s", self.site, exc)
             self._close()
-        return self._held
+        return self._held and not self._handing_over
 
     def _may_take(self) -> bool:
         """Whether to try for the lock now: within this worker's share, or the site has gone
@@ -194,6 +201,7 @@ class PostgresSiteLease:
         if self._held and self.balance is not None:
             self.balance.gave_up(self.site)
         conn, self._conn, self._held = self._conn, None, False
+        self._handing_over = False
         if conn is not None:
             try:
                 conn.close()

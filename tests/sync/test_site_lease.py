@@ -37,9 +37,16 @@ def url(postgres: LocalPostgres) -> Iterator[str]:
 
 
 def settle(workers: list[Worker], looks: int) -> list[set[str]]:
-    held: list[set[str]] = []
+    """Every worker looks ``looks`` times; what each publishes after the last. A site a
+    worker stops publishing is nobody's in that same round: its publishers stop before
+    another worker's start."""
+    held: list[set[str]] = [set() for _ in workers]
     for _ in range(looks):
+        before = held
         held = [w.look() for w in workers]
+        stopped = set().union(*(b - h for b, h in zip(before, held, strict=True)))
+        started = set().union(*(h - b for b, h in zip(before, held, strict=True)))
+        assert not stopped & started, f"handed over within one look: {stopped & started}"
     return held
 
 
