@@ -22,7 +22,7 @@ PROFILES = ROOT / "firmware_config" / "profiles"
 IMPORT_NAMES = {"argon2-cffi": "argon2", "tomli-w": "tomli_w", "sqlalchemy": "sqlalchemy",
                 "alembic": "alembic", "fastapi": "fastapi", "uvicorn": "uvicorn",
                 "openpyxl": "openpyxl", "jinja2": "jinja2", "babel": "babel",
-                "python-multipart": "python_multipart", "segno": "segno"}
+                "python-multipart": "python_multipart", "segno": "segno", "psycopg": "psycopg"}
 # Everything a gate imports: the gate, its config, the sync agent and the protocol it speaks.
 GATE_PACKAGES = ("edge", "firmware_config", "sync.agent", "sync.wire", "sync.mqtt")
 
