@@ -288,6 +288,12 @@ def leases(url: str) -> dict[str, str]:
     return {str(r[0]).split(" ")[1]: str(r[0]).split(" ")[2] for r in rows}
 
 
+def published_per_worker(url: str, workers: list[Worker]) -> dict[str, int]:
+    """How many sites each worker publishes now."""
+    held = leases(url).values()
+    return {w.name: sum(1 for v in held if v == w.name) for w in workers}
+
+
 def wait_linked(workers: list[Worker], url: str, sites: list[str], port: int,
                 timeout: float = 300) -> None:
     """Until every worker's link to every site is up and every site has its publisher."""
@@ -594,12 +600,10 @@ def run(root: Path, args: argparse.Namespace) -> Run:
         workers, public_key = start_workers(root / "desk", url, brokers, desk_password,
                                             sites=sites, count=args.workers)
         wait_linked(workers, url, sites, brokers.desk_port)
-        publishers = dict(sorted(
-            {w: sum(1 for v in leases(url).values() if v == w)
-             for w in (x.name for x in workers)}.items()))
         print(f"workers: linked to every site in {time.perf_counter() - t:.1f} s; sites "
-              f"published per worker {publishers}; {sites[0]} by {leases(url)[sites[0]]}",
-              flush=True)
+              f"published per worker {published_per_worker(url, workers)} (the first to "
+              f"start takes them all, then hands over the others' shares); {sites[0]} by "
+              f"{leases(url)[sites[0]]}", flush=True)
         settings = GateSettings(args.rate, args.batch, args.window, args.ack_timeout,
                                 public_key)
         arrivals = Arrivals()
@@ -641,6 +645,9 @@ def run(root: Path, args: argparse.Namespace) -> Run:
         if remaining > 0:
             time.sleep(remaining)
         busy_s = time.monotonic() - started
+        publishers = published_per_worker(url, workers)
+        print(f"sites published per worker at the end of the busy phase: {publishers}",
+              flush=True)
         groups["postgresql"] = postgres_pids(pg)
         cpu = {name: group_cpu(pids) - cpu0[name] for name, pids in groups.items()}
         # The gates stop taking taps; what they hold is still being stored (the desk stays
