@@ -40,6 +40,15 @@ def append_in(session: Session, card: CardRow | dict[str, object], site: str = S
     append_entry(session, site_row, uid, text, NOW)
 
 
+def head_within(sync: CentralSync, seconds: float) -> int:
+    """The hub log's head once something is relayed, or after ``seconds`` (far less than
+    the relays' minute-long poll in the tests that use it)."""
+    deadline = time.monotonic() + seconds
+    while sync.head_seq() == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return sync.head_seq()
+
+
 def row(uid: str, status: CardStatus) -> CardRow:
     return CardRow(uid, status, date(2026, 1, 1), date(2027, 1, 1), ("lobby",), None,
                    "owner", None)
@@ -104,10 +113,7 @@ def test_a_desk_commit_that_appends_wakes_the_relay_at_once(desk: Desk, tmp_path
     try:
         time.sleep(0.2)  # past its first look at the (empty) log
         append(desk, row("04A1B2C3", CardStatus.LOST))
-        deadline = time.monotonic() + 5
-        while sync.head_seq() == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert sync.head_seq() == 1
+        assert head_within(sync, 5.0) == 1
     finally:
         relay.stop()
         sync.close()
@@ -222,10 +228,7 @@ def test_a_change_committed_by_another_desk_worker_wakes_the_relay_at_once(
         time.sleep(0.5)  # past its first look at the (empty) log, listening
         with Session(desk.engine) as other, other.begin():
             append_in(other, row("04A1B2C3", CardStatus.LOST))
-        deadline = time.monotonic() + 5
-        while sync.head_seq() == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert sync.head_seq() == 1
+        assert head_within(sync, 5.0) == 1
     finally:
         relay.stop()
         sync.close()
