@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from sync.hub.store_database import libpq_url
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class PostgresSiteLease:
 
     def __init__(self, url: str, site: str, worker: str = "",
                  balance: LeaseBalance | None = None) -> None:
-        self.url = re.sub(r"^postgresql\+[a-z0-9_]+://", "postgresql://", url)
+        self.url = libpq_url(url)
         self.site = site
         # What pg_stat_activity shows for the lease's connection: who publishes the site.
         self.application_name = f"{_APP_PREFIX} {site} {worker}".strip()

@@ -242,7 +242,7 @@ class PostgresStoreDatabase:
     """The store in the company's PostgreSQL database, schema ``hub_<site>``."""
 
     def __init__(self, url: str, site: str) -> None:
-        self.url = _libpq_url(url)
+        self.url = libpq_url(url)
         self.site = site
         self.schema = schema_name(site)
         self.where = f"{_without_password(self.url)} schema {self.schema}"
@@ -366,7 +366,7 @@ def _run_script(conn: StoreConnection, script: str) -> None:
         conn.execute(statement)
 
 
-def _libpq_url(url: str) -> str:
+def libpq_url(url: str) -> str:
     """A SQLAlchemy URL (``postgresql+psycopg://``) as libpq takes it (``postgresql://``)."""
     return re.sub(r"^postgresql\+[a-z0-9_]+://", "postgresql://", url)
 
