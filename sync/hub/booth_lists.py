@@ -116,10 +116,10 @@ class BoothListPublisher(WakeableWorker):
             if last is None or last.digest != digest:
                 version = max((last.version + 1) if last is not None else 1, int(now * 1000))
                 payload = sign(self.key, replace(made, version=version, issued_at=now).dump())
-                delivery = link.publish(topic, payload, retain=True)
+                delivery = link.publish(topic, payload, retain=True, on_done=self.wake)
                 if delivery is not None:
                     inflight[booth] = InFlight(delivery, now, version, digest, payload)
             elif now - republished.get(booth, float("-inf")) >= self.republish_s:
-                delivery = link.publish(topic, last.payload, retain=True)
+                delivery = link.publish(topic, last.payload, retain=True, on_done=self.wake)
                 if delivery is not None:
                     inflight[booth] = InFlight(delivery, now)

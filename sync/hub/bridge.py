@@ -212,7 +212,7 @@ class CentralSync:
         if self._link is not None:
             raise RuntimeError("CentralSync is already started")
         link = MqttLink(self.settings, on_message=self._route, on_up=self._wake_publishers,
-                        on_down=self._wake_publishers, on_puback=self._wake_publishers)
+                        on_down=self._wake_publishers)
         self._link = link
         self.ingest.start(link)
         self.catchups.start(link)

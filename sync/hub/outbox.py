@@ -99,7 +99,7 @@ class OutboxPublisher(WakeableWorker):
                             changes_payloads(self.store.site, entries, self.clock())]
             deliveries = []
             for payload in payloads:
-                delivery = link.publish(first.topic, payload)
+                delivery = link.publish(first.topic, payload, on_done=self.wake)
                 if delivery is None:
                     break
                 deliveries.append(delivery)

@@ -137,10 +137,10 @@ class SiteRulesPublisher(WakeableWorker):
             except SiteRulesTooLargeError as exc:
                 log.error("site rules not sent: %s", exc)
                 return None
-            delivery = link.publish(self.topic, payload, retain=True)
+            delivery = link.publish(self.topic, payload, retain=True, on_done=self.wake)
             return None if delivery is None else InFlight(delivery, now, version, digest,
                                                            payload)
         if now - republished_at >= self.republish_s:
-            delivery = link.publish(self.topic, last.payload, retain=True)
+            delivery = link.publish(self.topic, last.payload, retain=True, on_done=self.wake)
             return None if delivery is None else InFlight(delivery, now)
         return None

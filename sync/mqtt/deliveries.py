@@ -7,6 +7,7 @@ know (the hub's outbox marks a row published only once its PUBACK arrived) waits
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from paho.mqtt.reasoncodes import ReasonCode
@@ -14,15 +15,20 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 @dataclass
 class Delivery:
-    """One QoS 1 publish; ``done`` is set when the broker's PUBACK arrived."""
+    """One QoS 1 publish; ``done`` is set when the broker's PUBACK arrived, and then
+    ``on_done`` is called (on paho's thread, or the publisher's own when the PUBACK came
+    first): the publisher waiting for it, and no other, is woken."""
 
     done: threading.Event = field(default_factory=threading.Event)
     reason: ReasonCode | None = None
+    on_done: Callable[[], None] | None = None
 
     def resolve(self, reason: ReasonCode) -> None:
         """The broker answered with ``reason``."""
         self.reason = reason
         self.done.set()
+        if self.on_done is not None:
+            self.on_done()
 
     @property
     def refused(self) -> bool:
@@ -40,9 +46,10 @@ class Deliveries:
         self._waiting: dict[int, Delivery] = {}
         self._early: dict[int, ReasonCode] = {}
 
-    def track(self, mid: int) -> Delivery:
-        """The delivery of the publish paho numbered ``mid``."""
-        delivery = Delivery()
+    def track(self, mid: int, on_done: Callable[[], None] | None = None) -> Delivery:
+        """The delivery of the publish paho numbered ``mid``; ``on_done`` is called once
+        the PUBACK arrived."""
+        delivery = Delivery(on_done=on_done)
         with self._lock:
             reason = self._early.pop(mid, None)
             if reason is None:

@@ -92,13 +92,11 @@ class MqttLink:
 
     def __init__(self, settings: LinkSettings, *, on_message: Callable[[Received], None],
                  on_up: Callable[[], None] = lambda: None,
-                 on_down: Callable[[], None] = lambda: None,
-                 on_puback: Callable[[], None] = lambda: None) -> None:
+                 on_down: Callable[[], None] = lambda: None) -> None:
         self.settings = settings
         self._on_message = on_message
         self._on_up = on_up
         self._on_down = on_down
-        self._on_puback = on_puback
         self._online = threading.Event()  # connected (CONNACK)
         self._ready = threading.Event()  # connected and subscribed (SUBACK)
         self._subscribe_mid: int | None = None
@@ -153,10 +151,11 @@ class MqttLink:
                                   properties=props)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes | str, *,
-                retain: bool = False) -> Delivery | None:
-        """Publish at QoS 1; its Delivery (set when the PUBACK arrives), or None when nothing
-        was handed to paho (the link is down on a clean session, or paho refused)."""
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False,
+                on_done: Callable[[], None] | None = None) -> Delivery | None:
+        """Publish at QoS 1; its Delivery (set when the PUBACK arrives, then ``on_done``
+        called), or None when nothing was handed to paho (the link is down on a clean
+        session, or paho refused)."""
         if self.settings.session_expiry_s is None and not self._ready.is_set():
             return None
         info = self.client.publish(topic, payload, qos=1, retain=retain)
@@ -164,7 +163,7 @@ class MqttLink:
                 # A persistent session keeps it: paho sends it after reconnecting.
                 info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
                 and self.settings.session_expiry_s is not None):
-            return self._deliveries.track(info.mid)
+            return self._deliveries.track(info.mid, on_done)
         log.warning("publish to %s failed: %s", topic, mqtt.error_string(info.rc))
         return None
 
@@ -246,7 +245,6 @@ class MqttLink:
             log.error("broker refused publish %d: %s", mid, reason)
         try:
             self._deliveries.resolve(mid, reason)
-            self._on_puback()
         except Exception:
             log.exception("on_publish failed")
 

@@ -25,6 +25,7 @@ from sync.wire.booth_list import (
     BoothSlip,
     ParkingTariff,
 )
+from sync.wire.device_messages import EventBatch
 from sync.wire.signing import verify
 from tests.sync.conftest import SITE, Broker, ConnectProbe, Probe
 
@@ -205,3 +206,35 @@ def test_a_booth_reads_its_own_list_only(booth_broker: Broker,
     assert not probe.wait_for(others, others.encode(), timeout=0.5)
     # Nor may a booth write its own list: only central signs and publishes it.
     assert probe.publish(TOPIC, b"forged", retain=True).is_failure
+
+
+def test_acknowledging_the_gates_events_does_not_rebuild_the_lists(
+        booth_broker: Broker, tmp_path: Path, key: Ed25519PrivateKey, desk: Desk,
+        mqtt_clients: ConnectProbe) -> None:
+    """Each event batch's ack is a QoS 1 publish with a PUBACK of its own. A PUBACK wakes
+    only the publisher waiting for it: when every PUBACK woke every publisher, a busy
+    site's booth lists (and site rules) were rebuilt from the desk's database hundreds of
+    times a second, most of a company desk worker's CPU (bench/company.py)."""
+    central = start_central(booth_broker, tmp_path / "central.db", key, desk)
+    try:
+        assert central.booth_lists is not None
+        central.booth_lists.interval_s = 60.0  # only a wake-up can rebuild now
+        wait_until(lambda: published(central) > 0)
+        time.sleep(0.3)  # the round that saw the first PUBACK has ended
+        builds = desk.builds
+        gate = "gate-1"
+        booth_broker.add_device(gate)
+        probe = mqtt_clients(booth_broker.port, gate, booth_broker.passwords[gate])
+        assert not probe.subscribe(topics.ack(SITE, gate)).is_failure
+        event = {"boot_id": "b", "wall": time.time(), "mono": 1.0, "kind": "tap",
+                 "alarm": False, "clock_trusted": True, "uid": "04A1", "granted": True,
+                 "reason": "granted", "data": {}}
+        for seq in range(1, 101):
+            batch = EventBatch(gate, ({**event, "seq": seq},), seq - 1, "j1")
+            assert not probe.publish(topics.events(SITE, gate),
+                                     batch.dump().encode()).is_failure
+        wait_until(lambda: len(probe.on(topics.ack(SITE, gate))) == 100)
+        time.sleep(0.3)
+        assert desk.builds - builds <= 1
+    finally:
+        central.close()
