@@ -37,6 +37,20 @@ def journal_upto(conn: StoreConnection, device: str, journal_id: str) -> int | N
     return None if row is None else int(row[0])
 
 
+def journal_state(conn: StoreConnection, device: str,
+                  journal_id: str) -> tuple[int | None, list[tuple[int, int]]]:
+    """``journal_upto`` and the journal's known gaps (``record_gaps``), in one look-up: a
+    busy desk worker's time goes on its round trips to the database."""
+    rows = conn.execute(
+        "SELECT j.events_upto, g.first_seq, g.last_seq FROM event_journals j "
+        "LEFT JOIN event_gaps g ON g.device = j.device AND g.journal_id = j.journal_id "
+        "WHERE j.device = ? AND j.journal_id = ? ORDER BY g.first_seq",
+        (device, journal_id)).fetchall()
+    if not rows:
+        return None, []
+    return int(rows[0][0]), [(int(lo), int(hi)) for _u, lo, hi in rows if lo is not None]
+
+
 def open_journal(conn: StoreConnection, device: str, journal_id: str, *, acked_seq: int,
                  first: Mapping[str, Any], now: float) -> tuple[int, dict[str, object] | None]:
     """Record a journal not seen before as ``device``'s current one; where its
@@ -82,9 +96,10 @@ def _same_journal(conn: StoreConnection, device: str, acked_seq: int,
 
 
 def record_gaps(conn: StoreConnection, device: str, journal_id: str,
-                batch: Sequence[Mapping[str, Any]]) -> None:
+                batch: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
     """Seqs the journal dropped for good (its overflow alarm names them): they will never
-    come, so acknowledgements may move past them."""
+    come, so acknowledgements may move past them. Returns the gaps the batch names."""
+    named = []
     for event in batch:
         data = event.get("data") or {}
         if event["kind"] == OVERFLOW_KIND and isinstance(data.get("first_seq"), int) \
@@ -92,6 +107,8 @@ def record_gaps(conn: StoreConnection, device: str, journal_id: str,
             conn.execute("INSERT INTO event_gaps (device, journal_id, first_seq, last_seq) "
                          "VALUES (?, ?, ?, ?) ON CONFLICT (device, journal_id, first_seq) "
                          "DO NOTHING", (device, journal_id, data["first_seq"], data["last_seq"]))
+            named.append((data["first_seq"], data["last_seq"]))
+    return named
 
 
 def keep_conflicts(conn: StoreConnection, device: str, journal_id: str,
@@ -109,33 +126,45 @@ def keep_conflicts(conn: StoreConnection, device: str, journal_id: str,
                          (device, journal_id, event["seq"], dump(dict(event)), now))
 
 
+_NEXT_LIMIT = 1000
 _NEXT_SEQS = ("SELECT seq FROM events WHERE device = ? AND journal_id = ? AND seq > ? "
-              "ORDER BY seq LIMIT 1000")
+              f"ORDER BY seq LIMIT {_NEXT_LIMIT}")
 
 
-def advance(conn: StoreConnection, device: str, journal_id: str, upto: int) -> int:
+def advance(conn: StoreConnection, device: str, journal_id: str, upto: int,
+            gaps: Sequence[tuple[int, int]] | None = None) -> int:
     """Move ``upto`` over every stored event and known gap of the journal that directly
-    follows it."""
-    gaps = conn.execute("SELECT first_seq, last_seq FROM event_gaps WHERE device = ? AND "
-                        "journal_id = ? ORDER BY first_seq", (device, journal_id)).fetchall()
-    while True:
-        before = upto
+    follows it. ``gaps``: the journal's gaps when the caller has them (else read here)."""
+    if gaps is None:
+        gaps = conn.execute("SELECT first_seq, last_seq FROM event_gaps WHERE device = ? "
+                            "AND journal_id = ? ORDER BY first_seq",
+                            (device, journal_id)).fetchall()
+
+    def over_gaps(at: int) -> int:
         for lo, hi in gaps:
-            if lo <= upto + 1 <= hi:
-                upto = hi
-        # The next stored seqs, counted by SQLite: seqs are distinct, so the n after upto are
-        # upto+1..upto+n exactly when the newest of them is upto+n — the common case, a batch
-        # stored right after the one before, settled without a row coming into Python.
+            if lo <= at + 1 <= hi:
+                at = hi
+        return at
+
+    while True:
+        upto = over_gaps(upto)
+        # The next stored seqs, counted by the database: seqs are distinct, so the n after
+        # upto are upto+1..upto+n exactly when the newest of them is upto+n — the common
+        # case, a batch stored right after the one before, settled without a row coming
+        # into Python.
         newest, n = conn.execute(
             f"SELECT max(seq), count(*) FROM ({_NEXT_SEQS}) AS next_seqs",
             (device, journal_id, upto),
         ).fetchone()
+        seen_all = n < _NEXT_LIMIT  # every stored seq after upto was looked at
         if n and newest == upto + n:
             upto = newest
         elif n:
             for (seq,) in conn.execute(_NEXT_SEQS, (device, journal_id, upto)):
                 if seq != upto + 1:
+                    seen_all = True  # the rest lie beyond a hole only a gap could close
                     break
                 upto = seq
-        if upto == before:
+        # Another look only when a gap closes the hole or there were more seqs than read.
+        if (seen_all or not n) and over_gaps(upto) == upto:
             return upto

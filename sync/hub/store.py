@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from edge.card_record import CardRow, WireCard, decode, encode
-from sync.hub.journals import advance, journal_upto, keep_conflicts, open_journal, record_gaps
+from sync.hub.journals import (
+    advance,
+    journal_state,
+    journal_upto,
+    keep_conflicts,
+    open_journal,
+    record_gaps,
+)
 from sync.hub.store_database import StoreConnection, store_database
 from sync.wire import topics
 from sync.wire.device_messages import LEGACY_JOURNAL, DeviceStatus, EventBatch
@@ -351,16 +358,20 @@ class CentralStore:
         rows = ([(device, journal_id, *v, now) for v in batch.values] if batch.values
                 else [event_row(device, journal_id, e, now) for e in events])
         self.db.lock_journal(conn, device, journal_id)
-        upto = journal_upto(conn, device, journal_id)
+        upto, stored_gaps = journal_state(conn, device, journal_id)
+        gaps: list[tuple[int, int]] | None = stored_gaps
         if upto is None:
             upto, replaced = open_journal(conn, device, journal_id, acked_seq=batch.acked_seq,
                                           first=events[0], now=now)
             if replaced is not None:
                 self._insert_alarm(conn, device, "journal_replaced", replaced)
+            # A legacy journal renamed brings its gaps with it.
+            gaps = None
         if self.db.insert_events(conn, rows) < len(rows):
             keep_conflicts(conn, device, journal_id, events, now)
-        record_gaps(conn, device, journal_id, events)
-        upto = advance(conn, device, journal_id, upto)
+        named = record_gaps(conn, device, journal_id, events)
+        upto = advance(conn, device, journal_id, upto,
+                       None if gaps is None else sorted({*gaps, *named}))
         conn.execute("UPDATE event_journals SET events_upto = ? WHERE device = ? AND "
                      "journal_id = ?", (upto, device, journal_id))
         conn.execute("UPDATE devices SET events_upto = ? WHERE device = ? AND "

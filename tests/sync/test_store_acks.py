@@ -1,0 +1,73 @@
+"""What an event batch's ack may cover (sync/hub/journals.py ``advance``), on both stores:
+only events stored, without a hole, or seqs the journal dropped for good; also past more
+stored seqs than one look-up reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sync.hub.store import CentralStore
+
+DEVICE = "main-gate"
+JOURNAL = "cd" * 16
+
+
+def ev(seq: int) -> dict[str, Any]:
+    return {"seq": seq, "boot_id": "b", "wall": 1_790_000_000.0 + seq, "mono": float(seq),
+            "kind": "tap", "alarm": False, "clock_trusted": True, "uid": "04A1B2C3",
+            "granted": True, "reason": "granted", "data": {}}
+
+
+def overflow(seq: int, first: int, last: int) -> dict[str, Any]:
+    return {**ev(seq), "kind": "journal_overflow", "alarm": True, "uid": None,
+            "granted": None, "reason": None,
+            "data": {"lost": last - first + 1, "first_seq": first, "last_seq": last}}
+
+
+def upto(store: CentralStore) -> int:
+    """How far the journal is stored without a hole (what later acks may cover)."""
+    [journal] = [j for j in store.journals() if j["journal_id"] == JOURNAL]
+    return int(journal["events_upto"])
+
+
+def test_an_ack_stops_at_a_hole_until_it_is_filled_or_dropped_for_good(
+        store_at: Callable[[str], Path | str]) -> None:
+    store = CentralStore(store_at("acks.db"), "site-a")
+    try:
+        def send(events: list[dict[str, Any]]) -> int:
+            return store.store_events(DEVICE, events, journal_id=JOURNAL)
+
+        assert send([ev(s) for s in (1, 2, 3)]) == 3
+        assert send([ev(s) for s in range(10, 1500)]) == 3  # 4..9 on their way
+        assert send([ev(4), ev(5)]) == 5
+        # 6 and 7 the journal dropped for good; its alarm is seq 8, and 9 still to come.
+        assert send([overflow(8, 6, 7)]) == 8
+        # The hole filled: the ack moves past more stored seqs than one look-up reads.
+        assert send([ev(9)]) == 9  # an ack names no seq beyond its own batch
+        assert upto(store) == 1499
+        assert send([ev(s) for s in range(1500, 1502)]) == 1501
+        assert store.count_events(DEVICE) == 1501 - 2
+        # A batch sent again changes nothing and is acknowledged as far as before.
+        assert send([ev(4), ev(5)]) == 5
+        assert store.count_events(DEVICE) == 1501 - 2
+    finally:
+        store.close()
+
+
+def test_a_gap_named_by_an_earlier_batch_is_crossed_when_the_hole_before_it_fills(
+        store_at: Callable[[str], Path | str]) -> None:
+    store = CentralStore(store_at("gaps.db"), "site-a")
+    try:
+        def send(events: list[dict[str, Any]]) -> int:
+            return store.store_events(DEVICE, events, journal_id=JOURNAL)
+
+        assert send([ev(1)]) == 1
+        # 3..5 dropped for good, named in seq 6; seq 2 not here yet.
+        assert send([overflow(6, 3, 5), ev(7)]) == 1
+        assert send([ev(2)]) == 2
+        assert upto(store) == 7
+        assert send([ev(8)]) == 8
+    finally:
+        store.close()
