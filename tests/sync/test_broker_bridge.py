@@ -288,8 +288,11 @@ def test_the_bridge_carries_the_site_both_ways_and_queues_while_cut(bridged: Bri
     bridged.link.restore()
     assert gate.wait_for(f"menwei/{SITE}/dev/gate1/ack", b"A1", 20)
     assert desk.wait_for(f"menwei/{SITE}/dev/gate1/events", b"E2", 20)
-    # Nothing looped back and nothing arrived twice.
-    assert desk.on(f"menwei/{SITE}/dev/gate1/events") == [b"E1", b"E2"]
+    # Nothing looped back. The bridge is QoS 1, at least once: E1, whose PUBACK may still
+    # have been on its way back when the link was cut, can come again once (the desk
+    # stores on device, journal and seq); E2 and A1, queued across the cut, come once.
+    events = desk.on(f"menwei/{SITE}/dev/gate1/events")
+    assert events in ([b"E1", b"E2"], [b"E1", b"E1", b"E2"])
     assert gate.on(f"menwei/{SITE}/dev/gate1/ack") == [b"A1"]
 
 
