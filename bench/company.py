@@ -640,7 +640,9 @@ def run(root: Path, args: argparse.Namespace) -> Run:
             "result": revocations}, daemon=True)
         revoking.start()
         if args.profile:
-            profile(workers, leases(url)[sites[0]], root / "profile.txt")
+            # Kept after the run (its data folder is removed): var/company-profile.<worker>.txt
+            profile(workers, leases(url)[sites[0]],
+                    Path(__file__).resolve().parents[1] / "var" / "company-profile.txt")
         remaining = args.seconds - (time.monotonic() - started)
         if remaining > 0:
             time.sleep(remaining)
