@@ -22,6 +22,7 @@ from central.services.site_rules import site_rules_payloads
 from edge.site_rules import SiteRules
 from sync.broker.config import VALID_ID
 from sync.hub.bridge import CentralSync
+from sync.hub.ingest_lanes import IngestLanes
 from sync.hub.quotas import QuotaLimits
 from sync.hub.site_lease import LeaseBalance, PostgresSiteLease
 from sync.mqtt.link import TlsFiles
@@ -31,6 +32,11 @@ from sync.wire.topics import CENTRAL_USER
 
 # The MQTT shared-subscription group of a company's desk workers.
 DESK_WORKERS = "menwei-desk"
+
+# The threads a worker stores the gates' events on, for all its sites (sync/hub/
+# ingest_lanes.py): enough to keep the database's commits overlapping, few enough that the
+# relay and the clerks' requests are not queued behind a storing thread per site.
+INGEST_LANES = 4
 
 
 class DeskSyncConfigError(ValueError):
@@ -163,6 +169,7 @@ class DeskSync:
         # shares the sites' inbound messages and publishes the sites whose lease it holds.
         company = engine.dialect.name == "postgresql"
         balance = LeaseBalance(len(config.sites))  # this worker's share of the sites
+        self.lanes = IngestLanes(INGEST_LANES)
         self.syncs = {
             site: CentralSync(hub_store_of(engine, config.data_dir, site), site, key,
                               config.broker_host, config.broker_port,
@@ -175,7 +182,8 @@ class DeskSync:
                               shared_group=DESK_WORKERS if company else None,
                               lease=(PostgresSiteLease(_url_of(engine), site,
                                                        config.worker_id, balance)
-                                     if company else None))
+                                     if company else None),
+                              ingest_lanes=self.lanes)
             for site in config.sites
         }
         self.relay = DeskToGates(engine, self.syncs, config.data_dir / "relay-state.json")
@@ -187,6 +195,7 @@ class DeskSync:
 
     def start(self) -> None:
         """Connect to the brokers (in the background) and start relaying."""
+        self.lanes.start()
         for sync in self.syncs.values():
             sync.start()
         self.relay.start()
@@ -196,6 +205,7 @@ class DeskSync:
         self.relay.stop()
         for sync in self.syncs.values():
             sync.close()
+        self.lanes.stop()
 
 
 def hub_store_of(engine: Engine, data_dir: Path, site: str) -> Path | str:

@@ -39,6 +39,7 @@ from edge.card_record import CardRow, WireCard
 from sync.hub.booth_lists import BoothListPublisher, BuildBoothLists
 from sync.hub.catchups import CATCHUP_WINDOW, AnswerSettings, CatchupAnswers
 from sync.hub.ingest import Inbound, Ingest
+from sync.hub.ingest_lanes import IngestLanes
 from sync.hub.lot_occupancy import LotOccupancy, LotReading
 from sync.hub.outbox import OUTBOX_WINDOW, OutboxPublisher
 from sync.hub.quotas import DeviceQuotas, QuotaLimits
@@ -81,7 +82,8 @@ class CentralSync:
                  booth_lists: BuildBoothLists | None = None,
                  site_rules: BuildSiteRules | None = None,
                  shared_group: str | None = None, lease: SiteLease | None = None,
-                 lease_interval: float = 1.0) -> None:
+                 lease_interval: float = 1.0,
+                 ingest_lanes: IngestLanes | None = None) -> None:
         _check_segment(site, "site")
         if snapshot_threshold < 0:
             raise ValueError("snapshot_threshold must not be negative")
@@ -107,7 +109,7 @@ class CentralSync:
         self._lease_thread: threading.Thread | None = None
         self.quotas = DeviceQuotas(quota or QuotaLimits())
         self.ingest = Ingest(self.store, self.quotas, drop=self._drop,
-                             over_quota=self._over_quota)
+                             over_quota=self._over_quota, lanes=ingest_lanes)
         self.catchups = CatchupAnswers(self.store, signing_key, self.quotas,
                                        AnswerSettings(snapshot_threshold, chunk_size),
                                        clock=clock, over_quota=self._over_quota)

@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import queue
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sync.hub.ingest_lanes import IngestLanes
 from sync.hub.quotas import DeviceQuotas
 from sync.hub.store import CentralStore
-from sync.hub.worker import LinkWorker, OverQuota
+from sync.hub.worker import OverQuota
 from sync.mqtt.link import MqttLink, Received
 from sync.wire import topics
 from sync.wire.device_messages import DeviceStatus, EventAck, EventBatch
@@ -47,55 +49,82 @@ class Inbound:
     message: Received
 
 
-class Ingest(LinkWorker):
-    """Stores what the devices report, on its own thread while the hub has a link."""
-
-    name = "central-ingest"
+class Ingest:
+    """Stores what the devices of one site report while the hub has a link, on a lane of
+    ``lanes`` (sync/hub/ingest_lanes.py: a desk worker's threads shared by its sites), or
+    on a thread of its own when given none."""
 
     def __init__(self, store: CentralStore, quotas: DeviceQuotas, *, drop: Drop,
-                 over_quota: OverQuota) -> None:
-        super().__init__()
+                 over_quota: OverQuota, lanes: IngestLanes | None = None) -> None:
         self.store, self.quotas = store, quotas
         self._drop, self._over_quota = drop, over_quota
-        self._inbox: queue.Queue[Inbound | None] = queue.Queue()
+        self._own_lanes = lanes is None
+        self._lanes = lanes if lanes is not None else IngestLanes(1)
+        self._lane = self._lanes.assign()
+        self._inbox: queue.Queue[Inbound] = queue.Queue()
+        self._link: MqttLink | None = None
+        self._in_line = False  # waiting in its lane's line, or in a round
+        self._line_lock = threading.Lock()
+        self._round_lock = threading.Lock()
+
+    def start(self, link: MqttLink) -> None:
+        """Store and acknowledge through ``link`` until ``stop``."""
+        if self._own_lanes:
+            self._lanes.start()
+        with self._round_lock:
+            self._link = link
+        self._line_up_if_waiting()
 
     def put(self, item: Inbound) -> None:
         """Queue a message (from paho's thread)."""
         self._inbox.put(item)
+        self._line_up_if_waiting()
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Finish the messages at hand and stop; what is queued and not stored stays
+        """Finish the round at hand and stop; what is queued and not stored stays
         unacknowledged, so the broker delivers it again."""
-        super().stop(timeout)
-        self._inbox = queue.Queue()
+        with self._round_lock:  # the round at hand ends first
+            self._link = None
+            self._inbox = queue.Queue()
+        if self._own_lanes:
+            self._lanes.stop(timeout)
 
-    def _wake_to_stop(self) -> None:
-        self._inbox.put(None)
+    def _line_up_if_waiting(self) -> None:
+        with self._line_lock:
+            if self._in_line or self._inbox.empty() or self._link is None:
+                return
+            self._in_line = True
+        self._lanes.line_up(self._lane, self)
 
-    def _run(self, link: MqttLink) -> None:
-        inbox = self._inbox
-        stopping = False
-        while not stopping and (item := inbox.get()) is not None:
-            # What else is already waiting goes with it: a device draining a backlog keeps
-            # several batches queued, and one commit for them all is one fsync, not one each.
-            waiting = [item]
-            while len(waiting) < GROUP_MESSAGES:
+    def run_round(self) -> None:
+        """Store what waits, at most GROUP_MESSAGES messages (the lane's other sites are
+        served before the rest); back in line if more waits."""
+        with self._round_lock:
+            link = self._link
+            waiting: list[Inbound] = []
+            while link is not None and len(waiting) < GROUP_MESSAGES:
+                # What else is already waiting goes with the first: a device draining a
+                # backlog keeps several batches queued, and one commit for them all is one
+                # fsync, not one each.
                 try:
-                    more = inbox.get_nowait()
+                    waiting.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
-                if more is None:
-                    stopping = True  # once these are handled
-                    break
-                waiting.append(more)
-            batches = []
-            for message in waiting:
-                if message.leaf != "events":
-                    self._status(message)
-                elif (batch := self._checked(message)) is not None:
-                    batches.append((message, batch))
-            if batches:
-                self._store(link, batches)
+            if link is not None and waiting:
+                self._handle(link, waiting)
+        with self._line_lock:
+            self._in_line = False
+        self._line_up_if_waiting()
+
+    def _handle(self, link: MqttLink, waiting: list[Inbound]) -> None:
+        batches = []
+        for message in waiting:
+            if message.leaf != "events":
+                self._status(message)
+            elif (batch := self._checked(message)) is not None:
+                batches.append((message, batch))
+        if batches:
+            self._store(link, batches)
 
     def _status(self, item: Inbound) -> None:
         """Store a status, then acknowledge it to the broker unless the database failed (the

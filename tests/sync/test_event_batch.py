@@ -20,6 +20,7 @@ from edge.journal import Journal
 from edge.ports import SystemClock
 from sync.agent.journal_uplink import JournalUplink
 from sync.hub.ingest import Inbound, Ingest
+from sync.hub.ingest_lanes import IngestLanes
 from sync.hub.quotas import DeviceQuotas, QuotaLimits
 from sync.hub.store import CentralStore
 from sync.mqtt.link import MqttLink, Received
@@ -277,3 +278,46 @@ def test_a_batch_that_breaks_the_store_loses_only_itself(tmp_path: Path) -> None
     assert link.acks == [EventAck("dev-a", 10, "j"), EventAck("dev-a", 20, "j")]
     assert store.count_events("dev-a") == 20 and store.count_events("breaks") == 0
     assert sorted(acked) == ["breaks:1", "dev-a:1", "dev-a:11"]  # none left to redeliver
+
+
+class LoggedStore(CountingStore):
+    """The real store, writing each transaction's size into one log shared by the sites."""
+
+    def __init__(self, path: Path, name: str, log: list[str]) -> None:
+        super().__init__(path)
+        self.name, self.log = name, log
+
+    def store_event_batches(self, batches: Sequence[tuple[str, EventBatch]]) -> list[int]:
+        self.log.append(f"{self.name}{len(batches)}")
+        return super().store_event_batches(batches)
+
+
+def test_sites_sharing_a_lane_are_served_in_turn(tmp_path: Path) -> None:
+    """A desk worker's sites share its ingest lanes (sync/hub/ingest_lanes.py); a lane
+    serves its sites in turn, a round of at most GROUP_MESSAGES each, so one site's backlog
+    does not hold back another site's acknowledgement until its gates send again."""
+    lanes = IngestLanes(1)
+    log: list[str] = []
+    stores = {name: LoggedStore(tmp_path / f"{name}.db", name, log) for name in "ab"}
+    ingests = {name: Ingest(store, DeviceQuotas(QuotaLimits()), drop=lambda *_a: None,
+                            over_quota=lambda *_a: None, lanes=lanes)
+               for name, store in stores.items()}
+    acked: list[str] = []
+    for first in range(1, 121, 10):  # site a: twelve batches waiting, site b: one
+        ingests["a"].put(events_message("dev-a", first, 10, acked))
+    ingests["b"].put(events_message("dev-b", 1, 10, acked))
+    lanes.start()
+    try:
+        for name in "ab":
+            ingests[name].start(cast(MqttLink, AckLink()))
+        deadline = time.monotonic() + 10
+        while len(acked) < 13:
+            assert time.monotonic() < deadline, acked
+            time.sleep(0.01)
+    finally:
+        for ingest in ingests.values():
+            ingest.stop()
+        lanes.stop()
+    assert log == ["a4", "b1", "a4", "a4"]
+    assert stores["a"].count_events("dev-a") == 120
+    assert stores["b"].count_events("dev-b") == 10
