@@ -36,7 +36,7 @@ DESK_WORKERS = "menwei-desk"
 # The threads a worker stores the gates' events on, for all its sites (sync/hub/
 # ingest_lanes.py): enough to keep the database's commits overlapping, few enough that the
 # relay and the clerks' requests are not queued behind a storing thread per site.
-INGEST_LANES = 4
+INGEST_LANES = 2
 
 
 class DeskSyncConfigError(ValueError):
