@@ -26,6 +26,11 @@ def overflow(seq: int, first: int, last: int) -> dict[str, Any]:
             "data": {"lost": last - first + 1, "first_seq": first, "last_seq": last}}
 
 
+def send(store: CentralStore, events: list[dict[str, Any]]) -> int:
+    """Store a batch of the journal; what its ack may cover."""
+    return store.store_events(DEVICE, events, journal_id=JOURNAL)
+
+
 def upto(store: CentralStore) -> int:
     """How far the journal is stored without a hole (what later acks may cover)."""
     [journal] = [j for j in store.journals() if j["journal_id"] == JOURNAL]
@@ -36,21 +41,18 @@ def test_an_ack_stops_at_a_hole_until_it_is_filled_or_dropped_for_good(
         store_at: Callable[[str], Path | str]) -> None:
     store = CentralStore(store_at("acks.db"), "site-a")
     try:
-        def send(events: list[dict[str, Any]]) -> int:
-            return store.store_events(DEVICE, events, journal_id=JOURNAL)
-
-        assert send([ev(s) for s in (1, 2, 3)]) == 3
-        assert send([ev(s) for s in range(10, 1500)]) == 3  # 4..9 on their way
-        assert send([ev(4), ev(5)]) == 5
+        assert send(store, [ev(s) for s in (1, 2, 3)]) == 3
+        assert send(store, [ev(s) for s in range(10, 1500)]) == 3  # 4..9 on their way
+        assert send(store, [ev(4), ev(5)]) == 5
         # 6 and 7 the journal dropped for good; its alarm is seq 8, and 9 still to come.
-        assert send([overflow(8, 6, 7)]) == 8
+        assert send(store, [overflow(8, 6, 7)]) == 8
         # The hole filled: the ack moves past more stored seqs than one look-up reads.
-        assert send([ev(9)]) == 9  # an ack names no seq beyond its own batch
+        assert send(store, [ev(9)]) == 9  # an ack names no seq beyond its own batch
         assert upto(store) == 1499
-        assert send([ev(s) for s in range(1500, 1502)]) == 1501
+        assert send(store, [ev(s) for s in range(1500, 1502)]) == 1501
         assert store.count_events(DEVICE) == 1501 - 2
         # A batch sent again changes nothing and is acknowledged as far as before.
-        assert send([ev(4), ev(5)]) == 5
+        assert send(store, [ev(4), ev(5)]) == 5
         assert store.count_events(DEVICE) == 1501 - 2
     finally:
         store.close()
@@ -60,14 +62,11 @@ def test_a_gap_named_by_an_earlier_batch_is_crossed_when_the_hole_before_it_fill
         store_at: Callable[[str], Path | str]) -> None:
     store = CentralStore(store_at("gaps.db"), "site-a")
     try:
-        def send(events: list[dict[str, Any]]) -> int:
-            return store.store_events(DEVICE, events, journal_id=JOURNAL)
-
-        assert send([ev(1)]) == 1
+        assert send(store, [ev(1)]) == 1
         # 3..5 dropped for good, named in seq 6; seq 2 not here yet.
-        assert send([overflow(6, 3, 5), ev(7)]) == 1
-        assert send([ev(2)]) == 2
+        assert send(store, [overflow(6, 3, 5), ev(7)]) == 1
+        assert send(store, [ev(2)]) == 2
         assert upto(store) == 7
-        assert send([ev(8)]) == 8
+        assert send(store, [ev(8)]) == 8
     finally:
         store.close()
