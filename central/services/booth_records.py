@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import func, select
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from central.clock import epoch_instant, utc_now, zone
 from central.models import (
+    Booth,
     BoothCursor,
     BoothParkingCharge,
     BoothRecordApplied,
@@ -71,6 +73,11 @@ _JOURNAL_KINDS = frozenset({"boot", "shutdown", "journal_overflow", "journal_una
 BOOTH_READERS = GATE_WATCH_ROLES
 BATCH = 200
 INTERVAL_S = 2.0
+# How often the journals of devices that are not the site's booths (its gates) are looked
+# through for booth records: a booth the desk does not list still has its records projected,
+# later. Looking through a company's two thousand gates' journals at every pass cost a desk
+# worker more than storing their events.
+OTHERS_INTERVAL_S = 30.0
 
 
 @runtime_checkable
@@ -435,9 +442,13 @@ class BoothRecordProjection:
     desk: Desk
     sources: Sequence[BoothEventSource]
     interval_s: float = INTERVAL_S
+    others_interval_s: float = OTHERS_INTERVAL_S
+    clock: Callable[[], float] = monotonic
     # How far a journal with no booth record has been looked through (not kept: after a
     # restart it is looked through again, once, by its primary key).
     _scanned: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # When each site's other devices were last looked through.
+    _others_at: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -457,11 +468,18 @@ class BoothRecordProjection:
             site_id = site.id
             cursors = {(c.device, c.journal_id): c.last_seq for c in session.scalars(
                 select(BoothCursor).where(BoothCursor.site_id == site_id))}
-        booths = {device for device, _journal in cursors}
+            listed = set(session.scalars(select(Booth.code).where(Booth.site_id == site_id)))
+        booths = {device for device, _journal in cursors} | listed
+        now = self.clock()
+        others = now - self._others_at.get(source.site, float("-inf")) >= self.others_interval_s
+        if others:
+            self._others_at[source.site] = now
         for journal in source.journals():
             device, journal_id = str(journal["device"]), str(journal["journal_id"])
             upto = int(journal["events_upto"])
             if device not in booths:
+                if not others:
+                    continue
                 key = (source.site, device, journal_id)
                 after = self._scanned.get(key, 0)
                 if after >= upto:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-BOOTH = "booth-main"
+BOOTH = "east-booth"  # the example site's booth (central/examples/site.toml)
 JOURNAL = "booth-journal-1"
 VISITOR_ID = "110101199003071234"
 

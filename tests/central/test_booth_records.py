@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -237,3 +238,57 @@ def test_the_desk_service_projects_by_itself_every_few_seconds(
     finally:
         projection.stop()
     assert count(desk, BoothRecordApplied) == 10
+
+
+class CountingSource:
+    """The store, counting by device how often a pass reads a journal's events."""
+
+    def __init__(self, store: CentralStore) -> None:
+        self.store = store
+        self.site = store.site
+        self.reads: dict[str, int] = {}
+
+    def journals(self) -> list[dict[str, Any]]:
+        return self.store.journals()
+
+    def events_for(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return self.store.events_for(*args, **kwargs)
+
+    def journal_events(self, device: str, journal_id: str, after_seq: int, upto_seq: int,
+                       **kwargs: Any) -> list[dict[str, Any]]:
+        self.reads[device] = self.reads.get(device, 0) + 1
+        return self.store.journal_events(device, journal_id, after_seq, upto_seq, **kwargs)
+
+
+def test_the_gates_journals_are_looked_through_only_now_and_then_the_listed_booths_always(
+        desk: Desk, staff: Staffs, store: CentralStore) -> None:
+    """A company's two thousand gates: looking through every gate's new events for booth
+    records at every pass cost a desk worker more than storing them. The site's booths (the
+    desk's list) are projected at every pass; other devices are looked through every
+    ``others_interval_s``, so a booth the desk does not list still gets there."""
+    number = issue(desk, staff)
+    source = CountingSource(store)
+    now = [0.0]
+    projection = BoothRecordProjection(desk, [source], others_interval_s=30.0,
+                                       clock=lambda: now[0])
+
+    def tap(seq: int) -> dict[str, Any]:
+        return event(seq, "tap", {}, START + seq)
+
+    store.store_events("main-gate", [tap(1), tap(2)], journal_id="g1")
+    assert projection.run_once().applied == 0
+    assert source.reads == {"main-gate": 1}
+    now[0] = 10.0
+    store.store_events("main-gate", [tap(3)], journal_id="g1")
+    # BOOTH is the site's listed booth (central/examples/site.toml); booth-west is not.
+    listed = a_shift(START, number)
+    store.store_events(BOOTH, listed[:1], journal_id=JOURNAL)
+    store.store_events("booth-west", [{**listed[0], "data": {**listed[0]["data"],
+                                                             "shift_id": "x1"}}],
+                       journal_id="w1")
+    assert projection.run_once().applied == 1  # the listed booth's shift
+    assert source.reads["main-gate"] == 1
+    assert "booth-west" not in source.reads
+    now[0] = 31.0
+    assert projection.run_once().applied == 1  # the unlisted booth's, at the next look
+    assert source.reads["main-gate"] == 2
