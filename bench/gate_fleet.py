@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sync.agent.edge_agent import POLL_S
+from sync.agent.journal_uplink import MAX_ACK_TIMEOUT_S
 from sync.wire import topics
 from sync.wire.auth_messages import AuthChanges, parse_auth_message
 from sync.wire.device_messages import DeviceStatus, EventAck, EventBatch
@@ -72,6 +73,7 @@ class SimGate:
         self.acked = 0
         self.in_flight: deque[tuple[int, float]] = deque()
         self.moved_at = float("-inf")
+        self.wait = settings.ack_timeout  # doubled per resend with no ack moving, as the agent
         self.resent = 0
         self.batches = 0
         self.ready = False
@@ -111,6 +113,7 @@ class SimGate:
                 while self.in_flight and self.in_flight[0][0] <= self.acked:
                     self.in_flight.popleft()
                 self.moved_at = now
+                self.wait = self.settings.ack_timeout
                 self.pump(now)
         elif message.topic.endswith(BASELINE_LEAF):
             self.out(f"base {self.site} {self.name} {message.payload.split()[0].decode()} "
@@ -144,9 +147,9 @@ class SimGate:
         """The uplink's round: send again after the ack timeout, then fill the window."""
         if not self.client.is_connected():
             return
-        if self.in_flight and now - max(self.in_flight[0][1], self.moved_at) \
-                > self.settings.ack_timeout:
+        if self.in_flight and now - max(self.in_flight[0][1], self.moved_at) > self.wait:
             self._rewind()
+            self.wait = min(self.wait * 2, max(MAX_ACK_TIMEOUT_S, self.settings.ack_timeout))
         while len(self.in_flight) < self.settings.window and self.cursor < self.generated:
             start = self.cursor - self.acked
             chunk = tuple(self.events[i] for i in range(

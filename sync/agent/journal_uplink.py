@@ -10,6 +10,11 @@ acknowledged events when it needs room). On every reconnect, and when the acks s
 moving — nothing acknowledged within ``ack_timeout`` of a batch's sending or of the last ack
 that moved, whichever is later — everything unacknowledged is sent again: central stores
 idempotently on (device, journal id, seq), so a duplicate costs bandwidth, never data.
+Each time that happens with still no ack moving, the wait doubles (up to
+``MAX_ACK_TIMEOUT_S``), and an ack that moves brings it back to ``ack_timeout``: a central
+behind a company's gates is given time to work through what it holds instead of being sent
+it all again every ``ack_timeout`` (at 100 sites x 20 gates it had been sent each event
+thirteen times over, and stored ever slower).
 
 The window is deep enough that central always finds the next batches waiting while it
 commits one (it stores what waits in one transaction, sync/hub/ingest.py): a drain is paced
@@ -42,6 +47,9 @@ Publish = Callable[[str, str], bool]
 # the devices' windows.
 DEFAULT_WINDOW = 16
 DEFAULT_ACK_TIMEOUT_S = 10.0
+# The longest wait for an ack before sending again, however often nothing moved: the broker
+# keeps what was sent for central anyway, so a resend only covers a message lost on the way.
+MAX_ACK_TIMEOUT_S = 160.0
 
 
 class JournalUplink:
@@ -58,6 +66,7 @@ class JournalUplink:
         self.batch_size = batch_size
         self.window = window
         self.ack_timeout = ack_timeout
+        self._wait = ack_timeout  # doubled at each resend with no ack moving since
         self._monotonic = monotonic
         self.acked_seq = journal.acked_seq
         self._cursor = self.acked_seq  # the newest seq handed to the link
@@ -98,6 +107,7 @@ class JournalUplink:
         self.journal.mark_acked(upto)
         self.acked_seq = upto
         self._moved_at = self._monotonic()
+        self._wait = self.ack_timeout
         while self._in_flight and self._in_flight[0][0] <= upto:
             self._in_flight.popleft()
         return True
@@ -112,10 +122,11 @@ class JournalUplink:
             return 0
         now = self._monotonic()
         if self._in_flight and \
-                now - max(self._in_flight[0][1], self._moved_at) > self.ack_timeout:
+                now - max(self._in_flight[0][1], self._moved_at) > self._wait:
             log.warning("no ack for events up to %d within %.0f s; sending again from %d",
-                        self._in_flight[0][0], self.ack_timeout, self.acked_seq + 1)
+                        self._in_flight[0][0], self._wait, self.acked_seq + 1)
             self._rewind()
+            self._wait = min(self._wait * 2, max(MAX_ACK_TIMEOUT_S, self.ack_timeout))
         sent = 0
         while len(self._in_flight) < self.window:
             stored = self.journal.read_rows(self._cursor, self.batch_size)

@@ -18,7 +18,7 @@ import pytest
 
 from edge.journal import Journal
 from edge.ports import SystemClock
-from sync.agent.journal_uplink import JournalUplink
+from sync.agent.journal_uplink import MAX_ACK_TIMEOUT_S, JournalUplink
 from sync.hub.ingest import Inbound, Ingest
 from sync.hub.ingest_lanes import IngestLanes
 from sync.hub.quotas import DeviceQuotas, QuotaLimits
@@ -321,3 +321,36 @@ def test_sites_sharing_a_lane_are_served_in_turn(tmp_path: Path) -> None:
     assert log == ["a4", "b1", "a4", "a4"]
     assert stores["a"].count_events("dev-a") == 120
     assert stores["b"].count_events("dev-b") == 10
+
+
+def test_a_window_sent_again_without_an_ack_moving_waits_twice_as_long_each_time(
+        tmp_path: Path) -> None:
+    """Resends back off: a central behind a company's gates is given the time to work
+    through what it holds, instead of all of it again every ack timeout; an ack that moves
+    brings the wait back to the timeout."""
+    journal = Journal(tmp_path / "events.db", SystemClock(), max_events=1000)
+    for _ in range(10):
+        journal.append("tap", {})
+    now = [0.0]
+    link = Link()
+    uplink = JournalUplink(journal, DEVICE, "events", link.publish, 5, window=16,
+                           ack_timeout=10.0, monotonic=lambda: now[0])
+    uplink.on_connected()
+    assert uplink.pump() == 2
+
+    def resent_at(seconds: float) -> bool:
+        sent = len(link.sent)
+        now[0] += seconds
+        uplink.pump()
+        return len(link.sent) > sent
+
+    assert not resent_at(10.0) and resent_at(0.5)  # the timeout: 10 s
+    assert not resent_at(20.0) and resent_at(0.5)  # then 20 s
+    assert not resent_at(40.0) and resent_at(0.5)  # then 40 s
+    assert uplink.on_ack(journal.journal_id, 5)  # an ack moved: 10 s again
+    assert not resent_at(10.0) and resent_at(0.5)
+    for _ in range(8):  # never longer than MAX_ACK_TIMEOUT_S
+        resent_at(MAX_ACK_TIMEOUT_S + 0.5)
+    assert not resent_at(MAX_ACK_TIMEOUT_S - 0.5) and resent_at(1.0)
+    assert uplink.resends == 13
+    journal.close()
