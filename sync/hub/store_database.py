@@ -16,6 +16,7 @@ journal, seq) is kept by reading which of a batch's seqs are stored before inser
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -85,6 +86,12 @@ class StoreDatabase(Protocol):
 
     where: str
 
+    @property
+    def failures(self) -> tuple[type[Exception], ...]:
+        """What the database raises when it fails (down, full, a lost connection, a
+        deadlock), as against a batch it cannot take: what failed is tried again."""
+        ...
+
     def connect(self) -> StoreConnection:
         """A new connection for one thread, the schema ready."""
         ...
@@ -130,6 +137,11 @@ class SqliteStoreDatabase:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.where = str(path)
+
+    @property
+    def failures(self) -> tuple[type[Exception], ...]:
+        """Any of SQLite's errors."""
+        return (sqlite3.Error,)
 
     def connect(self) -> StoreConnection:
         """A connection in WAL mode; the schema migrated the first time."""
@@ -275,6 +287,25 @@ class PostgresStoreDatabase:
             raise
         return conn
 
+    @property
+    def failures(self) -> tuple[type[Exception], ...]:
+        """The server's or the connection's failures (a row the server refuses is not)."""
+        import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
+
+        return (psycopg.OperationalError, psycopg.InterfaceError)
+
+    def connect_shared(self) -> PostgresConnection:
+        """A connection to the company's database bound to no site's schema, for writing
+        several sites in one transaction (``enter`` each in turn)."""
+        import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
+
+        return PostgresConnection(psycopg.connect(self.url, autocommit=True))
+
+    def enter(self, conn: StoreConnection) -> None:
+        """Make this site's schema the one the transaction in hand on ``conn`` works in
+        (until it ends or the next ``enter``)."""
+        conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+
     def _migrate(self, conn: PostgresConnection) -> None:
         # One process at a time creates or upgrades a site's schema (many desk workers
         # start together); the lock ends with the transaction.
@@ -360,7 +391,9 @@ class PostgresStoreDatabase:
             try:
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))",
                              (f"menwei-partition:{self.site}",))
-                conn.execute(f"CREATE TABLE IF NOT EXISTS events_{suffix} PARTITION OF events "
+                # Named with the schema: ``conn`` may be bound to no site's (connect_shared).
+                conn.execute(f'CREATE TABLE IF NOT EXISTS "{self.schema}".events_{suffix} '
+                             f'PARTITION OF "{self.schema}".events '
                              f"FOR VALUES FROM ({low}) TO ({high})")
             except BaseException:
                 conn.rollback()
