@@ -33,9 +33,8 @@ Figures, the last line JSON:
   ``lost`` = events the gates generated that no row holds; ``duplicates`` = rows beyond one
   per (device, journal, seq) plus events sent again on the wire (the gates count their
   resends; ``resent`` alone too). Baseline: the same number of rows (at most
-  ``--baseline-events``), in the product's mean batch size and as many batches per commit
-  as a worker's lane puts in one (``GROUP_MESSAGES`` of each of ``SITES_PER_COMMIT``
-  sites), inserted with ``executemany`` by one client into the same partitioned events
+  ``--baseline-events``), in the product's mean batch size and ``GROUP_MESSAGES`` batches
+  per commit, inserted with ``executemany`` by one client into the same partitioned events
   table (a hub schema of its own) with the same durability, right after the drain.
 - ``revocation_p50_ms``/``revocation_p99_ms``: a clerk of the first site reports a card lost
   through the API (``POST /api/v1/cards/{uid}/report-lost``, sent to the workers in turn, as
@@ -100,7 +99,6 @@ from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, DEFAULT_WINDOW
 from sync.broker.central_broker import CentralBrokerLayout, write_central_broker
 from sync.broker.config import BrokerLayout, CentralBridge, bridge_user, write_broker
 from sync.hub.ingest import GROUP_MESSAGES
-from sync.hub.ingest_lanes import SITES_PER_COMMIT
 from sync.hub.store_database import PostgresStoreDatabase, schema_name
 from sync.wire import topics
 from sync.wire.signing import generate_key
@@ -441,9 +439,8 @@ def count_stored(url: str, sites: list[str]) -> Stored:
 
 def baseline_ingest(url: str, events: int, batch: int) -> float:
     """Events per second of the physical limit: ``events`` rows like the gates', in batches
-    of ``batch`` and as many batches per fsync'd commit as a lane takes at most (a round of
-    ``GROUP_MESSAGES`` for each of ``SITES_PER_COMMIT`` sites), ``executemany`` by one client
-    into a hub schema's partitioned events table."""
+    of ``batch`` and ``GROUP_MESSAGES`` batches per fsync'd commit, ``executemany`` by one
+    client into a hub schema's partitioned events table."""
     db = PostgresStoreDatabase(url, "bench-baseline")
     conn = db.connect()
     try:
@@ -456,7 +453,7 @@ def baseline_ingest(url: str, events: int, batch: int) -> float:
         sql = ("INSERT INTO events (device, journal_id, seq, boot_id, wall, mono, kind, "
                "alarm, clock_trusted, uid, granted, reason, data, received_at) VALUES "
                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        step = batch * GROUP_MESSAGES * SITES_PER_COMMIT
+        step = batch * GROUP_MESSAGES
         started = time.perf_counter()
         for at in range(0, events, step):
             db.begin(conn, durable=True)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sync.hub.ingest_lanes import IngestLanes
@@ -99,44 +98,32 @@ class Ingest:
     def run_round(self) -> None:
         """Store what waits, at most GROUP_MESSAGES messages (the lane's other sites are
         served before the rest); back in line if more waits."""
-        with self.round_taken() as taken:
-            if taken is not None:
-                taken.store_alone()
+        with self._round_lock:
+            link = self._link
+            waiting: list[Inbound] = []
+            while link is not None and len(waiting) < GROUP_MESSAGES:
+                # What else is already waiting goes with the first: a device draining a
+                # backlog keeps several batches queued, and one commit for them all is one
+                # fsync, not one each.
+                try:
+                    waiting.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if link is not None and waiting:
+                self._handle(link, waiting)
+        with self._line_lock:
+            self._in_line = False
+        self._line_up_if_waiting()
 
-    @contextmanager
-    def round_taken(self) -> Iterator[TakenRound | None]:
-        """A round's event batches, taken and checked (statuses stored, malformed messages
-        dropped), for the caller to store and acknowledge before the round ends: on this
-        site's own connection (``TakenRound.store_alone``) or in a transaction with other
-        sites' rounds (sync/hub/ingest_lanes.py). None when no batch is left to store.
-        After the round this site is back in its lane's line if more waits."""
-        try:
-            with self._round_lock:
-                link = self._link
-                waiting: list[Inbound] = []
-                while link is not None and len(waiting) < GROUP_MESSAGES:
-                    # What else is already waiting goes with the first: a device draining a
-                    # backlog keeps several batches queued, and one commit for them all is
-                    # one fsync, not one each.
-                    try:
-                        waiting.append(self._inbox.get_nowait())
-                    except queue.Empty:
-                        break
-                batches = self._batches(waiting) if link is not None else []
-                yield TakenRound(self, link, batches) if link is not None and batches else None
-        finally:
-            with self._line_lock:
-                self._in_line = False
-            self._line_up_if_waiting()
-
-    def _batches(self, waiting: list[Inbound]) -> list[tuple[Inbound, EventBatch]]:
+    def _handle(self, link: MqttLink, waiting: list[Inbound]) -> None:
         batches = []
         for message in waiting:
             if message.leaf != "events":
                 self._status(message)
             elif (batch := self._checked(message)) is not None:
                 batches.append((message, batch))
-        return batches
+        if batches:
+            self._store(link, batches)
 
     def _status(self, item: Inbound) -> None:
         """Store a status, then acknowledge it to the broker unless the database failed (the
@@ -176,7 +163,9 @@ class Ingest:
         return batch
 
     def _store(self, link: MqttLink, batches: list[tuple[Inbound, EventBatch]]) -> None:
-        """Store the batches in one transaction, then acknowledge each (``_acknowledge``)."""
+        """Store the batches in one transaction, then acknowledge each: to its device (only
+        now, with the transaction committed, may the device forget those events) and to the
+        broker."""
         try:
             uptos = self.store.store_event_batches([(m.device, b) for m, b in batches])
         except self.store.db.failures:
@@ -192,12 +181,6 @@ class Ingest:
                           batches[0][0].device)
             batches[0][0].message.ack()
             return
-        self._acknowledge(link, batches, uptos)
-
-    def _acknowledge(self, link: MqttLink, batches: list[tuple[Inbound, EventBatch]],
-                     uptos: list[int]) -> None:
-        """Acknowledge each stored batch: to its device (only now, with the transaction
-        committed, may the device forget those events) and to the broker."""
         for (item, batch), upto in zip(batches, uptos, strict=True):
             if upto < batch.last_seq:
                 log.warning("%s: stored events up to %d, but not all of those before; "
@@ -207,30 +190,3 @@ class Ingest:
             link.publish(topics.ack(self.store.site, item.device),
                          EventAck(item.device, upto, batch.journal_id).dump())
             item.message.ack()
-
-
-@dataclass(frozen=True)
-class TakenRound:
-    """The event batches of one site's round, checked and not yet stored
-    (``Ingest.round_taken``)."""
-
-    ingest: Ingest
-    link: MqttLink
-    batches: list[tuple[Inbound, EventBatch]]
-
-    @property
-    def store(self) -> CentralStore:
-        """The site's store."""
-        return self.ingest.store
-
-    def device_batches(self) -> list[tuple[str, EventBatch]]:
-        """(device, batch) of each, as the store takes them."""
-        return [(m.device, b) for m, b in self.batches]
-
-    def store_alone(self) -> None:
-        """Store them in a transaction of the site's own, then acknowledge them."""
-        self.ingest._store(self.link, self.batches)
-
-    def acknowledge(self, uptos: list[int]) -> None:
-        """Acknowledge them, stored (committed) elsewhere up to ``uptos``."""
-        self.ingest._acknowledge(self.link, self.batches, uptos)

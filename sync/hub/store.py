@@ -28,7 +28,7 @@ from sync.hub.journals import (
     open_journal,
     record_gaps,
 )
-from sync.hub.store_database import PostgresStoreDatabase, StoreConnection, store_database
+from sync.hub.store_database import StoreConnection, store_database
 from sync.wire import topics
 from sync.wire.device_messages import LEGACY_JOURNAL, DeviceStatus, EventBatch
 from sync.wire.payload import ProtocolError, dump
@@ -350,18 +350,10 @@ class CentralStore:
         self.db.prepare_walls(self._conn(), {float(e["wall"]) for _d, b in batches
                                              for e in b.events})
         with self._write() as conn:
-            return [self.store_batch_in(conn, device, batch, now) for device, batch in batches]
+            return [self._store_batch(conn, device, batch, now) for device, batch in batches]
 
-    @property
-    def company(self) -> PostgresStoreDatabase | None:
-        """The company's database this site's store is a schema of, if it is one: then its
-        batches may be stored in one transaction with other sites' (``store_sites_batches``)."""
-        return self.db if isinstance(self.db, PostgresStoreDatabase) else None
-
-    def store_batch_in(self, conn: StoreConnection, device: str, batch: EventBatch,
-                       now: float) -> int:
-        """Store one batch in the transaction in hand on ``conn`` (working in this site's
-        store); what may be acknowledged (``store_events``)."""
+    def _store_batch(self, conn: StoreConnection, device: str, batch: EventBatch,
+                     now: float) -> int:
         journal_id, events = batch.journal_id, batch.events
         rows = ([(device, journal_id, *v, now) for v in batch.values] if batch.values
                 else [event_row(device, journal_id, e, now) for e in events])
@@ -657,33 +649,3 @@ class CentralStore:
                 gates.append({"device": device, "applied": done, "applied_at": at})
             out[desk_seq] = {"seq": seq, "gates": gates}
         return out
-
-
-def store_sites_batches(conn: StoreConnection,
-                        sites: Sequence[tuple[CentralStore, Sequence[tuple[str, EventBatch]]]]
-                        ) -> list[list[int]]:
-    """Store the (device, batch) pairs of several sites of one company database, each site's
-    as its store's ``store_event_batches`` would, all in one transaction on ``conn`` (from
-    ``PostgresStoreDatabase.connect_shared``): one fsync'd commit for many sites' gates,
-    when each of them sends a batch of one event. For each site, what may be acknowledged
-    of each of its batches."""
-    companies = []
-    for store, batches in sites:
-        company = store.company
-        if company is None:
-            raise ValueError(f"site {store.site}'s store is not in a company database")
-        company.prepare_walls(conn, {float(e["wall"]) for _d, b in batches for e in b.events})
-        companies.append(company)
-    conn.execute("BEGIN")
-    try:
-        uptos = []
-        for company, (store, batches) in zip(companies, sites, strict=True):
-            company.enter(conn)
-            now = store.clock()
-            uptos.append([store.store_batch_in(conn, device, batch, now)
-                          for device, batch in batches])
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-    return uptos

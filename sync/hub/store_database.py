@@ -273,6 +273,13 @@ class PostgresStoreDatabase:
         self._partitions: set[str] = set()
         self._partitions_lock = threading.Lock()
 
+    @property
+    def failures(self) -> tuple[type[Exception], ...]:
+        """The server's or the connection's failures (a row the server refuses is not)."""
+        import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
+
+        return (psycopg.OperationalError, psycopg.InterfaceError)
+
     def connect(self) -> StoreConnection:
         """A connection whose search_path is the site's schema, made the first time."""
         import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
@@ -286,25 +293,6 @@ class PostgresStoreDatabase:
             raw.close()
             raise
         return conn
-
-    @property
-    def failures(self) -> tuple[type[Exception], ...]:
-        """The server's or the connection's failures (a row the server refuses is not)."""
-        import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
-
-        return (psycopg.OperationalError, psycopg.InterfaceError)
-
-    def connect_shared(self) -> PostgresConnection:
-        """A connection to the company's database bound to no site's schema, for writing
-        several sites in one transaction (``enter`` each in turn)."""
-        import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
-
-        return PostgresConnection(psycopg.connect(self.url, autocommit=True))
-
-    def enter(self, conn: StoreConnection) -> None:
-        """Make this site's schema the one the transaction in hand on ``conn`` works in
-        (until it ends or the next ``enter``)."""
-        conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
 
     def _migrate(self, conn: PostgresConnection) -> None:
         # One process at a time creates or upgrades a site's schema (many desk workers
@@ -391,9 +379,7 @@ class PostgresStoreDatabase:
             try:
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))",
                              (f"menwei-partition:{self.site}",))
-                # Named with the schema: ``conn`` may be bound to no site's (connect_shared).
-                conn.execute(f'CREATE TABLE IF NOT EXISTS "{self.schema}".events_{suffix} '
-                             f'PARTITION OF "{self.schema}".events '
+                conn.execute(f"CREATE TABLE IF NOT EXISTS events_{suffix} PARTITION OF events "
                              f"FOR VALUES FROM ({low}) TO ({high})")
             except BaseException:
                 conn.rollback()

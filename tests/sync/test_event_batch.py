@@ -354,3 +354,25 @@ def test_a_window_sent_again_without_an_ack_moving_waits_twice_as_long_each_time
     assert not resent_at(MAX_ACK_TIMEOUT_S - 0.5) and resent_at(1.0)
     assert uplink.resends == 13
     journal.close()
+
+
+def test_a_site_lined_up_before_its_lanes_start_is_served_once_they_do(tmp_path: Path) -> None:
+    """A site's gates may speak before the worker's lanes run (they start together at the
+    desk's start): what they said waits in line."""
+    lanes = IngestLanes(1)
+    store = CountingStore(tmp_path / "central.db")
+    ingest = Ingest(store, DeviceQuotas(QuotaLimits()), drop=lambda *_a: None,
+                    over_quota=lambda *_a: None, lanes=lanes)
+    acked: list[str] = []
+    ingest.start(cast(MqttLink, AckLink()))
+    ingest.put(events_message("dev-a", 1, 10, acked))
+    lanes.start()
+    try:
+        deadline = time.monotonic() + 10
+        while acked != ["dev-a:1"]:
+            assert time.monotonic() < deadline, acked
+            time.sleep(0.01)
+    finally:
+        ingest.stop()
+        lanes.stop()
+    assert store.count_events("dev-a") == 10
