@@ -91,14 +91,14 @@ def settled_at_desk(office: BridgedSites, site: BridgedSite, device: str,
     """Whether the desk has stored every event ``device`` has journalled and the device has
     journalled nothing for ``quiet_s`` (longer than a strike's 3 s pulse, whose end is an
     event too), asked when called."""
-    last: list[tuple[int, float]] = []
+    newest, since = -1, time.monotonic()  # the newest seq seen, and since when
 
     def settled() -> bool:
+        nonlocal newest, since
         journal = journal_seqs(site, device)
-        top, now = max(journal, default=0), time.monotonic()
-        if not last or last[0][0] != top:
-            last[:] = [(top, now)]
-        return (now - last[0][1] >= quiet_s
+        if max(journal, default=0) != newest:
+            newest, since = max(journal, default=0), time.monotonic()
+        return (time.monotonic() - since >= quiet_s
                 and set(journal) <= set(desk_seqs(office, site, device)))
     return settled
 

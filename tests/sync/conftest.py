@@ -6,6 +6,7 @@ import getpass
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hardware_sim.local_postgres import LocalPostgres
 from hardware_sim.site_broker import LocalBroker, free_tcp_port
 from sync.broker.config import BrokerLayout, write_broker
 from sync.wire.topics import CENTRAL_USER
@@ -216,3 +218,12 @@ def make_site_ca() -> MakeSiteCa:
         return folder
 
     return run
+
+
+@pytest.fixture
+def url(postgres: LocalPostgres) -> Iterator[str]:
+    """A database of its own on the run's PostgreSQL cluster (a module may mean another
+    database by ``url``: test_site_lease's is the cluster's maintenance one)."""
+    name = f"hub_{uuid.uuid4().hex[:12]}"
+    yield postgres.create_database(name)
+    postgres.drop_database(name)

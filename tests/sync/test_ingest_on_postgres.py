@@ -5,13 +5,11 @@ its device, so it comes again; the store's next call has a new connection."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from typing import cast
 
 import psycopg
-import pytest
 
+from hardware_sim.compound_processes import wait_for
 from hardware_sim.local_postgres import LocalPostgres
 from sync.hub.ingest import Inbound, Ingest
 from sync.hub.ingest_lanes import IngestLanes
@@ -24,14 +22,6 @@ from sync.wire.device_messages import EventAck, EventBatch
 SITE = "sunrise-garden"
 DEVICE = "main-gate"
 WALL = 1_796_000_000.0  # in 2026 (its month partition is made when first written)
-
-
-@pytest.fixture
-def url(postgres: LocalPostgres) -> Iterator[str]:
-    """A database of its own on the run's PostgreSQL cluster."""
-    name = f"ingest_{uuid.uuid4().hex[:12]}"
-    yield postgres.create_database(name)
-    postgres.drop_database(name)
 
 
 class AckLink:
@@ -67,7 +57,7 @@ def stored(url: str) -> list[int]:
 
 
 def test_a_batch_the_server_failed_to_store_is_not_acknowledged_and_comes_again(
-        url: str) -> None:
+        url: str, postgres: LocalPostgres) -> None:
     store = CentralStore(url, SITE)
     lanes = IngestLanes(1)
     ingest = Ingest(store, DeviceQuotas(QuotaLimits()), drop=lambda *_a: None,
@@ -76,24 +66,17 @@ def test_a_batch_the_server_failed_to_store_is_not_acknowledged_and_comes_again(
     lanes.start()
     ingest.start(cast(MqttLink, link))
     try:
-        def wait(what: str, done: Callable[[], bool]) -> None:
-            deadline = time.monotonic() + 30
-            while not done():
-                assert time.monotonic() < deadline, what
-                time.sleep(0.02)
-
         ingest.put(message(1, url, broker_acked))
-        wait("the first batch acknowledged", lambda: len(broker_acked) == 1)
+        wait_for("the first batch acknowledged", lambda: len(broker_acked) == 1, 30)
         # The database goes away for a while: every connection ended, new ones refused.
         name = url.rsplit("/", 1)[1]
-        with psycopg.connect(libpq_url(url).rsplit("/", 1)[0] + "/postgres",
-                             autocommit=True) as admin:
+        with psycopg.connect(libpq_url(postgres.admin_url), autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
                           "datname = %s", (name,))
             ingest.put(message(2, url, broker_acked))
             ingest.put(message(3, url, broker_acked))
-            wait("both taken", ingest._inbox.empty)
+            wait_for("both taken", ingest._inbox.empty, 30)
             time.sleep(0.5)  # the round that took them ends within milliseconds
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         # What a failed store held is told to no one: the broker delivers it again after
@@ -103,8 +86,8 @@ def test_a_batch_the_server_failed_to_store_is_not_acknowledged_and_comes_again(
         assert all(ack.upto_seq < min(missing) for ack in link.acks)
         for seq in sorted(missing):
             ingest.put(message(seq, url, broker_acked))
-        wait("everything stored", lambda: stored(url) == [1, 2, 3])
-        wait("everything acknowledged", lambda: {s for s, _ in broker_acked} == {1, 2, 3})
+        wait_for("everything stored", lambda: stored(url) == [1, 2, 3], 30)
+        wait_for("everything acknowledged", lambda: {s for s, _ in broker_acked} == {1, 2, 3}, 30)
         # Never told the broker of a batch that was not stored (it would not come again).
         assert all(was_stored for _seq, was_stored in broker_acked), broker_acked
         assert link.acks[-1].upto_seq == 3

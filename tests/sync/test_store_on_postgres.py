@@ -5,15 +5,12 @@ storing batches of one journal at once, each event once."""
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 
-from hardware_sim.local_postgres import LocalPostgres
 from sync.hub.store import CentralStore
 from sync.hub.store_database import schema_name
 
@@ -29,14 +26,6 @@ def ev(seq: int, wall: float, boot: str = "boot-1") -> dict[str, Any]:
 
 def at(year: int, month: int, day: int = 15) -> float:
     return datetime(year, month, day, tzinfo=UTC).timestamp()
-
-
-@pytest.fixture
-def url(postgres: LocalPostgres) -> Iterator[str]:
-    """A database of its own on the run's PostgreSQL cluster."""
-    name = f"hub_{uuid.uuid4().hex[:12]}"
-    yield postgres.create_database(name)
-    postgres.drop_database(name)
 
 
 def partitions(url: str, site: str) -> dict[str, int]:
