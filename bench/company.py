@@ -9,8 +9,9 @@ What runs, all on 127.0.0.1:
   product's durability) holding the desk's tables and every site's hub store (schema
   ``hub_<site>``: events partitioned by month, signed log, outbox);
 - ``--workers`` real ``menwei-desk serve`` processes on it, each linked to every site through
-  the central broker (``--sync-config`` with its ``worker_id``): MQTT shared subscriptions
-  spread the events, one worker per site publishes it (its lease);
+  the central broker (``--sync-config`` with its ``worker_id``): the sites are spread over
+  the workers by their leases, and the worker holding a site publishes it and stores its
+  gates' events;
 - one Mosquitto per site, bridged to one central Mosquitto, both rendered by the product
   (``sync.broker.config`` with a ``CentralBridge``, ``sync.broker.central_broker``), the
   desk workers connected to the central one only (``start_brokers``);

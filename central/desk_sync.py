@@ -30,9 +30,6 @@ from sync.wire.booth_list import BoothList
 from sync.wire.signing import load_private_key
 from sync.wire.topics import CENTRAL_USER
 
-# The MQTT shared-subscription group of a company's desk workers.
-DESK_WORKERS = "menwei-desk"
-
 # The threads a worker stores the gates' events on, for all its sites (sync/hub/
 # ingest_lanes.py): enough to keep the database's commits overlapping, few enough that the
 # relay and the clerks' requests are not queued behind a storing thread per site.
@@ -165,8 +162,9 @@ class DeskSync:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         key = load_private_key(config.signing_key)
         desk = Desk(engine)
-        # On PostgreSQL several workers may serve the company: each connects as itself,
-        # shares the sites' inbound messages and publishes the sites whose lease it holds.
+        # On PostgreSQL several workers may serve the company: each connects as itself and
+        # serves the sites whose lease it holds (publishes them and takes their gates'
+        # messages in).
         company = engine.dialect.name == "postgresql"
         balance = LeaseBalance(len(config.sites))  # this worker's share of the sites
         self.lanes = IngestLanes(INGEST_LANES)
@@ -179,7 +177,6 @@ class DeskSync:
                               site_rules=_rules_of(desk, site),
                               client_id=(f"{CENTRAL_USER}-{site}-{config.worker_id}"
                                          if company else None),
-                              shared_group=DESK_WORKERS if company else None,
                               lease=(PostgresSiteLease(_url_of(engine), site,
                                                        config.worker_id, balance)
                                      if company else None),

@@ -81,7 +81,7 @@ class CentralSync:
                  quota: QuotaLimits | None = None, tls: TlsFiles | None = None,
                  booth_lists: BuildBoothLists | None = None,
                  site_rules: BuildSiteRules | None = None,
-                 shared_group: str | None = None, lease: SiteLease | None = None,
+                 lease: SiteLease | None = None,
                  lease_interval: float = 1.0,
                  ingest_lanes: IngestLanes | None = None) -> None:
         _check_segment(site, "site")
@@ -90,20 +90,24 @@ class CentralSync:
         if chunk_size < 1:
             raise ValueError(f"chunk_size {chunk_size}: a chunk holds at least one card")
         self.site, self.key, self.clock = site, signing_key, clock
-        # Several desk workers share a site's inbound messages (each to one of them); each
-        # worker still hears every lot count, kept in its memory.
-        share = f"$share/{shared_group}/" if shared_group else ""
+        # Exactly one worker publishes the site (sync/hub/site_lease.py).
+        self.lease = lease if lease is not None else lease_for(db_path, site)
+        self.lease_interval = lease_interval
+        self._inbound = tuple(topics.device_wildcard(site, leaf) for leaf in _INBOUND)
+        # Of a company's desk workers, the one publishing the site also takes its gates'
+        # messages in, so a journal's batches are stored in order by one worker (spread over
+        # the workers, the second batch of a journal was often stored before the first, and
+        # acknowledged only up to the hole until the gate sent both again). Every worker
+        # hears every lot count, kept in its memory.
+        self.inbound_follows_lease = not isinstance(self.lease, SoleLease)
         self.settings = LinkSettings(
             broker_host, broker_port, client_id or f"{CENTRAL_USER}-{site}", username,
-            password, (*(share + topics.device_wildcard(site, leaf) for leaf in _INBOUND),
+            password, (*(() if self.inbound_follows_lease else self._inbound),
                        topics.lot_wildcard(site)), tls,
             reconnect_delay=reconnect_delay, session_expiry_s=SESSION_EXPIRY_S,
             max_inflight=OUTBOX_WINDOW + 2 * CATCHUP_WINDOW + 32)
         self.max_inbound_bytes = max_inbound_bytes
         self.store = CentralStore(db_path, site, clock)
-        # Exactly one worker publishes the site (sync/hub/site_lease.py).
-        self.lease = lease if lease is not None else lease_for(db_path, site)
-        self.lease_interval = lease_interval
         self._publishing = False
         self._lease_stop = threading.Event()
         self._lease_thread: threading.Thread | None = None
@@ -125,6 +129,7 @@ class CentralSync:
         self._link: MqttLink | None = None
         self._dropped = 0
         self._dropped_lock = threading.Lock()
+        self._taken_in = 0  # written on paho's thread only
 
     # ------------------------------------------------------------ desk API
 
@@ -202,6 +207,11 @@ class CentralSync:
         return self._link is not None and self._link.connected
 
     @property
+    def taken_in(self) -> int:
+        """How many of its gates' messages (events, statuses, catch-ups) this hub took in."""
+        return self._taken_in
+
+    @property
     def dropped(self) -> int:
         """How many incoming messages were refused (malformed, oversized, misaddressed)."""
         return self._dropped
@@ -220,6 +230,10 @@ class CentralSync:
         self.catchups.start(link)
         if self.lease.held():
             self._start_publishers(link)
+        elif self.inbound_follows_lease:
+            # Not this worker's site (yet): a subscription its session kept from before a
+            # crash is given up at the connect.
+            link.follow(self._inbound, subscribed=False)
         if not isinstance(self.lease, SoleLease):
             self._lease_stop.clear()
             self._lease_thread = threading.Thread(target=self._watch_lease, args=(link,),
@@ -234,6 +248,11 @@ class CentralSync:
         return self._publishing or isinstance(self.lease, SoleLease)
 
     def _start_publishers(self, link: MqttLink) -> None:
+        if self.inbound_follows_lease:
+            # Subscribed before anything is published: the broker takes a connection's
+            # packets in order, so a gate's catch-up asked for what the outbox sends next
+            # reaches this worker.
+            link.follow(self._inbound, subscribed=True)
         self.outbox.start(link)
         if self.booth_lists is not None:
             self.booth_lists.start(link)
@@ -241,13 +260,18 @@ class CentralSync:
             self.site_rules.start(link)
         self._publishing = True
 
-    def _stop_publishers(self) -> None:
+    def _stop_publishers(self, link: MqttLink) -> None:
         self._publishing = False
         self.outbox.stop()
         if self.booth_lists is not None:
             self.booth_lists.stop()
         if self.site_rules is not None:
             self.site_rules.stop()
+        if self.inbound_follows_lease:
+            # Given up before the lease is (the next look): the worker taking the site over
+            # subscribes after this worker stopped. What the gates send in between reaches
+            # no one and is sent again after their ack timeout.
+            link.follow(self._inbound, subscribed=False)
 
     def _watch_lease(self, link: MqttLink) -> None:
         """Publish while the lease is held; take it over when the worker holding it dies."""
@@ -258,7 +282,7 @@ class CentralSync:
                     self._start_publishers(link)
                 elif not held and self._publishing:
                     log.warning("site %s: no longer this worker's to publish", self.site)
-                    self._stop_publishers()
+                    self._stop_publishers(link)
             except Exception:  # a dead watcher would leave the site without a publisher
                 log.exception("site %s: watching the lease failed; retrying", self.site)
 
@@ -275,7 +299,7 @@ class CentralSync:
         self.ingest.stop()
         self.catchups.stop()
         if self._publishing:
-            self._stop_publishers()
+            self._stop_publishers(link)
         self.lease.release()
         link.close()
         self._link = None
@@ -306,6 +330,7 @@ class CentralSync:
             msg.ack()
             return
         _site, device, leaf = where
+        self._taken_in += 1
         if leaf == "status" and not msg.payload:
             msg.ack()  # a retained status being cleared
             return

@@ -1,10 +1,10 @@
 """Which desk worker publishes a site: exactly one at a time.
 
 A company runs several ``menwei-desk serve`` workers against one PostgreSQL database and one
-broker. Any of them stores the gates' events and answers their catch-ups (MQTT shared
-subscriptions hand each message to one), but a site's outbox, booth lists, site rules and
-the relay of the desk's log into its signed log are one stream in one order: one worker
-publishes it. It holds the site's lease — a PostgreSQL session advisory lock on a connection
+broker. A site's outbox, booth lists, site rules and the relay of the desk's log into its
+signed log are one stream in one order: one worker publishes it, and the same worker takes
+the site's gates' messages in (sync/hub/bridge.py), so a journal's batches are stored in
+order. It holds the site's lease — a PostgreSQL session advisory lock on a connection
 of its own — for as long as that connection lives. A worker that dies (killed, its machine
 off, its network gone) loses its connection and with it the lock; another worker's next
 look (every second) takes it and resumes from what the store says was published.

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,11 @@ class MqttLink:
         self._online = threading.Event()  # connected (CONNACK)
         self._ready = threading.Event()  # connected and subscribed (SUBACK)
         self._subscribe_mid: int | None = None
+        self._subscribing: list[str] = []  # the filters of the connect's SUBSCRIBE
+        # Filters subscribed (True) or given up (False) at run time (``follow``), restored
+        # on every connect: a persistent session may still hold one given up.
+        self._followed: dict[str, bool] = {}
+        self._follow_lock = threading.Lock()
         self._deliveries = Deliveries()
         self.generation = 0  # connections made: a message id is only valid in its own
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
@@ -151,6 +156,27 @@ class MqttLink:
                                   properties=props)
         self.client.loop_start()
 
+    def follow(self, filters: Sequence[str], *, subscribed: bool) -> None:
+        """Subscribe to ``filters`` (QoS 1), or unsubscribe from them, now if connected and
+        again on every connect until told otherwise. Messages already queued for this
+        session still arrive after an unsubscribe."""
+        with self._follow_lock:
+            for topic_filter in filters:
+                self._followed[topic_filter] = subscribed
+        # Read after the change: a connect that read the old state had set this first, so
+        # one of the two sends the new state.
+        if not self._online.is_set() or not filters:
+            return
+        if subscribed:
+            result, _mid = self.client.subscribe([(f, SubscribeOptions(qos=1))
+                                                  for f in filters])
+        else:
+            result, _mid = self.client.unsubscribe(list(filters))
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            # The next connect sends it (a failure here is the link going down).
+            log.warning("%s %s failed: %s", "subscribing to" if subscribed else
+                        "unsubscribing from", ", ".join(filters), mqtt.error_string(result))
+
     def publish(self, topic: str, payload: bytes | str, *, retain: bool = False,
                 on_done: Callable[[], None] | None = None) -> Delivery | None:
         """Publish at QoS 1; its Delivery (set when the PUBACK arrives, then ``on_done``
@@ -189,8 +215,19 @@ class MqttLink:
         self.generation += 1
         self._online.set()
         log.info("connected to %s (session present: %s)", self.where, flags.session_present)
-        result, mid = client.subscribe([(t, SubscribeOptions(qos=1))
-                                        for t in self.settings.subscriptions])
+        with self._follow_lock:
+            followed = dict(self._followed)
+        wanted = [*self.settings.subscriptions, *(f for f, on in followed.items()
+                                                  if on and f not in self.settings.subscriptions)]
+        given_up = [f for f, on in followed.items() if not on]
+        if given_up:
+            client.unsubscribe(given_up)
+        if not wanted:
+            self._ready.set()
+            self._on_up()
+            return
+        self._subscribing = wanted
+        result, mid = client.subscribe([(t, SubscribeOptions(qos=1)) for t in wanted])
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error("subscribe failed: %s", mqtt.error_string(result))
         self._subscribe_mid = mid
@@ -199,7 +236,7 @@ class MqttLink:
                           reasons: list[ReasonCode], _props: Properties | None) -> None:
         if mid != self._subscribe_mid:
             return
-        for topic, reason in zip(self.settings.subscriptions, reasons, strict=False):
+        for topic, reason in zip(self._subscribing, reasons, strict=False):
             if reason.is_failure:
                 log.error("subscription to %s refused: %s", topic, reason)
         # The broker handles a connection's packets in order, so a request sent from here is

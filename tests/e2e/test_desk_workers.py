@@ -1,8 +1,8 @@
 """A company's desk as several ``menwei-desk serve`` workers against one PostgreSQL and one
-broker (issue 14): one worker publishes the site (it holds the site's lease), every worker
-stores the gates' events (MQTT shared subscriptions). The worker publishing is killed with
-SIGKILL while the desk's changes stream out; the other takes the site over within seconds,
-and every gate ends on the same list, in order, nothing twice, every event stored once."""
+broker (issue 14): one worker publishes the site and stores its gates' events (it holds the
+site's lease). The worker publishing is killed with SIGKILL while the desk's changes stream
+out; the other takes the site over within seconds, and every gate ends on the same list, in
+order, nothing twice, every event stored once."""
 
 from __future__ import annotations
 
