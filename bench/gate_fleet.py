@@ -72,6 +72,7 @@ class SimGate:
         self.cursor = 0  # the newest seq handed to the link
         self.acked = 0
         self.in_flight: deque[tuple[int, float]] = deque()
+        self.ack_since = True  # an ack moved since the last batch not full was sent
         self.moved_at = float("-inf")
         self.wait = settings.ack_timeout  # doubled per resend with no ack moving, as the agent
         self.resent = 0
@@ -113,6 +114,7 @@ class SimGate:
                 while self.in_flight and self.in_flight[0][0] <= self.acked:
                     self.in_flight.popleft()
                 self.moved_at = now
+                self.ack_since = True
                 self.wait = self.settings.ack_timeout
                 self.pump(now)
         elif message.topic.endswith(BASELINE_LEAF):
@@ -154,10 +156,14 @@ class SimGate:
             start = self.cursor - self.acked
             chunk = tuple(self.events[i] for i in range(
                 start, min(start + self.settings.batch, len(self.events))))
+            partial = len(chunk) < self.settings.batch
+            if partial and self.in_flight and not self.ack_since:
+                break  # as the uplink: a batch not yet full waits for an ack that moves
             batch = EventBatch(self.name, chunk, self.acked, self.journal_id)
             self.client.publish(self.events_topic, batch.dump(), qos=1)
             self.cursor = batch.last_seq
             self.in_flight.append((self.cursor, now))
+            self.ack_since = self.ack_since and not partial
             self.batches += 1
 
     def summary(self) -> dict[str, Any]:

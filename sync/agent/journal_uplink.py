@@ -1,7 +1,10 @@
 """Shipping the gate's journal upstream, in order, until the central service acknowledges it.
 
 Events with ``seq > acked_seq`` are read oldest first in batches of ``batch_size`` and
-published (QoS 1) to the device's ``events`` topic, with up to ``window`` batches in flight.
+published (QoS 1) to the device's ``events`` topic, with up to ``window`` full batches in
+flight; a batch that is not full goes only when nothing is in flight or an ack moved since
+the last one went (Nagle's rule: the events of a trickle gather while an ack is on its way,
+so the messages per second a gate sends follow how fast central acknowledges).
 Every batch names the journal it comes from (``Journal.journal_id``), and an
 ``EventAck(upto_seq)`` from central is recorded with ``Journal.mark_acked`` only if it names
 the same journal: an ack for a journal this device no longer has (its SD card was replaced)
@@ -72,6 +75,7 @@ class JournalUplink:
         self._cursor = self.acked_seq  # the newest seq handed to the link
         self._in_flight: deque[tuple[int, float]] = deque()  # (last_seq, sent at)
         self._moved_at = float("-inf")  # when an ack last moved acked_seq
+        self._ack_since = True  # an ack moved since the last batch not full was sent
         self._online = False
         self.resends = 0
 
@@ -107,6 +111,7 @@ class JournalUplink:
         self.journal.mark_acked(upto)
         self.acked_seq = upto
         self._moved_at = self._monotonic()
+        self._ack_since = True
         self._wait = self.ack_timeout
         while self._in_flight and self._in_flight[0][0] <= upto:
             self._in_flight.popleft()
@@ -130,7 +135,12 @@ class JournalUplink:
         sent = 0
         while len(self._in_flight) < self.window:
             stored = self.journal.read_rows(self._cursor, self.batch_size)
-            if not stored:
+            partial = len(stored) < self.batch_size
+            if not stored or (partial and self._in_flight and not self._ack_since):
+                # A batch not yet full waits for an ack that moves and grows meanwhile (the
+                # ack pumps at once): a gate tapped once a second sends a message an ack,
+                # not one a tap, so a company's desk that falls behind is sent fewer, fuller
+                # batches instead of more it must then be sent again.
                 break
             rows = [_wire(r) for r in stored]
             batch, text = _fit(self.device, self.journal.journal_id, rows, self.acked_seq)
@@ -138,6 +148,7 @@ class JournalUplink:
                 break
             self._cursor = batch.last_seq
             self._in_flight.append((batch.last_seq, now))
+            self._ack_since = self._ack_since and not partial
             sent += 1
         return sent
 

@@ -197,6 +197,36 @@ def test_a_deep_window_worked_through_slowly_is_not_sent_again(tmp_path: Path) -
     journal.close()
 
 
+def test_a_trickle_of_events_waits_for_an_ack_and_goes_in_one_batch(tmp_path: Path) -> None:
+    # A gate tapped now and then: its first event goes at once; those tapped while that
+    # batch awaits its ack gather and go together when the ack comes (one message an ack,
+    # not one a tap, whatever central's delay). Full batches still fill the window.
+    journal = Journal(tmp_path / "events.db", SystemClock(), max_events=1000)
+    now = [0.0]
+    link = Link()
+    uplink = JournalUplink(journal, DEVICE, "events", link.publish, 5, window=16,
+                           ack_timeout=10.0, monotonic=lambda: now[0])
+    uplink.on_connected()
+    journal.append("tap", {})
+    assert uplink.pump() == 1
+    for _ in range(3):
+        now[0] += 1.0
+        journal.append("tap", {})
+        assert uplink.pump() == 0  # central has not acknowledged the first yet
+    assert uplink.on_ack(journal.journal_id, 1)
+    assert uplink.pump() == 1
+    assert link.sent == [(1, 1), (2, 4)]
+    for _ in range(12):  # a burst: two full batches go behind the one in flight
+        journal.append("tap", {})
+    assert uplink.pump() == 2
+    assert link.sent[2:] == [(5, 9), (10, 14)]
+    assert uplink.on_ack(journal.journal_id, 9)  # moved, not to the end: one more may go
+    assert uplink.pump() == 1
+    assert link.sent[4:] == [(15, 16)]
+    assert uplink.resends == 0
+    journal.close()
+
+
 class CountingStore(CentralStore):
     """The real store, noting how many batches each transaction held; a device named
     ``breaks`` makes the store fail as no database error would."""
