@@ -100,7 +100,7 @@ from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, DEFAULT_WINDOW
 from sync.broker.central_broker import CentralBrokerLayout, write_central_broker
 from sync.broker.config import BrokerLayout, CentralBridge, bridge_user, write_broker
 from sync.hub.ingest import GROUP_MESSAGES
-from sync.hub.store_database import PostgresStoreDatabase, schema_name
+from sync.hub.store_database import PostgresStoreDatabase, libpq_url, schema_name
 from sync.wire import topics
 from sync.wire.signing import generate_key
 from sync.wire.topics import CENTRAL_USER
@@ -281,7 +281,7 @@ def start_workers(root: Path, url: str, brokers: Brokers, desk_password: str, *,
 
 def leases(url: str) -> dict[str, str]:
     """Which worker publishes each site, as PostgreSQL shows its advisory locks."""
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         rows = conn.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
             "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
@@ -425,7 +425,7 @@ class Stored:
 def count_stored(url: str, sites: list[str]) -> Stored:
     """Rows, distinct (device, journal, seq) and the newest received_at, per site's schema."""
     stored = Stored()
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         for site in sites:
             for device, journal, rows, distinct, received in conn.execute(
                     f'SELECT device, journal_id, count(*), count(DISTINCT seq), '

@@ -35,7 +35,7 @@ from hardware_sim.local_postgres import LocalPostgres
 from hardware_sim.site_broker import LocalBroker, free_tcp_port
 from sync.agent.edge_agent import EdgeAgent
 from sync.broker.config import BrokerLayout, add_user
-from sync.hub.store_database import schema_name
+from sync.hub.store_database import libpq_url, schema_name
 from sync.wire.signing import generate_key, load_private_key, public_key_text
 from sync.wire.topics import CENTRAL_USER
 from tests.edge.conftest import door_doc, write_doc
@@ -91,7 +91,7 @@ def change(desk: Desk, n: int) -> None:
 
 def lease_holder(url: str) -> str | None:
     """The worker holding the site's lease, as PostgreSQL shows it."""
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         row = conn.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
             "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
@@ -188,7 +188,7 @@ def test_a_worker_killed_while_publishing_is_taken_over_and_nothing_is_lost_or_d
         with desk.sessions() as s:
             final = {uid: json.loads(text)["status"] for uid, text in s.execute(
                 select(AuthLogEntry.uid, AuthLogEntry.card).order_by(AuthLogEntry.seq))}
-        with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        with psycopg.connect(libpq_url(url)) as conn:
             conn.execute(f'SET search_path TO "{schema_name(SITE)}"')
 
             def hub_head() -> int:

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from sync.hub.store import CentralStore
-from sync.hub.store_database import schema_name
+from sync.hub.store_database import libpq_url, schema_name
 
 DEVICE = "main-gate"
 JOURNAL = "ab" * 16
@@ -30,7 +30,7 @@ def at(year: int, month: int, day: int = 15) -> float:
 
 def partitions(url: str, site: str) -> dict[str, int]:
     """Each events partition of the site's schema and how many rows it holds."""
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         names = [r[0] for r in conn.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
@@ -113,7 +113,7 @@ def test_a_lost_server_connection_is_replaced_by_the_next_call(url: str) -> None
     finds it fails (its batch is not acknowledged, so it comes again); the next one works."""
     store = CentralStore(url, "sunrise-garden")
     assert store.store_events(DEVICE, [ev(1, at(2026, 12))], journal_id=JOURNAL) == 1
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as admin:
+    with psycopg.connect(libpq_url(url), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
     with pytest.raises(psycopg.OperationalError):
