@@ -100,7 +100,9 @@ class MqttLink:
         self._online = threading.Event()  # connected (CONNACK)
         self._ready = threading.Event()  # connected and subscribed (SUBACK)
         self._subscribe_mid: int | None = None
-        self._subscribing: list[str] = []  # the filters of the connect's SUBSCRIBE
+        # The filters of each SUBSCRIBE awaiting its SUBACK (the connect's and ``follow``'s),
+        # so a refusal names its filter.
+        self._subscribing: dict[int, list[str]] = {}
         # Filters subscribed (True) or given up (False) at run time (``follow``), restored
         # on every connect: a persistent session may still hold one given up.
         self._followed: dict[str, bool] = {}
@@ -168,8 +170,7 @@ class MqttLink:
         if not self._online.is_set() or not filters:
             return
         if subscribed:
-            result, _mid = self.client.subscribe([(f, SubscribeOptions(qos=1))
-                                                  for f in filters])
+            result, _mid = self._subscribe(list(filters))
         else:
             result, _mid = self.client.unsubscribe(list(filters))
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -220,25 +221,32 @@ class MqttLink:
         wanted = [*self.settings.subscriptions, *(f for f, on in followed.items()
                                                   if on and f not in self.settings.subscriptions)]
         given_up = [f for f, on in followed.items() if not on]
+        self._subscribing.clear()  # the last connection's SUBACKs never come
         if given_up:
             client.unsubscribe(given_up)
         if not wanted:
             self._ready.set()
             self._on_up()
             return
-        self._subscribing = wanted
-        result, mid = client.subscribe([(t, SubscribeOptions(qos=1)) for t in wanted])
+        result, mid = self._subscribe(wanted)
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error("subscribe failed: %s", mqtt.error_string(result))
         self._subscribe_mid = mid
 
+    def _subscribe(self, filters: list[str]) -> tuple[MQTTErrorCode, int | None]:
+        """SUBSCRIBE to ``filters`` at QoS 1, noting them for their SUBACK."""
+        result, mid = self.client.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
+        if mid is not None:
+            self._subscribing[mid] = filters
+        return result, mid
+
     def _handle_subscribe(self, _client: mqtt.Client, _userdata: Any, mid: int,
                           reasons: list[ReasonCode], _props: Properties | None) -> None:
-        if mid != self._subscribe_mid:
-            return
-        for topic, reason in zip(self._subscribing, reasons, strict=False):
+        for topic, reason in zip(self._subscribing.pop(mid, []), reasons, strict=False):
             if reason.is_failure:
                 log.error("subscription to %s refused: %s", topic, reason)
+        if mid != self._subscribe_mid:
+            return
         # The broker handles a connection's packets in order, so a request sent from here is
         # answered only once the answer's topic is subscribed.
         self._ready.set()

@@ -10,7 +10,6 @@ import getpass
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,28 +35,22 @@ DESK_PASSWORD = "desk-pw"
 BRIDGE_PASSWORD = "bridge-pw"
 
 
-@dataclass(frozen=True)
-class Central:
-    """A central Mosquitto as the product renders it: the desk's and the sites' listeners."""
-
-    layout: CentralBrokerLayout
-
-
 @pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
+def central(tmp_path: Path) -> Iterator[CentralBrokerLayout]:
+    """A central Mosquitto as the product renders it: the desk's and the sites' listeners."""
     layout = CentralBrokerLayout(tmp_path / "central", tmp_path / "central" / "data",
                                  free_tcp_port(), free_tcp_port(), bind="127.0.0.1",
                                  run_as=getpass.getuser() if os.geteuid() == 0 else None)
     write_central_broker(layout, [(SITE, BRIDGE_PASSWORD)], DESK_PASSWORD)
     proc = start_mosquitto(layout.conf, layout.desk_port)
-    yield Central(layout)
+    yield layout
     stop_mosquitto(proc)
 
 
-def worker(central: Central, url: str, name: str) -> CentralSync:
+def worker(central: CentralBrokerLayout, url: str, name: str) -> CentralSync:
     """One desk worker's hub of the site, as central/desk_sync.py makes it for a company."""
     return CentralSync(url, SITE, Ed25519PrivateKey.generate(), "127.0.0.1",
-                       central.layout.desk_port, password=DESK_PASSWORD,
+                       central.desk_port, password=DESK_PASSWORD,
                        client_id=f"central-{SITE}-{name}",
                        lease=PostgresSiteLease(url, SITE, name), lease_interval=0.2)
 
@@ -83,9 +76,9 @@ def acked(site_side: Probe) -> int:
 
 
 def test_the_worker_publishing_a_site_takes_its_messages_in_and_they_follow_the_lease(
-        central: Central, url: str, mqtt_clients: ConnectProbe) -> None:
+        central: CentralBrokerLayout, url: str, mqtt_clients: ConnectProbe) -> None:
     w1, w2 = worker(central, url, "w1"), worker(central, url, "w2")
-    site_side = mqtt_clients(central.layout.port, bridge_user(SITE), BRIDGE_PASSWORD)
+    site_side = mqtt_clients(central.port, bridge_user(SITE), BRIDGE_PASSWORD)
     site_side.subscribe(topics.ack(SITE, DEVICE))
     try:
         w1.start()
@@ -119,7 +112,7 @@ def test_the_worker_publishing_a_site_takes_its_messages_in_and_they_follow_the_
 
 
 def test_a_subscription_left_in_a_persistent_session_is_given_up_at_connect(
-        central: Central, mqtt_clients: ConnectProbe) -> None:
+        central: CentralBrokerLayout, mqtt_clients: ConnectProbe) -> None:
     topic = topics.events(SITE, DEVICE)
     wildcard = topics.device_wildcard(SITE, "events")
     received: list[bytes] = []
@@ -129,11 +122,11 @@ def test_a_subscription_left_in_a_persistent_session_is_given_up_at_connect(
         message.ack()
 
     def link() -> MqttLink:
-        settings = LinkSettings("127.0.0.1", central.layout.desk_port, f"central-{SITE}-w1",
+        settings = LinkSettings("127.0.0.1", central.desk_port, f"central-{SITE}-w1",
                                 CENTRAL_USER, DESK_PASSWORD, (), session_expiry_s=3600)
         return MqttLink(settings, on_message=took)
 
-    site_side = mqtt_clients(central.layout.port, bridge_user(SITE), BRIDGE_PASSWORD)
+    site_side = mqtt_clients(central.port, bridge_user(SITE), BRIDGE_PASSWORD)
     first = link()
     first.follow([wildcard], subscribed=True)
     first.start()
@@ -149,7 +142,7 @@ def test_a_subscription_left_in_a_persistent_session_is_given_up_at_connect(
         wait_for("connected again", lambda: again.connected, 15)
         # Another client's SUBACK: by then the broker has long taken the link's UNSUBSCRIBE,
         # sent as it connected.
-        watcher = mqtt_clients(central.layout.desk_port, CENTRAL_USER, DESK_PASSWORD,
+        watcher = mqtt_clients(central.desk_port, CENTRAL_USER, DESK_PASSWORD,
                                client_id="watcher")
         watcher.subscribe(wildcard)
         two = send(site_side, range(2, 3))
@@ -158,3 +151,4 @@ def test_a_subscription_left_in_a_persistent_session_is_given_up_at_connect(
         assert received == one, "the session still held the filter given up"
     finally:
         again.close()
+
