@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from central.clock import utc_now
 from central.gate_link import DeskToGates
+from central.list_changes import ListChangeWatch
 from central.services.booth_list import booth_lists
 from central.services.context import Desk
 from central.services.site_rules import site_rules_payloads
@@ -34,6 +35,12 @@ from sync.wire.topics import CENTRAL_USER
 # ingest_lanes.py): enough to keep the database's commits overlapping, few enough that the
 # relay and the clerks' requests are not queued behind a storing thread per site.
 INGEST_LANES = 2
+# A company's hubs rebuild a site's booth lists and rules when any desk worker changes what
+# they hold (central/list_changes.py) and at least this often, for a day passing or a write
+# not seen. One compound's hub (SQLite) keeps building them every few seconds: one site
+# costs little, and a change another process wrote (``sweep``, ``load-site``) has no
+# notification there.
+COMPANY_LISTS_REFRESH_S = 60.0
 
 
 class DeskSyncConfigError(ValueError):
@@ -180,10 +187,13 @@ class DeskSync:
                               lease=(PostgresSiteLease(_url_of(engine), site,
                                                        config.worker_id, balance)
                                      if company else None),
-                              ingest_lanes=self.lanes)
+                              ingest_lanes=self.lanes,
+                              lists_refresh_s=COMPANY_LISTS_REFRESH_S if company else None)
             for site in config.sites
         }
         self.relay = DeskToGates(engine, self.syncs, config.data_dir / "relay-state.json")
+        self.list_changes = ListChangeWatch(
+            engine, {site: sync.desk_changed for site, sync in self.syncs.items()})
 
     @property
     def stores(self) -> list[Any]:
@@ -193,6 +203,7 @@ class DeskSync:
     def start(self) -> None:
         """Connect to the brokers (in the background) and start relaying."""
         self.lanes.start()
+        self.list_changes.start()
         for sync in self.syncs.values():
             sync.start()
         self.relay.start()
@@ -200,6 +211,7 @@ class DeskSync:
     def stop(self) -> None:
         """Stop relaying and disconnect."""
         self.relay.stop()
+        self.list_changes.stop()
         for sync in self.syncs.values():
             sync.close()
         self.lanes.stop()

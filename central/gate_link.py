@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from central.db import DeskSession
 from central.models.auth_log import AUTH_LOG_CHANNEL, AuthLogEntry
+from central.pg_listen import listen_until
 from edge.card_record import CardRecordError, WireCard, check_text
 from sync.hub.bridge import CentralSync
 
@@ -151,24 +152,12 @@ class DeskToGates:
 
     def _listen(self) -> None:
         """Wake the relay whenever any desk process commits a change for a site relayed
-        here (AUTH_LOG_CHANNEL); reconnects after losing the server."""
-        import psycopg  # noqa: PLC0415 - PostgreSQL's driver, only on a company's desk
+        here (AUTH_LOG_CHANNEL)."""
+        listen_until(self._stop, self.engine, AUTH_LOG_CHANNEL, self._told, self.wake)
 
-        url = self.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False)
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {AUTH_LOG_CHANNEL}")
-                    self.wake()  # whatever was committed before the LISTEN
-                    while not self._stop.is_set():
-                        for note in conn.notifies(timeout=1.0):
-                            if note.payload in self.syncs:
-                                self.wake()
-            except psycopg.Error as exc:
-                log.warning("listening for the desk's changes failed (%s); polling until "
-                            "it works again", exc)
-                self._stop.wait(1.0)
+    def _told(self, site: str) -> None:
+        if site in self.syncs:
+            self.wake()
 
     def _committed(self, session: Session) -> None:
         if session.info.pop(_APPENDED, False):

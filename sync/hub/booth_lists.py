@@ -3,9 +3,11 @@
 holds for it changes.
 
 Every ``interval_s`` (and at once on ``wake``) the publisher asks the desk for every booth's
-list through the callable it was given (the hub does not know the desk's records), and
-compares each list's digest — its content without ``version`` and ``issued_at`` — with the
-last one the broker acknowledged. A changed list gets ``version = max(last + 1, now in
+list through the callable it was given (the hub does not know the desk's records) — or,
+given ``refresh_s`` (a company's hub), only when told the desk changed them (``rebuild``,
+central/list_changes.py) and at least every ``refresh_s`` — and compares each list's
+digest (its content without ``version`` and ``issued_at``) with the last one the broker
+acknowledged. A changed list gets ``version = max(last + 1, now in
 ms)`` (always forward, even across a restore of the central store), is signed and published
 at QoS 1, retained; the version and digest are kept in the central store only once the
 broker's PUBACK came, so a list the broker never took is published again. The last list is
@@ -26,7 +28,7 @@ from dataclasses import replace
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sync.hub.store import CentralStore
-from sync.hub.worker import InFlight, WakeableWorker
+from sync.hub.worker import InFlight, RebuildingWorker
 from sync.mqtt.link import MqttLink
 from sync.wire import topics
 from sync.wire.booth_list import BoothList
@@ -51,15 +53,15 @@ def content_digest(booth_list: BoothList) -> str:
 
 
 
-class BoothListPublisher(WakeableWorker):
+class BoothListPublisher(RebuildingWorker):
     """Publishes the site's booth lists on its own thread while the hub has a link."""
 
     name = "central-booth-lists"
 
     def __init__(self, store: CentralStore, key: Ed25519PrivateKey, build: BuildBoothLists,  # noqa: PLR0917
                  clock: Callable[[], float] = time.time, interval_s: float = INTERVAL_S,
-                 republish_s: float = REPUBLISH_S) -> None:
-        super().__init__()
+                 republish_s: float = REPUBLISH_S, refresh_s: float | None = None) -> None:
+        super().__init__(refresh_s)
         self.store, self.key, self.build, self.clock = store, key, build, clock
         self.interval_s, self.republish_s = interval_s, republish_s
 
@@ -75,9 +77,13 @@ class BoothListPublisher(WakeableWorker):
                         # A new connection: the broker may have lost every retained list.
                         seen_generation = link.generation
                         republished.clear()
-                    self._publish(link, inflight, republished)
+                        self._build_again()
+                    if self._build_due(self.clock()) \
+                            and self._publish(link, inflight, republished):
+                        self._build_again()  # a booth's new list waits for a PUBACK
             except Exception:  # a dead publisher would leave every booth on an old list
                 log.exception("booth lists: publishing failed; retrying")
+                self._build_again()
             self._sleep(self.interval_s)
 
     def _settle(self, inflight: dict[str, InFlight], republished: dict[str, float]) -> None:
@@ -100,7 +106,10 @@ class BoothListPublisher(WakeableWorker):
             republished[booth] = now
 
     def _publish(self, link: MqttLink, inflight: dict[str, InFlight],
-                 republished: dict[str, float]) -> None:
+                 republished: dict[str, float]) -> bool:
+        """Publish each booth's list that changed (or is due again); whether a booth was
+        passed over because its last publish still awaits a PUBACK."""
+        waiting = False
         for made in self.build():
             booth = made.booth
             if made.site != self.store.site:
@@ -108,7 +117,8 @@ class BoothListPublisher(WakeableWorker):
                           booth, made.site, self.store.site)
                 continue
             if booth in inflight:
-                continue  # one at a time per booth: a newer one waits for the PUBACK
+                waiting = True  # one at a time per booth: a newer one waits for the PUBACK
+                continue
             topic = topics.booth_list(made.site, booth)
             digest = content_digest(made)
             last = self.store.published_booth_list(booth)
@@ -123,3 +133,4 @@ class BoothListPublisher(WakeableWorker):
                 delivery = link.publish(topic, last.payload, retain=True, on_done=self.wake)
                 if delivery is not None:
                     inflight[booth] = InFlight(delivery, now)
+        return waiting

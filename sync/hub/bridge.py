@@ -83,7 +83,8 @@ class CentralSync:
                  site_rules: BuildSiteRules | None = None,
                  lease: SiteLease | None = None,
                  lease_interval: float = 1.0,
-                 ingest_lanes: IngestLanes | None = None) -> None:
+                 ingest_lanes: IngestLanes | None = None,
+                 lists_refresh_s: float | None = None) -> None:
         _check_segment(site, "site")
         if snapshot_threshold < 0:
             raise ValueError("snapshot_threshold must not be negative")
@@ -119,10 +120,14 @@ class CentralSync:
                                        clock=clock, over_quota=self._over_quota)
         self.outbox = OutboxPublisher(self.store, signing_key, clock)
         # The desk's booths' lists (issue 11), built by the desk: the hub knows no records.
-        self.booth_lists = (BoothListPublisher(self.store, signing_key, booth_lists, clock)
+        # Rebuilt from the desk's records at each round or, given ``lists_refresh_s``, when
+        # the desk tells of a change (``desk_changed``) and at least that often.
+        self.booth_lists = (BoothListPublisher(self.store, signing_key, booth_lists, clock,
+                                               refresh_s=lists_refresh_s)
                             if booth_lists is not None else None)
         # The site's rules for the car park and the calendar (issue 12), built by the desk.
-        self.site_rules = (SiteRulesPublisher(self.store, signing_key, site_rules, clock)
+        self.site_rules = (SiteRulesPublisher(self.store, signing_key, site_rules, clock,
+                                              refresh_s=lists_refresh_s)
                            if site_rules is not None else None)
         # The car parks' counts as the lanes publish them (issue 12), in memory.
         self.lots = LotOccupancy(site, clock)
@@ -308,6 +313,14 @@ class CentralSync:
         """Stop, then close the database."""
         self.stop()
         self.store.close()
+
+    def desk_changed(self) -> None:
+        """The desk may have changed what the site's booth lists or rules hold: rebuild
+        them now (central/list_changes.py tells it)."""
+        if self.booth_lists is not None:
+            self.booth_lists.rebuild()
+        if self.site_rules is not None:
+            self.site_rules.rebuild()
 
     def _wake_publishers(self) -> None:
         self.outbox.wake()

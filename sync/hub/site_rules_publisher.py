@@ -6,7 +6,9 @@ this one keeps to its shape.
 
 Every ``interval_s`` (and at once on ``wake``) while the broker is connected, the publisher
 asks the desk for the site's rules through the callable it was given (the hub does not know
-the desk's records) and compares their digest — the content without ``version`` and
+the desk's records) — or, given ``refresh_s`` (a company's hub), only when told the desk
+changed them (``rebuild``, central/list_changes.py) and at least every ``refresh_s`` — and
+compares their digest — the content without ``version`` and
 ``issued_at`` — with the last one the broker acknowledged. Changed rules get ``version =
 max(last + 1, now in ms)`` (always forward, even across a restore of the central store), are
 signed and published at QoS 1, retained; version, digest and signed bytes are kept in the
@@ -31,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.site_rules import SiteRules
 from sync.hub.store import CentralStore
-from sync.hub.worker import InFlight, WakeableWorker
+from sync.hub.worker import InFlight, RebuildingWorker
 from sync.mqtt.link import MqttLink
 from sync.wire import topics
 from sync.wire.site_rules_message import SiteRulesTooLargeError, seal
@@ -58,15 +60,15 @@ def content_digest(rules: SiteRules) -> str:
 
 
 
-class SiteRulesPublisher(WakeableWorker):
+class SiteRulesPublisher(RebuildingWorker):
     """Publishes the site's rules on its own thread while the hub has a link."""
 
     name = "central-site-rules"
 
     def __init__(self, store: CentralStore, key: Ed25519PrivateKey, build: BuildSiteRules,  # noqa: PLR0917
                  clock: Callable[[], float] = time.time, interval_s: float = INTERVAL_S,
-                 republish_s: float = REPUBLISH_S) -> None:
-        super().__init__()
+                 republish_s: float = REPUBLISH_S, refresh_s: float | None = None) -> None:
+        super().__init__(refresh_s)
         self.store, self.key, self.build, self.clock = store, key, build, clock
         self.interval_s, self.republish_s = interval_s, republish_s
         self.topic = topics.site_rules(store.site)
@@ -85,10 +87,13 @@ class SiteRulesPublisher(WakeableWorker):
                         # A new connection: the broker may have lost the retained rules.
                         seen_generation = link.generation
                         republished_at = float("-inf")
-                    if inflight is None:  # one at a time: newer rules wait for the PUBACK
+                        self._build_again()
+                    # One at a time: newer rules wait for the PUBACK.
+                    if inflight is None and self._build_due(self.clock()):
                         inflight = self._publish(link, republished_at)
             except Exception:  # a dead publisher would leave every gate on old rules
                 log.exception("site rules: publishing failed; retrying")
+                self._build_again()
             self._sleep(self.interval_s)
 
     def _settle(self, sent: InFlight | None) -> tuple[InFlight | None, bool]:

@@ -82,3 +82,37 @@ class WakeableWorker(LinkWorker):
         """Wait until woken or ``timeout`` seconds have passed."""
         self._wake.wait(timeout)
         self._wake.clear()
+
+
+class RebuildingWorker(WakeableWorker):
+    """A worker publishing what it builds from the desk's records (a booth's list, the site
+    rules). Without ``refresh_s`` it builds at every round; with it, only when told the
+    records may have changed (``rebuild``: a company's desk tells it, central/
+    list_changes.py) and at least every ``refresh_s`` seconds — what it cannot be told of,
+    a day passing or a write the desk does not see, arrives within that."""
+
+    def __init__(self, refresh_s: float | None = None) -> None:
+        super().__init__()
+        self.refresh_s = refresh_s
+        self._changed = threading.Event()
+        self._changed.set()  # the first round builds
+        self._built_at = float("-inf")
+
+    def rebuild(self) -> None:
+        """What the desk holds for this worker may have changed: build it again now."""
+        self._changed.set()
+        self.wake()
+
+    def _build_again(self) -> None:
+        """Build at the next round (what was built could not all be sent, or failed)."""
+        self._changed.set()
+
+    def _build_due(self, now: float) -> bool:
+        """Whether to build in this round (``now`` by the worker's clock); if so, the
+        change it answers is taken: one told while building is built at the next round."""
+        if self.refresh_s is not None and not self._changed.is_set() \
+                and now - self._built_at < self.refresh_s:
+            return False
+        self._changed.clear()
+        self._built_at = now
+        return True

@@ -195,6 +195,35 @@ def test_a_change_gets_a_higher_version_and_the_same_content_none(
     assert kept(gate).policy("monthly").grace_days == 7
 
 
+def test_a_company_hub_builds_the_rules_when_told_and_at_its_refresh(
+        broker: Broker, tmp_path: Path, key: Ed25519PrivateKey, desk: Desk) -> None:
+    """A company's hub (``lists_refresh_s``) does not build the rules at every round; a change
+    the desk tells of (``desk_changed``) goes out at once, one it could not, within the
+    refresh."""
+    central = CentralSync(tmp_path / "central.db", SITE, key, "127.0.0.1", broker.port,
+                          password="central-pw", reconnect_delay=(1, 1),
+                          site_rules=desk.site_rules, lists_refresh_s=60.0)
+    assert central.site_rules is not None
+    central.site_rules.interval_s = 0.05
+    central.start()
+    try:
+        wait_for(lambda: published(central) > 0, what="the first rules published")
+        first = published(central)
+        time.sleep(0.3)  # the round that saw the PUBACK has ended
+        builds = desk.builds
+        time.sleep(0.5)  # ten rounds
+        assert desk.builds == builds
+        desk.grace_days = 7
+        central.desk_changed()
+        wait_for(lambda: published(central) > first, timeout=2.0, what="the told change")
+        second = published(central)
+        central.site_rules.refresh_s = 0.5
+        desk.grace_days = 9
+        wait_for(lambda: published(central) > second, timeout=3.0, what="the refresh")
+    finally:
+        central.close()
+
+
 def test_a_restarted_desk_never_numbers_backwards(
         broker: Broker, tmp_path: Path, key: Ed25519PrivateKey, desk: Desk) -> None:
     central = start_central(broker, tmp_path / "central.db", key, desk)

@@ -1,0 +1,163 @@
+"""Which sites' signed full-state lists — each booth's list (central/services/booth_list.py)
+and the site's rules (central/services/site_rules.py) — a committed desk transaction may
+have changed, told to the hubs that publish them (sync/hub/booth_lists.py,
+sync/hub/site_rules_publisher.py). A company's hub rebuilds a site's lists when the desk
+changes what they hold, not every few seconds for every site: at 100 sites those rebuilds
+were half of a desk worker's time (bench/company.py).
+
+Any session's flush that writes a row of a model the lists are built from (``WATCHED``)
+notes the row's site; a row of no site (an account serving every site) notes every site.
+On PostgreSQL the transaction also announces each such site once, ``pg_notify(
+LISTS_CHANNEL, site id)``, which PostgreSQL delivers at commit to every desk worker; in this
+process a committed desk session tells the callbacks given to ``on_commit`` directly. The
+publishers still rebuild at a slow interval, so what cannot be seen here — a write in raw
+SQL, a day passing (which moves what a booth list holds) — reaches the devices within it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.orm import Session, UOWTransaction
+
+from central.db import DeskSession
+from central.models import (
+    Booth,
+    Gate,
+    GoodsPass,
+    GoodsReleaseSlip,
+    Holiday,
+    Household,
+    Lot,
+    ParkingPolicySetting,
+    Person,
+    Site,
+    SiteRulesVersion,
+    Staff,
+    TemporaryParkingPermit,
+    TimedMode,
+    VisitorPass,
+)
+from central.pg_listen import listen_until
+
+LISTS_CHANNEL = "menwei_lists"
+# A notification's payload for a change of every site's lists.
+EVERY_SITE = "*"
+# What a booth list or the site rules are read from (their builders' queries).
+WATCHED: tuple[type, ...] = (
+    Booth, Gate, GoodsPass, GoodsReleaseSlip, Household, Person, Site, Staff,
+    TemporaryParkingPermit, VisitorPass,  # a booth's list
+    Holiday, Lot, ParkingPolicySetting, SiteRulesVersion, TimedMode)  # the site rules
+# session.info: the sites (their ids, or EVERY_SITE) the open transaction changed.
+_NOTED = "menwei.list_changes.noted"
+
+# Called with a site id, or None for every site, after a desk session of this process
+# committed a change of that site's lists.
+Told = Callable[[int | None], None]
+_told: list[Told] = []
+_told_lock = threading.Lock()
+
+
+def on_commit(told: Told) -> None:
+    """Call ``told`` for each site whose lists a desk transaction of this process changed,
+    as it commits (on the committing thread: keep it short)."""
+    with _told_lock:
+        _told.append(told)
+
+
+def forget(told: Told) -> None:
+    """Stop calling ``told``."""
+    with _told_lock:
+        if told in _told:
+            _told.remove(told)
+
+
+def _site_of(obj: object) -> int | str:
+    if isinstance(obj, Site):
+        return obj.id
+    site_id = getattr(obj, "site_id", None)
+    return EVERY_SITE if site_id is None else int(site_id)
+
+
+@event.listens_for(Session, "after_flush")
+def _note(session: Session, _flush: UOWTransaction) -> None:
+    """Note the sites of the watched rows this flush wrote (``new``, ``dirty`` and
+    ``deleted`` are still as before the flush) and announce new ones on PostgreSQL."""
+    sites = {_site_of(obj) for obj in (*session.new, *session.dirty, *session.deleted)
+             if isinstance(obj, WATCHED)
+             and (obj in session.new or obj in session.deleted or session.is_modified(obj))}
+    noted: set[int | str] = session.info.setdefault(_NOTED, set())
+    fresh = sites - noted
+    if not fresh:
+        return
+    noted |= fresh
+    if session.get_bind().dialect.name == "postgresql":
+        connection = session.connection()
+        for site in sorted(fresh, key=str):
+            connection.execute(select(func.pg_notify(LISTS_CHANNEL, str(site))))
+
+
+@event.listens_for(Session, "after_commit")
+def _tell(session: Session) -> None:
+    noted: set[int | str] = session.info.pop(_NOTED, set())
+    if not noted or not isinstance(session, DeskSession):
+        return
+    with _told_lock:
+        told = list(_told)
+    for site in noted:
+        for call in told:
+            call(None if site == EVERY_SITE else int(site))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_noted(session: Session, _previous: object) -> None:
+    # A rolled-back savepoint takes its notifications with it: note afresh (telling a site
+    # twice only costs a rebuild).
+    session.info.pop(_NOTED, None)
+
+
+class ListChangeWatch:
+    """Tells this desk worker's hubs when the desk may have changed their lists: its own
+    commits as they happen, and on PostgreSQL every worker's (LISTEN)."""
+
+    def __init__(self, engine: Engine, tell: Mapping[str, Callable[[], None]]) -> None:
+        self.engine = engine
+        self.tell = dict(tell)  # site code -> that site's hub, told to rebuild
+        self._codes: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._listener: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start telling (until ``stop``)."""
+        with self.engine.connect() as conn:
+            self._codes = {int(i): str(c) for i, c in conn.execute(select(Site.id, Site.code))}
+        on_commit(self._changed)
+        if self.engine.dialect.name == "postgresql":
+            self._stop.clear()
+            self._listener = threading.Thread(
+                target=listen_until, name="desk-list-changes", daemon=True,
+                args=(self._stop, self.engine, LISTS_CHANNEL, self._announced,
+                      lambda: self._changed(None)))
+            self._listener.start()
+
+    def stop(self) -> None:
+        """Stop telling."""
+        forget(self._changed)
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(5)
+            self._listener = None
+
+    def _announced(self, payload: str) -> None:
+        self._changed(None if payload == EVERY_SITE or not payload.isdigit()
+                      else int(payload))
+
+    def _changed(self, site_id: int | None) -> None:
+        # A site unknown here (created after the start) may be one of ours: rebuilding
+        # every site's lists once costs less than missing a change.
+        code = None if site_id is None else self._codes.get(site_id)
+        for site, tell in self.tell.items():
+            if code is None or site == code:
+                tell()
