@@ -9,7 +9,7 @@ shape on every operation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -147,7 +147,8 @@ def create_app(database_url: str, *,
     links = _by_site(gate_links, GateLink)
 
     booths = [s for s in events.values() if isinstance(s, BoothEventSource)]
-    projection = BoothRecordProjection(desk, booths, booth_records_interval_s or INTERVAL_S)
+    projection = BoothRecordProjection(desk, booths, booth_records_interval_s or INTERVAL_S,
+                                       projects=published_here(links))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -171,3 +172,13 @@ def create_app(database_url: str, *,
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     install_pages(app)
     return app
+
+
+def published_here(links: Mapping[str, object]) -> Callable[[str], bool]:
+    """Whether this desk process publishes a site now: its link says so where it has a lease
+    (sync.hub.bridge.CentralSync.publishing; a company's workers share the sites), and a
+    site with no link of this process is its own."""
+    def publishes(site: str) -> bool:
+        return bool(getattr(links.get(site), "publishing", True))
+    return publishes
+

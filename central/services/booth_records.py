@@ -444,6 +444,9 @@ class BoothRecordProjection:
     interval_s: float = INTERVAL_S
     others_interval_s: float = OTHERS_INTERVAL_S
     clock: Callable[[], float] = monotonic
+    # Whether this process projects a site now: of a company's desk workers, the one
+    # publishing the site (each going through every site's records did the work twice).
+    projects: Callable[[str], bool] = lambda _site: True
     # How far a journal with no booth record has been looked through (not kept: after a
     # restart it is looked through again, once, by its primary key).
     _scanned: dict[tuple[str, str, str], int] = field(default_factory=dict)
@@ -456,7 +459,8 @@ class BoothRecordProjection:
         """Project what is new in every source."""
         counts = ProjectionCounts()
         for source in self.sources:
-            self._project_site(source, counts)
+            if self.projects(source.site):
+                self._project_site(source, counts)
         return counts
 
     def _project_site(self, source: BoothEventSource, counts: ProjectionCounts) -> None:

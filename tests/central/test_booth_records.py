@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from central.api.app import published_here
 from central.clock import FixedClock
 from central.models import (
     BoothCursor,
@@ -292,3 +293,24 @@ def test_the_gates_journals_are_looked_through_only_now_and_then_the_listed_boot
     now[0] = 31.0
     assert projection.run_once().applied == 1  # the unlisted booth's, at the next look
     assert source.reads["main-gate"] == 2
+
+
+def test_of_a_companys_workers_only_the_one_publishing_a_site_projects_it(
+        desk: Desk, staff: Staffs, store: CentralStore) -> None:
+    """Every desk worker of a company holds every site's store; only the one publishing the
+    site (sync.hub.bridge.CentralSync.publishing) projects its booths' records — each going
+    through every site's did the work twice — and it takes them up when the site becomes
+    its own. A site with no link of this process is its own."""
+    store.store_events(BOOTH, a_shift(START, issue(desk, staff)), journal_id=JOURNAL)
+
+    class Link:
+        site = SITE
+        publishing = False
+
+    link = Link()
+    projection = BoothRecordProjection(desk, [store], projects=published_here({SITE: link}))
+    assert projection.run_once().applied == 0
+    assert count(desk, BoothRecordApplied) == 0
+    link.publishing = True
+    assert projection.run_once().applied == 10
+    assert published_here({})(SITE)
