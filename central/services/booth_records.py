@@ -434,6 +434,16 @@ class ProjectionCounts:
             self.skipped += 1
 
 
+@dataclass(frozen=True)
+class _DeskSide:
+    """What the desk holds of one site for the projection: its id, how far each booth
+    journal is projected, and its listed booths."""
+
+    site_id: int
+    cursors: dict[tuple[str, str], int]
+    listed: set[str]
+
+
 @dataclass
 class BoothRecordProjection:
     """Projects the booths' records of each site's central store into the desk's database;
@@ -458,21 +468,37 @@ class BoothRecordProjection:
     def run_once(self) -> ProjectionCounts:
         """Project what is new in every source."""
         counts = ProjectionCounts()
-        for source in self.sources:
-            if self.projects(source.site):
-                self._project_site(source, counts)
-        return counts
-
-    def _project_site(self, source: BoothEventSource, counts: ProjectionCounts) -> None:
-        with self.desk.sessions() as session:
-            site = session.scalars(select(Site).where(Site.code == source.site)).one_or_none()
+        sources = [source for source in self.sources if self.projects(source.site)]
+        if not sources:
+            return counts
+        for source, site in zip(sources, self._desk_sides(sources), strict=True):
             if site is None:
                 log.error("booth records: the desk has no site %r", source.site)
-                return
-            site_id = site.id
-            cursors = {(c.device, c.journal_id): c.last_seq for c in session.scalars(
-                select(BoothCursor).where(BoothCursor.site_id == site_id))}
-            listed = set(session.scalars(select(Booth.code).where(Booth.site_id == site_id)))
+            else:
+                self._project_site(source, site, counts)
+        return counts
+
+    def _desk_sides(self, sources: Sequence[BoothEventSource]) -> list[_DeskSide | None]:
+        """What the desk holds of each source's site (None: no such site), read for all of
+        them at once: a company's worker projects dozens of sites every few seconds."""
+        codes = [source.site for source in sources]
+        with self.desk.sessions() as session:
+            ids = {code: site_id for site_id, code in session.execute(
+                select(Site.id, Site.code).where(Site.code.in_(codes)))}
+            cursors: dict[int, dict[tuple[str, str], int]] = {i: {} for i in ids.values()}
+            for c in session.scalars(select(BoothCursor).where(
+                    BoothCursor.site_id.in_(ids.values()))):
+                cursors[c.site_id][c.device, c.journal_id] = c.last_seq
+            listed: dict[int, set[str]] = {i: set() for i in ids.values()}
+            for site_id, code in session.execute(select(Booth.site_id, Booth.code).where(
+                    Booth.site_id.in_(ids.values()))):
+                listed[site_id].add(code)
+        return [None if (i := ids.get(code)) is None else _DeskSide(i, cursors[i], listed[i])
+                for code in codes]
+
+    def _project_site(self, source: BoothEventSource, site: _DeskSide,
+                      counts: ProjectionCounts) -> None:
+        site_id, cursors, listed = site.site_id, site.cursors, site.listed
         booths = {device for device, _journal in cursors} | listed
         now = self.clock()
         others = now - self._others_at.get(source.site, float("-inf")) >= self.others_interval_s

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sql_event
 from sqlalchemy import func, select
 
 from central.api.app import published_here
@@ -39,7 +40,7 @@ from central.services.gate_status import AlarmCategory, site_gates
 from sync.hub.store import CentralStore
 
 from .booth_events import BOOTH, JOURNAL, VISITOR_ID, a_shift, event
-from .conftest import NOW, SITE, Staffs
+from .conftest import NOW, SITE, Staffs, load_second_site
 from .test_goods import issue, let_out
 
 START = NOW.timestamp() - 3600  # 09:00 in Shanghai, 9 June 2026
@@ -314,3 +315,25 @@ def test_of_a_companys_workers_only_the_one_publishing_a_site_projects_it(
     link.publishing = True
     assert projection.run_once().applied == 10
     assert published_here({})(SITE)
+
+
+def test_a_round_reads_the_desk_once_for_all_its_sites(
+        desk: Desk, store: CentralStore, tmp_path: Path, clock: FixedClock) -> None:
+    """A company's worker projects dozens of sites every 2 s: what the desk holds of them
+    (site ids, cursors, listed booths) is read in one go, not three queries per site."""
+    other = "moonlight-court"
+    load_second_site(desk, other)
+    other_store = CentralStore(tmp_path / "other.db", other, clock=clock.wall)
+    statements: list[str] = []
+
+    def executed(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    sql_event.listen(desk.engine, "before_cursor_execute", executed)
+    try:
+        projection = BoothRecordProjection(desk, [store, other_store])
+        assert projection.run_once().applied == 0
+        assert len([s for s in statements if s.startswith("SELECT")]) == 3, statements
+    finally:
+        sql_event.remove(desk.engine, "before_cursor_execute", executed)
+        other_store.close()
