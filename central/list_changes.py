@@ -16,10 +16,12 @@ SQL, a day passing (which moves what a booth list holds) — reaches the devices
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 
 from sqlalchemy import Engine, event, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, UOWTransaction
 
 from central.db import DeskSession
@@ -41,6 +43,8 @@ from central.models import (
     VisitorPass,
 )
 from central.pg_listen import listen_until
+
+log = logging.getLogger("menwei.desk.list_changes")
 
 LISTS_CHANNEL = "menwei_lists"
 # A notification's payload for a change of every site's lists.
@@ -131,8 +135,15 @@ class ListChangeWatch:
 
     def start(self) -> None:
         """Start telling (until ``stop``)."""
-        with self.engine.connect() as conn:
-            self._codes = {int(i): str(c) for i, c in conn.execute(select(Site.id, Site.code))}
+        try:
+            with self.engine.connect() as conn:
+                self._codes = {int(i): str(c)
+                               for i, c in conn.execute(select(Site.id, Site.code))}
+        except SQLAlchemyError as exc:
+            # Not a reason to keep the gate link down: a change of a site not known here
+            # rebuilds every site's lists (_changed).
+            log.warning("list changes: the desk's sites could not be read (%s); every "
+                        "change rebuilds every site's lists", exc)
         on_commit(self._changed)
         if self.engine.dialect.name == "postgresql":
             self._stop.clear()
