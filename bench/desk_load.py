@@ -204,7 +204,20 @@ def _free_port() -> int:
 
 def start_desk(db: Path | str, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     """``menwei-desk serve`` (with ``extra`` arguments) on a free port of 127.0.0.1 for the
-    SQLite file ``db`` (or the database URL ``db``); the process and its base URL."""
+    SQLite file ``db`` (or the database URL ``db``); the process and its base URL. A port
+    found free may be taken before the desk binds it (bench/company's thousands of gate
+    connections take ephemeral ports): then on another port, up to three times."""
+    for attempt in range(3):
+        started = _start_desk_once(db, log, *extra)
+        if started is not None:
+            return started
+        print(f"the desk's port was taken before it bound it (try {attempt + 1}); again")
+    raise RuntimeError(f"the desk exited: {log.read_text(errors='replace')[-2000:]}")
+
+
+def _start_desk_once(db: Path | str, log: Path,
+                     *extra: str) -> tuple[subprocess.Popen[bytes], str] | None:
+    """As ``start_desk``, once; None when the port was taken."""
     port = _free_port()
     out = log.open("wb")
     url = db if isinstance(db, str) else f"sqlite:///{db}"
@@ -216,7 +229,10 @@ def start_desk(db: Path | str, log: Path, *extra: str) -> tuple[subprocess.Popen
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"the desk exited: {log.read_text(errors='replace')[-2000:]}")
+            said = log.read_text(errors="replace")
+            if "address already in use" in said:
+                return None
+            raise RuntimeError(f"the desk exited: {said[-2000:]}")
         try:
             if httpx.get(f"{base}{API}/openapi.json", timeout=2).status_code == 200:
                 return proc, base

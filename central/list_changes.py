@@ -54,6 +54,10 @@ WATCHED: tuple[type, ...] = (
     Booth, Gate, GoodsPass, GoodsReleaseSlip, Household, Person, Site, Staff,
     TemporaryParkingPermit, VisitorPass,  # a booth's list
     Holiday, Lot, ParkingPolicySetting, SiteRulesVersion, TimedMode)  # the site rules
+# Read by a list only through a row of another watched model (a pass's holder, a unit's
+# household): a new one changes no list until such a row names it, which is noted itself;
+# issuing a card to a new resident announces nothing.
+NAMED_ONLY: tuple[type, ...] = (Household, Person)
 # session.info: the sites (their ids, or EVERY_SITE) the open transaction changed.
 _NOTED = "menwei.list_changes.noted"
 
@@ -85,13 +89,20 @@ def _site_of(obj: object) -> int | str:
     return EVERY_SITE if site_id is None else int(site_id)
 
 
+def _changes_a_list(session: Session, obj: object) -> bool:
+    if not isinstance(obj, WATCHED):
+        return False
+    if obj in session.new:
+        return not isinstance(obj, NAMED_ONLY)
+    return obj in session.deleted or session.is_modified(obj)
+
+
 @event.listens_for(Session, "after_flush")
 def _note(session: Session, _flush: UOWTransaction) -> None:
     """Note the sites of the watched rows this flush wrote (``new``, ``dirty`` and
     ``deleted`` are still as before the flush) and announce new ones on PostgreSQL."""
     sites = {_site_of(obj) for obj in (*session.new, *session.dirty, *session.deleted)
-             if isinstance(obj, WATCHED)
-             and (obj in session.new or obj in session.deleted or session.is_modified(obj))}
+             if _changes_a_list(session, obj)}
     noted: set[int | str] = session.info.setdefault(_NOTED, set())
     fresh = sites - noted
     if not fresh:

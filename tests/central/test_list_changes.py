@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.list_changes import ListChangeWatch
-from central.models import Booth, Holiday, Site
+from central.models import Booth, Holiday, Person, Site
+from central.models.people import HolderKind
 from central.models.staff import Role
 from central.services.booth_list import booth_lists
 from central.services.context import Desk, action
@@ -112,3 +113,17 @@ def test_a_change_committed_by_another_desk_worker_is_told_through_postgresql(
         site_id = other.scalars(select(Site.id).where(Site.code == OTHER)).one()
         other.add(Holiday(site_id=site_id, day=NOW.date(), kind=DayKind.HOLIDAY, note=""))
     assert told.soon({OTHER}) == {OTHER}
+
+
+def test_a_new_resident_tells_no_hub_until_a_pass_names_them(desk: Desk, told: Told) -> None:
+    """Issuing a card to a new resident adds a person (and may add a household): no list
+    names them yet, so no hub is told; a pass naming them is noted itself."""
+    with action(desk) as act:
+        site_id = act.session.scalars(select(Site.id).where(Site.code == SITE)).one()
+        act.session.add(Person(site_id=site_id, name="王小二", holder_kind=HolderKind.OWNER,
+                               created_at=NOW))
+    assert told.soon(set(), timeout=0.5) == set()
+    with action(desk) as act:
+        person = act.session.scalars(select(Person).where(Person.name == "王小二")).one()
+        person.name = "王晓二"  # as a pass of theirs shows it
+    assert told.soon({SITE}) == {SITE}
