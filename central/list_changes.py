@@ -8,8 +8,8 @@ were half of a desk worker's time (bench/company.py).
 Any session's flush that writes a row of a model the lists are built from (``WATCHED``)
 notes the row's site; a row of no site (an account serving every site) notes every site.
 On PostgreSQL the transaction also announces each such site once, ``pg_notify(
-LISTS_CHANNEL, site id)``, which PostgreSQL delivers at commit to every desk worker; in this
-process a committed desk session tells the callbacks given to ``on_commit`` directly. The
+LISTS_CHANNEL, site id)``, which PostgreSQL delivers at commit to every desk worker; on
+SQLite the one desk process's committed desk sessions tell its ``ListChangeWatch``. The
 publishers still rebuild at a slow interval, so what cannot be seen here — a write in raw
 SQL, a day passing (which moves what a booth list holds) — reaches the devices within it.
 """
@@ -61,27 +61,6 @@ NAMED_ONLY: tuple[type, ...] = (Household, Person)
 # session.info: the sites (their ids, or EVERY_SITE) the open transaction changed.
 _NOTED = "menwei.list_changes.noted"
 
-# Called with a site id, or None for every site, after a desk session of this process
-# committed a change of that site's lists.
-Told = Callable[[int | None], None]
-_told: list[Told] = []
-_told_lock = threading.Lock()
-
-
-def on_commit(told: Told) -> None:
-    """Call ``told`` for each site whose lists a desk transaction of this process changed,
-    as it commits (on the committing thread: keep it short)."""
-    with _told_lock:
-        _told.append(told)
-
-
-def forget(told: Told) -> None:
-    """Stop calling ``told``."""
-    with _told_lock:
-        if told in _told:
-            _told.remove(told)
-
-
 def _site_of(obj: object) -> int | str:
     if isinstance(obj, Site):
         return obj.id
@@ -114,16 +93,10 @@ def _note(session: Session, _flush: UOWTransaction) -> None:
             connection.execute(select(func.pg_notify(LISTS_CHANNEL, str(site))))
 
 
-@event.listens_for(Session, "after_commit")
-def _tell(session: Session) -> None:
-    noted: set[int | str] = session.info.pop(_NOTED, set())
-    if not noted or not isinstance(session, DeskSession):
-        return
-    with _told_lock:
-        told = list(_told)
-    for site in noted:
-        for call in told:
-            call(None if site == EVERY_SITE else int(site))
+@event.listens_for(Session, "after_begin")
+def _fresh(session: Session, _transaction: object, _connection: object) -> None:
+    # The sites noted are those of the transaction that begins now.
+    session.info.pop(_NOTED, None)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -134,8 +107,10 @@ def _forget_noted(session: Session, _previous: object) -> None:
 
 
 class ListChangeWatch:
-    """Tells this desk worker's hubs when the desk may have changed their lists: its own
-    commits as they happen, and on PostgreSQL every worker's (LISTEN)."""
+    """Tells this desk worker's hubs when the desk may have changed their lists: on
+    PostgreSQL every worker's commits, its own among them (LISTEN; telling its own commits
+    directly as well rebuilt each changed list twice); on SQLite, the one desk process's
+    own commits as they happen."""
 
     def __init__(self, engine: Engine, tell: Mapping[str, Callable[[], None]]) -> None:
         self.engine = engine
@@ -155,8 +130,9 @@ class ListChangeWatch:
             # rebuilds every site's lists (_changed).
             log.warning("list changes: the desk's sites could not be read (%s); every "
                         "change rebuilds every site's lists", exc)
-        on_commit(self._changed)
-        if self.engine.dialect.name == "postgresql":
+        if self.engine.dialect.name != "postgresql":
+            event.listen(DeskSession, "after_commit", self._committed)
+        else:
             self._stop.clear()
             self._listener = threading.Thread(
                 target=listen_until, name="desk-list-changes", daemon=True,
@@ -166,11 +142,17 @@ class ListChangeWatch:
 
     def stop(self) -> None:
         """Stop telling."""
-        forget(self._changed)
+        if event.contains(DeskSession, "after_commit", self._committed):
+            event.remove(DeskSession, "after_commit", self._committed)
         self._stop.set()
         if self._listener is not None:
             self._listener.join(5)
             self._listener = None
+
+    def _committed(self, session: Session) -> None:
+        noted: set[int | str] = session.info.get(_NOTED, set())
+        for site in noted:
+            self._changed(None if site == EVERY_SITE else int(site))
 
     def _announced(self, payload: str) -> None:
         self._changed(None if payload == EVERY_SITE or not payload.isdigit()

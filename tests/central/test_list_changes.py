@@ -127,3 +127,13 @@ def test_a_new_resident_tells_no_hub_until_a_pass_names_them(desk: Desk, told: T
         person = act.session.scalars(select(Person).where(Person.name == "王小二")).one()
         person.name = "王晓二"  # as a pass of theirs shows it
     assert told.soon({SITE}) == {SITE}
+
+
+def test_a_commit_tells_its_sites_hub_once(desk: Desk, staff: Staffs, told: Told) -> None:
+    """On PostgreSQL the worker hears its own commits through the notification, as every
+    other worker's: telling them directly as well rebuilt each changed list twice."""
+    told.sites.clear()  # the staff accounts of the fixture are the example site's
+    add_holiday(desk, staff.director, AddHoliday.from_form({
+        "day": "2026-10-01", "kind": "holiday", "note": "国庆节"}))
+    assert told.soon({SITE}) == {SITE}
+    assert told.sites.count(SITE) == 1
