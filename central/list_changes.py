@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,6 +38,7 @@ from central.models import (
     Site,
     SiteRulesVersion,
     Staff,
+    StaffSiteRole,
     TemporaryParkingPermit,
     TimedMode,
     VisitorPass,
@@ -51,7 +52,7 @@ LISTS_CHANNEL = "menwei_lists"
 EVERY_SITE = "*"
 # What a booth list or the site rules are read from (their builders' queries).
 WATCHED: tuple[type, ...] = (
-    Booth, Gate, GoodsPass, GoodsReleaseSlip, Household, Person, Site, Staff,
+    Booth, Gate, GoodsPass, GoodsReleaseSlip, Household, Person, Site, Staff, StaffSiteRole,
     TemporaryParkingPermit, VisitorPass,  # a booth's list
     Holiday, Lot, ParkingPolicySetting, SiteRulesVersion, TimedMode)  # the site rules
 # Read by a list only through a row of another watched model (a pass's holder, a unit's
@@ -80,10 +81,16 @@ def _changes_a_list(session: Session, obj: object) -> bool:
 def _note(session: Session, _flush: UOWTransaction) -> None:
     """Note the sites of the watched rows this flush wrote (``new``, ``dirty`` and
     ``deleted`` are still as before the flush) and announce new ones on PostgreSQL."""
-    sites = {_site_of(obj) for obj in (*session.new, *session.dirty, *session.deleted)
-             if _changes_a_list(session, obj)}
+    note_sites(session, {_site_of(obj) for obj in (*session.new, *session.dirty,
+                                                    *session.deleted)
+                         if _changes_a_list(session, obj)})
+
+
+def note_sites(session: Session, sites: Iterable[int | str]) -> None:
+    """Note that the open transaction changed these sites' lists (ids, or ``EVERY_SITE``):
+    what a flush cannot see, a table written by a plain statement (a guard's booths)."""
     noted: set[int | str] = session.info.setdefault(_NOTED, set())
-    fresh = sites - noted
+    fresh = set(sites) - noted
     if not fresh:
         return
     noted |= fresh

@@ -18,7 +18,7 @@ from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.permissions import allowed_operations
 from central.api.routing import BodyDep, protected_router, public_router
-from central.api.security import CallerDep
+from central.api.security import CallerDep, SiteDep
 from central.api.sessions import close_session, open_session
 from central.api.state import ApiState, api_state
 from central.form_fields import Password, Text
@@ -55,6 +55,9 @@ class StaffOut(BaseModel):
     display_name: str
     role: Role
     site: str | None = Field(description="the site served; null: every site")
+    site_roles: dict[str, Role] = Field(
+        default_factory=dict, description="roles given at other sites (a company-wide "
+        "account: instead of its role there), by site code")
 
 
 class LoginOut(BaseModel):
@@ -106,7 +109,7 @@ async def login(request: Request, body: BodyDep) -> LoginOut:
     return LoginOut(token=token, expires_at=expires_at,
                     staff=StaffOut(id=who.staff_id, username=who.username,
                                    display_name=who.display_name, role=who.role,
-                                   site=who.site))
+                                   site=who.site, site_roles=dict(who.site_roles)))
 
 
 @router.post("/logout", status_code=204)
@@ -130,8 +133,11 @@ def change_own_password(request: Request, who: CallerDep, body: BodyDep) -> None
 
 
 @router.get("/me")
-def whoami(who: CallerDep) -> MeOut:
-    """Who is logged in with this token, until when, and what they may do."""
+def whoami(who: CallerDep, site: SiteDep) -> MeOut:
+    """Who is logged in with this token, until when, and what they may do: at the site the
+    ``X-Menwei-Site`` header names (a role given there counts), else at their own."""
+    role = who.role_at(site) or who.role
     return MeOut(staff=StaffOut(id=who.staff_id, username=who.username,
-                                display_name=who.display_name, role=who.role, site=who.site),
-                 expires_at=who.expires_at, allowed_operations=allowed_operations(who.role))
+                                display_name=who.display_name, role=who.role, site=who.site,
+                                site_roles=dict(who.site_roles)),
+                 expires_at=who.expires_at, allowed_operations=allowed_operations(role))

@@ -64,6 +64,10 @@ PERMISSIONS: dict[str, Permission] = {
                               "set an account's password and end its sessions"),
     "deactivate_staff": P("POST", "/api/v1/staff/{staff_id}/deactivate", ADMIN,
                           "disable an account and end its sessions"),
+    "give_staff_site_role": P("PUT", "/api/v1/staff/{staff_id}/site-roles/{site_code}", ADMIN,
+                              "give an account a role at another site (company-wide admins)"),
+    "take_staff_site_role": P("DELETE", "/api/v1/staff/{staff_id}/site-roles/{site_code}", ADMIN,
+                              "take back an account's role at another site"),
     # the site, its households and people
     "get_site": P("GET", "/api/v1/site", EVERYONE,
                   "the site: access groups, gates, buildings, units"),

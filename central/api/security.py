@@ -1,9 +1,10 @@
 """Who is calling and may they: the dependencies every protected route carries.
 
 ``authorised`` resolves the bearer token to a Principal and checks the permission matrix
-for the route's operation (its name); ``current_actor`` turns that into the services'
-``Actor`` at the site the account serves — or, for a company-wide account, the site the
-``X-Menwei-Site`` header names. ``reading`` gives the read-only endpoints a session
+for the route's operation (its name) against the caller's role at the site acted at;
+``current_actor`` turns that into the services' ``Actor`` at the site the account serves —
+or the site the ``X-Menwei-Site`` header names (a company-wide account, or one given a role
+at another site). ``reading`` gives the read-only endpoints a session
 authorised exactly as an action would be.
 """
 
@@ -56,19 +57,34 @@ def principal(request: Request, credentials: Annotated[
     return resolve_session(api_state(request).desk, credentials.credentials)
 
 
-def authorised(request: Request,
-               who: Annotated[Principal, Depends(principal)]) -> Principal:
-    """The caller, if the permission matrix gives their role this operation. Else 403; or,
-    where a domain rule names who may (H4, L2, P3, P4, G4), that rule's refusal: 422 with
-    its id, as the service itself would answer (docs/api.md, Errors)."""
+def acting_site(x_menwei_site: Annotated[str | None, Header(
+        alias=SITE_HEADER, description="the site to act at; needed only by accounts that "
+        "serve every site, or that were given a role at another site")] = None) -> str | None:
+    """The site the ``X-Menwei-Site`` header names, if any."""
+    chosen = x_menwei_site.strip() if x_menwei_site is not None else ""
+    if len(chosen) > 64:
+        raise InvalidInputError([FieldError(SITE_HEADER, "小区代码过长", "site code too long")])
+    return chosen or None
+
+
+SiteDep = Annotated[str | None, Depends(acting_site)]
+
+
+def authorised(request: Request, who: Annotated[Principal, Depends(principal)],
+               site: SiteDep) -> Principal:
+    """The caller, if the permission matrix gives their role at the site acted at this
+    operation. Else 403; or, where a domain rule names who may (H4, L2, P3, P4, G4), that
+    rule's refusal: 422 with its id, as the service itself would answer (docs/api.md,
+    Errors). A site the account does not serve is left to the service to refuse."""
     permission = permission_of(request)
-    if who.role not in permission.roles:
+    role = who.role_at(site) or who.role
+    if role not in permission.roles:
         ordered = [r for r in ROLE_TITLES if r in permission.roles]
         by_rule = f"（规则 {permission.rule}）" if permission.rule else ""
         by_rule_en = f" (rule {permission.rule})" if permission.rule else ""
-        zh = (f"{ROLE_TITLES_ZH[who.role]}无权办理此业务（{operation_of(request)}）{by_rule}；"
+        zh = (f"{ROLE_TITLES_ZH[role]}无权办理此业务（{operation_of(request)}）{by_rule}；"
               f"须由{'、'.join(ROLE_TITLES_ZH[r] for r in ordered)}办理")
-        en = (f"a {ROLE_TITLES[who.role]} may not {permission.summary}{by_rule_en}; "
+        en = (f"a {ROLE_TITLES[role]} may not {permission.summary}{by_rule_en}; "
               f"allowed: {', '.join(ROLE_TITLES[r] for r in ordered)}")
         if permission.rule is not None:
             raise RuleRefused(permission.rule, zh, en)
@@ -76,17 +92,11 @@ def authorised(request: Request,
     return who
 
 
-def current_actor(who: Annotated[Principal, Depends(authorised)],
-                  site: Annotated[str | None, Header(
-                      alias=SITE_HEADER, description="the site to act at; needed only by "
-                      "accounts that serve every site")] = None) -> Actor:
+def current_actor(who: Annotated[Principal, Depends(authorised)], site: SiteDep) -> Actor:
     """The services' Actor: the caller at their site (a site-bound account naming another
     site is refused by the service's own check)."""
-    chosen = site.strip() if site is not None else ""
-    if len(chosen) > 64:
-        raise InvalidInputError([FieldError(SITE_HEADER, "小区代码过长", "site code too long")])
-    if chosen:
-        return Actor(who.staff_id, chosen)
+    if site is not None:
+        return Actor(who.staff_id, site)
     if who.site is None:
         raise InvalidInputError([FieldError(
             SITE_HEADER, "此账户服务所有小区：请用 X-Menwei-Site 指明小区",

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 
 from central.api.errors import NotAuthenticatedError
 from central.clock import utc_now
-from central.models import Role, Staff, StaffSession
+from central.models import Role, Site, Staff, StaffSession, StaffSiteRole
 from central.services.context import Desk, action
 
 # Expired rows are kept a day (to tell "expired" from "unknown" in logs), then pruned.
@@ -40,6 +40,25 @@ class Principal:
     site: str | None  # the site the account serves; None: every site of the company
     expires_at: datetime
     locale: str | None = None  # the desk pages' language chosen by the account
+    # The account's roles at sites other than its own (or, company-wide, instead of its
+    # usual role), by site code (central/models/staff.py StaffSiteRole).
+    site_roles: tuple[tuple[str, Role], ...] = ()
+
+    def role_at(self, site: str | None) -> Role | None:
+        """The caller's role at a site (by code; None: the account's own site); None when
+        the account does not serve it."""
+        if site is None:
+            site = self.site
+        for code, role in self.site_roles:
+            if code == site:
+                return role
+        if self.site is None or self.site == site:
+            return self.role
+        return None
+
+    def sites_given(self) -> tuple[str, ...]:
+        """The codes of the sites where the account was given a role."""
+        return tuple(code for code, _role in self.site_roles)
 
 
 def token_digest(token: str) -> str:
@@ -94,9 +113,12 @@ def resolve_session(desk: Desk, token: str) -> Principal:
                 now - seen >= timedelta(seconds=live.idle_timeout_s)):
             raise IdleSessionError("长时间未操作，已自动退出，请重新登录",
                                    "signed out after a while without activity: log in again")
+        given = tuple((code, role) for code, role in session.execute(
+            select(Site.code, StaffSiteRole.role).join(Site, Site.id == StaffSiteRole.site_id)
+            .where(StaffSiteRole.staff_id == staff.id).order_by(Site.code)))
         who = Principal(live.id, staff.id, staff.username, staff.display_name, staff.role,
                         staff.site.code if staff.site is not None else None,
-                        live.expires_at, staff.locale)
+                        live.expires_at, staff.locale, given)
     if live.idle_timeout_s is not None and (seen is None or now - seen >= _SEEN_GRANULARITY):
         with action(desk) as act:
             act.session.execute(update(StaffSession).where(StaffSession.id == live.id)

@@ -1,10 +1,13 @@
 """Staff accounts (admin only): list, create (password hashed with argon2id by the
-service), change role, reset password, deactivate (which also ends the account's sessions).
-Each is scoped to the admin's own site by central/services/staff.py."""
+service), change role, reset password, deactivate (which also ends the account's sessions),
+and give or take back a role at another site (a company-wide admin only). Each is scoped to
+the admin's own site by central/services/staff.py."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Path, Request
 
 from central.api.auth import StaffOut
 from central.api.body import path_integer
@@ -16,12 +19,14 @@ from central.api.shapes import IdPath
 from central.api.state import api_state
 from central.models import Staff
 from central.services import staff as accounts
-from central.services.staff import NewPassword, NewRole, NewStaff
+from central.services.staff import NewPassword, NewRole, NewStaff, StaffSiteRoleInput
 
 router = protected_router("staff")
 NEW_STAFF_BODY = Body(NewStaff)
 NEW_ROLE_BODY = Body(NewRole)
 NEW_PASSWORD_BODY = Body(NewPassword)
+SITE_ROLE_BODY = Body(StaffSiteRoleInput, path=("site",), name="StaffSiteRoleBody")
+SitePath = Annotated[str, Path(max_length=64, description="the site's code")]
 
 
 class StaffListOut(StaffOut):
@@ -33,6 +38,7 @@ class StaffListOut(StaffOut):
 def _out(staff: Staff) -> StaffListOut:
     return StaffListOut(id=staff.id, username=staff.username, display_name=staff.display_name,
                         role=staff.role, site=staff.site.code if staff.site else None,
+                        site_roles={g.site.code: g.role for g in staff.site_roles},
                         active=staff.active)
 
 
@@ -50,10 +56,7 @@ def create_staff(request: Request, actor: ActorDep, body: BodyDep) -> StaffListO
     desk = api_state(request).desk
     staff_id = accounts.create_staff(desk, NEW_STAFF_BODY.read(body),
                                      actor)
-    with desk.sessions() as session:
-        staff = session.get(Staff, staff_id)
-        assert staff is not None
-        return _out(staff)
+    return _out(accounts.managed_account(desk, actor, staff_id))
 
 
 @router.put("/staff/{staff_id}/role", openapi_extra=NEW_ROLE_BODY.openapi,
@@ -81,3 +84,22 @@ def deactivate_staff(request: Request, actor: ActorDep, staff_id: IdPath) -> Sta
     """Disable an account: it can no longer log in, and its sessions end now."""
     return _out(accounts.deactivate_staff(api_state(request).desk, actor,
                                           path_integer("staff_id", staff_id)))
+
+
+@router.put("/staff/{staff_id}/site-roles/{site_code}", openapi_extra=SITE_ROLE_BODY.openapi,
+            responses=error_responses(404, 409))
+def give_staff_site_role(request: Request, actor: ActorDep, staff_id: IdPath,
+                         site_code: SitePath, body: BodyDep) -> StaffListOut:
+    """Give an account a role at a site other than its own (a company-wide account: instead
+    of its usual role there), replacing any it had there; company-wide admins only."""
+    return _out(accounts.give_site_role(api_state(request).desk, actor,
+                                        path_integer("staff_id", staff_id),
+                                        SITE_ROLE_BODY.read(body, site=site_code)))
+
+
+@router.delete("/staff/{staff_id}/site-roles/{site_code}", responses=error_responses(404, 409))
+def take_staff_site_role(request: Request, actor: ActorDep, staff_id: IdPath,
+                         site_code: SitePath) -> StaffListOut:
+    """Take back the role an account was given at a site; company-wide admins only."""
+    return _out(accounts.take_site_role(api_state(request).desk, actor,
+                                        path_integer("staff_id", staff_id), site_code))

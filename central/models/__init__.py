@@ -51,7 +51,7 @@ from central.models.renovation import (
     RenovationWorker,
 )
 from central.models.site import Building, ReaderUidOrder, Site, SiteSettings, Unit, UnitKind
-from central.models.staff import LoginAttempt, Role, Staff, StaffSession
+from central.models.staff import LoginAttempt, Role, Staff, StaffSession, StaffSiteRole
 from central.models.stored_value import BalanceEntry, BalanceMovement
 from central.models.visitors import TemporaryParkingPermit, VisitorPass, VisitorRegistration
 
@@ -73,6 +73,8 @@ __all__ = [
 __all__ += ["BalanceEntry", "BalanceMovement", "ReaderUidOrder"]
 # The channel a change to the gates is announced on (issue 14).
 __all__ += ["AUTH_LOG_CHANNEL"]
+# Roles at more than one site (issue 14).
+__all__ += ["StaffSiteRole"]
 # The guards' booth records (issue 11), kept apart to keep merges small.
 from central.models.booth_records import (  # noqa: E402
     BoothCursor,

@@ -27,7 +27,9 @@ class Role(enum.StrEnum):
 
 
 class Staff(Base):
-    """A person who logs in. ``site_id`` None means every site of the company."""
+    """A person who logs in. ``site_id`` None means every site of the company. ``role`` is
+    the account's role at the sites it serves, except where a ``StaffSiteRole`` gives it
+    another role at one site (a company's staff who work at several compounds)."""
 
     __tablename__ = "staff"
 
@@ -44,6 +46,34 @@ class Staff(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
 
     site: Mapped[Site | None] = relationship()
+    # Loaded only where shown (the admin's pages and API): authorising an action reads the
+    # one role of the site acted at with the site itself (central/services/context.py).
+    site_roles: Mapped[list[StaffSiteRole]] = relationship(
+        order_by="StaffSiteRole.site_id", cascade="all, delete-orphan")
+
+    def role_at(self, site_id: int, granted: Role | None) -> Role | None:
+        """The account's role at a site, given the role a ``StaffSiteRole`` grants it there
+        (None: none does); None when the account does not serve that site."""
+        if granted is not None:
+            return granted
+        if self.site_id is None or self.site_id == site_id:
+            return self.role
+        return None
+
+
+class StaffSiteRole(Base):
+    """An account's role at one site other than its own, or a company-wide account's role at
+    one site instead of its usual one: a director of three compounds who is a clerk at a
+    fourth, a guard lent to another compound's car park."""
+
+    __tablename__ = "staff_site_roles"
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True,
+                                         index=True)
+    role: Mapped[Role]
+
+    site: Mapped[Site] = relationship()
 
 
 class LoginAttempt(Base):

@@ -42,7 +42,7 @@ def staff_card_lead(ctx: PageDep) -> None:
     """Rule H4 before anything else on the staff card pages: anyone but the two leads is
     refused in the rule's own words (the permission matrix then checks the operation)."""
     assert ctx.caller is not None
-    refusal = other_cards.staff_card_refusal(ctx.caller.principal.role)
+    refusal = other_cards.staff_card_refusal(ctx.caller.role)
     if refusal is not None:
         raise refusal
 
@@ -51,7 +51,7 @@ def staff_card_lead(ctx: PageDep) -> None:
 def choose_kind(ctx: ResidentDep) -> HTMLResponse:
     """Which kind of card: resident, merchant, staff (and where visitors and workers go)."""
     assert ctx.caller is not None
-    h4 = other_cards.staff_card_refusal(ctx.caller.principal.role)
+    h4 = other_cards.staff_card_refusal(ctx.caller.role)
     return render(ctx, "cards/issue_choose.html", {"h4": h4})
 
 

@@ -58,7 +58,7 @@ def requires(operation: str) -> Callable[[PageContext], PageContext]:
 
     def allowed(ctx: PageDep) -> PageContext:
         assert ctx.caller is not None
-        role = ctx.caller.principal.role
+        role = ctx.caller.role
         if role not in permission.roles:
             ordered = [r for r in ROLE_TITLES if r in permission.roles]
             raise RoleRefusedError(

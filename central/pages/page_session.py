@@ -22,6 +22,7 @@ from fastapi import Request
 from central.api.errors import NotAuthenticatedError
 from central.api.sessions import IdleSessionError, Principal, resolve_session
 from central.api.state import api_state
+from central.models import Role
 from central.refusals import DeskError, PermissionDeniedError
 from central.services.context import Actor
 from central.services.sites import SiteRef, sites_served
@@ -42,7 +43,10 @@ class PageCaller:
     site: str
     site_name: str
     timezone: str
-    # The sites a company-wide account may act at (a site-bound account: its own only).
+    # The caller's role at this site: their account's, or the one they were given here.
+    role: Role
+    # The sites the account may act at: every site for a company-wide account, else its
+    # own and those where it was given a role.
     sites: tuple[SiteRef, ...] = ()
 
     @property
@@ -88,13 +92,14 @@ def login_url(request: Request, reason: str = "") -> str:
 
 
 def _site_of(request: Request, principal: Principal) -> tuple[SiteRef, list[SiteRef]]:
-    """The site the caller acts at — their account's, or for a company-wide account the one
-    they picked (cookie), else the first — and the sites they may pick from."""
-    served = sites_served(api_state(request).desk, principal.site)
+    """The site the caller acts at — the one they picked (cookie) of those they serve, else
+    their own (a company-wide account: the first) — and the sites they may pick from."""
+    served = sites_served(api_state(request).desk, principal.site, principal.sites_given())
     if not served:
         raise DeskError("尚未配置小区", "no site has been set up yet")
     picked = request.cookies.get(SITE_COOKIE)
-    return next((s for s in served if s.code == picked), served[0]), served
+    own = next((s for s in served if s.code == principal.site), served[0])
+    return next((s for s in served if s.code == picked), own), served
 
 
 def page_caller(request: Request) -> PageCaller:
@@ -110,4 +115,4 @@ def page_caller(request: Request) -> PageCaller:
         raise LoginRequired("ended") from None
     site, served = _site_of(request, principal)
     return PageCaller(principal, csrf_of(token), site.code, site.name, site.timezone,
-                      tuple(served))
+                      principal.role_at(site.code) or principal.role, tuple(served))

@@ -1,6 +1,7 @@
-"""Choosing the site a company-wide account acts at: the chooser in the page header posts
-here, and the choice is kept by this browser (``menwei_site`` cookie, read by
-central/pages/page_session.py). An account bound to one site has nothing to choose."""
+"""Choosing the site an account acts at, when it serves more than one (company-wide, or given
+a role at another site): the chooser in the page header posts here, and the choice is kept by
+this browser (``menwei_site`` cookie, read by central/pages/page_session.py). An account that
+serves one site has nothing to choose."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Staff accounts (the administrator's pages): the accounts they manage, creating one,
 and for each account changing its role, setting a new password (its sessions end),
-deactivating it (it can no longer log in; its sessions end) and, for a guard, the booths
-they may sign in at (each booth's list carries its guards: central/services/booth_list.py).
+deactivating it (it can no longer log in; its sessions end), for a guard the booths they may
+sign in at (each booth's list carries its guards: central/services/booth_list.py) and, for a
+company-wide admin, the roles an account has at other sites.
 
 Everything goes through central/services/staff.py, which scopes an admin to their own
 site's accounts and refuses an admin changing their own role or deactivating themselves;
@@ -33,10 +34,12 @@ RoleChanger = Annotated[PageContext, Depends(requires("change_staff_role"))]
 # Which booths a guard signs in at is the same admin's business as the account's role.
 BoothSetter = RoleChanger
 PasswordSetter = Annotated[PageContext, Depends(requires("reset_staff_password"))]
+SiteRoleGiver = Annotated[PageContext, Depends(requires("give_staff_site_role"))]
+SiteRoleTaker = Annotated[PageContext, Depends(requires("take_staff_site_role"))]
 Deactivator = Annotated[PageContext, Depends(requires("deactivate_staff"))]
 
 # What the list says after a form did its work (``?done=…&who=<account id>``).
-DONE = ("created", "role", "password", "deactivated", "booths")
+DONE = ("created", "role", "password", "deactivated", "booths", "site_roles")
 
 
 def _caller(ctx: PageContext) -> PageCaller:
@@ -110,7 +113,20 @@ async def _account_page(request: Request, ctx: PageContext, staff_id: int, *,
     booths = await run_in_threadpool(staff.booth_choices, api_state(request).desk,
                                      caller.actor, staff_id)
     chosen = values.get("booths") if failed == "booths" and values else None
+    # Only a company-wide admin gives roles at other sites (the service refuses others).
+    company_admin = caller.principal.site is None
+    site_roles = (await run_in_threadpool(staff.site_role_choices, api_state(request).desk,
+                                          caller.actor, staff_id) if company_admin else [])
+    site_role_values = values if failed == "site_roles" and values else {}
     return render(ctx, "staff/account.html", {
+        "company_admin": company_admin,
+        "site_role_sites": site_roles,
+        "site_role_errors": errors_of("site_roles"),
+        "site_role_fields": form_view(staff.StaffSiteRoleInput, site_role_values,
+                                      errors_of("site_roles"), leave_out=("site",)),
+        "chosen_site_role_site": site_role_values.get("site", ""),
+        "guard_anywhere": account.role.value == "guard"
+        or any(g.role.value == "guard" for g in account.site_roles),
         "booths": booths,
         "chosen_booths": list(chosen) if chosen is not None
         else [b.key for b in booths if b.allowed],
@@ -169,3 +185,27 @@ async def deactivate(request: Request, ctx: Deactivator, staff_id: int) -> Respo
         return await _account_page(request, ctx, staff_id, failed="deactivate",
                                    error=sent.error)
     return see_other(f"/staff?done=deactivated&who={staff_id}")
+
+
+@router.post("/staff/{staff_id}/site-roles", response_class=HTMLResponse)
+async def give_site_role(request: Request, ctx: SiteRoleGiver, staff_id: int) -> Response:
+    """Give the account a role at another site: it acts there with it from its next page."""
+    sent = await submit(request, ctx, staff.StaffSiteRoleInput,
+                        lambda desk, actor, inp: staff.give_site_role(desk, actor, staff_id,
+                                                                      inp))
+    if isinstance(sent, Refused):
+        return await _account_page(request, ctx, staff_id, failed="site_roles",
+                                   values=sent.values, error=sent.error)
+    return see_other(f"/staff?done=site_roles&who={staff_id}")
+
+
+@router.post("/staff/{staff_id}/site-roles/{site_code}/take", response_class=HTMLResponse)
+async def take_site_role(request: Request, ctx: SiteRoleTaker, staff_id: int,
+                         site_code: str) -> Response:
+    """Take back the account's role at that site."""
+    sent = await press(request, ctx, lambda desk, actor: staff.take_site_role(
+        desk, actor, staff_id, site_code))
+    if isinstance(sent, Refused):
+        return await _account_page(request, ctx, staff_id, failed="site_roles",
+                                   error=sent.error)
+    return see_other(f"/staff?done=site_roles&who={staff_id}")

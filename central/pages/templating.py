@@ -75,13 +75,13 @@ class PageContext:
         checked again on the server."""
         if self.caller is None:
             return False
-        return self.caller.principal.role in PERMISSIONS[operation].roles
+        return self.caller.role in PERMISSIONS[operation].roles
 
     def role_title(self) -> str:
         """The caller's role in their language."""
         if self.caller is None:
             return ""
-        role = self.caller.principal.role
+        role = self.caller.role
         return ROLE_TITLES_ZH[role] if self.locale == "zh_CN" else ROLE_TITLES[role]
 
     def message(self, error: DeskError | FieldError) -> str:

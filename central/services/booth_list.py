@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from central.clock import local_date, utc_now
@@ -38,6 +38,7 @@ from central.models import (
     Role,
     Site,
     Staff,
+    StaffSiteRole,
     TemporaryParkingPermit,
     VisitorPass,
 )
@@ -127,10 +128,16 @@ def _gates(booth: Booth) -> tuple[BoothGate, ...]:
 
 
 def _guards(session: Session, booth: Booth) -> tuple[BoothGuard, ...]:
+    # A guard at the booth's site: by a role given there, else by the account's own role at
+    # a site it serves (an account lent elsewhere keeps no booths where it is not a guard).
+    given = StaffSiteRole
+    own_site = or_(Staff.site_id.is_(None), Staff.site_id == booth.site_id)
     rows = session.scalars(
         select(Staff).join(staff_booths, staff_booths.c.staff_id == Staff.id)
+        .outerjoin(given, and_(given.staff_id == Staff.id, given.site_id == booth.site_id))
         .where(staff_booths.c.booth_id == booth.id, Staff.active.is_(True),
-               Staff.role == Role.GUARD)
+               or_(given.role == Role.GUARD,
+                   and_(given.role.is_(None), own_site, Staff.role == Role.GUARD)))
         .order_by(Staff.username))
     return tuple(BoothGuard(s.username.lower(), s.display_name, s.password_hash) for s in rows)
 

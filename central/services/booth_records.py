@@ -811,7 +811,7 @@ def booth_records(desk: Desk, actor: Actor, source: BoothEventSource, day: date,
     them in full, rule G5), goods slips let out, the gate controls and alarm
     acknowledgements, the records that could not be taken, and any gap in its journal."""
     with reading(desk, actor, BOOTH_READERS) as act:
-        site, role = act.site, act.staff.role
+        site, role = act.site, act.role
         tz = zone(site.timezone)
         start = datetime.combine(day, time(0), tz)
         end = datetime.combine(day + timedelta(days=1), time(0), tz)

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from argon2 import PasswordHasher
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.orm import joinedload
 
 from central.clock import local_date, utc_now
 from central.db import DeskSession, make_engine, make_sessionmaker, require_current_schema
-from central.models import Role, Site, Staff
+from central.models import Role, Site, Staff, StaffSiteRole
 from central.refusals import DeskError, NotFoundError, PermissionDeniedError, RuleRefused
 from central.services.gate_record import publish_changed_cards
 from edge.ports import Clock, SystemClock
@@ -78,36 +78,44 @@ class Action:
         self.now: datetime = utc_now(desk.clock)
         self._staff: Staff | None = None
         self._site: Site | None = None
+        self._role: Role | None = None
 
     def authorise(self, actor: Actor, roles: frozenset[Role], rule: str | None = None, *,
                   refusal: Callable[[Role], DeskError] | None = None) -> tuple[Staff, Site]:
         """Load the acting staff member and site; refuse an inactive account, a site the
-        account does not serve, or a role not in ``roles``: with ``refusal(role)`` when the
-        rule that names who may has its own words, else as that ``rule``'s refusal, else as
-        a permission refusal."""
+        account does not serve, or a role at that site (``role``) not in ``roles``: with
+        ``refusal(role)`` when the rule that names who may has its own words, else as that
+        ``rule``'s refusal, else as a permission refusal."""
         staff = self.session.get(Staff, actor.staff_id)
         if staff is None or not staff.active:
             raise PermissionDeniedError("账户不存在或已停用", "no such active staff account")
-        # With its settings, which most actions read (fees, validity, quotas): one statement.
-        site = self.session.scalars(select(Site).where(Site.code == actor.site)
-                                    .options(joinedload(Site.settings))).one_or_none()
-        if site is None:
+        # With its settings, which most actions read (fees, validity, quotas), and the role
+        # the account may have been given at this site: one statement.
+        found = self.session.execute(
+            select(Site, StaffSiteRole.role).where(Site.code == actor.site)
+            .outerjoin(StaffSiteRole, and_(StaffSiteRole.site_id == Site.id,
+                                           StaffSiteRole.staff_id == staff.id))
+            .options(joinedload(Site.settings))).unique().one_or_none()
+        if found is None:
             raise NotFoundError(f"没有代码为 {actor.site} 的小区", f"no site {actor.site!r}")
-        if staff.site_id is not None and staff.site_id != site.id:
+        site, granted = found
+        role = staff.role_at(site.id, granted)
+        if role is None:
             raise PermissionDeniedError("该账户不属于此小区",
                                         "this account does not serve that site")
-        if staff.role not in roles:
+        if role not in roles:
             if refusal is not None:
-                raise refusal(staff.role)
+                raise refusal(role)
             allowed = ", ".join(sorted(r.value for r in roles))
             if rule is not None:
-                raise RuleRefused(rule, f"角色 {staff.role.value} 无权办理此业务（规则 {rule}；"
-                                  f"需要：{allowed}）", f"role {staff.role.value} may not do "
+                raise RuleRefused(rule, f"角色 {role.value} 无权办理此业务（规则 {rule}；"
+                                  f"需要：{allowed}）", f"role {role.value} may not do "
                                   f"this (rule {rule}: needs one of {allowed})")
-            raise PermissionDeniedError(f"角色 {staff.role.value} 无权办理此业务"
+            raise PermissionDeniedError(f"角色 {role.value} 无权办理此业务"
                                         f"（需要：{allowed}）",
-                                        f"role {staff.role.value} may not do this "
+                                        f"role {role.value} may not do this "
                                         f"(needs one of: {allowed})")
+        self._role = role
         self._staff, self._site = staff, site
         return staff, site
 
@@ -117,6 +125,14 @@ class Action:
         if self._staff is None:
             raise RuntimeError("authorise() first")
         return self._staff
+
+    @property
+    def role(self) -> Role:
+        """The authorised staff member's role at the site acted on (after ``authorise``):
+        their account's role, or the one they were given at this site."""
+        if self._role is None:
+            raise RuntimeError("authorise() first")
+        return self._role
 
     @property
     def site(self) -> Site:

@@ -243,7 +243,7 @@ def site_households(desk: Desk, actor: Actor, *, unit_id: int | None = None,
             query = query.where(Unit.number == unit)
         if not include_ended:
             query = query.where(Household.ended_on.is_(None))
-        role = act.staff.role
+        role = act.role
         return [HouseholdLine(h.id, h.unit_id, h.unit.label, h.kind, h.started_on, h.ended_on,
                               h.lease_end, tuple(_person(role, p) for p in
                                                  sorted(h.members, key=lambda p: p.id)))
@@ -264,7 +264,7 @@ def site_people(desk: Desk, actor: Actor, *, name: str | None = None,
             query = query.where(Person.holder_kind == holder_kind)
         if household_id is not None:
             query = query.where(Person.household_id == household_id)
-        return [_person(act.staff.role, p) for p in act.session.scalars(query)]
+        return [_person(act.role, p) for p in act.session.scalars(query)]
 
 
 def household_record(desk: Desk, actor: Actor, household_id: int) -> HouseholdRecord:
@@ -275,7 +275,7 @@ def household_record(desk: Desk, actor: Actor, household_id: int) -> HouseholdRe
         if h is None or h.unit.building.site_id != act.site.id:
             raise NotFoundError("本小区没有此住户", f"no household {household_id} at this site",
                                 "household_id")
-        role = act.staff.role
+        role = act.role
         members = sorted(h.members, key=lambda p: p.id)
         member_ids = [p.id for p in members]
         cards = list(session.scalars(
@@ -323,7 +323,7 @@ def person_record(desk: Desk, actor: Actor, person_id: int) -> PersonRecord:
         cards = session.scalars(select(Card).where(Card.holder_person_id == p.id)
                                 .order_by(Card.id))
         unit = p.household.unit.label if p.household is not None else None
-        return PersonRecord(_person(act.staff.role, p), unit,
+        return PersonRecord(_person(act.role, p), unit,
                             tuple(_card(session, c) for c in cards))
 
 
@@ -338,7 +338,7 @@ def card_record(desk: Desk, actor: Actor, uid: str) -> CardRecord:
             RegisterEntry.card_id == card.id).order_by(RegisterEntry.id.desc())
             .limit(REGISTER_LINES))
         return CardRecord(_card(session, card),
-                          _person(act.staff.role, holder) if holder is not None else None,
+                          _person(act.role, holder) if holder is not None else None,
                           household.id if household is not None else None,
                           household.unit.label if household is not None else None,
                           _register(register))

@@ -168,10 +168,10 @@ def review_loss(desk: Desk, actor: Actor, inp: ReviewLoss) -> None:
     """Rule L2: only the office director reviews the application and operation record."""
     with action(desk) as act:
         staff, _site = act.authorise(actor, frozenset(Role))
-        if staff.role is not Role.DIRECTOR:
+        if act.role is not Role.DIRECTOR:
             raise RuleRefused("L2", "挂失/报损申请书及操作记录须经管理处主任审核",
                               "the loss application and operation record are reviewed by the "
-                              f"office director, not a {staff.role.value}")
+                              f"office director, not a {act.role.value}")
         report = act.session.get(LossReport, inp.report_id)
         if report is None or report.card.site_id != act.site.id:
             raise NotFoundError("没有此挂失/报损申请", f"no loss report {inp.report_id}",

@@ -154,7 +154,7 @@ def staff_card_refusal(role: Role, what_zh: str = "授权办理",
 
 def require_lead_for_staff_card(act: Action, what_zh: str, what_en: str) -> None:
     """Rule H4, for the acting staff member."""
-    refusal = staff_card_refusal(act.staff.role, what_zh, what_en)
+    refusal = staff_card_refusal(act.role, what_zh, what_en)
     if refusal is not None:
         raise refusal
 
@@ -210,6 +210,6 @@ def issue_staff_card(desk: Desk, actor: Actor, inp: IssueStaffCard) -> IssueResu
                  groups=groups, schedule=schedule_for(act, inp.schedule),
                  application_id=application.id)
         write_register(act, card, RegisterAction.ISSUE, signoff,
-                       detail=f"authorised by {act.staff.role.value} {act.staff.username}")
+                       detail=f"authorised by {act.role.value} {act.staff.username}")
         return IssueResult(application.id, (IssuedCard(card.uid, holder.id, holder.name,
                                                        HolderKind.STAFF, until, 0),), None, 0)

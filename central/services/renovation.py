@@ -216,7 +216,7 @@ def issue_worker_cards(desk: Desk, actor: Actor,
     so no card fee is taken.
     """
     with action(desk) as act:
-        staff, _site = act.authorise(actor, DESK_ROLES)
+        _staff, _site = act.authorise(actor, DESK_ROLES)
         filing = get_filing(act, inp.filing_id)
         if filing.approved_at is None:
             raise RuleRefused("H6", "装修申请须经服务中心经理（管理处主任）审批后"
@@ -255,7 +255,7 @@ def issue_worker_cards(desk: Desk, actor: Actor,
                            detail=f"renovation filing {filing.id}; valid to {filing.ends_on}; "
                                   f"hours {spec}")
             views.append(WorkerCardView(card.uid, worker.id, worker.name,
-                                        id_number_for(staff.role, worker.id_number),
+                                        id_number_for(act.role, worker.id_number),
                                         filing.ends_on, spec))
         return tuple(views)
 
@@ -350,7 +350,7 @@ class FilingView:
 def filing_summary(desk: Desk, actor: Actor, filing_id: int) -> FilingView:
     """Look a filing up: its period, its workers and their cards, its deposits."""
     with action(desk) as act:
-        staff, _site = act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        _staff, _site = act.authorise(actor, DESK_ROLES | {Role.GUARD})
         filing = get_filing(act, filing_id)
         spec = parse_schedule(act.site.settings.renovation_schedule).spec
         workers = []
@@ -361,7 +361,7 @@ def filing_summary(desk: Desk, actor: Actor, filing_id: int) -> FilingView:
                 .where(RenovationWorker.filing_id == filing.id)
                 .order_by(RenovationWorker.id)):
             workers.append(WorkerCardView(card.uid, person.id, person.name,
-                                          id_number_for(staff.role, person.id_number),
+                                          id_number_for(act.role, person.id_number),
                                           filing.ends_on, spec,
                                           worker.card_returned_at is not None))
         deposits = tuple(

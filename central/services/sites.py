@@ -205,11 +205,13 @@ class SiteRef:
     timezone: str
 
 
-def sites_served(desk: Desk, site_code: str | None) -> list[SiteRef]:
+def sites_served(desk: Desk, site_code: str | None,
+                 given: tuple[str, ...] = ()) -> list[SiteRef]:
     """The sites an account serves, by code: its own (``site_code``), or every site of the
-    company for a company-wide account (``site_code`` None)."""
+    company for a company-wide account (``site_code`` None); and those where it was given a
+    role (``given``)."""
     query = select(Site.code, Site.name, Site.timezone).order_by(Site.code)
     if site_code is not None:
-        query = query.where(Site.code == site_code)
+        query = query.where(Site.code.in_((site_code, *given)))
     with desk.sessions() as session:
         return [SiteRef(row.code, row.name, row.timezone) for row in session.execute(query)]

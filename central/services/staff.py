@@ -6,9 +6,14 @@ creates and changes that site's accounts only (an account elsewhere does not exi
 them), and only a company-wide admin creates or makes company-wide accounts. Passwords are
 hashed (argon2id) before the transaction opens, so the write lock is never held for a hash.
 
+An account has one role at the sites it serves, and may be given another role at one more
+site at a time (``StaffSiteRole``: a company's director of three compounds who is a clerk at a
+fourth, a guard lent to another compound's car park). Only a company-wide admin gives or
+takes such roles; the account's open sessions act with them at once.
+
 A guard signs in at a booth (issue 11) only if the booth is one of the account's booths: the
 booth's signed list carries those guards (central/services/booth_list.py). A new guard, or an
-account made a guard, gets every booth of its site (of every site, company-wide); the admin
+account made a guard at a site, gets every booth of the sites where it is a guard; the admin
 then narrows it on the account's page.
 """
 
@@ -20,11 +25,13 @@ from datetime import datetime
 from typing import Annotated, Self
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from central.form_fields import Names, Password, Text
 from central.form_input import FormInput
 from central.forms import FormReader
-from central.models import Booth, Role, Site, Staff, StaffSession
+from central.list_changes import note_sites
+from central.models import Booth, Role, Site, Staff, StaffSession, StaffSiteRole
 from central.models.booths import staff_booths
 from central.refusals import (
     ConflictError,
@@ -38,9 +45,11 @@ from central.services.context import Action, Actor, Desk, action
 from central.services.staff_login import LoggedIn, login
 
 __all__ = ["MIN_PASSWORD_LENGTH", "BoothChoice", "LoggedIn", "NewStaff", "OwnPassword",
-           "StaffBooths", "booth_choices", "change_own_password", "change_role", "create_staff",
-           "deactivate_staff", "last_logins", "list_staff", "login", "managed_account",
-           "reset_password", "set_booths", "set_locale"]
+           "SiteRoleChoice", "StaffBooths", "StaffSiteRoleInput", "booth_choices",
+           "change_own_password", "change_role", "create_staff", "deactivate_staff",
+           "give_site_role", "last_logins", "list_staff", "login", "managed_account",
+           "reset_password", "set_booths", "set_locale", "site_role_choices",
+           "take_site_role"]
 
 ADMINS = frozenset({Role.ADMIN})
 MIN_PASSWORD_LENGTH = 10
@@ -103,6 +112,23 @@ class NewRole(FormInput):
 
 
 @dataclass(frozen=True)
+class StaffSiteRoleInput(FormInput):
+    """A role an account is to have at one site other than its own."""
+
+    site: Annotated[str, Text(max=64, doc="the site's code")]
+    role: Role
+
+
+@dataclass(frozen=True)
+class SiteRoleChoice:
+    """A site an account could be given a role at, and the role it has there if given."""
+
+    code: str
+    name: str
+    given: Role | None
+
+
+@dataclass(frozen=True)
 class StaffBooths(FormInput):
     """The booths a guard may sign in at, exactly these."""
 
@@ -123,19 +149,36 @@ class BoothChoice:
     allowed: bool
 
 
-def _site_booths(act: Action, site_id: int | None) -> list[Booth]:
-    """The booths of the site (every site's for ``site_id`` None), by site then code."""
-    query = select(Booth).join(Site, Site.id == Booth.site_id).order_by(Site.code, Booth.code)
-    if site_id is not None:
-        query = query.where(Booth.site_id == site_id)
-    return list(act.session.scalars(query))
+def _site_booths(act: Action, site_ids: set[int]) -> list[Booth]:
+    """The booths of these sites, by site then code."""
+    return list(act.session.scalars(
+        select(Booth).join(Site, Site.id == Booth.site_id).where(Booth.site_id.in_(site_ids))
+        .order_by(Site.code, Booth.code)))
 
 
-def _allow_every_booth(act: Action, staff: Staff) -> None:
-    """A guard's default: every booth of their site (every site's, company-wide)."""
-    rows = [{"staff_id": staff.id, "booth_id": b.id} for b in _site_booths(act, staff.site_id)]
+def _given_roles(session: Session, staff_id: int) -> dict[int, Role]:
+    """The roles the account was given, by site id."""
+    return {site_id: role for site_id, role in session.execute(
+        select(StaffSiteRole.site_id, StaffSiteRole.role).where(
+            StaffSiteRole.staff_id == staff_id))}
+
+
+def _guard_sites(act: Action, staff: Staff) -> set[int]:
+    """The sites where the account is a guard: by its own role, or one it was given."""
+    given = _given_roles(act.session, staff.id)
+    own = ({staff.site_id} if staff.site_id is not None
+           else set(act.session.scalars(select(Site.id))))
+    return {site_id for site_id in own | set(given)
+            if staff.role_at(site_id, given.get(site_id)) is Role.GUARD}
+
+
+def _allow_every_booth(act: Action, staff: Staff, site_ids: set[int] | None = None) -> None:
+    """A guard's default: every booth of the sites where it is a guard (of ``site_ids``)."""
+    sites = _guard_sites(act, staff) if site_ids is None else site_ids
+    rows = [{"staff_id": staff.id, "booth_id": b.id} for b in _site_booths(act, sites)]
     if rows:
         act.session.execute(insert(staff_booths), rows)
+    note_sites(act.session, sites)
 
 
 def _allowed_booth_ids(act: Action, staff_id: int) -> set[int]:
@@ -163,6 +206,13 @@ def _managed(act: Action, admin: Staff | None, staff_id: int) -> Staff:
 def _not_self(admin: Staff | None, target: Staff, zh: str, en: str) -> None:
     if admin is not None and target.id == admin.id:
         raise ConflictError(zh, en, "staff_id")
+
+
+def _loaded(target: Staff) -> None:
+    """Load what the pages and the API show of an account before its session closes."""
+    _ = target.site
+    for given in target.site_roles:
+        _ = given.site
 
 
 def _end_sessions(act: Action, target: Staff) -> None:
@@ -208,12 +258,13 @@ def list_staff(desk: Desk, actor: Actor) -> list[Staff]:
         act = Action(desk, session)
         admin = _admin(act, actor)
         assert admin is not None
-        query = select(Staff).order_by(Staff.username)
+        query = (select(Staff).order_by(Staff.username)
+                 .options(selectinload(Staff.site_roles).joinedload(StaffSiteRole.site)))
         if admin.site_id is not None:
             query = query.where(Staff.site_id == admin.site_id)
         rows = list(session.scalars(query))
         for row in rows:
-            _ = row.site  # loaded before the session closes
+            _loaded(row)
         return rows
 
 
@@ -222,7 +273,7 @@ def managed_account(desk: Desk, actor: Actor, staff_id: int) -> Staff:
     with desk.sessions() as session:
         act = Action(desk, session)
         target = _managed(act, _admin(act, actor), staff_id)
-        _ = target.site  # loaded before the session closes
+        _loaded(target)
         return target
 
 
@@ -252,7 +303,7 @@ def change_role(desk: Desk, actor: Actor, staff_id: int, inp: NewRole) -> Staff:
         act.session.flush()
         if becomes_guard and not _allowed_booth_ids(act, target.id):
             _allow_every_booth(act, target)
-        _ = target.site
+        _loaded(target)
         return target
 
 
@@ -264,7 +315,7 @@ def reset_password(desk: Desk, actor: Actor, staff_id: int, inp: NewPassword) ->
         target.password_hash = password_hash
         _end_sessions(act, target)
         act.session.flush()
-        _ = target.site
+        _loaded(target)
         return target
 
 
@@ -310,13 +361,13 @@ def deactivate_staff(desk: Desk, actor: Actor, staff_id: int) -> Staff:
         target.active = False
         _end_sessions(act, target)
         act.session.flush()
-        _ = target.site
+        _loaded(target)
         return target
 
 
 def booth_choices(desk: Desk, actor: Actor, staff_id: int) -> list[BoothChoice]:
-    """The booths the account could be allowed at (its site's; every site's for a
-    company-wide account), each with whether it is."""
+    """The booths the account could be allowed at (those of the sites where it is a guard),
+    each with whether it is."""
     with desk.sessions() as session:
         act = Action(desk, session)
         target = _managed(act, _admin(act, actor), staff_id)
@@ -324,7 +375,7 @@ def booth_choices(desk: Desk, actor: Actor, staff_id: int) -> list[BoothChoice]:
         sites = {site.id: site for site in session.scalars(select(Site))}
         return [BoothChoice(f"{sites[b.site_id].code}/{b.code}", sites[b.site_id].name, b.code,
                             b.name, tuple(g.name for g in b.gates), b.id in allowed)
-                for b in _site_booths(act, target.site_id)]
+                for b in _site_booths(act, _guard_sites(act, target))]
 
 
 def set_booths(desk: Desk, actor: Actor, staff_id: int, inp: StaffBooths) -> Staff:
@@ -332,21 +383,111 @@ def set_booths(desk: Desk, actor: Actor, staff_id: int, inp: StaffBooths) -> Sta
     booth learns it with its next list."""
     with action(desk) as act:
         target = _managed(act, _admin(act, actor), staff_id)
-        if target.role is not Role.GUARD:
+        guard_sites = _guard_sites(act, target)
+        if not guard_sites:
             raise ConflictError("只有门岗（安管员）账户在岗亭登录",
                                 "only a guard's account signs in at booths", "booths")
         sites = {site.id: site.code for site in act.session.scalars(select(Site))}
-        known = {f"{sites[b.site_id]}/{b.code}": b.id
-                 for b in _site_booths(act, target.site_id)}
+        known = {f"{sites[b.site_id]}/{b.code}": b for b in _site_booths(act, guard_sites)}
         unknown = [key for key in inp.booths if key not in known]
         if unknown:
             raise InvalidInputError([FieldError(
                 "booths", f"没有这个岗亭：{'、'.join(unknown)}",
-                f"not a booth of the account's site: {', '.join(unknown)}")])
+                f"not a booth where the account is a guard: {', '.join(unknown)}")])
+        before = {b.site_id for b in act.session.scalars(select(Booth).join(
+            staff_booths, staff_booths.c.booth_id == Booth.id).where(
+            staff_booths.c.staff_id == target.id))}
         act.session.execute(delete(staff_booths).where(staff_booths.c.staff_id == target.id))
-        rows = [{"staff_id": target.id, "booth_id": known[key]} for key in inp.booths]
+        rows = [{"staff_id": target.id, "booth_id": known[key].id} for key in inp.booths]
         if rows:
             act.session.execute(insert(staff_booths), rows)
+        # The booths' lists carry their guards: those of the sites before and after.
+        note_sites(act.session, before | {known[key].site_id for key in inp.booths})
         act.session.flush()
-        _ = target.site
+        _loaded(target)
         return target
+
+
+def _lending(act: Action, actor: Actor | None, staff_id: int) -> tuple[Staff | None, Staff]:
+    """The acting admin (None: the local command line) and the account they manage, if the
+    admin is company-wide: only the company's office gives a role at another site."""
+    admin = _admin(act, actor)
+    target = _managed(act, admin, staff_id)
+    if admin is not None and admin.site_id is not None:
+        raise PermissionDeniedError(
+            "只有服务所有小区的管理员可以给账户其他小区的角色",
+            "only an admin of every site gives an account a role at another site")
+    _not_self(admin, target, "不能更改自己的角色", "an admin cannot change their own role")
+    return admin, target
+
+
+def _other_site(act: Action, target: Staff, code: str) -> Site:
+    site = act.session.scalars(select(Site).where(Site.code == code)).one_or_none()
+    if site is None:
+        raise NotFoundError(f"没有代码为 {code} 的小区", f"no site {code!r}", "site")
+    if site.id == target.site_id:
+        raise ConflictError("这是该账户本来的小区：请直接更改它的角色",
+                            "that is the account's own site: change its role instead", "site")
+    return site
+
+
+def give_site_role(desk: Desk, actor: Actor | None, staff_id: int,
+                   inp: StaffSiteRoleInput) -> Staff:
+    """Give an account a role at one site other than its own (or, company-wide, instead of
+    its usual role there), replacing the one it had there; its sessions act with it at
+    once. A guard there gets every booth of the site, as a new guard does."""
+    with action(desk) as act:
+        target = _lending(act, actor, staff_id)[1]
+        site = _other_site(act, target, inp.site)
+        if inp.role is Role.ADMIN:
+            # A site's admin manages that site's accounts (scoped by the account's own
+            # site): lent to another's account it would manage the wrong site's.
+            raise ConflictError("管理员不能借调：请在该小区另建管理员账户",
+                                "an admin is not lent to another site: create an admin "
+                                "account of that site", "role")
+        given = act.session.get(StaffSiteRole, (target.id, site.id))
+        was = given.role if given is not None else None
+        if given is None:
+            act.session.add(StaffSiteRole(staff_id=target.id, site_id=site.id, role=inp.role))
+        else:
+            given.role = inp.role
+        act.session.flush()
+        if inp.role is Role.GUARD and was is not Role.GUARD:
+            booths = {b.id for b in _site_booths(act, {site.id})}
+            if not booths & _allowed_booth_ids(act, target.id):
+                _allow_every_booth(act, target, {site.id})
+        act.session.refresh(target, ["site_roles"])
+        _loaded(target)
+        return target
+
+
+def take_site_role(desk: Desk, actor: Actor | None, staff_id: int, site_code: str) -> Staff:
+    """Take back the role an account was given at a site: it serves that site no more (a
+    company-wide account: with its usual role again), nor signs in at its booths."""
+    with action(desk) as act:
+        target = _lending(act, actor, staff_id)[1]
+        site = _other_site(act, target, site_code)
+        given = act.session.get(StaffSiteRole, (target.id, site.id))
+        if given is None:
+            raise NotFoundError(f"该账户在 {site_code} 没有另给的角色",
+                                f"the account was given no role at {site_code!r}", "site")
+        act.session.delete(given)
+        act.session.flush()
+        if target.role_at(site.id, None) is not Role.GUARD:
+            act.session.execute(delete(staff_booths).where(
+                staff_booths.c.staff_id == target.id,
+                staff_booths.c.booth_id.in_(select(Booth.id).where(Booth.site_id == site.id))))
+        act.session.refresh(target, ["site_roles"])
+        _loaded(target)
+        return target
+
+
+def site_role_choices(desk: Desk, actor: Actor, staff_id: int) -> list[SiteRoleChoice]:
+    """The sites other than the account's own, each with the role it was given there."""
+    with desk.sessions() as session:
+        act = Action(desk, session)
+        target = _managed(act, _admin(act, actor), staff_id)
+        given = _given_roles(session, target.id)
+        return [SiteRoleChoice(site.code, site.name, given.get(site.id))
+                for site in session.scalars(select(Site).order_by(Site.code))
+                if site.id != target.site_id]

@@ -62,6 +62,8 @@ class LoggedIn:
     display_name: str
     role: Role
     site: str | None
+    # Roles given at other sites, by site code (central/models/staff.py StaffSiteRole).
+    site_roles: tuple[tuple[str, Role], ...] = ()
 
 
 # Verified against when the user name is unknown, so that case costs the same time. Made
@@ -123,7 +125,8 @@ def _candidate(desk: Desk, name: str) -> _Candidate:
         if staff is None:
             return _Candidate(None, None, None)
         who = LoggedIn(staff.id, staff.username, staff.display_name, staff.role,
-                       staff.site.code if staff.site is not None else None)
+                       staff.site.code if staff.site is not None else None,
+                       tuple((g.site.code, g.role) for g in staff.site_roles))
         return _Candidate(staff.id, staff.password_hash, who if staff.active else None)
 
 

@@ -131,7 +131,7 @@ def issue_visitor_pass(desk: Desk, actor: Actor, inp: IssueVisitorPass) -> Visit
     someone else; I6 when the card is not blank; I1 when the card is not signed for.
     """
     with action(desk) as act:
-        staff, _site = act.authorise(actor, PASS_ISSUERS)
+        _staff, _site = act.authorise(actor, PASS_ISSUERS)
         _not_past(inp.valid_from, act, "valid_from")
         max_days = act.site.settings.visitor_pass_max_days
         days = (inp.valid_until - inp.valid_from).days + 1
@@ -185,7 +185,7 @@ def issue_visitor_pass(desk: Desk, actor: Actor, inp: IssueVisitorPass) -> Visit
         act.session.add(row)
         act.session.flush()
         return VisitorPassResult(row.id, visitor.id, visitor.name,
-                                 id_number_for(staff.role, visitor.id_number), row.valid_from,
+                                 id_number_for(act.role, visitor.id_number), row.valid_from,
                                  row.valid_until, card.uid if card is not None else None)
 
 
@@ -285,7 +285,7 @@ def register_visitor(desk: Desk, actor: Actor, inp: RegisterVisitor) -> VisitorR
     """Register a visitor at the gate (rule G5): refused under G5 without the ID number the
     visitor shows. What is returned shows the ID only as the guard's role allows."""
     with action(desk) as act:
-        staff, _site = act.authorise(actor, DESK_ROLES | {Role.GUARD})
+        _staff, _site = act.authorise(actor, DESK_ROLES | {Role.GUARD})
         if not inp.id_number:
             raise RuleRefused("G5", "访客登记须查验并登记有效身份证件号码",
                               "a visitor is registered with the number of the ID shown",
@@ -306,7 +306,7 @@ def register_visitor(desk: Desk, actor: Actor, inp: RegisterVisitor) -> VisitorR
                                   time_in=time_in, visitor_pass_id=inp.visitor_pass_id)
         act.session.add(row)
         act.session.flush()
-        return _view(row, staff.role)
+        return _view(row, act.role)
 
 
 def record_visitor_exit(desk: Desk, actor: Actor, registration_id: int) -> None:
@@ -326,7 +326,7 @@ def visitor_register(desk: Desk, actor: Actor, day: date) -> tuple[VisitorRegist
     """The visitors registered on ``day`` (site-local), oldest first; ID numbers masked
     unless the viewer's role needs them in full (rule G5)."""
     with action(desk) as act:
-        staff, site = act.authorise(actor, frozenset(Role))
+        _staff, site = act.authorise(actor, frozenset(Role))
         tz = zone(site.timezone)
         start = datetime.combine(day, time(0), tz)
         end = datetime.combine(day + timedelta(days=1), time(0), tz)
@@ -334,7 +334,7 @@ def visitor_register(desk: Desk, actor: Actor, day: date) -> tuple[VisitorRegist
             VisitorRegistration.site_id == site.id, VisitorRegistration.time_in >= start,
             VisitorRegistration.time_in < end)
             .order_by(VisitorRegistration.time_in, VisitorRegistration.id))
-        return tuple(_view(row, staff.role) for row in rows)
+        return tuple(_view(row, act.role) for row in rows)
 
 
 @dataclass(frozen=True)
@@ -385,7 +385,7 @@ class PassView:
 def passes_valid_on(desk: Desk, actor: Actor, day: date) -> tuple[PassView, ...]:
     """The visitors' passes valid on ``day``, newest first (ID numbers masked, G5)."""
     with action(desk) as act:
-        staff, _site = act.authorise(actor, PASS_ISSUERS)
+        _staff, _site = act.authorise(actor, PASS_ISSUERS)
         out = []
         for row in act.session.scalars(select(VisitorPass).where(
                 VisitorPass.site_id == act.site.id, VisitorPass.valid_from <= day,
@@ -395,7 +395,7 @@ def passes_valid_on(desk: Desk, actor: Actor, day: date) -> tuple[PassView, ...]
                        if row.invited_by_person_id is not None else None)
             card = act.session.get(Card, row.card_id) if row.card_id is not None else None
             out.append(PassView(row.id, visitor.name if visitor else "",
-                                id_number_for(staff.role, visitor.id_number if visitor
+                                id_number_for(act.role, visitor.id_number if visitor
                                               else None),
                                 inviter.name if inviter else "", row.valid_from,
                                 row.valid_until, card.uid if card is not None else None))

@@ -19,10 +19,18 @@ from central.models import Booth, Holiday, Person, Site
 from central.models.people import HolderKind
 from central.models.staff import Role
 from central.services.booth_list import booth_lists
-from central.services.context import Desk, action
+from central.services.context import Actor, Desk, action
 from central.services.gate_record import append_entry
 from central.services.site_rules import AddHoliday, add_holiday, site_rules_payloads
-from central.services.staff import NewStaff, create_staff
+from central.services.staff import (
+    NewStaff,
+    StaffBooths,
+    StaffSiteRoleInput,
+    create_staff,
+    give_site_role,
+    set_booths,
+    take_site_role,
+)
 from edge.site_rules import DayKind
 
 from .conftest import NOW, PASSWORD, SITE, Staffs, load_second_site
@@ -137,3 +145,21 @@ def test_a_commit_tells_its_sites_hub_once(desk: Desk, staff: Staffs, told: Told
         "day": "2026-10-01", "kind": "holiday", "note": "国庆节"}))
     assert told.soon({SITE}) == {SITE}
     assert told.sites.count(SITE) == 1
+
+
+def test_a_guards_booths_and_roles_at_other_sites_tell_those_sites_hubs(
+        desk: Desk, staff: Staffs, told: Told) -> None:
+    """A booth's list carries its guards: narrowing a guard's booths (a plain table, no
+    watched row) and giving or taking a role at another site tell the sites concerned."""
+    company = create_staff(desk, NewStaff("head-office", "h", Role.ADMIN, PASSWORD, None))
+    told.soon({SITE, OTHER})
+    told.sites.clear()
+    set_booths(desk, Actor(company, SITE), staff.guard.staff_id, StaffBooths(()))
+    assert told.soon({SITE}) == {SITE}
+    told.sites.clear()
+    give_site_role(desk, Actor(company, SITE), staff.guard.staff_id,
+                   StaffSiteRoleInput(OTHER, Role.GUARD))
+    assert told.soon({OTHER}) == {OTHER}
+    told.sites.clear()
+    take_site_role(desk, Actor(company, SITE), staff.guard.staff_id, OTHER)
+    assert told.soon({OTHER}) == {OTHER}

@@ -24,7 +24,8 @@ def test_login_gives_a_bearer_token_stored_only_hashed(client: TestClient, desk:
     body = response.json()
     assert body["token_type"] == "bearer"
     assert body["staff"] == {"id": body["staff"]["id"], "username": "clerk",
-                             "display_name": "clerk", "role": "clerk", "site": SITE}
+                             "display_name": "clerk", "role": "clerk", "site": SITE,
+                             "site_roles": {}}
     token = body["token"]
     with desk.sessions() as s:
         stored = s.scalars(select(StaffSession)).one()

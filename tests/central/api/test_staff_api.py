@@ -121,3 +121,50 @@ def test_only_a_company_admin_makes_company_wide_accounts(
     moved = client.put(f"{API}/staff/{other_site['moon-clerk']}/role", headers=hq,
                        json={"role": "guard"})
     assert (moved.status_code, moved.json()["role"]) == (200, "guard")
+
+
+def test_a_role_given_at_another_site_is_the_callers_role_there(
+        client: TestClient, as_role: Headers, other_site: dict[str, int]) -> None:
+    hq = {**_login(client, "hq-admin", "hq admin password"), "X-Menwei-Site": SITE}
+    clerk = as_role["clerk"]
+    clerk_id = client.get(f"{API}/me", headers=clerk).json()["staff"]["id"]
+    at_moon = {**clerk, "X-Menwei-Site": OTHER}
+    not_theirs = client.get(f"{API}/households", headers=at_moon)
+    assert not_theirs.status_code == 403
+    assert "does not serve that site" in not_theirs.json()["message_en"]
+    # Lent to the other site's gate as a guard: a guard there, a clerk at home.
+    given = client.put(f"{API}/staff/{clerk_id}/site-roles/{OTHER}", headers=hq,
+                       json={"role": "guard"})
+    assert (given.status_code, given.json()["site_roles"]) == (200, {OTHER: "guard"})
+    me = client.get(f"{API}/me", headers=clerk).json()
+    assert (me["staff"]["role"], me["staff"]["site_roles"]) == ("clerk", {OTHER: "guard"})
+    assert "list_households" in me["allowed_operations"]
+    there = client.get(f"{API}/me", headers=at_moon).json()["allowed_operations"]
+    assert "list_households" not in there and "list_visitors" in there
+    as_guard = client.get(f"{API}/households", headers=at_moon)
+    assert as_guard.status_code == 403
+    assert as_guard.json()["message_en"].startswith("a guard may not")
+    assert client.get(f"{API}/households", headers=clerk).status_code == 200
+    assert client.get(f"{API}/visitors", headers=at_moon).status_code == 200
+    # Given again, as a lead: replaced.
+    lead = client.put(f"{API}/staff/{clerk_id}/site-roles/{OTHER}", headers=hq,
+                      json={"role": "front_desk_lead"})
+    assert lead.json()["site_roles"] == {OTHER: "front_desk_lead"}
+    assert client.get(f"{API}/households", headers=at_moon).status_code == 200
+    # Only the company's admin gives such roles; a site's admin is refused, a typo is a 422.
+    site_admin = client.put(f"{API}/staff/{clerk_id}/site-roles/{OTHER}",
+                            headers=as_role["admin"], json={"role": "guard"})
+    assert site_admin.status_code == 403
+    typo = client.put(f"{API}/staff/{clerk_id}/site-roles/{OTHER}", headers=hq,
+                      json={"role": "boss"})
+    assert (typo.status_code, typo.json()["errors"][0]["field"]) == (422, "role")
+    # A site's admin is an account of that site: not a role lent to another's account.
+    admin_there = client.put(f"{API}/staff/{clerk_id}/site-roles/{OTHER}", headers=hq,
+                             json={"role": "admin"})
+    assert (admin_there.status_code, admin_there.json()["field"]) == (409, "role")
+    taken = client.delete(f"{API}/staff/{clerk_id}/site-roles/{OTHER}", headers=hq)
+    assert (taken.status_code, taken.json()["site_roles"]) == (200, {})
+    gone = client.get(f"{API}/households", headers=at_moon)
+    assert "does not serve that site" in gone.json()["message_en"]
+    again = client.delete(f"{API}/staff/{clerk_id}/site-roles/{OTHER}", headers=hq)
+    assert again.status_code == 404

@@ -305,3 +305,52 @@ def test_the_admin_chooses_the_booths_a_guard_signs_in_at(
     # A clerk signs in at no booth: their page has no booth form.
     manage(page, live, "clerk")
     expect(page.locator(".booths")).to_have_count(0)
+
+
+def test_a_company_admin_lends_a_clerk_to_another_site_as_its_director(
+        page: Page, other: Page, live: RunningDesk,
+        shot: Callable[[Page, str], Path]) -> None:
+    load_second_site(live.desk)
+    create_staff(live.desk, NewStaff("hq-lender", "总部人事", Role.ADMIN, PASSWORD))
+    create_staff(live.desk, NewStaff("li.kefu", "李客服", Role.CLERK, PASSWORD,
+                                     "sunrise-garden"))
+    # A clerk of one site: no chooser, no gates in the menu.
+    log_in(other, live, "li.kefu")
+    expect(other.locator("header select[name=site]")).to_have_count(0)
+    expect(other.locator("nav.menu a[href='/gates']")).to_have_count(0)
+
+    log_in(page, live, "hq-lender")
+    manage(page, live, "li.kefu")
+    panel = page.locator(".site-roles")
+    expect(panel.locator("h2")).to_have_text("在其他小区的角色")
+    expect(panel.locator("select[name=site] option")).to_have_text(["月光苑"])
+    panel.locator("select[name=role]").select_option("director")
+    panel.locator("button[type=submit].primary").click()
+    expect(page.locator(".done")).to_contain_text("已保存 li.kefu 在其他小区的角色")
+    expect(page.locator("tr[data-username='li.kefu']")).to_contain_text("月光苑：管理处主任")
+    manage(page, live, "li.kefu")
+    expect(page.locator("dd.site-roles")).to_have_text("月光苑：管理处主任")
+    shot(page, "staff-site-roles")
+
+    # Their next page: their own site first, as a clerk; at the other site, its director.
+    other.reload()
+    chooser = other.locator("header select[name=site]")
+    expect(chooser.locator("option")).to_have_text(["月光苑", "阳光花园"])
+    expect(other.locator(".brand")).to_contain_text("阳光花园")
+    expect(other.locator("header a[href='/account']")).to_contain_text("客服人员")
+    expect(other.locator("nav.menu a[href='/gates']")).to_have_count(0)
+    chooser.select_option("moonlight-court")
+    other.click("header .site-choice button")
+    expect(other.locator(".brand")).to_contain_text("月光苑")
+    expect(other.locator("header a[href='/account']")).to_contain_text("管理处主任")
+    expect(other.locator("nav.menu a[href='/gates']")).to_have_count(1)
+    shot(other, "staff-site-roles-lent")
+
+    # Taken back: the other site is no longer theirs, their own is as before.
+    manage(page, live, "li.kefu")
+    page.locator(".site-roles tr[data-site='moonlight-court'] button").click()
+    expect(page.locator(".done")).to_contain_text("li.kefu")
+    other.goto(live.url + "/")
+    expect(other.locator(".brand")).to_contain_text("阳光花园")
+    expect(other.locator("header select[name=site]")).to_have_count(0)
+    expect(other.locator("nav.menu a[href='/gates']")).to_have_count(0)
