@@ -173,11 +173,14 @@ def _guard_sites(act: Action, staff: Staff) -> set[int]:
 
 
 def _allow_every_booth(act: Action, staff: Staff, site_ids: set[int] | None = None) -> None:
-    """A guard's default: every booth of the sites where it is a guard (of ``site_ids``)."""
+    """A guard's default: every booth of the sites where it is a guard (of ``site_ids``),
+    unless it is already allowed at one of them (the admin chose its booths there)."""
     sites = _guard_sites(act, staff) if site_ids is None else site_ids
-    rows = [{"staff_id": staff.id, "booth_id": b.id} for b in _site_booths(act, sites)]
-    if rows:
-        act.session.execute(insert(staff_booths), rows)
+    booths = [b.id for b in _site_booths(act, sites)]
+    if not booths or set(booths) & _allowed_booth_ids(act, staff.id):
+        return
+    act.session.execute(insert(staff_booths),
+                        [{"staff_id": staff.id, "booth_id": b} for b in booths])
     note_sites(act.session, sites)
 
 
@@ -301,8 +304,10 @@ def change_role(desk: Desk, actor: Actor, staff_id: int, inp: NewRole) -> Staff:
         becomes_guard = target.role is not Role.GUARD and inp.role is Role.GUARD
         target.role = inp.role
         act.session.flush()
-        if becomes_guard and not _allowed_booth_ids(act, target.id):
-            _allow_every_booth(act, target)
+        if becomes_guard:
+            # The sites where its own role now makes it a guard (not those it was lent to).
+            given = _given_roles(act.session, target.id)
+            _allow_every_booth(act, target, _guard_sites(act, target) - set(given))
         _loaded(target)
         return target
 
@@ -453,9 +458,7 @@ def give_site_role(desk: Desk, actor: Actor | None, staff_id: int,
             given.role = inp.role
         act.session.flush()
         if inp.role is Role.GUARD and was is not Role.GUARD:
-            booths = {b.id for b in _site_booths(act, {site.id})}
-            if not booths & _allowed_booth_ids(act, target.id):
-                _allow_every_booth(act, target, {site.id})
+            _allow_every_booth(act, target, {site.id})
         act.session.refresh(target, ["site_roles"])
         _loaded(target)
         return target

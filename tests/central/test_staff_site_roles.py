@@ -15,10 +15,12 @@ from central.services.booth_list import booth_lists
 from central.services.context import Actor, Desk, reading
 from central.services.sites import sites_served
 from central.services.staff import (
+    NewRole,
     NewStaff,
     StaffBooths,
     StaffSiteRoleInput,
     booth_choices,
+    change_role,
     create_staff,
     give_site_role,
     login,
@@ -138,3 +140,12 @@ def test_a_guard_given_another_role_at_a_site_leaves_its_booth_lists(
     give_site_role(desk, company_admin, roaming_guard, StaffSiteRoleInput(MOON, Role.CLERK))
     assert "patrol" not in _guards_of(desk, MOON)
     assert "patrol" in _guards_of(desk, SITE)
+
+
+def test_a_lent_guard_made_a_guard_at_home_gets_its_own_sites_booths_too(
+        desk: Desk, staff: Staffs, company_admin: Actor) -> None:
+    clerk = staff.clerk.staff_id
+    give_site_role(desk, company_admin, clerk, StaffSiteRoleInput(MOON, Role.GUARD))
+    assert "clerk" not in _guards_of(desk, SITE)
+    change_role(desk, company_admin, clerk, NewRole(Role.GUARD))
+    assert "clerk" in _guards_of(desk, SITE) and "clerk" in _guards_of(desk, MOON)
