@@ -6,8 +6,8 @@ creates and changes that site's accounts only (an account elsewhere does not exi
 them), and only a company-wide admin creates or makes company-wide accounts. Passwords are
 hashed (argon2id) before the transaction opens, so the write lock is never held for a hash.
 
-An account has one role at the sites it serves, and may be given another role at one more
-site at a time (``StaffSiteRole``: a company's director of three compounds who is a clerk at a
+An account has one role at the sites it serves, and may be given a role at other sites, one
+per site (``StaffSiteRole``: a company's director of three compounds who is a clerk at a
 fourth, a guard lent to another compound's car park). Only a company-wide admin gives or
 takes such roles; the account's open sessions act with them at once.
 
@@ -413,9 +413,9 @@ def set_booths(desk: Desk, actor: Actor, staff_id: int, inp: StaffBooths) -> Sta
         return target
 
 
-def _lending(act: Action, actor: Actor | None, staff_id: int) -> tuple[Staff | None, Staff]:
-    """The acting admin (None: the local command line) and the account they manage, if the
-    admin is company-wide: only the company's office gives a role at another site."""
+def _lending(act: Action, actor: Actor | None, staff_id: int) -> Staff:
+    """The account the acting admin (None: the local command line) manages, if the admin is
+    company-wide: only the company's office gives a role at another site."""
     admin = _admin(act, actor)
     target = _managed(act, admin, staff_id)
     if admin is not None and admin.site_id is not None:
@@ -423,7 +423,7 @@ def _lending(act: Action, actor: Actor | None, staff_id: int) -> tuple[Staff | N
             "只有服务所有小区的管理员可以给账户其他小区的角色",
             "only an admin of every site gives an account a role at another site")
     _not_self(admin, target, "不能更改自己的角色", "an admin cannot change their own role")
-    return admin, target
+    return target
 
 
 def _other_site(act: Action, target: Staff, code: str) -> Site:
@@ -442,7 +442,7 @@ def give_site_role(desk: Desk, actor: Actor | None, staff_id: int,
     its usual role there), replacing the one it had there; its sessions act with it at
     once. A guard there gets every booth of the site, as a new guard does."""
     with action(desk) as act:
-        target = _lending(act, actor, staff_id)[1]
+        target = _lending(act, actor, staff_id)
         site = _other_site(act, target, inp.site)
         if inp.role is Role.ADMIN:
             # A site's admin manages that site's accounts (scoped by the account's own
@@ -468,7 +468,7 @@ def take_site_role(desk: Desk, actor: Actor | None, staff_id: int, site_code: st
     """Take back the role an account was given at a site: it serves that site no more (a
     company-wide account: with its usual role again), nor signs in at its booths."""
     with action(desk) as act:
-        target = _lending(act, actor, staff_id)[1]
+        target = _lending(act, actor, staff_id)
         site = _other_site(act, target, site_code)
         given = act.session.get(StaffSiteRole, (target.id, site.id))
         if given is None:
