@@ -3,6 +3,7 @@
     menwei-desk create-db   [--db URL]                  create or upgrade the database
     menwei-desk create-staff [--db URL] --role ROLE --username NAME [--name DISPLAY]
                             [--site CODE] [--password-file FILE]
+    menwei-desk site-role   [--db URL] --username NAME --site CODE (--role ROLE | --take)
     menwei-desk load-site   [--db URL] FILE.toml|FILE.csv
     menwei-desk populate-demo [--db URL] [--households N] [--cards N] [--event-days D]
                             [--sync-store PATH] [--seed S] [--staff-password-file FILE]
@@ -36,7 +37,14 @@ from central.models import Role
 from central.refusals import DeskError, InvalidInputError
 from central.services.context import Desk
 from central.services.sites import load_site
-from central.services.staff import NewStaff, create_staff
+from central.services.staff import (
+    NewStaff,
+    StaffSiteRoleInput,
+    create_staff,
+    give_site_role,
+    staff_id_of,
+    take_site_role,
+)
 from central.site_file import read_site_file
 from sync.hub.store import CentralStore
 
@@ -120,6 +128,25 @@ def _cmd_create_staff(args: argparse.Namespace) -> int:
     finally:
         desk.close()
     print(f"staff account {inp.username} ({inp.role.value}) created, id {staff_id}")
+    return 0
+
+
+def _cmd_site_role(args: argparse.Namespace) -> int:
+    desk = _open(args.db)
+    try:
+        staff_id = staff_id_of(desk, args.username)
+        if args.take:
+            take_site_role(desk, None, staff_id, args.site)
+        else:
+            give_site_role(desk, None, staff_id, StaffSiteRoleInput.from_form(
+                {"site": args.site, "role": args.role}))
+    except DeskError as exc:
+        _print_error(exc)
+        return 2
+    finally:
+        desk.close()
+    said = "no longer has a role" if args.take else f"is {args.role}"
+    print(f"{args.username.strip().lower()} {said} at {args.site}")
     return 0
 
 
@@ -288,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-file", help="read the password from the first line of FILE "
                    "(default: prompt twice)")
     p.set_defaults(func=_cmd_create_staff)
+    p = with_db(sub.add_parser("site-role", help="give an account a role at another site, "
+                               "or take it back (docs/company.md)"))
+    p.add_argument("--username", required=True)
+    p.add_argument("--site", required=True, help="the other site's code")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--role", choices=[r.value for r in Role])
+    given.add_argument("--take", action="store_true", help="take back its role there")
+    p.set_defaults(func=_cmd_site_role)
     p = with_db(sub.add_parser("load-site", help="create or extend a site from a TOML or CSV "
                                "description"))
     p.add_argument("file", help="site description, .toml or .csv (see docs/central.md)")

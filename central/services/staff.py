@@ -49,7 +49,7 @@ __all__ = ["MIN_PASSWORD_LENGTH", "BoothChoice", "LoggedIn", "NewStaff", "OwnPas
            "change_own_password", "change_role", "create_staff", "deactivate_staff",
            "give_site_role", "last_logins", "list_staff", "login", "managed_account",
            "reset_password", "set_booths", "set_locale", "site_role_choices",
-           "take_site_role"]
+           "staff_id_of", "take_site_role"]
 
 ADMINS = frozenset({Role.ADMIN})
 MIN_PASSWORD_LENGTH = 10
@@ -483,6 +483,17 @@ def take_site_role(desk: Desk, actor: Actor | None, staff_id: int, site_code: st
         act.session.refresh(target, ["site_roles"])
         _loaded(target)
         return target
+
+
+def staff_id_of(desk: Desk, username: str) -> int:
+    """The id of the account of that user name (as typed at a login: case and spaces do
+    not matter)."""
+    name = username.strip().lower()
+    with desk.sessions() as session:
+        found = session.scalars(select(Staff.id).where(Staff.username == name)).first()
+    if found is None:
+        raise NotFoundError(f"没有用户名为 {name} 的账户", f"no account {name!r}", "username")
+    return found
 
 
 def site_role_choices(desk: Desk, actor: Actor, staff_id: int) -> list[SiteRoleChoice]:

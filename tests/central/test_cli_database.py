@@ -59,8 +59,19 @@ def test_an_installer_sets_up_and_serves_the_desk(
         staff = desk_command("create-staff", "--db", url, "--role", "admin", "--username",
                              "boss", "--site", SITE, "--password-file", str(password_file))
         assert staff.returncode == 0, staff.stderr
-        demo = desk_command("populate-demo", "--db", url, "--households", "6", "--cards",
-                            "12", "--event-days", "1", "--sync-store",
+        # A second compound, where the same account is also the director.
+        moon = tmp_path / "moon.toml"
+        moon.write_text((EXAMPLES / "site.toml").read_text("utf-8").replace(
+            f'code = "{SITE}"', 'code = "moon-bay"'), "utf-8")
+        assert desk_command("load-site", "--db", url, str(moon)).returncode == 0
+        lent = desk_command("site-role", "--db", url, "--username", "Boss", "--site",
+                            "moon-bay", "--role", "director")
+        assert (lent.returncode, lent.stdout.strip()) == (0, "boss is director at moon-bay")
+        unknown = desk_command("site-role", "--db", url, "--username", "nobody", "--site",
+                               "moon-bay", "--take")
+        assert unknown.returncode == 2 and "no account 'nobody'" in unknown.stderr
+        demo = desk_command("populate-demo", "--db", url, "--site", SITE, "--households", "6",
+                            "--cards", "12", "--event-days", "1", "--sync-store",
                             str(tmp_path / "sync.db"))
         assert demo.returncode == 0, demo.stderr
         assert "6 households" in demo.stdout
@@ -73,6 +84,11 @@ def test_an_installer_sets_up_and_serves_the_desk(
                              timeout=10)
             assert site.status_code == 200, site.text
             assert site.json()["code"] == SITE
+            at_moon = httpx.get(f"{base}/me", headers={"Authorization": f"Bearer {token}",
+                                                       "X-Menwei-Site": "moon-bay"},
+                                timeout=10).json()
+            assert at_moon["staff"]["site_roles"] == {"moon-bay": "director"}
+            assert "review_loss" in at_moon["allowed_operations"]
         assert SECRET not in log.read_text("utf-8", "replace")
         engine = make_engine(url)
         assert current_revision(engine) == head_revision()
