@@ -18,6 +18,7 @@ from sqlalchemy import delete, select, update
 from central.api.errors import NotAuthenticatedError
 from central.clock import utc_now
 from central.models import Role, Site, Staff, StaffSession, StaffSiteRole
+from central.models.staff import role_at_site
 from central.services.context import Desk, action
 
 # Expired rows are kept a day (to tell "expired" from "unknown" in logs), then pruned.
@@ -47,14 +48,10 @@ class Principal:
     def role_at(self, site: str | None) -> Role | None:
         """The caller's role at a site (by code; None: the account's own site); None when
         the account does not serve it."""
-        if site is None:
-            site = self.site
-        for code, role in self.site_roles:
-            if code == site:
-                return role
-        if self.site is None or self.site == site:
+        at = self.site if site is None else site
+        if at is None:  # a company-wide account, no site named: its own role
             return self.role
-        return None
+        return role_at_site(self.role, self.site, at, dict(self.site_roles).get(at))
 
     def sites_given(self) -> tuple[str, ...]:
         """The codes of the sites where the account was given a role."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,6 +13,10 @@ from central.models.base import AppendOnly, Base
 
 if TYPE_CHECKING:
     from central.models.site import Site
+
+
+# A site by its id (the desk's rows) or by its code (a session): the same on both sides.
+SiteKey = TypeVar("SiteKey", int, str)
 
 
 class Role(enum.StrEnum):
@@ -54,11 +58,18 @@ class Staff(Base):
     def role_at(self, site_id: int, granted: Role | None) -> Role | None:
         """The account's role at a site, given the role a ``StaffSiteRole`` grants it there
         (None: none does); None when the account does not serve that site."""
-        if granted is not None:
-            return granted
-        if self.site_id is None or self.site_id == site_id:
-            return self.role
-        return None
+        return role_at_site(self.role, self.site_id, site_id, granted)
+
+
+def role_at_site(role: Role, own_site: SiteKey | None, site: SiteKey,
+                 granted: Role | None) -> Role | None:
+    """An account's role at ``site``: the role given it there, else its own role at its own
+    site (``own_site``; None: every site), else None (it does not serve that site)."""
+    if granted is not None:
+        return granted
+    if own_site is None or own_site == site:
+        return role
+    return None
 
 
 class StaffSiteRole(Base):

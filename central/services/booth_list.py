@@ -130,14 +130,16 @@ def _gates(booth: Booth) -> tuple[BoothGate, ...]:
 def _guards(session: Session, booth: Booth) -> tuple[BoothGuard, ...]:
     # A guard at the booth's site: by a role given there, else by the account's own role at
     # a site it serves (an account lent elsewhere keeps no booths where it is not a guard).
-    given = StaffSiteRole
+    # (central/models/staff.py role_at_site, in SQL.)
+    given = StaffSiteRole.role
     own_site = or_(Staff.site_id.is_(None), Staff.site_id == booth.site_id)
     rows = session.scalars(
         select(Staff).join(staff_booths, staff_booths.c.staff_id == Staff.id)
-        .outerjoin(given, and_(given.staff_id == Staff.id, given.site_id == booth.site_id))
+        .outerjoin(StaffSiteRole, and_(StaffSiteRole.staff_id == Staff.id,
+                                       StaffSiteRole.site_id == booth.site_id))
         .where(staff_booths.c.booth_id == booth.id, Staff.active.is_(True),
-               or_(given.role == Role.GUARD,
-                   and_(given.role.is_(None), own_site, Staff.role == Role.GUARD)))
+               or_(given == Role.GUARD,
+                   and_(given.is_(None), own_site, Staff.role == Role.GUARD)))
         .order_by(Staff.username))
     return tuple(BoothGuard(s.username.lower(), s.display_name, s.password_hash) for s in rows)
 

@@ -459,7 +459,6 @@ def give_site_role(desk: Desk, actor: Actor | None, staff_id: int,
         act.session.flush()
         if inp.role is Role.GUARD and was is not Role.GUARD:
             _allow_every_booth(act, target, {site.id})
-        act.session.refresh(target, ["site_roles"])
         _loaded(target)
         return target
 
@@ -480,7 +479,6 @@ def take_site_role(desk: Desk, actor: Actor | None, staff_id: int, site_code: st
             act.session.execute(delete(staff_booths).where(
                 staff_booths.c.staff_id == target.id,
                 staff_booths.c.booth_id.in_(select(Booth.id).where(Booth.site_id == site.id))))
-        act.session.refresh(target, ["site_roles"])
         _loaded(target)
         return target
 
