@@ -51,11 +51,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bench.common import figures, filesystem_of, percentile
 from booth.list_file import FILE_NAME, store_if_newer
 from edge.control_socket import ControlClient, wait_until_answering
+from hardware_sim.local_ports import free_tcp_port, free_udp_port
 from hardware_sim.observed_pins import read_outputs_log
 from hardware_sim.running_booth import BoothSpec, RunningBooth
 from hardware_sim.running_gate import GATES, STRIKE_PIN, GateSite, RunningGate
-from hardware_sim.site_broker import LocalBroker, free_tcp_port
-from hardware_sim.tag_emulator import free_udp_port
+from hardware_sim.site_broker import LocalBroker
 from sync.wire.booth_list import BoothGuard, BoothList, ParkingTariff
 from sync.wire.signing import public_key_text, sign
 

@@ -94,8 +94,9 @@ from central.services.context import Desk
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff
 from central.site_file import read_site_file
+from hardware_sim.local_ports import free_tcp_port
 from hardware_sim.local_postgres import LocalPostgres
-from hardware_sim.site_broker import free_tcp_port, start_mosquitto, stop_mosquitto
+from hardware_sim.site_broker import start_mosquitto, stop_mosquitto
 from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, DEFAULT_WINDOW
 from sync.broker.central_broker import CentralBrokerLayout, write_central_broker
 from sync.broker.config import BrokerLayout, CentralBridge, bridge_user, write_broker

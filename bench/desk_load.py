@@ -25,7 +25,6 @@ import json
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from central.services.context import Desk
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff
 from central.site_file import read_site_file
+from hardware_sim.local_ports import free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[1]
 API = "/api/v1"
@@ -196,12 +196,6 @@ def prepare(db: Path, clerks: int, seed: int) -> list[Work]:
 # ---------------------------------------------------------------------------- the server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_desk(db: Path | str, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     """``menwei-desk serve`` (with ``extra`` arguments) on a free port of 127.0.0.1 for the
     SQLite file ``db`` (or the database URL ``db``); the process and its base URL. A port
@@ -218,7 +212,7 @@ def start_desk(db: Path | str, log: Path, *extra: str) -> tuple[subprocess.Popen
 def _start_desk_once(db: Path | str, log: Path,
                      *extra: str) -> tuple[subprocess.Popen[bytes], str] | None:
     """As ``start_desk``, once; None when the port was taken."""
-    port = _free_port()
+    port = free_tcp_port()
     out = log.open("wb")
     url = db if isinstance(db, str) else f"sqlite:///{db}"
     proc = subprocess.Popen([sys.executable, "-m", "central.cli", "serve", "--db",

@@ -77,9 +77,9 @@ from firmware_config.durations import parse_duration
 from firmware_config.schema import BarrierConfig, EdgeConfig
 from hardware_sim.barrier_physics import EPS, TICK, BarrierArmSim
 from hardware_sim.lane_physics import LaneSim, Motion, Vehicle
+from hardware_sim.local_ports import free_tcp_port
 from hardware_sim.observed_pins import ObservedMockFactory, read_outputs_log
 from hardware_sim.plate_camera_sim import post, push_body
-from hardware_sim.site_broker import free_tcp_port
 from hardware_sim.virtual_time import VirtualScheduler
 
 REPOSITORY = Path(__file__).resolve().parent.parent

@@ -42,8 +42,9 @@ from edge.auth_store import AuthStore
 from edge.card_record import CardRow
 from edge.cards import CardStatus
 from edge.control_socket import wait_until_answering
+from hardware_sim.local_ports import free_udp_port
 from hardware_sim.observed_pins import read_outputs_log
-from hardware_sim.tag_emulator import PresentResult, TagEmulator, free_udp_port
+from hardware_sim.tag_emulator import PresentResult, TagEmulator
 
 STRIKE = "GPIO17"
 # 12 four-byte UIDs (not NXP: nfcpy activates them without probing) and 12 seven-byte NXP

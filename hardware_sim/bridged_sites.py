@@ -25,12 +25,12 @@ import tomli_w
 from edge.control_socket import wait_until_answering
 from hardware_sim.compound_processes import EXAMPLE_SITE, wait_for
 from hardware_sim.front_desk import ADMIN, API, DeskInstall, FrontDesk, SiteFile
+from hardware_sim.local_ports import free_tcp_port, free_udp_port
 from hardware_sim.office_link import OfficeLink
 from hardware_sim.running_booth import BoothSpec, RunningBooth
 from hardware_sim.running_gate import GATES, GateSite, GateSpec, RunningGate
-from hardware_sim.site_broker import LocalBroker, free_tcp_port, start_mosquitto, stop_mosquitto
+from hardware_sim.site_broker import LocalBroker, start_mosquitto, stop_mosquitto
 from hardware_sim.spawned_processes import SpawnedProcesses
-from hardware_sim.tag_emulator import free_udp_port
 from sync.broker.central_broker import CentralBrokerLayout, write_central_broker
 from sync.broker.config import BrokerLayout, CentralBridge, bridge_user, write_broker
 from sync.wire.signing import generate_key
@@ -193,7 +193,8 @@ class BridgedSites(SpawnedProcesses):
             "central.cli", "serve", "--db", self.db_url, "--host", "127.0.0.1",
             "--port", str(self.desk_port),
             "--sync-config", str(self.root / "desk" / "desk-sync.toml")])
-        wait_for("the desk service answering", self._desk_answers, timeout, poll=0.1)
+        wait_for("the desk service answering", self.alive_and(self._desk_answers), timeout,
+                 poll=0.1)
         linked = f"connected to 127.0.0.1:{self.central.desk_port}"
         wait_for("the desk's gate links subscribed at the central broker",
                  lambda: self._desk_log().count(linked) >= len(self.sites), timeout)
@@ -231,8 +232,8 @@ class BridgedSites(SpawnedProcesses):
                 wait_until_answering(gate.data_dir / "control.sock", timeout,
                                      self.procs[f"{site.code}-{gate.spec.name}-edge"])
             if site.booth is not None:
-                booth = site.booth
-                wait_for("the booth page answering", booth.answers, timeout, poll=0.1)
+                wait_for("the booth page answering", self.alive_and(site.booth.answers),
+                         timeout, poll=0.1)
         self.check_alive()
 
     def cut_links(self) -> None:

@@ -13,7 +13,6 @@ key, each gate's and the booth's config and data, and one log per process."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -26,24 +25,15 @@ import tomli_w
 
 from edge.control_socket import wait_until_answering
 from hardware_sim.front_desk import API, DeskInstall, FrontDesk, SiteFile
+from hardware_sim.local_ports import free_tcp_port, free_udp_port
 from hardware_sim.running_booth import BOOTH, RunningBooth
 from hardware_sim.running_gate import GATES, GateSite, RunningGate
-from hardware_sim.site_broker import LocalBroker, free_tcp_port
+from hardware_sim.site_broker import LocalBroker
 from hardware_sim.spawned_processes import SpawnedProcesses
-from hardware_sim.tag_emulator import free_udp_port
 from sync.wire.signing import generate_key
 from sync.wire.topics import CENTRAL_USER
 
 EXAMPLE_SITE = Path(__file__).resolve().parents[1] / "central" / "examples" / "site.toml"
-
-
-def _tcp_port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def wait_for(what: str, predicate: Callable[[], bool], timeout: float,
@@ -150,8 +140,7 @@ class Compound(SpawnedProcesses):
             camera = free_tcp_port() if spec.role != "door" else 0
             self.gates[spec.name] = RunningGate.write(spec, gate_site, port,
                                                       passwords[spec.name], camera)
-        preferred = self.booth_port_preferred
-        booth_port = preferred if preferred and _tcp_port_free(preferred) else free_tcp_port()
+        booth_port = free_tcp_port(self.booth_port_preferred)
         self.booth = RunningBooth.write(BOOTH, gate_site, self.root / "booths",
                                         gates=self.gates, port=booth_port,
                                         broker_password=passwords[BOOTH.name])
@@ -196,9 +185,7 @@ class Compound(SpawnedProcesses):
                                   log=self.root / "desk-setup.log",
                                   households=self.demo_households, cards=self.demo_cards,
                                   sync_store=self.sync_store).finish()
-        preferred = self.desk_port_preferred
-        self.desk_port = preferred if preferred and _tcp_port_free(preferred) \
-            else free_tcp_port()
+        self.desk_port = free_tcp_port(self.desk_port_preferred)
         desk = self._spawn("desk", [
             "central.cli", "serve", "--db", self.db_url, "--host", "127.0.0.1",
             "--port", str(self.desk_port),
@@ -241,7 +228,8 @@ class Compound(SpawnedProcesses):
         for gate in self.gates.values():
             wait_until_answering(gate.data_dir / "control.sock", timeout,
                                  self.procs[f"{gate.spec.name}-edge"])
-        wait_for("the booth page answering", self._booth_answers, timeout, poll=0.1)
+        wait_for("the booth page answering", self.alive_and(self._booth().answers), timeout,
+                 poll=0.1)
         self.check_alive()
 
     def _desk_log(self, proc: subprocess.Popen[bytes]) -> str:
@@ -256,14 +244,6 @@ class Compound(SpawnedProcesses):
             return httpx.get(f"{self.api}/openapi.json", timeout=2).status_code == 200
         except httpx.TransportError:
             return False
-
-    def _booth_answers(self) -> bool:
-        booth = self._booth()
-        proc = self.procs[f"{booth.spec.name}-booth"]
-        if proc.poll() is not None:
-            log = (self.root / f"{booth.spec.name}-booth.log").read_text(errors="replace")
-            raise RuntimeError(f"the booth exited ({proc.returncode}): {log[-3000:]}")
-        return booth.answers()
 
     def stop(self) -> None:
         """Stop every process: gates and the booth first, then the desk, then the broker."""

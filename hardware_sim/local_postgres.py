@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from hardware_sim.site_broker import free_tcp_port
+from hardware_sim.local_ports import free_tcp_port
 
 SUPERUSER = "menwei"
 

@@ -11,7 +11,7 @@ import contextlib
 import socket
 import threading
 
-from hardware_sim.site_broker import free_tcp_port
+from hardware_sim.local_ports import free_tcp_port
 
 _CHUNK = 65536
 

@@ -11,14 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from hardware_sim.local_ports import free_tcp_port
 from sync.broker.config import BrokerLayout, add_user, write_broker
-
-
-def free_tcp_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_mosquitto(conf: Path, port: int, timeout: float = 10.0) -> subprocess.Popen[bytes]:

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -37,6 +38,15 @@ class SpawnedProcesses:
             if proc.poll() is not None:
                 tail = (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+
+    def alive_and(self, predicate: Callable[[], bool]) -> Callable[[], bool]:
+        """``predicate`` for a wait, which first checks every process runs: a process that
+        exited fails the wait at once with check_alive's report (its log's tail) rather than
+        a timeout a minute later that says nothing of why."""
+        def holds() -> bool:
+            self.check_alive()
+            return predicate()
+        return holds
 
     def _stop_processes(self) -> None:
         """SIGTERM every process, the desk last; kill what does not stop within 10 s (its

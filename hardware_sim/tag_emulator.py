@@ -188,18 +188,6 @@ def parse_udp_path(path: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def free_udp_port(preferred: int) -> int:
-    """A free UDP port on 127.0.0.1 for a reader: ``preferred`` if free, else any."""
-    for port in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise RuntimeError("no free UDP port on 127.0.0.1")
-
-
 def _loopback(host: str) -> str:
     address = "127.0.0.1" if host == "localhost" else host
     try:

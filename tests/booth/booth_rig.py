@@ -6,7 +6,6 @@ the lane pair a car park's (plate cameras, the site's rules naming the car park)
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import time
@@ -25,6 +24,7 @@ from edge.control_socket import ControlClient
 from edge.site_rules import FILE_NAME as RULES_FILE
 from edge.site_rules import Lot, SiteRules, SpaceClass
 from firmware_config.schema import EdgeConfig, load_config
+from hardware_sim.local_ports import free_tcp_port
 from hardware_sim.plate_camera_sim import push_plate
 from sync.wire.booth_list import (
     BoothGate,
@@ -60,13 +60,6 @@ GATES = (BoothGate("door-1", "1栋大堂门"), BoothGate("lane-barrier_entry", "
 # The car park of ``BoothRig.car_park``: both lanes of the rig count it.
 LOT = Lot("main", "地下车库", ("lane-barrier_entry", "lane-barrier_exit"),
           {SpaceClass.TEMPORARY: 30, SpaceClass.MONTHLY: 60, SpaceClass.FIXED: 20})
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def booth_list(version: int = 1, *, guards: Iterable[BoothGuard] | None = None,
@@ -142,7 +135,7 @@ class BoothRig:
             doc = self.gate_docs[name]
             doc["lane"] = {"credentials": "card_or_plate",
                            "admit_temporary": name == "lane-barrier_entry"}
-            doc["camera"] = {"listen_port": free_port(), "camera_address": "127.0.0.1"}
+            doc["camera"] = {"listen_port": free_tcp_port(), "camera_address": "127.0.0.1"}
             self._write_gate(name, doc)
             data_dir = Path(doc["device"]["data_dir"])
             data_dir.mkdir(parents=True, exist_ok=True)

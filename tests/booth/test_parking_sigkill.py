@@ -25,8 +25,8 @@ import pytest
 
 from booth.service import SECRET_FILE, BoothService
 from booth.web.guard_session import CSRF_FIELD, GUARD_COOKIE, cookie_value
+from hardware_sim.local_ports import free_tcp_port
 from tests.booth.booth_rig import GUARDS, BoothRig, EarlierClock, booth_list
-from tests.booth.pages.conftest import free_port
 
 ROUNDS = 20
 EXITS_PER_ROUND = 3
@@ -78,7 +78,7 @@ class BoothProcess:
 def running(rig: BoothRig, tmp_path: Path) -> Iterator[tuple[BoothProcess, list[str]]]:
     """The booth process over the rig, a shift open and enough cars in (they entered
     between 20 minutes and a day ago); the tickets of the cars in."""
-    port = free_port()
+    port = free_tcp_port()
     config = rig.write(listen_port=port)
     rig.start_gates()
     rig.publish(booth_list(1))

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from central.db import current_revision, head_revision, make_engine
+from hardware_sim.local_ports import free_tcp_port
 from hardware_sim.local_postgres import LocalPostgres
-from hardware_sim.site_broker import free_tcp_port
 from tests.desk_databases import empty_desk_database
 
 from .api.live_desk import ROOT, serving

@@ -31,8 +31,9 @@ from central.site_file import read_site_file
 from edge.card_record import CardRow, to_wire
 from edge.cards import CardStatus
 from firmware_config.schema import EdgeConfig
+from hardware_sim.local_ports import free_tcp_port
 from hardware_sim.local_postgres import LocalPostgres
-from hardware_sim.site_broker import LocalBroker, free_tcp_port
+from hardware_sim.site_broker import LocalBroker
 from sync.agent.edge_agent import EdgeAgent
 from sync.broker.config import BrokerLayout, add_user
 from sync.hub.store_database import libpq_url, schema_name

@@ -20,8 +20,9 @@ from edge.control_socket import ControlClient, wait_until_answering
 from edge.journal import Journal
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
+from hardware_sim.local_ports import free_udp_port
 from hardware_sim.observed_pins import read_outputs_log
-from hardware_sim.tag_emulator import free_udp_port, present_card
+from hardware_sim.tag_emulator import present_card
 from tests.edge.conftest import commission, door_doc, write_doc
 
 BIN = Path(sys.executable).parent

@@ -22,7 +22,8 @@ from pytest_mock import MockerFixture
 from edge.readers import build_reader
 from edge.readers.nfc_reader import NfcReader
 from firmware_config.schema import NfcReaderConfig
-from hardware_sim.tag_emulator import TagEmulator, free_udp_port
+from hardware_sim.local_ports import free_udp_port
+from hardware_sim.tag_emulator import TagEmulator
 from tests.edge.reader_recorder import Recorder
 
 UID_A = "04A1B2C3D4E5F6"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,10 @@ from edge.ports import LaneMessage, PlateRead
 from edge.readers.plate_camera import HttpPushCamera
 from firmware_config.lane_tables import DisplayConfig, DisplayKind
 from hardware_sim.lane_display_sim import LaneDisplaySim, wait_for_state
+from hardware_sim.local_ports import free_tcp_port
 from hardware_sim.plate_camera_sim import push_plate
 from tests.edge.conftest import barrier_doc, door_doc, write_doc
 from tests.edge.reader_recorder import Recorder
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -40,7 +34,7 @@ def sim(tmp_path: Path) -> Iterator[LaneDisplaySim]:
 
 
 def test_a_lane_with_display_and_camera(tmp_path: Path, sim: LaneDisplaySim) -> None:
-    port = _free_port()
+    port = free_tcp_port()
     doc = barrier_doc(tmp_path)
     doc["display"] = {"path": str(sim.link), "idle_text": "欢迎光临 停车场"}
     doc["camera"] = {"listen_port": port, "camera_address": "127.0.0.1"}

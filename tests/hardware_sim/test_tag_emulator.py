@@ -11,11 +11,11 @@ from typing import Any
 import nfc
 import pytest
 
+from hardware_sim.local_ports import free_udp_port
 from hardware_sim.tag_emulator import (
     PresentResult,
     TagEmulator,
     Type2Card,
-    free_udp_port,
     parse_udp_path,
     present_card,
 )

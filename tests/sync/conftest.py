@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hardware_sim.local_ports import free_tcp_port
 from hardware_sim.local_postgres import LocalPostgres
-from hardware_sim.site_broker import LocalBroker, free_tcp_port
+from hardware_sim.site_broker import LocalBroker
 from sync.broker.config import BrokerLayout, write_broker
 from sync.wire.topics import CENTRAL_USER
 

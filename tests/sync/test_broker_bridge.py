@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from hardware_sim.local_ports import free_tcp_port
 from hardware_sim.office_link import OfficeLink
-from hardware_sim.site_broker import free_tcp_port, start_mosquitto, stop_mosquitto
+from hardware_sim.site_broker import start_mosquitto, stop_mosquitto
 from sync.broker.central_broker import (
     CentralBrokerLayout,
     render_central_acl,

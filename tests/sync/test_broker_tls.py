@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from central.desk_sync import DeskSyncConfigError, load_desk_sync_config
-from hardware_sim.site_broker import free_tcp_port
+from hardware_sim.local_ports import free_tcp_port
 from sync.broker.config import BrokerLayout, write_broker
 from sync.hub.bridge import CentralSync
 from sync.wire import topics

@@ -46,7 +46,7 @@ from edge.control_socket import ControlClient, wait_until_answering
 from edge.journal import Event, Journal
 from edge.ports import SystemClock
 from firmware_config.schema import EdgeConfig
-from hardware_sim.site_broker import free_tcp_port
+from hardware_sim.local_ports import free_tcp_port
 from sync.agent import edge_agent
 from sync.agent.auth_apply import Outcome
 from sync.agent.edge_agent import EdgeAgent

@@ -16,7 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hardware_sim.compound_processes import wait_for
-from hardware_sim.site_broker import free_tcp_port, start_mosquitto, stop_mosquitto
+from hardware_sim.local_ports import free_tcp_port
+from hardware_sim.site_broker import start_mosquitto, stop_mosquitto
 from sync.broker.central_broker import CentralBrokerLayout, write_central_broker
 from sync.broker.config import bridge_user
 from sync.hub.bridge import CentralSync

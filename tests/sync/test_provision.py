@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from firmware_config.schema import ConfigError, SyncConfig, iter_profiles, parse_config
-from hardware_sim.site_broker import free_tcp_port
+from hardware_sim.local_ports import free_tcp_port
 from sync.broker.config import render_acl
 from sync.broker.provision import load_site
 from sync.cli import main

@@ -4,7 +4,6 @@ The browser itself is tests/browser.py's."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,14 +17,8 @@ from playwright.sync_api import BrowserContext, Page
 from booth.service import BoothService
 from booth.web.app import create_app
 from booth.web.guard_session import GUARD_COOKIE, cookie_value
+from hardware_sim.local_ports import free_tcp_port
 from tests.booth.booth_rig import GUARDS, BoothRig, booth_list
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -43,7 +36,7 @@ def booth(rig: BoothRig) -> Iterator[RunningBooth]:
     rig.start_gates()
     rig.publish(booth_list(1))
     service = rig.service()
-    port = free_port()
+    port = free_tcp_port()
     server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port,
                                           log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from central.services.context import Desk
 from central.services.sites import load_site
 from central.services.staff import NewStaff, create_staff
 from central.site_file import read_site_file
-from hardware_sim.site_broker import free_tcp_port
+from hardware_sim.local_ports import free_tcp_port
 from sync.broker.config import BrokerLayout, write_broker
 from sync.hub.bridge import CentralSync
 from sync.wire.topics import CENTRAL_USER
@@ -55,20 +54,12 @@ def every_role_desk(root: Path, url: str | None = None) -> tuple[str, Desk]:
     return url, desk
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 just now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serving(db_url: str, log: Path, *extra: str) -> Iterator[str]:
     """``menwei-desk serve --db db_url`` on a free port of 127.0.0.1, answering; the API's
     base URL. Its output goes to ``log`` (a file: a pipe nobody reads would fill up and
     stall the server)."""
-    port = free_port()
+    port = free_tcp_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "central.cli", "serve", "--db", db_url, "--port",

@@ -25,12 +25,13 @@ from playwright.sync_api import Page
 from central.api import create_app
 from central.clock import FixedClock
 from central.services.context import Desk
+from hardware_sim.local_ports import free_tcp_port
 from sync.hub.bridge import CentralSync
 from sync.hub.store import CentralStore
 from tests.desk_databases import DATABASES, fresh_desk_database
 
 from ...browser import ROOT
-from ..api.live_desk import every_role_desk, free_port
+from ..api.live_desk import every_role_desk
 from ..conftest import FAST_HASHER, NOW, PASSWORD, SITE
 
 __all__ = ["ROOT"]
@@ -77,7 +78,7 @@ def running_desk(root: Path, db_url: str, *,
     app = create_app(db_url, gate_events=store, gate_links=gate_link, clock=clock,
                      hasher=FAST_HASHER, login_refusal_delay_s=0,
                      page_idle_timeout=page_idle_timeout)
-    port = free_port()
+    port = free_tcp_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                           log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

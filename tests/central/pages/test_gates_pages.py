@@ -25,8 +25,8 @@ import pytest
 from playwright.sync_api import Dialog, Locator, Page, expect
 
 from central.gate_link import DeskToGates
+from hardware_sim.local_ports import free_udp_port
 from hardware_sim.running_gate import GATES, GateSite, RunningGate
-from hardware_sim.tag_emulator import free_udp_port
 from sync.hub.bridge import CentralSync
 from sync.wire.signing import generate_key, load_private_key
 from tests.desk_databases import fresh_desk_database
