@@ -74,19 +74,24 @@ class LeaseBalance:
         self.clock = clock
         self.held: set[str] = set()
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._workers = (float("-inf"), 1)  # (when counted, how many)
 
     def _count_workers(self, conn: Any) -> int:
         """Workers alive: the distinct worker names on lease connections (every worker
-        keeps one per site, held or not); counted at most once a second."""
-        at, n = self._workers
-        if self.clock() - at >= 1.0:
-            n = int(conn.execute(
-                "SELECT count(DISTINCT split_part(application_name, ' ', 3)) "
-                "FROM pg_stat_activity WHERE application_name LIKE %s",
-                (f"{_APP_PREFIX} %",)).fetchone()[0]) or 1
-            self._workers = (self.clock(), n)
-        return n
+        keeps one per site, held or not); counted at most once a second by one of the
+        worker's lease watchers while the others wait for its answer: at a worker's start a
+        hundred sites' watchers look at once, and each counting for itself queued about
+        sixty scans of pg_stat_activity on a database already busy."""
+        with self._count_lock:
+            at, n = self._workers
+            if self.clock() - at >= 1.0:
+                n = int(conn.execute(
+                    "SELECT count(DISTINCT split_part(application_name, ' ', 3)) "
+                    "FROM pg_stat_activity WHERE application_name LIKE %s",
+                    (f"{_APP_PREFIX} %",)).fetchone()[0]) or 1
+                self._workers = (self.clock(), n)
+            return n
 
     def share(self, conn: Any) -> int:
         """How many sites this worker should publish."""

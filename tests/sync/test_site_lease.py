@@ -4,12 +4,16 @@ the run's real PostgreSQL cluster."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from hardware_sim.local_postgres import LocalPostgres
 from sync.hub.site_lease import REST_LOOKS, UNTAKEN_LOOKS, LeaseBalance, PostgresSiteLease
+from sync.hub.store_database import libpq_url
 
 SITES = [f"site-{n}" for n in range(6)]
 
@@ -69,3 +73,40 @@ def test_the_sites_are_spread_over_the_workers_and_follow_them(url: str) -> None
     assert held[0] | held[1] == set(SITES)
     first.die()
     third.die()
+
+
+class SlowCounted:
+    """A real connection whose statements take 20 ms more (a database busy with a hundred
+    sites' traffic), counted."""
+
+    def __init__(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        self.conn = conn
+        self.statements = 0
+
+    def execute(self, sql: str, args: tuple[object, ...]) -> psycopg.Cursor[tuple[object, ...]]:
+        self.statements += 1
+        time.sleep(0.02)
+        return self.conn.execute(sql, args)
+
+
+def test_a_workers_sites_looking_at_once_count_the_workers_once(url: str) -> None:
+    lease = PostgresSiteLease(url, "site-0", "w1")
+    assert lease.held()  # one worker alive, as pg_stat_activity shows it
+    balance = LeaseBalance(100)
+    start = threading.Barrier(50)
+    shares: list[int] = []
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        counted = SlowCounted(conn)
+
+        def watcher() -> None:
+            start.wait()
+            shares.append(balance.share(counted))
+
+        threads = [threading.Thread(target=watcher) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    lease.release()
+    assert shares == [100] * 50
+    assert counted.statements == 1
