@@ -320,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--username", required=True)
     p.add_argument("--site", required=True, help="the other site's code")
     given = p.add_mutually_exclusive_group(required=True)
-    given.add_argument("--role", choices=[r.value for r in Role])
+    given.add_argument("--role", choices=[r.value for r in Role if r is not Role.ADMIN],
+                       help="not admin: an admin is made at its own site (create-staff)")
     given.add_argument("--take", action="store_true", help="take back its role there")
     p.set_defaults(func=_cmd_site_role)
     p = with_db(sub.add_parser("load-site", help="create or extend a site from a TOML or CSV "

@@ -62,11 +62,19 @@ NAMED_ONLY: tuple[type, ...] = (Household, Person)
 # session.info: the sites (their ids, or EVERY_SITE) the open transaction changed.
 _NOTED = "menwei.list_changes.noted"
 
-def _site_of(obj: object) -> int | str:
+def _sites_of(session: Session, obj: object) -> set[int | str]:
     if isinstance(obj, Site):
-        return obj.id
+        return {obj.id}
     site_id = getattr(obj, "site_id", None)
-    return EVERY_SITE if site_id is None else int(site_id)
+    if site_id is None:
+        return {EVERY_SITE}
+    if isinstance(obj, Staff) and obj.id is not None:
+        # An account given a role at other sites is on their booths' lists too: a lent
+        # guard deactivated, or its password reset, must leave them as soon as its own.
+        lent = session.connection().execute(
+            select(StaffSiteRole.site_id).where(StaffSiteRole.staff_id == obj.id)).scalars()
+        return {int(site_id), *lent}
+    return {int(site_id)}
 
 
 def _changes_a_list(session: Session, obj: object) -> bool:
@@ -81,9 +89,8 @@ def _changes_a_list(session: Session, obj: object) -> bool:
 def _note(session: Session, _flush: UOWTransaction) -> None:
     """Note the sites of the watched rows this flush wrote (``new``, ``dirty`` and
     ``deleted`` are still as before the flush) and announce new ones on PostgreSQL."""
-    note_sites(session, {_site_of(obj) for obj in (*session.new, *session.dirty,
-                                                    *session.deleted)
-                         if _changes_a_list(session, obj)})
+    note_sites(session, {site for obj in (*session.new, *session.dirty, *session.deleted)
+                         if _changes_a_list(session, obj) for site in _sites_of(session, obj)})
 
 
 def note_sites(session: Session, sites: Iterable[int | str]) -> None:

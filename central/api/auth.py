@@ -18,7 +18,7 @@ from central.api.body_schema import Body
 from central.api.errors import error_responses
 from central.api.permissions import allowed_operations
 from central.api.routing import BodyDep, protected_router, public_router
-from central.api.security import CallerDep, SiteDep
+from central.api.security import CallerDep, SiteDep, role_at_acting_site
 from central.api.sessions import close_session, open_session
 from central.api.state import ApiState, api_state
 from central.form_fields import Password, Text
@@ -136,7 +136,7 @@ def change_own_password(request: Request, who: CallerDep, body: BodyDep) -> None
 def whoami(who: CallerDep, site: SiteDep) -> MeOut:
     """Who is logged in with this token, until when, and what they may do: at the site the
     ``X-Menwei-Site`` header names (a role given there counts), else at their own."""
-    role = who.role_at(site) or who.role
+    role = role_at_acting_site(who, site)
     return MeOut(staff=StaffOut(id=who.staff_id, username=who.username,
                                 display_name=who.display_name, role=who.role, site=who.site,
                                 site_roles=dict(who.site_roles)),

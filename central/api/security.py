@@ -21,7 +21,8 @@ from central.api.errors import NotAuthenticatedError, RoleRefusedError
 from central.api.permissions import PERMISSIONS, ROLE_TITLES, ROLE_TITLES_ZH, Permission
 from central.api.sessions import Principal, resolve_session
 from central.api.state import api_state
-from central.refusals import FieldError, InvalidInputError, RuleRefused
+from central.models import Role
+from central.refusals import FieldError, InvalidInputError, PermissionDeniedError, RuleRefused
 from central.services import context
 from central.services.context import Action, Actor
 
@@ -70,14 +71,24 @@ def acting_site(x_menwei_site: Annotated[str | None, Header(
 SiteDep = Annotated[str | None, Depends(acting_site)]
 
 
+def role_at_acting_site(who: Principal, site: str | None) -> Role:
+    """The caller's role at the site acted at (``site``; None: its own); a site the
+    account does not serve is refused here, as every service would refuse it, so no answer
+    is ever given with the account's role at another site."""
+    role = who.role_at(site)
+    if role is None:
+        raise PermissionDeniedError("该账户不属于此小区", "this account does not serve that site")
+    return role
+
+
 def authorised(request: Request, who: Annotated[Principal, Depends(principal)],
                site: SiteDep) -> Principal:
     """The caller, if the permission matrix gives their role at the site acted at this
     operation. Else 403; or, where a domain rule names who may (H4, L2, P3, P4, G4), that
     rule's refusal: 422 with its id, as the service itself would answer (docs/api.md,
-    Errors). A site the account does not serve is left to the service to refuse."""
+    Errors). A site the account does not serve: 403, as the services answer it."""
     permission = permission_of(request)
-    role = who.role_at(site) or who.role
+    role = role_at_acting_site(who, site)
     if role not in permission.roles:
         ordered = [r for r in ROLE_TITLES if r in permission.roles]
         by_rule = f"（规则 {permission.rule}）" if permission.rule else ""
@@ -93,8 +104,8 @@ def authorised(request: Request, who: Annotated[Principal, Depends(principal)],
 
 
 def current_actor(who: Annotated[Principal, Depends(authorised)], site: SiteDep) -> Actor:
-    """The services' Actor: the caller at their site (a site-bound account naming another
-    site is refused by the service's own check)."""
+    """The services' Actor: the caller at the site acted at (one it serves: ``authorised``
+    refused any other)."""
     if site is not None:
         return Actor(who.staff_id, site)
     if who.site is None:

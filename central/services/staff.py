@@ -172,6 +172,16 @@ def _guard_sites(act: Action, staff: Staff) -> set[int]:
             if staff.role_at(site_id, given.get(site_id)) is Role.GUARD}
 
 
+def _booth_sites(act: Action, admin: Staff | None, staff: Staff) -> set[int]:
+    """The sites whose booths ``admin`` chooses for the account: where it is a guard, and for
+    a site's own admin only that site (a guard lent elsewhere is at those booths by the
+    company office's choice, which the home site's admin neither sees nor changes)."""
+    sites = _guard_sites(act, staff)
+    if admin is not None and admin.site_id is not None:
+        sites &= {admin.site_id}
+    return sites
+
+
 def _allow_every_booth(act: Action, staff: Staff, site_ids: set[int] | None = None) -> None:
     """A guard's default: every booth of the sites where it is a guard (of ``site_ids``),
     unless it is already allowed at one of them (the admin chose its booths there)."""
@@ -375,20 +385,22 @@ def booth_choices(desk: Desk, actor: Actor, staff_id: int) -> list[BoothChoice]:
     each with whether it is."""
     with desk.sessions() as session:
         act = Action(desk, session)
-        target = _managed(act, _admin(act, actor), staff_id)
+        admin = _admin(act, actor)
+        target = _managed(act, admin, staff_id)
         allowed = _allowed_booth_ids(act, target.id)
         sites = {site.id: site for site in session.scalars(select(Site))}
         return [BoothChoice(f"{sites[b.site_id].code}/{b.code}", sites[b.site_id].name, b.code,
                             b.name, tuple(g.name for g in b.gates), b.id in allowed)
-                for b in _site_booths(act, _guard_sites(act, target))]
+                for b in _site_booths(act, _booth_sites(act, admin, target))]
 
 
 def set_booths(desk: Desk, actor: Actor, staff_id: int, inp: StaffBooths) -> Staff:
     """Allow a guard at exactly these booths (none: the guard signs in at no booth); each
     booth learns it with its next list."""
     with action(desk) as act:
-        target = _managed(act, _admin(act, actor), staff_id)
-        guard_sites = _guard_sites(act, target)
+        admin = _admin(act, actor)
+        target = _managed(act, admin, staff_id)
+        guard_sites = _booth_sites(act, admin, target)
         if not guard_sites:
             raise ConflictError("只有门岗（安管员）账户在岗亭登录",
                                 "only a guard's account signs in at booths", "booths")
@@ -399,10 +411,13 @@ def set_booths(desk: Desk, actor: Actor, staff_id: int, inp: StaffBooths) -> Sta
             raise InvalidInputError([FieldError(
                 "booths", f"没有这个岗亭：{'、'.join(unknown)}",
                 f"not a booth where the account is a guard: {', '.join(unknown)}")])
+        # Only the booths of the sites chosen for here change; the others' stay as they are.
+        chosen_here = [b.id for b in known.values()]
         before = {b.site_id for b in act.session.scalars(select(Booth).join(
             staff_booths, staff_booths.c.booth_id == Booth.id).where(
-            staff_booths.c.staff_id == target.id))}
-        act.session.execute(delete(staff_booths).where(staff_booths.c.staff_id == target.id))
+            staff_booths.c.staff_id == target.id, Booth.id.in_(chosen_here)))}
+        act.session.execute(delete(staff_booths).where(
+            staff_booths.c.staff_id == target.id, staff_booths.c.booth_id.in_(chosen_here)))
         rows = [{"staff_id": target.id, "booth_id": known[key].id} for key in inp.booths]
         if rows:
             act.session.execute(insert(staff_booths), rows)
@@ -459,6 +474,8 @@ def give_site_role(desk: Desk, actor: Actor | None, staff_id: int,
         act.session.flush()
         if inp.role is Role.GUARD and was is not Role.GUARD:
             _allow_every_booth(act, target, {site.id})
+        elif was is Role.GUARD and inp.role is not Role.GUARD:
+            _leave_booths(act, target, site.id)
         _loaded(target)
         return target
 
@@ -476,11 +493,17 @@ def take_site_role(desk: Desk, actor: Actor | None, staff_id: int, site_code: st
         act.session.delete(given)
         act.session.flush()
         if target.role_at(site.id, None) is not Role.GUARD:
-            act.session.execute(delete(staff_booths).where(
-                staff_booths.c.staff_id == target.id,
-                staff_booths.c.booth_id.in_(select(Booth.id).where(Booth.site_id == site.id))))
+            _leave_booths(act, target, site.id)
         _loaded(target)
         return target
+
+
+def _leave_booths(act: Action, target: Staff, site_id: int) -> None:
+    """The account is no longer a guard at the site: it is allowed at none of its booths
+    (made a guard there again, it gets every booth, as a new guard does)."""
+    act.session.execute(delete(staff_booths).where(
+        staff_booths.c.staff_id == target.id,
+        staff_booths.c.booth_id.in_(select(Booth.id).where(Booth.site_id == site_id))))
 
 
 def staff_id_of(desk: Desk, username: str) -> int:

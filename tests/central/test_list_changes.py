@@ -23,11 +23,14 @@ from central.services.context import Actor, Desk, action
 from central.services.gate_record import append_entry
 from central.services.site_rules import AddHoliday, add_holiday, site_rules_payloads
 from central.services.staff import (
+    NewPassword,
     NewStaff,
     StaffBooths,
     StaffSiteRoleInput,
     create_staff,
+    deactivate_staff,
     give_site_role,
+    reset_password,
     set_booths,
     take_site_role,
 )
@@ -163,3 +166,21 @@ def test_a_guards_booths_and_roles_at_other_sites_tell_those_sites_hubs(
     told.sites.clear()
     take_site_role(desk, Actor(company, SITE), staff.guard.staff_id, OTHER)
     assert told.soon({OTHER}) == {OTHER}
+
+
+def test_a_lent_guards_password_and_deactivation_tell_the_sites_it_was_lent_to(
+        desk: Desk, staff: Staffs, told: Told) -> None:
+    """The other site's booths carry a lent guard's password hash and whether it is active:
+    its own site's admin resetting the one or ending the account tells that site too, so
+    the old password or the ended account stops working at its booths with the next list,
+    not a minute later."""
+    company = create_staff(desk, NewStaff("head-office", "h", Role.ADMIN, PASSWORD, None))
+    give_site_role(desk, Actor(company, SITE), staff.guard.staff_id,
+                   StaffSiteRoleInput(OTHER, Role.GUARD))
+    told.soon({SITE, OTHER})
+    told.sites.clear()
+    reset_password(desk, staff.admin, staff.guard.staff_id, NewPassword("another-secret-pw"))
+    assert told.soon({SITE, OTHER}) == {SITE, OTHER}
+    told.sites.clear()
+    deactivate_staff(desk, staff.admin, staff.guard.staff_id)
+    assert told.soon({SITE, OTHER}) == {SITE, OTHER}

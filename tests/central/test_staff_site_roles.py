@@ -10,7 +10,12 @@ from sqlalchemy import select
 
 from central.models import Booth, Role, Site
 from central.models.booths import staff_booths
-from central.refusals import ConflictError, NotFoundError, PermissionDeniedError
+from central.refusals import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from central.services.booth_list import booth_lists
 from central.services.context import Actor, Desk, reading
 from central.services.sites import sites_served
@@ -149,3 +154,41 @@ def test_a_lent_guard_made_a_guard_at_home_gets_its_own_sites_booths_too(
     assert "clerk" not in _guards_of(desk, SITE)
     change_role(desk, company_admin, clerk, NewRole(Role.GUARD))
     assert "clerk" in _guards_of(desk, SITE) and "clerk" in _guards_of(desk, MOON)
+
+
+def _booth_sites(desk: Desk, staff_id: int) -> dict[str, int]:
+    """How many booths of each site the account is allowed at."""
+    with desk.sessions() as s:
+        rows = s.execute(select(Site.code).join(Booth, Booth.site_id == Site.id).join(
+            staff_booths, staff_booths.c.booth_id == Booth.id).where(
+            staff_booths.c.staff_id == staff_id)).scalars().all()
+    return {code: rows.count(code) for code in set(rows)}
+
+
+def test_a_sites_own_admin_chooses_a_lent_guards_booths_at_that_site_only(
+        desk: Desk, staff: Staffs, company_admin: Actor) -> None:
+    """The home site's admin sees and narrows the guard's booths at home; the booths the
+    company's office gave it at another compound are neither shown nor changed."""
+    guard = staff.guard.staff_id
+    give_site_role(desk, company_admin, guard, StaffSiteRoleInput(MOON, Role.GUARD))
+    lent = _booth_sites(desk, guard)
+    assert lent[MOON] >= 1 and lent[SITE] >= 1
+    choices = booth_choices(desk, staff.admin, guard)
+    assert {c.key.split("/")[0] for c in choices} == {SITE}
+    with pytest.raises(InvalidInputError):
+        set_booths(desk, staff.admin, guard, StaffBooths((f"{MOON}/east",)))
+    set_booths(desk, staff.admin, guard, StaffBooths((choices[0].key,)))
+    assert _booth_sites(desk, guard) == {SITE: 1, MOON: lent[MOON]}
+    # The company's office sees both sites' booths.
+    assert {c.key.split("/")[0] for c in booth_choices(desk, company_admin, guard)} == {
+        SITE, MOON}
+
+
+def test_a_lent_guard_given_another_role_there_leaves_its_booths(
+        desk: Desk, staff: Staffs, company_admin: Actor) -> None:
+    """As taking the role back does: made a guard there again, it gets every booth anew."""
+    clerk = staff.clerk.staff_id
+    give_site_role(desk, company_admin, clerk, StaffSiteRoleInput(MOON, Role.GUARD))
+    assert MOON in _booth_sites(desk, clerk)
+    give_site_role(desk, company_admin, clerk, StaffSiteRoleInput(MOON, Role.FRONT_DESK_LEAD))
+    assert _booth_sites(desk, clerk) == {}

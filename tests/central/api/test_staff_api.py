@@ -132,6 +132,11 @@ def test_a_role_given_at_another_site_is_the_callers_role_there(
     not_theirs = client.get(f"{API}/households", headers=at_moon)
     assert not_theirs.status_code == 403
     assert "does not serve that site" in not_theirs.json()["message_en"]
+    # Refused so before any role is weighed, and nothing is said of what it may do there.
+    for path in ("/staff", "/me"):
+        refused = client.get(f"{API}{path}", headers=at_moon)
+        assert (refused.status_code, refused.json()["message_en"]) == (
+            403, "this account does not serve that site"), path
     # Lent to the other site's gate as a guard: a guard there, a clerk at home.
     given = client.put(f"{API}/staff/{clerk_id}/site-roles/{OTHER}", headers=hq,
                        json={"role": "guard"})
