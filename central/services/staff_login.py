@@ -37,9 +37,10 @@ from datetime import datetime, timedelta
 
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from central.clock import utc_now
-from central.models import LoginAttempt, Role, Staff
+from central.models import LoginAttempt, Role, Staff, StaffSiteRole
 from central.refusals import FieldError, InvalidInputError, LoginFailedError, LoginThrottledError
 from central.services.context import Desk, action
 
@@ -121,7 +122,9 @@ def _throttle(desk: Desk, name: str, remote: str, now: datetime) -> int | None:
 
 def _candidate(desk: Desk, name: str) -> _Candidate:
     with desk.sessions() as session:
-        staff = session.scalars(select(Staff).where(Staff.username == name)).first()
+        staff = session.scalars(select(Staff).where(Staff.username == name).options(
+            joinedload(Staff.site), selectinload(Staff.site_roles).joinedload(
+                StaffSiteRole.site))).first()
         if staff is None:
             return _Candidate(None, None, None)
         who = LoggedIn(staff.id, staff.username, staff.display_name, staff.role,
