@@ -18,12 +18,12 @@ from central.api.body import query_input
 from central.api.errors import error_responses
 from central.api.reader_uids import CARD_QUERY
 from central.api.routing import protected_router
-from central.api.security import ActorDep, reading
+from central.api.security import ActorDep, CallerDep, reading
 from central.api.state import api_state
 from central.clock import epoch_instant
 from central.form_fields import Integer
 from central.refusals import UnavailableError
-from central.services import car_parks, gate_events, gate_status
+from central.services import car_parks, gate_events, gate_status, site_overview
 from central.services.context import Actor
 from central.services.gate_sources import GateSyncSource, LotSource
 from central.services.gate_status import AlarmCategory, GateState, LinkState
@@ -222,6 +222,47 @@ def list_devices(request: Request, actor: ActorDep) -> DevicesOut:
                          raised_at=a.raised_at, standing=a.standing, recent=a.recent,
                          detail=_finite(dict(a.detail))) for a in g.alarms])
         for g in found.gates])
+
+
+class SiteGatesOut(BaseModel):
+    """One site's gates, counted (its gates page has each gate and its alarms)."""
+
+    site: str
+    name: str
+    link: LinkState = Field(description="the desk's link to the site's broker (see "
+                                        "GET /devices)")
+    gates: int = Field(description="the gates the site names, and any other controller "
+                                   "that reports")
+    online: int
+    offline: int
+    unknown: int = Field(description="the desk lost the site's broker, or the gate never "
+                                     "reported")
+    behind: int = Field(description="gates that have not applied the site's newest list "
+                                    "entry")
+    backlog: int = Field(description="events the gates hold that have not reached the desk")
+    clock_untrusted: int = Field(description="gates that do not trust their own clock")
+    trouble: bool = Field(description="a gate offline, behind or with an untrusted clock, "
+                                      "or the desk's link down: listed first")
+
+
+class SitesGatesOut(BaseModel):
+    """Every site whose gates the caller watches, the sites in trouble first."""
+
+    sites: list[SiteGatesOut]
+
+
+@router.get("/sites/gates")
+def list_sites_gates(request: Request, who: CallerDep) -> SitesGatesOut:
+    """Every compound's gates at a glance, for the staff who watch several: per site the
+    gates online, offline and unknown, those behind the site's list, the events waiting on
+    them and the untrusted clocks; the sites where the caller's role watches gates only,
+    those in trouble first."""
+    state = api_state(request)
+    found = site_overview.sites_gates(state.desk, who.staff_id, state.devices, state.links)
+    return SitesGatesOut(sites=[SiteGatesOut(
+        site=s.code, name=s.name, link=s.link, gates=s.gates, online=s.online,
+        offline=s.offline, unknown=s.unknown, behind=s.behind, backlog=s.backlog,
+        clock_untrusted=s.clock_untrusted, trouble=s.trouble) for s in found])
 
 
 class ClassOut(BaseModel):

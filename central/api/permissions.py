@@ -129,6 +129,9 @@ PERMISSIONS: dict[str, Permission] = {
     "list_devices": P("GET", "/api/v1/devices", GATE_WATCH | ADMIN,
                       "the gate controllers: online/offline/unknown, behind, backlog, open "
                       "alarms; the desk's own link"),
+    "list_sites_gates": P("GET", "/api/v1/sites/gates", GATE_WATCH | ADMIN,
+                          "every site's gates at a glance (the sites whose gates the caller "
+                          "watches): online, offline, behind, backlog"),
     "list_lots": P("GET", "/api/v1/lots", GATE_WATCH | ADMIN,
                    "the car parks: spaces, occupied and free per class, each lane's last "
                    "report, the newest guard correction"),

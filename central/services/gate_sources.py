@@ -28,6 +28,11 @@ class GateSyncSource(Protocol):
         """One dict per device (see sync.hub.store.CentralStore.device_status)."""
         ...
 
+    def device_states(self) -> list[dict[str, Any]]:
+        """As ``device_status``, without the hub's alarms: a few statements for any number
+        of gates (see sync.hub.store.CentralStore.device_states)."""
+        ...
+
     def journal_alarms(self, device: str, recent_since: float,
                        clears: Mapping[str, Collection[str]]) -> list[dict[str, Any]]:
         """The newest alarm event per kind of the device's current journal, with how many

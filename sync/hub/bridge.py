@@ -179,6 +179,10 @@ class CentralSync:
         """Every device's last status, with ``behind`` = head_seq - applied_seq."""
         return self.store.device_status()
 
+    def device_states(self) -> list[dict[str, Any]]:
+        """Every device's last status, without the hub's alarms (CentralStore.device_states)."""
+        return self.store.device_states()
+
     def issue_command(self, device: str, command: str, issued_by: str,
                       lifetime_s: float = 10, *, hold_for_s: float | None = None) -> str:
         """Sign a remote command for ``device`` and queue it (QoS 1, never retained); its

@@ -566,6 +566,12 @@ class CentralStore:
         """Every known device: online, applied_seq, ``behind`` (head - applied_seq), backlog,
         clock_trusted, last_seen, its current journal and how far it is stored (journal_id,
         events_upto), the raw status and the hub's newest alarms about it."""
+        return [{**d, "alarms": self.alarms(d["device"], limit=20)}
+                for d in self.device_states()]
+
+    def device_states(self) -> list[dict[str, Any]]:
+        """Every known device as ``device_status`` gives it but for the hub's alarms: two
+        statements whatever the number of gates (the company's view of every site)."""
         head = self.head_seq()
         out = []
         for r in self._conn().execute(
@@ -576,8 +582,7 @@ class CentralStore:
                         "online": None if r[2] is None else bool(r[2]), "applied_seq": applied,
                         "behind": None if applied is None else max(0, head - applied),
                         "backlog": r[4], "clock_trusted": None if r[5] is None else bool(r[5]),
-                        "last_seen": r[6], "events_upto": r[7], "journal_id": r[8],
-                        "alarms": self.alarms(r[0], limit=20)})
+                        "last_seen": r[6], "events_upto": r[7], "journal_id": r[8]})
         return out
 
     def journal_alarms(self, device: str, recent_since: float,

@@ -123,6 +123,25 @@ def test_device_status(client: TestClient, store: CentralStore, as_role: Headers
     assert client.get(f"{API}/devices", headers=as_role["admin"]).status_code == 200
 
 
+def test_every_sites_gates_at_a_glance(client: TestClient, store: CentralStore,
+                                       as_role: Headers) -> None:
+    """GET /sites/gates counts what GET /devices lists, for each site the caller watches
+    (a site's guard: its own)."""
+    fill(store)
+    store.update_status(DeviceStatus("main-gate-pi", True, 0, 3, True, T0), retained=False)
+    store.update_status(DeviceStatus("carpark-in-pi", False, 0, 2, False, T0),
+                        retained=False)
+    found = client.get(f"{API}/sites/gates", headers=as_role["guard"])
+    assert found.status_code == 200, found.text
+    (line,) = found.json()["sites"]
+    named = 5  # the example site's gates; neither controller here is one of them
+    assert (line["site"], line["link"], line["gates"]) == (SITE, "not_linked", named + 2)
+    assert (line["online"], line["offline"], line["unknown"]) == (1, 1, named)
+    assert (line["backlog"], line["clock_untrusted"], line["trouble"]) == (5, 1, True)
+    refused = client.get(f"{API}/sites/gates", headers=as_role["clerk"])
+    assert (refused.status_code, refused.json()["error"]) == (403, "permission")
+
+
 def test_a_replaced_journals_events_are_listed_beside_the_old_ones(
         client: TestClient, store: CentralStore, as_role: Headers) -> None:
     old, new = "0f" * 16, "a1" * 16

@@ -99,6 +99,7 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "list_events": ("GET", "/events", None, 200),
     "list_devices": ("GET", "/devices", None, 200),
     "list_lots": ("GET", "/lots", None, 503),  # no link to a broker
+    "list_sites_gates": ("GET", "/sites/gates", None, 200),
     "get_card_sync": ("GET", "/cards/DEADBEEF/sync", None, 200),
     "get_change_sync": ("GET", f"/card-changes/{NOBODY}/sync", None, 404),
     # the matrix's app has no link to a broker: the service answers "not linked"

@@ -25,6 +25,8 @@ import pytest
 from playwright.sync_api import Dialog, Locator, Page, expect
 
 from central.gate_link import DeskToGates
+from central.models import Role
+from central.services.staff import NewStaff, create_staff
 from hardware_sim.local_ports import free_udp_port
 from hardware_sim.running_gate import GATES, GateSite, RunningGate
 from sync.hub.bridge import CentralSync
@@ -33,7 +35,7 @@ from tests.desk_databases import fresh_desk_database
 from tests.sync.conftest import Broker
 
 from ..api.live_desk import API, site_broker
-from ..conftest import PASSWORD, SITE, application, owner_line
+from ..conftest import PASSWORD, SITE, application, load_second_site, owner_line
 from .conftest import ROOT, RunningDesk, downloaded_sheet, log_in, running_desk
 
 # Two of the example site's gates run a real sync agent; the others never report.
@@ -318,3 +320,43 @@ def test_the_export_speaks_the_readers_language(page: Page, site: LinkedSite) ->
     header = next(sheet.iter_rows(values_only=True))
     assert header[:4] == ("Time", "Gate", "Event", "Card number")
     assert all(line[6] == "Denied" for line in list(sheet.iter_rows(values_only=True))[1:])
+
+
+def site_line(page: Page, code: str) -> Locator:
+    """The every-site table's line of one site."""
+    return page.locator(f"table.sites-gates tr[data-site='{code}']")
+
+
+def test_a_company_director_sees_every_sites_gates_at_a_glance(
+        page: Page, site: LinkedSite, shot: Callable[[Page, str], Path]) -> None:
+    """The office's duty director watches every compound from one page: a gate going
+    offline puts its site first, and "详情" opens that site's gates page."""
+    live = site.live
+    load_second_site(live.desk)
+    create_staff(live.desk, NewStaff("office-duty", "总部值班", Role.DIRECTOR, PASSWORD))
+    log_in(page, live, "office-duty")
+    page.goto(f"{live.url}/gates")
+    page.click("a[href='/sites/gates']")
+    expect(page.locator("h1")).to_have_text("各小区门禁概况")
+    sun, moon = site_line(page, SITE), site_line(page, "moonlight-court")
+    # Two of the example site's five gates run an agent; the other compound is not linked.
+    expect(sun.locator("td").nth(2)).to_have_text("2", timeout=SEEN)
+    expect(sun.locator("td").nth(4)).to_have_text("3")
+    expect(moon).to_contain_text("未接入前台")
+
+    site.agents["b1-lobby"].stop()
+    try:
+        # The page refreshes itself: the site with a gate offline is first.
+        expect(sun.locator(".site-offline")).to_have_text("1", timeout=SEEN)
+        expect(page.locator("table.sites-gates tbody tr").first).to_have_attribute(
+            "data-site", SITE)
+        expect(page.locator("p.refusal")).to_have_text("2 个小区中有 1 个需要查看。")
+        shot(page, "sites-gates")
+    finally:
+        site.agents["b1-lobby"].start()
+    # A company-wide account starts at the first site by code: "详情" switches to this one.
+    expect(page.locator(".brand")).to_contain_text("月光苑")
+    sun.locator("button[type=submit]").click()
+    expect(page.locator(".brand")).to_contain_text("阳光花园")
+    expect(page.locator("h1")).to_have_text("门岗与道闸")
+    expect(gate_row(page, "b1-lobby")).to_have_count(1)
