@@ -46,6 +46,9 @@ Figures, the last line JSON:
 - ``page_p50_ms``/``page_p99_ms``: ``--clerks`` clerks of the first site, each logged in
   through the login page, about one page a second (a household, the gates, the event feed)
   for the whole busy phase.
+- ``sites_page_p50_ms``/``sites_page_p99_ms``: the office's duty director (an account of
+  every site) watching every site's gates at a glance (``/sites/gates``, as its page
+  refreshes itself: about every 5 s) for the whole busy phase; apart from ``page_*``.
 
 Where the time went: the CPU seconds of each group of processes over the busy phase.
 """
@@ -239,6 +242,8 @@ def build_desk(url: str, folder: Path, sites: list[str], cards: int,
             create_staff(desk, NewStaff.from_form({
                 "username": f"bench.clerk{i}", "role": Role.FRONT_DESK_LEAD.value,
                 "password": CLERK_PASSWORD, "site": sites[0]}))
+        create_staff(desk, NewStaff.from_form({
+            "username": OFFICE, "role": Role.DIRECTOR.value, "password": CLERK_PASSWORD}))
         with desk.sessions() as s:
             households = sorted({h for h in s.scalars(
                 select(Person.household_id).join(Site, Site.id == Person.site_id)
@@ -294,6 +299,14 @@ def published_per_worker(url: str, workers: list[Worker]) -> dict[str, int]:
     """How many sites each worker publishes now."""
     held = leases(url).values()
     return {w.name: sum(1 for v in held if v == w.name) for w in workers}
+
+
+def server_connections(url: str) -> int:
+    """Client connections the PostgreSQL server has open now (this one included)."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity "
+                           "WHERE backend_type = 'client backend'").fetchone()
+    return int(row[0]) if row else 0
 
 
 def wait_linked(workers: list[Worker], url: str, sites: list[str], port: int,
@@ -396,18 +409,22 @@ PAGES = (
     Operation("gates", "GET", "/gates", None, 0.3, 150),
     Operation("events", "GET", "/gates/events", None, 0.3, 150),
 )
+# The office's duty director: every site's gates, as the page polls them.
+OFFICE = "bench.office"
+OFFICE_PAGES = (Operation("sites", "GET", "/sites/gates/rows", None, 1.0, 150),)
 
 
 def browse(clerk: Clerk, households: list[int], until: threading.Event, tally: Tally,
-           seed: int) -> None:
-    """A clerk opening a page about once a second until ``until`` is set."""
+           seed: int, *, pages: tuple[Operation, ...] = PAGES,
+           pause: tuple[float, float] = (0.5, 1.5)) -> None:
+    """A clerk opening a page about once a second (``pause``) until ``until`` is set."""
     rng = random.Random(seed)
     time.sleep(rng.uniform(0, 1.5))
-    weights = [op.weight for op in PAGES]
+    weights = [op.weight for op in pages]
     while not until.is_set():
         work = Work("", rng.choice(households), 0, 0, "", "")
-        clerk.act(rng.choices(PAGES, weights)[0], work, tally)
-        until.wait(rng.uniform(0.5, 1.5))
+        clerk.act(rng.choices(pages, weights)[0], work, tally)
+        until.wait(rng.uniform(*pause))
 
 
 # ---------------------------------------------------------------------------- counting
@@ -561,9 +578,11 @@ class Run:
     drain_s: float
     revocations: Revocations
     pages: Tally
+    office: Tally
     cpu: dict[str, float]
     baseline_events_per_s: float
     publishers: dict[str, int]
+    connections: int
 
 
 def run(root: Path, args: argparse.Namespace) -> Run:
@@ -626,13 +645,18 @@ def run(root: Path, args: argparse.Namespace) -> Run:
         clients = api_clients(workers)
         clerks = [Clerk(workers[i % len(workers)].base, f"bench.clerk{i + 1}", [], i)
                   for i in range(args.clerks)]
-        revocations, tally, done = Revocations(), Tally(), threading.Event()
+        office = Clerk(workers[-1].base, OFFICE, [], args.clerks)
+        revocations, tally, office_tally = Revocations(), Tally(), Tally()
+        done = threading.Event()
         started_wall = time.time()
         started = time.monotonic()
         for proc in gate_procs:
             proc.send("go")
         browsing = [threading.Thread(target=browse, args=(c, households, done, tally, i),
                                      daemon=True) for i, c in enumerate(clerks)]
+        browsing.append(threading.Thread(
+            target=browse, args=(office, households, done, office_tally, args.clerks),
+            kwargs={"pages": OFFICE_PAGES, "pause": (4.5, 5.5)}, daemon=True))
         for thread in browsing:
             thread.start()
         time.sleep(WARM_UP_S)
@@ -651,6 +675,10 @@ def run(root: Path, args: argparse.Namespace) -> Run:
         busy_s = time.monotonic() - started
         publishers = published_per_worker(url, workers)
         print(f"sites published per worker at the end of the busy phase: {publishers}",
+              flush=True)
+        connections = server_connections(url)
+        print(f"PostgreSQL connections open then: {connections} ({args.workers} workers, "
+              f"{args.sites} sites; the server's max_connections must be above it)",
               flush=True)
         groups["postgresql"] = postgres_pids(pg)
         cpu = {name: group_cpu(pids) - cpu0[name] for name, pids in groups.items()}
@@ -688,7 +716,7 @@ def run(root: Path, args: argparse.Namespace) -> Run:
             lost += g["generated"] - distinct
         return Run(stored.distinct / seconds, generated / busy_s, generated, lost, stored,
                    sum(g["resent"] for g in summaries), batches, seconds, drain_s,
-                   revocations, tally, cpu, baseline, publishers)
+                   revocations, tally, office_tally, cpu, baseline, publishers, connections)
     finally:
         for proc in gate_procs:
             if proc.proc.poll() is None:
@@ -757,7 +785,8 @@ def report(result: Run, args: argparse.Namespace) -> None:
         "ratio_events_per_s": round(ratio, 3),
         "offered_events_per_s": round(result.offered_per_s, 1),
         "sites": args.sites, "gates": args.gates, "workers": args.workers,
-        "bridged": True, "publishers": result.publishers}
+        "bridged": True, "publishers": result.publishers,
+        "pg_connections": result.connections}
     if rev.product:
         p50, p99 = percentile(rev.product, 50), percentile(rev.product, 99)
         b50, b99 = percentile(rev.baseline, 50), percentile(rev.baseline, 99)
@@ -787,6 +816,15 @@ def report(result: Run, args: argparse.Namespace) -> None:
                 "page_errors": len(result.pages.errors)}
     for e in result.pages.errors[:5]:
         print(f"  page error: {e}")
+    watched = [ms for times in result.office.samples.values() for ms in times]
+    if watched:
+        print(figures(f"every site's gates ({args.sites} sites, office)", watched, width=40,
+                      digits=1))
+        out |= {"sites_page_p50_ms": round(percentile(watched, 50), 1),
+                "sites_page_p99_ms": round(percentile(watched, 99), 1),
+                "sites_pages": len(watched), "sites_page_errors": len(result.office.errors)}
+    for e in result.office.errors[:5]:
+        print(f"  every site's gates error: {e}")
     total = sum(result.cpu.values())
     print(f"CPU over the busy phase ({total:.0f} s of CPU; the machine has "
           f"{os.cpu_count()} cores):")

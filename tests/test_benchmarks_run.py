@@ -73,7 +73,7 @@ KEYS: dict[str, dict[str, object]] = {
     # PostgreSQL; the ingest beside one client's executemany, the revocation beside a bare
     # publish to the same gates, the desk's pages meanwhile.
     "company": {"events_per_s": float, "lost": int, "duplicates": int,
-                "revocation_p99_ms": float, "page_p99_ms": float,
+                "revocation_p99_ms": float, "page_p99_ms": float, "sites_page_p99_ms": float,
                 "baseline_events_per_s": float, "revocation_baseline_p99_ms": float,
                 "bridged": True, "sites": 2, "gates": 2},
 }

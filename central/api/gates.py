@@ -258,7 +258,8 @@ def list_sites_gates(request: Request, who: CallerDep) -> SitesGatesOut:
     them and the untrusted clocks; the sites where the caller's role watches gates only,
     those in trouble first."""
     state = api_state(request)
-    found = site_overview.sites_gates(state.desk, who.staff_id, state.devices, state.links)
+    found = site_overview.sites_gates(state.desk, who.staff_id, state.device_states,
+                                       state.links)
     return SitesGatesOut(sites=[SiteGatesOut(
         site=s.code, name=s.name, link=s.link, gates=s.gates, online=s.online,
         offline=s.offline, unknown=s.unknown, behind=s.behind, backlog=s.backlog,

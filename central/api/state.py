@@ -4,14 +4,18 @@ session lasts and how long a refused login waits. Stored on ``app.state`` by
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 from fastapi import Request
 
 from central.api.ports import GateEventSource
 from central.services.context import Desk
-from central.services.gate_sources import GateLink, GateSyncSource
+from central.services.gate_sources import DeviceStatesReader, GateLink, GateSyncSource
+from sync.hub.store import CentralStore
 
 
 @dataclass
@@ -29,6 +33,29 @@ class ApiState:
     links: dict[str, GateLink] = field(default_factory=dict)
     # A desk page's session ends after this long without a request (central/pages/login.py).
     page_idle_timeout: timedelta = timedelta(minutes=30)
+
+    @property
+    def device_states(self) -> DeviceStatesReader:
+        """Reads several sites' gates at once: the sync stores together (one statement for
+        a company's PostgreSQL), any other source by itself."""
+        return device_states_reader(self.devices)
+
+
+def device_states_reader(devices: Mapping[str, GateSyncSource]) -> DeviceStatesReader:
+    """Reads these sources' sites' gates at once (see ``ApiState.device_states``)."""
+    return partial(_device_states, devices)
+
+
+def _device_states(devices: Mapping[str, GateSyncSource],
+                   sites: Collection[str]) -> dict[str, list[dict[str, Any]]]:
+    wanted = {code: devices[code] for code in sites if code in devices}
+    # A desk's live link (sync.hub.bridge.CentralSync) reads through its store.
+    stores = {code: getattr(source, "store", source) for code, source in wanted.items()}
+    out = CentralStore.device_states_of(
+        [s for s in stores.values() if isinstance(s, CentralStore)])
+    out |= {code: source.device_states() for code, source in wanted.items()
+            if not isinstance(stores[code], CentralStore)}
+    return out
 
 
 def api_state(request: Request) -> ApiState:

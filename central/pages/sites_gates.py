@@ -24,7 +24,8 @@ router = APIRouter()
 def _sites(request: Request, ctx: PageContext) -> list[SiteGatesSummary]:
     assert ctx.caller is not None
     state = api_state(request)
-    return site_overview.sites_gates(state.desk, ctx.caller.principal.staff_id, state.devices,
+    return site_overview.sites_gates(state.desk, ctx.caller.principal.staff_id,
+                                     state.device_states,
                                      state.links)
 
 

@@ -46,6 +46,15 @@ class GateSyncSource(Protocol):
         ...
 
 
+class DeviceStatesReader(Protocol):
+    """Reads several sites' gates at once (sync.hub.store.CentralStore.device_states_of)."""
+
+    def __call__(self, sites: Collection[str]) -> Mapping[str, list[dict[str, Any]]]:
+        """Each site's ``device_states``, by code, for those of ``sites`` whose store this
+        desk holds (the others are absent)."""
+        ...
+
+
 @runtime_checkable
 class GateLink(Protocol):
     """The desk's live link to one site's broker."""

@@ -4,21 +4,23 @@ site's newest list entry, the events waiting on the gates, and the clocks a gate
 trust; the sites in trouble first. A site's own gates page says the rest (its alarms, each
 gate).
 
-Read as the gates page reads one site (gate_status), from each site's sync store and link,
-but without the alarms: two statements a site, so a company of a hundred compounds is one
+Read as the gates page reads one site (gate_status), from the sites' sync stores and links,
+but without the alarms, and every site at once (on PostgreSQL one statement for all of them:
+sync.hub.store.CentralStore.device_states_of), so a company of a hundred compounds is one
 page. Only the sites where the caller's role watches gates are shown."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
 from central.models import Gate, Site, Staff
 from central.refusals import PermissionDeniedError
 from central.services.context import Desk
-from central.services.gate_sources import GateLink, GateSyncSource
+from central.services.gate_sources import DeviceStatesReader, GateLink
 from central.services.gate_status import STATUS_ROLES, LinkState, link_state
 
 
@@ -46,12 +48,11 @@ class SiteGatesSummary:
                 or self.link is LinkState.DISCONNECTED)
 
 
-def _summary(code: str, name: str, named: set[str], source: GateSyncSource | None,
+def _summary(code: str, name: str, named: set[str], devices: list[dict[str, Any]] | None,
              link: GateLink | None) -> SiteGatesSummary:
     state = link_state(link)
-    if source is None:
+    if devices is None:
         return SiteGatesSummary(code, name, state, len(named), 0, 0, len(named), 0, 0, 0)
-    devices = source.device_states()
     lost = state is LinkState.DISCONNECTED
     reported = {str(d["device"]) for d in devices}
     online = offline = behind = backlog = untrusted = 0
@@ -68,11 +69,11 @@ def _summary(code: str, name: str, named: set[str], source: GateSyncSource | Non
                             gates - online - offline, behind, backlog, untrusted)
 
 
-def sites_gates(desk: Desk, staff_id: int, sources: Mapping[str, GateSyncSource],
+def sites_gates(desk: Desk, staff_id: int, states: DeviceStatesReader,
                 links: Mapping[str, GateLink]) -> list[SiteGatesSummary]:
     """Each site where the account watches the gates (its role there is a guard's, a lead's,
-    the director's or the admin's), the sites in trouble first, then by code.
-    PermissionDeniedError when it watches the gates of none."""
+    the director's or the admin's), the sites in trouble first, then by code; ``states``
+    reads their gates. PermissionDeniedError when it watches the gates of none."""
     with desk.sessions() as session:
         staff = session.get(Staff, staff_id)
         if staff is None or not staff.active:
@@ -87,6 +88,7 @@ def sites_gates(desk: Desk, staff_id: int, sources: Mapping[str, GateSyncSource]
         for site_id, gate in session.execute(select(Gate.site_id, Gate.code).where(
                 Gate.site_id.in_(list(named)))):
             named[site_id].add(str(gate))
-    found = [_summary(code, name, named[site_id], sources.get(code), links.get(code))
+    devices = states([code for _id, code, _name in sites])
+    found = [_summary(code, name, named[site_id], devices.get(code), links.get(code))
              for site_id, code, name in sites]
     return sorted(found, key=lambda s: (not s.trouble, s.code))

@@ -28,7 +28,7 @@ from sync.hub.journals import (
     open_journal,
     record_gaps,
 )
-from sync.hub.store_database import StoreConnection, store_database
+from sync.hub.store_database import PostgresStoreDatabase, StoreConnection, store_database
 from sync.wire import topics
 from sync.wire.device_messages import LEGACY_JOURNAL, DeviceStatus, EventBatch
 from sync.wire.payload import ProtocolError, dump
@@ -106,6 +106,22 @@ def _event_dict(r: Sequence[Any]) -> dict[str, Any]:
             "clock_trusted": bool(r[8]), "uid": r[9],
             "granted": None if r[10] is None else bool(r[10]), "reason": r[11],
             "data": json.loads(r[12]), "received_at": r[13]}
+
+
+_DEVICE_STATE = ("device, status, online, applied_seq, backlog, clock_trusted, last_seen, "
+                 "events_upto, journal_id")
+# As read for many sites at once: the raw status (JSON) left out.
+_DEVICE_STATE_BRIEF = _DEVICE_STATE.replace("status,", "NULL,", 1)
+
+
+def _device_state(r: Sequence[Any], head: int) -> dict[str, Any]:
+    """A ``devices`` row (its ``_DEVICE_STATE`` columns) as ``device_states`` gives it."""
+    applied = r[3]
+    return {"device": r[0], "status": json.loads(r[1]) if r[1] else None,
+            "online": None if r[2] is None else bool(r[2]), "applied_seq": applied,
+            "behind": None if applied is None else max(0, head - applied),
+            "backlog": r[4], "clock_trusted": None if r[5] is None else bool(r[5]),
+            "last_seen": r[6], "events_upto": r[7], "journal_id": r[8]}
 
 
 class CentralStore:
@@ -571,18 +587,35 @@ class CentralStore:
 
     def device_states(self) -> list[dict[str, Any]]:
         """Every known device as ``device_status`` gives it but for the hub's alarms: two
-        statements whatever the number of gates (the company's view of every site)."""
+        statements whatever the number of gates."""
         head = self.head_seq()
-        out = []
-        for r in self._conn().execute(
-                "SELECT device, status, online, applied_seq, backlog, clock_trusted, last_seen, "
-                "events_upto, journal_id FROM devices ORDER BY device"):
-            applied = r[3]
-            out.append({"device": r[0], "status": json.loads(r[1]) if r[1] else None,
-                        "online": None if r[2] is None else bool(r[2]), "applied_seq": applied,
-                        "behind": None if applied is None else max(0, head - applied),
-                        "backlog": r[4], "clock_trusted": None if r[5] is None else bool(r[5]),
-                        "last_seen": r[6], "events_upto": r[7], "journal_id": r[8]})
+        return [_device_state(r, head) for r in self._conn().execute(
+            f"SELECT {_DEVICE_STATE} FROM devices ORDER BY device")]
+
+    @staticmethod
+    def device_states_of(stores: Iterable[CentralStore]) -> dict[str, list[dict[str, Any]]]:
+        """Each store's ``device_states``, by site. The stores of one PostgreSQL database (a
+        company's, a schema a site) are read in one statement on one connection, whatever
+        their number, without the raw ``status`` (None): the company's view of a hundred
+        sites every few seconds would else open a connection for each site on every thread
+        that asks (a store keeps a connection per thread)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        together: dict[str, list[CentralStore]] = {}
+        for store in stores:
+            if isinstance(store.db, PostgresStoreDatabase):
+                together.setdefault(store.db.url, []).append(store)
+            else:
+                out[store.site] = store.device_states()
+        for group in together.values():
+            parts = [f'SELECT CAST(? AS text), {_DEVICE_STATE_BRIEF}, '
+                     f'(SELECT coalesce(max(seq), 0) FROM "{store.db.schema}".auth_log) '
+                     f'FROM "{store.db.schema}".devices'
+                     for store in group if isinstance(store.db, PostgresStoreDatabase)]
+            rows = group[0]._conn().execute(" UNION ALL ".join(parts) + " ORDER BY 1, 2",
+                                            tuple(store.site for store in group))
+            out |= {store.site: [] for store in group}
+            for r in rows:
+                out[r[0]].append(_device_state(r[1:-1], int(r[-1])))
         return out
 
     def journal_alarms(self, device: str, recent_since: float,

@@ -4,15 +4,17 @@ trouble first."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from central.api.state import device_states_reader
 from central.models import Role
 from central.refusals import PermissionDeniedError
 from central.services.context import Actor, Desk
+from central.services.gate_sources import DeviceStatesReader
 from central.services.gate_status import LinkState
 from central.services.site_overview import sites_gates
 from central.services.staff import NewStaff, StaffSiteRoleInput, create_staff, give_site_role
@@ -27,6 +29,11 @@ MOON = "moonlight-court"
 GATES = 5  # the example site names five gates
 
 
+def read(stores: Mapping[str, CentralStore]) -> DeviceStatesReader:
+    """The desk's reader of these stores' gates, as the API and pages use it."""
+    return device_states_reader(stores)
+
+
 class Link:
     """The desk's link to a site's broker, up or down (the one property the view reads)."""
 
@@ -39,11 +46,14 @@ class Link:
 
 
 @pytest.fixture
-def stores(tmp_path: Path, desk: Desk) -> Iterator[dict[str, CentralStore]]:
-    """Both sites' sync stores; the example site's list has two entries, one gate has
-    applied both, one only the first, one went offline, one reported an untrusted clock."""
+def stores(tmp_path: Path, db_url: str, desk: Desk) -> Iterator[dict[str, CentralStore]]:
+    """Both sites' sync stores (SQLite files beside a SQLite desk; on PostgreSQL a schema
+    each in the desk's database, read together); the example site's list has two entries,
+    one gate has applied both, one only the first, one went offline, one reported an
+    untrusted clock."""
     load_second_site(desk)
-    found = {code: CentralStore(tmp_path / f"{code}.db", code, clock=NOW.timestamp)
+    found = {code: CentralStore(db_url if db_url.startswith("postgresql")
+                                else tmp_path / f"{code}.db", code, clock=NOW.timestamp)
              for code in (SITE, MOON)}
     sun = found[SITE]
     sun.record_cards([CardRow(f"04A1B2C{i}", CardStatus.ACTIVE, date(2026, 1, 1), None,
@@ -66,7 +76,7 @@ def test_each_watched_site_is_counted_the_sites_in_trouble_first(
     moon.update_status(DeviceStatus("main-gate", True, 0, 0, True, NOW.timestamp()),
                        retained=False)
     links = {SITE: Link(SITE, True), MOON: Link(MOON, True)}
-    sun_row, moon_row = sites_gates(desk, director, stores, links)
+    sun_row, moon_row = sites_gates(desk, director, read(stores), links)
     # Listed by trouble, not by code: moonlight-court sorts first by code.
     assert (sun_row.code, moon_row.code) == (SITE, MOON)
     assert sun_row.trouble and not moon_row.trouble
@@ -75,11 +85,11 @@ def test_each_watched_site_is_counted_the_sites_in_trouble_first(
     assert (moon_row.online, moon_row.unknown, moon_row.behind) == (1, GATES - 1, 0)
     # The desk's link to a site down: what the store says is as of the outage.
     links[MOON] = Link(MOON, False)
-    lost, _sun = sites_gates(desk, director, stores, links)  # both in trouble: by code
+    lost, _sun = sites_gates(desk, director, read(stores), links)  # both in trouble: by code
     assert (lost.link, lost.online, lost.unknown, lost.trouble) == (
         LinkState.DISCONNECTED, 0, GATES, True)
     # No store or link for a site here: its named gates, all unknown.
-    unlinked = {s.code: s for s in sites_gates(desk, director, {SITE: stores[SITE]}, {})}
+    unlinked = {s.code: s for s in sites_gates(desk, director, read({SITE: stores[SITE]}), {})}
     assert (unlinked[MOON].link, unlinked[MOON].unknown) == (LinkState.NOT_LINKED, GATES)
     assert unlinked[SITE].link is LinkState.NOT_LINKED
 
@@ -87,16 +97,20 @@ def test_each_watched_site_is_counted_the_sites_in_trouble_first(
 def test_only_the_sites_where_the_account_watches_gates(
         desk: Desk, staff: Staffs, stores: dict[str, CentralStore]) -> None:
     links = {SITE: Link(SITE, True), MOON: Link(MOON, True)}
-    assert [s.code for s in sites_gates(desk, staff.guard.staff_id, stores, links)] == [SITE]
+
+    def watched(staff_id: int) -> list[str]:
+        return [s.code for s in sites_gates(desk, staff_id, read(stores), links)]
+
+    assert watched(staff.guard.staff_id) == [SITE]
     with pytest.raises(PermissionDeniedError):
-        sites_gates(desk, staff.clerk.staff_id, stores, links)
+        sites_gates(desk, staff.clerk.staff_id, read(stores), links)
     company = Actor(create_staff(desk, NewStaff("head-office", "h", Role.ADMIN, PASSWORD)),
                     SITE)
     # A clerk lent to the other compound as a guard watches that compound's gates only.
     give_site_role(desk, company, staff.clerk.staff_id, StaffSiteRoleInput(MOON, Role.GUARD))
-    assert [s.code for s in sites_gates(desk, staff.clerk.staff_id, stores, links)] == [MOON]
+    assert watched(staff.clerk.staff_id) == [MOON]
     # An office clerk (every site) made director of one: that one only.
     office_clerk = create_staff(desk, NewStaff("office-clerk", "c", Role.CLERK, PASSWORD))
     give_site_role(desk, company, office_clerk, StaffSiteRoleInput(SITE, Role.DIRECTOR))
-    assert [s.code for s in sites_gates(desk, office_clerk, stores, links)] == [SITE]
-    assert [s.code for s in sites_gates(desk, company.staff_id, stores, links)] == [SITE, MOON]
+    assert watched(office_clerk) == [SITE]
+    assert watched(company.staff_id) == [SITE, MOON]

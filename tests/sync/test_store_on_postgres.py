@@ -11,8 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from edge.card_record import CardRow
+from edge.cards import CardStatus
 from sync.hub.store import CentralStore
 from sync.hub.store_database import libpq_url, schema_name
+from sync.wire.device_messages import DeviceStatus
 
 DEVICE = "main-gate"
 JOURNAL = "ab" * 16
@@ -121,3 +124,24 @@ def test_a_lost_server_connection_is_replaced_by_the_next_call(url: str) -> None
     assert store.store_events(DEVICE, [ev(2, at(2026, 12))], journal_id=JOURNAL) == 2
     assert store.count_events() == 2
     store.close()
+
+
+def test_many_sites_gates_are_read_together_as_each_reads_its_own(url: str) -> None:
+    """CentralStore.device_states_of (a company's every site at a glance): one statement
+    for the stores of one database, the same devices as each store's own device_states
+    (the raw status left out), a site with no device empty."""
+    stores = [CentralStore(url, site) for site in ("site-a", "site-b", "site-c")]
+    a, b, _c = stores
+    a.record_cards([CardRow("04A1B2C3", CardStatus.ACTIVE, None, None, ("b1",), None,
+                            "owner", None)])
+    a.update_status(DeviceStatus("gate-1", True, 0, 4, True, 1.0), retained=False)
+    a.update_status(DeviceStatus("gate-2", False, 1, 0, False, 2.0), retained=False)
+    b.update_status(DeviceStatus("gate-1", True, 7, 0, True, 3.0), retained=False)
+    together = CentralStore.device_states_of(stores)
+    assert set(together) == {"site-a", "site-b", "site-c"} and together["site-c"] == []
+    for store in (a, b):
+        own = [{**d, "status": None} for d in store.device_states()]
+        assert together[store.site] == own
+    assert [d["behind"] for d in together["site-a"]] == [1, 0]
+    for store in stores:
+        store.close()
