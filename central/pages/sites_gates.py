@@ -1,6 +1,6 @@
 """Every compound's gates at a glance, for the staff of a company who watch several (the
 office's duty manager, a director of two compounds): one line a site, the sites in trouble
-first, refreshing itself; "查看" switches to that site and opens its gates page, where each
+first, refreshing itself; "详情" switches to that site and opens its gates page, where each
 gate and its alarms are. Read through the same service as ``GET /api/v1/sites/gates``."""
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ def _sites(request: Request, ctx: PageContext) -> list[SiteGatesSummary]:
     assert ctx.caller is not None
     state = api_state(request)
     return site_overview.sites_gates(state.desk, ctx.caller.principal.staff_id,
-                                     state.device_states,
-                                     state.links)
+                                     state.device_states, state.links)
 
 
 @router.get("/sites/gates", response_class=HTMLResponse)

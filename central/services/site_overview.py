@@ -26,8 +26,8 @@ from central.services.gate_status import STATUS_ROLES, LinkState, link_state
 
 @dataclass(frozen=True)
 class SiteGatesSummary:
-    """One site's gates, counted. ``linked`` is False when this desk holds no sync store
-    for the site (its gates are then all unknown)."""
+    """One site's gates, counted. A site whose sync store this desk does not hold has every
+    gate unknown."""
 
     code: str
     name: str
