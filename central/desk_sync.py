@@ -5,6 +5,7 @@ Configured by a small TOML file, validated once at start."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import tomllib
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from central.clock import utc_now
 from central.gate_link import DeskToGates
@@ -162,11 +163,44 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
                           tuple(sites), ca, quota, cert, cert_key, str(worker_id))
 
 
+log = logging.getLogger("menwei.desk.sync")
+
+# About how many connections a desk worker keeps to a company's PostgreSQL for each site it
+# serves, published or not (the site's lease, and one for each of its threads that reads or
+# writes the site's store: bench/company.py counted 1,127 at 100 sites with two workers), and
+# for itself (its pool, its listeners, the pages).
+CONNECTIONS_PER_SITE = 6
+CONNECTIONS_OF_ITS_OWN = 20
+
+
+def connections_short(engine: Engine, sites: int) -> str | None:
+    """On PostgreSQL, what to do when the server's ``max_connections`` leaves this worker
+    fewer than it will keep for ``sites`` sites (Debian's default, 100, is short from about a
+    dozen compounds): the server would refuse its connections one by one, far from here.
+    None when there is room, or on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
+        reserved = int(conn.execute(text("SHOW superuser_reserved_connections")).scalar_one())
+        used = int(conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"))
+            .scalar_one())
+    need = sites * CONNECTIONS_PER_SITE + CONNECTIONS_OF_ITS_OWN
+    if used + need <= limit - reserved:
+        return None
+    return (f"PostgreSQL allows {limit} connections and {used} are open; this worker keeps "
+            f"about {need} for its {sites} sites: set max_connections to at least "
+            f"{used + need + reserved} (more for each further worker) and restart PostgreSQL "
+            "(docs/company.md, \"PostgreSQL's connections\")")
+
+
 class DeskSync:
     """The running gate link of a desk service."""
 
     def __init__(self, config: DeskSyncConfig, engine: Engine) -> None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = engine
         key = load_private_key(config.signing_key)
         desk = Desk(engine)
         # On PostgreSQL several workers may serve the company: each connects as itself and
@@ -201,7 +235,11 @@ class DeskSync:
         return [sync.store for sync in self.syncs.values()]
 
     def start(self) -> None:
-        """Connect to the brokers (in the background) and start relaying."""
+        """Connect to the brokers (in the background) and start relaying; warn when the
+        company's PostgreSQL allows too few connections for this worker's sites."""
+        short = connections_short(self.engine, len(self.syncs))
+        if short:
+            log.warning("%s", short)
         self.lanes.start()
         self.list_changes.start()
         for sync in self.syncs.values():

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from central.desk_sync import DeskSyncConfigError, load_desk_sync_config
+from central.db import make_engine
+from central.desk_sync import DeskSyncConfigError, connections_short, load_desk_sync_config
 from sync.hub.quotas import QuotaLimits
 
 
@@ -47,3 +48,20 @@ def test_a_worker_is_named_by_its_host_unless_the_file_names_it(tmp_path: Path) 
         "desk-2"
     with pytest.raises(DeskSyncConfigError, match="worker_id"):
         load_desk_sync_config(write(tmp_path, 'worker_id = "desk/2"\n'))
+
+
+def test_a_worker_says_when_postgresql_allows_too_few_connections_for_its_sites(
+        db_url: str) -> None:
+    """A company whose server keeps Debian's default max_connections hears it in the
+    worker's log at start, with the number to set, not from refused connections later."""
+    engine = make_engine(db_url)
+    try:
+        if engine.dialect.name != "postgresql":
+            assert connections_short(engine, 1000) is None  # one compound's own file
+            return
+        assert connections_short(engine, 2) is None  # the suite's server allows 300
+        short = connections_short(engine, 100)
+        assert short is not None
+        assert "set max_connections to at least" in short and "100 sites" in short
+    finally:
+        engine.dispose()
