@@ -32,6 +32,8 @@ from sync.wire.booth_list import BoothList
 from sync.wire.signing import load_private_key
 from sync.wire.topics import CENTRAL_USER
 
+log = logging.getLogger("menwei.desk.sync")
+
 # The threads a worker stores the gates' events on, for all its sites (sync/hub/
 # ingest_lanes.py): enough to keep the database's commits overlapping, few enough that the
 # relay and the clerks' requests are not queued behind a storing thread per site.
@@ -162,8 +164,6 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
     return DeskSyncConfig(str(host), int(port), str(username), password, key, data_dir,
                           tuple(sites), ca, quota, cert, cert_key, str(worker_id))
 
-
-log = logging.getLogger("menwei.desk.sync")
 
 # About how many connections a desk worker keeps to a company's PostgreSQL for each site it
 # serves, published or not (the site's lease, and one for each of its threads that reads or

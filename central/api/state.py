@@ -48,13 +48,10 @@ def device_states_reader(devices: Mapping[str, GateSyncSource]) -> DeviceStatesR
 
 def _device_states(devices: Mapping[str, GateSyncSource],
                    sites: Collection[str]) -> dict[str, list[dict[str, Any]]]:
-    wanted = {code: devices[code] for code in sites if code in devices}
-    # A desk's live link (sync.hub.bridge.CentralSync) reads through its store.
-    stores = {code: getattr(source, "store", source) for code, source in wanted.items()}
-    out = CentralStore.device_states_of(
-        [s for s in stores.values() if isinstance(s, CentralStore)])
-    out |= {code: source.device_states() for code, source in wanted.items()
-            if not isinstance(stores[code], CentralStore)}
+    wanted = [devices[code] for code in sites if code in devices]
+    out = CentralStore.device_states_of([s for s in wanted if isinstance(s, CentralStore)])
+    out |= {source.site: source.device_states() for source in wanted
+            if not isinstance(source, CentralStore)}
     return out
 
 

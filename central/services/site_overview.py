@@ -57,13 +57,14 @@ def _summary(code: str, name: str, named: set[str], devices: list[dict[str, Any]
     reported = {str(d["device"]) for d in devices}
     online = offline = behind = backlog = untrusted = 0
     for d in devices:
-        if not lost and d.get("online") is not None:
+        untrusted += d.get("clock_trusted") is False
+        if lost:
+            continue  # what the store says is as of the outage
+        if d.get("online") is not None:
             online += bool(d["online"])
             offline += not d["online"]
-        if not lost:
-            behind += bool(d.get("behind"))
-            backlog += int(d.get("backlog") or 0)
-        untrusted += d.get("clock_trusted") is False
+        behind += bool(d.get("behind"))
+        backlog += int(d.get("backlog") or 0)
     gates = len(named | reported)
     return SiteGatesSummary(code, name, state, gates, online, offline,
                             gates - online - offline, behind, backlog, untrusted)

@@ -411,13 +411,13 @@ def set_booths(desk: Desk, actor: Actor, staff_id: int, inp: StaffBooths) -> Sta
             raise InvalidInputError([FieldError(
                 "booths", f"没有这个岗亭：{'、'.join(unknown)}",
                 f"not a booth where the account is a guard: {', '.join(unknown)}")])
-        # Only the booths of the sites chosen for here change; the others' stay as they are.
-        chosen_here = [b.id for b in known.values()]
+        # Only the booths this admin chooses among change; the others stay as they are.
+        in_scope = [b.id for b in known.values()]
         before = {b.site_id for b in act.session.scalars(select(Booth).join(
             staff_booths, staff_booths.c.booth_id == Booth.id).where(
-            staff_booths.c.staff_id == target.id, Booth.id.in_(chosen_here)))}
+            staff_booths.c.staff_id == target.id, Booth.id.in_(in_scope)))}
         act.session.execute(delete(staff_booths).where(
-            staff_booths.c.staff_id == target.id, staff_booths.c.booth_id.in_(chosen_here)))
+            staff_booths.c.staff_id == target.id, staff_booths.c.booth_id.in_(in_scope)))
         rows = [{"staff_id": target.id, "booth_id": known[key].id} for key in inp.booths]
         if rows:
             act.session.execute(insert(staff_booths), rows)

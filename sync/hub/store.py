@@ -600,20 +600,19 @@ class CentralStore:
         sites every few seconds would else open a connection for each site on every thread
         that asks (a store keeps a connection per thread)."""
         out: dict[str, list[dict[str, Any]]] = {}
-        together: dict[str, list[CentralStore]] = {}
+        together: dict[str, list[tuple[CentralStore, PostgresStoreDatabase]]] = {}
         for store in stores:
             if isinstance(store.db, PostgresStoreDatabase):
-                together.setdefault(store.db.url, []).append(store)
+                together.setdefault(store.db.url, []).append((store, store.db))
             else:
                 out[store.site] = store.device_states()
         for group in together.values():
             parts = [f'SELECT CAST(? AS text), {_DEVICE_STATE_BRIEF}, '
-                     f'(SELECT coalesce(max(seq), 0) FROM "{store.db.schema}".auth_log) '
-                     f'FROM "{store.db.schema}".devices'
-                     for store in group if isinstance(store.db, PostgresStoreDatabase)]
-            rows = group[0]._conn().execute(" UNION ALL ".join(parts) + " ORDER BY 1, 2",
-                                            tuple(store.site for store in group))
-            out |= {store.site: [] for store in group}
+                     f'(SELECT coalesce(max(seq), 0) FROM "{db.schema}".auth_log) '
+                     f'FROM "{db.schema}".devices' for _store, db in group]
+            rows = group[0][0]._conn().execute(" UNION ALL ".join(parts) + " ORDER BY 1, 2",
+                                               tuple(store.site for store, _db in group))
+            out |= {store.site: [] for store, _db in group}
             for r in rows:
                 out[r[0]].append(_device_state(r[1:-1], int(r[-1])))
         return out
