@@ -104,6 +104,7 @@ from sync.agent.journal_uplink import DEFAULT_ACK_TIMEOUT_S, DEFAULT_WINDOW
 from sync.broker.central_broker import CentralBrokerLayout, write_central_broker
 from sync.broker.config import BrokerLayout, CentralBridge, bridge_user, write_broker
 from sync.hub.ingest import GROUP_MESSAGES
+from sync.hub.site_lease import lease_holders
 from sync.hub.store_database import PostgresStoreDatabase, libpq_url, schema_name
 from sync.wire import topics
 from sync.wire.signing import generate_key
@@ -285,19 +286,15 @@ def start_workers(root: Path, url: str, brokers: Brokers, desk_password: str, *,
     return workers, public_key
 
 
-def leases(url: str) -> dict[str, str]:
+def leases(url: str, sites: list[str]) -> dict[str, str]:
     """Which worker publishes each site, as PostgreSQL shows its advisory locks."""
     with psycopg.connect(libpq_url(url)) as conn:
-        rows = conn.execute(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
-            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-            "AND a.application_name LIKE 'menwei-lease %'").fetchall()
-    return {str(r[0]).split(" ")[1]: str(r[0]).split(" ")[2] for r in rows}
+        return lease_holders(conn, sites)
 
 
-def published_per_worker(url: str, workers: list[Worker]) -> dict[str, int]:
+def published_per_worker(url: str, workers: list[Worker], sites: list[str]) -> dict[str, int]:
     """How many sites each worker publishes now."""
-    held = leases(url).values()
+    held = leases(url, sites).values()
     return {w.name: sum(1 for v in held if v == w.name) for w in workers}
 
 
@@ -316,7 +313,7 @@ def wait_linked(workers: list[Worker], url: str, sites: list[str], port: int,
     marker = f"connected to 127.0.0.1:{port}"
     while True:
         linked = [w.log.read_text(errors="replace").count(marker) for w in workers]
-        leased = leases(url)
+        leased = leases(url, sites)
         if all(n >= len(sites) for n in linked) and len(leased) == len(sites):
             return
         for w in workers:
@@ -622,9 +619,9 @@ def run(root: Path, args: argparse.Namespace) -> Run:
                                             sites=sites, count=args.workers)
         wait_linked(workers, url, sites, brokers.desk_port)
         print(f"workers: linked to every site in {time.perf_counter() - t:.1f} s; sites "
-              f"published per worker {published_per_worker(url, workers)} (the first to "
+              f"published per worker {published_per_worker(url, workers, sites)} (the first to "
               f"start takes them all, then hands over the others' shares); {sites[0]} by "
-              f"{leases(url)[sites[0]]}", flush=True)
+              f"{leases(url, sites)[sites[0]]}", flush=True)
         settings = GateSettings(args.rate, args.batch, args.window, args.ack_timeout,
                                 public_key)
         arrivals = Arrivals()
@@ -667,13 +664,13 @@ def run(root: Path, args: argparse.Namespace) -> Run:
         revoking.start()
         if args.profile:
             # Kept after the run (its data folder is removed): var/company-profile.<worker>.txt
-            profile(workers, leases(url)[sites[0]],
+            profile(workers, leases(url, sites)[sites[0]],
                     Path(__file__).resolve().parents[1] / "var" / "company-profile.txt")
         remaining = args.seconds - (time.monotonic() - started)
         if remaining > 0:
             time.sleep(remaining)
         busy_s = time.monotonic() - started
-        publishers = published_per_worker(url, workers)
+        publishers = published_per_worker(url, workers, sites)
         print(f"sites published per worker at the end of the busy phase: {publishers}",
               flush=True)
         connections = server_connections(url)

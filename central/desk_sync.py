@@ -26,7 +26,7 @@ from sync.broker.config import VALID_ID
 from sync.hub.bridge import CentralSync
 from sync.hub.ingest_lanes import IngestLanes
 from sync.hub.quotas import QuotaLimits
-from sync.hub.site_lease import LeaseBalance, PostgresSiteLease
+from sync.hub.site_lease import LeaseBalance, LeaseConnection, PostgresSiteLease
 from sync.mqtt.link import TlsFiles
 from sync.wire.booth_list import BoothList
 from sync.wire.signing import load_private_key
@@ -208,6 +208,7 @@ class DeskSync:
         # messages in).
         company = engine.dialect.name == "postgresql"
         balance = LeaseBalance(len(config.sites))  # this worker's share of the sites
+        leases = LeaseConnection(_url_of(engine), config.worker_id) if company else None
         self.lanes = IngestLanes(INGEST_LANES)
         self.syncs = {
             site: CentralSync(hub_store_of(engine, config.data_dir, site), site, key,
@@ -219,8 +220,8 @@ class DeskSync:
                               client_id=(f"{CENTRAL_USER}-{site}-{config.worker_id}"
                                          if company else None),
                               lease=(PostgresSiteLease(_url_of(engine), site,
-                                                       config.worker_id, balance)
-                                     if company else None),
+                                                       config.worker_id, balance, leases)
+                                     if leases is not None else None),
                               ingest_lanes=self.lanes,
                               lists_refresh_s=COMPANY_LISTS_REFRESH_S if company else None)
             for site in config.sites

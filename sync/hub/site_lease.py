@@ -4,10 +4,11 @@ A company runs several ``menwei-desk serve`` workers against one PostgreSQL data
 broker. A site's outbox, booth lists, site rules and the relay of the desk's log into its
 signed log are one stream in one order: one worker publishes it, and the same worker takes
 the site's gates' messages in (sync/hub/bridge.py), so a journal's batches are stored in
-order. It holds the site's lease — a PostgreSQL session advisory lock on a connection
-of its own — for as long as that connection lives. A worker that dies (killed, its machine
-off, its network gone) loses its connection and with it the lock; another worker's next
-look (every second) takes it and resumes from what the store says was published.
+order. It holds the site's lease — a PostgreSQL session advisory lock, on the one connection
+the worker holds all its leases on — for as long as that connection lives. A worker that
+dies (killed, its machine off, its network gone) loses its connection and with it the lock;
+another worker's next look (every second) takes it and resumes from what the store says was
+published.
 
 The sites are spread over the workers (LeaseBalance): a worker takes a free lease only
 while it holds fewer than its share (the sites over the workers alive, rounded up), and gives
@@ -79,7 +80,7 @@ class LeaseBalance:
 
     def _count_workers(self, conn: Any) -> int:
         """Workers alive: the distinct worker names on lease connections (every worker
-        keeps one per site, held or not); counted at most once a second by one of the
+        keeps one, whatever it holds); counted at most once a second by one of the
         worker's lease watchers while the others wait for its answer: at a worker's start a
         hundred sites' watchers look at once, and each counting for itself queued about
         sixty scans of pg_stat_activity on a database already busy."""
@@ -124,17 +125,106 @@ class LeaseBalance:
             return False
 
 
+class LeaseConnection:
+    """The connection a worker holds its sites' leases on: one for all of them (a session
+    holds any number of advisory locks), not one a site, which cost a hundred compounds'
+    PostgreSQL a hundred server processes a worker. When it fails every lease on it is lost
+    at once, as they would be with the worker; ``generation`` tells a lease taken on a
+    connection since replaced."""
+
+    def __init__(self, url: str, worker: str = "") -> None:
+        self.url = libpq_url(url)
+        # What pg_stat_activity shows for it: whose leases; the part between is the place a
+        # site's name held when each lease had its own connection, kept so that the
+        # worker stays the third word for every reader of it (LeaseBalance, holder_of).
+        self.application_name = f"{_APP_PREFIX} * {worker}".strip()
+        self._conn: Any = None
+        self.generation = 0
+        self._lock = threading.Lock()
+        self._users = 0
+        self._checked = float("-inf")
+
+    def get(self) -> tuple[Any, int]:
+        """The connection, made when there is none, and its generation."""
+        import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
+
+        with self._lock:
+            if self._conn is None:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5,
+                                             application_name=self.application_name[:63])
+                self.generation += 1
+                self._checked = time.monotonic()
+            return self._conn, self.generation
+
+    def check(self, generation: int) -> None:
+        """Raise if the connection of ``generation`` no longer stands: a statement, at
+        most once a second for all the leases on it (a lock on a dead connection is already
+        someone else's)."""
+        with self._lock:
+            if generation != self.generation or self._conn is None:
+                raise ConnectionError("the lease connection was replaced")
+            if time.monotonic() - self._checked < 1.0:
+                return
+            self._conn.execute("SELECT 1")
+            self._checked = time.monotonic()
+
+    def drop(self, generation: int) -> None:
+        """The connection of ``generation`` failed: close it (its locks go with it); the
+        next ``get`` makes another."""
+        with self._lock:
+            if generation != self.generation or self._conn is None:
+                return
+            conn, self._conn = self._conn, None
+        _close_quietly(conn)
+
+    def join(self) -> None:
+        """One more lease uses this connection."""
+        with self._lock:
+            self._users += 1
+
+    def leave(self) -> None:
+        """A lease is done with it: closed when it was the last."""
+        with self._lock:
+            self._users -= 1
+            if self._users > 0 or self._conn is None:
+                return
+            conn, self._conn = self._conn, None
+        _close_quietly(conn)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection; nothing to keep
+        log.debug("closing the lease connection failed", exc_info=True)
+
+
+def lease_holders(conn: Any, sites: list[str]) -> dict[str, str]:
+    """The worker (as it named itself) holding each of ``sites``' leases now, those held;
+    for the operator's and the tests' looks at PostgreSQL (``conn``: any psycopg
+    connection)."""
+    rows = conn.execute(
+        "SELECT s.site, split_part(a.application_name, ' ', 3) FROM unnest(%s::text[]) "
+        "AS s (site) JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted "
+        "AND l.classid = %s::bigint::oid AND l.objid = hashtext(s.site)::oid "
+        "AND l.objsubid = 2 JOIN pg_stat_activity a ON a.pid = l.pid",
+        (sites, _LEASE_NAMESPACE)).fetchall()
+    return {str(site): str(worker) for site, worker in rows}
+
+
 class PostgresSiteLease:
-    """The site's advisory lock, held on a connection of this lease's own."""
+    """The site's advisory lock, held on the worker's ``LeaseConnection`` (one of its own
+    when none is given)."""
 
     def __init__(self, url: str, site: str, worker: str = "",
-                 balance: LeaseBalance | None = None) -> None:
-        self.url = libpq_url(url)
+                 balance: LeaseBalance | None = None,
+                 connection: LeaseConnection | None = None) -> None:
         self.site = site
-        # What pg_stat_activity shows for the lease's connection: who publishes the site.
-        self.application_name = f"{_APP_PREFIX} {site} {worker}".strip()
         self.balance = balance
+        self.connection = connection or LeaseConnection(url, worker)
+        self._joined = False  # counted among the connection's users (until release)
         self._conn: Any = None
+        self._generation = 0  # of the connection the lock was taken on
         self._held = False
         self._rest = 0  # looks left before taking a lease given up to balance the share
         self._handing_over = False  # given up: publishers stopping, the lock freed next look
@@ -145,11 +235,14 @@ class PostgresSiteLease:
         a dead connection is already someone else's)."""
         import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
 
+        if not self._joined:
+            self.connection.join()
+            self._joined = True
+        generation = 0
         try:
-            if self._conn is None:
-                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5,
-                                             application_name=self.application_name[:63])
-                self._held = False
+            self._conn, generation = self.connection.get()
+            if self._held and generation != self._generation:
+                raise ConnectionError("the lease connection was replaced")
             if self._held and self._handing_over:
                 # The publishers stopped at the last look: now another worker may take it.
                 self._unlock()
@@ -157,7 +250,7 @@ class PostgresSiteLease:
                 self._rest = REST_LOOKS
                 log.info("site %s: given back to a worker short of its share", self.site)
             elif self._held:
-                self._conn.execute("SELECT 1")
+                self.connection.check(generation)
                 if self.balance is not None and self.balance.over_share(self.site, self._conn):
                     # Said "not held" first, with the lock still held, so this worker's
                     # publishers stop before another worker's start.
@@ -167,13 +260,16 @@ class PostgresSiteLease:
                     "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                     (_LEASE_NAMESPACE, self.site)).fetchone()[0])
                 if self._held:
+                    self._generation = generation
                     log.info("site %s: this worker publishes it now", self.site)
                     if self.balance is not None:
                         self.balance.took(self.site)
-        except psycopg.Error as exc:
+        except (psycopg.Error, ConnectionError) as exc:
             if self._held:
                 log.warning("site %s: lease lost with its connection: %s", self.site, exc)
-            self._close()
+            if isinstance(exc, psycopg.Error):
+                self.connection.drop(generation)
+            self._lost()
         return self._held and not self._handing_over
 
     def _may_take(self) -> bool:
@@ -200,19 +296,30 @@ class PostgresSiteLease:
         self._held = False
 
     def release(self) -> None:
-        """Unlock by closing the lease's connection."""
-        self._close()
+        """Unlock, and leave the worker's lease connection (closed with its last lease); the
+        next ``held`` looks again."""
+        if not self._joined:
+            return
+        held = self._held
+        self._lost()
+        if held:
+            import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
 
-    def _close(self) -> None:
+            try:
+                if self.connection.generation == self._generation:
+                    self._unlock()
+            except psycopg.Error:
+                log.debug("unlocking site %s failed; its connection goes", self.site,
+                          exc_info=True)
+                self.connection.drop(self._generation)
+        self._joined = False
+        self.connection.leave()
+
+    def _lost(self) -> None:
         if self._held and self.balance is not None:
             self.balance.gave_up(self.site)
-        conn, self._conn, self._held = self._conn, None, False
+        self._held = False
         self._handing_over = False
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # closing a broken connection; nothing to keep
-                log.debug("closing the lease connection failed", exc_info=True)
 
 
 def lease_for(where: object, site: str) -> SiteLease:

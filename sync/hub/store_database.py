@@ -33,6 +33,8 @@ from sync.hub.schema import (
 
 # What psycopg needs instead of SQLite's ``?``; a literal % must be doubled for it.
 _PLACEHOLDER = re.compile(r"\?")
+# psycopg's TransactionStatus.IDLE (psycopg is imported only where a desk uses it).
+_IDLE = 0
 _FAR_PAST, _FAR_FUTURE = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 
@@ -207,6 +209,7 @@ class PostgresConnection:
         self.raw = raw
         self.total_changes = 0
         self._sql: dict[str, str] = {}
+        self.schema: str | None = None  # the search_path SiteConnection last set
 
     def _translate(self, sql: str) -> str:
         done = self._sql.get(sql)
@@ -244,6 +247,141 @@ class PostgresConnection:
         self.raw.close()
 
 
+class SiteConnection:
+    """A site's store on its thread's connection to the company's database
+    (``ThreadConnections``): every statement runs on the site's schema.
+
+    The connection's ``search_path`` is set only when the thread moves to another site, in
+    the same round trip as the next BEGIN where it can. Moving while a transaction is open
+    would run the rest of that transaction on another site's tables, so it is refused."""
+
+    def __init__(self, owner: ThreadConnections, shared: PostgresConnection,
+                 schema: str) -> None:
+        self._owner = owner
+        self.shared = shared
+        self.schema = schema
+        self.closed = False
+
+    @property
+    def raw(self) -> Any:
+        """The psycopg connection."""
+        return self.shared.raw
+
+    @property
+    def total_changes(self) -> int:
+        """Rows changed by the thread's connection so far (whatever the site)."""
+        return self.shared.total_changes
+
+    def usable(self) -> bool:
+        """Not closed, and the thread's connection still stands."""
+        raw = self.shared.raw
+        return not self.closed and not raw.closed and not raw.broken
+
+    def _set_path(self) -> str:
+        """The SET that moves the connection to this site, or "" when it is there."""
+        shared = self.shared
+        if shared.schema == self.schema:
+            return ""
+        if shared.raw.info.transaction_status != _IDLE:
+            raise RuntimeError(
+                f"a transaction of schema {shared.schema} is open on this thread's "
+                f"connection: {self.schema} cannot be used until it ends")
+        shared.schema = None  # unknown until the SET is known to have run
+        return f'SET search_path TO "{self.schema}"'
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        """Run one statement on the site's schema; its cursor."""
+        path = self._set_path()
+        if path:
+            self.shared.raw.execute(path)
+            self.shared.schema = self.schema
+        return self.shared.execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        """Run one statement for each parameter row, on the site's schema."""
+        path = self._set_path()
+        if path:
+            self.shared.raw.execute(path)
+            self.shared.schema = self.schema
+        return self.shared.executemany(sql, parameters)
+
+    def begin(self, *, durable: bool) -> None:
+        """BEGIN on the site's schema, in one round trip (with the move to the site and a
+        write's ``synchronous_commit`` when it needs them)."""
+        path = self._set_path()
+        statements = [path] if path else []
+        statements.append("BEGIN")
+        if not durable:
+            statements.append("SET LOCAL synchronous_commit TO off")
+        # No parameters: psycopg sends the statements as one simple query.
+        self.shared.raw.execute("; ".join(statements))
+        if path:
+            # A rollback would take the SET back with the transaction: see rollback.
+            self.shared.schema = self.schema
+
+    def commit(self) -> None:
+        """Commit the open transaction."""
+        try:
+            self.shared.commit()
+        except BaseException:
+            self.shared.schema = None  # whether the SET in it stands is unknown
+            raise
+
+    def rollback(self) -> None:
+        """Roll the open transaction back (a SET made in it with it)."""
+        self.shared.schema = None
+        self.shared.rollback()
+
+    def close(self) -> None:
+        """This site is done with the thread's connection; the connection is closed with
+        its last site."""
+        if not self.closed:
+            self.closed = True
+            self._owner.release(self)
+
+
+class ThreadConnections:
+    """One connection per thread and database for every site's store of a process: a desk
+    worker's thread that serves a hundred sites (an ingest lane, the relay, a request)
+    keeps one server connection, not a hundred. PostgreSQL spends a process on each; a
+    company's hundred compounds on two workers held more than a thousand before."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._users: dict[PostgresConnection, set[SiteConnection]] = {}  # open, by connection
+
+    def connection(self, url: str, schema: str) -> SiteConnection:
+        """This thread's connection to ``url``, for ``schema``'s store."""
+        import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
+
+        mine: dict[str, PostgresConnection] | None = getattr(self._local, "by_url", None)
+        if mine is None:
+            mine = self._local.by_url = {}
+        shared = mine.get(url)
+        if shared is None or shared.raw.closed or shared.raw.broken:
+            shared = mine[url] = PostgresConnection(psycopg.connect(url, autocommit=True))
+        conn = SiteConnection(self, shared, schema)
+        with self._lock:
+            self._users.setdefault(shared, set()).add(conn)
+        return conn
+
+    def release(self, conn: SiteConnection) -> None:
+        """``conn``'s site is done with its connection: closed when no site uses it."""
+        with self._lock:
+            users = self._users.get(conn.shared)
+            if users is None:
+                return
+            users.discard(conn)
+            if users:
+                return
+            del self._users[conn.shared]
+        conn.shared.close()
+
+
+_SHARED = ThreadConnections()
+
+
 def schema_name(site: str) -> str:
     """The PostgreSQL schema holding ``site``'s store (site codes are letters, digits, '.',
     '_' and '-': sync/broker/config.check_id; quoted wherever used)."""
@@ -272,6 +410,8 @@ class PostgresStoreDatabase:
         self.where = f"{_without_password(self.url)} schema {self.schema}"
         self._partitions: set[str] = set()
         self._partitions_lock = threading.Lock()
+        self._ready = False  # the schema made or upgraded by this process
+        self._ready_lock = threading.Lock()
 
     @property
     def failures(self) -> tuple[type[Exception], ...]:
@@ -281,20 +421,21 @@ class PostgresStoreDatabase:
         return (psycopg.OperationalError, psycopg.InterfaceError)
 
     def connect(self) -> StoreConnection:
-        """A connection whose search_path is the site's schema, made the first time."""
-        import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
-
-        raw = psycopg.connect(self.url, autocommit=True)
-        conn = PostgresConnection(raw)
-        try:
-            self._migrate(conn)
-            conn.execute(f'SET search_path TO "{self.schema}"')
-        except BaseException:
-            raw.close()
-            raise
+        """This thread's connection to the company's database, on the site's schema; the
+        schema made or upgraded the first time."""
+        conn = _SHARED.connection(self.url, self.schema)
+        if not self._ready:
+            try:
+                with self._ready_lock:
+                    if not self._ready:
+                        self._migrate(conn)
+                        self._ready = True
+            except BaseException:
+                conn.close()
+                raise
         return conn
 
-    def _migrate(self, conn: PostgresConnection) -> None:
+    def _migrate(self, conn: StoreConnection) -> None:
         # One process at a time creates or upgrades a site's schema (many desk workers
         # start together); the lock ends with the transaction.
         conn.execute("BEGIN")
@@ -305,7 +446,7 @@ class PostgresStoreDatabase:
             raise
         conn.commit()
 
-    def _create_or_check(self, conn: PostgresConnection) -> None:
+    def _create_or_check(self, conn: StoreConnection) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"menwei-hub:{self.site}",))
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
         conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
@@ -329,12 +470,14 @@ class PostgresStoreDatabase:
     def usable(self, conn: StoreConnection) -> bool:
         """Whether the server connection still stands (a restarted server, a network
         failure or an administrator's pg_terminate_backend end it: then a new one is made)."""
-        raw = getattr(conn, "raw", None)
-        return raw is not None and not raw.closed and not raw.broken
+        return isinstance(conn, SiteConnection) and conn.usable()
 
     def begin(self, conn: StoreConnection, *, durable: bool) -> None:
         """BEGIN; a write that need not wait for the disk says so for this transaction
         only."""
+        if isinstance(conn, SiteConnection):
+            conn.begin(durable=durable)
+            return
         conn.execute("BEGIN")
         if not durable:
             conn.execute("SET LOCAL synchronous_commit TO off")

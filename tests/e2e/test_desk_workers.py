@@ -36,6 +36,7 @@ from hardware_sim.local_postgres import LocalPostgres
 from hardware_sim.site_broker import LocalBroker
 from sync.agent.edge_agent import EdgeAgent
 from sync.broker.config import BrokerLayout, add_user
+from sync.hub.site_lease import lease_holders
 from sync.hub.store_database import libpq_url, schema_name
 from sync.wire.signing import generate_key, load_private_key, public_key_text
 from sync.wire.topics import CENTRAL_USER
@@ -93,11 +94,7 @@ def change(desk: Desk, n: int) -> None:
 def lease_holder(url: str) -> str | None:
     """The worker holding the site's lease, as PostgreSQL shows it."""
     with psycopg.connect(libpq_url(url)) as conn:
-        row = conn.execute(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
-            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-            "AND a.application_name LIKE %s", (f"menwei-lease {SITE} %",)).fetchone()
-    return None if row is None else str(row[0]).rsplit(" ", 1)[1]
+        return lease_holders(conn, [SITE]).get(SITE)
 
 
 def whitelist(auth_db: Path) -> tuple[int, dict[str, str]]:

@@ -12,7 +12,14 @@ import psycopg
 import pytest
 
 from hardware_sim.local_postgres import LocalPostgres
-from sync.hub.site_lease import REST_LOOKS, UNTAKEN_LOOKS, LeaseBalance, PostgresSiteLease
+from sync.hub.site_lease import (
+    REST_LOOKS,
+    UNTAKEN_LOOKS,
+    LeaseBalance,
+    LeaseConnection,
+    PostgresSiteLease,
+    lease_holders,
+)
 from sync.hub.store_database import libpq_url
 
 SITES = [f"site-{n}" for n in range(6)]
@@ -24,7 +31,9 @@ class Worker:
     def __init__(self, url: str, name: str) -> None:
         self.balance = LeaseBalance(len(SITES), clock=lambda: self.now)
         self.now = 0.0
-        self.leases = [PostgresSiteLease(url, site, name, self.balance) for site in SITES]
+        self.connection = LeaseConnection(url, name)  # as central/desk_sync.py makes it
+        self.leases = [PostgresSiteLease(url, site, name, self.balance, self.connection)
+                       for site in SITES]
 
     def look(self) -> set[str]:
         self.now += 1.0
@@ -110,3 +119,60 @@ def test_a_workers_sites_looking_at_once_count_the_workers_once(url: str) -> Non
     lease.release()
     assert shares == [100] * 50
     assert counted.statements == 1
+
+
+def lease_connections(url: str) -> dict[str, int]:
+    """The lease connections open, by worker."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        rows = conn.execute("SELECT split_part(application_name, ' ', 3), count(*) "
+                            "FROM pg_stat_activity WHERE application_name LIKE "
+                            "'menwei-lease %' GROUP BY 1").fetchall()
+    return {str(worker): int(n) for worker, n in rows}
+
+
+def test_a_worker_holds_all_its_leases_on_one_connection(url: str) -> None:
+    """One connection a worker, not one a site: PostgreSQL spends a server process on each,
+    and a hundred compounds' leases held two hundred of them on two workers."""
+    first, second = Worker(url, "w1"), Worker(url, "w2")
+    held = settle([first, second], REST_LOOKS + 3)
+    assert sorted(len(h) for h in held) == [3, 3]
+    assert lease_connections(url) == {"w1": 1, "w2": 1}
+    with psycopg.connect(libpq_url(url)) as conn:
+        holders = lease_holders(conn, SITES)
+    assert holders == {**dict.fromkeys(held[0], "w1"), **dict.fromkeys(held[1], "w2")}
+    first.die()
+    second.die()
+    assert lease_connections(url) == {}
+
+
+def test_a_lost_lease_connection_loses_every_lease_on_it_and_they_are_taken(url: str) -> None:
+    """The worker's lease connection ends (a server restart, an administrator): each of its
+    leases says so at its next look (its lock went with the connection, so another worker
+    may already publish the site); the sites are taken by the other worker, and shared
+    again once the first has a new connection."""
+    first, second = Worker(url, "w1"), Worker(url, "w2")
+    held = settle([first, second], REST_LOOKS + 3)
+    assert sorted(len(h) for h in held) == [3, 3]
+    with psycopg.connect(libpq_url(url), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name LIKE 'menwei-lease % w1'")
+    assert first.look() == set()
+    held = settle([first, second], UNTAKEN_LOOKS + REST_LOOKS + 6)
+    assert sorted(len(h) for h in held) == [3, 3]
+    assert held[0] | held[1] == set(SITES)
+    assert lease_connections(url) == {"w1": 1, "w2": 1}
+    first.die()
+    second.die()
+
+
+def test_a_lease_released_at_a_stop_is_taken_again_at_the_next_start(url: str) -> None:
+    """A desk's link to a site stopped and started again (CentralSync.stop/start) gives the
+    lease up and looks again: alone, it holds the site once more."""
+    worker = Worker(url, "w1")
+    assert worker.look() == set(SITES)
+    worker.leases[0].release()
+    assert lease_connections(url) == {"w1": 1}  # the other sites' leases keep it
+    with psycopg.connect(libpq_url(url)) as conn:
+        assert SITES[0] not in lease_holders(conn, SITES)
+    assert worker.look() == set(SITES)
+    worker.die()

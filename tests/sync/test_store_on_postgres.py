@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from edge.card_record import CardRow
+from edge.card_record import CardRecordError, CardRow
 from edge.cards import CardStatus
 from sync.hub.store import CentralStore
 from sync.hub.store_database import libpq_url, schema_name
@@ -145,3 +145,70 @@ def test_many_sites_gates_are_read_together_as_each_reads_its_own(url: str) -> N
     assert [d["behind"] for d in together["site-a"]] == [1, 0]
     for store in stores:
         store.close()
+
+
+def store_connections(url: str) -> int:
+    """Server connections to the test's database other than the one asking."""
+    with psycopg.connect(libpq_url(url)) as admin:
+        row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                            "current_database() AND pid <> pg_backend_pid()").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_thread_serving_many_sites_keeps_one_server_connection(url: str) -> None:
+    """A desk worker's thread that serves every site (an ingest lane, the relay, a request)
+    keeps one connection whatever the number of sites, not one a site (PostgreSQL spends a
+    server process on each: a hundred compounds on two workers held more than a thousand);
+    each site's rows stay in its own schema, however the thread moves between them."""
+    stores = [CentralStore(url, f"site-{n}") for n in range(8)]
+    for seq in (1, 2, 3):
+        for n, store in enumerate(stores):
+            # Each site's events carry its own number, to tell where each row went.
+            assert store.store_events(DEVICE, [{**ev(seq, at(2026, 12) + seq), "uid": f"{n:08X}"}],
+                                      journal_id=JOURNAL) == seq
+    assert store_connections(url) == 1
+    for n, store in enumerate(stores):
+        assert [(e["seq"], e["uid"]) for e in store.events_for(DEVICE)] == [
+            (seq, f"{n:08X}") for seq in (1, 2, 3)]
+    # A second thread has a connection of its own, for every site too.
+    counts: list[int] = []
+    worker = threading.Thread(target=lambda: counts.extend(s.count_events() for s in stores))
+    worker.start()
+    worker.join(30)
+    assert counts == [3] * 8
+    assert store_connections(url) == 2
+    # Closing one site's store leaves the thread's connection to the others.
+    stores[0].close()
+    assert stores[1].count_events() == 3
+    for store in stores[1:]:
+        store.close()
+    assert store_connections(url) == 0
+
+
+def test_a_rolled_back_write_leaves_the_thread_on_the_right_sites(url: str) -> None:
+    """A transaction that moved the thread's connection to its site and was rolled back
+    (a card a gate would refuse) takes the move back with it: the next statements of
+    either site still read that site's tables."""
+    north, south = CentralStore(url, "north"), CentralStore(url, "south")
+    south.record_cards([CardRow("04A1B2C3", CardStatus.ACTIVE, None, None, ("b1",), None,
+                                "owner", None)])
+    bad = CardRow("not-a-uid", CardStatus.ACTIVE, None, None, ("b1",), None, "owner", None)
+    with pytest.raises(CardRecordError):
+        north.record_cards([bad])
+    assert (north.head_seq(), south.head_seq()) == (0, 1)
+    assert (north.count_events(), south.count_events()) == (0, 0)
+    north.close()
+    south.close()
+
+
+def test_another_sites_statement_inside_a_sites_transaction_is_refused(url: str) -> None:
+    """One thread's connection serves every site, so a statement of another site inside a
+    site's open transaction would run on the wrong tables, or the rest of that transaction
+    would: it is refused, and the transaction is rolled back as any failure is."""
+    north, south = CentralStore(url, "north"), CentralStore(url, "south")
+    south.count_events()
+    with pytest.raises(RuntimeError, match="transaction"), north._write():
+        south.count_events()
+    assert (north.head_seq(), south.head_seq()) == (0, 0)
+    north.close()
+    south.close()
