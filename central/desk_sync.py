@@ -165,11 +165,15 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
                           tuple(sites), ca, quota, cert, cert_key, str(worker_id))
 
 
-# About how many connections a desk worker keeps to a company's PostgreSQL for each site it
-# serves, published or not (the site's lease, and one for each of its threads that reads or
-# writes the site's store: bench/company.py counted 1,127 at 100 sites with two workers), and
-# for itself (its pool, its listeners, the pages).
-CONNECTIONS_PER_SITE = 6
+# At most about how many connections a desk worker keeps to a company's PostgreSQL for each
+# site, when it publishes them all (the first worker to start does, until the others take
+# their shares): one for each of the site's own threads that reads or writes its store
+# (publishing, catch-ups), since the threads that serve every site (storing, the relay, the
+# pages) and the leases keep one each for all the sites. And for itself: its pool, its
+# listeners, those shared threads. bench/company.py counted 341 at 100 sites on two workers
+# (1,127 when every thread kept one a site, and every lease one of its own) and 58 at 20
+# sites on one.
+CONNECTIONS_PER_SITE = 3
 CONNECTIONS_OF_ITS_OWN = 20
 
 
