@@ -89,7 +89,8 @@ class LeaseBalance:
             if self.clock() - at >= 1.0:
                 n = int(conn.execute(
                     "SELECT count(DISTINCT split_part(application_name, ' ', 3)) "
-                    "FROM pg_stat_activity WHERE application_name LIKE %s",
+                    "FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name LIKE %s",
                     (f"{_APP_PREFIX} %",)).fetchone()[0]) or 1
                 self._workers = (self.clock(), n)
             return n
@@ -150,11 +151,21 @@ class LeaseConnection:
 
         with self._lock:
             if self._conn is None:
+                # Keepalives: a network gone silent fails within seconds, not hours, so the
+                # leases on it say so and the watchers waiting on this lock go on.
                 self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5,
+                                             keepalives=1, keepalives_idle=5,
+                                             keepalives_interval=2, keepalives_count=3,
                                              application_name=self.application_name[:63])
                 self.generation += 1
                 self._checked = time.monotonic()
             return self._conn, self.generation
+
+    def stands(self, generation: int) -> bool:
+        """Whether the connection of ``generation`` is still the one (not dropped, closed or
+        replaced): a lock taken on it is still held."""
+        with self._lock:
+            return generation == self.generation and self._conn is not None
 
     def check(self, generation: int) -> None:
         """Raise if the connection of ``generation`` no longer stands: a statement, at
@@ -169,12 +180,13 @@ class LeaseConnection:
             self._checked = time.monotonic()
 
     def drop(self, generation: int) -> None:
-        """The connection of ``generation`` failed: close it (its locks go with it); the
-        next ``get`` makes another."""
+        """The connection of ``generation`` is lost: close it (its locks went with it);
+        every lease on it sees so at its next look, and the next ``get`` makes another."""
         with self._lock:
             if generation != self.generation or self._conn is None:
                 return
             conn, self._conn = self._conn, None
+            self.generation += 1
         _close_quietly(conn)
 
     def join(self) -> None:
@@ -189,12 +201,14 @@ class LeaseConnection:
             if self._users > 0 or self._conn is None:
                 return
             conn, self._conn = self._conn, None
+            self.generation += 1
         _close_quietly(conn)
 
 
 def _close_quietly(conn: Any) -> None:
     try:
-        conn.close()
+        with conn.lock:  # after a statement another watcher has under way
+            conn.close()
     except Exception:  # closing a broken connection; nothing to keep
         log.debug("closing the lease connection failed", exc_info=True)
 
@@ -205,7 +219,8 @@ def lease_holders(conn: Any, sites: list[str]) -> dict[str, str]:
     connection)."""
     rows = conn.execute(
         "SELECT s.site, split_part(a.application_name, ' ', 3) FROM unnest(%s::text[]) "
-        "AS s (site) JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted "
+        "AS s (site) JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.database "
+        "= (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "AND l.classid = %s::bigint::oid AND l.objid = hashtext(s.site)::oid "
         "AND l.objsubid = 2 JOIN pg_stat_activity a ON a.pid = l.pid",
         (sites, _LEASE_NAMESPACE)).fetchall()
@@ -238,11 +253,16 @@ class PostgresSiteLease:
         if not self._joined:
             self.connection.join()
             self._joined = True
-        generation = 0
+        if self._held and not self.connection.stands(self._generation):
+            # Lost with the connection (another lease found it dead): said at once, before
+            # anything waits for a new connection, so the publishers stop.
+            log.warning("site %s: lease lost with its connection", self.site)
+            self._lost()
+            return False
+        conn, generation = None, 0
         try:
-            self._conn, generation = self.connection.get()
-            if self._held and generation != self._generation:
-                raise ConnectionError("the lease connection was replaced")
+            conn, generation = self.connection.get()
+            self._conn = conn
             if self._held and self._handing_over:
                 # The publishers stopped at the last look: now another worker may take it.
                 self._unlock()
@@ -251,12 +271,12 @@ class PostgresSiteLease:
                 log.info("site %s: given back to a worker short of its share", self.site)
             elif self._held:
                 self.connection.check(generation)
-                if self.balance is not None and self.balance.over_share(self.site, self._conn):
+                if self.balance is not None and self.balance.over_share(self.site, conn):
                     # Said "not held" first, with the lock still held, so this worker's
                     # publishers stop before another worker's start.
                     self._handing_over = True
             elif self._may_take():
-                self._held = bool(self._conn.execute(
+                self._held = bool(conn.execute(
                     "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                     (_LEASE_NAMESPACE, self.site)).fetchone()[0])
                 if self._held:
@@ -264,12 +284,22 @@ class PostgresSiteLease:
                     log.info("site %s: this worker publishes it now", self.site)
                     if self.balance is not None:
                         self.balance.took(self.site)
-        except (psycopg.Error, ConnectionError) as exc:
+        except ConnectionError as exc:  # replaced while this look went on
             if self._held:
                 log.warning("site %s: lease lost with its connection: %s", self.site, exc)
-            if isinstance(exc, psycopg.Error):
-                self.connection.drop(generation)
             self._lost()
+        except psycopg.Error as exc:
+            if conn is None or conn.closed or conn.broken:
+                # The connection is gone, and every lock on it: every lease on it is lost.
+                if self._held:
+                    log.warning("site %s: lease lost with its connection: %s", self.site, exc)
+                if conn is not None:
+                    self.connection.drop(generation)
+                self._lost()
+            else:
+                # A statement refused (cancelled, timed out) on a connection that stands:
+                # its locks stand too; look again next time.
+                log.warning("site %s: looking at the lease failed: %s", self.site, exc)
         return self._held and not self._handing_over
 
     def _may_take(self) -> bool:
@@ -285,7 +315,8 @@ class PostgresSiteLease:
             return True
         free = bool(self._conn.execute(
             "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND "
-            "classid = %s::bigint::oid AND objid = hashtext(%s)::oid "
+            "database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND classid = %s::bigint::oid AND objid = hashtext(%s)::oid "
             "AND objsubid = 2)", (_LEASE_NAMESPACE, self.site)).fetchone()[0])
         self._untaken = self._untaken + 1 if free else 0
         return self._untaken >= UNTAKEN_LOOKS
@@ -306,7 +337,7 @@ class PostgresSiteLease:
             import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
 
             try:
-                if self.connection.generation == self._generation:
+                if self.connection.stands(self._generation):
                     self._unlock()
             except psycopg.Error:
                 log.debug("unlocking site %s failed; its connection goes", self.site,

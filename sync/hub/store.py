@@ -133,7 +133,8 @@ class CentralStore:
         self.site, self.clock = site, clock
         self.db = store_database(where, site)
         self._local = threading.local()
-        self._conns: list[StoreConnection] = []
+        # Each thread's connection, with the thread.
+        self._conns: list[tuple[threading.Thread, StoreConnection]] = []
         self._conns_lock = threading.Lock()
         self._conn()  # the schema made or upgraded now, not at the first event
 
@@ -143,19 +144,25 @@ class CentralStore:
             # A lost server connection fails the call that found it (a batch not
             # acknowledged comes again); the thread's next call has a new one.
             with self._conns_lock:
-                self._conns.remove(conn)
+                self._conns = [(t, c) for t, c in self._conns if c is not conn]
             conn.close()
             conn = None
         if conn is None:
             conn = self._local.conn = self.db.connect()
             with self._conns_lock:
-                self._conns.append(conn)
+                # The connections of threads that ended go now: a site's publishers start
+                # new threads each time its lease comes back to this worker.
+                ended = [c for t, c in self._conns if not t.is_alive()]
+                self._conns = [(t, c) for t, c in self._conns if t.is_alive()]
+                self._conns.append((threading.current_thread(), conn))
+            for old in ended:
+                old.close()
         return conn
 
     def close(self) -> None:
         """Close every thread's connection."""
         with self._conns_lock:
-            for conn in self._conns:
+            for _thread, conn in self._conns:
                 conn.close()
             self._conns.clear()
         self._local = threading.local()

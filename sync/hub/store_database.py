@@ -33,8 +33,9 @@ from sync.hub.schema import (
 
 # What psycopg needs instead of SQLite's ``?``; a literal % must be doubled for it.
 _PLACEHOLDER = re.compile(r"\?")
-# psycopg's TransactionStatus.IDLE (psycopg is imported only where a desk uses it).
-_IDLE = 0
+# psycopg's TransactionStatus IDLE and UNKNOWN (psycopg is imported only where a desk uses
+# it).
+_IDLE, _UNKNOWN = 0, 4
 _FAR_PAST, _FAR_FUTURE = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 
@@ -282,7 +283,8 @@ class SiteConnection:
         shared = self.shared
         if shared.schema == self.schema:
             return ""
-        if shared.raw.info.transaction_status != _IDLE:
+        # A closed or lost connection (UNKNOWN) fails at the statement, as psycopg says.
+        if shared.raw.info.transaction_status not in (_IDLE, _UNKNOWN):
             raise RuntimeError(
                 f"a transaction of schema {shared.schema} is open on this thread's "
                 f"connection: {self.schema} cannot be used until it ends")
@@ -291,19 +293,20 @@ class SiteConnection:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
         """Run one statement on the site's schema; its cursor."""
-        path = self._set_path()
-        if path:
-            self.shared.raw.execute(path)
-            self.shared.schema = self.schema
+        self._move()
         return self.shared.execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
         """Run one statement for each parameter row, on the site's schema."""
+        self._move()
+        return self.shared.executemany(sql, parameters)
+
+    def _move(self) -> None:
         path = self._set_path()
         if path:
-            self.shared.raw.execute(path)
+            # Not prepared: a hundred sites' SETs would crowd out the store's statements.
+            self.shared.raw.execute(path, prepare=False)
             self.shared.schema = self.schema
-        return self.shared.executemany(sql, parameters)
 
     def begin(self, *, durable: bool) -> None:
         """BEGIN on the site's schema, in one round trip (with the move to the site and a
@@ -314,7 +317,15 @@ class SiteConnection:
         if not durable:
             statements.append("SET LOCAL synchronous_commit TO off")
         # No parameters: psycopg sends the statements as one simple query.
-        self.shared.raw.execute("; ".join(statements))
+        raw = self.shared.raw
+        try:
+            raw.execute("; ".join(statements))
+        except BaseException:
+            # A BEGIN that ran before a later part failed would leave the thread's
+            # connection in a transaction, refused to every site from then on.
+            if raw.info.transaction_status not in (_IDLE, _UNKNOWN):
+                self.rollback()
+            raise
         if path:
             # A rollback would take the SET back with the transaction: see rollback.
             self.shared.schema = self.schema
@@ -322,10 +333,13 @@ class SiteConnection:
     def commit(self) -> None:
         """Commit the open transaction."""
         try:
-            self.shared.commit()
+            done = self.shared.raw.execute("COMMIT")
         except BaseException:
             self.shared.schema = None  # whether the SET in it stands is unknown
             raise
+        if done.statusmessage != "COMMIT":
+            # PostgreSQL ends a failed transaction's COMMIT as a ROLLBACK, the SET with it.
+            self.shared.schema = None
 
     def rollback(self) -> None:
         """Roll the open transaction back (a SET made in it with it)."""
@@ -359,11 +373,17 @@ class ThreadConnections:
         if mine is None:
             mine = self._local.by_url = {}
         shared = mine.get(url)
-        if shared is None or shared.raw.closed or shared.raw.broken:
-            shared = mine[url] = PostgresConnection(psycopg.connect(url, autocommit=True))
+        with self._lock:
+            # Taken under the lock: another thread closing a store may be closing this very
+            # connection (its last site's) at this moment; one with no site is closed.
+            if shared is not None and shared in self._users and not shared.raw.broken:
+                conn = SiteConnection(self, shared, schema)
+                self._users[shared].add(conn)
+                return conn
+        shared = mine[url] = PostgresConnection(psycopg.connect(url, autocommit=True))
         conn = SiteConnection(self, shared, schema)
         with self._lock:
-            self._users.setdefault(shared, set()).add(conn)
+            self._users[shared] = {conn}
         return conn
 
     def release(self, conn: SiteConnection) -> None:
@@ -376,7 +396,7 @@ class ThreadConnections:
             if users:
                 return
             del self._users[conn.shared]
-        conn.shared.close()
+            conn.shared.close()
 
 
 _SHARED = ThreadConnections()

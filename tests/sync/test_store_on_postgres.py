@@ -212,3 +212,17 @@ def test_another_sites_statement_inside_a_sites_transaction_is_refused(url: str)
     assert (north.head_seq(), south.head_seq()) == (0, 0)
     north.close()
     south.close()
+
+
+def test_the_connections_of_threads_that_ended_are_closed(url: str) -> None:
+    """A site's publishers start new threads each time its lease comes back to the worker:
+    the connection of a thread that ended is closed when the next thread makes one, not
+    kept until the store closes."""
+    store = CentralStore(url, "sunrise-garden")
+    for _ in range(5):
+        done = threading.Thread(target=store.count_events)
+        done.start()
+        done.join(30)
+    assert store_connections(url) <= 2  # this thread's, and the last thread's at most
+    store.close()
+    assert store_connections(url) == 0
