@@ -430,6 +430,9 @@ def main() -> None:
           f"baseline), change {payload} bytes")
     print(figures("report-lost API -> every auth.db", total, width=40, digits=1))
     print(figures("  the API's answer", [s.answered for s in samples], width=40, digits=1))
+    slowest = sorted(range(len(samples)), key=lambda i: samples[i].answered)[-3:][::-1]
+    print("    its slowest: " + ", ".join(f"{samples[i].answered:.1f} ms (revocation "
+                                          f"{i + 1})" for i in slowest))
     print(figures("  signed by the hub (its issued_at)", [s.signed for s in samples],
                   width=40, digits=1))
     print(figures("  the first auth.db", [s.first_gate for s in samples], width=40,
