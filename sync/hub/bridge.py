@@ -281,6 +281,7 @@ class CentralSync:
             # subscribes after this worker stopped. What the gates send in between reaches
             # no one and is sent again after their ack timeout.
             link.follow(self._inbound, subscribed=False)
+        self.store.close_ended_threads()  # the publishers' connections, not kept idle
 
     def _watch_lease(self, link: MqttLink) -> None:
         """Publish while the lease is held; take it over when the worker holding it dies."""

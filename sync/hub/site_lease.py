@@ -144,6 +144,7 @@ class LeaseConnection:
         self._lock = threading.Lock()
         self._users = 0
         self._checked = float("-inf")
+        self._checking = False
 
     def get(self) -> tuple[Any, int]:
         """The connection, made when there is none, and its generation."""
@@ -151,12 +152,15 @@ class LeaseConnection:
 
         with self._lock:
             if self._conn is None:
-                # Keepalives: a network gone silent fails within seconds, not hours, so the
-                # leases on it say so and the watchers waiting on this lock go on.
-                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5,
-                                             keepalives=1, keepalives_idle=5,
-                                             keepalives_interval=2, keepalives_count=3,
-                                             application_name=self.application_name[:63])
+                # Keepalives both ways and a timeout on unacknowledged data: a network gone
+                # silent fails here within seconds, not hours, and the server frees the
+                # locks of a worker it no longer hears from as soon, not after its default
+                # two hours, so another worker takes the sites.
+                self._conn = psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=5, keepalives=1,
+                    keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+                    tcp_user_timeout=15000, options=_SERVER_KEEPALIVES,
+                    application_name=self.application_name[:63])
                 self.generation += 1
                 self._checked = time.monotonic()
             return self._conn, self.generation
@@ -174,10 +178,18 @@ class LeaseConnection:
         with self._lock:
             if generation != self.generation or self._conn is None:
                 raise ConnectionError("the lease connection was replaced")
-            if time.monotonic() - self._checked < 1.0:
+            conn = self._conn
+            # One watcher checks for all, and not under the lock: the others' looks (and
+            # their "lost" when another lease dropped the connection) do not wait on it.
+            if time.monotonic() - self._checked < 1.0 or self._checking:
                 return
-            self._conn.execute("SELECT 1")
-            self._checked = time.monotonic()
+            self._checking = True
+        try:
+            conn.execute("SELECT 1")
+        finally:
+            with self._lock:
+                self._checking = False
+                self._checked = time.monotonic()
 
     def drop(self, generation: int) -> None:
         """The connection of ``generation`` is lost: close it (its locks went with it);
@@ -203,6 +215,11 @@ class LeaseConnection:
             conn, self._conn = self._conn, None
             self.generation += 1
         _close_quietly(conn)
+
+
+# The server's side of the lease connection's keepalives (settable by any user).
+_SERVER_KEEPALIVES = ("-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 "
+                      "-c tcp_keepalives_count=3")
 
 
 def _close_quietly(conn: Any) -> None:
@@ -238,6 +255,9 @@ class PostgresSiteLease:
         self.balance = balance
         self.connection = connection or LeaseConnection(url, worker)
         self._joined = False  # counted among the connection's users (until release)
+        # A look and a release take turns (a stop that gave up waiting on the watcher must
+        # not release under a look that then takes the lock).
+        self._looking = threading.Lock()
         self._conn: Any = None
         self._generation = 0  # of the connection the lock was taken on
         self._held = False
@@ -248,11 +268,15 @@ class PostgresSiteLease:
     def held(self) -> bool:
         """Take the lock if free; while held, check the connection still lives (a lock on
         a dead connection is already someone else's)."""
+        with self._looking:
+            if not self._joined:
+                self.connection.join()
+                self._joined = True
+            return self._look()
+
+    def _look(self) -> bool:
         import psycopg  # noqa: PLC0415 - the desk extra's driver: a gate never has it
 
-        if not self._joined:
-            self.connection.join()
-            self._joined = True
         if self._held and not self.connection.stands(self._generation):
             # Lost with the connection (another lease found it dead): said at once, before
             # anything waits for a new connection, so the publishers stop.
@@ -263,6 +287,8 @@ class PostgresSiteLease:
         try:
             conn, generation = self.connection.get()
             self._conn = conn
+            if self._held and generation != self._generation:
+                raise ConnectionError("the lease connection was replaced")
             if self._held and self._handing_over:
                 # The publishers stopped at the last look: now another worker may take it.
                 self._unlock()
@@ -270,7 +296,7 @@ class PostgresSiteLease:
                 self._rest = REST_LOOKS
                 log.info("site %s: given back to a worker short of its share", self.site)
             elif self._held:
-                self.connection.check(generation)
+                self.connection.check(self._generation)
                 if self.balance is not None and self.balance.over_share(self.site, conn):
                     # Said "not held" first, with the lock still held, so this worker's
                     # publishers stop before another worker's start.
@@ -279,6 +305,9 @@ class PostgresSiteLease:
                 self._held = bool(conn.execute(
                     "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                     (_LEASE_NAMESPACE, self.site)).fetchone()[0])
+                if self._held and not self.connection.stands(generation):
+                    # Dropped by another lease meanwhile: the lock went with it.
+                    self._held = False
                 if self._held:
                     self._generation = generation
                     log.info("site %s: this worker publishes it now", self.site)
@@ -329,6 +358,10 @@ class PostgresSiteLease:
     def release(self) -> None:
         """Unlock, and leave the worker's lease connection (closed with its last lease); the
         next ``held`` looks again."""
+        with self._looking:
+            self._release()
+
+    def _release(self) -> None:
         if not self._joined:
             return
         held = self._held

@@ -148,16 +148,20 @@ class CentralStore:
             conn.close()
             conn = None
         if conn is None:
+            self.close_ended_threads()
             conn = self._local.conn = self.db.connect()
             with self._conns_lock:
-                # The connections of threads that ended go now: a site's publishers start
-                # new threads each time its lease comes back to this worker.
-                ended = [c for t, c in self._conns if not t.is_alive()]
-                self._conns = [(t, c) for t, c in self._conns if t.is_alive()]
                 self._conns.append((threading.current_thread(), conn))
-            for old in ended:
-                old.close()
         return conn
+
+    def close_ended_threads(self) -> None:
+        """Close the connections of threads that ended: a site's publishers start new
+        threads each time its lease comes back to this worker, and stop them when it goes."""
+        with self._conns_lock:
+            ended = [c for t, c in self._conns if not t.is_alive()]
+            self._conns = [(t, c) for t, c in self._conns if t.is_alive()]
+        for conn in ended:
+            conn.close()
 
     def close(self) -> None:
         """Close every thread's connection."""

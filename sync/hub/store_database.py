@@ -324,7 +324,10 @@ class SiteConnection:
             # A BEGIN that ran before a later part failed would leave the thread's
             # connection in a transaction, refused to every site from then on.
             if raw.info.transaction_status not in (_IDLE, _UNKNOWN):
-                self.rollback()
+                try:
+                    self.rollback()
+                except Exception:  # the first failure is the one to report
+                    self.shared.schema = None
             raise
         if path:
             # A rollback would take the SET back with the transaction: see rollback.
@@ -396,6 +399,7 @@ class ThreadConnections:
             if users:
                 return
             del self._users[conn.shared]
+        with conn.shared.raw.lock:  # after a statement under way on its thread
             conn.shared.close()
 
 

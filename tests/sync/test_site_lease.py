@@ -121,13 +121,19 @@ def test_a_workers_sites_looking_at_once_count_the_workers_once(url: str) -> Non
     assert counted.statements == 1
 
 
-def lease_connections(url: str) -> dict[str, int]:
-    """The lease connections open, by worker."""
-    with psycopg.connect(libpq_url(url)) as conn:
-        rows = conn.execute("SELECT split_part(application_name, ' ', 3), count(*) "
-                            "FROM pg_stat_activity WHERE application_name LIKE "
-                            "'menwei-lease %' GROUP BY 1").fetchall()
-    return {str(worker): int(n) for worker, n in rows}
+def lease_connections(url: str, expected: dict[str, int]) -> dict[str, int]:
+    """The lease connections open, by worker, waited for (up to 5 s) to be ``expected``: a
+    server process leaves pg_stat_activity a moment after its client closed."""
+    deadline = time.monotonic() + 5
+    while True:
+        with psycopg.connect(libpq_url(url)) as conn:
+            rows = conn.execute("SELECT split_part(application_name, ' ', 3), count(*) "
+                                "FROM pg_stat_activity WHERE application_name LIKE "
+                                "'menwei-lease %' GROUP BY 1").fetchall()
+        found = {str(worker): int(n) for worker, n in rows}
+        if found == expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def test_a_worker_holds_all_its_leases_on_one_connection(url: str) -> None:
@@ -136,13 +142,13 @@ def test_a_worker_holds_all_its_leases_on_one_connection(url: str) -> None:
     first, second = Worker(url, "w1"), Worker(url, "w2")
     held = settle([first, second], REST_LOOKS + 3)
     assert sorted(len(h) for h in held) == [3, 3]
-    assert lease_connections(url) == {"w1": 1, "w2": 1}
+    assert lease_connections(url, {"w1": 1, "w2": 1}) == {"w1": 1, "w2": 1}
     with psycopg.connect(libpq_url(url)) as conn:
         holders = lease_holders(conn, SITES)
     assert holders == {**dict.fromkeys(held[0], "w1"), **dict.fromkeys(held[1], "w2")}
     first.die()
     second.die()
-    assert lease_connections(url) == {}
+    assert lease_connections(url, {}) == {}
 
 
 def test_a_lost_lease_connection_loses_every_lease_on_it_and_they_are_taken(url: str) -> None:
@@ -160,7 +166,7 @@ def test_a_lost_lease_connection_loses_every_lease_on_it_and_they_are_taken(url:
     held = settle([first, second], UNTAKEN_LOOKS + REST_LOOKS + 6)
     assert sorted(len(h) for h in held) == [3, 3]
     assert held[0] | held[1] == set(SITES)
-    assert lease_connections(url) == {"w1": 1, "w2": 1}
+    assert lease_connections(url, {"w1": 1, "w2": 1}) == {"w1": 1, "w2": 1}
     first.die()
     second.die()
 
@@ -171,7 +177,7 @@ def test_a_lease_released_at_a_stop_is_taken_again_at_the_next_start(url: str) -
     worker = Worker(url, "w1")
     assert worker.look() == set(SITES)
     worker.leases[0].release()
-    assert lease_connections(url) == {"w1": 1}  # the other sites' leases keep it
+    assert lease_connections(url, {"w1": 1}) == {"w1": 1}  # the other sites' leases keep it
     with psycopg.connect(libpq_url(url)) as conn:
         assert SITES[0] not in lease_holders(conn, SITES)
     assert worker.look() == set(SITES)

@@ -5,6 +5,7 @@ storing batches of one journal at once, each event once."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,12 +148,19 @@ def test_many_sites_gates_are_read_together_as_each_reads_its_own(url: str) -> N
         store.close()
 
 
-def store_connections(url: str) -> int:
-    """Server connections to the test's database other than the one asking."""
-    with psycopg.connect(libpq_url(url)) as admin:
-        row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                            "current_database() AND pid <> pg_backend_pid()").fetchone()
-    return int(row[0]) if row else 0
+def store_connections(url: str, settled: int | None = None) -> int:
+    """Server connections to the test's database other than the one asking; with
+    ``settled``, waited for (up to 5 s) to come down to it: a server process leaves
+    pg_stat_activity a moment after its client closed."""
+    deadline = time.monotonic() + 5
+    while True:
+        with psycopg.connect(libpq_url(url)) as admin:
+            row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND pid <> pg_backend_pid()").fetchone()
+        n = int(row[0]) if row else 0
+        if settled is None or n <= settled or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
 
 
 def test_a_thread_serving_many_sites_keeps_one_server_connection(url: str) -> None:
@@ -182,7 +190,7 @@ def test_a_thread_serving_many_sites_keeps_one_server_connection(url: str) -> No
     assert stores[1].count_events() == 3
     for store in stores[1:]:
         store.close()
-    assert store_connections(url) == 0
+    assert store_connections(url, settled=0) == 0
 
 
 def test_a_rolled_back_write_leaves_the_thread_on_the_right_sites(url: str) -> None:
@@ -223,6 +231,6 @@ def test_the_connections_of_threads_that_ended_are_closed(url: str) -> None:
         done = threading.Thread(target=store.count_events)
         done.start()
         done.join(30)
-    assert store_connections(url) <= 2  # this thread's, and the last thread's at most
+    assert store_connections(url, settled=2) <= 2  # this thread's, and the last one's
     store.close()
-    assert store_connections(url) == 0
+    assert store_connections(url, settled=0) == 0
