@@ -170,7 +170,7 @@ def load_desk_sync_config(path: Path) -> DeskSyncConfig:
 # their shares): one for each of the site's own threads that reads or writes its store
 # (its three publishers, its catch-ups), since the threads that serve every site (storing,
 # the relay, the pages) and the leases keep one each for all the sites. And for itself: its
-# pool, its listeners, those shared threads. bench/company.py counted 341 at 100 sites on two
+# pool, its listeners, those shared threads. bench/company.py counted 240 at 100 sites on two
 # workers (1,127 when every thread kept one a site, and every lease one of its own) and 58
 # at 20 sites on one.
 CONNECTIONS_PER_SITE = 4
