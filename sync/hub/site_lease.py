@@ -342,11 +342,7 @@ class PostgresSiteLease:
         if self.balance.may_take(self._conn):
             self._untaken = 0
             return True
-        free = bool(self._conn.execute(
-            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND "
-            "database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND classid = %s::bigint::oid AND objid = hashtext(%s)::oid "
-            "AND objsubid = 2)", (_LEASE_NAMESPACE, self.site)).fetchone()[0])
+        free = self.site not in lease_holders(self._conn, [self.site])
         self._untaken = self._untaken + 1 if free else 0
         return self._untaken >= UNTAKEN_LOOKS
 

@@ -235,10 +235,6 @@ class PostgresConnection:
             self.total_changes += max(cursor.rowcount, 0)
         return cursor
 
-    def commit(self) -> None:
-        """Commit the transaction ``begin`` opened."""
-        self.raw.execute("COMMIT")
-
     def rollback(self) -> None:
         """Roll back the transaction ``begin`` opened."""
         self.raw.execute("ROLLBACK")
@@ -262,11 +258,6 @@ class SiteConnection:
         self.shared = shared
         self.schema = schema
         self.closed = False
-
-    @property
-    def raw(self) -> Any:
-        """The psycopg connection."""
-        return self.shared.raw
 
     @property
     def total_changes(self) -> int:
@@ -499,12 +490,9 @@ class PostgresStoreDatabase:
     def begin(self, conn: StoreConnection, *, durable: bool) -> None:
         """BEGIN; a write that need not wait for the disk says so for this transaction
         only."""
-        if isinstance(conn, SiteConnection):
-            conn.begin(durable=durable)
-            return
-        conn.execute("BEGIN")
-        if not durable:
-            conn.execute("SET LOCAL synchronous_commit TO off")
+        if not isinstance(conn, SiteConnection):
+            raise TypeError("a PostgreSQL store's connections come from its connect()")
+        conn.begin(durable=durable)
 
     def end(self, conn: StoreConnection, *, durable: bool) -> None:
         """Nothing: SET LOCAL ended with the transaction."""
